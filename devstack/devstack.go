@@ -1,0 +1,513 @@
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// Names fixed by the contract (DESIGN.md): Sym events carry source "sym",
+// iamjit's results carry "iamjit", roles live under /sym/.
+const (
+	SymSource    = "sym"
+	ResultSource = "iamjit"
+	RolePath     = "/sym/"
+	// ExternalIDTag is the connector-role tag that remembers the external id,
+	// so a second run reuses it instead of invalidating exported settings.
+	ExternalIDTag = "iamjit:external-id"
+)
+
+// Options shape the stack; zero values take the defaults.
+type Options struct {
+	Prefix            string // default "iamjit"
+	VisibilityTimeout int32  // seconds, default 30
+	MaxReceiveCount   int    // receives before the DLQ, default 5
+	User              string // IAM user (an email), default "alice@example.com"
+	Group             string // IAM group, default "<prefix>-readonly"
+	GroupPath         string // default "/sym/"
+	// Trust is the principal ARN that may assume the connector role (with
+	// the external id). Default: the account root, i.e. any principal of
+	// the account whose own policy allows it, as on real AWS.
+	Trust string
+}
+
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = "iamjit"
+	}
+	if o.VisibilityTimeout == 0 {
+		o.VisibilityTimeout = 30
+	}
+	if o.MaxReceiveCount == 0 {
+		o.MaxReceiveCount = 5
+	}
+	if o.User == "" {
+		o.User = "alice@example.com"
+	}
+	if o.Group == "" {
+		o.Group = o.Prefix + "-readonly"
+	}
+	if o.GroupPath == "" {
+		o.GroupPath = "/sym/"
+	}
+	return o
+}
+
+// Stack is what Create made (or found).
+type Stack struct {
+	QueueURL, QueueARN string
+	DLQURL, DLQARN     string
+	Table              string
+	EventBus           string // results bus name (IAMJIT_EVENT_BUS)
+	SymBus             string // the bus Sym events are put on
+	ResultsQueueURL    string // receives every result event
+	ConnectorRoleARN   string
+	IAMRoleARN         string // the IAM-modifier role
+	ExternalID         string
+	GroupName          string
+	GroupARN           string
+	GroupPath          string
+	UserName           string
+}
+
+// Create builds the whole stack in the emulator cfg points at. It is
+// idempotent: a second run finds what the first made and returns the same
+// values (including the external id). It refuses any endpoint that is not
+// a local emulator.
+func Create(ctx context.Context, cfg aws.Config, opts Options) (Stack, error) {
+	endpoint := ""
+	if cfg.BaseEndpoint != nil {
+		endpoint = *cfg.BaseEndpoint
+	}
+	if err := CheckEndpoint(endpoint); err != nil {
+		return Stack{}, err
+	}
+	o := opts.withDefaults()
+	b := builder{
+		o:   o,
+		sqs: sqs.NewFromConfig(cfg),
+		eb:  eventbridge.NewFromConfig(cfg),
+		ddb: dynamodb.NewFromConfig(cfg),
+		iam: iam.NewFromConfig(cfg),
+		s: Stack{
+			Table:     o.Prefix + "-grants",
+			EventBus:  o.Prefix + "-results",
+			SymBus:    o.Prefix + "-sym",
+			GroupName: o.Group,
+			GroupPath: o.GroupPath,
+			UserName:  o.User,
+		},
+	}
+	for _, step := range []func(context.Context) error{
+		b.queues, b.buses, b.table, b.groupAndUser, b.roles,
+	} {
+		if err := step(ctx); err != nil {
+			return Stack{}, err
+		}
+	}
+	return b.s, nil
+}
+
+type builder struct {
+	o   Options
+	sqs *sqs.Client
+	eb  *eventbridge.Client
+	ddb *dynamodb.Client
+	iam *iam.Client
+	s   Stack
+}
+
+func (b *builder) queues(ctx context.Context) error {
+	var err error
+	if b.s.DLQURL, b.s.DLQARN, err = b.queue(ctx, b.o.Prefix+"-dlq", nil); err != nil {
+		return err
+	}
+	redrive, _ := json.Marshal(map[string]string{
+		"deadLetterTargetArn": b.s.DLQARN,
+		"maxReceiveCount":     strconv.Itoa(b.o.MaxReceiveCount),
+	})
+	b.s.QueueURL, b.s.QueueARN, err = b.queue(ctx, b.o.Prefix+"-queue", map[string]string{
+		string(sqstypes.QueueAttributeNameRedrivePolicy):     string(redrive),
+		string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(b.o.VisibilityTimeout)),
+	})
+	return err
+}
+
+// queue creates a queue by name alone and then sets attrs. CreateQueue with
+// attributes fails when the queue exists with other values (and moto's error
+// code for that, QueueAlreadyExists, is not the SDK's typed QueueNameExists),
+// so this split is what makes a rerun with changed options converge.
+func (b *builder) queue(ctx context.Context, name string, attrs map[string]string) (queueURL, queueARN string, err error) {
+	out, err := b.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		return "", "", fmt.Errorf("create queue %s: %w", name, err)
+	}
+	queueURL = aws.ToString(out.QueueUrl)
+	if len(attrs) > 0 {
+		if _, err := b.sqs.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: out.QueueUrl, Attributes: attrs}); err != nil {
+			return "", "", fmt.Errorf("set attributes of queue %s: %w", name, err)
+		}
+	}
+	got, err := b.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       out.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("get arn of queue %s: %w", name, err)
+	}
+	return queueURL, got.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], nil
+}
+
+func (b *builder) buses(ctx context.Context) error {
+	if err := b.route(ctx, b.s.SymBus, SymSource, b.s.QueueURL, b.s.QueueARN); err != nil {
+		return err
+	}
+	var err error
+	var resultsARN string
+	if b.s.ResultsQueueURL, resultsARN, err = b.queue(ctx, b.o.Prefix+"-results-queue", nil); err != nil {
+		return err
+	}
+	return b.route(ctx, b.s.EventBus, ResultSource, b.s.ResultsQueueURL, resultsARN)
+}
+
+// route makes bus (if missing) and a rule on it sending every event of
+// source to the queue. PutRule and PutTargets are upserts, so reruns are safe.
+func (b *builder) route(ctx context.Context, bus, source, queueURL, queueARN string) error {
+	_, err := b.eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)})
+	var exists *ebtypes.ResourceAlreadyExistsException
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("create event bus %s: %w", bus, err)
+	}
+	pattern, _ := json.Marshal(map[string][]string{"source": {source}})
+	rule := bus + "-to-queue"
+	out, err := b.eb.PutRule(ctx, &eventbridge.PutRuleInput{
+		Name:         aws.String(rule),
+		EventBusName: aws.String(bus),
+		EventPattern: aws.String(string(pattern)),
+		State:        ebtypes.RuleStateEnabled,
+	})
+	if err != nil {
+		return fmt.Errorf("put rule %s on %s: %w", rule, bus, err)
+	}
+	put, err := b.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{
+		Rule:         aws.String(rule),
+		EventBusName: aws.String(bus),
+		Targets:      []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(queueARN)}},
+	})
+	if err == nil && put.FailedEntryCount > 0 {
+		err = fmt.Errorf("%s", aws.ToString(put.FailedEntries[0].ErrorMessage))
+	}
+	if err != nil {
+		return fmt.Errorf("target rule %s at %s: %w", rule, queueARN, err)
+	}
+	// Real SQS drops EventBridge deliveries without this policy; moto does
+	// not check it, but the stack should look like the real wiring.
+	policy, _ := json.Marshal(doc(statement{
+		Effect:    "Allow",
+		Principal: map[string]string{"Service": "events.amazonaws.com"},
+		Action:    "sqs:SendMessage",
+		Resource:  queueARN,
+		Condition: map[string]map[string]string{"ArnEquals": {"aws:SourceArn": aws.ToString(out.RuleArn)}},
+	}))
+	if _, err := b.sqs.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+		QueueUrl:   aws.String(queueURL),
+		Attributes: map[string]string{string(sqstypes.QueueAttributeNamePolicy): string(policy)},
+	}); err != nil {
+		return fmt.Errorf("allow %s to send to %s: %w", rule, queueARN, err)
+	}
+	return nil
+}
+
+func (b *builder) table(ctx context.Context) error {
+	name := b.s.Table
+	_, err := b.ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("due_pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("due_at"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+		},
+		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
+		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
+			IndexName: aws.String("due"),
+			KeySchema: []ddbtypes.KeySchemaElement{
+				{AttributeName: aws.String("due_pk"), KeyType: ddbtypes.KeyTypeHash},
+				{AttributeName: aws.String("due_at"), KeyType: ddbtypes.KeyTypeRange},
+			},
+			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
+		}},
+	})
+	var inUse *ddbtypes.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	if err := dynamodb.NewTableExistsWaiter(b.ddb).Wait(ctx,
+		&dynamodb.DescribeTableInput{TableName: aws.String(name)}, 2*time.Minute,
+		func(o *dynamodb.TableExistsWaiterOptions) {
+			o.MinDelay = 100 * time.Millisecond
+			o.MaxDelay = 5 * time.Second
+		},
+	); err != nil {
+		return fmt.Errorf("wait for table %s: %w", name, err)
+	}
+	// Enabling TTL twice is a ValidationException on real DynamoDB, so look
+	// first.
+	ttl, err := b.ddb.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("describe ttl of %s: %w", name, err)
+	}
+	if d := ttl.TimeToLiveDescription; d != nil && aws.ToString(d.AttributeName) == "ttl" &&
+		(d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabled || d.TimeToLiveStatus == ddbtypes.TimeToLiveStatusEnabling) {
+		return nil
+	}
+	if _, err := b.ddb.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               aws.String(name),
+		TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{AttributeName: aws.String("ttl"), Enabled: aws.Bool(true)},
+	}); err != nil {
+		return fmt.Errorf("enable ttl on %s: %w", name, err)
+	}
+	return nil
+}
+
+func (b *builder) groupAndUser(ctx context.Context) error {
+	g, err := b.iam.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(b.o.Group), Path: aws.String(b.o.GroupPath)})
+	var exists *iamtypes.EntityAlreadyExistsException
+	switch {
+	case err == nil:
+		b.s.GroupARN = aws.ToString(g.Group.Arn)
+	case errors.As(err, &exists):
+		got, err := b.iam.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(b.o.Group)})
+		if err != nil {
+			return fmt.Errorf("get group %s: %w", b.o.Group, err)
+		}
+		if p := aws.ToString(got.Group.Path); p != b.o.GroupPath {
+			return fmt.Errorf("group %s exists under path %s, not %s", b.o.Group, p, b.o.GroupPath)
+		}
+		b.s.GroupARN = aws.ToString(got.Group.Arn)
+	default:
+		return fmt.Errorf("create group %s: %w", b.o.Group, err)
+	}
+
+	tags := []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(b.o.User)}}
+	_, err = b.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(b.o.User), Tags: tags})
+	if errors.As(err, &exists) {
+		// Keep the identity tag right even on a user made by hand.
+		_, err = b.iam.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(b.o.User), Tags: tags})
+	}
+	if err != nil {
+		return fmt.Errorf("create user %s: %w", b.o.User, err)
+	}
+	return nil
+}
+
+func (b *builder) roles(ctx context.Context) error {
+	// The stack's account is the one the group was made in; its root is
+	// who may assume the connector role (the caller, in the emulator).
+	groupARN, err := arn.Parse(b.s.GroupARN)
+	if err != nil {
+		return fmt.Errorf("parse group arn %q: %w", b.s.GroupARN, err)
+	}
+	trusted := b.o.Trust
+	if trusted == "" {
+		trusted = "arn:aws:iam::" + groupARN.AccountID + ":root"
+	}
+
+	connector := b.o.Prefix + "-connector"
+	if b.s.ExternalID, err = b.externalID(ctx, connector); err != nil {
+		return err
+	}
+	b.s.ConnectorRoleARN, err = b.role(ctx, connector,
+		doc(statement{
+			Effect:    "Allow",
+			Principal: map[string]string{"AWS": trusted},
+			Action:    "sts:AssumeRole",
+			Condition: map[string]map[string]string{"StringEquals": {"sts:ExternalId": b.s.ExternalID}},
+		}),
+		doc(statement{Effect: "Allow", Action: "sts:AssumeRole", Resource: "arn:aws:iam::*:role" + RolePath + "*"}),
+		[]iamtypes.Tag{{Key: aws.String(ExternalIDTag), Value: aws.String(b.s.ExternalID)}},
+	)
+	if err != nil {
+		return err
+	}
+
+	b.s.IAMRoleARN, err = b.role(ctx, b.o.Prefix+"-iam-modifier",
+		doc(statement{Effect: "Allow", Principal: map[string]string{"AWS": b.s.ConnectorRoleARN}, Action: "sts:AssumeRole"}),
+		doc(
+			statement{
+				Effect:   "Allow",
+				Action:   []string{"iam:AddUserToGroup", "iam:RemoveUserFromGroup", "iam:GetGroup"},
+				Resource: "arn:aws:iam::*:group" + b.o.GroupPath + "*",
+			},
+			statement{
+				Effect:   "Allow",
+				Action:   []string{"iam:GetUser", "iam:ListUsers", "iam:ListUserTags", "iam:ListGroups"},
+				Resource: "*",
+			},
+		),
+		nil,
+	)
+	return err
+}
+
+// externalID returns the id tagged on an existing connector role, or a new
+// random one: rerunning `iamjit dev` must not break an already exported
+// IAMJIT_EXTERNAL_ID.
+func (b *builder) externalID(ctx context.Context, role string) (string, error) {
+	out, err := b.iam.ListRoleTags(ctx, &iam.ListRoleTagsInput{RoleName: aws.String(role)})
+	var missing *iamtypes.NoSuchEntityException
+	switch {
+	case errors.As(err, &missing):
+	case err != nil:
+		return "", fmt.Errorf("read tags of role %s: %w", role, err)
+	default:
+		for _, t := range out.Tags {
+			if aws.ToString(t.Key) == ExternalIDTag && aws.ToString(t.Value) != "" {
+				return aws.ToString(t.Value), nil
+			}
+		}
+	}
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("generate external id: %w", err)
+	}
+	return hex.EncodeToString(raw[:]), nil
+}
+
+// role creates or updates a role under RolePath with trust policy trust and
+// one inline policy, and returns its ARN.
+func (b *builder) role(ctx context.Context, name string, trust, inline policy, tags []iamtypes.Tag) (string, error) {
+	trustJSON, _ := json.Marshal(trust)
+	inlineJSON, _ := json.Marshal(inline)
+	var roleARN string
+	out, err := b.iam.CreateRole(ctx, &iam.CreateRoleInput{
+		RoleName:                 aws.String(name),
+		Path:                     aws.String(RolePath),
+		AssumeRolePolicyDocument: aws.String(string(trustJSON)),
+		Tags:                     tags,
+	})
+	var exists *iamtypes.EntityAlreadyExistsException
+	switch {
+	case err == nil:
+		roleARN = aws.ToString(out.Role.Arn)
+	case errors.As(err, &exists):
+		got, err := b.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		if err != nil {
+			return "", fmt.Errorf("get role %s: %w", name, err)
+		}
+		roleARN = aws.ToString(got.Role.Arn)
+		if _, err := b.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+			RoleName: aws.String(name), PolicyDocument: aws.String(string(trustJSON)),
+		}); err != nil {
+			return "", fmt.Errorf("update trust of role %s: %w", name, err)
+		}
+		if len(tags) > 0 {
+			if _, err := b.iam.TagRole(ctx, &iam.TagRoleInput{RoleName: aws.String(name), Tags: tags}); err != nil {
+				return "", fmt.Errorf("tag role %s: %w", name, err)
+			}
+		}
+	default:
+		return "", fmt.Errorf("create role %s: %w", name, err)
+	}
+	// PutRolePolicy replaces a policy of the same name.
+	if _, err := b.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+		RoleName:       aws.String(name),
+		PolicyName:     aws.String(name),
+		PolicyDocument: aws.String(string(inlineJSON)),
+	}); err != nil {
+		return "", fmt.Errorf("put policy on role %s: %w", name, err)
+	}
+	return roleARN, nil
+}
+
+type policy struct {
+	Version   string      `json:"Version"`
+	Statement []statement `json:"Statement"`
+}
+
+type statement struct {
+	Effect    string                       `json:"Effect"`
+	Principal map[string]string            `json:"Principal,omitempty"`
+	Action    any                          `json:"Action"`
+	Resource  string                       `json:"Resource,omitempty"`
+	Condition map[string]map[string]string `json:"Condition,omitempty"`
+}
+
+func doc(s ...statement) policy { return policy{Version: "2012-10-17", Statement: s} }
+
+const localOnly = "iamjit dev only runs against a local emulator: set AWS_ENDPOINT_URL (for example http://127.0.0.1:5000)"
+
+// CheckEndpoint refuses an empty endpoint (the SDK would then use real AWS)
+// and any AWS host, so `iamjit dev` can never create resources in an
+// account.
+func CheckEndpoint(endpoint string) error {
+	if strings.TrimSpace(endpoint) == "" {
+		return errors.New(localOnly)
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Hostname() == "" {
+		return fmt.Errorf("%s; %q is not a URL", localOnly, endpoint)
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	for _, suffix := range []string{"amazonaws.com", "amazonaws.com.cn", "api.aws"} {
+		if host == suffix || strings.HasSuffix(host, "."+suffix) {
+			return fmt.Errorf("%s; %s is AWS", localOnly, u.Host)
+		}
+	}
+	return nil
+}
+
+// Exports renders the stack as shell `export NAME='value'` lines: every
+// IAMJIT_* setting `iamjit run` needs, the dev-only helpers, and the SDK's
+// endpoint and region; dummy credentials only when the caller has none.
+func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
+	vars := [][2]string{
+		{"IAMJIT_QUEUE_URL", s.QueueURL},
+		{"IAMJIT_DLQ_URL", s.DLQURL},
+		{"IAMJIT_TABLE", s.Table},
+		{"IAMJIT_EVENT_BUS", s.EventBus},
+		{"IAMJIT_CONNECTOR_ROLE_ARN", s.ConnectorRoleARN},
+		{"IAMJIT_EXTERNAL_ID", s.ExternalID},
+		{"IAMJIT_IAM_ROLE_ARN", s.IAMRoleARN},
+		{"IAMJIT_GROUP_PATH", s.GroupPath},
+		{"IAMJIT_SOURCES", SymSource},
+		{"IAMJIT_DEV_SYM_BUS", s.SymBus},
+		{"IAMJIT_DEV_RESULTS_QUEUE_URL", s.ResultsQueueURL},
+		{"IAMJIT_DEV_GROUP", s.GroupName},
+		{"IAMJIT_DEV_USER", s.UserName},
+		{"AWS_ENDPOINT_URL", endpoint},
+		{"AWS_REGION", region},
+	}
+	if !haveCreds {
+		vars = append(vars, [2]string{"AWS_ACCESS_KEY_ID", "test"}, [2]string{"AWS_SECRET_ACCESS_KEY", "test"})
+	}
+	var b strings.Builder
+	for _, v := range vars {
+		fmt.Fprintf(&b, "export %s=%s\n", v[0], shellQuote(v[1]))
+	}
+	return b.String()
+}
+
+// shellQuote single-quotes v for POSIX shells: inside '...' nothing is
+// special except ', written as '\” (close, escaped quote, reopen).
+func shellQuote(v string) string {
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}

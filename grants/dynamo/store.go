@@ -1,0 +1,591 @@
+// Package dynamo is the grants.Store on one DynamoDB table.
+//
+// Items, all keyed by the string attribute pk:
+//   - grant#<grant id>: a grant and its history; in the "due" index under
+//     due_pk=EXPIRY, due_at=<expiry> while it still needs the sweeper;
+//   - member#<iam user>#<group>: the set of active grant ids, a token that
+//     every write replaces and a version; in the "due" index under
+//     due_pk=DIRTY, due_at=<last write> until IAM is known to agree;
+//   - event#<sym id>: the result of a processed Sym event.
+//
+// Every item has a ttl (epoch seconds) for DynamoDB to clean history; TTL
+// never decides access.
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/iamjit/iamjit/grants"
+)
+
+// IndexName is the global secondary index of due work.
+const IndexName = "due"
+
+const (
+	dueExpiry = "EXPIRY"
+	dueDirty  = "DIRTY"
+	// eventTTL outlives SQS's 14-day retention twice: a message can sit 14
+	// days in the queue and, moved by iamjit, 14 more in the DLQ.
+	eventTTL = 30 * 24 * time.Hour
+)
+
+// API is the part of the DynamoDB client the store uses.
+type API interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	DescribeTable(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
+// Store implements grants.Store.
+type Store struct {
+	db        API
+	table     string
+	retention time.Duration
+	now       func() time.Time
+}
+
+// New returns a Store on table. retention is how long a grant's history is
+// kept after it ends.
+func New(db API, table string, retention time.Duration, now func() time.Time) *Store {
+	return &Store{db: db, table: table, retention: retention, now: now}
+}
+
+// grantItem is a grant as stored.
+type grantItem struct {
+	PK            string              `dynamodbav:"pk"`
+	Kind          string              `dynamodbav:"kind"`
+	ID            string              `dynamodbav:"id"`
+	State         grants.State        `dynamodbav:"state"`
+	SymEventID    string              `dynamodbav:"sym_event_id,omitempty"`
+	RevokeEventID string              `dynamodbav:"revoke_event_id,omitempty"`
+	RunSRN        string              `dynamodbav:"run_srn,omitempty"`
+	Requester     string              `dynamodbav:"requester,omitempty"`
+	IAMUser       string              `dynamodbav:"iam_user,omitempty"`
+	Group         string              `dynamodbav:"grp,omitempty"`
+	GroupARN      string              `dynamodbav:"group_arn,omitempty"`
+	Approver      string              `dynamodbav:"approver,omitempty"`
+	Reason        string              `dynamodbav:"reason,omitempty"`
+	GrantedAt     string              `dynamodbav:"granted_at,omitempty"`
+	ExpiresAt     string              `dynamodbav:"expires_at,omitempty"`
+	RevokedAt     string              `dynamodbav:"revoked_at,omitempty"`
+	RevokeReason  string              `dynamodbav:"revoke_reason,omitempty"`
+	Tombstone     bool                `dynamodbav:"tombstone,omitempty"`
+	History       []grants.Transition `dynamodbav:"history"`
+	DuePK         string              `dynamodbav:"due_pk,omitempty"`
+	DueAt         string              `dynamodbav:"due_at,omitempty"`
+	TTL           int64               `dynamodbav:"ttl"`
+}
+
+type memberItem struct {
+	PK      string   `dynamodbav:"pk"`
+	IAMUser string   `dynamodbav:"iam_user"`
+	Group   string   `dynamodbav:"grp"`
+	Grants  []string `dynamodbav:"grants,stringset,omitempty"`
+	Token   string   `dynamodbav:"token"`
+	Version int64    `dynamodbav:"version"`
+	DuePK   string   `dynamodbav:"due_pk,omitempty"`
+}
+
+type eventItem struct {
+	PK      string `dynamodbav:"pk"`
+	Kind    string `dynamodbav:"kind"`
+	SymID   string `dynamodbav:"sym_event_id"`
+	GrantID string `dynamodbav:"grant_id,omitempty"`
+	Result  string `dynamodbav:"result"` // the result event's detail, JSON
+	At      string `dynamodbav:"at"`
+	TTL     int64  `dynamodbav:"ttl"`
+}
+
+func grantKey(id string) string           { return "grant#" + id }
+func memberKey(user, group string) string { return "member#" + user + "#" + group }
+func eventKey(symID string) string        { return "event#" + symID }
+func key(pk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}
+}
+
+// timeFormat is fixed-width so that index order is time order.
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeFormat)
+}
+
+func parseTS(s string) time.Time {
+	t, _ := time.Parse(timeFormat, s)
+	return t
+}
+
+func (s *Store) toItem(g grants.Grant) grantItem {
+	end := g.ExpiresAt
+	if !g.RevokedAt.IsZero() {
+		end = g.RevokedAt
+	}
+	it := grantItem{
+		PK: grantKey(g.ID), Kind: "grant", ID: g.ID, State: g.State, SymEventID: g.SymEventID,
+		RevokeEventID: g.RevokeEventID, RunSRN: g.RunSRN, Requester: g.Requester, IAMUser: g.IAMUser,
+		Group: g.Group, GroupARN: g.GroupARN, Approver: g.Approver, Reason: g.Reason,
+		GrantedAt: ts(g.GrantedAt), ExpiresAt: ts(g.ExpiresAt), RevokedAt: ts(g.RevokedAt),
+		RevokeReason: g.RevokeReason, Tombstone: g.Tombstone, History: g.History,
+		TTL: end.Add(s.retention).Unix(),
+	}
+	if it.History == nil {
+		it.History = []grants.Transition{}
+	}
+	if g.State == grants.StateActive {
+		it.DuePK, it.DueAt = dueExpiry, ts(g.ExpiresAt)
+	}
+	return it
+}
+
+func fromItem(it grantItem) grants.Grant {
+	return grants.Grant{
+		ID: it.ID, State: it.State, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
+		RunSRN: it.RunSRN, Requester: it.Requester, IAMUser: it.IAMUser, Group: it.Group,
+		GroupARN: it.GroupARN, Approver: it.Approver, Reason: it.Reason,
+		GrantedAt: parseTS(it.GrantedAt), ExpiresAt: parseTS(it.ExpiresAt), RevokedAt: parseTS(it.RevokedAt),
+		RevokeReason: it.RevokeReason, Tombstone: it.Tombstone, History: it.History,
+	}
+}
+
+func (s *Store) eventPut(ev grants.ProcessedEvent) (*types.Put, error) {
+	body, err := json.Marshal(ev.Result)
+	if err != nil {
+		return nil, err
+	}
+	av, err := attributevalue.MarshalMap(eventItem{
+		PK: eventKey(ev.SymEventID), Kind: "event", SymID: ev.SymEventID, GrantID: ev.GrantID,
+		Result: string(body), At: ts(ev.At), TTL: ev.At.Add(eventTTL).Unix(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &types.Put{
+		TableName: &s.table, Item: av,
+		ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, nil
+}
+
+// memberUpdate changes the set of (user, group) and marks it dirty with a
+// fresh token. op is ADD or DELETE.
+func (s *Store) memberUpdate(user, group, grantID, op, token string) *types.Update {
+	set := " SET iam_user = :u, grp = :grp, #tok = :tok, due_pk = :dirty, due_at = :now"
+	expr := "ADD grants :g, version :one" + set // one ADD clause per expression
+	if op == "DELETE" {
+		expr = "DELETE grants :g ADD version :one" + set
+	}
+	return &types.Update{
+		TableName:                &s.table,
+		Key:                      key(memberKey(user, group)),
+		UpdateExpression:         aws.String(expr),
+		ExpressionAttributeNames: map[string]string{"#tok": "token"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":g":     &types.AttributeValueMemberSS{Value: []string{grantID}},
+			":u":     &types.AttributeValueMemberS{Value: user},
+			":grp":   &types.AttributeValueMemberS{Value: group},
+			":tok":   &types.AttributeValueMemberS{Value: token},
+			":dirty": &types.AttributeValueMemberS{Value: dueDirty},
+			":now":   &types.AttributeValueMemberS{Value: ts(s.now())},
+			":one":   &types.AttributeValueMemberN{Value: "1"},
+		},
+	}
+}
+
+// Activate implements grants.Store.
+func (s *Store) Activate(ctx context.Context, g grants.Grant, ev grants.ProcessedEvent, token string) error {
+	av, err := attributevalue.MarshalMap(s.toItem(g))
+	if err != nil {
+		return fmt.Errorf("marshal grant: %w", err)
+	}
+	evPut, err := s.eventPut(ev)
+	if err != nil {
+		return fmt.Errorf("marshal event: %w", err)
+	}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: av,
+			ConditionExpression:                 aws.String("attribute_not_exists(pk) OR #st = :failed"),
+			ExpressionAttributeNames:            map[string]string{"#st": "state"},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":failed": &types.AttributeValueMemberS{Value: string(grants.StateFailed)}},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
+		{Update: s.memberUpdate(g.IAMUser, g.Group, g.ID, "ADD", token)},
+		{Put: evPut},
+	}
+	return s.transact(ctx, items, map[int]string{0: g.ID}, map[int]string{2: ev.SymEventID})
+}
+
+// Revoke implements grants.Store.
+func (s *Store) Revoke(ctx context.Context, g grants.Grant, ev *grants.ProcessedEvent, token string, keepDue bool) error {
+	h, err := attributevalue.Marshal([]grants.Transition{{At: g.RevokedAt, Action: "revoke", State: grants.StateRevoked, SymEventID: g.RevokeEventID, Note: g.RevokeReason}})
+	if err != nil {
+		return fmt.Errorf("marshal history: %w", err)
+	}
+	expr := "SET #st = :revoked, revoked_at = :at, revoke_reason = :why, revoke_event_id = :ev, #ttl = :ttl, history = list_append(if_not_exists(history, :empty), :h)"
+	if !keepDue {
+		expr += " REMOVE due_pk, due_at"
+	}
+	items := []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &s.table, Key: key(grantKey(g.ID)), UpdateExpression: &expr,
+			ConditionExpression:      aws.String("#st = :active"),
+			ExpressionAttributeNames: map[string]string{"#st": "state", "#ttl": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":revoked": &types.AttributeValueMemberS{Value: string(grants.StateRevoked)},
+				":active":  &types.AttributeValueMemberS{Value: string(grants.StateActive)},
+				":at":      &types.AttributeValueMemberS{Value: ts(g.RevokedAt)},
+				":why":     &types.AttributeValueMemberS{Value: g.RevokeReason},
+				":ev":      &types.AttributeValueMemberS{Value: g.RevokeEventID},
+				":ttl":     &types.AttributeValueMemberN{Value: strconv.FormatInt(g.RevokedAt.Add(s.retention).Unix(), 10)},
+				":empty":   &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+				":h":       h,
+			},
+		}},
+		{Update: s.memberUpdate(g.IAMUser, g.Group, g.ID, "DELETE", token)},
+	}
+	events := map[int]string{}
+	if ev != nil {
+		evPut, err := s.eventPut(*ev)
+		if err != nil {
+			return fmt.Errorf("marshal event: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Put: evPut})
+		events[2] = ev.SymEventID
+	}
+	err = s.transact(ctx, items, nil, events)
+	var conflict *grants.ConflictError
+	if errors.As(err, &conflict) {
+		return err
+	}
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) && failedAt(tce, 0) {
+		return grants.ErrNotActive
+	}
+	return err
+}
+
+// Fail implements grants.Store.
+func (s *Store) Fail(ctx context.Context, g grants.Grant, token string) error {
+	h, err := attributevalue.Marshal([]grants.Transition{{At: g.RevokedAt, Action: "fail", State: grants.StateFailed, SymEventID: g.SymEventID}})
+	if err != nil {
+		return fmt.Errorf("marshal history: %w", err)
+	}
+	items := []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: &s.table, Key: key(grantKey(g.ID)),
+			UpdateExpression:         aws.String("SET #st = :failed, revoked_at = :at, revoke_reason = :why, #ttl = :ttl, history = list_append(if_not_exists(history, :empty), :h) REMOVE due_pk, due_at"),
+			ConditionExpression:      aws.String("#st = :active AND sym_event_id = :ev"),
+			ExpressionAttributeNames: map[string]string{"#st": "state", "#ttl": "ttl"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":failed": &types.AttributeValueMemberS{Value: string(grants.StateFailed)},
+				":active": &types.AttributeValueMemberS{Value: string(grants.StateActive)},
+				":ev":     &types.AttributeValueMemberS{Value: g.SymEventID},
+				":at":     &types.AttributeValueMemberS{Value: ts(g.RevokedAt)},
+				":why":    &types.AttributeValueMemberS{Value: g.RevokeReason},
+				":ttl":    &types.AttributeValueMemberN{Value: strconv.FormatInt(g.RevokedAt.Add(s.retention).Unix(), 10)},
+				":empty":  &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+				":h":      h,
+			},
+		}},
+		{Update: s.memberUpdate(g.IAMUser, g.Group, g.ID, "DELETE", token)},
+		{Delete: &types.Delete{TableName: &s.table, Key: key(eventKey(g.SymEventID))}},
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) && failedAt(tce, 0) {
+		return grants.ErrNotActive
+	}
+	if err != nil {
+		return fmt.Errorf("fail grant %s: %w", g.ID, err)
+	}
+	return nil
+}
+
+// Tombstone implements grants.Store.
+func (s *Store) Tombstone(ctx context.Context, g grants.Grant, ev grants.ProcessedEvent) error {
+	it := s.toItem(g)
+	// Keep the tombstone at least as long as a late escalate can arrive.
+	if min := g.RevokedAt.Add(eventTTL + s.retention).Unix(); it.TTL < min {
+		it.TTL = min
+	}
+	av, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return fmt.Errorf("marshal grant: %w", err)
+	}
+	evPut, err := s.eventPut(ev)
+	if err != nil {
+		return fmt.Errorf("marshal event: %w", err)
+	}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: av,
+			ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
+		{Put: evPut},
+	}
+	return s.transact(ctx, items, map[int]string{0: g.ID}, map[int]string{1: ev.SymEventID})
+}
+
+// transact runs items and turns a failed condition on a grant put or event
+// put into a *grants.ConflictError carrying the existing item.
+func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem, grantAt, eventAt map[int]string) error {
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		if err != nil {
+			return fmt.Errorf("transact write: %w", err)
+		}
+		return nil
+	}
+	for i, symID := range eventAt {
+		if failedAt(tce, i) {
+			ev, gerr := s.eventFrom(ctx, tce.CancellationReasons[i].Item, symID)
+			if gerr != nil {
+				return gerr
+			}
+			return &grants.ConflictError{Event: &ev}
+		}
+	}
+	for i, id := range grantAt {
+		if failedAt(tce, i) {
+			g, gerr := s.grantFrom(ctx, tce.CancellationReasons[i].Item, id)
+			if gerr != nil {
+				return gerr
+			}
+			return &grants.ConflictError{Grant: &g}
+		}
+	}
+	return fmt.Errorf("transact write: %w", err)
+}
+
+func failedAt(tce *types.TransactionCanceledException, i int) bool {
+	return i < len(tce.CancellationReasons) && aws.ToString(tce.CancellationReasons[i].Code) == "ConditionalCheckFailed"
+}
+
+// eventFrom decodes the old item a failed condition returned, reading it
+// when the service did not return it.
+func (s *Store) eventFrom(ctx context.Context, item map[string]types.AttributeValue, symID string) (grants.ProcessedEvent, error) {
+	if len(item) == 0 {
+		out, err := s.get(ctx, eventKey(symID))
+		if err != nil {
+			return grants.ProcessedEvent{}, err
+		}
+		item = out
+	}
+	var it eventItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return grants.ProcessedEvent{}, fmt.Errorf("decode event %s: %w", symID, err)
+	}
+	ev := grants.ProcessedEvent{SymEventID: it.SymID, GrantID: it.GrantID, At: parseTS(it.At)}
+	if err := json.Unmarshal([]byte(it.Result), &ev.Result); err != nil {
+		return grants.ProcessedEvent{}, fmt.Errorf("decode stored result of %s: %w", symID, err)
+	}
+	return ev, nil
+}
+
+func (s *Store) grantFrom(ctx context.Context, item map[string]types.AttributeValue, id string) (grants.Grant, error) {
+	if len(item) == 0 {
+		out, err := s.get(ctx, grantKey(id))
+		if err != nil {
+			return grants.Grant{}, err
+		}
+		item = out
+	}
+	var it grantItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return grants.Grant{}, fmt.Errorf("decode grant %s: %w", id, err)
+	}
+	return fromItem(it), nil
+}
+
+func (s *Store) get(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(pk), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", pk, err)
+	}
+	if len(out.Item) == 0 {
+		return nil, grants.ErrNotFound
+	}
+	return out.Item, nil
+}
+
+// RecordEvent implements grants.Store.
+func (s *Store) RecordEvent(ctx context.Context, ev grants.ProcessedEvent) error {
+	put, err := s.eventPut(ev)
+	if err != nil {
+		return fmt.Errorf("marshal event: %w", err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		old, gerr := s.eventFrom(ctx, ccf.Item, ev.SymEventID)
+		if gerr != nil {
+			return gerr
+		}
+		return &grants.ConflictError{Event: &old}
+	}
+	if err != nil {
+		return fmt.Errorf("put event %s: %w", ev.SymEventID, err)
+	}
+	return nil
+}
+
+// GetGrant implements grants.Store.
+func (s *Store) GetGrant(ctx context.Context, id string) (grants.Grant, error) {
+	item, err := s.get(ctx, grantKey(id))
+	if err != nil {
+		return grants.Grant{}, err
+	}
+	return s.grantFrom(ctx, item, id)
+}
+
+// Membership implements grants.Store. A membership never written reads as
+// empty with no token.
+func (s *Store) Membership(ctx context.Context, user, group string) (grants.Membership, error) {
+	item, err := s.get(ctx, memberKey(user, group))
+	if errors.Is(err, grants.ErrNotFound) {
+		return grants.Membership{IAMUser: user, Group: group}, nil
+	}
+	if err != nil {
+		return grants.Membership{}, err
+	}
+	var it memberItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return grants.Membership{}, fmt.Errorf("decode membership: %w", err)
+	}
+	return grants.Membership{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: it.DuePK == dueDirty}, nil
+}
+
+// MarkSynced implements grants.Store.
+func (s *Store) MarkSynced(ctx context.Context, user, group, token, grantID string, t grants.Transition) (bool, error) {
+	var member types.TransactWriteItem
+	if token == "" {
+		// Never written: it stays unwritten unless someone wrote meanwhile.
+		member.ConditionCheck = &types.ConditionCheck{TableName: &s.table, Key: key(memberKey(user, group)),
+			ConditionExpression: aws.String("attribute_not_exists(pk)")}
+	} else {
+		member.Update = &types.Update{TableName: &s.table, Key: key(memberKey(user, group)),
+			UpdateExpression:          aws.String("REMOVE due_pk, due_at"),
+			ConditionExpression:       aws.String("#tok = :tok"),
+			ExpressionAttributeNames:  map[string]string{"#tok": "token"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":tok": &types.AttributeValueMemberS{Value: token}}}
+	}
+	if grantID == "" {
+		if member.Update == nil {
+			_, err := s.get(ctx, memberKey(user, group))
+			if errors.Is(err, grants.ErrNotFound) {
+				return true, nil
+			}
+			return false, err
+		}
+		u := member.Update
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues})
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("clear dirty: %w", err)
+		}
+		return true, nil
+	}
+	h, err := attributevalue.Marshal([]grants.Transition{t})
+	if err != nil {
+		return false, fmt.Errorf("marshal history: %w", err)
+	}
+	history := types.TransactWriteItem{Update: &types.Update{TableName: &s.table, Key: key(grantKey(grantID)),
+		UpdateExpression:    aws.String("SET history = list_append(if_not_exists(history, :empty), :h)"),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}}, ":h": h}}}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{member, history}})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) && failedAt(tce, 0) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mark synced: %w", err)
+	}
+	return true, nil
+}
+
+// Due implements grants.Store.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int32) ([]grants.Grant, error) {
+	items, err := s.queryDue(ctx, dueExpiry, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]grants.Grant, 0, len(items))
+	for _, item := range items {
+		var it grantItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return nil, fmt.Errorf("decode due grant: %w", err)
+		}
+		out = append(out, fromItem(it))
+	}
+	return out, nil
+}
+
+// Dirty implements grants.Store.
+func (s *Store) Dirty(ctx context.Context, before time.Time, limit int32) ([]grants.Membership, error) {
+	items, err := s.queryDue(ctx, dueDirty, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]grants.Membership, 0, len(items))
+	for _, item := range items {
+		var it memberItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return nil, fmt.Errorf("decode dirty membership: %w", err)
+		}
+		out = append(out, grants.Membership{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: true})
+	}
+	return out, nil
+}
+
+func (s *Store) queryDue(ctx context.Context, partition string, upTo time.Time, limit int32) ([]map[string]types.AttributeValue, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: aws.String(IndexName),
+		KeyConditionExpression: aws.String("due_pk = :p AND due_at <= :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": &types.AttributeValueMemberS{Value: partition},
+			":t": &types.AttributeValueMemberS{Value: ts(upTo)},
+		},
+		Limit: aws.Int32(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query %s index: %w", IndexName, err)
+	}
+	return out.Items, nil
+}
+
+// Undue implements grants.Store.
+func (s *Store) Undue(ctx context.Context, grantID string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(grantKey(grantID)),
+		UpdateExpression: aws.String("REMOVE due_pk, due_at"), ConditionExpression: aws.String("attribute_exists(pk)")})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("undue %s: %w", grantID, err)
+	}
+	return nil
+}
+
+var _ grants.Store = (*Store)(nil)

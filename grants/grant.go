@@ -1,0 +1,150 @@
+package grants
+
+import (
+	"errors"
+	"time"
+
+	"github.com/iamjit/iamjit/events"
+)
+
+// State of a grant.
+type State string
+
+const (
+	StateActive   State = "ACTIVE"
+	StateRevoked  State = "REVOKED"
+	StateRejected State = "REJECTED"
+	StateFailed   State = "FAILED"
+)
+
+// Grant is one approved request for one (user, group).
+type Grant struct {
+	ID            string
+	State         State
+	SymEventID    string // the escalate's Sym id
+	RevokeEventID string // the deescalate's Sym id, if any
+	RunSRN        string
+	Requester     string // email
+	IAMUser       string
+	Group         string
+	GroupARN      string
+	Approver      string
+	Reason        string // requester's reason
+	GrantedAt     time.Time
+	ExpiresAt     time.Time
+	RevokedAt     time.Time
+	RevokeReason  string // deescalated, expired, manual, drift, or failed
+	Tombstone     bool   // revoked before any escalate was seen
+	History       []Transition
+}
+
+// Transition is one entry of a grant's history. IAMRequestID joins it to
+// CloudTrail.
+type Transition struct {
+	At           time.Time `json:"at" dynamodbav:"at"`
+	Action       string    `json:"action" dynamodbav:"action"`
+	State        State     `json:"state,omitempty" dynamodbav:"state,omitempty"`
+	SymEventID   string    `json:"sym_event_id,omitempty" dynamodbav:"sym_event_id,omitempty"`
+	IAMRequestID string    `json:"iam_request_id,omitempty" dynamodbav:"iam_request_id,omitempty"`
+	Note         string    `json:"note,omitempty" dynamodbav:"note,omitempty"`
+}
+
+// Membership is the store's view of one (IAM user, group): the active grants
+// that explain it. IAM membership must equal len(GrantIDs) > 0.
+type Membership struct {
+	IAMUser  string
+	Group    string
+	GrantIDs []string
+	Token    string // replaced by every write; see the package comment
+	Dirty    bool
+}
+
+// ProcessedEvent records the result of a Sym event so a duplicate delivery
+// republishes the same result instead of acting again.
+type ProcessedEvent struct {
+	SymEventID string
+	GrantID    string
+	Result     events.Result
+	At         time.Time
+}
+
+// ConflictError is returned by Store writes whose condition failed because
+// the event was already processed or the grant already exists.
+type ConflictError struct {
+	Event *ProcessedEvent // set when the Sym event was processed before
+	Grant *Grant          // set when the grant exists
+}
+
+func (e *ConflictError) Error() string {
+	switch {
+	case e.Event != nil:
+		return "sym event " + e.Event.SymEventID + " already processed"
+	case e.Grant != nil:
+		return "grant " + e.Grant.ID + " already exists in state " + string(e.Grant.State)
+	}
+	return "conflict"
+}
+
+// ErrNotFound is returned when an item does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrNotActive is returned by Store.Revoke when the grant is not ACTIVE.
+var ErrNotActive = errors.New("grant is not active")
+
+// result builders: ResultIDs depend on the grant or event, never the attempt.
+
+func grantedResult(g Grant) events.Result {
+	return events.Result{
+		DetailType: events.AccessGranted,
+		ResultID:   events.ResultID(events.AccessGranted, g.ID),
+		GrantID:    g.ID, SymEventID: g.SymEventID, RunSRN: g.RunSRN,
+		Requester: g.Requester, IAMUser: g.IAMUser, Group: g.Group, GroupARN: g.GroupARN,
+		Approver: g.Approver, GrantedAt: events.TimePtr(g.GrantedAt), ExpiresAt: events.TimePtr(g.ExpiresAt),
+	}
+}
+
+func revokedResult(g Grant) events.Result {
+	r := grantedResult(g)
+	r.DetailType = events.AccessRevoked
+	r.ResultID = events.ResultID(events.AccessRevoked, g.ID)
+	r.Reason = g.RevokeReason
+	r.RevokedAt = events.TimePtr(g.RevokedAt)
+	if g.RevokeEventID != "" {
+		r.SymEventID = g.RevokeEventID
+	}
+	if g.Tombstone {
+		r.Message = "revoked before it was granted: a later escalate will be refused"
+	}
+	return r
+}
+
+// Rejection is a request refused for what it asks, not for a failure.
+type Rejection struct {
+	Code string
+	Msg  string
+}
+
+func (r *Rejection) Error() string { return r.Code + ": " + r.Msg }
+
+func reject(code, msg string) *Rejection { return &Rejection{Code: code, Msg: msg} }
+
+func rejectedResult(req events.Request, rej *Rejection) events.Result {
+	return events.Result{
+		DetailType: events.AccessRejected,
+		ResultID:   events.ResultID(events.AccessRejected, req.SymEventID),
+		GrantID:    req.GrantID(), SymEventID: req.SymEventID, RunSRN: req.RunSRN,
+		Requester: req.Requester, Group: req.Group, Approver: req.Approver,
+		Code: rej.Code, Message: rej.Msg,
+	}
+}
+
+// FailedResult is published when iamjit gives up on a request after retries.
+func FailedResult(req events.Request, code, msg string) events.Result {
+	return events.Result{
+		DetailType: events.AccessFailed,
+		ResultID:   events.ResultID(events.AccessFailed, req.SymEventID),
+		GrantID:    req.GrantID(), SymEventID: req.SymEventID, RunSRN: req.RunSRN,
+		Requester: req.Requester, Group: req.Group, Approver: req.Approver,
+		Code: code, Message: msg,
+	}
+}

@@ -1,0 +1,198 @@
+// Package iamgroups changes and reads IAM groups and users for grants,
+// through the IAM client built on the chained role's credentials.
+package iamgroups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/iamjit/iamjit/awsx"
+	"github.com/iamjit/iamjit/grants"
+)
+
+// API is the part of the IAM client iamjit uses.
+type API interface {
+	AddUserToGroup(context.Context, *iam.AddUserToGroupInput, ...func(*iam.Options)) (*iam.AddUserToGroupOutput, error)
+	RemoveUserFromGroup(context.Context, *iam.RemoveUserFromGroupInput, ...func(*iam.Options)) (*iam.RemoveUserFromGroupOutput, error)
+	GetGroup(context.Context, *iam.GetGroupInput, ...func(*iam.Options)) (*iam.GetGroupOutput, error)
+	GetUser(context.Context, *iam.GetUserInput, ...func(*iam.Options)) (*iam.GetUserOutput, error)
+	ListUsers(context.Context, *iam.ListUsersInput, ...func(*iam.Options)) (*iam.ListUsersOutput, error)
+	ListUserTags(context.Context, *iam.ListUserTagsInput, ...func(*iam.Options)) (*iam.ListUserTagsOutput, error)
+	ListGroups(context.Context, *iam.ListGroupsInput, ...func(*iam.Options)) (*iam.ListGroupsOutput, error)
+}
+
+// IAM implements grants.GroupMembership, grants.Groups and grants.Directory.
+type IAM struct {
+	api API
+	now func() time.Time
+	ttl time.Duration
+
+	mu     sync.Mutex
+	groups map[string]cachedGroup
+	users  map[string]time.Time // users seen to exist, and when
+}
+
+type cachedGroup struct {
+	info grants.GroupInfo
+	at   time.Time
+}
+
+// maxCache bounds each cache; past it the cache starts over.
+const maxCache = 4096
+
+// New returns an IAM adapter. ttl bounds how long a group's path or a user's
+// existence is trusted before IAM is asked again.
+func New(api API, ttl time.Duration, now func() time.Time) *IAM {
+	return &IAM{api: api, now: now, ttl: ttl, groups: map[string]cachedGroup{}, users: map[string]time.Time{}}
+}
+
+// AddUser implements grants.GroupMembership. Adding a member is a no-op in IAM.
+func (c *IAM) AddUser(ctx context.Context, user, group string) (string, error) {
+	out, err := c.api.AddUserToGroup(ctx, &iam.AddUserToGroupInput{UserName: &user, GroupName: &group})
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		// IAM is eventually consistent: a user or group just created may not
+		// be visible yet. Retried; gives up by redrive if it never appears.
+		return "", &awsx.Transient{Err: fmt.Errorf("add %s to %s: %w", user, group, err)}
+	}
+	if err != nil {
+		return "", fmt.Errorf("add %s to %s: %w", user, group, err)
+	}
+	return requestID(out.ResultMetadata), nil
+}
+
+// RemoveUser implements grants.GroupMembership. Removing a non-member
+// answers NoSuchEntity, which is success.
+func (c *IAM) RemoveUser(ctx context.Context, user, group string) (string, error) {
+	out, err := c.api.RemoveUserFromGroup(ctx, &iam.RemoveUserFromGroupInput{UserName: &user, GroupName: &group})
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("remove %s from %s: %w", user, group, err)
+	}
+	return requestID(out.ResultMetadata), nil
+}
+
+func requestID(md middleware.Metadata) string {
+	id, _ := awsmiddleware.GetRequestIDMetadata(md)
+	return id
+}
+
+// Group implements grants.Groups: IAM's own record of the group's path.
+func (c *IAM) Group(ctx context.Context, name string) (grants.GroupInfo, error) {
+	c.mu.Lock()
+	if g, ok := c.groups[name]; ok && c.now().Sub(g.at) < c.ttl {
+		c.mu.Unlock()
+		return g.info, nil
+	}
+	c.mu.Unlock()
+	out, err := c.api.GetGroup(ctx, &iam.GetGroupInput{GroupName: &name, MaxItems: aws.Int32(1)})
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return grants.GroupInfo{}, grants.ErrNotFound
+	}
+	if err != nil {
+		return grants.GroupInfo{}, fmt.Errorf("get group %s: %w", name, err)
+	}
+	info := grants.GroupInfo{Name: aws.ToString(out.Group.GroupName), ARN: aws.ToString(out.Group.Arn), Path: aws.ToString(out.Group.Path)}
+	c.mu.Lock()
+	if len(c.groups) >= maxCache {
+		clear(c.groups)
+	}
+	c.groups[name] = cachedGroup{info: info, at: c.now()}
+	c.mu.Unlock()
+	return info, nil
+}
+
+// UserExists implements grants.Directory.
+func (c *IAM) UserExists(ctx context.Context, name string) (bool, error) {
+	c.mu.Lock()
+	at, ok := c.users[name]
+	c.mu.Unlock()
+	if ok && c.now().Sub(at) < c.ttl {
+		return true, nil
+	}
+	_, err := c.api.GetUser(ctx, &iam.GetUserInput{UserName: &name})
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get user %s: %w", name, err)
+	}
+	c.mu.Lock()
+	if len(c.users) >= maxCache {
+		clear(c.users)
+	}
+	c.users[name] = c.now()
+	c.mu.Unlock()
+	return true, nil
+}
+
+// UsersWithTag implements grants.Directory. ListUsers does not return tags,
+// so each user's tags are listed; Identity caches the result.
+func (c *IAM) UsersWithTag(ctx context.Context, key string) (map[string]string, error) {
+	out := map[string]string{}
+	p := iam.NewListUsersPaginator(c.api, &iam.ListUsersInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		for _, u := range page.Users {
+			tags, err := c.api.ListUserTags(ctx, &iam.ListUserTagsInput{UserName: u.UserName})
+			var nse *types.NoSuchEntityException
+			if errors.As(err, &nse) {
+				continue // deleted while listing
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list tags of %s: %w", aws.ToString(u.UserName), err)
+			}
+			for _, t := range tags.Tags {
+				if aws.ToString(t.Key) == key {
+					out[aws.ToString(u.UserName)] = aws.ToString(t.Value)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// ManagedGroups lists the groups under path with their members (reconcile).
+func (c *IAM) ManagedGroups(ctx context.Context, path string) (map[string][]string, error) {
+	out := map[string][]string{}
+	p := iam.NewListGroupsPaginator(c.api, &iam.ListGroupsInput{PathPrefix: &path})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list groups under %s: %w", path, err)
+		}
+		for _, g := range page.Groups {
+			name := aws.ToString(g.GroupName)
+			members := []string{}
+			gp := iam.NewGetGroupPaginator(c.api, &iam.GetGroupInput{GroupName: &name})
+			for gp.HasMorePages() {
+				gpage, err := gp.NextPage(ctx)
+				if err != nil {
+					return nil, fmt.Errorf("get group %s: %w", name, err)
+				}
+				for _, u := range gpage.Users {
+					members = append(members, aws.ToString(u.UserName))
+				}
+			}
+			out[name] = members
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,500 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/iamjit/iamjit/events"
+)
+
+// Store persists grants, memberships and processed events (grants/dynamo).
+type Store interface {
+	// Activate writes an ACTIVE grant (new, or replacing a FAILED one), adds
+	// it to its membership and records the event, all or nothing. A
+	// *ConflictError says what already existed.
+	Activate(ctx context.Context, g Grant, ev ProcessedEvent, token string) error
+	// Revoke moves an ACTIVE grant to REVOKED and removes it from its
+	// membership, recording ev when it is not nil. keepDue leaves the grant in
+	// the expiry index until its result is published (sweeper). ErrNotActive
+	// when the grant is not ACTIVE.
+	Revoke(ctx context.Context, g Grant, ev *ProcessedEvent, token string, keepDue bool) error
+	// Fail moves the ACTIVE grant g (created by g.SymEventID) to FAILED,
+	// removes it from its membership and forgets its event, so that a replay
+	// applies the request again. ErrNotActive when it is not ACTIVE.
+	Fail(ctx context.Context, g Grant, token string) error
+	// Tombstone writes a REVOKED grant that was never active, with ev.
+	Tombstone(ctx context.Context, g Grant, ev ProcessedEvent) error
+	// RecordEvent stores ev unless the Sym event was processed before.
+	RecordEvent(ctx context.Context, ev ProcessedEvent) error
+	GetGrant(ctx context.Context, id string) (Grant, error)
+	Membership(ctx context.Context, iamUser, group string) (Membership, error)
+	// MarkSynced clears the membership's dirty mark if its token is still
+	// token, appending t to the grant's history when grantID is set.
+	MarkSynced(ctx context.Context, iamUser, group, token, grantID string, t Transition) (bool, error)
+	// Due lists grants in the expiry index due at now, oldest first.
+	Due(ctx context.Context, now time.Time, limit int32) ([]Grant, error)
+	// Dirty lists memberships left dirty since before.
+	Dirty(ctx context.Context, before time.Time, limit int32) ([]Membership, error)
+	// Undue removes a grant from the expiry index.
+	Undue(ctx context.Context, grantID string) error
+}
+
+// GroupMembership changes IAM (grants/iamgroups, through the role chain).
+// Both calls are idempotent: adding a member or removing a non-member is
+// success. They return the AWS request id for the grant's history.
+type GroupMembership interface {
+	AddUser(ctx context.Context, iamUser, group string) (string, error)
+	RemoveUser(ctx context.Context, iamUser, group string) (string, error)
+}
+
+// GroupInfo is IAM's own record of a group.
+type GroupInfo struct {
+	Name string
+	ARN  string
+	Path string
+}
+
+// Groups looks a group up in IAM. ErrNotFound when it does not exist.
+type Groups interface {
+	Group(ctx context.Context, name string) (GroupInfo, error)
+}
+
+// Policy is what requests may do.
+type Policy struct {
+	GroupPath         string
+	AllowedGroups     []string // empty: any group under GroupPath
+	MaxDuration       time.Duration
+	DurationUnit      time.Duration
+	Sources           []string
+	AcceptBare        bool
+	AllowSelfApproval bool
+	Retention         time.Duration // history kept after a grant ends
+	MaxClockSkew      time.Duration // how far in the future a timestamp may be
+}
+
+// Service applies Sym requests.
+type Service struct {
+	Store    Store
+	IAM      GroupMembership
+	Groups   Groups
+	Identity *Identity
+	Policy   Policy
+	Now      func() time.Time
+	Log      *slog.Logger
+	NewToken func() string
+}
+
+// Outcome of one request.
+type Outcome struct {
+	Kind    string          // applied, rejected, duplicate, ignored
+	Results []events.Result // to publish before the message is deleted
+	GrantID string
+}
+
+// Outcome kinds.
+const (
+	Applied   = "applied"
+	Rejected  = "rejected"
+	Duplicate = "duplicate"
+	Ignored   = "ignored"
+)
+
+// Handle applies one decoded request. A returned error means nothing final
+// happened and the request should be retried; every refusal is an Outcome.
+func (s *Service) Handle(ctx context.Context, req events.Request) (Outcome, error) {
+	if rej := s.checkOrigin(req); rej != nil {
+		// Not recorded: a forged message must not claim a real Sym id.
+		return Outcome{Kind: Rejected, Results: []events.Result{rejectedResult(req, rej)}}, nil
+	}
+	switch req.Type {
+	case events.TypeEscalate:
+		return s.escalate(ctx, req)
+	case events.TypeDeescalate:
+		return s.deescalate(ctx, req)
+	default:
+		return Outcome{Kind: Ignored}, nil
+	}
+}
+
+// Malformed turns a body that names a Sym id but does not decode into a
+// recorded rejection.
+func (s *Service) Malformed(ctx context.Context, req events.Request, derr *events.DecodeError) (Outcome, error) {
+	return s.rejectRecorded(ctx, req, reject("malformed", derr.Msg))
+}
+
+func (s *Service) checkOrigin(req events.Request) *Rejection {
+	if req.Bare {
+		if !s.Policy.AcceptBare {
+			return reject("bare_not_accepted", "a bare SymLogEntry arrived and IAMJIT_ACCEPT_BARE is false")
+		}
+		return nil
+	}
+	if !slices.Contains(s.Policy.Sources, req.Source) {
+		return reject("source_not_allowed", fmt.Sprintf("source %q is not in IAMJIT_SOURCES", clip(req.Source)))
+	}
+	return nil
+}
+
+func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, error) {
+	now := s.Now().UTC()
+	g, rej, err := s.validateEscalate(ctx, req, now)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if rej != nil {
+		return s.rejectRecorded(ctx, req, rej)
+	}
+	res := grantedResult(g)
+	ev := ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now}
+	token := s.NewToken()
+	err = s.Store.Activate(ctx, g, ev, token)
+	var conflict *ConflictError
+	switch {
+	case errors.As(err, &conflict) && conflict.Event != nil:
+		return s.duplicate(ctx, *conflict.Event)
+	case errors.As(err, &conflict) && conflict.Grant != nil:
+		return s.escalateExisting(ctx, req, *conflict.Grant, now)
+	case err != nil:
+		return Outcome{}, fmt.Errorf("activate grant %s: %w", g.ID, err)
+	}
+	if err := s.converge(ctx, g.IAMUser, g.Group, token, true, g.ID, req.SymEventID); err != nil {
+		return Outcome{}, err
+	}
+	s.Log.InfoContext(ctx, "access granted", "grant_id", g.ID, "iam_user", g.IAMUser, "group", g.Group, "expires_at", g.ExpiresAt)
+	return Outcome{Kind: Applied, Results: []events.Result{res}, GrantID: g.ID}, nil
+}
+
+// escalateExisting handles an escalate with a new Sym id for a grant that
+// exists: Sym re-emitted it (still active: same result) or it was already
+// revoked (a late escalate: refused, so no access is left behind).
+func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Grant, now time.Time) (Outcome, error) {
+	if g.State != StateActive {
+		return s.rejectRecorded(ctx, req, reject("already_revoked", "grant "+g.ID+" already ended ("+string(g.State)+")"))
+	}
+	res := grantedResult(g)
+	if err := s.Store.RecordEvent(ctx, ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now}); err != nil {
+		var conflict *ConflictError
+		if errors.As(err, &conflict) && conflict.Event != nil {
+			return s.duplicate(ctx, *conflict.Event)
+		}
+		return Outcome{}, fmt.Errorf("record event %s: %w", req.SymEventID, err)
+	}
+	if err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, req.SymEventID); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Kind: Duplicate, Results: []events.Result{res}, GrantID: g.ID}, nil
+}
+
+// duplicate republishes the stored result and converges the membership, in
+// case the first delivery died between its write and its IAM call.
+func (s *Service) duplicate(ctx context.Context, ev ProcessedEvent) (Outcome, error) {
+	if ev.GrantID != "" && ev.Result.IAMUser != "" {
+		if err := s.converge(ctx, ev.Result.IAMUser, ev.Result.Group, "", false, ev.GrantID, ev.SymEventID); err != nil {
+			return Outcome{}, err
+		}
+	}
+	s.Log.InfoContext(ctx, "duplicate delivery", "sym_event_id", ev.SymEventID, "result_id", ev.Result.ResultID)
+	return Outcome{Kind: Duplicate, Results: []events.Result{ev.Result}, GrantID: ev.GrantID}, nil
+}
+
+func (s *Service) rejectRecorded(ctx context.Context, req events.Request, rej *Rejection) (Outcome, error) {
+	res := rejectedResult(req, rej)
+	err := s.Store.RecordEvent(ctx, ProcessedEvent{SymEventID: req.SymEventID, GrantID: req.GrantID(), Result: res, At: s.Now().UTC()})
+	var conflict *ConflictError
+	if errors.As(err, &conflict) && conflict.Event != nil {
+		return s.duplicate(ctx, *conflict.Event)
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("record rejection of %s: %w", req.SymEventID, err)
+	}
+	s.Log.WarnContext(ctx, "request rejected", "sym_event_id", req.SymEventID, "code", rej.Code, "reason", rej.Msg)
+	return Outcome{Kind: Rejected, Results: []events.Result{res}, GrantID: req.GrantID()}, nil
+}
+
+func (s *Service) deescalate(ctx context.Context, req events.Request) (Outcome, error) {
+	id := req.GrantID()
+	if id == "" {
+		return s.rejectRecorded(ctx, req, reject("invalid_request", "run.srn and fields.target_id are required"))
+	}
+	if len(id) > 1024 || events.HasControl(id) {
+		return s.rejectRecorded(ctx, req, reject("invalid_request", "grant id is too long or has control characters"))
+	}
+	now := s.Now().UTC()
+	for range 3 {
+		g, err := s.Store.GetGrant(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			out, err := s.tombstone(ctx, req, now)
+			if errors.Is(err, errRaced) {
+				continue
+			}
+			return out, err
+		}
+		if err != nil {
+			return Outcome{}, fmt.Errorf("read grant %s: %w", id, err)
+		}
+		if g.State != StateActive {
+			// Already ended (expired, revoked by hand, a duplicate with a new
+			// id): the same revocation, same result id.
+			res := revokedResult(g)
+			if err := s.Store.RecordEvent(ctx, ProcessedEvent{SymEventID: req.SymEventID, GrantID: id, Result: res, At: now}); err != nil {
+				var conflict *ConflictError
+				if errors.As(err, &conflict) && conflict.Event != nil {
+					return s.duplicate(ctx, *conflict.Event)
+				}
+				return Outcome{}, fmt.Errorf("record event %s: %w", req.SymEventID, err)
+			}
+			return Outcome{Kind: Duplicate, Results: []events.Result{res}, GrantID: id}, nil
+		}
+		g.State, g.RevokedAt, g.RevokeReason, g.RevokeEventID = StateRevoked, now, events.RevokedDeescalated, req.SymEventID
+		res := revokedResult(g)
+		out, err := s.revoke(ctx, g, &ProcessedEvent{SymEventID: req.SymEventID, GrantID: id, Result: res, At: now}, false)
+		if errors.Is(err, errRaced) {
+			continue
+		}
+		return out, err
+	}
+	return Outcome{}, fmt.Errorf("deescalate %s: grant kept changing under us", id)
+}
+
+var errRaced = errors.New("raced with another writer")
+
+func (s *Service) tombstone(ctx context.Context, req events.Request, now time.Time) (Outcome, error) {
+	g := Grant{
+		ID: req.GrantID(), State: StateRevoked, RevokeEventID: req.SymEventID, RunSRN: req.RunSRN,
+		Requester: req.Requester, Group: groupName(req.Group), Approver: req.Approver,
+		RevokedAt: now, RevokeReason: events.RevokedDeescalated, Tombstone: true,
+		History: []Transition{{At: now, Action: "tombstone", State: StateRevoked, SymEventID: req.SymEventID, Note: "deescalate arrived before escalate"}},
+	}
+	res := revokedResult(g)
+	err := s.Store.Tombstone(ctx, g, ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now})
+	var conflict *ConflictError
+	switch {
+	case errors.As(err, &conflict) && conflict.Event != nil:
+		return s.duplicate(ctx, *conflict.Event)
+	case errors.As(err, &conflict) && conflict.Grant != nil:
+		return Outcome{}, errRaced
+	case err != nil:
+		return Outcome{}, fmt.Errorf("tombstone %s: %w", g.ID, err)
+	}
+	s.Log.InfoContext(ctx, "deescalate before escalate: tombstone written", "grant_id", g.ID)
+	return Outcome{Kind: Applied, Results: []events.Result{res}, GrantID: g.ID}, nil
+}
+
+// revoke ends an ACTIVE grant g (already moved to REVOKED in memory) and
+// converges its membership.
+func (s *Service) revoke(ctx context.Context, g Grant, ev *ProcessedEvent, keepDue bool) (Outcome, error) {
+	token := s.NewToken()
+	err := s.Store.Revoke(ctx, g, ev, token, keepDue)
+	var conflict *ConflictError
+	switch {
+	case errors.As(err, &conflict) && conflict.Event != nil:
+		return s.duplicate(ctx, *conflict.Event)
+	case errors.Is(err, ErrNotActive):
+		return Outcome{}, errRaced
+	case err != nil:
+		return Outcome{}, fmt.Errorf("revoke grant %s: %w", g.ID, err)
+	}
+	symID := ""
+	if ev != nil {
+		symID = ev.SymEventID
+	}
+	if err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, symID); err != nil {
+		return Outcome{}, err
+	}
+	s.Log.InfoContext(ctx, "access revoked", "grant_id", g.ID, "iam_user", g.IAMUser, "group", g.Group, "reason", g.RevokeReason)
+	return Outcome{Kind: Applied, Results: []events.Result{revokedResult(g)}, GrantID: g.ID}, nil
+}
+
+// Revoke ends an active grant by hand (iamjit grants revoke) through the
+// same path as a deescalate.
+func (s *Service) Revoke(ctx context.Context, grantID, reason, note string) (Outcome, error) {
+	g, err := s.Store.GetGrant(ctx, grantID)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("read grant %s: %w", grantID, err)
+	}
+	if g.State != StateActive {
+		return Outcome{Kind: Duplicate, Results: []events.Result{revokedResult(g)}, GrantID: g.ID}, nil
+	}
+	g.State, g.RevokedAt, g.RevokeReason = StateRevoked, s.Now().UTC(), reason
+	out, err := s.revoke(ctx, g, nil, false)
+	if errors.Is(err, errRaced) {
+		return s.Revoke(ctx, grantID, reason, note)
+	}
+	return out, err
+}
+
+// groupNameRE is IAM's own rule for group names.
+var groupNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+
+// validateEscalate turns a request into the grant it asks for, or says why
+// it is refused. Only IAM lookups can fail with an error.
+func (s *Service) validateEscalate(ctx context.Context, req events.Request, now time.Time) (Grant, *Rejection, error) {
+	p := s.Policy
+	if !strings.HasPrefix(req.Template, "sym:template:approval:") {
+		return Grant{}, reject("unsupported_template", fmt.Sprintf("template %q is not Sym's approval template", clip(req.Template))), nil
+	}
+	if req.TargetType != "aws_iam_group" {
+		return Grant{}, reject("unsupported_target", fmt.Sprintf("target type %q is not aws_iam_group", clip(req.TargetType))), nil
+	}
+	id := req.GrantID()
+	if id == "" {
+		return Grant{}, reject("invalid_request", "run.srn and fields.target_id are required"), nil
+	}
+	for _, f := range []string{id, req.Requester, req.Approver, req.Group, req.Reason} {
+		if events.HasControl(f) || len(f) > 1024 {
+			return Grant{}, reject("invalid_request", "a field is too long or has control characters"), nil
+		}
+	}
+	if req.Requester == "" {
+		return Grant{}, reject("invalid_request", "run.actors.request.username is required"), nil
+	}
+	if req.Approver == "" {
+		return Grant{}, reject("invalid_request", "run.actors.approve.username is required"), nil
+	}
+	if !p.AllowSelfApproval && strings.EqualFold(req.Requester, req.Approver) {
+		return Grant{}, reject("self_approval", "the requester approved their own request"), nil
+	}
+	if req.TSErr != "" {
+		return Grant{}, reject("invalid_timestamp", req.TSErr), nil
+	}
+	if req.Timestamp.After(now.Add(p.MaxClockSkew)) {
+		return Grant{}, reject("future_timestamp", "event.timestamp "+req.Timestamp.Format(time.RFC3339)+" is in the future"), nil
+	}
+	if !req.HasDur {
+		return Grant{}, reject("invalid_duration", "fields.duration is required"), nil
+	}
+	if req.DurErr != "" {
+		return Grant{}, reject("invalid_duration", req.DurErr), nil
+	}
+	if req.Duration <= 0 {
+		return Grant{}, reject("invalid_duration", "fields.duration must be positive"), nil
+	}
+	if req.Duration > int64(p.MaxDuration/p.DurationUnit) {
+		return Grant{}, reject("duration_too_long", fmt.Sprintf("fields.duration %d exceeds IAMJIT_MAX_DURATION %s", req.Duration, p.MaxDuration)), nil
+	}
+	expires := req.Timestamp.Add(time.Duration(req.Duration) * p.DurationUnit)
+	if !expires.After(now) {
+		return Grant{}, reject("expired", "the grant would have ended at "+expires.Format(time.RFC3339)), nil
+	}
+	name, account, rej := parseGroup(req.Group)
+	if rej != nil {
+		return Grant{}, rej, nil
+	}
+	if len(p.AllowedGroups) > 0 && !slices.Contains(p.AllowedGroups, name) {
+		return Grant{}, reject("group_not_allowed", "group "+name+" is not in IAMJIT_ALLOWED_GROUPS"), nil
+	}
+	grp, err := s.Groups.Group(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return Grant{}, reject("unknown_group", "IAM has no group "+name), nil
+	}
+	if err != nil {
+		return Grant{}, nil, fmt.Errorf("look up group %s: %w", name, err)
+	}
+	if !strings.HasPrefix(grp.Path, p.GroupPath) {
+		return Grant{}, reject("group_not_allowed", "group "+name+" has path "+grp.Path+", outside "+p.GroupPath), nil
+	}
+	if account != "" && arnAccount(grp.ARN) != account {
+		return Grant{}, reject("foreign_account", "group ARN names account "+account+", not this one"), nil
+	}
+	user, err := s.Identity.Resolve(ctx, req.Requester)
+	var idErr *IdentityError
+	if errors.As(err, &idErr) {
+		return Grant{}, reject(idErr.Code, idErr.Msg), nil
+	}
+	if err != nil {
+		return Grant{}, nil, fmt.Errorf("map %s to an IAM user: %w", req.Requester, err)
+	}
+	return Grant{
+		ID: id, State: StateActive, SymEventID: req.SymEventID, RunSRN: req.RunSRN,
+		Requester: req.Requester, IAMUser: user, Group: grp.Name, GroupARN: grp.ARN,
+		Approver: req.Approver, Reason: req.Reason, GrantedAt: now, ExpiresAt: expires,
+		History: []Transition{{At: now, Action: "escalate", State: StateActive, SymEventID: req.SymEventID}},
+	}, nil, nil
+}
+
+// parseGroup accepts a group name or an IAM group ARN and returns the name
+// and, for an ARN, its account.
+func parseGroup(s string) (name, account string, rej *Rejection) {
+	if s == "" {
+		return "", "", reject("invalid_group", "fields.target.settings.iam_group is required")
+	}
+	if strings.HasPrefix(s, "arn:") {
+		parts := strings.SplitN(s, ":", 6)
+		if len(parts) != 6 || parts[2] != "iam" || !strings.HasPrefix(parts[5], "group/") {
+			return "", "", reject("invalid_group", fmt.Sprintf("%q is not an IAM group ARN", clip(s)))
+		}
+		account = parts[4]
+		res := strings.TrimPrefix(parts[5], "group")
+		name = res[strings.LastIndex(res, "/")+1:]
+		if !groupNameRE.MatchString(name) || strings.Contains(res, "..") || strings.Contains(res, "*") {
+			return "", "", reject("invalid_group", fmt.Sprintf("%q is not an IAM group ARN", clip(s)))
+		}
+		return name, account, nil
+	}
+	if !groupNameRE.MatchString(s) {
+		return "", "", reject("invalid_group", fmt.Sprintf("%q is not an IAM group name", clip(s)))
+	}
+	return s, "", nil
+}
+
+func groupName(s string) string {
+	name, _, rej := parseGroup(s)
+	if rej != nil {
+		return ""
+	}
+	return name
+}
+
+func arnAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 5 {
+		return ""
+	}
+	return parts[4]
+}
+
+// clip bounds user-controlled text in messages and logs.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// Fail is called when iamjit gives up on a request after its retries. For an
+// escalate it takes back whatever this request had put in place (the grant
+// goes to FAILED and leaves its membership; its event record is dropped so a
+// replay once the cause is fixed applies it afresh). A deescalate that failed
+// changes nothing here: the grant still expires through the sweeper.
+func (s *Service) Fail(ctx context.Context, req events.Request, code, msg string) (Outcome, error) {
+	res := FailedResult(req, code, msg)
+	out := Outcome{Kind: "failed", Results: []events.Result{res}, GrantID: req.GrantID()}
+	if req.Type != events.TypeEscalate || req.GrantID() == "" {
+		return out, nil
+	}
+	g, err := s.Store.GetGrant(ctx, req.GrantID())
+	if errors.Is(err, ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("read grant %s: %w", req.GrantID(), err)
+	}
+	if g.State != StateActive || g.SymEventID != req.SymEventID {
+		return out, nil // not this request's doing
+	}
+	g.State, g.RevokedAt, g.RevokeReason = StateFailed, s.Now().UTC(), "failed"
+	if err := s.Store.Fail(ctx, g, s.NewToken()); err != nil && !errors.Is(err, ErrNotActive) {
+		return out, fmt.Errorf("mark grant %s failed: %w", g.ID, err)
+	}
+	// Best effort: if IAM is what failed, the sweeper's dirty repair finishes.
+	if err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, req.SymEventID); err != nil {
+		s.Log.WarnContext(ctx, "membership left for the sweeper to repair", "grant_id", g.ID, "err", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,92 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/iamjit/iamjit/events"
+)
+
+// Publisher makes result events durable (events/eventbridge).
+type Publisher interface {
+	Publish(ctx context.Context, results []events.Result) error
+}
+
+// SweepStats says what one sweep did.
+type SweepStats struct {
+	Due      int // grants read from the expiry index
+	Revoked  int
+	Repaired int           // dirty memberships converged
+	Lag      time.Duration // how overdue the oldest due grant was
+}
+
+// Sweep revokes every grant whose expiry has passed and converges
+// memberships left dirty by a writer that stopped halfway. It reads only the
+// expiry index. A grant stays in the index until its Access Revoked is
+// published, so a sweep that dies halfway is finished by the next one.
+func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGrace time.Duration) (SweepStats, error) {
+	var st SweepStats
+	now := s.Now().UTC()
+	var errs []error
+	for {
+		due, err := s.Store.Due(ctx, now, batch)
+		if err != nil {
+			return st, fmt.Errorf("read expiry index: %w", err)
+		}
+		if len(due) > 0 && st.Due == 0 {
+			st.Lag = now.Sub(due[0].ExpiresAt)
+		}
+		st.Due += len(due)
+		progressed := 0
+		for _, g := range due {
+			if err := s.expire(ctx, pub, g, now); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			progressed++
+			st.Revoked++
+		}
+		// A page that made no progress would be read again: stop instead.
+		if int32(len(due)) < batch || progressed == 0 {
+			break
+		}
+	}
+	dirty, err := s.Store.Dirty(ctx, now.Add(-dirtyGrace), batch)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("read dirty memberships: %w", err))
+	}
+	for _, m := range dirty {
+		if err := s.converge(ctx, m.IAMUser, m.Group, "", false, "", ""); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st.Repaired++
+	}
+	return st, errors.Join(errs...)
+}
+
+func (s *Service) expire(ctx context.Context, pub Publisher, g Grant, now time.Time) error {
+	out := Outcome{Results: []events.Result{revokedResult(g)}}
+	if g.State == StateActive {
+		g.State, g.RevokedAt, g.RevokeReason = StateRevoked, now, events.RevokedExpired
+		var err error
+		out, err = s.revoke(ctx, g, nil, true)
+		if errors.Is(err, errRaced) {
+			return nil // revoked by someone else meanwhile; the next sweep sees it
+		}
+		if err != nil {
+			return err
+		}
+	} else if err := s.converge(ctx, g.IAMUser, g.Group, "", false, "", ""); err != nil {
+		return err
+	}
+	if err := pub.Publish(ctx, out.Results); err != nil {
+		return fmt.Errorf("publish revocation of %s: %w", g.ID, err)
+	}
+	if err := s.Store.Undue(ctx, g.ID); err != nil {
+		return fmt.Errorf("take %s off the expiry index: %w", g.ID, err)
+	}
+	return nil
+}
