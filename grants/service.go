@@ -378,7 +378,7 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 	if req.Duration > int64(p.MaxDuration/p.DurationUnit) {
 		return Grant{}, reject("duration_too_long", fmt.Sprintf("fields.duration %d exceeds IAMJIT_MAX_DURATION %s", req.Duration, p.MaxDuration)), nil
 	}
-	expires := req.Timestamp.Add(time.Duration(req.Duration) * p.DurationUnit)
+	expires := req.Timestamp.Add(time.Duration(req.Duration) * p.DurationUnit).Truncate(time.Millisecond)
 	if !expires.After(now) {
 		return Grant{}, reject("expired", "the grant would have ended at "+expires.Format(time.RFC3339)), nil
 	}

@@ -1,0 +1,201 @@
+// Command demo shows the whole iamjit flow on a local moto: it starts the
+// emulator, creates the stack with `iamjit dev`, runs `iamjit run`, publishes
+// a Sym escalate on the Sym bus, prints the membership and the results, waits
+// for the short grant to expire, prints the revocation, and stops everything
+// it started. Run it with `make demo`.
+package main
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/iamjit/iamjit/internal/motoserver"
+)
+
+//go:embed escalate.json
+var escalate []byte
+
+func main() {
+	bin := flag.String("bin", "bin/iamjit", "the iamjit binary")
+	duration := flag.Int("duration", 8, "grant duration in seconds")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, *bin, *duration)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
+
+func run(ctx context.Context, bin string, duration int) error {
+	step("starting moto_server (the local AWS emulator)")
+	moto, err := motoserver.StartProcess(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer moto.Stop()
+	fmt.Println("    moto at", moto.URL())
+	env := append(os.Environ(), moto.Env()...)
+
+	step("iamjit dev: queue + DLQ, Sym bus + rule, results bus + queue, table, IAM group under /sym/, a user, the role chain")
+	dev := exec.CommandContext(ctx, bin, "dev", "--prefix", "demo", "--visibility", "5")
+	dev.Env, dev.Stderr = env, os.Stderr
+	exports, err := dev.Output()
+	if err != nil {
+		return fmt.Errorf("iamjit dev: %w", err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(exports)), "\n") {
+		k, v, _ := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		vars[k] = strings.Trim(v, "'")
+		if k == "IAMJIT_EXTERNAL_ID" {
+			line = "export IAMJIT_EXTERNAL_ID='…'"
+		}
+		fmt.Println("   ", line)
+		env = append(env, k+"="+vars[k])
+	}
+
+	step("iamjit run (logs below, prefixed with |)")
+	runCmd := exec.Command(bin, "run")
+	runCmd.Env = append(env, "IAMJIT_HTTP_ADDR=127.0.0.1:0", "IAMJIT_WAIT_TIME=1s", "IAMJIT_SWEEP_INTERVAL=1s", "IAMJIT_LOG_FORMAT=text")
+	logs, err := runCmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := runCmd.Start(); err != nil {
+		return fmt.Errorf("start iamjit run: %w", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			fmt.Println("    |", sc.Text())
+		}
+	}()
+	defer func() {
+		step("stopping iamjit run (SIGTERM) and moto")
+		_ = runCmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- runCmd.Wait() }()
+		select {
+		case err := <-done:
+			fmt.Println("    iamjit run exited:", exitText(err))
+		case <-time.After(30 * time.Second):
+			_ = runCmd.Process.Kill()
+		}
+	}()
+
+	cfg, err := moto.LoadAWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	user, group := vars["IAMJIT_DEV_USER"], vars["IAMJIT_DEV_GROUP"]
+	var entry map[string]any
+	if err := json.Unmarshal(escalate, &entry); err != nil {
+		return err
+	}
+	entry["event"].(map[string]any)["timestamp"] = time.Now().UTC().Format("2006-01-02T15:04:05.000000")
+	entry["run"].(map[string]any)["actors"].(map[string]any)["request"].(map[string]any)["username"] = user
+	fields := entry["fields"].(map[string]any)
+	fields["duration"] = duration
+	fields["target"].(map[string]any)["settings"] = map[string]any{"iam_group": group}
+	detail, _ := json.Marshal(entry)
+
+	step("Sym approves: an escalate for %s into %s for %ds, put on the Sym bus %s", user, group, duration, vars["IAMJIT_DEV_SYM_BUS"])
+	_, err = eventbridge.NewFromConfig(cfg).PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
+		EventBusName: aws.String(vars["IAMJIT_DEV_SYM_BUS"]), Source: aws.String("sym"), DetailType: aws.String("SymLogEntry"), Detail: aws.String(string(detail)),
+	}}})
+	if err != nil {
+		return fmt.Errorf("put the escalate: %w", err)
+	}
+	iamc, sqsc := iam.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	if err := waitMembers(ctx, iamc, group, true, user); err != nil {
+		return err
+	}
+	if err := printResult(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Granted"); err != nil {
+		return err
+	}
+	step("no deescalate will come: waiting for the sweeper to end the grant at its expiry")
+	if err := waitMembers(ctx, iamc, group, false, user); err != nil {
+		return err
+	}
+	return printResult(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Revoked")
+}
+
+func waitMembers(ctx context.Context, c *iam.Client, group string, want bool, user string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := c.GetGroup(ctx, &iam.GetGroupInput{GroupName: &group})
+		if err != nil {
+			return fmt.Errorf("get group: %w", err)
+		}
+		var names []string
+		for _, u := range out.Users {
+			names = append(names, aws.ToString(u.UserName))
+		}
+		member := strings.Contains(","+strings.Join(names, ",")+",", ","+user+",")
+		if member == want {
+			step("IAM group %s members: %v", group, names)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("timed out waiting for %s membership in %s to be %v", user, group, want)
+}
+
+func printResult(ctx context.Context, c *sqs.Client, queue, detailType string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &queue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			return fmt.Errorf("receive results: %w", err)
+		}
+		for _, m := range out.Messages {
+			var ev struct {
+				DetailType string          `json:"detail-type"`
+				Detail     json.RawMessage `json:"detail"`
+			}
+			_ = json.Unmarshal([]byte(aws.ToString(m.Body)), &ev)
+			_, _ = c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &queue, ReceiptHandle: m.ReceiptHandle})
+			var pretty map[string]any
+			_ = json.Unmarshal(ev.Detail, &pretty)
+			b, _ := json.MarshalIndent(pretty, "    ", "  ")
+			step("result event on the results bus: %s", ev.DetailType)
+			fmt.Println("    " + string(b))
+			if ev.DetailType == detailType {
+				return nil
+			}
+		}
+	}
+	return errors.New("no " + detailType + " result arrived")
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exit 0"
+	}
+	return err.Error()
+}
