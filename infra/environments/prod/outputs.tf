@@ -1,0 +1,69 @@
+output "ecr_repository_url" {
+  description = "Push the iamjit image here."
+  value       = aws_ecr_repository.iamjit.repository_url
+}
+
+output "sym_log_stream_name" {
+  description = "settings.stream_name of Sym's kinesis_data_stream log destination."
+  value       = module.sym_log_pipe.stream_name
+}
+
+output "sym_log_producer_policy_arn" {
+  description = "Attach to the role Sym writes to the stream with (done for you when sym_runtime_role_name is set)."
+  value       = module.sym_log_pipe.producer_policy_arn
+}
+
+output "sym_event_bus_name" {
+  description = "Bus Sym events are put on."
+  value       = module.sym_log_pipe.event_bus_name
+}
+
+output "queue_url" {
+  description = "IAMJIT_QUEUE_URL."
+  value       = module.iamjit.queue_url
+}
+
+output "dlq_url" {
+  description = "IAMJIT_DLQ_URL."
+  value       = module.iamjit.dlq_url
+}
+
+output "table_name" {
+  description = "IAMJIT_TABLE."
+  value       = module.iamjit.table_name
+}
+
+output "results_bus_name" {
+  description = "IAMJIT_EVENT_BUS."
+  value       = module.iamjit.results_bus_name
+}
+
+output "connector_role_arn" {
+  description = "IAMJIT_CONNECTOR_ROLE_ARN."
+  value       = module.connector.role_arn
+}
+
+output "iam_role_arn" {
+  description = "IAMJIT_IAM_ROLE_ARN."
+  value       = module.iam_modifier.role_arn
+}
+
+output "cluster_name" {
+  description = "ECS cluster."
+  value       = module.iamjit.cluster_name
+}
+
+output "service_name" {
+  description = "ECS service."
+  value       = module.iamjit.service_name
+}
+
+output "log_group_name" {
+  description = "iamjit logs."
+  value       = module.iamjit.log_group_name
+}
+
+output "target_groups" {
+  description = "IAM groups iamjit grants (settings.iam_group of the Sym aws_iam_group targets)."
+  value       = [module.readonly.group_name, module.cloudwatch_logs.group_name]
+}

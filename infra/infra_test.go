@@ -1,0 +1,475 @@
+package infra
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Which checks apply to which module directory.
+var moduleChecks = map[string][]func(*tfModule) problems{
+	"modules/connector":        {checkConnector, checkStarResources},
+	"modules/iam_modifier":     {checkIAMModifier, checkStarResources},
+	"modules/iam_target_group": {checkTargetGroup},
+	"modules/iamjit":           {checkQueues, checkRule, checkTable, checkService, checkTaskRoles, checkAlarms, checkStarResources},
+	"modules/sym_log_pipe":     {checkPipe, checkQueueSSE, checkAlarms, checkStarResources},
+	"environments/prod":        {},
+}
+
+// Checks that apply everywhere.
+var everywhere = []func(*tfModule) problems{checkPoliciesAreDocuments, checkNoWildcardActions, checkDocsReferenced}
+
+// checkDocsReferenced: every module is checked with checkReferences.
+func checkDocsReferenced(m *tfModule) problems { return checkReferences(m, loadDir) }
+
+func report(t *testing.T, where string, p problems) {
+	t.Helper()
+	for _, s := range p {
+		t.Errorf("%s: %s", where, s)
+	}
+}
+
+// TestEveryTerraformDirectoryIsChecked: a new module or environment cannot
+// escape the checks.
+func TestEveryTerraformDirectoryIsChecked(t *testing.T) {
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") && path != "." {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".tf") {
+			if _, ok := moduleChecks[filepath.ToSlash(filepath.Dir(path))]; !ok {
+				t.Errorf("%s: directory not in moduleChecks", path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestModulesHaveTheirFiles(t *testing.T) {
+	for dir := range moduleChecks {
+		want := []string{"main.tf", "variables.tf", "outputs.tf", "README.md"}
+		if strings.HasPrefix(dir, "environments/") {
+			want = []string{"main.tf", "variables.tf", "outputs.tf", "providers.tf", "terraform.tfvars.example"}
+		}
+		for _, f := range want {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("%s: %v", dir, err)
+			}
+		}
+	}
+}
+
+func TestTerraformInvariants(t *testing.T) {
+	for dir, checks := range moduleChecks {
+		t.Run(dir, func(t *testing.T) {
+			m, err := loadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range append(slices.Clone(everywhere), checks...) {
+				report(t, dir, c(m))
+			}
+		})
+	}
+}
+
+// TestChecksCatchBrokenInvariants breaks each invariant in a copy of the real
+// files and expects the matching check to say so: every check can fail.
+func TestChecksCatchBrokenInvariants(t *testing.T) {
+	type edit = map[string][][2]string
+	cases := []struct {
+		name  string
+		dir   string
+		edit  edit
+		check func(*tfModule) problems
+		want  string
+	}{
+		{"connector without external id", "modules/connector", edit{"main.tf": {{`"sts:ExternalId"`, `"aws:PrincipalTag/x"`}}},
+			checkConnector, "sts:ExternalId"},
+		{"connector external id with StringLike", "modules/connector", edit{"main.tf": {{`"StringEquals"`, `"StringLike"`}}},
+			checkConnector, "sts:ExternalId"},
+		{"connector trusts everyone", "modules/connector", edit{"main.tf": {{`identifiers = [var.task_role_arn]`, `identifiers = ["*"]`}}},
+			checkConnector, "task role only"},
+		{"connector assumes any role", "modules/connector", edit{"main.tf": {{`:role/sym/*"]`, `:role/*"]`}}},
+			checkConnector, "only arn:<partition>:iam::<account>:role/sym/*"},
+		{"connector assumes and more", "modules/connector", edit{"main.tf": {{`actions   = ["sts:AssumeRole"]
+    resources`, `actions   = ["sts:AssumeRole", "iam:PassRole"]
+    resources`}}},
+			checkConnector, `"iam:PassRole"`},
+		{"connector outside /sym/", "modules/connector", edit{"main.tf": {{`path                 = "/sym/"`, `path = "/"`}}},
+			checkConnector, `want "/sym/"`},
+		{"connector with managed policy", "modules/connector", edit{"main.tf": {{`resource "aws_iam_role_policy" "assume_sym_roles" {`, `resource "aws_iam_role_policy_attachment" "admin" {
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:aws:iam::aws:policy/AdministratorAccess"
+}
+
+resource "aws_iam_role_policy" "assume_sym_roles" {`}}},
+			checkConnector, "managed policy"},
+		{"modifier on every group", "modules/iam_modifier", edit{"main.tf": {{`:group${var.group_path}*"]`, `:group/*"]`}}},
+			checkIAMModifier, "only groups under the group path"},
+		{"modifier on *", "modules/iam_modifier", edit{"main.tf": {{`resources = ["${local.iam_prefix}:group${var.group_path}*"]`, `resources = ["*"]`}}},
+			checkIAMModifier, "only groups under the group path"},
+		{"modifier may create users", "modules/iam_modifier", edit{"main.tf": {{`"iam:GetUser",`, `"iam:GetUser", "iam:CreateUser",`}}},
+			checkIAMModifier, `"iam:CreateUser"`},
+		{"modifier trusted by the account", "modules/iam_modifier", edit{"main.tf": {{`identifiers = [var.connector_role_arn]`, `identifiers = ["arn:aws:iam::123456789012:root"]`}}},
+			checkIAMModifier, "connector role only"},
+		{"modifier group path may be /", "modules/iam_modifier", edit{"variables.tf": {{`regex("^/([[:alnum:]_+=,.@-]+/)+$", var.group_path)`, `startswith(var.group_path, "/")`}}},
+			checkIAMModifier, `reject "/"`},
+		{"modifier user reads on *", "modules/iam_modifier", edit{"main.tf": {{`resources = ["${local.iam_prefix}:user/*"]`, `resources = ["*"]`}}},
+			checkStarResources, `iam:GetUser on resource "*"`},
+		{"iam:* anywhere", "modules/iam_modifier", edit{"main.tf": {{`"iam:ListGroups",`, `"iam:*",`}}},
+			checkNoWildcardActions, `wildcard action "iam:*"`},
+		{"sts:* anywhere", "modules/connector", edit{"main.tf": {{`actions   = ["sts:AssumeRole"]
+    resources`, `actions   = ["sts:*"]
+    resources`}}},
+			checkNoWildcardActions, `wildcard action "sts:*"`},
+		{"* in a dynamic statement", "modules/iamjit", edit{"iam.tf": {{`actions   = ["kms:Decrypt"]`, `actions   = ["*"]`}}},
+			checkNoWildcardActions, `wildcard action "*"`},
+		{"* on one branch of a conditional", "modules/iamjit", edit{"iam.tf": {{`["secretsmanager:GetSecretValue"]`, `["*"]`}}},
+			checkNoWildcardActions, `wildcard action "*"`},
+		{"policy as jsonencode", "modules/connector", edit{"main.tf": {{`policy = data.aws_iam_policy_document.assume_sym_roles.json`, `policy = jsonencode({ Statement = [{ Effect = "Allow", Action = "*", Resource = "*" }] })`}}},
+			checkPoliciesAreDocuments, "must be data.aws_iam_policy_document"},
+		{"target group roles under /sym/", "modules/iam_target_group", edit{"variables.tf": {{`default     = "/jit/"`, `default     = "/sym/"`}}},
+			checkTargetGroup, "must not be under /sym/"},
+		{"target group allows iam:*", "modules/iam_target_group", edit{"variables.tf": {{`!contains(["*", "iam:*", "sts:*"], lower(a))`, `!contains(["*"], lower(a))`}}},
+			checkTargetGroup, `reject action "iam:*"`},
+		{"queue without redrive", "modules/iamjit", edit{"main.tf": {{`redrive_policy = jsonencode({`, `not_redrive = jsonencode({`}}},
+			checkQueues, "no aws_sqs_queue with a redrive_policy"},
+		{"redrive without maxReceiveCount", "modules/iamjit", edit{"main.tf": {{`maxReceiveCount     = var.max_receive_count`, ``}}},
+			checkQueues, "maxReceiveCount"},
+		{"max receive count 10", "modules/iamjit", edit{"variables.tf": {{"default     = 5\n", "default     = 10\n"}}},
+			checkQueues, "want 5"},
+		{"DLQ keeps 4 days", "modules/iamjit", edit{"main.tf": {{`message_retention_seconds = 1209600 # 14 days`, `message_retention_seconds = 345600 # 4 days`}}},
+			checkQueues, "want 1209600"},
+		{"queue unencrypted", "modules/iamjit", edit{"main.tf": {{`  receive_wait_time_seconds  = 20
+  sqs_managed_sse_enabled    = true`, `  receive_wait_time_seconds  = 20`}}},
+			checkQueues, "not encrypted"},
+		{"queue policy without source arn", "modules/iamjit", edit{"main.tf": {{`test     = "ArnEquals"`, `test     = "ArnLike"`}}},
+			checkQueues, "aws:SourceArn"},
+		{"queue policy lets anyone send", "modules/iamjit", edit{"main.tf": {{`identifiers = ["events.amazonaws.com"]`, `identifiers = ["sns.amazonaws.com"]`}}},
+			checkQueues, "want Service events.amazonaws.com"},
+		{"rule without target DLQ", "modules/iamjit", edit{"main.tf": {{`dead_letter_config {
+    arn = aws_sqs_queue.rule_dlq.arn
+  }`, ``}}},
+			checkRule, "no dead_letter_config"},
+		{"rule without retry policy", "modules/iamjit", edit{"main.tf": {{`retry_policy {`, `not_retry_policy {`}}},
+			checkRule, "no retry_policy"},
+		{"rule catches every step", "modules/iamjit", edit{"main.tf": {{`type = ["escalate", "deescalate"]`, `type = ["escalate"]`}}},
+			checkRule, "want escalate and deescalate"},
+		{"rule on another source", "modules/iamjit", edit{"variables.tf": {{`default     = ["sym"]`, `default     = ["aws.events"]`}}},
+			checkRule, `want ["sym"]`},
+		{"table without ttl", "modules/iamjit", edit{"main.tf": {{`attribute_name = "ttl"`, `attribute_name = "expires"`}}},
+			checkTable, "ttl.attribute_name"},
+		{"table without pitr", "modules/iamjit", edit{"main.tf": {{`point_in_time_recovery {
+    enabled = true`, `point_in_time_recovery {
+    enabled = false`}}},
+			checkTable, "point_in_time_recovery"},
+		{"table without due index", "modules/iamjit", edit{"main.tf": {{`name            = "due"`, `name            = "expiry"`}}},
+			checkTable, `no global_secondary_index "due"`},
+		{"table with range key", "modules/iamjit", edit{"main.tf": {{`hash_key                    = "pk"`, `hash_key                    = "pk"
+  range_key                   = "sk"`}}},
+			checkTable, "range_key"},
+		{"one task", "modules/iamjit", edit{"variables.tf": {{`default     = 2
+`, `default     = 1
+`}}},
+			checkService, "desired_count"},
+		{"desired count unvalidated", "modules/iamjit", edit{"variables.tf": {{`condition     = var.desired_count >= 2`, `condition     = var.desired_count >= 1`}}},
+			checkService, "must reject 1"},
+		{"stop timeout below drain", "modules/iamjit", edit{"variables.tf": {{`default     = 40`, `default     = 20`}}},
+			checkService, "stopTimeout"},
+		{"external id in plain env", "modules/iamjit", edit{"ecs.tf": {{`IAMJIT_LOG_FORMAT         = "json"`, `IAMJIT_LOG_FORMAT = "json"
+    IAMJIT_EXTERNAL_ID = "x"`}}},
+			checkService, "plain environment"},
+		{"external id not a secret", "modules/iamjit", edit{"ecs.tf": {{`{ name = "IAMJIT_EXTERNAL_ID", valueFrom = var.external_id_parameter_arn },`, ``}}},
+			checkService, "not in secrets"},
+		{"queue url missing", "modules/iamjit", edit{"ecs.tf": {{`IAMJIT_QUEUE_URL          = aws_sqs_queue.main.url`, ``}}},
+			checkService, "lacks IAMJIT_QUEUE_URL"},
+		{"region missing", "modules/iamjit", edit{"ecs.tf": {{`AWS_REGION                = local.region`, ``}}},
+			checkService, "lacks AWS_REGION"},
+		{"health check", "modules/iamjit", edit{"ecs.tf": {{`"/iamjit", "healthcheck"`, `"/iamjit", "version"`}}},
+			checkService, "healthCheck.command"},
+		{"writable root fs", "modules/iamjit", edit{"ecs.tf": {{`readonlyRootFilesystem = true`, `readonlyRootFilesystem = false`}}},
+			checkService, "readonlyRootFilesystem"},
+		{"root user", "modules/iamjit", edit{"ecs.tf": {{`user                   = "65532:65532"`, `user = "0"`}}},
+			checkService, "non-root"},
+		{"task role may do anything in IAM", "modules/iamjit", edit{"iam.tf": {{`"events:PutEvents"`, `"iam:AddUserToGroup"`}}},
+			checkTaskRoles, `"iam:AddUserToGroup"`},
+		{"task role assumes any role", "modules/iamjit", edit{"iam.tf": {{`resources = [var.connector_role_arn]`, `resources = [var.iam_role_arn]`}}},
+			checkTaskRoles, "want only var.connector_role_arn"},
+		{"task role reads the external id", "modules/iamjit", edit{"iam.tf": {{`"sqs:SendMessage",
+    ]`, `"sqs:SendMessage", "ssm:GetParameters",
+    ]`}}},
+			checkTaskRoles, `"ssm:GetParameters"`},
+		{"DLQ without alarm", "modules/iamjit", edit{"alarms.tf": {{`dimensions          = { QueueName = aws_sqs_queue.dlq.name }`, `dimensions          = { QueueName = "x" }`}}},
+			checkAlarms, "DLQ aws_sqs_queue.dlq"},
+		{"rule DLQ without alarm", "modules/iamjit", edit{"alarms.tf": {{`dimensions          = { QueueName = aws_sqs_queue.rule_dlq.name }`, `dimensions          = { QueueName = "x" }`}}},
+			checkAlarms, "DLQ aws_sqs_queue.rule_dlq"},
+		{"no age alarm", "modules/iamjit", edit{"alarms.tf": {{`metric_name         = "ApproximateAgeOfOldestMessage"`, `metric_name         = "NumberOfMessagesSent"`}}},
+			checkAlarms, "ApproximateAgeOfOldestMessage"},
+		{"pipe detail is the whole record", "modules/sym_log_pipe", edit{"main.tf": {{`input_template = "<$.data>"`, `input_template = "<$>"`}}},
+			checkPipe, "input_template"},
+		{"pipe source", "modules/sym_log_pipe", edit{"variables.tf": {{`default     = "sym"`, `default     = "sym.log"`}}},
+			checkPipe, `want "sym"`},
+		{"stream unencrypted", "modules/sym_log_pipe", edit{"main.tf": {{`encryption_type  = "KMS"`, `encryption_type  = "NONE"`}}},
+			checkPipe, "not KMS-encrypted"},
+		{"pipe role too broad", "modules/sym_log_pipe", edit{"main.tf": {{`"kinesis:SubscribeToShard",
+    ]`, `"kinesis:SubscribeToShard", "kinesis:DeleteStream",
+    ]`}}},
+			checkPipe, `"kinesis:DeleteStream"`},
+		{"pipe DLQ without alarm", "modules/sym_log_pipe", edit{"main.tf": {{`dimensions          = { QueueName = aws_sqs_queue.pipe_dlq.name }`, `dimensions          = { QueueName = "x" }`}}},
+			checkAlarms, "pipe_dlq"},
+		{"undeclared variable", "modules/iamjit", edit{"ecs.tf": {{`var.http_addr`, `var.http_address`}}},
+			checkDocsReferenced, "var.http_address is not declared"},
+		{"unknown module output", "environments/prod", edit{"main.tf": {{`= module.iam_modifier.role_arn
+  external_id_parameter_arn`, `= module.iam_modifier.arn
+  external_id_parameter_arn`}}},
+			checkDocsReferenced, "has no output arn"},
+		{"missing module input", "environments/prod", edit{"main.tf": {{`  connector_role_arn = module.connector.role_arn
+  group_path`, `  group_path`}}},
+			checkDocsReferenced, "required variable connector_role_arn not set"},
+		{"unknown module input", "environments/prod", edit{"main.tf": {{`  desired_count      = var.desired_count`, `  replicas           = var.desired_count`}}},
+			checkDocsReferenced, "replicas is not a variable"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := loadDirEdited(c.dir, c.edit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := c.check(m)
+			for _, s := range p {
+				if strings.Contains(s, c.want) {
+					return
+				}
+			}
+			t.Errorf("broken %s: want a problem containing %q, got %q", c.dir, c.want, p)
+		})
+	}
+}
+
+// TestChecksOnSnippets feeds small hand-written modules to the checks.
+func TestChecksOnSnippets(t *testing.T) {
+	cases := []struct {
+		name  string
+		hcl   string
+		check func(*tfModule) problems
+		want  string // "" : no problem expected
+	}{
+		{"admin policy", `
+data "aws_iam_policy_document" "x" {
+  statement {
+    actions   = ["*"]
+    resources = ["*"]
+  }
+}`, checkNoWildcardActions, `wildcard action "*"`},
+		{"not_actions", `
+data "aws_iam_policy_document" "x" {
+  statement {
+    not_actions = ["iam:CreateUser"]
+    resources   = ["*"]
+  }
+}`, checkNoWildcardActions, "not_actions"},
+		{"public principal", `
+data "aws_iam_policy_document" "x" {
+  statement {
+    actions = ["sqs:SendMessage"]
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+  }
+}`, checkNoWildcardActions, `principal "*"`},
+		{"scoped policy is fine", `
+data "aws_iam_policy_document" "x" {
+  statement {
+    actions   = ["sqs:SendMessage", "logs:Describe*"]
+    resources = [aws_sqs_queue.q.arn]
+  }
+}`, checkNoWildcardActions, ""},
+		{"inline role policy", `
+resource "aws_iam_role" "r" {
+  name               = "r"
+  assume_role_policy = "{}"
+}`, checkPoliciesAreDocuments, "must be data.aws_iam_policy_document"},
+		{"missing document", `
+resource "aws_iam_role_policy" "r" {
+  role   = "r"
+  policy = data.aws_iam_policy_document.nope.json
+}`, checkPoliciesAreDocuments, "undeclared"},
+		{"unscoped write", `
+data "aws_iam_policy_document" "x" {
+  statement {
+    actions   = ["sqs:DeleteMessage"]
+    resources = ["*"]
+  }
+}`, checkStarResources, `sqs:DeleteMessage on resource "*"`},
+		{"connector without condition", `
+data "aws_iam_policy_document" "trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = [var.task_role_arn]
+    }
+  }
+}
+data "aws_iam_policy_document" "p" {
+  statement {
+    actions   = ["sts:AssumeRole"]
+    resources = ["arn:aws:iam::123456789012:role/sym/*"]
+  }
+}
+resource "aws_iam_role" "c" {
+  path               = "/sym/"
+  assume_role_policy = data.aws_iam_policy_document.trust.json
+}
+resource "aws_iam_role_policy" "c" {
+  role   = aws_iam_role.c.id
+  policy = data.aws_iam_policy_document.p.json
+}`, checkConnector, "sts:ExternalId"},
+		{"table with a literal bad ttl", `
+resource "aws_dynamodb_table" "t" {
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  ttl {
+    attribute_name = "ttl"
+    enabled        = false
+  }
+}`, checkTable, "ttl.enabled"},
+		{"container definition not jsonencode", `
+resource "aws_ecs_service" "s" {
+  desired_count = 2
+  launch_type   = "FARGATE"
+  network_configuration {}
+}
+resource "aws_ecs_task_definition" "t" {
+  network_mode             = "awsvpc"
+  requires_compatibilities = ["FARGATE"]
+  container_definitions    = file("defs.json")
+}`, checkService, "readable offline"},
+		{"undeclared resource", `
+output "x" { value = aws_sqs_queue.nope.url }`, func(m *tfModule) problems { return checkReferences(m, loadDir) }, "aws_sqs_queue.nope.url is not declared"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := parseModule("snippet", map[string]string{"main.tf": c.hcl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := c.check(m)
+			if c.want == "" {
+				if len(p) > 0 {
+					t.Errorf("want no problem, got %q", p)
+				}
+				return
+			}
+			for _, s := range p {
+				if strings.Contains(s, c.want) {
+					return
+				}
+			}
+			t.Errorf("want a problem containing %q, got %q", c.want, p)
+		})
+	}
+}
+
+// TestPipeEnvelopeFixture: the SQS body the pipe -> bus -> rule -> queue path
+// produces (events/testdata/pipe_envelope_escalate.json) agrees with the
+// Terraform: the pipe's source and detail-type, the rule's pattern, and a
+// detail that is a SymLogEntry for an IAM group target.
+func TestPipeEnvelopeFixture(t *testing.T) {
+	b, err := os.ReadFile("../events/testdata/pipe_envelope_escalate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		Version    string   `json:"version"`
+		ID         string   `json:"id"`
+		DetailType string   `json:"detail-type"`
+		Source     string   `json:"source"`
+		Account    string   `json:"account"`
+		Time       string   `json:"time"`
+		Region     string   `json:"region"`
+		Resources  []string `json:"resources"`
+		Detail     struct {
+			ID    string `json:"id"`
+			Event struct {
+				Type string `json:"type"`
+			} `json:"event"`
+			Fields struct {
+				Duration int `json:"duration"`
+				Target   struct {
+					Type     string            `json:"type"`
+					Settings map[string]string `json:"settings"`
+				} `json:"target"`
+				TargetID string `json:"target_id"`
+			} `json:"fields"`
+			Run struct {
+				SRN    string `json:"srn"`
+				Actors map[string]struct {
+					Username string `json:"username"`
+				} `json:"actors"`
+			} `json:"run"`
+		} `json:"detail"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("fixture envelope lacks %q", k)
+		}
+		delete(keys, k)
+	}
+	for k := range keys {
+		t.Errorf("fixture envelope has %q, which EventBridge does not send", k)
+	}
+	pipe, err := loadDir("modules/sym_log_pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb := nested1(nested1(pipe.resources("aws_pipes_pipe")[0], "target_parameters"), "eventbridge_event_bus_parameters")
+	src, _ := pipe.str(attr(eb, "source"))
+	dt, _ := pipe.str(attr(eb, "detail_type"))
+	if env.Source != src || env.DetailType != dt {
+		t.Errorf("fixture source/detail-type %q/%q, pipe puts %q/%q", env.Source, env.DetailType, src, dt)
+	}
+	if env.Version != "0" || env.ID == "" || env.Account == "" || env.Time == "" || env.Region == "" {
+		t.Errorf("fixture envelope incomplete: %+v", env)
+	}
+	if len(env.Resources) != 1 || !regexp.MustCompile(`^arn:aws:pipes:[a-z0-9-]+:[0-9]{12}:pipe/.+-to-eventbridge$`).MatchString(env.Resources[0]) {
+		t.Errorf("fixture resources %v, want [the pipe ARN]", env.Resources)
+	}
+	iamjit, err := loadDir("modules/iamjit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pat, _ := iamjit.eval(attr(iamjit.resources("aws_cloudwatch_event_rule")[0], "event_pattern")).(map[string]any)
+	if s, _ := pat["source"].([]any); !slices.Contains(s, any(env.Source)) {
+		t.Errorf("the rule (source %v) would not match the fixture's source %q", pat["source"], env.Source)
+	}
+	types := pat["detail"].(map[string]any)["event"].(map[string]any)["type"].([]any)
+	if !slices.Contains(types, any(env.Detail.Event.Type)) {
+		t.Errorf("the rule (types %v) would not match event.type %q", types, env.Detail.Event.Type)
+	}
+	d := env.Detail
+	if d.ID == "" || d.Event.Type != "escalate" || d.Fields.Target.Type != "aws_iam_group" ||
+		d.Fields.Target.Settings["iam_group"] != "sym-readonly" || d.Fields.TargetID == "" || d.Fields.Duration <= 0 ||
+		d.Run.SRN == "" || d.Run.Actors["request"].Username == "" {
+		t.Errorf("fixture detail is not an escalate SymLogEntry for IAM group sym-readonly: %+v", d)
+	}
+}

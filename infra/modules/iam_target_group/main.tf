@@ -1,0 +1,105 @@
+# A target of a Sym aws_iam_group flow: an IAM group under /sym/ whose
+# membership iamjit grants for a limited time, with what its members may do
+# (managed policies, inline statements, roles they may assume).
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  iam_prefix = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}"
+  role_policy_attachments = {
+    for pair in flatten([
+      for role, spec in var.roles : [
+        for arn in spec.policy_arns : { key = "${role}|${arn}", role = role, arn = arn }
+      ]
+    ]) : pair.key => pair
+  }
+  assumable_role_arns = concat([for r in aws_iam_role.this : r.arn], var.assumable_role_arns)
+}
+
+resource "aws_iam_group" "this" {
+  name = var.name
+  path = var.path
+}
+
+resource "aws_iam_group_policy_attachment" "this" {
+  for_each   = toset(var.policy_arns)
+  group      = aws_iam_group.this.name
+  policy_arn = each.value
+}
+
+data "aws_iam_policy_document" "group" {
+  dynamic "statement" {
+    for_each = var.statements
+    content {
+      sid       = statement.value.sid
+      effect    = "Allow"
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.assumable_role_arns) > 0 ? [1] : []
+    content {
+      sid       = "AssumeTargetRoles"
+      effect    = "Allow"
+      actions   = ["sts:AssumeRole"]
+      resources = local.assumable_role_arns
+    }
+  }
+}
+
+resource "aws_iam_group_policy" "this" {
+  count  = length(var.statements) + length(local.assumable_role_arns) > 0 ? 1 : 0
+  name   = "${var.name}-inline"
+  group  = aws_iam_group.this.name
+  policy = data.aws_iam_policy_document.group.json
+}
+
+# Roles members may assume: trusted by the account, but only for IAM users
+# (so no role, the iamjit connector included, can chain into them); the
+# group policy above is what actually lets a member assume them.
+data "aws_iam_policy_document" "role_trust" {
+  statement {
+    sid     = "IamUsersAllowedByGroupPolicy"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["${local.iam_prefix}:root"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:PrincipalArn"
+      values   = ["${local.iam_prefix}:user/*"]
+    }
+
+    dynamic "condition" {
+      for_each = var.require_mfa ? [1] : []
+      content {
+        test     = "Bool"
+        variable = "aws:MultiFactorAuthPresent"
+        values   = ["true"]
+      }
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  for_each             = var.roles
+  name                 = each.key
+  path                 = var.role_path
+  description          = "Assumable by members of IAM group ${var.name} while iamjit grants them membership."
+  assume_role_policy   = data.aws_iam_policy_document.role_trust.json
+  max_session_duration = each.value.max_session_duration
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "this" {
+  for_each   = local.role_policy_attachments
+  role       = aws_iam_role.this[each.value.role].name
+  policy_arn = each.value.arn
+}

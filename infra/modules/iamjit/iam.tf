@@ -1,0 +1,158 @@
+# The task role (what iamjit itself may do) and the execution role (what ECS
+# may do to start it). IAM is changed only through the role chain:
+# task role -> connector (with external id) -> IAM modifier.
+
+locals {
+  external_id_in_ssm = can(regex("^arn:[^:]+:ssm:", var.external_id_parameter_arn))
+}
+
+data "aws_iam_policy_document" "ecs_tasks_trust" {
+  statement {
+    sid     = "EcsTasksOfThisAccount"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:*"]
+    }
+  }
+}
+
+# --- task role ---------------------------------------------------------------
+
+resource "aws_iam_role" "task" {
+  name               = "${var.name}-task"
+  description        = "iamjit task role: SQS, DynamoDB, results bus, and assuming the connector role."
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "task" {
+  statement {
+    sid    = "ConsumeQueueAndReplayDlq"
+    effect = "Allow"
+    actions = [
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:ReceiveMessage",
+      "sqs:SendMessage",
+    ]
+    resources = [aws_sqs_queue.main.arn, aws_sqs_queue.dlq.arn]
+  }
+
+  # DynamoDB authorizes TransactWriteItems per item action: Put/Update/Delete
+  # below, plus ConditionCheckItem for condition-only items. There is no
+  # "dynamodb:TransactWriteItems" IAM action.
+  statement {
+    sid    = "GrantsTable"
+    effect = "Allow"
+    actions = [
+      "dynamodb:ConditionCheckItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:DescribeTable",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+      "dynamodb:UpdateItem",
+    ]
+    resources = [aws_dynamodb_table.this.arn, "${aws_dynamodb_table.this.arn}/index/*"]
+  }
+
+  statement {
+    sid       = "PublishResults"
+    effect    = "Allow"
+    actions   = ["events:PutEvents"]
+    resources = [aws_cloudwatch_event_bus.results.arn]
+  }
+
+  statement {
+    sid       = "AssumeConnectorOnly"
+    effect    = "Allow"
+    actions   = ["sts:AssumeRole"]
+    resources = [var.connector_role_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "task" {
+  name   = "iamjit"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task.json
+}
+
+# --- execution role ----------------------------------------------------------
+
+resource "aws_iam_role" "execution" {
+  name               = "${var.name}-execution"
+  description        = "ECS execution role of iamjit: pull the image, write logs, read the external id."
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "execution" {
+  # ecr:GetAuthorizationToken supports no resource-level permissions.
+  statement {
+    sid       = "EcrLogin"
+    effect    = "Allow"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.ecr_repository_arn == null ? [] : [var.ecr_repository_arn]
+    content {
+      sid    = "PullIamjitImage"
+      effect = "Allow"
+      actions = [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+      ]
+      resources = [statement.value]
+    }
+  }
+
+  statement {
+    sid       = "WriteContainerLogs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+  }
+
+  statement {
+    sid       = "ReadExternalId"
+    effect    = "Allow"
+    actions   = local.external_id_in_ssm ? ["ssm:GetParameters"] : ["secretsmanager:GetSecretValue"]
+    resources = [var.external_id_parameter_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.external_id_kms_key_arn == null ? [] : [var.external_id_kms_key_arn]
+    content {
+      sid       = "DecryptExternalId"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "iamjit-execution"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}

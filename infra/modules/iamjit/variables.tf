@@ -1,0 +1,248 @@
+variable "name" {
+  description = "Name prefix of every resource (cluster, service, queues, roles, log group)."
+  type        = string
+  default     = "iamjit"
+}
+
+# --- image and network ------------------------------------------------------
+
+variable "image" {
+  description = "Container image of iamjit, e.g. <account>.dkr.ecr.<region>.amazonaws.com/iamjit:v1.2.3 (prefer an immutable tag or a digest)."
+  type        = string
+}
+
+variable "ecr_repository_arn" {
+  description = "ARN of the ECR repository the image is pulled from (the execution role may pull only from it). null for a public image."
+  type        = string
+  default     = null
+}
+
+variable "vpc_id" {
+  description = "VPC of the tasks."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Subnets of the tasks (private subnets with a NAT gateway or VPC endpoints for ECR, S3, Logs, SSM, SQS, DynamoDB, EventBridge, STS, IAM)."
+  type        = list(string)
+}
+
+variable "security_group_ids" {
+  description = "Extra security groups for the tasks (the module adds one allowing only HTTPS egress)."
+  type        = list(string)
+  default     = []
+}
+
+variable "assign_public_ip" {
+  description = "Give tasks a public IP (only for public subnets without NAT)."
+  type        = bool
+  default     = false
+}
+
+# --- service ----------------------------------------------------------------
+
+variable "desired_count" {
+  description = "Number of iamjit tasks. At least 2: replicas are safe (design invariant 6) and one must survive a deployment or an AZ failure."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.desired_count >= 2
+    error_message = "desired_count must be at least 2."
+  }
+}
+
+variable "cpu" {
+  description = "Task CPU units."
+  type        = number
+  default     = 256
+}
+
+variable "memory" {
+  description = "Task memory (MiB)."
+  type        = number
+  default     = 512
+}
+
+variable "cpu_architecture" {
+  description = "X86_64 or ARM64 (the image must be built for it)."
+  type        = string
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "shutdown_timeout_seconds" {
+  description = "IAMJIT_SHUTDOWN_TIMEOUT in seconds: how long iamjit drains in-flight messages after SIGTERM."
+  type        = number
+  default     = 25
+}
+
+variable "stop_timeout" {
+  description = "Seconds ECS waits after SIGTERM before SIGKILL. Must exceed shutdown_timeout_seconds; Fargate allows at most 120."
+  type        = number
+  default     = 40
+
+  validation {
+    condition     = var.stop_timeout > 25 && var.stop_timeout <= 120
+    error_message = "stop_timeout must be above iamjit's default drain time (25s) and at most 120."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the container log group."
+  type        = number
+  default     = 90
+}
+
+# --- iamjit settings --------------------------------------------------------
+
+variable "connector_role_arn" {
+  description = "IAMJIT_CONNECTOR_ROLE_ARN: the connector role (module connector)."
+  type        = string
+}
+
+variable "iam_role_arn" {
+  description = "IAMJIT_IAM_ROLE_ARN: the IAM-modifier role (module iam_modifier)."
+  type        = string
+}
+
+variable "external_id_parameter_arn" {
+  description = "ARN of the SSM Parameter Store SecureString (arn:...:ssm:...:parameter/...) or Secrets Manager secret holding IAMJIT_EXTERNAL_ID. Injected through the container's secrets, never as plain environment."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:[^:]+:(ssm|secretsmanager):", var.external_id_parameter_arn))
+    error_message = "external_id_parameter_arn must be an SSM parameter or Secrets Manager secret ARN."
+  }
+}
+
+variable "external_id_kms_key_arn" {
+  description = "Customer-managed KMS key encrypting the external id parameter, if any (null: the AWS-managed key)."
+  type        = string
+  default     = null
+}
+
+variable "group_path" {
+  description = "IAMJIT_GROUP_PATH: only groups under this IAM path may change."
+  type        = string
+  default     = "/sym/"
+}
+
+variable "max_duration" {
+  description = "IAMJIT_MAX_DURATION: the longest grant (Go duration)."
+  type        = string
+  default     = "12h"
+}
+
+variable "http_addr" {
+  description = "IAMJIT_HTTP_ADDR: health and metrics listener (the container health check uses it)."
+  type        = string
+  default     = ":8080"
+}
+
+variable "log_level" {
+  description = "IAMJIT_LOG_LEVEL."
+  type        = string
+  default     = "info"
+}
+
+variable "event_sources" {
+  description = "EventBridge sources of Sym events: the rule's source filter and IAMJIT_SOURCES. sym_log_pipe puts Sym events with source \"sym\"."
+  type        = list(string)
+  default     = ["sym"]
+}
+
+variable "extra_environment" {
+  description = "More IAMJIT_* settings (e.g. IAMJIT_IDENTITY). Cannot override the ones this module sets, and never IAMJIT_EXTERNAL_ID."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = !contains(keys(var.extra_environment), "IAMJIT_EXTERNAL_ID")
+    error_message = "IAMJIT_EXTERNAL_ID is a secret: set external_id_parameter_arn, never extra_environment."
+  }
+}
+
+# --- events, queues, table --------------------------------------------------
+
+variable "sym_event_bus_name" {
+  description = "EventBridge bus Sym events arrive on (module sym_log_pipe's event_bus_name)."
+  type        = string
+}
+
+variable "results_bus_name" {
+  description = "Name of the EventBridge bus iamjit publishes results to (IAMJIT_EVENT_BUS). Created here."
+  type        = string
+  default     = "iamjit-results"
+}
+
+variable "table_name" {
+  description = "Name of the DynamoDB table (IAMJIT_TABLE)."
+  type        = string
+  default     = "iamjit"
+}
+
+variable "table_deletion_protection" {
+  description = "Protect the DynamoDB table from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "max_receive_count" {
+  description = "Receives before a message moves to the DLQ."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "visibility_timeout_seconds" {
+  description = "Visibility timeout of the queue."
+  type        = number
+  default     = 120
+}
+
+variable "message_retention_seconds" {
+  description = "Retention of the main queue (the DLQ keeps 14 days, the maximum)."
+  type        = number
+  default     = 345600
+}
+
+variable "rule_maximum_event_age_seconds" {
+  description = "How long EventBridge retries delivering to the queue before using the rule's DLQ."
+  type        = number
+  default     = 86400
+}
+
+variable "rule_maximum_retry_attempts" {
+  description = "EventBridge delivery retries before using the rule's DLQ."
+  type        = number
+  default     = 185
+}
+
+# --- alarms -----------------------------------------------------------------
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. SNS topics) notified when an alarm fires or clears."
+  type        = list(string)
+  default     = []
+}
+
+variable "oldest_message_alarm_seconds" {
+  description = "Alarm when the oldest message in the queue is older than this."
+  type        = number
+  default     = 600
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
