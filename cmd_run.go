@@ -61,10 +61,12 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 			text = true
 		}
 	}
+	// The wrapper adds the ids the consumer puts in the context
+	// (sqs_message_id, sym_event_id, grant_id) to every line about a message.
 	if text {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(consumer.NewLogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(consumer.NewLogHandler(slog.NewJSONHandler(w, opts)))
 }
 
 func newToken() string {
@@ -197,10 +199,13 @@ func runConsumer(ctx context.Context, args []string, getenv func(string) string,
 	defer stopHTTP()
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); a.sweepLoop(ctx) }()
+	reconcileDone := make(chan struct{})
+	go func() { defer close(reconcileDone); a.reconcileLoop(ctx) }()
 	a.log.Info("iamjit running", "version", version, "queue", a.cfg.QueueURL, "dlq", a.dlqURL,
 		"workers", a.cfg.Workers, "max_receive", a.maxRecv, "visibility", a.visTimout)
 	err = c.Run(ctx, a.cfg.ShutdownTimeout)
 	<-sweepDone
+	<-reconcileDone
 	a.log.Info("iamjit stopped")
 	return err
 }
@@ -215,6 +220,9 @@ func (a *app) sweepLoop(ctx context.Context) {
 	for {
 		st, err := a.svc.Sweep(ctx, a.pub, 100, grace)
 		a.metrics.Swept(st.Revoked, st.Repaired, st.Lag)
+		if n, err := a.store.CountActive(ctx); err == nil {
+			a.metrics.SetActive(n)
+		}
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("sweep incomplete; the next sweep retries", "err", err, "revoked", st.Revoked)
 		} else if st.Revoked+st.Repaired > 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/iamjit/iamjit/awsx"
 	"github.com/iamjit/iamjit/events"
 )
 
@@ -216,6 +217,7 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]Message, error) {
 
 func (c *Consumer) process(ctx context.Context, m Message, deleter *batcher[Message], publisher *batcher[events.Result]) {
 	start := c.Now()
+	ctx = WithLogAttrs(ctx, slog.String("sqs_message_id", m.ID))
 	if c.Observer != nil {
 		c.Observer.InFlight(1)
 		defer c.Observer.InFlight(-1)
@@ -247,7 +249,9 @@ func (c *Consumer) process(ctx context.Context, m Message, deleter *batcher[Mess
 	}
 	if d.Err != nil {
 		delay := c.backoff(m.ReceiveCount)
-		log.Warn("message will be retried", "err", d.Err, "outcome", d.Outcome, "retry_in", delay)
+		// error_code makes the reason of a later SQS redrive (no reason
+		// attributes) recoverable from the logs by sqs_message_id.
+		log.Warn("message will be retried", "err", d.Err, "error_code", awsx.Code(d.Err), "outcome", d.Outcome, "retry_in", delay)
 		c.retryLater(ctx, m, delay)
 		d.Outcome = "retry"
 	} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 
 	"github.com/iamjit/iamjit/awsx"
 	"github.com/iamjit/iamjit/events"
@@ -26,6 +27,7 @@ type SymHandler struct {
 // Handle implements Handler.
 func (h *SymHandler) Handle(ctx context.Context, m Message) Disposition {
 	req, err := events.Decode([]byte(m.Body))
+	ctx = WithLogAttrs(ctx, slog.String("sym_event_id", req.SymEventID), slog.String("grant_id", bounded(req.GrantID())))
 	var derr *events.DecodeError
 	if errors.As(err, &derr) {
 		if derr.SymEventID == "" {
@@ -51,6 +53,7 @@ func (h *SymHandler) GiveUp(ctx context.Context, m Message, cause error) Disposi
 	if err != nil {
 		return Disposition{Outcome: "poison", Poison: poison}
 	}
+	ctx = WithLogAttrs(ctx, slog.String("sym_event_id", req.SymEventID), slog.String("grant_id", bounded(req.GrantID())))
 	d := Disposition{Outcome: "failed", Poison: poison, SymID: req.SymEventID, GrantID: req.GrantID()}
 	if req.Type != events.TypeEscalate && req.Type != events.TypeDeescalate {
 		return d
@@ -70,4 +73,14 @@ func disposition(req events.Request, out grants.Outcome, err error) Disposition 
 		return Disposition{Outcome: "error", Err: err, SymID: req.SymEventID, GrantID: req.GrantID()}
 	}
 	return Disposition{Outcome: out.Kind, Results: out.Results, SymID: req.SymEventID, GrantID: out.GrantID}
+}
+
+// bounded keeps a sender-controlled id that goes on every log line of its
+// message (a grant id is run.srn + target_id, unchecked at this point) to
+// an excerpt.
+func bounded(s string) string {
+	if len(s) <= 256 {
+		return s
+	}
+	return strings.ToValidUTF8(s[:256], "") + "…"
 }

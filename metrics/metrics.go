@@ -34,7 +34,12 @@ type Metrics struct {
 	sweeps   int64
 	revoked  int64
 	repaired int64
-	drift    int64
+	// reconcile
+	reconciles    int64
+	reconcileErrs int64
+	driftNow      int64
+	drift         int64
+	driftFixed    int64
 }
 
 // New returns empty metrics reading AWS call counts from calls.
@@ -79,8 +84,19 @@ func (m *Metrics) Swept(revoked, repaired int, lag time.Duration) {
 // SetActive sets the active-grants gauge.
 func (m *Metrics) SetActive(n int) { m.mu.Lock(); m.active = int64(n); m.mu.Unlock() }
 
-// Drift counts differences reconcile found.
-func (m *Metrics) Drift(n int) { m.mu.Lock(); m.drift += int64(n); m.mu.Unlock() }
+// Reconciled records one reconcile: the drift it found, how much of it it
+// repaired, and whether it failed.
+func (m *Metrics) Reconciled(found, repaired int, failed bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reconciles++
+	if failed {
+		m.reconcileErrs++
+	}
+	m.driftNow = int64(found)
+	m.drift += int64(found)
+	m.driftFixed += int64(repaired)
+}
 
 // Outcome returns the count of messages that ended with outcome.
 func (m *Metrics) Outcome(outcome string) int64 {
@@ -115,7 +131,7 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	}
 	fmt.Fprintf(&b, "iamjit_processing_seconds_bucket{le=\"+Inf\"} %d\n", m.count)
 	fmt.Fprintf(&b, "iamjit_processing_seconds_sum %g\niamjit_processing_seconds_count %d\n", m.sum, m.count)
-	head("iamjit_active_grants", "gauge", "Active grants seen by the last reconcile.")
+	head("iamjit_active_grants", "gauge", "ACTIVE grants in the table, counted at the last sweep.")
 	fmt.Fprintf(&b, "iamjit_active_grants %d\n", m.active)
 	head("iamjit_sweeper_lag_seconds", "gauge", "How overdue the oldest due grant was at the last sweep.")
 	fmt.Fprintf(&b, "iamjit_sweeper_lag_seconds %g\n", m.sweepLag)
@@ -125,8 +141,16 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	fmt.Fprintf(&b, "iamjit_sweeper_revoked_total %d\n", m.revoked)
 	head("iamjit_sweeper_repaired_total", "counter", "Dirty memberships the sweeper converged.")
 	fmt.Fprintf(&b, "iamjit_sweeper_repaired_total %d\n", m.repaired)
-	head("iamjit_drift_total", "counter", "Differences between IAM and grants found by reconcile.")
+	head("iamjit_reconcile_runs_total", "counter", "Reconcile runs.")
+	fmt.Fprintf(&b, "iamjit_reconcile_runs_total %d\n", m.reconciles)
+	head("iamjit_reconcile_errors_total", "counter", "Reconcile runs that could not read or repair everything.")
+	fmt.Fprintf(&b, "iamjit_reconcile_errors_total %d\n", m.reconcileErrs)
+	head("iamjit_drift", "gauge", "Differences between IAM and the grants found by the last reconcile.")
+	fmt.Fprintf(&b, "iamjit_drift %d\n", m.driftNow)
+	head("iamjit_drift_total", "counter", "Differences between IAM and the grants found, summed over reconcile runs.")
 	fmt.Fprintf(&b, "iamjit_drift_total %d\n", m.drift)
+	head("iamjit_drift_repaired_total", "counter", "Differences reconcile repaired (members removed or re-added).")
+	fmt.Fprintf(&b, "iamjit_drift_repaired_total %d\n", m.driftFixed)
 	m.mu.Unlock()
 	if m.Calls != nil {
 		head("iamjit_aws_calls_total", "counter", "AWS API calls (attempts), by service and operation.")

@@ -589,3 +589,129 @@ func (s *Store) Undue(ctx context.Context, grantID string) error {
 }
 
 var _ grants.Store = (*Store)(nil)
+
+// Filter selects grants for List (iamjit grants list). Zero fields match
+// everything.
+type Filter struct {
+	Active bool      // only ACTIVE grants
+	User   string    // IAM user or requester email
+	Group  string    // group name
+	Since  time.Time // granted, or ended, at or after Since
+}
+
+// List returns the grants matching f. It is an operator command, not a
+// request path: a paginated Scan of the whole table (with a filter, which
+// saves bandwidth, not read capacity) is acceptable there.
+func (s *Store) List(ctx context.Context, f Filter) ([]grants.Grant, error) {
+	expr := "#kind = :grant"
+	vals := map[string]types.AttributeValue{":grant": &types.AttributeValueMemberS{Value: "grant"}}
+	names := map[string]string{"#kind": "kind"}
+	if f.Active {
+		expr += " AND #st = :active"
+		names["#st"] = "state"
+		vals[":active"] = &types.AttributeValueMemberS{Value: string(grants.StateActive)}
+	}
+	if f.User != "" {
+		expr += " AND (iam_user = :user OR requester = :user)"
+		vals[":user"] = &types.AttributeValueMemberS{Value: f.User}
+	}
+	if f.Group != "" {
+		expr += " AND grp = :grp"
+		vals[":grp"] = &types.AttributeValueMemberS{Value: f.Group}
+	}
+	if !f.Since.IsZero() {
+		expr += " AND (granted_at >= :since OR revoked_at >= :since)"
+		vals[":since"] = &types.AttributeValueMemberS{Value: ts(f.Since)}
+	}
+	in := &dynamodb.ScanInput{TableName: &s.table, FilterExpression: &expr, ExpressionAttributeNames: names, ExpressionAttributeValues: vals}
+	var out []grants.Grant
+	p := dynamodb.NewScanPaginator(s.db, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan grants: %w", err)
+		}
+		for _, item := range page.Items {
+			var it grantItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return nil, fmt.Errorf("decode grant: %w", err)
+			}
+			out = append(out, fromItem(it))
+		}
+	}
+	return out, nil
+}
+
+// activeQuery reads the expiry index, which holds every ACTIVE grant (and
+// revoked ones still waiting for the sweeper to publish), so reading the
+// active grants never scans the table.
+func (s *Store) activeQuery(sel types.Select) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: aws.String(IndexName), Select: sel,
+		KeyConditionExpression:   aws.String("due_pk = :p"),
+		FilterExpression:         aws.String("#st = :active"),
+		ExpressionAttributeNames: map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p":      &types.AttributeValueMemberS{Value: dueExpiry},
+			":active": &types.AttributeValueMemberS{Value: string(grants.StateActive)},
+		},
+	}
+}
+
+// ActiveGrants lists every ACTIVE grant, expired or not, from the expiry
+// index (eventually consistent: reconcile re-reads each membership
+// consistently before it changes anything).
+func (s *Store) ActiveGrants(ctx context.Context) ([]grants.Grant, error) {
+	var out []grants.Grant
+	p := dynamodb.NewQueryPaginator(s.db, s.activeQuery(types.SelectAllAttributes))
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query active grants: %w", err)
+		}
+		for _, item := range page.Items {
+			var it grantItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return nil, fmt.Errorf("decode active grant: %w", err)
+			}
+			out = append(out, fromItem(it))
+		}
+	}
+	return out, nil
+}
+
+// CountActive counts ACTIVE grants (the active-grants gauge).
+func (s *Store) CountActive(ctx context.Context) (int, error) {
+	n := 0
+	p := dynamodb.NewQueryPaginator(s.db, s.activeQuery(types.SelectCount))
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("count active grants: %w", err)
+		}
+		n += int(page.Count)
+	}
+	return n, nil
+}
+
+// AppendHistory adds t to an existing grant's history (an operator's note,
+// such as the reason of a manual revoke). ErrNotFound when there is no grant.
+func (s *Store) AppendHistory(ctx context.Context, grantID string, t grants.Transition) error {
+	h, err := attributevalue.Marshal([]grants.Transition{t})
+	if err != nil {
+		return fmt.Errorf("marshal history: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(grantKey(grantID)),
+		UpdateExpression:    aws.String("SET history = list_append(if_not_exists(history, :empty), :h)"),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}}, ":h": h}})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return grants.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("append history of %s: %w", grantID, err)
+	}
+	return nil
+}

@@ -1,0 +1,341 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/iamjit/iamjit/events"
+	"github.com/iamjit/iamjit/grants"
+)
+
+// fakeIAM is IAM's groups: name -> members.
+type fakeIAM struct {
+	groups  map[string][]string
+	calls   []string
+	failAdd error
+}
+
+func (f *fakeIAM) ManagedGroups(ctx context.Context, path string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for g, us := range f.groups {
+		out[g] = slices.Clone(us)
+	}
+	return out, nil
+}
+
+func (f *fakeIAM) AddUser(ctx context.Context, user, group string) (string, error) {
+	f.calls = append(f.calls, "add "+user+" "+group)
+	if f.failAdd != nil {
+		return "", f.failAdd
+	}
+	if !slices.Contains(f.groups[group], user) {
+		f.groups[group] = append(f.groups[group], user)
+	}
+	return "req-add-" + user, nil
+}
+
+func (f *fakeIAM) RemoveUser(ctx context.Context, user, group string) (string, error) {
+	f.calls = append(f.calls, "remove "+user+" "+group)
+	f.groups[group] = slices.DeleteFunc(f.groups[group], func(u string) bool { return u == user })
+	return "req-remove-" + user, nil
+}
+
+type synced struct {
+	user, group, grantID string
+	t                    grants.Transition
+}
+
+// fakeStore holds grants and memberships; onRead runs before a membership
+// is returned, to play a concurrent writer.
+type fakeStore struct {
+	active  []grants.Grant
+	members map[pair]grants.Membership
+	synced  []synced
+	onRead  func(p pair)
+	reads   int
+}
+
+func (f *fakeStore) ActiveGrants(ctx context.Context) ([]grants.Grant, error) {
+	return slices.Clone(f.active), nil
+}
+
+func (f *fakeStore) Membership(ctx context.Context, user, group string) (grants.Membership, error) {
+	f.reads++
+	if f.onRead != nil {
+		f.onRead(pair{user, group})
+	}
+	m, ok := f.members[pair{user, group}]
+	if !ok {
+		return grants.Membership{IAMUser: user, Group: group}, nil
+	}
+	return m, nil
+}
+
+func (f *fakeStore) MarkSynced(ctx context.Context, user, group, token, grantID string, t grants.Transition) (bool, error) {
+	if f.members[pair{user, group}].Token != token {
+		return false, nil
+	}
+	f.synced = append(f.synced, synced{user, group, grantID, t})
+	return true, nil
+}
+
+// grant adds an active grant and its membership to the store.
+func (f *fakeStore) grant(id, user, group string, expires time.Time) {
+	f.active = append(f.active, grants.Grant{ID: id, State: grants.StateActive, IAMUser: user, Group: group, ExpiresAt: expires})
+	m := f.members[pair{user, group}]
+	m.IAMUser, m.Group, m.GrantIDs, m.Token = user, group, append(m.GrantIDs, id), "tok-"+id
+	f.members[pair{user, group}] = m
+}
+
+type fakePub struct {
+	got []events.Result
+	err error
+}
+
+func (f *fakePub) Publish(ctx context.Context, rs []events.Result) error {
+	if f.err != nil {
+		return f.err
+	}
+	f.got = append(f.got, rs...)
+	return nil
+}
+
+var t0 = time.Date(2026, 5, 1, 12, 10, 0, 0, time.UTC)
+
+func setup() (*Reconciler, *fakeIAM, *fakeStore, *fakePub) {
+	iam := &fakeIAM{groups: map[string][]string{"sym-ro": {}, "sym-admin": {}}}
+	st := &fakeStore{members: map[pair]grants.Membership{}}
+	pub := &fakePub{}
+	r := &Reconciler{Members: iam, Store: st, IAM: iam, Publisher: pub, GroupPath: "/sym/",
+		Window: time.Hour, Now: func() time.Time { return t0 }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return r, iam, st, pub
+}
+
+func kinds(rep Report) []string {
+	var out []string
+	for _, d := range rep.Differences {
+		out = append(out, string(d.Kind)+" "+d.IAMUser+" "+d.Group+" "+d.Action)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestNoDrift(t *testing.T) {
+	r, iam, st, _ := setup()
+	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
+	iam.groups["sym-ro"] = []string{"alice"}
+	rep, err := r.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Drift() != 0 || len(rep.Differences) != 0 || rep.Active != 1 || rep.Groups != 2 {
+		t.Fatalf("report = %+v, want no drift, 1 active grant, 2 groups", rep)
+	}
+	if len(iam.calls) != 0 {
+		t.Fatalf("IAM calls without drift: %v", iam.calls)
+	}
+}
+
+func TestReportOnlyChangesNothing(t *testing.T) {
+	r, iam, st, pub := setup()
+	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))    // lost its membership
+	st.grant("g2", "carol", "sym-ro", t0.Add(-time.Minute)) // overdue, still in IAM
+	st.grant("g3", "dave", "sym-gone", t0.Add(time.Hour))   // group not managed
+	iam.groups["sym-ro"] = []string{"bob", "carol"}         // bob: added by hand
+	rep, err := r.Run(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"missing_group dave sym-gone ",
+		"missing_member alice sym-ro ",
+		"overdue_grant carol sym-ro ",
+		"unexplained_member bob sym-ro ",
+	}
+	if got := kinds(rep); !slices.Equal(got, want) {
+		t.Fatalf("differences:\n got %q\nwant %q", got, want)
+	}
+	if rep.Drift() != 3 {
+		t.Fatalf("drift = %d, want 3 (overdue is the sweeper's)", rep.Drift())
+	}
+	for _, d := range rep.Differences {
+		if d.Kind == MissingMember && !slices.Equal(d.GrantIDs, []string{"g1"}) {
+			t.Fatalf("missing member names grants %v, want [g1]", d.GrantIDs)
+		}
+	}
+	if len(iam.calls) != 0 || len(pub.got) != 0 || len(st.synced) != 0 {
+		t.Fatalf("report-only run changed something: iam %v, published %v, synced %v", iam.calls, pub.got, st.synced)
+	}
+}
+
+func TestEnforceRemovesAndReadds(t *testing.T) {
+	r, iam, st, pub := setup()
+	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
+	st.grant("g2", "carol", "sym-ro", t0.Add(-time.Minute))
+	iam.groups["sym-ro"] = []string{"bob", "carol"}
+	rep, err := r.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"missing_member alice sym-ro re-added", "overdue_grant carol sym-ro ", "unexplained_member bob sym-ro removed"}
+	if got := kinds(rep); !slices.Equal(got, want) {
+		t.Fatalf("differences:\n got %q\nwant %q", got, want)
+	}
+	members := slices.Sorted(slices.Values(iam.groups["sym-ro"]))
+	if !slices.Equal(members, []string{"alice", "carol"}) {
+		t.Fatalf("sym-ro members = %v, want alice (re-added) and carol (the sweeper's)", members)
+	}
+	if len(pub.got) != 1 {
+		t.Fatalf("published %d results, want 1: %+v", len(pub.got), pub.got)
+	}
+	res := pub.got[0]
+	wantID := events.ResultID(events.AccessRevoked, "drift/bob/sym-ro/2026-05-01T12:00:00Z")
+	if res.DetailType != events.AccessRevoked || res.Reason != events.RevokedDrift || res.IAMUser != "bob" ||
+		res.Group != "sym-ro" || res.ResultID != wantID || res.RevokedAt == nil || !res.RevokedAt.Equal(t0) {
+		t.Fatalf("drift result = %+v, want Access Revoked drift for bob in sym-ro with id %s", res, wantID)
+	}
+	// The re-add is in g1's history with its IAM request id; the removal
+	// names no grant.
+	var readd, remove *synced
+	for i := range st.synced {
+		switch st.synced[i].user {
+		case "alice":
+			readd = &st.synced[i]
+		case "bob":
+			remove = &st.synced[i]
+		}
+	}
+	if readd == nil || readd.grantID != "g1" || readd.t.Action != "iam_add" || readd.t.IAMRequestID != "req-add-alice" {
+		t.Fatalf("re-add recorded as %+v, want iam_add on g1 with the request id", readd)
+	}
+	if remove == nil || remove.grantID != "" || remove.t.Action != "iam_remove" {
+		t.Fatalf("removal recorded as %+v, want iam_remove on no grant", remove)
+	}
+}
+
+func TestDriftResultIDIsStablePerWindow(t *testing.T) {
+	ids := map[string]bool{}
+	for _, at := range []time.Time{t0, t0.Add(40 * time.Minute)} { // same hour: 12:10, 12:50
+		r, iam, _, pub := setup()
+		r.Now = func() time.Time { return at }
+		iam.groups["sym-ro"] = []string{"bob"}
+		if _, err := r.Run(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+		ids[pub.got[0].ResultID] = true
+	}
+	if len(ids) != 1 {
+		t.Fatalf("two detections in one window published %d result ids, want 1", len(ids))
+	}
+	r, iam, _, pub := setup()
+	r.Now = func() time.Time { return t0.Add(time.Hour) }
+	iam.groups["sym-ro"] = []string{"bob"}
+	if _, err := r.Run(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if ids[pub.got[0].ResultID] {
+		t.Fatal("a detection in the next window reused the result id: downstream would drop a new incident")
+	}
+}
+
+// A grant activated after the listing but before the repair explains the
+// member: reconcile must keep it, not undo the new grant.
+func TestEnforceKeepsAMemberAGrantNowExplains(t *testing.T) {
+	r, iam, st, pub := setup()
+	iam.groups["sym-ro"] = []string{"bob"}
+	st.onRead = func(p pair) {
+		if p.user == "bob" && st.members[p].Token == "" {
+			st.members[p] = grants.Membership{IAMUser: "bob", Group: "sym-ro", GrantIDs: []string{"g9"}, Token: "tok-g9"}
+		}
+	}
+	rep, err := r.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(rep); !slices.Equal(got, []string{"unexplained_member bob sym-ro kept"}) {
+		t.Fatalf("differences = %q", got)
+	}
+	if !slices.Contains(iam.groups["sym-ro"], "bob") || len(pub.got) != 0 {
+		t.Fatalf("bob removed or a drift published although g9 explains him: members %v, published %v", iam.groups["sym-ro"], pub.got)
+	}
+}
+
+// A writer that changes the membership between the read and the mark makes
+// reconcile read and converge again, ending where the store says.
+func TestEnforceConvergesAgainAfterAConcurrentWrite(t *testing.T) {
+	r, iam, st, pub := setup()
+	iam.groups["sym-ro"] = []string{"bob"}
+	st.members[pair{"bob", "sym-ro"}] = grants.Membership{IAMUser: "bob", Group: "sym-ro", Token: "tok-0"}
+	m := &markRacer{fakeStore: st}
+	r.Store = m
+	rep, err := r.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(rep); !slices.Equal(got, []string{"unexplained_member bob sym-ro kept"}) {
+		t.Fatalf("differences = %q", got)
+	}
+	if want := []string{"remove bob sym-ro", "add bob sym-ro"}; !slices.Equal(iam.calls, want) {
+		t.Fatalf("IAM calls = %v, want %v", iam.calls, want)
+	}
+	if !slices.Contains(iam.groups["sym-ro"], "bob") || len(pub.got) != 0 {
+		t.Fatalf("bob must end in the group with nothing published: %v %v", iam.groups["sym-ro"], pub.got)
+	}
+}
+
+// markRacer fails the first MarkSynced as if another writer had replaced the
+// token, and makes that write visible to the next read.
+type markRacer struct {
+	*fakeStore
+	raced bool
+}
+
+func (m *markRacer) MarkSynced(ctx context.Context, user, group, token, grantID string, t grants.Transition) (bool, error) {
+	if !m.raced {
+		m.raced = true
+		m.members[pair{user, group}] = grants.Membership{IAMUser: user, Group: group, GrantIDs: []string{"g9"}, Token: "tok-g9"}
+		return false, nil
+	}
+	return m.fakeStore.MarkSynced(ctx, user, group, token, grantID, t)
+}
+
+func TestAllowedGroupsLimitsWhatIsJudged(t *testing.T) {
+	r, iam, _, _ := setup()
+	r.AllowedGroups = []string{"sym-ro"}
+	iam.groups["sym-admin"] = []string{"root-ish"}
+	rep, err := r.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Differences) != 0 || len(iam.calls) != 0 || rep.Groups != 1 {
+		t.Fatalf("a group outside IAMJIT_ALLOWED_GROUPS was judged: %+v calls %v", rep, iam.calls)
+	}
+}
+
+func TestEnforceReportsFailures(t *testing.T) {
+	r, iam, st, pub := setup()
+	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
+	iam.groups["sym-ro"] = []string{"bob"}
+	iam.failAdd = errors.New("AccessDenied")
+	pub.err = errors.New("bus down")
+	rep, err := r.Run(context.Background(), true)
+	if err == nil {
+		t.Fatal("no error although IAM and the bus failed")
+	}
+	got := kinds(rep)
+	want := []string{"missing_member alice sym-ro failed", "unexplained_member bob sym-ro removed"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("differences:\n got %q\nwant %q", got, want)
+	}
+	for _, d := range rep.Differences {
+		if d.Kind == MissingMember && d.Error == "" {
+			t.Fatal("failed re-add carries no error text")
+		}
+	}
+}
