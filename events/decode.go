@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -81,8 +82,10 @@ func Decode(body []byte) (Request, error) {
 		return Request{}, err
 	}
 	var probe struct {
-		Source *string          `json:"source"`
-		Detail *json.RawMessage `json:"detail"`
+		Source *string `json:"source"`
+		// Not a pointer: "detail": null must stay an envelope (and fail as
+		// one) rather than read as a bare entry carrying the envelope's id.
+		Detail json.RawMessage `json:"detail"`
 	}
 	if err := json.Unmarshal(body, &probe); err != nil {
 		return Request{}, decodeErr("invalid_json", "%v", err)
@@ -140,6 +143,10 @@ func parseDuration(raw json.RawMessage) (int64, bool, string) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, false, ""
 	}
+	if raw[0] == '"' {
+		// encoding/json reads "30" into a json.Number; Sym sends a number.
+		return 0, true, "fields.duration is not a number"
+	}
 	var n json.Number
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
@@ -168,9 +175,12 @@ func parseTimestamp(s string) (time.Time, string) {
 	return time.Time{}, "event.timestamp is not RFC 3339"
 }
 
+// hasControl also counts Unicode format characters (bidi overrides,
+// zero-width joiners) and line/paragraph separators: invisible, they let two
+// names look equal (or one look like another) in logs and checks.
 func hasControl(s string) bool {
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r) {
 			return true
 		}
 	}
@@ -207,10 +217,13 @@ func checkStructure(body []byte) error {
 		}
 		k, isStr := tok.(string)
 		if top != nil && top.obj && top.expKey && isStr {
-			if _, dup := top.keys[k]; dup {
+			// encoding/json matches keys case-insensitively ("Type" fills
+			// event.type), so keys equal under folding are duplicates too.
+			fk := foldKey(k)
+			if _, dup := top.keys[fk]; dup {
 				return decodeErr("duplicate_key", "key %q appears twice in one object", truncate(k, 64))
 			}
-			top.keys[k] = struct{}{}
+			top.keys[fk] = struct{}{}
 			top.expKey = false
 			continue
 		}
@@ -233,6 +246,21 @@ func checkStructure(body []byte) error {
 		}
 	}
 	return nil
+}
+
+// foldKey maps every rune to the smallest rune of its case-folding orbit,
+// so foldKey(a) == foldKey(b) exactly when strings.EqualFold(a, b), which is
+// how encoding/json matches a key to a field.
+func foldKey(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		b.WriteRune(m)
+	}
+	return b.String()
 }
 
 func truncate(s string, n int) string {

@@ -102,7 +102,7 @@ func NewIdentity(dir Directory, specs []string, ttl time.Duration, now func() ti
 func (id *Identity) Resolve(ctx context.Context, email string) (string, error) {
 	email = strings.TrimSpace(email)
 	key := strings.ToLower(email)
-	if !strings.Contains(email, "@") || len(email) > 254 || strings.ContainsAny(email, " \t*/\\") {
+	if strings.Count(email, "@") != 1 || len(email) > 254 || strings.ContainsAny(email, " \t*/\\") {
 		return "", &IdentityError{Code: "unknown_user", Msg: fmt.Sprintf("%q is not an email address", clip(email))}
 	}
 	id.mu.Lock()

@@ -110,7 +110,7 @@ const (
 func (s *Service) Handle(ctx context.Context, req events.Request) (Outcome, error) {
 	if rej := s.checkOrigin(req); rej != nil {
 		// Not recorded: a forged message must not claim a real Sym id.
-		return Outcome{Kind: Rejected, Results: []events.Result{rejectedResult(req, rej)}}, nil
+		return Outcome{Kind: Rejected, Results: []events.Result{rejectedResult(echoable(req), rej)}}, nil
 	}
 	switch req.Type {
 	case events.TypeEscalate:
@@ -125,6 +125,11 @@ func (s *Service) Handle(ctx context.Context, req events.Request) (Outcome, erro
 // Malformed turns a body that names a Sym id but does not decode into a
 // recorded rejection.
 func (s *Service) Malformed(ctx context.Context, req events.Request, derr *events.DecodeError) (Outcome, error) {
+	if rej := s.checkOrigin(req); rej != nil {
+		// Not recorded, as in Handle: a forged malformed body must not take a
+		// real Sym id and turn the genuine event into a "duplicate".
+		return Outcome{Kind: Rejected, Results: []events.Result{rejectedResult(echoable(req), rej)}}, nil
+	}
 	return s.rejectRecorded(ctx, req, reject("malformed", derr.Msg))
 }
 
@@ -204,6 +209,7 @@ func (s *Service) duplicate(ctx context.Context, ev ProcessedEvent) (Outcome, er
 }
 
 func (s *Service) rejectRecorded(ctx context.Context, req events.Request, rej *Rejection) (Outcome, error) {
+	req = echoable(req) // also bounds the grant id that is stored and logged
 	res := rejectedResult(req, rej)
 	err := s.Store.RecordEvent(ctx, ProcessedEvent{SymEventID: req.SymEventID, GrantID: req.GrantID(), Result: res, At: s.Now().UTC()})
 	var conflict *ConflictError
@@ -218,6 +224,11 @@ func (s *Service) rejectRecorded(ctx context.Context, req events.Request, rej *R
 }
 
 func (s *Service) deescalate(ctx context.Context, req events.Request) (Outcome, error) {
+	if !strings.HasPrefix(req.Template, "sym:template:approval:") {
+		// Another template's deescalate could otherwise end (or, before the
+		// escalate, tombstone) an approval grant that shares its ids.
+		return s.rejectRecorded(ctx, req, reject("unsupported_template", fmt.Sprintf("template %q is not Sym's approval template", clip(req.Template))))
+	}
 	id := req.GrantID()
 	if id == "" {
 		return s.rejectRecorded(ctx, req, reject("invalid_request", "run.srn and fields.target_id are required"))
@@ -402,6 +413,10 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 	if account != "" && arnAccount(grp.ARN) != account {
 		return Grant{}, reject("foreign_account", "group ARN names account "+account+", not this one"), nil
 	}
+	if account != "" && grp.ARN != req.Group {
+		// Same name, other path or partition: the ARN does not name this group.
+		return Grant{}, reject("invalid_group", fmt.Sprintf("%q is not IAM's ARN for group %s", clip(req.Group), name)), nil
+	}
 	user, err := s.Identity.Resolve(ctx, req.Requester)
 	var idErr *IdentityError
 	if errors.As(err, &idErr) {
@@ -409,6 +424,19 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 	}
 	if err != nil {
 		return Grant{}, nil, fmt.Errorf("map %s to an IAM user: %w", req.Requester, err)
+	}
+	if !p.AllowSelfApproval {
+		// Two emails of one person (an alias, a mapping-file entry) are
+		// still a self-approval: compare the IAM users they map to.
+		approver, err := s.Identity.Resolve(ctx, req.Approver)
+		switch {
+		case errors.As(err, &idErr):
+			// The approver has no (single) IAM user: not the requester's.
+		case err != nil:
+			return Grant{}, nil, fmt.Errorf("map approver %s to an IAM user: %w", req.Approver, err)
+		case approver == user:
+			return Grant{}, reject("self_approval", "the approver maps to the requester's IAM user "+user), nil
+		}
 	}
 	return Grant{
 		ID: id, State: StateActive, SymEventID: req.SymEventID, RunSRN: req.RunSRN,
@@ -457,6 +485,18 @@ func arnAccount(arn string) string {
 		return ""
 	}
 	return parts[4]
+}
+
+// echoable bounds the request fields a rejection echoes back: a refused
+// request may carry a 200 KiB requester, and its result must still fit in
+// one PutEvents entry (256 KiB) and one DynamoDB item.
+func echoable(req events.Request) events.Request {
+	for _, f := range []*string{&req.Requester, &req.Approver, &req.Group, &req.RunSRN, &req.TargetID} {
+		if len(*f) > 256 {
+			*f = strings.ToValidUTF8((*f)[:256], "") + "…"
+		}
+	}
+	return req
 }
 
 // clip bounds user-controlled text in messages and logs.

@@ -1,0 +1,159 @@
+package iamgroups_test
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/iamjit/iamjit/awsx"
+	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/grants/iamgroups"
+	"github.com/iamjit/iamjit/internal/motoserver"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func members(t *testing.T, client *iam.Client, group string) []string {
+	t.Helper()
+	out, err := client.GetGroup(context.Background(), &iam.GetGroupInput{GroupName: &group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, u := range out.Users {
+		names = append(names, aws.ToString(u.UserName))
+	}
+	sort.Strings(names)
+	return names
+}
+
+func TestIAM(t *testing.T) {
+	srv := motoserver.Start(t)
+	client := iam.NewFromConfig(srv.AWSConfig(t))
+	ctx := context.Background()
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(client.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("sym-readonly"), Path: aws.String("/sym/")}))
+	must(client.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("admins")}))
+	for user, email := range map[string]string{"alice": "alice@example.com", "bob": "bob@example.com", "carol": ""} {
+		in := &iam.CreateUserInput{UserName: aws.String(user)}
+		if email != "" {
+			in.Tags = []types.Tag{{Key: aws.String("email"), Value: aws.String(email)}, {Key: aws.String("team"), Value: aws.String("x")}}
+		}
+		must(client.CreateUser(ctx, in))
+	}
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := iamgroups.New(client, time.Minute, c.Now)
+
+	t.Run("add is idempotent", func(t *testing.T) {
+		for range 2 {
+			id, err := a.AddUser(ctx, "alice", "sym-readonly")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id == "" {
+				t.Error("no request id for the grant's history")
+			}
+		}
+		if got := members(t, client, "sym-readonly"); len(got) != 1 || got[0] != "alice" {
+			t.Errorf("members %v", got)
+		}
+	})
+	t.Run("remove", func(t *testing.T) {
+		if _, err := a.RemoveUser(ctx, "alice", "sym-readonly"); err != nil {
+			t.Fatal(err)
+		}
+		if got := members(t, client, "sym-readonly"); len(got) != 0 {
+			t.Errorf("members %v after remove", got)
+		}
+		// moto answers NoSuchEntity for a non-member; that is done.
+		if _, err := a.RemoveUser(ctx, "alice", "sym-readonly"); err != nil {
+			t.Errorf("remove of a non-member: %v", err)
+		}
+		if _, err := a.RemoveUser(ctx, "nobody", "sym-readonly"); err != nil {
+			t.Errorf("remove of a missing user: %v", err)
+		}
+	})
+	t.Run("add to a missing group is transient", func(t *testing.T) {
+		_, err := a.AddUser(ctx, "alice", "no-such-group")
+		var tr *awsx.Transient
+		if !errors.As(err, &tr) {
+			t.Errorf("AddUser to a missing group = %v, want *awsx.Transient (IAM is eventually consistent)", err)
+		}
+	})
+	t.Run("group path and cache", func(t *testing.T) {
+		g, err := a.Group(ctx, "sym-readonly")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Name != "sym-readonly" || g.Path != "/sym/" || g.ARN != "arn:aws:iam::"+motoserver.AccountID+":group/sym/sym-readonly" {
+			t.Errorf("group %+v", g)
+		}
+		if g, err := a.Group(ctx, "admins"); err != nil || g.Path != "/" {
+			t.Errorf("admins %+v %v", g, err)
+		}
+		if _, err := a.Group(ctx, "nope"); !errors.Is(err, grants.ErrNotFound) {
+			t.Errorf("missing group: %v, want ErrNotFound", err)
+		}
+		must(client.DeleteGroup(ctx, &iam.DeleteGroupInput{GroupName: aws.String("admins")}))
+		if g, err := a.Group(ctx, "admins"); err != nil || g.Name != "admins" {
+			t.Errorf("within the ttl the cached group is used: %+v %v", g, err)
+		}
+		c.Advance(2 * time.Minute)
+		if _, err := a.Group(ctx, "admins"); !errors.Is(err, grants.ErrNotFound) {
+			t.Errorf("after the ttl IAM is asked again: %v", err)
+		}
+	})
+	t.Run("user exists", func(t *testing.T) {
+		for user, want := range map[string]bool{"alice": true, "carol": true, "alice@example.com": false, "zed": false} {
+			if got, err := a.UserExists(ctx, user); err != nil || got != want {
+				t.Errorf("UserExists(%q) = %v %v, want %v", user, got, err, want)
+			}
+		}
+	})
+	t.Run("users with tag", func(t *testing.T) {
+		got, err := a.UsersWithTag(ctx, "email")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got["alice"] != "alice@example.com" || got["bob"] != "bob@example.com" {
+			t.Errorf("UsersWithTag(email) = %v", got)
+		}
+		if got, err := a.UsersWithTag(ctx, "Email"); err != nil || len(got) != 0 {
+			t.Errorf("tag keys are case-sensitive: %v %v", got, err)
+		}
+	})
+	t.Run("managed groups", func(t *testing.T) {
+		if _, err := a.AddUser(ctx, "bob", "sym-readonly"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.ManagedGroups(ctx, "/sym/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || len(got["sym-readonly"]) != 1 || got["sym-readonly"][0] != "bob" {
+			t.Errorf("ManagedGroups(/sym/) = %v", got)
+		}
+	})
+}
