@@ -31,6 +31,7 @@ test: check-moto fmt-check vet
 
 fuzz:
 	$(GO) test ./events -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./grants -run '^$$' -fuzz '^FuzzIdentity$$' -fuzztime $(FUZZTIME)
 
 # Starts moto, creates the stack with `iamjit dev`, runs `iamjit run`,
 # publishes a Sym escalate, shows the grant, its expiry and the results,
