@@ -94,6 +94,10 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 	if cfg.ConnectorRoleARN != "" {
 		iamCfg = awsx.Chain(a.base, cfg.ConnectorRoleARN, string(cfg.ExternalID), cfg.IAMRoleARN)
 		arn, _, err := awsx.VerifyChain(ctx, iamCfg, cfg.IAMRoleARN)
+		if err != nil && !awsx.Retryable(err) {
+			// A denied chain is a bad setting (role or external id): exit 2.
+			return nil, &exitError{code: 2, err: err}
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -357,10 +357,15 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 	if id == "" {
 		return Grant{}, reject("invalid_request", "run.srn and fields.target_id are required"), nil
 	}
-	for _, f := range []string{id, req.Requester, req.Approver, req.Group, req.Reason} {
+	for _, f := range []string{id, req.Requester, req.Approver, req.Group} {
 		if events.HasControl(f) || len(f) > 1024 {
 			return Grant{}, reject("invalid_request", "a field is too long or has control characters"), nil
 		}
+	}
+	// The requester's reason is free text from a Slack form: line breaks and
+	// tabs are normal there; other control characters and length are not.
+	if events.HasControl(strings.NewReplacer("\n", "", "\r", "", "\t", "").Replace(req.Reason)) || len(req.Reason) > 4096 {
+		return Grant{}, reject("invalid_request", "fields.reason is too long or has control characters"), nil
 	}
 	if req.Requester == "" {
 		return Grant{}, reject("invalid_request", "run.actors.request.username is required"), nil

@@ -755,3 +755,22 @@ func TestManualRevoke(t *testing.T) {
 	}
 	e.checkAtRest(t)
 }
+
+// A reason typed into a Slack form may span lines; only other control
+// characters are refused.
+func TestReasonMayHaveLineBreaks(t *testing.T) {
+	e := newEnv(t)
+	req := escalate("e-reason", "run-reason", 30)
+	req.Reason = "incident 42\r\n\tneeds read access"
+	if got := one(t, e.handle(t, req)); got.DetailType != events.AccessGranted {
+		t.Fatalf("multi-line reason: %s %s %s", got.DetailType, got.Code, got.Message)
+	}
+	bad := escalate("e-reason-bell", "run-reason-bell", 30)
+	bad.Reason = "ding\a"
+	if got := one(t, e.handle(t, bad)); got.Code != "invalid_request" {
+		t.Fatalf("reason with BEL: got %s %q, want invalid_request", got.DetailType, got.Code)
+	}
+	if e.iam.isMember(alice, readonly) != true {
+		t.Fatal("the valid request did not grant")
+	}
+}
