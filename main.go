@@ -34,6 +34,7 @@ commands:
   run          consume Sym events, sweep expired grants, serve health and metrics
   dev          create the whole stack in a local emulator and print export lines
   replay       move messages from the dead-letter queue back to the queue
+  dlq          show what sits in the dead-letter queue, by reason (replay --dry-run)
   grants       list, show or revoke grants
   reconcile    compare IAM group members with active grants
   healthcheck  probe a running iamjit (for the ECS container health check)
@@ -78,6 +79,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runHealthcheck(ctx, rest, getenv, stdout)
 	case "replay":
 		return runReplay(ctx, rest, getenv, stdout, stderr)
+	case "dlq":
+		// What sits in the DLQ, grouped by reason; changes nothing.
+		return runReplay(ctx, append([]string{"--dry-run"}, rest...), getenv, stdout, stderr)
 	case "grants":
 		return runGrants(ctx, rest, getenv, stdout)
 	case "reconcile":

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/iamjit/iamjit/consumer"
+	"github.com/iamjit/iamjit/devstack"
+	"github.com/iamjit/iamjit/internal/motoserver"
+)
+
+func envOf(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// Usage and refusal paths end before any AWS call.
+func TestReplayUsageErrors(t *testing.T) {
+	q := map[string]string{"IAMJIT_QUEUE_URL": "http://127.0.0.1:1/123456789012/q"}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"native with a code filter", []string{"--native", "--code", "AccessDenied"}, q, []string{"--native", "--code", "cannot filter"}},
+		{"native with an age filter and max", []string{"--native", "--older-than", "1h", "--max", "5"}, q, []string{"--older-than", "--max"}},
+		{"native dry run", []string{"--native", "--dry-run"}, q, []string{"--dry-run"}},
+		{"no queue to move to", nil, map[string]string{"IAMJIT_DLQ_URL": "http://x/dlq"}, []string{"IAMJIT_QUEUE_URL or --to"}},
+		{"nothing configured", []string{"--dry-run"}, nil, []string{"IAMJIT_DLQ_URL"}},
+		{"unknown flag", []string{"--bogus"}, q, []string{"bogus"}},
+		{"bad duration", []string{"--older-than", "soon"}, q, []string{"older-than"}},
+		{"empty age window", []string{"--older-than", "2h", "--newer-than", "1h"}, q, []string{"match nothing"}},
+		{"stray argument", []string{"now"}, q, []string{"unexpected"}},
+		{"same queue both ways", []string{"--from", "http://x/q", "--to", "http://x/q"}, nil, []string{"same queue"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name == "same queue both ways" {
+				// Reached after the AWS configuration loads.
+				t.Setenv("AWS_REGION", "us-east-1")
+			}
+			var out, errOut bytes.Buffer
+			err := runReplay(context.Background(), c.args, envOf(c.env), &out, &errOut)
+			if exitCode(err) != 2 {
+				t.Fatalf("err = %v (exit %d), want exit 2", err, exitCode(err))
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error()+errOut.String(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", out.String())
+			}
+		})
+	}
+}
+
+// The command in-process against moto, with only SQS settings: the DLQ is
+// found through the queue's RedrivePolicy and IAMJIT_TABLE is not needed.
+func TestReplayCommand(t *testing.T) {
+	moto := motoserver.Start(t)
+	for _, kv := range moto.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	cfg := moto.AWSConfig(t)
+	st, err := devstack.Create(context.Background(), cfg, devstack.Options{Prefix: "cmd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sqs.NewFromConfig(cfg)
+	for i := range 30 {
+		code := []string{"AccessDenied", "Throttling", ""}[i%3]
+		attrs := map[string]sqstypes.MessageAttributeValue{}
+		if code != "" {
+			attrs[consumer.AttrCode] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(code)}
+			attrs[consumer.AttrError] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String("the " + code + " cause")}
+		}
+		if _, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: &st.DLQURL,
+			MessageBody: aws.String(fmt.Sprintf("letter-%d", i)), MessageAttributes: attrs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := envOf(map[string]string{"IAMJIT_QUEUE_URL": st.QueueURL})
+	count := func(url string) int {
+		out, err := c.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &url,
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+		return n
+	}
+
+	t.Run("dry run prints the table and the summary", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		err := runReplay(context.Background(), []string{"--dry-run", "--code", "Throttling", "--verbose"}, env, &out, &errOut)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, errOut.String())
+		}
+		for _, want := range []string{"CODE", "WOULD MOVE", "the AccessDenied cause", "search the consumer logs for sqs_message_id=",
+			"dry-run would_move=10 skipped=20 seen=30", "MESSAGE ID"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %q:\n%s", want, out.String())
+			}
+		}
+		n := 0
+		for _, line := range strings.Split(out.String(), "\n") {
+			if slices.Contains(strings.Fields(line), "Throttling") {
+				n++
+			}
+		}
+		if n != 1+10 {
+			t.Errorf("%d Throttling lines, want the group and 10 letters:\n%s", n, out.String())
+		}
+		if count(st.DLQURL) != 30 || count(st.QueueURL) != 0 {
+			t.Fatalf("dry run changed the queues: DLQ %d, queue %d", count(st.DLQURL), count(st.QueueURL))
+		}
+	})
+
+	t.Run("a move prints one summary line", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		err := runReplay(context.Background(), []string{"--code", "AccessDenied,redrive", "--max", "15"}, env, &out, &errOut)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, errOut.String())
+		}
+		if out.String() != "moved=15 skipped=15 failed=0\n" {
+			t.Fatalf("stdout = %q", out.String())
+		}
+		if count(st.QueueURL) != 15 || count(st.DLQURL) != 15 {
+			t.Fatalf("queue %d, DLQ %d; want 15, 15", count(st.QueueURL), count(st.DLQURL))
+		}
+	})
+
+	t.Run("a failed send exits 1 and keeps the letters", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		missing := strings.TrimSuffix(st.QueueURL, "cmd-queue") + "no-such-queue"
+		err := runReplay(context.Background(), []string{"--from", st.DLQURL, "--to", missing}, env, &out, &errOut)
+		if exitCode(err) != 1 {
+			t.Fatalf("err = %v (exit %d), want exit 1", err, exitCode(err))
+		}
+		if !strings.Contains(out.String(), "moved=0") || !strings.Contains(out.String(), "failed=10") {
+			t.Fatalf("stdout = %q, want moved=0 failed=10", out.String())
+		}
+		if count(st.DLQURL) != 15 {
+			t.Fatalf("DLQ has %d visible, want all 15 back", count(st.DLQURL))
+		}
+	})
+}
+
+// envelope wraps a SymLogEntry as the EventBridge rule delivers it.
+func envelope(t *testing.T, entry map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"version": "0", "id": "env-" + newToken(), "detail-type": "SymLogEntry", "source": "sym",
+		"account": motoserver.AccountID, "time": time.Now().UTC().Format(time.RFC3339), "region": motoserver.Region,
+		"resources": []string{}, "detail": entry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A replay after the cause is fixed: a duplicate of an applied escalate has
+// no second effect (same result_id, one history entry, IAM unchanged), and
+// an escalate whose expiry passed while it sat in the DLQ is rejected as
+// expired and grants nothing. The real binary, `iamjit dev`, `iamjit run`
+// and `iamjit replay`, against moto.
+func TestReplayE2E(t *testing.T) {
+	e := e2eStack(t, "--prefix", "rpl", "--visibility", "3", "--max-receive", "3")
+	user, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
+	stale := "rpl-stale-group"
+	e.createGroup(t, stale, "/sym/")
+	e.startRun(t, "IAMJIT_MAX_DURATION=1h")
+	rs := &results{}
+	now := time.Now()
+
+	applied := request{symID: "rpl-esc-1", run: "run-rpl-1", target: "t-1", user: user, group: group, duration: 600, at: now}
+	appliedEntry := symEntry(t, "escalate_iam_group.json", applied.apply)
+	e.putSym(t, appliedEntry)
+	granted := e.waitResult(t, rs, "Access Granted", applied.symID)
+	membersBefore := e.members(t, group)
+	if !contains(membersBefore, user) {
+		t.Fatalf("%s not in %s after Access Granted", user, group)
+	}
+
+	late := request{symID: "rpl-stale-1", run: "run-rpl-stale", target: "t-2", user: user, group: stale, duration: 60, at: now.Add(-2 * time.Hour)}
+	dlq := sqs.NewFromConfig(e.cfg)
+	dlqURL := e.vars["IAMJIT_DLQ_URL"]
+	for _, l := range []struct{ body, code string }{
+		{envelope(t, appliedEntry), "Throttling"},
+		{envelope(t, symEntry(t, "escalate_iam_group.json", late.apply)), "ServiceUnavailable"},
+		{"still not json", "invalid_json"}, // not part of this replay
+	} {
+		_, err := dlq.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: &dlqURL, MessageBody: aws.String(l.body),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+				consumer.AttrCode:  {DataType: aws.String("String"), StringValue: aws.String(l.code)},
+				consumer.AttrError: {DataType: aws.String("String"), StringValue: aws.String(l.code + " while handling")},
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Only SQS settings: replay reads nothing else.
+	var env []string
+	for _, kv := range e.env {
+		if k, _, _ := strings.Cut(kv, "="); k == "IAMJIT_TABLE" || k == "IAMJIT_EVENT_BUS" || strings.HasSuffix(k, "_ROLE_ARN") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	cmd := exec.Command(e.bin, "replay", "--code", "Throttling,ServiceUnavailable")
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("iamjit replay: %v\n%s%s", err, out, stderrOf(err))
+	}
+	if strings.TrimSpace(string(out)) != "moved=2 skipped=1 failed=0" {
+		t.Fatalf("iamjit replay printed %q", out)
+	}
+
+	rejected := e.waitResult(t, rs, "Access Request Rejected", late.symID)
+	if rejected.Detail["code"] != "expired" {
+		t.Fatalf("stale escalate: code = %v, want expired (%v)", rejected.Detail["code"], rejected.Detail["message"])
+	}
+	eventually(t, "the duplicate's Access Granted", 30*time.Second, func() bool {
+		e.drainResults(t, rs)
+		return len(rs.find("Access Granted", applied.symID)) >= 2
+	})
+	for _, r := range rs.find("Access Granted", applied.symID) {
+		if r.Detail["result_id"] != granted.Detail["result_id"] {
+			t.Fatalf("duplicate result_id %v, want %v", r.Detail["result_id"], granted.Detail["result_id"])
+		}
+	}
+	escalates := 0
+	for _, h := range e.grantItem(t, grantID(applied))["history"].([]any) {
+		if h.(map[string]any)["action"] == "escalate" {
+			escalates++
+		}
+	}
+	if escalates != 1 {
+		t.Fatalf("grant history has %d escalates after the replayed duplicate, want 1", escalates)
+	}
+	if after := e.members(t, group); fmt.Sprint(after) != fmt.Sprint(membersBefore) {
+		t.Fatalf("%s members changed: %v -> %v", group, membersBefore, after)
+	}
+	if m := e.members(t, stale); len(m) != 0 {
+		t.Fatalf("the stale escalate left %v in %s", m, stale)
+	}
+	// The letter outside the filter is still in the DLQ, with its reason.
+	got, err := dlq.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: &dlqURL, MaxNumberOfMessages: 10,
+		WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Messages) != 1 || aws.ToString(got.Messages[0].MessageAttributes[consumer.AttrCode].StringValue) != "invalid_json" {
+		t.Fatalf("DLQ holds %d letters, want only the invalid_json one", len(got.Messages))
+	}
+}
