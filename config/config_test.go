@@ -1,0 +1,74 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+var required = map[string]string{
+	"IAMJIT_QUEUE_URL": "http://q", "IAMJIT_TABLE": "t", "IAMJIT_EVENT_BUS": "b",
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(nil, env(required))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GroupPath != "/sym/" || c.MaxDuration != 12*time.Hour || c.SweepInterval != 30*time.Second ||
+		c.ShutdownTimeout != 25*time.Second || c.Retention != 2160*time.Hour || c.ResultSource != "iamjit" ||
+		strings.Join(c.Identity, ",") != "username,tag:email" || strings.Join(c.Sources, ",") != "sym" || c.AcceptBare {
+		t.Fatalf("defaults differ from DESIGN.md: %+v", c)
+	}
+}
+
+func TestEnvAndFlags(t *testing.T) {
+	m := map[string]string{"IAMJIT_MAX_DURATION": "2h", "IAMJIT_SOURCES": "sym, other ", "IAMJIT_ACCEPT_BARE": "true", "IAMJIT_WORKERS": "4"}
+	for k, v := range required {
+		m[k] = v
+	}
+	c, err := Load([]string{"--max-duration", "3h", "--workers", "8"}, env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxDuration != 3*time.Hour || c.Workers != 8 {
+		t.Fatalf("flags must win over the environment: %v %d", c.MaxDuration, c.Workers)
+	}
+	if strings.Join(c.Sources, "|") != "sym|other" || !c.AcceptBare {
+		t.Fatalf("lists and booleans: %v %v", c.Sources, c.AcceptBare)
+	}
+}
+
+func TestEveryProblemIsReportedAtOnce(t *testing.T) {
+	bad := map[string]string{
+		"IAMJIT_MAX_DURATION": "forever", "IAMJIT_WORKERS": "many", "IAMJIT_ACCEPT_BARE": "maybe",
+		"IAMJIT_GROUP_PATH": "sym", "IAMJIT_IDENTITY": "guess", "IAMJIT_LOG_LEVEL": "loud",
+		"IAMJIT_CONNECTOR_ROLE_ARN": "not-an-arn", "IAMJIT_SHUTDOWN_TIMEOUT": "-1s",
+	}
+	_, err := Load(nil, env(bad))
+	if err == nil {
+		t.Fatal("no error for a bad configuration")
+	}
+	for _, name := range []string{"IAMJIT_QUEUE_URL", "IAMJIT_TABLE", "IAMJIT_EVENT_BUS", "IAMJIT_MAX_DURATION", "IAMJIT_WORKERS",
+		"IAMJIT_ACCEPT_BARE", "IAMJIT_GROUP_PATH", "IAMJIT_IDENTITY", "IAMJIT_LOG_LEVEL", "IAMJIT_CONNECTOR_ROLE_ARN", "IAMJIT_IAM_ROLE_ARN",
+		"IAMJIT_EXTERNAL_ID", "IAMJIT_SHUTDOWN_TIMEOUT"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := Secret("ext-123-secret")
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("x", "external_id", s)
+	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "cfg", Config{ExternalID: s})
+	fmt.Fprintf(&b, "%v %s %+v %#v", s, s, Config{ExternalID: s}, s)
+	if strings.Contains(b.String(), "ext-123") {
+		t.Fatalf("the secret leaked: %s", b.String())
+	}
+}
