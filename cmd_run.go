@@ -219,6 +219,9 @@ func runConsumer(ctx context.Context, args []string, getenv func(string) string,
 // that safe.
 func (a *app) sweepLoop(ctx context.Context) {
 	grace := max(2*a.visTimout, 30*time.Second)
+	if a.cfg.RepairGrace > 0 {
+		grace = a.cfg.RepairGrace // IAMJIT_REPAIR_GRACE: tests repair while writers are still converging
+	}
 	t := time.NewTicker(a.cfg.SweepInterval)
 	defer t.Stop()
 	for {

@@ -31,6 +31,7 @@ type Config struct {
 	AcceptBare        bool          // IAMJIT_ACCEPT_BARE
 	AllowSelfApproval bool          // IAMJIT_ALLOW_SELF_APPROVAL
 	SweepInterval     time.Duration // IAMJIT_SWEEP_INTERVAL
+	RepairGrace       time.Duration // IAMJIT_REPAIR_GRACE: how long a membership stays dirty before the sweeper repairs it (0: max(2×visibility, 30s))
 	ReconcileInterval time.Duration // IAMJIT_RECONCILE_INTERVAL (0: off)
 	ShutdownTimeout   time.Duration // IAMJIT_SHUTDOWN_TIMEOUT
 	Workers           int           // IAMJIT_WORKERS
@@ -141,6 +142,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	boolean(&c.AcceptBare, "IAMJIT_ACCEPT_BARE", "accept-bare", "accept bare SymLogEntries")
 	boolean(&c.AllowSelfApproval, "IAMJIT_ALLOW_SELF_APPROVAL", "allow-self-approval", "accept requester = approver")
 	dur(&c.SweepInterval, "IAMJIT_SWEEP_INTERVAL", "sweep-interval", "sweeper period")
+	dur(&c.RepairGrace, "IAMJIT_REPAIR_GRACE", "repair-grace", "age of a dirty membership the sweeper repairs (0: max(2×visibility, 30s))")
 	dur(&c.ReconcileInterval, "IAMJIT_RECONCILE_INTERVAL", "reconcile-interval", "drift check period (0: off)")
 	dur(&c.ShutdownTimeout, "IAMJIT_SHUTDOWN_TIMEOUT", "shutdown-timeout", "drain time on SIGTERM")
 	dur(&c.WaitTime, "IAMJIT_WAIT_TIME", "wait-time", "SQS long-poll wait")
@@ -225,6 +227,9 @@ func (c Config) Validate() error {
 	}
 	if c.SweepInterval <= 0 {
 		bad("IAMJIT_SWEEP_INTERVAL", "must be positive")
+	}
+	if c.RepairGrace < 0 {
+		bad("IAMJIT_REPAIR_GRACE", "must not be negative")
 	}
 	if c.ReconcileInterval < 0 {
 		bad("IAMJIT_RECONCILE_INTERVAL", "must not be negative")

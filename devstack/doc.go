@@ -54,4 +54,11 @@
 //   - An IAM denial is HTTP 403 that the SDK reports as "UnknownError";
 //     an SQS denial is 403 with an XML body the JSON protocol cannot
 //     decode. Classify denials by status in tests, not by code.
+//
+// DynamoDB (found by the chaos test): moto 5 runs TransactWriteItems without
+// a lock and, when a transaction fails a condition, restores a copy of the
+// whole table taken when it started, undoing writes other requests made
+// meanwhile. Real DynamoDB does neither. Tests that run concurrent
+// conditional transactions against one moto must serialise DynamoDB calls
+// (chaos/proxy.go does).
 package devstack

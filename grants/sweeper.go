@@ -70,7 +70,9 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 func (s *Service) expire(ctx context.Context, pub Publisher, g Grant, now time.Time) error {
 	out := Outcome{Results: []events.Result{revokedResult(g)}}
 	if g.State == StateActive {
-		g.State, g.RevokedAt, g.RevokeReason = StateRevoked, now, events.RevokedExpired
+		// The time of the revocation, not of the sweep's start: a long sweep
+		// must not backdate the grants it reaches late.
+		g.State, g.RevokedAt, g.RevokeReason = StateRevoked, s.Now().UTC(), events.RevokedExpired
 		var err error
 		out, err = s.revoke(ctx, g, nil, true)
 		if errors.Is(err, errRaced) {

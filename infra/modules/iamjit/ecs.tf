@@ -18,6 +18,7 @@ locals {
     IAMJIT_SHUTDOWN_TIMEOUT   = "${var.shutdown_timeout_seconds}s"
     IAMJIT_LOG_LEVEL          = var.log_level
     IAMJIT_LOG_FORMAT         = "json"
+    IAMJIT_RECONCILE_INTERVAL = var.reconcile_interval
   })
 }
 

@@ -144,6 +144,12 @@ variable "http_addr" {
   default     = ":8080"
 }
 
+variable "reconcile_interval" {
+  description = "How often iamjit run compares IAM group members with active grants and repairs drift (Go duration; \"0\" turns it off). On by default: it closes the one gap the membership protocol leaves, an IAM call from a killed task landing late."
+  type        = string
+  default     = "15m"
+}
+
 variable "log_level" {
   description = "IAMJIT_LOG_LEVEL."
   type        = string
