@@ -29,34 +29,11 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/internal/testbin"
 )
 
-var e2eBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 // e2eBinary builds iamjit once per test run.
-func e2eBinary(t *testing.T) string {
-	t.Helper()
-	e2eBuild.once.Do(func() {
-		dir, err := os.MkdirTemp("", "iamjit-e2e-bin")
-		if err != nil {
-			e2eBuild.err = err
-			return
-		}
-		e2eBuild.path = filepath.Join(dir, "iamjit")
-		out, err := exec.Command("go", "build", "-o", e2eBuild.path, ".").CombinedOutput()
-		if err != nil {
-			e2eBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if e2eBuild.err != nil {
-		t.Fatal(e2eBuild.err)
-	}
-	return e2eBuild.path
-}
+func e2eBinary(t *testing.T) string { return testbin.Build(t) }
 
 // e2eEnv is a dev stack in a fresh moto, with the exports `iamjit dev` printed.
 type e2eEnv struct {

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -32,6 +30,7 @@ import (
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/internal/testbin"
 )
 
 // settings size the run; every one can be changed from the environment.
@@ -112,7 +111,7 @@ func TestChaos(t *testing.T) {
 		}
 		os.RemoveAll(logDir)
 	})
-	bin := buildBinary(t, logDir)
+	bin := testbin.Build(t)
 
 	moto := motoserver.Start(t)
 	cfg := moto.AWSConfig(t)
@@ -304,16 +303,6 @@ func TestChaos(t *testing.T) {
 	for _, v := range rep.Violations {
 		t.Errorf("violation: %s", v)
 	}
-}
-
-func buildBinary(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "iamjit")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/iamjit/iamjit").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func replicaEnv(s devstack.Stack, endpoint string, set settings) []string {

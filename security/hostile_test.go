@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/internal/testbin"
 )
 
 // Outcome kinds a hostile message may have.
@@ -335,32 +335,8 @@ func TestHostileMessages(t *testing.T) {
 
 // ---- the harness ----
 
-var build struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 // binary builds iamjit once per test run.
-func binary(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		dir, err := os.MkdirTemp("", "iamjit-security-bin")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(dir, "iamjit")
-		cmd := exec.Command("go", "build", "-o", build.path, "github.com/iamjit/iamjit")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.path
-}
+func binary(t *testing.T) string { return testbin.Build(t) }
 
 type env struct {
 	bin  string
