@@ -96,6 +96,11 @@ type Consumer struct {
 	inflight sync.Map // message id -> *tracked
 }
 
+// receiveLinger is how long a receive waits for more free workers. It only
+// delays a receive while every worker is busy; an idle consumer (the usual
+// case) has all its slots free and receives at once.
+const receiveLinger = 25 * time.Millisecond
+
 type tracked struct {
 	receipt  string
 	deadline time.Time
@@ -130,16 +135,22 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 		case <-ctx.Done():
 			continue
 		}
-		free := 1
-		for free < 10 {
+		// Under load slots free up one at a time: wait a moment for more so
+		// that one receive fills several workers instead of one each.
+		free, want := 1, min(10, c.Workers)
+		gather := time.NewTimer(receiveLinger)
+	fill:
+		for free < want {
 			select {
 			case slots <- struct{}{}:
 				free++
-				continue
-			default:
+			case <-gather.C:
+				break fill
+			case <-ctx.Done():
+				break fill
 			}
-			break
 		}
+		gather.Stop()
 		msgs, err := c.receive(ctx, free)
 		if c.Alive != nil && err == nil {
 			c.Alive()

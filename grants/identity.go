@@ -38,9 +38,13 @@ type Identity struct {
 	ttl        time.Duration
 
 	mu      sync.Mutex
-	cache   map[string]cached // email -> resolved user
+	cache   map[string]cached    // email -> resolved user
+	misses  map[string]time.Time // email -> when no strategy found anyone
 	tags    map[string]tagIndex
 	maxSize int
+	// refresh lets one caller at a time rebuild a tag index: without it,
+	// concurrent misses (every worker at start-up) each list every user.
+	refresh sync.Mutex
 }
 
 type cached struct {
@@ -62,7 +66,7 @@ type strategy struct {
 // NewIdentity parses IAMJIT_IDENTITY strategies. ttl bounds how long a
 // mapping and the tag index are trusted before IAM is asked again.
 func NewIdentity(dir Directory, specs []string, ttl time.Duration, now func() time.Time) (*Identity, error) {
-	id := &Identity{dir: dir, now: now, ttl: ttl, cache: map[string]cached{}, tags: map[string]tagIndex{}, maxSize: 10000}
+	id := &Identity{dir: dir, now: now, ttl: ttl, cache: map[string]cached{}, misses: map[string]time.Time{}, tags: map[string]tagIndex{}, maxSize: 10000}
 	for _, s := range specs {
 		kind, arg, _ := strings.Cut(s, ":")
 		st := strategy{kind: kind, arg: arg}
@@ -100,6 +104,18 @@ func NewIdentity(dir Directory, specs []string, ttl time.Duration, now func() ti
 // Resolve returns the IAM user for email, an *IdentityError when there is
 // none or more than one, or another error when IAM could not be asked.
 func (id *Identity) Resolve(ctx context.Context, email string) (string, error) {
+	return id.resolve(ctx, email, false)
+}
+
+// ResolveApprover is Resolve for the self-approval check: an email with no
+// IAM user (most approvers) is remembered for ttl/10 instead of costing IAM
+// calls on every request. A requester's lookup never uses that memory, so a
+// user created right after a refusal is found on the next request.
+func (id *Identity) ResolveApprover(ctx context.Context, email string) (string, error) {
+	return id.resolve(ctx, email, true)
+}
+
+func (id *Identity) resolve(ctx context.Context, email string, useMisses bool) (string, error) {
 	email = strings.TrimSpace(email)
 	key := strings.ToLower(email)
 	if strings.Count(email, "@") != 1 || len(email) > 254 || strings.ContainsAny(email, " \t*/\\") {
@@ -109,6 +125,10 @@ func (id *Identity) Resolve(ctx context.Context, email string) (string, error) {
 	if c, ok := id.cache[key]; ok && id.now().Sub(c.at) < id.ttl {
 		id.mu.Unlock()
 		return c.user, nil
+	}
+	if at, ok := id.misses[key]; useMisses && ok && id.now().Sub(at) < id.ttl/10 {
+		id.mu.Unlock()
+		return "", &IdentityError{Code: "unknown_user", Msg: "no IAM user for " + clip(email)}
 	}
 	id.mu.Unlock()
 	for _, st := range id.strategies {
@@ -126,6 +146,12 @@ func (id *Identity) Resolve(ctx context.Context, email string) (string, error) {
 			return "", &IdentityError{Code: "ambiguous_user", Msg: fmt.Sprintf("%s matches %d IAM users (%s)", clip(email), len(cands), st.kind)}
 		}
 	}
+	id.mu.Lock()
+	if len(id.misses) >= id.maxSize {
+		clear(id.misses)
+	}
+	id.misses[key] = id.now()
+	id.mu.Unlock()
 	return "", &IdentityError{Code: "unknown_user", Msg: "no IAM user for " + clip(email)}
 }
 
@@ -178,6 +204,15 @@ func (id *Identity) byTag(ctx context.Context, key, email string) ([]string, err
 		if id.now().Sub(idx.at) < id.ttl/10 {
 			return nil, nil
 		}
+	}
+	id.refresh.Lock()
+	defer id.refresh.Unlock()
+	// Whoever held the lock before may have just rebuilt the index.
+	id.mu.Lock()
+	idx, ok = id.tags[key]
+	id.mu.Unlock()
+	if ok && id.now().Sub(idx.at) < id.ttl/10 {
+		return idx.byValue[want], nil
 	}
 	tagged, err := id.dir.UsersWithTag(ctx, key)
 	if err != nil {

@@ -135,3 +135,26 @@ func FuzzIdentity(f *testing.F) {
 		}
 	})
 }
+
+// An approver with no IAM user is remembered for a while; a requester never
+// is, so a user created right after a refusal is granted on the next request.
+func TestIdentityMissesAreRememberedForApproversOnly(t *testing.T) {
+	dir := &fakeDirectory{users: map[string]map[string]string{}}
+	id, err := grants.NewIdentity(dir, []string{"username"}, 5*time.Minute, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, resolve := range []func(context.Context, string) (string, error){id.Resolve, id.ResolveApprover} {
+		if _, err := resolve(ctx, "new@example.com"); err == nil {
+			t.Fatal("an unknown user resolved")
+		}
+	}
+	dir.users["new@example.com"] = map[string]string{}
+	if _, err := id.ResolveApprover(ctx, "new@example.com"); err == nil {
+		t.Fatal("the approver lookup asked IAM again within the miss interval")
+	}
+	if user, err := id.Resolve(ctx, "new@example.com"); err != nil || user != "new@example.com" {
+		t.Fatalf("requester created after a refusal: %q, %v", user, err)
+	}
+}

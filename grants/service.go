@@ -433,7 +433,7 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 	if !p.AllowSelfApproval {
 		// Two emails of one person (an alias, a mapping-file entry) are
 		// still a self-approval: compare the IAM users they map to.
-		approver, err := s.Identity.Resolve(ctx, req.Approver)
+		approver, err := s.Identity.ResolveApprover(ctx, req.Approver)
 		switch {
 		case errors.As(err, &idErr):
 			// The approver has no (single) IAM user: not the requester's.

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// proc is one running `iamjit run`.
+type proc struct {
+	cmd     *exec.Cmd
+	addr    string // IAMJIT_HTTP_ADDR
+	out     *tailBuffer
+	done    chan struct{}
+	started time.Time
+}
+
+// startIamjit runs `bin run` with the stack's exports, the SDK pointed at
+// the proxy, a metrics listener on a free port and a 1s long poll.
+func (b *bench) startIamjit(e *env, extra ...string) (*proc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(b.bin, "run")
+	cmd.Env = append(os.Environ(), b.moto.Env()...)
+	cmd.Env = append(cmd.Env, e.exportsEnv(b.proxy.url)...)
+	cmd.Env = append(cmd.Env, "IAMJIT_HTTP_ADDR="+addr, "IAMJIT_WAIT_TIME=1s", "IAMJIT_LOG_FORMAT=json")
+	cmd.Env = append(cmd.Env, extra...)
+	p := &proc{cmd: cmd, addr: addr, out: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if b.logDir != "" {
+		f, err := os.CreateTemp(b.logDir, "iamjit-*.log")
+		if err != nil {
+			return nil, err
+		}
+		go func() { <-p.done; f.Close() }()
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(p.out, f), io.MultiWriter(p.out, f)
+	}
+	p.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s run: %w", b.bin, err)
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// waitReceiving waits until the proxy has seen the process's first
+// ReceiveMessage and its metrics answer.
+func (b *bench) waitReceiving(ctx context.Context, p *proc) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if b.proxy.firstReceive.Load() != 0 {
+			if _, err := p.scrape(ctx); err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("iamjit run exited during start-up: %v\n%s", p.cmd.ProcessState, p.out.String())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("iamjit run did not start receiving within 60s:\n%s", p.out.String())
+}
+
+// stop sends SIGTERM and waits; it returns the process's rusage.
+func (p *proc) stop() (*syscall.Rusage, error) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(40 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return nil, errors.New("iamjit run did not stop within 40s of SIGTERM")
+	}
+	ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return nil, errors.New("no rusage for iamjit run")
+	}
+	return ru, nil
+}
+
+// cpu is the process's user+system CPU so far, from /proc/<pid>/stat.
+func (p *proc) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("read /proc stat: %w", err)
+	}
+	// Fields after the parenthesised command name; utime and stime are the
+	// 14th and 15th fields overall, in clock ticks (100 per second on Linux).
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc stat: %q", s)
+	}
+	ut, err1 := strconv.ParseInt(fields[11], 10, 64)
+	st, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse /proc stat: %q", s)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// metricsSnap is what the bench reads from /metrics.
+type metricsSnap struct {
+	calls    calls
+	errors   calls
+	outcomes map[string]int64
+}
+
+func (p *proc) scrape(ctx context.Context) (metricsSnap, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return metricsSnap{}, fmt.Errorf("scrape metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	return parseMetrics(resp.Body)
+}
+
+// parseMetrics reads iamjit_aws_calls_total and iamjit_messages_total.
+func parseMetrics(r io.Reader) (metricsSnap, error) {
+	m := metricsSnap{calls: calls{}, errors: calls{}, outcomes: map[string]int64{}}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok {
+			continue
+		}
+		labels, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		lab := parseLabels(labels)
+		switch name {
+		case "iamjit_aws_calls_total":
+			m.calls[lab["service"]+"."+lab["operation"]] = int64(n)
+		case "iamjit_aws_errors_total":
+			m.errors[lab["service"]+"."+lab["operation"]] = int64(n)
+		case "iamjit_messages_total":
+			m.outcomes[lab["outcome"]] = int64(n)
+		}
+	}
+	return m, sc.Err()
+}
+
+func parseLabels(s string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok {
+			out[k] = strings.Trim(v, `"`)
+		}
+	}
+	return out
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// tailBuffer keeps the last max bytes a child wrote.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf bytes.Buffer
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.buf.Len()+len(p) > t.max {
+		t.buf.Next(t.buf.Len() + len(p) - t.max)
+	}
+	return t.buf.Write(p)
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.buf.String()
+	if len(s) > 4000 {
+		s = s[len(s)-4000:]
+	}
+	return s
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// proxy sits between a pipeline and moto. It adds a fixed delay to every
+// request (a network's latency, the same for the iamjit process, which is a
+// separate binary, and for the in-process naive and ideal pipelines) and
+// counts requests by service and operation, read from the request itself
+// (X-Amz-Target for JSON protocols, Action for query protocols; the service
+// from the SigV4 credential scope). It also notes when the first
+// ReceiveMessage arrived, which is how start-up is timed.
+//
+// It also serialises DynamoDB requests (after the delay, so latencies still
+// overlap): moto 5.2's DynamoDB is not thread-safe. TransactWriteItems
+// deep-copies the whole table as a rollback backup while other request
+// threads insert items, fails with "RuntimeError: dictionary changed size
+// during iteration" and answers HTTP 500. Real DynamoDB has no such limit;
+// serialising costs moto little (its GIL serialises it anyway) and treats
+// every pipeline alike.
+type proxy struct {
+	srv   *http.Server
+	url   string
+	delay atomic.Int64 // nanoseconds
+
+	mu     sync.Mutex
+	counts map[opKey]int64
+	busy   map[opKey]time.Duration // time moto took to answer, by operation
+
+	firstReceive atomic.Int64 // unix nanos of the first ReceiveMessage, 0 if none yet
+
+	dynamo sync.Mutex // held while moto serves a DynamoDB request
+
+	deleted atomic.Int64 // SQS messages deleted (entries of successful delete calls)
+}
+
+type opKey struct{ Service, Operation string }
+
+func startProxy(target string) (*proxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("parse moto url: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the proxy: %w", err)
+	}
+	p := &proxy{url: "http://" + ln.Addr().String(), counts: map[opKey]int64{}, busy: map[opKey]time.Duration{}}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{
+		Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second,
+	}
+	// A pipeline stopping mid long-poll cancels its request: not news.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	p.srv = &http.Server{Handler: p.handler(rp), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+func (p *proxy) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		op := classify(r, body)
+		p.mu.Lock()
+		p.counts[op]++
+		p.mu.Unlock()
+		if op.Operation == "ReceiveMessage" {
+			p.firstReceive.CompareAndSwap(0, time.Now().UnixNano())
+		}
+		if d := time.Duration(p.delay.Load()); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		if op.Service == "DynamoDB" {
+			p.dynamo.Lock()
+			defer p.dynamo.Unlock()
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		took := time.Since(start)
+		if sw.code == http.StatusOK {
+			switch op.Operation {
+			case "DeleteMessage":
+				p.deleted.Add(1)
+			case "DeleteMessageBatch":
+				// Failed entries are rare here and would show as a drain
+				// that never completes, not as a wrong count.
+				p.deleted.Add(int64(bytes.Count(body, []byte(`"ReceiptHandle"`))))
+			}
+		}
+		p.mu.Lock()
+		p.busy[op] += took
+		p.mu.Unlock()
+	})
+}
+
+// classify names the AWS operation of a request.
+func classify(r *http.Request, body []byte) opKey {
+	svc := serviceFromAuth(r.Header.Get("Authorization"))
+	if t := r.Header.Get("X-Amz-Target"); t != "" {
+		return opKey{svc, t[strings.LastIndex(t, ".")+1:]}
+	}
+	if a := r.URL.Query().Get("Action"); a != "" {
+		return opKey{svc, a}
+	}
+	if v, err := url.ParseQuery(string(body)); err == nil && v.Get("Action") != "" {
+		return opKey{svc, v.Get("Action")}
+	}
+	return opKey{svc, r.Method + " " + r.URL.Path}
+}
+
+// sdkService maps SigV4 signing names to the SDK's service ids, so proxy
+// counts and SDK-middleware counts read alike.
+var sdkService = map[string]string{"sqs": "SQS", "dynamodb": "DynamoDB", "iam": "IAM", "sts": "STS", "events": "EventBridge"}
+
+func serviceFromAuth(auth string) string {
+	_, cred, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return "unsigned"
+	}
+	cred, _, _ = strings.Cut(cred, ",")
+	parts := strings.Split(cred, "/")
+	if len(parts) < 4 {
+		return "unknown"
+	}
+	if s, ok := sdkService[parts[3]]; ok {
+		return s
+	}
+	return parts[3]
+}
+
+func (p *proxy) setDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
+// reset zeroes the counts and the first-receive mark.
+func (p *proxy) reset() {
+	p.mu.Lock()
+	p.counts = map[opKey]int64{}
+	p.busy = map[opKey]time.Duration{}
+	p.mu.Unlock()
+	p.firstReceive.Store(0)
+	p.deleted.Store(0)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (p *proxy) snapshot() map[opKey]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[opKey]int64, len(p.counts))
+	for k, v := range p.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// busyMs is the mean time moto took per request, by "Service.Operation".
+func (p *proxy) busyMs() map[string]float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]float64{}
+	for k, d := range p.busy {
+		if n := p.counts[k]; n > 0 {
+			out[k.Service+"."+k.Operation] = float64(d.Microseconds()) / 1000 / float64(n)
+		}
+	}
+	return out
+}
+
+func (p *proxy) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = p.srv.Shutdown(ctx)
+}
+
+// calls is a count of AWS calls by "Service.Operation".
+type calls map[string]int64
+
+func fromOps(m map[opKey]int64) calls {
+	out := calls{}
+	for k, v := range m {
+		out[k.Service+"."+k.Operation] += v
+	}
+	return out
+}
+
+func (c calls) total() int64 {
+	var n int64
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// minus is c - before, dropping zeros.
+func (c calls) minus(before calls) calls {
+	out := calls{}
+	for k, v := range c {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func (c calls) keys() []string {
+	ks := make([]string, 0, len(c))
+	for k := range c {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// drain is one pipeline draining one batch of escalates.
+type drain struct {
+	Pipeline      string             `json:"pipeline"`
+	Regime        string             `json:"regime"` // raw or latency
+	Events        int                `json:"events"`
+	Seconds       float64            `json:"seconds"`
+	EventsPerS    float64            `json:"events_per_s"`
+	Calls         calls              `json:"calls_by_op"`
+	CallsPerEvent float64            `json:"calls_per_event"`
+	ProxyCalls    calls              `json:"proxy_calls_by_op"`
+	MotoMsPerCall map[string]float64 `json:"moto_ms_per_call_by_op"` // mean, as the proxy saw it (long polls included)
+	P50Ms         float64            `json:"p50_ms"`
+	P99Ms         float64            `json:"p99_ms"`
+	CPUMsPerEvent float64            `json:"cpu_ms_per_event,omitempty"`
+	CPUTotalS     float64            `json:"cpu_total_s,omitempty"`
+	PeakRSSMB     float64            `json:"peak_rss_mb,omitempty"`
+	Outcomes      map[string]int64   `json:"outcomes,omitempty"`
+	Errors        calls              `json:"errors_by_op,omitempty"` // calls that failed (iamjit\'s /metrics)
+}
+
+func regimeName(delay time.Duration) string {
+	if delay > 0 {
+		return "latency"
+	}
+	return "raw"
+}
+
+// runIamjit drains n escalates with one `iamjit run` process. The window is
+// from the first send (the process is already polling) to the moment its
+// /metrics count n applied messages (each deleted after its grant is
+// ACTIVE and its result published).
+func (b *bench) runIamjit(ctx context.Context, delay time.Duration, n int) (*drain, error) {
+	prefix := "it" + regimeName(delay)[:3]
+	e, err := b.fresh(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	b.proxy.setDelay(delay)
+	b.proxy.reset()
+	p, err := b.startIamjit(e)
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_, _ = p.stop()
+		}
+	}()
+	if err := b.waitReceiving(ctx, p); err != nil {
+		return nil, err
+	}
+	before, err := p.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	proxyBefore := fromOps(b.proxy.snapshot())
+	cpu0, err := p.cpu()
+	if err != nil {
+		return nil, err
+	}
+	evs := e.escalates(n, prefix)
+	t0 := time.Now()
+	if err := enqueue(ctx, sqs.NewFromConfig(b.direct), e.stack.QueueURL, evs); err != nil {
+		return nil, err
+	}
+	// Done is watched through the proxy (messages deleted), which costs the
+	// process nothing; scraping /metrics in a tight loop would add its own
+	// CPU to the per-event figure. /metrics is read once at the end.
+	deadline := time.Now().Add(5 * time.Minute)
+	for b.proxy.deleted.Load() < int64(n) {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("iamjit deleted %d of %d in 5 minutes:\n%s", b.proxy.deleted.Load(), n, p.out.String())
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("iamjit run exited while draining:\n%s", p.out.String())
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(t0)
+	cpu1, err := p.cpu()
+	if err != nil {
+		return nil, err
+	}
+	proxyAfter := fromOps(b.proxy.snapshot())
+	after, err := p.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if got := after.outcomes["applied"] - before.outcomes["applied"]; got != int64(n) {
+		return nil, fmt.Errorf("iamjit applied %d of %d (outcomes %v):\n%s\nmoto: %s", got, n, after.outcomes, p.out.String(), lastTraceback(b.moto.Output()))
+	}
+	stopped = true
+	ru, err := p.stop()
+	if err != nil {
+		return nil, err
+	}
+	d := &drain{
+		Pipeline: "iamjit", Regime: regimeName(delay), Events: n, Seconds: elapsed.Seconds(),
+		EventsPerS: float64(n) / elapsed.Seconds(), Calls: after.calls.minus(before.calls),
+		ProxyCalls: proxyAfter.minus(proxyBefore), MotoMsPerCall: b.proxy.busyMs(), Outcomes: after.outcomes,
+		Errors:        after.errors.minus(before.errors),
+		CPUMsPerEvent: float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(n),
+		CPUTotalS:     time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(),
+		PeakRSSMB:     float64(ru.Maxrss) / 1024,
+	}
+	d.CallsPerEvent = float64(d.Calls.total()) / float64(n)
+	if err := latencies(ctx, b.direct, e.stack.Table, evs, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// latencies reads granted_at of every grant and sets p50/p99 of granted_at
+// minus the time its message was accepted by SQS.
+func latencies(ctx context.Context, cfg aws.Config, table string, evs []*escalate, d *drain) error {
+	sent := make(map[string]time.Time, len(evs))
+	for _, ev := range evs {
+		sent[ev.grantID] = ev.sent
+	}
+	c := dynamodb.NewFromConfig(cfg)
+	p := dynamodb.NewScanPaginator(c, &dynamodb.ScanInput{
+		TableName:                 &table,
+		FilterExpression:          aws.String("kind = :g"),
+		ProjectionExpression:      aws.String("pk, granted_at"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":g": &ddbtypes.AttributeValueMemberS{Value: "grant"}},
+	})
+	var lat []float64
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", table, err)
+		}
+		for _, it := range page.Items {
+			pk, _ := it["pk"].(*ddbtypes.AttributeValueMemberS)
+			at, _ := it["granted_at"].(*ddbtypes.AttributeValueMemberS)
+			if pk == nil || at == nil {
+				continue
+			}
+			s, ok := sent[strings.TrimPrefix(pk.Value, "grant#")]
+			if !ok {
+				continue
+			}
+			g, err := time.Parse(timeFormat, at.Value)
+			if err != nil {
+				return fmt.Errorf("granted_at %q: %w", at.Value, err)
+			}
+			lat = append(lat, max(0, float64(g.Sub(s).Microseconds())/1000))
+		}
+	}
+	if len(lat) != len(evs) {
+		return fmt.Errorf("%s: found %d of %d grants with granted_at", d.Pipeline, len(lat), len(evs))
+	}
+	sort.Float64s(lat)
+	d.P50Ms, d.P99Ms = percentile(lat, 50), percentile(lat, 99)
+	return nil
+}
+
+// percentile of sorted values by the nearest-rank method.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(p/100*float64(len(sorted)) + 0.999999)
+	rank = min(max(rank, 1), len(sorted))
+	return sorted[rank-1]
+}
+
+// timeFormat is the store's fixed-width time format (grants/dynamo).
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+// lastTraceback is moto's last Python traceback, which explains a 500.
+func lastTraceback(out string) string {
+	i := strings.LastIndex(out, "Traceback (most recent call last)")
+	if i < 0 {
+		return "(no traceback)"
+	}
+	return out[i:min(len(out), i+6000)]
+}
