@@ -115,7 +115,7 @@ func (id *Identity) ResolveApprover(ctx context.Context, email string) (string, 
 	return id.resolve(ctx, email, true)
 }
 
-func (id *Identity) resolve(ctx context.Context, email string, useMisses bool) (string, error) {
+func (id *Identity) resolve(ctx context.Context, email string, approver bool) (string, error) {
 	email = strings.TrimSpace(email)
 	key := strings.ToLower(email)
 	if strings.Count(email, "@") != 1 || len(email) > 254 || strings.ContainsAny(email, " \t*/\\") {
@@ -126,13 +126,13 @@ func (id *Identity) resolve(ctx context.Context, email string, useMisses bool) (
 		id.mu.Unlock()
 		return c.user, nil
 	}
-	if at, ok := id.misses[key]; useMisses && ok && id.now().Sub(at) < id.ttl/10 {
+	if at, ok := id.misses[key]; approver && ok && id.now().Sub(at) < id.ttl/10 {
 		id.mu.Unlock()
 		return "", &IdentityError{Code: "unknown_user", Msg: "no IAM user for " + clip(email)}
 	}
 	id.mu.Unlock()
 	for _, st := range id.strategies {
-		cands, err := id.candidates(ctx, st, email)
+		cands, err := id.candidates(ctx, st, email, approver)
 		if err != nil {
 			return "", err
 		}
@@ -155,7 +155,7 @@ func (id *Identity) resolve(ctx context.Context, email string, useMisses bool) (
 	return "", &IdentityError{Code: "unknown_user", Msg: "no IAM user for " + clip(email)}
 }
 
-func (id *Identity) candidates(ctx context.Context, st strategy, email string) ([]string, error) {
+func (id *Identity) candidates(ctx context.Context, st strategy, email string, approver bool) ([]string, error) {
 	switch st.kind {
 	case "username":
 		return id.existing(ctx, email)
@@ -172,7 +172,7 @@ func (id *Identity) candidates(ctx context.Context, st strategy, email string) (
 		}
 		return id.existing(ctx, name)
 	case "tag":
-		return id.byTag(ctx, st.arg, email)
+		return id.byTag(ctx, st.arg, email, !approver)
 	}
 	return nil, errors.New("unknown identity strategy " + st.kind)
 }
@@ -190,7 +190,7 @@ func (id *Identity) existing(ctx context.Context, name string) ([]string, error)
 
 // byTag reads an index of tag values, refreshed when older than the ttl or
 // when the email is not in it (a user tagged since the last refresh).
-func (id *Identity) byTag(ctx context.Context, key, email string) ([]string, error) {
+func (id *Identity) byTag(ctx context.Context, key, email string, refreshOnMiss bool) ([]string, error) {
 	want := strings.ToLower(email)
 	id.mu.Lock()
 	idx, ok := id.tags[key]
@@ -200,8 +200,10 @@ func (id *Identity) byTag(ctx context.Context, key, email string) ([]string, err
 		if users := idx.byValue[want]; len(users) > 0 {
 			return users, nil
 		}
-		// A miss in a fresh index is refreshed at most every ttl/10.
-		if id.now().Sub(idx.at) < id.ttl/10 {
+		// A miss in a fresh index is refreshed at most every ttl/10, and
+		// never for an approver: most approvers have no IAM user, and each
+		// refresh lists every user's tags.
+		if !refreshOnMiss || id.now().Sub(idx.at) < id.ttl/10 {
 			return nil, nil
 		}
 	}
