@@ -207,8 +207,13 @@ func TestRunMetricsAndReconcileLoop(t *testing.T) {
 	addr := freeAddr(t)
 	proc := e.startRun(t, "IAMJIT_HTTP_ADDR="+addr, "IAMJIT_RECONCILE_INTERVAL=1s")
 	rs := &results{}
+	// One group each: grants racing on one membership legitimately converge
+	// with extra IAM calls, and the count here must be exact.
+	groups := []string{group, "met-second", "met-third"}
+	e.createGroup(t, groups[1], "/sym/")
+	e.createGroup(t, groups[2], "/sym/")
 	for i := range 3 {
-		r := request{symID: "met-esc-" + strconv.Itoa(i), run: "met-run-" + strconv.Itoa(i), target: "t", user: user, group: group, duration: 600, at: time.Now()}
+		r := request{symID: "met-esc-" + strconv.Itoa(i), run: "met-run-" + strconv.Itoa(i), target: "t", user: user, group: groups[i], duration: 600, at: time.Now()}
 		e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
 	}
 	e.sendRaw(t, "this is not json")
