@@ -41,7 +41,7 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 		st.Due += len(due)
 		progressed := 0
 		for _, g := range due {
-			if err := s.expire(ctx, pub, g, now); err != nil {
+			if err := s.expire(ctx, pub, g); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -67,7 +67,7 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 	return st, errors.Join(errs...)
 }
 
-func (s *Service) expire(ctx context.Context, pub Publisher, g Grant, now time.Time) error {
+func (s *Service) expire(ctx context.Context, pub Publisher, g Grant) error {
 	out := Outcome{Results: []events.Result{revokedResult(g)}}
 	if g.State == StateActive {
 		// The time of the revocation, not of the sweep's start: a long sweep
