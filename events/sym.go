@@ -15,7 +15,7 @@ type Envelope struct {
 	Detail     json.RawMessage `json:"detail"`
 }
 
-// SymLogEntry is Sym's published log format (../shared/sym/schema.json).
+// SymLogEntry is Sym's published log format (Sym's SymLogEntry JSON schema).
 // Only what iamjit reads is typed; unknown fields are ignored.
 type SymLogEntry struct {
 	ID     string    `json:"id"`
