@@ -214,7 +214,7 @@ func grantsRevoke(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	out, err := a.svc.Revoke(ctx, id, events.RevokedManual, *reason)
+	out, err := a.svc.Revoke(ctx, id, events.RevokedManual)
 	if errors.Is(err, grants.ErrNotFound) {
 		return fmt.Errorf("grants revoke: no grant %q", id)
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +142,7 @@ func TestGrantsCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Access Revoked") {
 		t.Fatalf("grants revoke exit %d:\n%s", code, out)
 	}
-	if contains(e.members(t, group), user) {
+	if slices.Contains(e.members(t, group), user) {
 		t.Fatalf("%s is still in %s after grants revoke", user, group)
 	}
 	revoked := e.waitResult(t, rs, "Access Revoked", r.symID)

@@ -100,7 +100,7 @@ func TestReconcileCLI(t *testing.T) {
 		if !strings.HasPrefix(line, "unexplained_member") || !strings.Contains(line, group) {
 			t.Fatalf("no unexplained_member line for mallory in %s:\n%s", group, out)
 		}
-		if !contains(e.members(t, group), "mallory@example.com") {
+		if !slices.Contains(e.members(t, group), "mallory@example.com") {
 			t.Fatal("reconcile without --enforce changed IAM")
 		}
 
@@ -112,7 +112,7 @@ func TestReconcileCLI(t *testing.T) {
 		if len(rep.Differences) != 1 || rep.Differences[0].Action != reconcile.ActionRemoved {
 			t.Fatalf("report = %+v, want mallory removed", rep)
 		}
-		if contains(e.members(t, group), "mallory@example.com") {
+		if slices.Contains(e.members(t, group), "mallory@example.com") {
 			t.Fatal("mallory is still in the group after --enforce")
 		}
 		var got []resultEvent
@@ -146,7 +146,7 @@ func TestReconcileCLI(t *testing.T) {
 		if _, code := e.cli(t, "reconcile", "--enforce"); code != 0 {
 			t.Fatalf("--enforce exit %d, want 0", code)
 		}
-		if !contains(e.members(t, group), user) {
+		if !slices.Contains(e.members(t, group), user) {
 			t.Fatalf("%s was not re-added to %s", user, group)
 		}
 		// The re-add is in the grant's history, joined to CloudTrail by its
@@ -250,13 +250,13 @@ func TestRunMetricsAndReconcileLoop(t *testing.T) {
 	e.createUser(t, "mallory@example.com")
 	e.addToGroup(t, "mallory@example.com", group)
 	eventually(t, "run's reconcile loop to remove mallory", 30*time.Second, func() bool {
-		return !contains(e.members(t, group), "mallory@example.com")
+		return !slices.Contains(e.members(t, group), "mallory@example.com")
 	})
 	eventually(t, "Access Revoked (drift) for mallory", 20*time.Second, func() bool {
 		e.drainResults(t, rs)
 		return len(rs.revokedFor("mallory@example.com", "drift")) == 1
 	})
-	if !contains(e.members(t, group), user) {
+	if !slices.Contains(e.members(t, group), user) {
 		t.Fatalf("reconcile loop removed %s, whose grants are active", user)
 	}
 	eventually(t, "drift metrics", 10*time.Second, func() bool {

@@ -204,7 +204,7 @@ func TestReplayE2E(t *testing.T) {
 	e.putSym(t, appliedEntry)
 	granted := e.waitResult(t, rs, "Access Granted", applied.symID)
 	membersBefore := e.members(t, group)
-	if !contains(membersBefore, user) {
+	if !slices.Contains(membersBefore, user) {
 		t.Fatalf("%s not in %s after Access Granted", user, group)
 	}
 

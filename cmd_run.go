@@ -118,7 +118,7 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 		Policy: grants.Policy{
 			GroupPath: cfg.GroupPath, AllowedGroups: cfg.AllowedGroups, MaxDuration: cfg.MaxDuration,
 			DurationUnit: cfg.DurationUnit, Sources: cfg.Sources, AcceptBare: cfg.AcceptBare,
-			AllowSelfApproval: cfg.AllowSelfApproval, Retention: cfg.Retention, MaxClockSkew: 5 * time.Minute,
+			AllowSelfApproval: cfg.AllowSelfApproval, MaxClockSkew: 5 * time.Minute,
 		},
 	}
 	if _, err := a.ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &cfg.Table}); err != nil {

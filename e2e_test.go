@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -317,15 +318,6 @@ func (e *e2eEnv) grantItem(t *testing.T, id string) map[string]any {
 
 func grantID(r request) string { return "healthy-health:run:iam:1.0.0:" + r.run + "/" + r.target }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestE2E(t *testing.T) {
 	e := e2eStack(t, "--prefix", "e2e", "--visibility", "3", "--max-receive", "3")
 	user, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
@@ -337,7 +329,7 @@ func TestE2E(t *testing.T) {
 		r := request{symID: "e2e-esc-1", run: "run-1", target: "t-1", user: user, group: group, duration: 600, at: now}
 		e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
 		granted := e.waitResult(t, rs, "Access Granted", r.symID)
-		if !contains(e.members(t, group), user) {
+		if !slices.Contains(e.members(t, group), user) {
 			t.Fatalf("%s is not in %s after Access Granted", user, group)
 		}
 		g := e.grantItem(t, grantID(r))
@@ -374,7 +366,7 @@ func TestE2E(t *testing.T) {
 		if revoked.Detail["reason"] != "deescalated" {
 			t.Fatalf("reason = %v, want deescalated", revoked.Detail["reason"])
 		}
-		if contains(e.members(t, group), user) {
+		if slices.Contains(e.members(t, group), user) {
 			t.Fatalf("%s still in %s after Access Revoked", user, group)
 		}
 		if g := e.grantItem(t, grantID(r)); g["state"] != "REVOKED" {
@@ -419,7 +411,7 @@ func TestE2E(t *testing.T) {
 		if revoked.Detail["reason"] != "expired" {
 			t.Fatalf("reason = %v, want expired", revoked.Detail["reason"])
 		}
-		if contains(e.members(t, other), user) {
+		if slices.Contains(e.members(t, other), user) {
 			t.Fatalf("%s still in %s after expiry", user, other)
 		}
 	})
@@ -487,7 +479,7 @@ func TestE2E(t *testing.T) {
 		if !codes["invalid_json"] || !codes["missing_id"] {
 			t.Fatalf("DLQ reason codes = %v, want invalid_json and missing_id", codes)
 		}
-		if after := e.members(t, group); contains(after, "bob@example.com") || len(after) != len(before) {
+		if after := e.members(t, group); slices.Contains(after, "bob@example.com") || len(after) != len(before) {
 			t.Fatalf("bad input changed IAM: before %v, after %v", before, after)
 		}
 		// The consumer goes on after poison: the queue drains.

@@ -57,7 +57,6 @@ type Proxy struct {
 	perPort []*atomic.Int64
 
 	requests atomic.Int64
-	enabled  atomic.Bool
 	// ddb serialises DynamoDB calls. moto (5.x) runs TransactWriteItems
 	// without a lock and, when one fails a condition, restores a copy of the
 	// whole table taken when it started: every write that other requests
@@ -67,7 +66,7 @@ type Proxy struct {
 	ddb sync.Mutex
 }
 
-// NewProxy returns a proxy to target (moto's URL). Faults start enabled.
+// NewProxy returns a proxy to target (moto's URL).
 func NewProxy(target string, opts ProxyOptions) (*Proxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
@@ -81,7 +80,6 @@ func NewProxy(target string, opts ProxyOptions) (*Proxy, error) {
 		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		faults: map[string]int{}, byOp: map[string]int{}, timing: map[string]*opTiming{},
 	}
-	p.enabled.Store(true)
 	return p, nil
 }
 
@@ -120,9 +118,6 @@ func (p *Proxy) ListenClean() (string, error) {
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), nil
 }
-
-// SetFaults turns fault injection (not latency) on or off.
-func (p *Proxy) SetFaults(on bool) { p.enabled.Store(on) }
 
 // Close stops every listener.
 func (p *Proxy) Close() {
@@ -199,7 +194,7 @@ func (p *Proxy) decide(op string) (time.Duration, string, time.Duration) {
 	if p.opts.MaxLatency > 0 {
 		lat = time.Duration(p.rng.Int64N(int64(p.opts.MaxLatency) + 1))
 	}
-	if !p.enabled.Load() || p.opts.Exempt[op] || p.rng.Float64() >= p.opts.Rate {
+	if p.opts.Exempt[op] || p.rng.Float64() >= p.opts.Rate {
 		return lat, "", 0
 	}
 	kinds := p.opts.Kinds

@@ -301,7 +301,7 @@ func TestShutdownDeadlineLeavesUnfinishedWorkOnTheQueue(t *testing.T) {
 	c := newConsumer(f, p, handlerFunc{handle: func(m Message) Disposition {
 		started <- struct{}{}
 		time.Sleep(300 * time.Millisecond)
-		return Disposition{Err: errors.New("cancelled")}
+		return granted(m) // finished, but after the drain deadline
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -334,16 +334,11 @@ func TestSlowWorkHasItsVisibilityExtended(t *testing.T) {
 
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	c := &Consumer{Backoff: 2 * time.Second, MaxBackoff: time.Minute}
-	prevMax := time.Duration(0)
 	for n := 1; n <= 10; n++ {
 		d := c.backoff(n)
 		upper := min(2*time.Second<<(n-1), time.Minute)
 		if d < upper/2 || d > upper {
 			t.Fatalf("backoff(%d) = %s, want within [%s, %s]", n, d, upper/2, upper)
 		}
-		if upper < prevMax {
-			t.Fatal("backoff bound shrank")
-		}
-		prevMax = upper
 	}
 }

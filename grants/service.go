@@ -74,7 +74,6 @@ type Policy struct {
 	Sources           []string
 	AcceptBare        bool
 	AllowSelfApproval bool
-	Retention         time.Duration // history kept after a grant ends
 	MaxClockSkew      time.Duration // how far in the future a timestamp may be
 }
 
@@ -324,7 +323,7 @@ func (s *Service) revoke(ctx context.Context, g Grant, ev *ProcessedEvent, keepD
 
 // Revoke ends an active grant by hand (iamjit grants revoke) through the
 // same path as a deescalate.
-func (s *Service) Revoke(ctx context.Context, grantID, reason, note string) (Outcome, error) {
+func (s *Service) Revoke(ctx context.Context, grantID, reason string) (Outcome, error) {
 	g, err := s.Store.GetGrant(ctx, grantID)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("read grant %s: %w", grantID, err)
@@ -335,7 +334,7 @@ func (s *Service) Revoke(ctx context.Context, grantID, reason, note string) (Out
 	g.State, g.RevokedAt, g.RevokeReason = StateRevoked, s.Now().UTC(), reason
 	out, err := s.revoke(ctx, g, nil, false)
 	if errors.Is(err, errRaced) {
-		return s.Revoke(ctx, grantID, reason, note)
+		return s.Revoke(ctx, grantID, reason)
 	}
 	return out, err
 }

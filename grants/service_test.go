@@ -60,7 +60,7 @@ func newEnv(t testing.TB) *env {
 		},
 		Policy: grants.Policy{
 			GroupPath: "/sym/", MaxDuration: 12 * time.Hour, DurationUnit: time.Minute,
-			Sources: []string{"sym"}, Retention: 90 * 24 * time.Hour, MaxClockSkew: 5 * time.Minute,
+			Sources: []string{"sym"}, MaxClockSkew: 5 * time.Minute,
 		},
 		NewToken: func() string { return "tok-" + strconv.FormatInt(n.Add(1), 10) },
 	}
@@ -745,11 +745,11 @@ func TestManualRevoke(t *testing.T) {
 	e := newEnv(t)
 	req := escalate("sym-1", "a", 30)
 	e.handle(t, req)
-	out, err := e.svc.Revoke(context.Background(), req.GrantID(), events.RevokedManual, "ops")
+	out, err := e.svc.Revoke(context.Background(), req.GrantID(), events.RevokedManual)
 	if err != nil || one(t, out).Reason != events.RevokedManual || e.iam.isMember(alice, readonly) {
 		t.Fatalf("%+v %v", out, err)
 	}
-	out, err = e.svc.Revoke(context.Background(), req.GrantID(), events.RevokedManual, "ops")
+	out, err = e.svc.Revoke(context.Background(), req.GrantID(), events.RevokedManual)
 	if err != nil || out.Kind != grants.Duplicate {
 		t.Fatalf("second revoke: %+v %v", out, err)
 	}

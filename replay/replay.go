@@ -64,9 +64,6 @@ type Filter struct {
 	NewerThan time.Duration // sent less than this long ago
 }
 
-// Empty reports whether the filter matches every letter.
-func (f Filter) Empty() bool { return len(f.Codes) == 0 && f.OlderThan == 0 && f.NewerThan == 0 }
-
 // Match reports whether l passes the filter at now.
 func (f Filter) Match(l Letter, now time.Time) bool {
 	if len(f.Codes) > 0 && !slices.Contains(f.Codes, l.Code) {
