@@ -11,9 +11,12 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(LDFLAGS)" -o $(BIN) .
 
+# The emulator: moto, pinned, started through internal/motoserver/moto_iamjit.py
+# (its DynamoDB made atomic and isolated; the file says what and why).
+MOTO_VERSION := 5.2.1
 check-moto:
-	@command -v moto_server >/dev/null 2>&1 || { \
-	  echo 'moto_server not found: install the AWS emulator with: pip install "moto[server]"' >&2; exit 1; }
+	@python3 internal/motoserver/moto_iamjit.py --check >/dev/null || { \
+	  echo 'moto $(MOTO_VERSION) not found: install the AWS emulator with: pip install "moto[server]==$(MOTO_VERSION)"' >&2; exit 1; }
 
 fmt-check:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,18 +1,23 @@
-// Package motoserver runs a real moto_server (the AWS emulator, Python
+// Package motoserver runs a real moto server (the AWS emulator, Python
 // package moto[server]) as a child process on a free port, for integration
-// tests, benchmarks and demos. It never fakes AWS itself: if moto_server is
-// missing, tests fail with the command that installs it.
+// tests, benchmarks and demos. It starts moto through moto_iamjit.py, which
+// makes moto's DynamoDB atomic, isolated and flat-cost (the file says what
+// it changes and why) and refuses any moto but the pinned version. It never
+// fakes AWS itself: if moto is missing, tests fail with the command that
+// installs it.
 package motoserver
 
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,8 +39,28 @@ const (
 	AccountID = "123456789012"
 )
 
-// NotFound is the failure message when moto_server is not on PATH.
-const NotFound = `moto_server not found: install it with pip install "moto[server]"`
+// MotoVersion is the moto release the launcher was checked against; it
+// refuses any other.
+const MotoVersion = "5.2.1"
+
+// NotFound is the failure message when the Python that runs moto is not on
+// PATH.
+const NotFound = `python3 not found: install Python 3 and moto with pip install "moto[server]==` + MotoVersion + `"`
+
+// Launcher is moto_iamjit.py: moto's server with its DynamoDB fixed.
+//
+//go:embed moto_iamjit.py
+var Launcher []byte
+
+// pythonEnv names the interpreter that has moto installed; default python3.
+const pythonEnv = "MOTO_PYTHON"
+
+func python() string {
+	if p := os.Getenv(pythonEnv); p != "" {
+		return p
+	}
+	return "python3"
+}
 
 const startTimeout = 20 * time.Second
 
@@ -54,6 +79,8 @@ type Server struct {
 	out  *lockedBuffer
 	done chan struct{} // closed when the process has exited
 	stop sync.Once
+	// launcher is the script's temporary file, removed on Stop.
+	launcher string
 }
 
 // Start starts a moto_server for the test and stops it when the test ends.
@@ -65,7 +92,7 @@ func Start(tb testing.TB) *Server {
 // StartWith is Start with options.
 func StartWith(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	if _, err := exec.LookPath("moto_server"); err != nil {
+	if _, err := exec.LookPath(python()); err != nil {
 		// Fail, never skip: a skipped integration test reads as a pass.
 		tb.Fatalf("%s", NotFound)
 	}
@@ -88,14 +115,18 @@ func StartWith(tb testing.TB, opts Options) *Server {
 // start-up wait; the process runs until Stop. extraEnv is added to the
 // child's environment.
 func StartProcess(ctx context.Context, extraEnv []string) (*Server, error) {
-	if _, err := exec.LookPath("moto_server"); err != nil {
+	if _, err := exec.LookPath(python()); err != nil {
 		return nil, errors.New(NotFound)
+	}
+	launcher, err := writeLauncher()
+	if err != nil {
+		return nil, err
 	}
 	// The port is free when we probe it but another process may take it
 	// before moto binds; moto then exits early and we try a new port.
 	var errs []error
 	for range 3 {
-		s, err := startOnce(ctx, extraEnv)
+		s, err := startOnce(ctx, launcher, extraEnv)
 		if err == nil {
 			return s, nil
 		}
@@ -107,17 +138,32 @@ func StartProcess(ctx context.Context, extraEnv []string) (*Server, error) {
 	return nil, errors.Join(errs...)
 }
 
-func startOnce(ctx context.Context, extraEnv []string) (*Server, error) {
+// writeLauncher puts the embedded launcher in a file Python can run: one
+// per process, so callers need not know where the source tree is.
+func writeLauncher() (string, error) {
+	dir, err := os.MkdirTemp("", "iamjit-moto-")
+	if err != nil {
+		return "", fmt.Errorf("moto launcher: %w", err)
+	}
+	path := filepath.Join(dir, "moto_iamjit.py")
+	if err := os.WriteFile(path, Launcher, 0o600); err != nil {
+		return "", fmt.Errorf("moto launcher: %w", err)
+	}
+	return path, nil
+}
+
+func startOnce(ctx context.Context, launcher string, extraEnv []string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		url:  "http://127.0.0.1:" + strconv.Itoa(port),
-		out:  &lockedBuffer{},
-		done: make(chan struct{}),
+		url:      "http://127.0.0.1:" + strconv.Itoa(port),
+		out:      &lockedBuffer{},
+		done:     make(chan struct{}),
+		launcher: launcher,
 	}
-	s.cmd = exec.Command("moto_server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	s.cmd = exec.Command(python(), launcher, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	s.cmd.Env = append(os.Environ(), extraEnv...)
 	s.cmd.Stdout = s.out
 	s.cmd.Stderr = s.out
@@ -125,7 +171,7 @@ func startOnce(ctx context.Context, extraEnv []string) (*Server, error) {
 	// real interpreter, and Stop must kill both.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("run moto_server: %w", err)
+		return nil, fmt.Errorf("run %s: %w", launcher, err)
 	}
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
 
@@ -176,6 +222,7 @@ func (s *Server) Stop() {
 			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		}
 		<-s.done
+		_ = os.RemoveAll(filepath.Dir(s.launcher))
 	})
 }
 

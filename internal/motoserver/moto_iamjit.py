@@ -1,0 +1,139 @@
+"""moto_server with DynamoDB made atomic, isolated and flat-cost.
+
+This is the one place that says what iamjit changes in moto and why. Run it
+exactly like moto_server (same flags):
+
+    python3 internal/motoserver/moto_iamjit.py -H 127.0.0.1 -p 5055
+
+or with --check only to verify that the pinned moto is installed.
+
+moto 5.2.1 (the version this was checked against) gets two things wrong that
+iamjit's correctness rests on:
+
+1. No isolation. moto's DynamoDB backend takes no lock, while its server
+   answers requests on many threads: a TransactWriteItems runs its condition
+   checks and writes interleaved with other requests, so two transactions
+   that each check "the item is absent" can both succeed. Real DynamoDB
+   serialises transactions on the items they touch. Fix: every DynamoDB
+   request runs under one lock (DynamoHandler._dispatch), so each operation
+   is atomic and isolated from every other.
+
+2. Rollback of the whole table. When a transaction fails a condition, moto
+   restores a deep copy of every table it names, taken when the transaction
+   began: under concurrency that undoes what other requests wrote meanwhile,
+   and the copy makes every transaction cost O(table) (3 s at 20,000 items).
+   Fix: the transaction snapshots only the items it touches and, when it is
+   cancelled, restores only those; the whole-table copy is skipped.
+
+Nothing else of moto's behaviour changes: the transaction itself (condition
+checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors) is
+moto's own code.
+"""
+
+import copy
+import sys
+import threading
+
+PINNED = "5.2.1"
+
+
+def main():
+    try:
+        import moto
+    except ImportError:
+        sys.exit(
+            'moto_iamjit: moto is not installed for %s: pip install "moto[server]==%s"'
+            % (sys.executable, PINNED)
+        )
+    if moto.__version__ != PINNED:
+        sys.exit(
+            "moto_iamjit: moto %s is installed but this launcher was checked against moto %s; "
+            'install it with: pip install "moto[server]==%s"'
+            % (moto.__version__, PINNED, PINNED)
+        )
+    if sys.argv[1:] == ["--check"]:
+        print("moto %s: ok" % moto.__version__)
+        return
+    patch()
+    from moto.server import main as server_main
+
+    server_main(sys.argv[1:])
+
+
+def patch():
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.responses import DynamoHandler
+
+    # 1. One lock for every DynamoDB request. The URL map captured
+    # DynamoHandler.dispatch at import, but dispatch looks _dispatch up on a
+    # fresh instance per request, so wrapping _dispatch covers every call.
+    lock = threading.RLock()
+    dispatch = DynamoHandler._dispatch
+
+    def locked_dispatch(self, *args, **kwargs):
+        with lock:
+            return dispatch(self, *args, **kwargs)
+
+    DynamoHandler._dispatch = locked_dispatch
+
+    # 2. transact_write_items deep-copies each table it names so that it can
+    # put the copy back on failure. Hand it the live table instead (the
+    # "restore" then assigns a table to itself) and restore the touched
+    # items ourselves. models.copy is used only for that and for one item
+    # copy in update_item, which keeps the real deepcopy.
+    class _TableCopyIsIdentity:
+        @staticmethod
+        def deepcopy(x, *args, **kwargs):
+            if isinstance(x, Table):
+                return x
+            return copy.deepcopy(x, *args, **kwargs)
+
+    models.copy = _TableCopyIsIdentity
+    transact = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        saved = _snapshot(self, transact_items)
+        try:
+            return transact(self, transact_items)
+        except Exception:
+            _restore(saved)
+            raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
+def _snapshot(backend, transact_items):
+    """(table, hash, range, copy of the item or None) for every item the
+    transaction names; an op whose key cannot be read writes nothing."""
+    saved = []
+    for entry in transact_items or []:
+        try:
+            op_type, op = next(iter(entry.items()))
+            table = backend.tables[op["TableName"]]
+            keys = op["Item"] if op_type == "Put" else op["Key"]
+            hash_key, range_key = backend.get_keys_value(table, keys)
+        except Exception:
+            continue
+        item = table.get_item(hash_key, range_key)
+        saved.append((table, hash_key, range_key, copy.deepcopy(item)))
+    return saved
+
+
+def _restore(saved):
+    # Reverse order: if an op named an item twice (moto rejects that, but
+    # only after the first op ran), the first snapshot is the one that wins.
+    for table, hash_key, range_key, item in reversed(saved):
+        if range_key is not None:
+            if item is None:
+                table.items[hash_key].pop(range_key, None)
+            else:
+                table.items[hash_key][range_key] = item
+        elif item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+
+
+if __name__ == "__main__":
+    main()
