@@ -42,10 +42,10 @@ fuzz:
 # publishes a Sym escalate, shows the grant, its expiry and the results,
 # then stops everything it started.
 demo: check-moto build
-	$(GO) run ./demo -bin $(BIN)
+	$(GO) run ./tools/demo -bin $(BIN)
 
 bench: check-moto build
-	$(GO) run ./bench -bin $(BIN)
+	$(GO) run ./tools/bench -bin $(BIN)
 
 clean:
 	rm -rf bin

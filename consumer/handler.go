@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/iamjit/iamjit/awsx"
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/internal/awsx"
 )
 
 // Grants applies decoded requests (grants.Service).

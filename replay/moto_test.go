@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/iamjit/iamjit/consumer"
-	"github.com/iamjit/iamjit/devstack"
+	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
 )
 

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/iamjit/iamjit/awsx"
 	"github.com/iamjit/iamjit/consumer"
+	"github.com/iamjit/iamjit/internal/awsx"
 )
 
 // SQS is the part of the SQS client a replay uses.

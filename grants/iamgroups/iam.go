@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/iamjit/iamjit/awsx"
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/internal/awsx"
 )
 
 // API is the part of the IAM client iamjit uses.

@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 
-	"github.com/iamjit/iamjit/awsx"
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/grants/iamgroups"
+	"github.com/iamjit/iamjit/internal/awsx"
 	"github.com/iamjit/iamjit/internal/motoserver"
 )
 

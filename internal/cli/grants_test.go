@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/iamjit/iamjit/reconcile"
+)
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"24h":                  now.Add(-24 * time.Hour),
+		"90m":                  now.Add(-90 * time.Minute),
+		"2026-04-30T08:00:00Z": time.Date(2026, 4, 30, 8, 0, 0, 0, time.UTC),
+	} {
+		got, err := parseSince(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"yesterday", "-1h", "2026-04-30"} {
+		if _, err := parseSince(bad, now); err == nil {
+			t.Errorf("parseSince(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseWithID(t *testing.T) {
+	for _, args := range [][]string{{"G1", "--reason", "x"}, {"--reason", "x", "G1"}} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		reason := fs.String("reason", "", "")
+		id, err := parseWithID(fs, args)
+		if err != nil || id != "G1" || *reason != "x" {
+			t.Errorf("parseWithID(%q) = %q, reason %q, %v", args, id, *reason, err)
+		}
+	}
+	for _, args := range [][]string{{}, {"--reason", "x"}, {"G1", "G2"}} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.String("reason", "", "")
+		if id, err := parseWithID(fs, args); err == nil {
+			t.Errorf("parseWithID(%q) = %q, want an error", args, id)
+		}
+	}
+}
+
+func TestReconcileExitCodeCountsWhatRemains(t *testing.T) {
+	rep := reconcile.Report{Differences: []reconcile.Difference{
+		{Kind: reconcile.UnexplainedMember, Action: reconcile.ActionRemoved},
+		{Kind: reconcile.MissingMember, Action: reconcile.ActionReadded},
+		{Kind: reconcile.Overdue},
+	}}
+	if n := remaining(rep); n != 0 {
+		t.Fatalf("remaining = %d, want 0: repaired drift and an overdue grant leave nothing", n)
+	}
+	rep.Differences = append(rep.Differences, reconcile.Difference{Kind: reconcile.MissingGroup}, reconcile.Difference{Kind: reconcile.UnexplainedMember})
+	if n := remaining(rep); n != 2 {
+		t.Fatalf("remaining = %d, want 2", n)
+	}
+}
+
+func TestGrantsUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"revoke", "G1"}, {"show"}, {"list", "extra"}, {"list", "--since", "soon"}} {
+		err := grantsCmd(t.Context(), args, func(string) string { return "" }, io.Discard, io.Discard)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Errorf("grants %q: err = %v, want a usage error (exit 2)", args, err)
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"golang.org/x/term"
+
+	"github.com/iamjit/iamjit/consumer"
+	ebpub "github.com/iamjit/iamjit/events/eventbridge"
+	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/grants/dynamo"
+	"github.com/iamjit/iamjit/grants/iamgroups"
+	"github.com/iamjit/iamjit/internal/awsx"
+	"github.com/iamjit/iamjit/internal/config"
+	"github.com/iamjit/iamjit/internal/metrics"
+)
+
+// app is everything built once from the configuration.
+type app struct {
+	cfg       config.Config
+	log       *slog.Logger
+	base      aws.Config
+	sqs       *sqs.Client
+	ddb       *dynamodb.Client
+	iam       *iamgroups.IAM
+	store     *dynamo.Store
+	svc       *grants.Service
+	pub       *ebpub.Publisher
+	calls     *awsx.Counter
+	metrics   *metrics.Metrics
+	dlqURL    string
+	maxRecv   int
+	visTimout time.Duration
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	text := cfg.LogFormat == "text"
+	if cfg.LogFormat == "auto" {
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			text = true
+		}
+	}
+	// The wrapper adds the ids the consumer puts in the context
+	// (sqs_message_id, sym_event_id, grant_id) to every line about a message.
+	if text {
+		return slog.New(consumer.NewLogHandler(slog.NewTextHandler(w, opts)))
+	}
+	return slog.New(consumer.NewLogHandler(slog.NewJSONHandler(w, opts)))
+}
+
+func newToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// build loads the configuration and the AWS clients, and checks that the
+// role chain, the table and the queue are reachable before anything runs.
+func build(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer) (*app, error) {
+	cfg, err := config.Load(args, getenv)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("configuration:\n%w", err)}
+	}
+	a := &app{cfg: cfg, log: newLogger(cfg, logOut), calls: awsx.NewCounter()}
+	a.metrics = metrics.New(a.calls)
+	a.base, err = awsx.Load(ctx, a.calls)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	a.sqs = sqs.NewFromConfig(a.base)
+	a.ddb = dynamodb.NewFromConfig(a.base)
+	iamCfg := a.base
+	if cfg.ConnectorRoleARN != "" {
+		iamCfg = awsx.Chain(a.base, cfg.ConnectorRoleARN, string(cfg.ExternalID), cfg.IAMRoleARN)
+		arn, _, err := awsx.VerifyChain(ctx, iamCfg, cfg.IAMRoleARN)
+		if err != nil && !awsx.Retryable(err) {
+			// A denied chain is a bad setting (role or external id): exit 2.
+			return nil, &exitError{code: 2, err: err}
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.log.Info("role chain verified", "caller", arn)
+	} else {
+		a.log.Warn("no role chain configured: IAM is changed with the base credentials")
+	}
+	now := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+	a.iam = iamgroups.New(iam.NewFromConfig(iamCfg), 5*time.Minute, now)
+	ident, err := grants.NewIdentity(a.iam, cfg.Identity, 5*time.Minute, now)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	a.store = dynamo.New(a.ddb, cfg.Table, cfg.Retention, now)
+	a.pub = ebpub.New(eventbridge.NewFromConfig(a.base), cfg.EventBus, cfg.ResultSource)
+	a.svc = &grants.Service{
+		Store: a.store, IAM: a.iam, Groups: a.iam, Identity: ident, Now: now, Log: a.log, NewToken: newToken,
+		Policy: grants.Policy{
+			GroupPath: cfg.GroupPath, AllowedGroups: cfg.AllowedGroups, MaxDuration: cfg.MaxDuration,
+			DurationUnit: cfg.DurationUnit, Sources: cfg.Sources, AcceptBare: cfg.AcceptBare,
+			AllowSelfApproval: cfg.AllowSelfApproval, MaxClockSkew: 5 * time.Minute,
+		},
+	}
+	if _, err := a.ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &cfg.Table}); err != nil {
+		return nil, fmt.Errorf("IAMJIT_TABLE %s is not reachable: %w", cfg.Table, err)
+	}
+	return a, nil
+}
+
+// queueSettings reads the queue's visibility timeout and redrive policy; the
+// DLQ comes from IAMJIT_DLQ_URL or the policy.
+func (a *app) queueSettings(ctx context.Context) error {
+	out, err := a.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       &a.cfg.QueueURL,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameVisibilityTimeout, sqstypes.QueueAttributeNameRedrivePolicy},
+	})
+	if err != nil {
+		return fmt.Errorf("IAMJIT_QUEUE_URL %s is not reachable: %w", a.cfg.QueueURL, err)
+	}
+	vis, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameVisibilityTimeout)])
+	a.visTimout = time.Duration(vis) * time.Second
+	a.maxRecv = 5
+	a.dlqURL = a.cfg.DLQURL
+	if rp := out.Attributes[string(sqstypes.QueueAttributeNameRedrivePolicy)]; rp != "" {
+		var p struct {
+			DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+			MaxReceiveCount     any    `json:"maxReceiveCount"`
+		}
+		if err := json.Unmarshal([]byte(rp), &p); err != nil {
+			return fmt.Errorf("queue RedrivePolicy is not JSON: %w", err)
+		}
+		if n, err := strconv.Atoi(fmt.Sprint(p.MaxReceiveCount)); err == nil && n > 0 {
+			a.maxRecv = n
+		}
+		if a.dlqURL == "" {
+			a.dlqURL, err = queueURLFromARN(ctx, a.sqs, p.DeadLetterTargetArn)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if a.dlqURL == "" {
+		return &exitError{code: 2, err: errors.New("IAMJIT_DLQ_URL: required when the queue has no RedrivePolicy")}
+	}
+	return nil
+}
+
+func queueURLFromARN(ctx context.Context, c *sqs.Client, arn string) (string, error) {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 {
+		return "", fmt.Errorf("RedrivePolicy deadLetterTargetArn %q is not an SQS ARN", arn)
+	}
+	out, err := c.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &parts[5], QueueOwnerAWSAccountId: &parts[4]})
+	if err != nil {
+		return "", fmt.Errorf("find the DLQ %s: %w", arn, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
+}
+
+func runConsumer(ctx context.Context, version string, args []string, getenv func(string) string, stderr io.Writer) error {
+	a, err := build(ctx, args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if err := a.queueSettings(ctx); err != nil {
+		return err
+	}
+	var alive atomic.Int64
+	alive.Store(time.Now().UnixNano())
+	c := &consumer.Consumer{
+		SQS: a.sqs, QueueURL: a.cfg.QueueURL, DLQURL: a.dlqURL,
+		Handler:   &consumer.SymHandler{Grants: a.svc, Log: a.log},
+		Publisher: a.pub, Workers: a.cfg.Workers, WaitTime: a.cfg.WaitTime,
+		Visibility: a.visTimout, MaxReceive: a.maxRecv,
+		Backoff: 2 * time.Second, MaxBackoff: 5 * time.Minute,
+		Version: version, Log: a.log, Now: time.Now, Observer: a.metrics,
+		Alive: func() { alive.Store(time.Now().UnixNano()) },
+	}
+	stopHTTP, err := a.serveHTTP(ctx, &alive)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); a.sweepLoop(ctx) }()
+	reconcileDone := make(chan struct{})
+	go func() { defer close(reconcileDone); a.reconcileLoop(ctx) }()
+	a.log.Info("iamjit running", "version", version, "queue", a.cfg.QueueURL, "dlq", a.dlqURL,
+		"workers", a.cfg.Workers, "max_receive", a.maxRecv, "visibility", a.visTimout)
+	err = c.Run(ctx, a.cfg.ShutdownTimeout)
+	<-sweepDone
+	<-reconcileDone
+	a.log.Info("iamjit stopped")
+	return err
+}
+
+// activeCountEvery is how many sweeps pass between two counts of the
+// active grants for the gauge.
+const activeCountEvery = 10
+
+// sweepLoop expires due grants and repairs dirty memberships every
+// IAMJIT_SWEEP_INTERVAL; every replica sweeps, the store's conditions keep
+// that safe.
+func (a *app) sweepLoop(ctx context.Context) {
+	grace := max(2*a.visTimout, 30*time.Second)
+	if a.cfg.RepairGrace > 0 {
+		grace = a.cfg.RepairGrace // IAMJIT_REPAIR_GRACE: tests repair while writers are still converging
+	}
+	t := time.NewTicker(a.cfg.SweepInterval)
+	defer t.Stop()
+	for sweeps := 0; ; sweeps++ {
+		st, err := a.svc.Sweep(ctx, a.pub, 100, grace)
+		a.metrics.Swept(st.Revoked, st.Repaired, st.Lag)
+		// Counting reads every active grant in the index: keep it off most
+		// sweeps (every tenth: 5 minutes at the default interval).
+		if sweeps%activeCountEvery == 0 {
+			if n, err := a.store.CountActive(ctx); err == nil {
+				a.metrics.SetActive(n)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			a.log.Error("sweep incomplete; the next sweep retries", "err", err, "revoked", st.Revoked)
+		} else if st.Revoked+st.Repaired > 0 {
+			a.log.Info("sweep", "revoked", st.Revoked, "repaired", st.Repaired, "lag", st.Lag)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// serveHTTP serves /healthz, /readyz and /metrics on IAMJIT_HTTP_ADDR.
+func (a *app) serveHTTP(ctx context.Context, alive *atomic.Int64) (func(), error) {
+	if a.cfg.HTTPAddr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("IAMJIT_HTTP_ADDR %s: %w", a.cfg.HTTPAddr, err)}
+	}
+	stale := 2*a.cfg.WaitTime + 60*time.Second
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		since := time.Since(time.Unix(0, alive.Load()))
+		if since > stale {
+			http.Error(w, fmt.Sprintf("receive loop silent for %s", since.Round(time.Second)), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		rctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if _, err := a.ddb.DescribeTable(rctx, &dynamodb.DescribeTableInput{TableName: &a.cfg.Table}); err != nil {
+			http.Error(w, "table: "+awsx.Code(err), http.StatusServiceUnavailable)
+			return
+		}
+		if _, err := a.iam.Group(rctx, "iamjit-readiness-probe"); err != nil && !errors.Is(err, grants.ErrNotFound) {
+			http.Error(w, "role chain: "+awsx.Code(err), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = a.metrics.WriteTo(w)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}

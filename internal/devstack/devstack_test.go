@@ -1,0 +1,498 @@
+package devstack_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/iamjit/iamjit/internal/devstack"
+	"github.com/iamjit/iamjit/internal/motoserver"
+)
+
+// setup starts a private moto and creates the stack in it.
+func setup(t *testing.T, opts devstack.Options) (*motoserver.Server, aws.Config, devstack.Stack) {
+	t.Helper()
+	t.Parallel()
+	srv := motoserver.Start(t)
+	cfg := srv.AWSConfig(t)
+	st, err := devstack.Create(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	return srv, cfg, st
+}
+
+func TestCreateIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, first := setup(t, devstack.Options{})
+	second, err := devstack.Create(ctx, cfg, devstack.Options{})
+	if err != nil {
+		t.Fatalf("second Create: %v", err)
+	}
+	if !reflect.DeepEqual(first, second) {
+		t.Fatalf("second run differs:\n first %+v\nsecond %+v", first, second)
+	}
+	if len(first.ExternalID) != 32 || strings.Trim(first.ExternalID, "0123456789abcdef") != "" {
+		t.Errorf("external id %q is not 32 hex chars", first.ExternalID)
+	}
+	want := devstack.Stack{
+		Table: "iamjit-grants", EventBus: "iamjit-results", SymBus: "iamjit-sym",
+		GroupName: "iamjit-readonly", GroupPath: "/sym/", UserName: "alice@example.com",
+	}
+	got := devstack.Stack{
+		Table: first.Table, EventBus: first.EventBus, SymBus: first.SymBus,
+		GroupName: first.GroupName, GroupPath: first.GroupPath, UserName: first.UserName,
+	}
+	if got != want {
+		t.Errorf("names = %+v, want %+v", got, want)
+	}
+	for name, v := range map[string]string{
+		"QueueURL": first.QueueURL, "DLQURL": first.DLQURL, "ResultsQueueURL": first.ResultsQueueURL,
+		"ConnectorRoleARN": first.ConnectorRoleARN, "IAMRoleARN": first.IAMRoleARN, "GroupARN": first.GroupARN,
+	} {
+		if v == "" {
+			t.Errorf("%s is empty", name)
+		}
+	}
+	if !strings.Contains(first.ConnectorRoleARN, ":role/sym/iamjit-connector") ||
+		!strings.Contains(first.IAMRoleARN, ":role/sym/iamjit-iam-modifier") {
+		t.Errorf("role arns %s, %s not under /sym/", first.ConnectorRoleARN, first.IAMRoleARN)
+	}
+}
+
+func TestCreateConvergesOnChangedOptions(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t, devstack.Options{})
+	if _, err := devstack.Create(ctx, cfg, devstack.Options{VisibilityTimeout: 7, MaxReceiveCount: 3}); err != nil {
+		t.Fatalf("rerun with other options: %v", err)
+	}
+	out, err := sqs.NewFromConfig(cfg).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(st.QueueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := out.Attributes["VisibilityTimeout"]; v != "7" {
+		t.Errorf("VisibilityTimeout = %s, want 7", v)
+	}
+	var redrive struct {
+		Target string          `json:"deadLetterTargetArn"`
+		Max    json.RawMessage `json:"maxReceiveCount"`
+	}
+	if err := json.Unmarshal([]byte(out.Attributes["RedrivePolicy"]), &redrive); err != nil {
+		t.Fatalf("RedrivePolicy %q: %v", out.Attributes["RedrivePolicy"], err)
+	}
+	if strings.Trim(string(redrive.Max), `"`) != "3" || !strings.HasSuffix(redrive.Target, ":iamjit-dlq") {
+		t.Errorf("RedrivePolicy = %s", out.Attributes["RedrivePolicy"])
+	}
+}
+
+func TestTableShape(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t, devstack.Options{})
+	db := dynamodb.NewFromConfig(cfg)
+	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(st.Table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := ttl.TimeToLiveDescription; d.TimeToLiveStatus != ddbtypes.TimeToLiveStatusEnabled || aws.ToString(d.AttributeName) != "ttl" {
+		t.Errorf("ttl = %s on %q, want ENABLED on ttl", d.TimeToLiveStatus, aws.ToString(d.AttributeName))
+	}
+	tbl, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(st.Table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := tbl.Table
+	if td.TableStatus != ddbtypes.TableStatusActive || len(td.KeySchema) != 1 || aws.ToString(td.KeySchema[0].AttributeName) != "pk" {
+		t.Errorf("table status %s, key %+v", td.TableStatus, td.KeySchema)
+	}
+	if len(td.GlobalSecondaryIndexes) != 1 {
+		t.Fatalf("GSIs = %+v", td.GlobalSecondaryIndexes)
+	}
+	gsi := td.GlobalSecondaryIndexes[0]
+	if aws.ToString(gsi.IndexName) != "due" || aws.ToString(gsi.KeySchema[0].AttributeName) != "due_pk" ||
+		aws.ToString(gsi.KeySchema[1].AttributeName) != "due_at" || gsi.Projection.ProjectionType != ddbtypes.ProjectionTypeAll {
+		t.Errorf("GSI = %+v", gsi)
+	}
+}
+
+func TestGroupAndUser(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t, devstack.Options{})
+	c := iam.NewFromConfig(cfg)
+	g, err := c.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(st.GroupName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := aws.ToString(g.Group.Path); p != "/sym/" {
+		t.Errorf("group path = %q", p)
+	}
+	tags, err := c.ListUserTags(ctx, &iam.ListUserTagsInput{UserName: aws.String(st.UserName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tags.Tags) != 1 || aws.ToString(tags.Tags[0].Key) != "email" || aws.ToString(tags.Tags[0].Value) != "alice@example.com" {
+		t.Errorf("user tags = %+v", tags.Tags)
+	}
+}
+
+// receiveOne long-polls queueURL until one message arrives.
+func receiveOne(t *testing.T, c *sqs.Client, queueURL string) sqstypes.Message {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(queueURL), WaitTimeSeconds: 1, MaxNumberOfMessages: 1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 1 {
+			return out.Messages[0]
+		}
+	}
+	t.Fatalf("nothing arrived on %s", queueURL)
+	return sqstypes.Message{}
+}
+
+type envelope struct {
+	Version    string          `json:"version"`
+	ID         string          `json:"id"`
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Account    string          `json:"account"`
+	Time       string          `json:"time"`
+	Region     string          `json:"region"`
+	Resources  []string        `json:"resources"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// putAndReceive puts one event on bus and returns what reached queueURL.
+func putAndReceive(t *testing.T, cfg aws.Config, bus, source, detail, queueURL string) envelope {
+	t.Helper()
+	out, err := eventbridge.NewFromConfig(cfg).PutEvents(context.Background(), &eventbridge.PutEventsInput{
+		Entries: []ebtypes.PutEventsRequestEntry{{
+			EventBusName: aws.String(bus), Source: aws.String(source),
+			DetailType: aws.String("test event"), Detail: aws.String(detail),
+		}},
+	})
+	if err != nil || out.FailedEntryCount != 0 {
+		t.Fatalf("PutEvents: %v %+v", err, out)
+	}
+	msg := receiveOne(t, sqs.NewFromConfig(cfg), queueURL)
+	var env envelope
+	if err := json.Unmarshal([]byte(aws.ToString(msg.Body)), &env); err != nil {
+		t.Fatalf("body %q is not an envelope: %v", aws.ToString(msg.Body), err)
+	}
+	// No check on account: moto leaves it empty (see doc.go).
+	if env.Version != "0" || env.Source != source || env.DetailType != "test event" || env.ID == "" ||
+		env.Region != "us-east-1" || env.Time == "" {
+		t.Errorf("envelope = %+v", env)
+	}
+	if !jsonEqual(t, env.Detail, []byte(detail)) {
+		t.Errorf("detail = %s, want %s", env.Detail, detail)
+	}
+	return env
+}
+
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+func TestSymEventsReachTheQueue(t *testing.T) {
+	_, cfg, st := setup(t, devstack.Options{})
+	// Another source on the Sym bus must not be delivered.
+	if _, err := eventbridge.NewFromConfig(cfg).PutEvents(context.Background(), &eventbridge.PutEventsInput{
+		Entries: []ebtypes.PutEventsRequestEntry{{
+			EventBusName: aws.String(st.SymBus), Source: aws.String("other"),
+			DetailType: aws.String("noise"), Detail: aws.String(`{}`),
+		}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	putAndReceive(t, cfg, st.SymBus, "sym", `{"id":"e1","event":{"type":"escalate"},"fields":{"duration":3600}}`, st.QueueURL)
+	out, err := sqs.NewFromConfig(cfg).ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(st.QueueURL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 0 {
+		t.Errorf("unexpected extra message %s", aws.ToString(out.Messages[0].Body))
+	}
+}
+
+func TestResultEventsReachTheResultsQueue(t *testing.T) {
+	_, cfg, st := setup(t, devstack.Options{})
+	putAndReceive(t, cfg, st.EventBus, "iamjit", `{"result_id":"r1","grant_id":"g1"}`, st.ResultsQueueURL)
+}
+
+func TestRedriveToDLQ(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t, devstack.Options{Prefix: "redrive", MaxReceiveCount: 2})
+	c := sqs.NewFromConfig(cfg)
+	if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(st.QueueURL), MessageBody: aws.String("poison")}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		msg := receiveOne(t, c, st.QueueURL)
+		// Fail it at once instead of waiting out the visibility timeout.
+		if _, err := c.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+			QueueUrl: aws.String(st.QueueURL), ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: 0,
+		}); err != nil {
+			t.Fatalf("receive %d: %v", i+1, err)
+		}
+	}
+	// The receive after the maxReceiveCount-th moves it instead of returning it.
+	out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(st.QueueURL), WaitTimeSeconds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 0 {
+		t.Fatalf("message still delivered from the queue after %d receives", 2)
+	}
+	if body := aws.ToString(receiveOne(t, c, st.DLQURL).Body); body != "poison" {
+		t.Errorf("DLQ body = %q", body)
+	}
+}
+
+// chain assumes the connector role with externalID and then the
+// IAM-modifier role, the way iamjit run does.
+func chain(cfg aws.Config, st devstack.Stack, externalID string) aws.Config {
+	connector := cfg.Copy()
+	connector.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), st.ConnectorRoleARN,
+		func(o *stscreds.AssumeRoleOptions) { o.ExternalID = aws.String(externalID) }))
+	modifier := cfg.Copy()
+	modifier.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(connector), st.IAMRoleARN))
+	return modifier
+}
+
+func TestRoleChainCanChangeMembership(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t, devstack.Options{})
+	modifier := chain(cfg, st, st.ExternalID)
+	who, err := sts.NewFromConfig(modifier).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatalf("chained GetCallerIdentity: %v", err)
+	}
+	if !strings.Contains(aws.ToString(who.Arn), ":assumed-role/iamjit-iam-modifier/") {
+		t.Errorf("chained identity = %s", aws.ToString(who.Arn))
+	}
+	addAndCheck(t, modifier, cfg, st)
+}
+
+func addAndCheck(t *testing.T, modifier, admin aws.Config, st devstack.Stack) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := iam.NewFromConfig(modifier).AddUserToGroup(ctx, &iam.AddUserToGroupInput{
+		GroupName: aws.String(st.GroupName), UserName: aws.String(st.UserName),
+	}); err != nil {
+		t.Fatalf("AddUserToGroup as the modifier: %v", err)
+	}
+	g, err := iam.NewFromConfig(admin).GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(st.GroupName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Users) != 1 || aws.ToString(g.Users[0].UserName) != st.UserName {
+		t.Errorf("group members = %+v", g.Users)
+	}
+}
+
+// With moto's IAM access control on, the policies Create wrote are
+// evaluated, so this proves them rather than their existence. moto matches
+// trust principals by exact ARN (account root and role ARNs never match a
+// caller), so the connector trusts the test's caller by name and the
+// modifier's credentials are issued before enforcement starts.
+func TestPoliciesUnderAccessControl(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := motoserver.Start(t)
+	cfg := srv.AWSConfig(t)
+	admin := iam.NewFromConfig(cfg)
+
+	// While calls are still free: a caller with a moto-issued key that may
+	// assume roles (the ECS task role's stand-in), and a group outside /sym/.
+	user, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("task")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{
+		UserName: aws.String("task"), PolicyName: aws.String("assume"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("task")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("admins"), Path: aws.String("/")}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := devstack.Create(ctx, cfg, devstack.Options{Trust: aws.ToString(user.User.Arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unchecked while free: credentials of the modifier role, whose inline
+	// policy is enforced once access control is on.
+	mod, err := sts.NewFromConfig(cfg).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(st.IAMRoleARN), RoleSessionName: aws.String("iamjit")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	modifier := cfg.Copy()
+	modifier.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(mod.Credentials.AccessKeyId),
+		aws.ToString(mod.Credentials.SecretAccessKey), aws.ToString(mod.Credentials.SessionToken))
+	task := cfg.Copy()
+	task.Credentials = credentials.NewStaticCredentialsProvider(
+		aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
+
+	srv.ResetAuth(t, 0)
+
+	assume := func(externalID *string) error {
+		_, err := sts.NewFromConfig(task).AssumeRole(ctx, &sts.AssumeRoleInput{
+			RoleArn: aws.String(st.ConnectorRoleARN), RoleSessionName: aws.String("iamjit"), ExternalId: externalID,
+		})
+		return err
+	}
+	if err := assume(aws.String(st.ExternalID)); err != nil {
+		t.Errorf("AssumeRole(connector) with the external id: %v", err)
+	}
+	if err := assume(aws.String("wrong")); !isDenied(err) {
+		t.Errorf("AssumeRole(connector) with a wrong external id: got %v, want AccessDenied", err)
+	}
+	t.Logf("AssumeRole(connector) without an external id: %v (moto lets it through; AWS denies)", assume(nil))
+
+	// The modifier's inline policy is attached and enforced: its
+	// Resource "*" statement allows GetUser; nothing allows CreateUser.
+	mc := iam.NewFromConfig(modifier)
+	if _, err := mc.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(st.UserName)}); err != nil {
+		t.Errorf("modifier GetUser: %v", err)
+	}
+	if _, err := mc.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("mallory")}); !isDenied(err) {
+		t.Errorf("modifier CreateUser: got %v, want access denied", err)
+	}
+	if _, err := mc.AddUserToGroup(ctx, &iam.AddUserToGroupInput{
+		GroupName: aws.String("admins"), UserName: aws.String(st.UserName),
+	}); !isDenied(err) {
+		t.Errorf("modifier AddUserToGroup(admins): got %v, want access denied", err)
+	}
+	// moto checks IAM group actions against resource "*", so the
+	// group/sym/* statement never matches there; real IAM allows this.
+	_, err = mc.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(st.GroupName), UserName: aws.String(st.UserName)})
+	t.Logf("modifier AddUserToGroup(%s) under moto access control: %v", st.GroupName, err)
+}
+
+// isDenied: STS answers AccessDenied; moto's IAM denial does not parse
+// (the SDK reports UnknownError), so its HTTP 403 is what identifies it.
+func isDenied(err error) bool {
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "AccessDenied" {
+		return true
+	}
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden
+}
+
+func TestCreateRefusesRealAWS(t *testing.T) {
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String("https://iam.amazonaws.com")}
+	if _, err := devstack.Create(context.Background(), cfg, devstack.Options{}); err == nil {
+		t.Fatal("Create accepted an amazonaws.com endpoint")
+	}
+	if _, err := devstack.Create(context.Background(), aws.Config{Region: "us-east-1"}, devstack.Options{}); err == nil {
+		t.Fatal("Create accepted a config without an endpoint")
+	}
+}
+
+func TestCheckEndpoint(t *testing.T) {
+	const msg = "iamjit dev only runs against a local emulator: set AWS_ENDPOINT_URL (for example http://127.0.0.1:5000)"
+	for _, bad := range []string{
+		"", " ", "https://sqs.us-east-1.amazonaws.com", "https://IAM.AMAZONAWS.COM.", "https://sts.cn-north-1.amazonaws.com.cn",
+		"https://sqs.us-east-1.api.aws", "https://amazonaws.com", "not a url",
+	} {
+		err := devstack.CheckEndpoint(bad)
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("CheckEndpoint(%q) = %v, want an error saying %q", bad, err, msg)
+		}
+	}
+	for _, good := range []string{"http://127.0.0.1:5000", "http://localhost:4566", "http://moto:5000", "http://notamazonaws.com:5000"} {
+		if err := devstack.CheckEndpoint(good); err != nil {
+			t.Errorf("CheckEndpoint(%q) = %v", good, err)
+		}
+	}
+}
+
+func TestExports(t *testing.T) {
+	st := devstack.Stack{
+		QueueURL: "http://127.0.0.1:5000/123456789012/q", DLQURL: "http://127.0.0.1:5000/123456789012/dlq",
+		Table: "t", EventBus: "results", SymBus: "sym-bus", ResultsQueueURL: "http://127.0.0.1:5000/123456789012/r",
+		ConnectorRoleARN: "arn:aws:iam::123456789012:role/sym/c", IAMRoleARN: "arn:aws:iam::123456789012:role/sym/m",
+		ExternalID: "it's $HOME `x` \"q\"", GroupName: "g", GroupPath: "/sym/", UserName: "alice@example.com",
+	}
+	out := st.Exports("http://127.0.0.1:5000", "us-east-1", false)
+	names := []string{
+		"IAMJIT_QUEUE_URL", "IAMJIT_DLQ_URL", "IAMJIT_TABLE", "IAMJIT_EVENT_BUS", "IAMJIT_CONNECTOR_ROLE_ARN",
+		"IAMJIT_EXTERNAL_ID", "IAMJIT_IAM_ROLE_ARN", "IAMJIT_GROUP_PATH", "IAMJIT_SOURCES", "IAMJIT_DEV_SYM_BUS",
+		"IAMJIT_DEV_RESULTS_QUEUE_URL", "IAMJIT_DEV_GROUP", "IAMJIT_DEV_USER", "AWS_ENDPOINT_URL", "AWS_REGION",
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(names) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(names), out)
+	}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "export "+names[i]+"='") || !strings.HasSuffix(l, "'") {
+			t.Errorf("line %d = %q, want export %s='…'", i, l, names[i])
+		}
+	}
+	if withCreds := st.Exports("http://127.0.0.1:5000", "us-east-1", true); strings.Contains(withCreds, "AWS_ACCESS_KEY_ID") ||
+		strings.Contains(withCreds, "AWS_SECRET_ACCESS_KEY") {
+		t.Errorf("dummy credentials exported although the caller has some:\n%s", withCreds)
+	}
+
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatalf("bash: %v", err)
+	}
+	cmd := exec.Command(bash, "-c", `eval "$(cat)"; printf '%s\n' "$IAMJIT_QUEUE_URL" "$IAMJIT_EXTERNAL_ID" "$IAMJIT_SOURCES" "$AWS_SECRET_ACCESS_KEY"`)
+	cmd.Env = []string{"HOME=/nonexistent"}
+	cmd.Stdin = strings.NewReader(out)
+	got, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("bash: %v: %s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	want := st.QueueURL + "\n" + st.ExternalID + "\nsym\ntest\n"
+	if string(got) != want {
+		t.Errorf("bash read back %q, want %q", got, want)
+	}
+}

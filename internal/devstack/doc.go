@@ -1,0 +1,64 @@
+// Package devstack is what `iamjit dev` does: it creates the whole iamjit
+// stack (queues, buses and rules, table, IAM group, user and role chain) in
+// a local emulator, idempotently, and renders the settings as shell export
+// lines. CheckEndpoint and Create refuse any endpoint that is real AWS.
+//
+// The stack, for prefix p:
+//
+//	p-sym bus --rule {"source":["sym"]}--> p-queue --(RedrivePolicy)--> p-dlq
+//	p-results bus --rule {"source":["iamjit"]}--> p-results-queue
+//	p-grants table: hash pk (S); GSI "due" (due_pk S, due_at S, ALL); TTL on ttl
+//	group /sym/<Group>; user <User> tagged email=<User>
+//	role /sym/p-connector: trusted by the account root (or Options.Trust)
+//	  with StringEquals sts:ExternalId; may sts:AssumeRole role/sym/*;
+//	  the external id is kept in its tag iamjit:external-id for reruns
+//	role /sym/p-iam-modifier: trusted by the connector role; may
+//	  Add/RemoveUserFromGroup and GetGroup on group<GroupPath>*, and
+//	  GetUser, ListUsers, ListUserTags, ListGroups on *
+//
+// moto 5.2 behaviours observed while writing this package (tests pin the
+// ones iamjit relies on):
+//
+//   - EventBridge rules deliver to SQS synchronously within PutEvents,
+//     without checking the queue policy (Create sets one anyway, as real SQS
+//     needs it). Pattern matching on source works.
+//   - The delivered envelope has id, time, version "0", detail-type,
+//     source, region, resources and detail (as a JSON object), but NO
+//     "account" key: a decoder must not require it.
+//   - CreateQueue on an existing queue compares only the attributes sent
+//     and, on a difference, answers error code QueueAlreadyExists, which
+//     the SDK does not map to its typed *types.QueueNameExists. Create
+//     therefore calls CreateQueue with the name only and then
+//     SetQueueAttributes, which converges on reruns with other options.
+//   - Redrive: with maxReceiveCount N, the message is returned N times and
+//     moved to the DLQ by the next receive (which returns nothing).
+//   - DynamoDB tables are ACTIVE at once; DescribeTimeToLive reports
+//     ENABLED right after UpdateTimeToLive; TTL never deletes items.
+//   - STS: with access control off (the default) nothing is checked: any
+//     role can be assumed with any or no ExternalId.
+//   - Access control is turned on by INITIAL_NO_AUTH_ACTION_COUNT at start
+//     or motoserver.ResetAuth at run time. Credentials used once it is on
+//     must be issued by moto before (CreateAccessKey; AssumeRole while
+//     calls are still free). The rest of this list is with it on.
+//   - A wrong ExternalId is denied (AccessDenied); a missing one is let
+//     through. Only the StringEquals condition is evaluated.
+//   - Trust-policy principals are matched by exact ARN: the account root
+//     ("arn:aws:iam::ACCOUNT:root") matches no caller, and a role ARN does
+//     not match that role's sessions (arn:aws:sts::ACCOUNT:assumed-role/
+//     NAME/SESSION). So the chain's second hop (connector -> iam-modifier)
+//     is always denied by moto, although it is right for AWS.
+//   - IAM identity policies are evaluated against resource "*" for every
+//     IAM action except those naming a RoleName: a statement scoped to
+//     arn:aws:iam::*:group/sym/* never matches, so the modifier role's
+//     (correct) policy cannot add members there under moto.
+//   - An IAM denial is HTTP 403 that the SDK reports as "UnknownError";
+//     an SQS denial is 403 with an XML body the JSON protocol cannot
+//     decode. Classify denials by status in tests, not by code.
+//
+// DynamoDB (found by the chaos test): moto 5 runs TransactWriteItems without
+// a lock and, when a transaction fails a condition, restores a copy of the
+// whole table taken when it started, undoing writes other requests made
+// meanwhile. Real DynamoDB does neither. Tests that run concurrent
+// conditional transactions against one moto must serialise DynamoDB calls
+// (tools/chaos/proxy.go does).
+package devstack

@@ -1,0 +1,698 @@
+package hostile_test
+
+// Hostile messages through the real path: the iamjit binary (`iamjit dev`,
+// then `iamjit run`) against a real moto_server. Every body goes straight
+// onto the queue with SendMessage, so forged sources and bare entries reach
+// the consumer exactly as an attacker with sqs:SendMessage would put them.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/iamjit/iamjit/events"
+	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/internal/testbin"
+)
+
+// Outcome kinds a hostile message may have.
+const (
+	rejected = "rejected" // Access Request Rejected with code, matched by sym_event_id
+	dlq      = "dlq"      // moved to the DLQ with iamjit.error_code = code
+	ignored  = "ignored"  // deleted, no result, no IAM change
+)
+
+const (
+	requester = "bob@example.com"
+	approver  = "sym-implementer@healthy-health.co"
+	devGroup  = "sec-readonly"
+	ctlGroup  = "sec-control"
+	ctlUser   = "ctl@example.com"
+	ctlSymID  = "sec-control-escalate"
+)
+
+type hostile struct {
+	name string
+	// entry changes the valid SymLogEntry; raw, when set, turns the whole
+	// envelope JSON into the body instead (duplicate keys, bad JSON, …).
+	entry  func(e map[string]any)
+	source *string // nil: "sym"
+	bare   bool
+	raw    func(body string) string
+	kind   string
+	code   string
+	symID  string // the sym id the outcome carries, when entry sets one
+}
+
+func str(s string) *string { return &s }
+
+func set(path string, v any) func(map[string]any) {
+	return func(e map[string]any) { setPath(e, path, v) }
+}
+
+func setPath(e map[string]any, path string, v any) {
+	keys := strings.Split(path, ".")
+	m := e
+	for _, k := range keys[:len(keys)-1] {
+		m = m[k].(map[string]any)
+	}
+	if v == nil {
+		delete(m, keys[len(keys)-1])
+		return
+	}
+	m[keys[len(keys)-1]] = v
+}
+
+func both(fs ...func(map[string]any)) func(map[string]any) {
+	return func(e map[string]any) {
+		for _, f := range fs {
+			f(e)
+		}
+	}
+}
+
+func replace(old, new string) func(string) string {
+	return func(body string) string {
+		if strings.Count(body, old) != 1 {
+			panic(fmt.Sprintf("test body has %q %d times", old, strings.Count(body, old)))
+		}
+		return strings.Replace(body, old, new, 1)
+	}
+}
+
+func hostileCases(now time.Time) []hostile {
+	group := func(g string) func(map[string]any) { return set("fields.target.settings.iam_group", g) }
+	req := func(u string) func(map[string]any) { return set("run.actors.request.username", u) }
+	appr := func(u string) func(map[string]any) { return set("run.actors.approve.username", u) }
+	dur := func(v any) func(map[string]any) { return set("fields.duration", v) }
+	ts := func(v string) func(map[string]any) { return set("event.timestamp", v) }
+	acct := motoserver.AccountID
+	return []hostile{
+		// Origin.
+		{name: "forged source", source: str("sym.evil"), kind: rejected, code: "source_not_allowed"},
+		{name: "source differing in case", source: str("SYM"), kind: rejected, code: "source_not_allowed"},
+		{name: "envelope without source", source: str(""), kind: rejected, code: "source_not_allowed"},
+		{name: "bare entry when not accepted", bare: true, kind: rejected, code: "bare_not_accepted"},
+		{name: "forged malformed body claiming a real sym id", source: str("sym.evil"),
+			entry: both(set("id", ctlSymID), set("run.actors", []any{"x"})), kind: rejected, code: "source_not_allowed", symID: ctlSymID},
+		// Group.
+		{name: "group admins at path /", entry: group("admins"), kind: rejected, code: "group_not_allowed"},
+		{name: "group under the path but not in the allow list", entry: group("sec-secret"), kind: rejected, code: "group_not_allowed"},
+		{name: "group at a look-alike path /symbolic/", entry: group("sec-lookalike"), kind: rejected, code: "group_not_allowed"},
+		{name: "group ARN of another account", entry: group("arn:aws:iam::999999999999:group/sym/" + devGroup), kind: rejected, code: "foreign_account"},
+		{name: "group ARN with a path IAM does not have", entry: group("arn:aws:iam::" + acct + ":group/other/" + devGroup), kind: rejected, code: "invalid_group"},
+		{name: "group ARN of admins in this account", entry: group("arn:aws:iam::" + acct + ":group/admins"), kind: rejected, code: "group_not_allowed"},
+		{name: "group ARN with ../", entry: group("arn:aws:iam::" + acct + ":group/sym/../admins"), kind: rejected, code: "invalid_group"},
+		{name: "group ARN with wildcard", entry: group("arn:aws:iam::" + acct + ":group/sym/*"), kind: rejected, code: "invalid_group"},
+		{name: "group name ../admins", entry: group("../admins"), kind: rejected, code: "invalid_group"},
+		{name: "group name sym/../admins", entry: group("sym/../admins"), kind: rejected, code: "invalid_group"},
+		{name: "group name *", entry: group("*"), kind: rejected, code: "invalid_group"},
+		{name: "group name sec-*", entry: group("sec-*"), kind: rejected, code: "invalid_group"},
+		{name: "group name /admins", entry: group("/admins"), kind: rejected, code: "invalid_group"},
+		{name: "empty group", entry: group(""), kind: rejected, code: "invalid_group"},
+		{name: "unknown group", entry: group("sec-ghost"), kind: rejected, code: "unknown_group"},
+		{name: "control character in the group name", entry: group(devGroup + "\a"), kind: rejected, code: "invalid_request"},
+		// Identity.
+		{name: "unknown user", entry: req("nobody@example.com"), kind: rejected, code: "unknown_user"},
+		{name: "ambiguous user (two users tagged the same email)", entry: req("twin@example.com"), kind: rejected, code: "ambiguous_user"},
+		{name: "email without @", entry: req("bob"), kind: rejected, code: "unknown_user"},
+		{name: "email with two @", entry: req("bob@example.com@example.org"), kind: rejected, code: "unknown_user"},
+		{name: "local part of a domain not allowed", entry: req("carol@evil.example"), kind: rejected, code: "unknown_user"},
+		{name: "mapping file names a user IAM does not have", entry: req("ghost@partner.example"), kind: rejected, code: "unknown_user"},
+		{name: "control character in the requester", entry: req("bob\x07@example.com"), kind: rejected, code: "invalid_request"},
+		{name: "newline in the requester", entry: req("bob@example.com\nlevel=ERROR forged"), kind: rejected, code: "invalid_request"},
+		{name: "bidi override in the requester", entry: req("\u202ebob@example.com"), kind: rejected, code: "invalid_request"},
+		{name: "oversized requester", entry: req(strings.Repeat("b", 200_000) + "@example.com"), kind: rejected, code: "invalid_request"},
+		{name: "missing approver", entry: set("run.actors.approve", nil), kind: rejected, code: "invalid_request"},
+		// Self-approval.
+		{name: "self-approval", entry: appr(requester), kind: rejected, code: "self_approval"},
+		{name: "self-approval in another case", entry: appr(strings.ToUpper(requester)), kind: rejected, code: "self_approval"},
+		{name: "self-approval through an alias of the same IAM user", entry: both(req("dave@example.org"), appr("dave.alias@example.com")), kind: rejected, code: "self_approval"},
+		{name: "self-approval through the mapping file", entry: appr("boss@partner.example"), kind: rejected, code: "self_approval"},
+		{name: "zero-width space hiding a self-approval", entry: appr(requester + "\u200b"), kind: rejected, code: "invalid_request"},
+		// Duration.
+		{name: "huge duration", entry: dur(1_000_000_000_000), kind: rejected, code: "duration_too_long"},
+		{name: "duration above IAMJIT_MAX_DURATION", entry: dur(7200), kind: rejected, code: "duration_too_long"},
+		{name: "duration beyond int64", entry: dur(json.Number("1e30")), kind: rejected, code: "invalid_duration"},
+		{name: "zero duration", entry: dur(0), kind: rejected, code: "invalid_duration"},
+		{name: "negative duration", entry: dur(-600), kind: rejected, code: "invalid_duration"},
+		{name: "duration as string", entry: dur("600"), kind: rejected, code: "invalid_duration"},
+		{name: "duration float", entry: dur(600.5), kind: rejected, code: "invalid_duration"},
+		{name: "missing duration", entry: set("fields.duration", nil), kind: rejected, code: "invalid_duration"},
+		// Time.
+		{name: "far-future timestamp", entry: ts("2999-01-01T00:00:00Z"), kind: rejected, code: "future_timestamp"},
+		{name: "timestamp ten minutes ahead", entry: ts(now.Add(10 * time.Minute).Format(time.RFC3339)), kind: rejected, code: "future_timestamp"},
+		{name: "far-past timestamp (expired)", entry: ts("2001-01-01T00:00:00"), kind: rejected, code: "expired"},
+		{name: "unparseable timestamp", entry: ts("yesterday"), kind: rejected, code: "invalid_timestamp"},
+		// What the request is.
+		{name: "non-approval template", entry: set("event.template", "sym:template:custom:1.0.0"), kind: rejected, code: "unsupported_template"},
+		{name: "deescalate of a non-approval template", entry: both(set("event.type", "deescalate"), set("event.template", "sym:template:custom:1.0.0")), kind: rejected, code: "unsupported_template"},
+		{name: "lambda target", entry: set("fields.target.type", "aws_lambda_function"), kind: rejected, code: "unsupported_target"},
+		{name: "missing target_id", entry: set("fields.target_id", nil), kind: rejected, code: "invalid_request"},
+		{name: "oversized target_id", entry: set("fields.target_id", strings.Repeat("x", 150_000)), kind: rejected, code: "invalid_request"},
+		{name: "approve step with escalate fields", entry: set("event.type", "approve"), kind: ignored},
+		// Type confusion.
+		{name: "actors as array", entry: set("run.actors", []any{map[string]any{"username": requester}}), kind: rejected, code: "malformed"},
+		{name: "settings as string", entry: set("fields.target.settings", `{"iam_group":"admins"}`), kind: rejected, code: "malformed"},
+		{name: "target_id as number", entry: set("fields.target_id", 7), kind: rejected, code: "malformed"},
+		{name: "id as number", entry: set("id", 12345), kind: dlq, code: "missing_id"},
+		{name: "control character in the sym id", entry: set("id", "sec-id\x00"), kind: dlq, code: "invalid_id"},
+		{name: "detail as a string", raw: func(b string) string {
+			var env map[string]json.RawMessage
+			_ = json.Unmarshal([]byte(b), &env)
+			env["detail"], _ = json.Marshal(string(env["detail"]))
+			out, _ := json.Marshal(env)
+			return string(out)
+		}, kind: dlq, code: "invalid_entry"},
+		// Structure.
+		{name: "duplicate id keys", raw: replace(`"id":"SYMID"`, `"id":"SYMID","id":"`+ctlSymID+`"`), kind: dlq, code: "duplicate_key"},
+		{name: "duplicate iam_group keys", raw: replace(`"iam_group":"`+devGroup+`"`, `"iam_group":"`+devGroup+`","iam_group":"admins"`), kind: dlq, code: "duplicate_key"},
+		{name: "keys equal but for case (type, Type)", raw: replace(`"type":"escalate"`, `"type":"prompt","Type":"escalate"`), kind: dlq, code: "duplicate_key"},
+		{name: "deep nesting", raw: replace(`"reason":"Fix Ticket 123"`, `"reason":"x","x":`+strings.Repeat("[", 100_000)+strings.Repeat("]", 100_000)), kind: dlq, code: "too_deep"},
+		{name: "not JSON", raw: func(string) string { return `{"source":"sym","detail":{"id":"x"` }, kind: dlq, code: "invalid_json"},
+	}
+}
+
+func TestHostileMessages(t *testing.T) {
+	e := newEnv(t)
+	e.iamSetup(t)
+	before := e.memberships(t)
+	now := time.Now().UTC()
+
+	cases := hostileCases(now)
+	if len(cases) < 30 {
+		t.Fatalf("only %d hostile cases", len(cases))
+	}
+	proc := e.startRun(t)
+
+	type sent struct {
+		c     hostile
+		symID string
+		msgID string
+	}
+	var all []sent
+	for i, c := range cases {
+		symID := fmt.Sprintf("sec-%02d", i)
+		body := e.body(t, symID, i, now, c)
+		if c.symID != "" {
+			symID = c.symID
+		}
+		id, err := e.send(body)
+		if err != nil {
+			t.Fatalf("%s: SendMessage: %v", c.name, err)
+		}
+		all = append(all, sent{c: c, symID: symID, msgID: id})
+	}
+
+	// SQS (and moto 5.2) caps a body at 1 MiB: a 2 MiB body never reaches
+	// iamjit, so its refusal is SQS's, and the decoder's own bound is checked
+	// directly. A 300 KiB body, which SQS takes, shows iamjit's bound
+	// (256 KiB, EventBridge's event limit) on the real path.
+	huge := `{"source":"sym","detail":{"id":"sec-huge","pad":"` + strings.Repeat("A", 2<<20) + `"}}`
+	var apiErr smithy.APIError
+	if _, err := e.send(huge); !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidParameterValue" {
+		t.Errorf("SendMessage(2 MiB) = %v, want SQS to refuse it with InvalidParameterValue", err)
+	}
+	var derr *events.DecodeError
+	if _, err := events.Decode([]byte(huge)); !errors.As(err, &derr) || derr.Code != "body_too_large" {
+		t.Errorf("Decode(2 MiB) = %v, want body_too_large", err)
+	}
+	bigID, err := e.send(`{"source":"sym","detail":{"id":"sec-big","pad":"` + strings.Repeat("A", 300<<10) + `"}}`)
+	if err != nil {
+		t.Fatalf("SendMessage(300 KiB): %v", err)
+	}
+
+	// Invalid UTF-8 cannot reach the consumer: the SDK's JSON encoder turns
+	// it into U+FFFD (and then, without the option below, reports an MD5
+	// mismatch although SQS stored the message), which fails IAM's
+	// group-name rule. The decoder refuses raw invalid bytes itself.
+	utf8ID := "sec-utf8"
+	badUTF8 := e.body(t, utf8ID, 900, now, hostile{raw: replace(`"iam_group":"`+devGroup+`"`, "\"iam_group\":\"sec-\xffreadonly\"")})
+	if _, err := e.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_QUEUE_URL"]), MessageBody: &badUTF8},
+		func(o *sqs.Options) { o.DisableMessageChecksumValidation = true }); err != nil {
+		t.Fatalf("invalid UTF-8 body: SendMessage: %v", err)
+	}
+	if _, err := events.Decode([]byte("{\"source\":\"sym\",\"detail\":{\"id\":\"a\xff\"}}")); !errors.As(err, &derr) || derr.Code != "invalid_utf8" {
+		t.Errorf("Decode(invalid UTF-8) = %v, want invalid_utf8", err)
+	}
+
+	// Wait until every message has its outcome.
+	rs := &results{}
+	dlqCodes := map[string]string{} // original message id -> iamjit.error_code
+	wantDLQ := 0
+	for _, s := range all {
+		if s.c.kind == dlq {
+			wantDLQ++
+		}
+	}
+	wantDLQ++ // the 300 KiB body
+	eventually(t, "every hostile message's outcome", 60*time.Second, func() bool {
+		e.drainResults(t, rs)
+		e.drainDLQ(t, dlqCodes)
+		for _, s := range all {
+			if s.c.kind == rejected && len(rs.find(events.AccessRejected, s.symID)) == 0 {
+				return false
+			}
+		}
+		return len(rs.find(events.AccessRejected, utf8ID)) > 0 && len(dlqCodes) >= wantDLQ && e.queueEmpty(t)
+	})
+
+	for _, s := range all {
+		t.Run(s.c.name, func(t *testing.T) {
+			if got := rs.find(events.AccessGranted, s.symID); len(got) > 0 {
+				t.Fatalf("GRANTED: %v", got[0].Detail)
+			}
+			switch s.c.kind {
+			case rejected:
+				got := rs.find(events.AccessRejected, s.symID)[0]
+				if got.Detail["code"] != s.c.code {
+					t.Errorf("code = %v, want %s (message: %v)", got.Detail["code"], s.c.code, got.Detail["message"])
+				}
+			case dlq:
+				if got := dlqCodes[s.msgID]; got != s.c.code {
+					t.Errorf("DLQ code = %q, want %s", got, s.c.code)
+				}
+			case ignored:
+				if got := rs.forSym(s.symID); len(got) > 0 {
+					t.Errorf("an ignored step published %v", got)
+				}
+			}
+		})
+	}
+	if got := rs.find(events.AccessRejected, utf8ID)[0]; got.Detail["code"] != "invalid_group" {
+		t.Errorf("invalid UTF-8 group: code = %v, want invalid_group", got.Detail["code"])
+	}
+	if dlqCodes[bigID] != "body_too_large" {
+		t.Errorf("300 KiB body: DLQ code = %q, want body_too_large", dlqCodes[bigID])
+	}
+	for _, r := range rs.all {
+		if len(r.raw) > 16<<10 {
+			t.Errorf("a result event is %d bytes: rejections must echo bounded fields", len(r.raw))
+		}
+	}
+
+	after := e.memberships(t)
+	if !maps.EqualFunc(before, after, slices.Equal[[]string]) {
+		t.Fatalf("hostile messages changed IAM:\nbefore %v\nafter  %v", before, after)
+	}
+
+	// Control: a valid escalate in the same run grants, with the Sym id the
+	// forged malformed message tried to take first.
+	e.sendEnvelope(t, ctlSymID, "sym", e.validEntry(t, ctlSymID, "sec:run:control", now, func(m map[string]any) {
+		setPath(m, "run.actors.request.username", ctlUser)
+		setPath(m, "fields.target.settings.iam_group", ctlGroup)
+	}))
+	eventually(t, "the control escalate to be granted", 30*time.Second, func() bool {
+		e.drainResults(t, rs)
+		return len(rs.find(events.AccessGranted, ctlSymID)) > 0
+	})
+	want := maps.Clone(before)
+	want[ctlGroup] = []string{ctlUser}
+	if got := e.memberships(t); !maps.EqualFunc(want, got, slices.Equal[[]string]) {
+		t.Fatalf("after the control escalate: memberships %v, want %v", got, want)
+	}
+
+	proc.checkLogs(t, e.vars["IAMJIT_EXTERNAL_ID"])
+}
+
+// ---- the harness ----
+
+// binary builds iamjit once per test run.
+func binary(t *testing.T) string { return testbin.Build(t) }
+
+type env struct {
+	bin  string
+	moto *motoserver.Server
+	vars map[string]string
+	cfg  aws.Config
+	sqs  *sqs.Client
+	iam  *iam.Client
+}
+
+// newEnv starts moto and runs `iamjit dev`, reading its exports as a shell
+// would.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{bin: binary(t), moto: motoserver.Start(t), vars: map[string]string{}}
+	cmd := exec.Command(e.bin, "dev", "--prefix", "sec", "--visibility", "5", "--max-receive", "2", "--user", requester, "--group", devGroup)
+	cmd.Env = append(os.Environ(), e.moto.Env()...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("iamjit dev: %v", err)
+	}
+	sh := exec.Command("bash", "-c", `eval "$(cat)"; env -0`)
+	sh.Stdin = strings.NewReader(string(out))
+	sh.Env = []string{"PATH=" + os.Getenv("PATH")}
+	envOut, err := sh.Output()
+	if err != nil {
+		t.Fatalf("eval exports: %v\n%s", err, out)
+	}
+	for _, kv := range strings.Split(string(envOut), "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok && (strings.HasPrefix(k, "IAMJIT_") || strings.HasPrefix(k, "AWS_")) {
+			e.vars[k] = v
+		}
+	}
+	for _, k := range []string{"IAMJIT_QUEUE_URL", "IAMJIT_DLQ_URL", "IAMJIT_EXTERNAL_ID", "IAMJIT_DEV_RESULTS_QUEUE_URL"} {
+		if e.vars[k] == "" {
+			t.Fatalf("iamjit dev did not export %s:\n%s", k, out)
+		}
+	}
+	e.cfg = e.moto.AWSConfig(t)
+	e.sqs = sqs.NewFromConfig(e.cfg)
+	e.iam = iam.NewFromConfig(e.cfg)
+	return e
+}
+
+// iamSetup makes the users and groups the hostile cases aim at, and one
+// existing membership in admins, so "unchanged" is not "empty".
+func (e *env) iamSetup(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	groups := map[string]string{"admins": "/", "sec-secret": "/sym/", "sec-lookalike": "/symbolic/", ctlGroup: "/sym/"}
+	for name, path := range groups {
+		if _, err := e.iam.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(name), Path: aws.String(path)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := map[string]string{ // name -> email tag ("" none)
+		"amb-1": "twin@example.com", "amb-2": "TWIN@example.com",
+		"carol": "", "dave": "dave.alias@example.com", ctlUser: "",
+	}
+	for name, email := range users {
+		in := &iam.CreateUserInput{UserName: aws.String(name)}
+		if email != "" {
+			in.Tags = []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(email)}}
+		}
+		if _, err := e.iam.CreateUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.iam.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String("admins"), UserName: aws.String("carol")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// memberships is every IAM group's sorted member list.
+func (e *env) memberships(t *testing.T) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string][]string{}
+	groups, err := e.iam.ListGroups(ctx, &iam.ListGroupsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups.Groups {
+		got, err := e.iam.GetGroup(ctx, &iam.GetGroupInput{GroupName: g.GroupName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		members := []string{}
+		for _, u := range got.Users {
+			members = append(members, aws.ToString(u.UserName))
+		}
+		slices.Sort(members)
+		out[aws.ToString(g.GroupName)] = members
+	}
+	return out
+}
+
+func (e *env) validEntry(t *testing.T, symID, runSRN string, now time.Time, change func(map[string]any)) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "escalate_iam_group.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	setPath(m, "id", symID)
+	setPath(m, "run.srn", runSRN)
+	setPath(m, "run.actors.request.username", requester)
+	setPath(m, "run.actors.approve.username", approver)
+	setPath(m, "event.timestamp", now.Format("2006-01-02T15:04:05.000000"))
+	setPath(m, "fields.duration", 600)
+	setPath(m, "fields.target.settings", map[string]any{"iam_group": devGroup})
+	if change != nil {
+		change(m)
+	}
+	return m
+}
+
+func envelope(source string, detail any) map[string]any {
+	return map[string]any{
+		"version": "0", "id": fmt.Sprintf("eb-%d", time.Now().UnixNano()), "detail-type": "SymLogEntry",
+		"source": source, "account": motoserver.AccountID, "time": time.Now().UTC().Format(time.RFC3339),
+		"region": motoserver.Region, "resources": []string{}, "detail": detail,
+	}
+}
+
+// body renders case c as an SQS body: a valid escalate except for what c
+// changes.
+func (e *env) body(t *testing.T, symID string, i int, now time.Time, c hostile) string {
+	t.Helper()
+	entry := e.validEntry(t, symID, fmt.Sprintf("sec:run:%d", i), now, c.entry)
+	var v any = entry
+	if !c.bare {
+		src := "sym"
+		if c.source != nil {
+			src = *c.source
+			if src == "" {
+				env := envelope("", entry)
+				delete(env, "source")
+				v = env
+			} else {
+				v = envelope(src, entry)
+			}
+		} else {
+			v = envelope(src, entry)
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(b)
+	if c.raw != nil {
+		out = c.raw(strings.ReplaceAll(out, `"id":"`+symID+`"`, `"id":"SYMID"`))
+		out = strings.ReplaceAll(out, `"id":"SYMID"`, `"id":"`+symID+`"`)
+	}
+	return out
+}
+
+func (e *env) send(body string) (string, error) {
+	out, err := e.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_QUEUE_URL"]), MessageBody: &body})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.MessageId), nil
+}
+
+func (e *env) sendEnvelope(t *testing.T, symID, source string, entry map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(envelope(source, entry))
+	if _, err := e.send(string(b)); err != nil {
+		t.Fatalf("send %s: %v", symID, err)
+	}
+}
+
+func (e *env) queueEmpty(t *testing.T) bool {
+	t.Helper()
+	out, err := e.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(e.vars["IAMJIT_QUEUE_URL"]),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+}
+
+// drainDLQ records the iamjit.error_code of every DLQ message by the
+// original message id iamjit stamps on it.
+func (e *env) drainDLQ(t *testing.T, codes map[string]string) {
+	t.Helper()
+	for {
+		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_DLQ_URL"]),
+			MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			return
+		}
+		for _, m := range out.Messages {
+			id := m.MessageAttributes["iamjit.message_id"]
+			code := m.MessageAttributes["iamjit.error_code"]
+			codes[aws.ToString(id.StringValue)] = aws.ToString(code.StringValue)
+			_, _ = e.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_DLQ_URL"]), ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+}
+
+type resultEvent struct {
+	DetailType string         `json:"detail-type"`
+	Detail     map[string]any `json:"detail"`
+	raw        string
+}
+
+type results struct{ all []resultEvent }
+
+func (e *env) drainResults(t *testing.T, into *results) {
+	t.Helper()
+	q := aws.String(e.vars["IAMJIT_DEV_RESULTS_QUEUE_URL"])
+	for {
+		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: q, MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			return
+		}
+		for _, m := range out.Messages {
+			r := resultEvent{raw: aws.ToString(m.Body)}
+			if err := json.Unmarshal([]byte(r.raw), &r); err != nil {
+				t.Fatalf("result is not an EventBridge event: %v", err)
+			}
+			into.all = append(into.all, r)
+			_, _ = e.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: q, ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+}
+
+func (r *results) find(detailType, symID string) []resultEvent {
+	var out []resultEvent
+	for _, ev := range r.all {
+		if ev.DetailType == detailType && ev.Detail["sym_event_id"] == symID {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (r *results) forSym(symID string) []resultEvent {
+	var out []resultEvent
+	for _, ev := range r.all {
+		if ev.Detail["sym_event_id"] == symID {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	logs string
+	done chan error
+}
+
+func (e *env) startRun(t *testing.T) *proc {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	logs, err := os.Create(filepath.Join(t.TempDir(), "run.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapping, err := filepath.Abs(filepath.Join("testdata", "identity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(e.bin, "run")
+	cmd.Env = append(os.Environ(), e.moto.Env()...)
+	for k, v := range e.vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env,
+		"IAMJIT_HTTP_ADDR="+addr, "IAMJIT_WAIT_TIME=1s", "IAMJIT_LOG_FORMAT=json", "IAMJIT_LOG_LEVEL=debug",
+		"IAMJIT_MAX_DURATION=1h",
+		"IAMJIT_ALLOWED_GROUPS="+strings.Join([]string{devGroup, "admins", "sec-lookalike", "sec-ghost", ctlGroup}, ","),
+		"IAMJIT_IDENTITY=username,tag:email,file:"+mapping+",localpart:example.org",
+	)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, logs: logs.Name(), done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		logs.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(p.logs)
+			lines := strings.Split(string(b), "\n")
+			for i := range lines {
+				if len(lines[i]) > 600 {
+					lines[i] = lines[i][:600] + "…"
+				}
+			}
+			t.Logf("iamjit run logs (tail):\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
+		}
+	})
+	return p
+}
+
+// checkLogs: no log line carries the external id, and none carries a raw
+// body: every line stays bounded although bodies of 200 KiB went through.
+func (p *proc) checkLogs(t *testing.T, externalID string) {
+	t.Helper()
+	f, err := os.Open(p.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 8<<20)
+	n := 0
+	for sc.Scan() {
+		line := sc.Text()
+		n++
+		if strings.Contains(line, externalID) {
+			t.Errorf("log line %d contains the external id", n)
+		}
+		if len(line) > 4096 {
+			t.Errorf("log line %d is %d bytes: %.200s…", n, len(line), line)
+		}
+		if strings.Contains(line, "[[[[[[[[") || strings.Contains(line, strings.Repeat("b", 300)) || strings.Contains(line, strings.Repeat("x", 300)) {
+			t.Errorf("log line %d carries a raw body excerpt: %.200s…", n, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read logs: %v", err)
+	}
+	if n == 0 {
+		t.Fatal("iamjit run logged nothing")
+	}
+}

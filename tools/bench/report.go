@@ -1,0 +1,212 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// results is tools/bench/results.json. The headline keys the issue names come
+// first; raw-regime values unless the key says latency.
+type results struct {
+	CallsPerEscalate              float64  `json:"calls_per_escalate"`
+	NaiveCallsPerEscalate         float64  `json:"naive_calls_per_escalate"`
+	IdealCallsPerEscalate         float64  `json:"ideal_calls_per_escalate"`
+	ThroughputRatioVsIdeal        float64  `json:"throughput_ratio_vs_ideal"`
+	ThroughputRatioVsIdealLatency float64  `json:"throughput_ratio_vs_ideal_latency"`
+	ThroughputRatioVsNaive        float64  `json:"throughput_ratio_vs_naive"`
+	ThroughputRatioVsNaiveLatency float64  `json:"throughput_ratio_vs_naive_latency"`
+	CPUMsPerEvent                 float64  `json:"cpu_ms_per_event"`
+	SweepReadsPerDue              float64  `json:"sweep_reads_per_due"`
+	PeakRSSMB                     float64  `json:"peak_rss_mb"`
+	StartupMs                     float64  `json:"startup_ms"`
+	P50Ms                         float64  `json:"p50_ms"`
+	P99Ms                         float64  `json:"p99_ms"`
+	P50MsLatency                  float64  `json:"p50_ms_latency"`
+	P99MsLatency                  float64  `json:"p99_ms_latency"`
+	ReplayMsgsPerS                *float64 `json:"replay_msgs_per_s"` // null: not measured (see replay.reason)
+
+	EventsPerS     map[string]float64 `json:"events_per_s"` // "pipeline/regime"
+	StartupSamples []float64          `json:"startup_samples_ms"`
+	Drains         []*drain           `json:"drains"`
+	Sweep          *sweepResult       `json:"sweep"`
+	Replay         *replayResult      `json:"replay"`
+	Targets        []target           `json:"targets"`
+	Date           string             `json:"date"`
+	Machine        machine            `json:"machine"`
+	LatencyMs      float64            `json:"added_latency_ms"`
+	WallSeconds    float64            `json:"wall_seconds"`
+}
+
+type machine struct {
+	NProc     int    `json:"nproc"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+	CPU       string `json:"cpu"`
+}
+
+type target struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Limit  string  `json:"limit"`
+	Pass   bool    `json:"pass"`
+	Result string  `json:"result"` // PASS, MISS or NOT MEASURED
+}
+
+func newResults() *results {
+	return &results{EventsPerS: map[string]float64{}}
+}
+
+func (r *results) add(d *drain) {
+	if d != nil {
+		r.Drains = append(r.Drains, d)
+	}
+}
+
+func (r *results) drain(pipeline, regime string) *drain {
+	for _, d := range r.Drains {
+		if d.Pipeline == pipeline && d.Regime == regime {
+			return d
+		}
+	}
+	return nil
+}
+
+func ratio(a, b *drain) float64 {
+	if a == nil || b == nil || b.EventsPerS == 0 {
+		return 0
+	}
+	return a.EventsPerS / b.EventsPerS
+}
+
+func (r *results) finish(latency, wall time.Duration) {
+	r.Date = time.Now().UTC().Format(time.RFC3339)
+	r.Machine = machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPU: cpuModel()}
+	r.LatencyMs = float64(latency.Microseconds()) / 1000
+	r.WallSeconds = wall.Seconds()
+	for _, d := range r.Drains {
+		r.EventsPerS[d.Pipeline+"/"+d.Regime] = d.EventsPerS
+	}
+	itRaw, itLat := r.drain("iamjit", "raw"), r.drain("iamjit", "latency")
+	if itRaw != nil {
+		r.CallsPerEscalate, r.CPUMsPerEvent, r.P50Ms, r.P99Ms = itRaw.CallsPerEvent, itRaw.CPUMsPerEvent, itRaw.P50Ms, itRaw.P99Ms
+		r.PeakRSSMB = itRaw.PeakRSSMB
+	}
+	if itLat != nil {
+		r.P50MsLatency, r.P99MsLatency = itLat.P50Ms, itLat.P99Ms
+		r.PeakRSSMB = max(r.PeakRSSMB, itLat.PeakRSSMB)
+		if itRaw == nil {
+			r.CallsPerEscalate = itLat.CallsPerEvent
+		}
+	}
+	if d := r.drain("naive", "raw"); d != nil {
+		r.NaiveCallsPerEscalate = d.CallsPerEvent
+	}
+	if d := r.drain("ideal", "raw"); d != nil {
+		r.IdealCallsPerEscalate = d.CallsPerEvent
+	}
+	r.ThroughputRatioVsIdeal = ratio(itRaw, r.drain("ideal", "raw"))
+	r.ThroughputRatioVsIdealLatency = ratio(itLat, r.drain("ideal", "latency"))
+	r.ThroughputRatioVsNaive = ratio(itRaw, r.drain("naive", "raw"))
+	r.ThroughputRatioVsNaiveLatency = ratio(itLat, r.drain("naive", "latency"))
+	if r.Sweep != nil {
+		r.SweepReadsPerDue = r.Sweep.ReadsPerDue
+	}
+	if r.Replay != nil && r.Replay.Measured {
+		v := r.Replay.MsgsPerS
+		r.ReplayMsgsPerS = &v
+	}
+
+	le := func(name string, v, limit float64, measured bool, unit string) {
+		t := target{Name: name, Value: v, Limit: fmt.Sprintf("≤ %g%s", limit, unit), Pass: measured && v <= limit}
+		r.Targets = append(r.Targets, t.verdict(measured))
+	}
+	ge := func(name string, v, limit float64, measured bool) {
+		t := target{Name: name, Value: v, Limit: fmt.Sprintf("≥ %g×", limit), Pass: measured && v >= limit}
+		r.Targets = append(r.Targets, t.verdict(measured))
+	}
+	le("AWS calls per escalate", r.CallsPerEscalate, 4, itRaw != nil || itLat != nil, "")
+	ge("throughput vs ideal, raw moto", r.ThroughputRatioVsIdeal, 0.6, r.ThroughputRatioVsIdeal > 0)
+	ge("throughput vs ideal, +latency", r.ThroughputRatioVsIdealLatency, 0.6, r.ThroughputRatioVsIdealLatency > 0)
+	ge("throughput vs naive, +latency", r.ThroughputRatioVsNaiveLatency, 4, r.ThroughputRatioVsNaiveLatency > 0)
+	le("iamjit CPU per event", r.CPUMsPerEvent, 1, itRaw != nil, " ms")
+	le("peak RSS", r.PeakRSSMB, 64, r.PeakRSSMB > 0, " MB")
+	le("sweep reads per due grant", r.SweepReadsPerDue, 2, r.Sweep != nil, "×")
+	le("start-up to first receive", r.StartupMs, 200, r.StartupMs > 0, " ms")
+}
+
+func (t target) verdict(measured bool) target {
+	switch {
+	case !measured:
+		t.Result = "NOT MEASURED"
+	case t.Pass:
+		t.Result = "PASS"
+	default:
+		t.Result = "MISS"
+	}
+	return t
+}
+
+func (r *results) print(w io.Writer, verbose bool) {
+	fmt.Fprintf(w, "\niamjit bench — %s — %d CPUs (%s), %s, added latency %g ms\n\n", r.Date, r.Machine.NProc, r.Machine.CPU, r.Machine.GoVersion, r.LatencyMs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "pipeline\tregime\tevents\tseconds\tevents/s\tcalls/event\tp50 ms\tp99 ms\tCPU ms/event\tpeak RSS MB\t")
+	for _, d := range r.Drains {
+		cpu, rss := "-", "-"
+		if d.Pipeline == "iamjit" {
+			cpu, rss = fmt.Sprintf("%.3f", d.CPUMsPerEvent), fmt.Sprintf("%.1f", d.PeakRSSMB)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.1f\t%.2f\t%.0f\t%.0f\t%s\t%s\t\n",
+			d.Pipeline, d.Regime, d.Events, d.Seconds, d.EventsPerS, d.CallsPerEvent, d.P50Ms, d.P99Ms, cpu, rss)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "\ncalls per event by operation:")
+	for _, d := range r.Drains {
+		var parts []string
+		for _, k := range d.Calls.keys() {
+			parts = append(parts, fmt.Sprintf("%s %.3f", k, float64(d.Calls[k])/float64(d.Events)))
+		}
+		fmt.Fprintf(w, "  %s/%s: %s\n", d.Pipeline, d.Regime, strings.Join(parts, ", "))
+		if verbose {
+			parts = parts[:0]
+			for _, k := range d.Calls.keys() {
+				parts = append(parts, fmt.Sprintf("%s %.1f", k, d.MotoMsPerCall[k]))
+			}
+			fmt.Fprintf(w, "    moto ms per call: %s\n", strings.Join(parts, ", "))
+			if len(d.Errors) > 0 {
+				fmt.Fprintf(w, "    failed calls: %s\n", callsText(d.Errors))
+			}
+		}
+	}
+	if s := r.Sweep; s != nil {
+		fmt.Fprintf(w, "\nsweep: %d grants (%d due): %d queries read %d items (returned %d) = %.2f per due grant; %d calls in the sweep (%s); %.2f s\n",
+			s.Items, s.DueWritten, s.Queries, s.ScannedCount, s.Count, s.ReadsPerDue, s.CallsPerSweep, callsText(s.Calls), s.Seconds)
+	}
+	if rp := r.Replay; rp != nil {
+		if rp.Measured {
+			fmt.Fprintf(w, "replay: %d messages in %.2f s = %.0f msgs/s, %.2f calls/message (%s)\n", rp.Messages, rp.Seconds, rp.MsgsPerS, rp.CallsPerMsg, callsText(rp.Calls))
+		} else {
+			fmt.Fprintf(w, "replay: not measured: %s\n", rp.Reason)
+		}
+	}
+	if len(r.StartupSamples) > 0 {
+		fmt.Fprintf(w, "start-up to first ReceiveMessage: median %.0f ms of %v\n", r.StartupMs, r.StartupSamples)
+	}
+	fmt.Fprintln(w, "\ntargets:")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range r.Targets {
+		fmt.Fprintf(tw, "  %s\t%.3g\t%s\t%s\n", t.Name, t.Value, t.Limit, t.Result)
+	}
+	_ = tw.Flush()
+}
+
+func callsText(c calls) string {
+	var parts []string
+	for _, k := range c.keys() {
+		parts = append(parts, fmt.Sprintf("%s %d", k, c[k]))
+	}
+	return strings.Join(parts, ", ")
+}

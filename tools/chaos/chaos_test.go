@@ -1,0 +1,749 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/iamjit/iamjit/consumer"
+	"github.com/iamjit/iamjit/events"
+	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/internal/devstack"
+	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/internal/testbin"
+)
+
+// settings size the run; every one can be changed from the environment.
+type settings struct {
+	events      int           // CHAOS_EVENTS: distinct Sym events
+	replicas    int           // CHAOS_REPLICAS
+	faultRate   float64       // CHAOS_FAULT_RATE: share of AWS calls that fail
+	spread      time.Duration // CHAOS_SPREAD: scenarios start within it
+	killMin     time.Duration // CHAOS_KILL_MIN, CHAOS_KILL_MAX: time between kills
+	killMax     time.Duration
+	workers     int    // CHAOS_WORKERS: IAMJIT_WORKERS of each replica
+	seed        uint64 // CHAOS_SEED
+	visibility  int32  // CHAOS_VISIBILITY: seconds
+	deadline    time.Duration
+	repairGrace time.Duration // CHAOS_REPAIR_GRACE: IAMJIT_REPAIR_GRACE of each replica
+	sweep       time.Duration // CHAOS_SWEEP_INTERVAL: IAMJIT_SWEEP_INTERVAL of each replica
+}
+
+func loadSettings(t *testing.T) settings {
+	// Sized for CI on two busy cores: moto is one Python process and the
+	// bottleneck, so the events arrive over spread at about the rate three
+	// replicas get through them there; a backlog would only turn more
+	// escalates into "expired" rejections.
+	s := settings{events: 90, replicas: 3, faultRate: 0.10, spread: 35 * time.Second, sweep: 2 * time.Second, killMin: 2 * time.Second,
+		killMax: 5 * time.Second, workers: 8, seed: uint64(time.Now().UnixNano()), visibility: 3, deadline: 150 * time.Second, repairGrace: 2 * time.Second}
+	num := func(name string, set func(string) error) {
+		if v := os.Getenv(name); v != "" {
+			if err := set(v); err != nil {
+				t.Fatalf("%s=%q: %v", name, v, err)
+			}
+		}
+	}
+	atoi := func(p *int) func(string) error {
+		return func(v string) (err error) { *p, err = strconv.Atoi(v); return err }
+	}
+	dur := func(p *time.Duration) func(string) error {
+		return func(v string) (err error) { *p, err = time.ParseDuration(v); return err }
+	}
+	num("CHAOS_EVENTS", atoi(&s.events))
+	num("CHAOS_REPLICAS", atoi(&s.replicas))
+	num("CHAOS_WORKERS", atoi(&s.workers))
+	num("CHAOS_FAULT_RATE", func(v string) (err error) { s.faultRate, err = strconv.ParseFloat(v, 64); return err })
+	num("CHAOS_SPREAD", dur(&s.spread))
+	num("CHAOS_KILL_MIN", dur(&s.killMin))
+	num("CHAOS_KILL_MAX", dur(&s.killMax))
+	num("CHAOS_DEADLINE", dur(&s.deadline))
+	num("CHAOS_REPAIR_GRACE", dur(&s.repairGrace))
+	num("CHAOS_SWEEP_INTERVAL", dur(&s.sweep))
+	num("CHAOS_SEED", func(v string) (err error) { s.seed, err = strconv.ParseUint(v, 10, 64); return err })
+	num("CHAOS_VISIBILITY", func(v string) error {
+		n, err := strconv.Atoi(v)
+		s.visibility = int32(n)
+		return err
+	})
+	if s.replicas < 1 || s.events < 10 || s.killMax < s.killMin || s.visibility < 1 {
+		t.Fatalf("chaos settings out of range: %+v", s)
+	}
+	return s
+}
+
+// TestChaos runs the replicas through faults and kills and then checks the
+// invariants against IAM, DynamoDB, the results queue and the DLQ.
+func TestChaos(t *testing.T) {
+	set := loadSettings(t)
+	t.Logf("chaos: seed %d (rerun with CHAOS_SEED=%d), %d events, %d replicas, fault rate %.2f",
+		set.seed, set.seed, set.events, set.replicas, set.faultRate)
+	ctx, cancel := context.WithTimeout(context.Background(), set.deadline+2*time.Minute)
+	defer cancel()
+
+	logDir, err := os.MkdirTemp("", "iamjit-chaos-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("CHAOS_KEEP_LOGS") != "" {
+			t.Logf("replica logs kept in %s", logDir)
+			return
+		}
+		os.RemoveAll(logDir)
+	})
+	bin := testbin.Build(t)
+
+	moto := motoserver.Start(t)
+	cfg := moto.AWSConfig(t)
+	cfg.RetryMaxAttempts = 10 // the test's own calls meet no injected faults but a loaded moto
+	cast := NewCast("chaos", 12, 4, 2)
+	stack, err := devstack.Create(ctx, cfg, devstack.Options{
+		Prefix: "chaos", VisibilityTimeout: set.visibility, MaxReceiveCount: 12,
+		User: "chaos-admin@chaos.example", Group: cast.Groups[0],
+	})
+	if err != nil {
+		t.Fatalf("dev stack: %v", err)
+	}
+	setup := &awsClients{sqs: sqs.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), iam: iam.NewFromConfig(cfg), stack: stack}
+	outsideBefore := setup.createCast(ctx, t, cast)
+
+	proxy, err := NewProxy(moto.URL(), ProxyOptions{
+		Rate: set.faultRate, MaxLatency: 30 * time.Millisecond, MaxHold: time.Second, Seed: set.seed,
+		// Start-up calls fail fast by design (exit 2); faults there would
+		// only test the restart loop. Everything a running replica does fails.
+		Exempt: map[string]bool{"sts.AssumeRole": true, "sts.GetCallerIdentity": true,
+			"dynamodb.DescribeTable": true, "sqs.GetQueueAttributes": true, "sqs.GetQueueUrl": true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	// From here on the test reads through a fault-free listener that only
+	// serialises DynamoDB calls (see Proxy.ddb).
+	clean, err := proxy.ListenClean()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg := cfg.Copy()
+	ccfg.BaseEndpoint = aws.String(clean)
+	aw := &awsClients{sqs: sqs.NewFromConfig(ccfg), ddb: dynamodb.NewFromConfig(ccfg), iam: iam.NewFromConfig(ccfg), stack: stack}
+
+	replicas := make([]*Replica, set.replicas)
+	for i := range replicas {
+		endpoint, err := proxy.Listen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas[i] = NewReplica(i, bin, logDir, replicaEnv(stack, endpoint, set))
+		if err := replicas[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			for _, r := range replicas {
+				_, _ = r.Stop(5 * time.Second)
+			}
+		}
+	}()
+
+	// The plan starts a moment from now so that the replicas are up.
+	w := NewWorkload(cast, time.Now().Add(2*time.Second), WorkloadOptions{Events: set.events, Spread: set.spread, Seed: set.seed})
+
+	mon := &monitor{iam: aw.iam, groups: cast.OverlapGroups}
+	monCtx, stopMon := context.WithCancel(ctx)
+	monDone := make(chan struct{})
+	go func() { defer close(monDone); mon.run(monCtx, 500*time.Millisecond) }()
+
+	killCtx, stopKiller := context.WithCancel(ctx)
+	var kills int
+	killDone := make(chan struct{})
+	go func() {
+		defer close(killDone)
+		rng := rand.New(rand.NewPCG(set.seed, 7))
+		for {
+			d := set.killMin + time.Duration(rng.Int64N(int64(set.killMax-set.killMin)+1))
+			if !sleep(killCtx, d) {
+				return
+			}
+			r := replicas[rng.IntN(len(replicas))]
+			if err := r.Kill(); err != nil {
+				t.Errorf("restart after kill: %v", err)
+				return
+			}
+			kills++
+		}
+	}()
+
+	if err := aw.send(ctx, w, w.Sends); err != nil {
+		t.Fatalf("send workload: %v", err)
+	}
+	// Keep killing while the last messages and their redeliveries run.
+	sleep(ctx, 3*time.Duration(set.visibility)*time.Second+4*time.Second)
+	stopKiller()
+	<-killDone
+	t.Logf("chaos: workload sent and killer stopped after %d kills; waiting for the queue to drain", kills)
+
+	drainDeadline := time.Now().Add(set.deadline)
+	if err := aw.waitDrained(ctx, drainDeadline); err != nil {
+		t.Fatalf("queue did not drain: %v", err)
+	}
+	// A tail of grants sent now is still active at the mid-point: the
+	// snapshot then checks IAM against live grants, not only empty groups.
+	tail := w.AddTail(time.Now(), 9, 25*time.Second, set.seed)
+	if err := aw.send(ctx, w, tail); err != nil {
+		t.Fatalf("send tail: %v", err)
+	}
+	sleep(ctx, 2*time.Second) // the tail's deescalates go out up to 2s later
+	if err := aw.waitDrained(ctx, time.Now().Add(set.deadline)); err != nil {
+		t.Fatalf("queue did not drain after the tail: %v", err)
+	}
+	obs := Observed{OutsideBefore: outsideBefore, Slack: 5 * time.Second}
+	mid := aw.snapshot(ctx, t, managedAndOutside(cast))
+	obs.Mid = &mid
+	t.Logf("chaos: queue drained at %s; mid-point snapshot taken", time.Now().Format("15:04:05.000"))
+
+	lastExpiry := w.Start
+	for _, e := range w.Events {
+		if e.Grants() && e.Expires().After(lastExpiry) {
+			lastExpiry = e.Expires()
+		}
+	}
+	sleep(ctx, time.Until(lastExpiry))
+	if err := aw.waitAtRest(ctx, lastExpiry.Add(time.Minute)); err != nil {
+		t.Errorf("not at rest: %v", err)
+	}
+	stopMon()
+	<-monDone
+	obs.Final = aw.snapshot(ctx, t, managedAndOutside(cast))
+	obs.Members = aw.members(ctx, t)
+	obs.Samples = mon.samples()
+
+	stopped = true
+	for _, r := range replicas {
+		code, err := r.Stop(20 * time.Second)
+		if err != nil || code != 0 {
+			t.Errorf("replica %d: SIGTERM ended it with code %d, err %v; want 0", r.Index, code, err)
+		}
+	}
+	obs.Results = aw.drainResults(ctx, t)
+	obs.DLQ = aw.drainDLQ(ctx, t)
+
+	nEvents, nMessages, nDup, byScen := w.Figures()
+	rep := Check(w, obs)
+	var exits []string
+	starts := 0
+	for _, r := range replicas {
+		s, _, e := r.Figures()
+		starts += s
+		exits = append(exits, e...)
+	}
+	for _, e := range exits {
+		rep.fail("inv6: %s", e)
+	}
+	repaired, sweptRevoked := 0, 0
+	for _, r := range replicas {
+		rp, rv := sweepFigures(r.LogPath())
+		repaired += rp
+		sweptRevoked += rv
+		for _, line := range grepLog(r.LogPath(), "panic", "DATA RACE", "fatal error") {
+			rep.fail("inv6: replica %d logged %q", r.Index, line)
+		}
+	}
+	pst := proxy.Stats()
+	for i, n := range pst.PerPort {
+		if n == 0 {
+			rep.fail("inv6: replica %d never called AWS", i)
+		}
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "chaos figures (seed %d):\n", set.seed)
+	fmt.Fprintf(&b, "  events %d, messages sent %d, duplicate copies %d, by scenario %s\n", nEvents, nMessages, nDup, renderMap(byScen))
+	fmt.Fprintf(&b, "  replicas %d, processes started %d, kills %d, unexpected exits %d\n", set.replicas, starts, kills, len(exits))
+	fmt.Fprintf(&b, "  AWS calls through the proxy %d (per replica %v), faults injected %d: %s\n", pst.Requests, pst.PerPort, pst.Total(), renderMap(pst.Faults))
+	fmt.Fprintf(&b, "  faults by operation (top): %s\n", pst.TopOps(8))
+	fmt.Fprintf(&b, "  moto latency: %s\n", proxy.Timing())
+	fmt.Fprintf(&b, "  sweeper: expiries handled %d (races included), dirty memberships repaired %d\n", sweptRevoked, repaired)
+	if n := rep.Figures["dlq_redriven_after_result"]; n > 0 {
+		fmt.Fprintf(&b, "  NOTE: %d applied message(s) reached the DLQ through SQS redrive (receives exhausted by redeliveries)\n", n)
+	}
+	fmt.Fprintf(&b, "  messages DLQ'd %d, results received %d (distinct %d, duplicate deliveries %d)\n",
+		rep.Figures["dlq"], rep.Figures["results"], rep.Figures["results_distinct"], rep.Figures["results_duplicate_deliveries"])
+	fmt.Fprintf(&b, "  figures %s\n", renderMap(rep.Figures))
+	fmt.Fprintf(&b, "  overlap samples %d; violations %d", len(obs.Samples), len(rep.Violations))
+	t.Log(b.String())
+	if rep.Figures["overlap_exercised"] == 0 {
+		rep.fail("inv5: no overlap scenario was exercised: the check proved nothing")
+	}
+	if rep.Figures["mid_active_grants"] == 0 {
+		t.Logf("chaos: no grant was still active at the mid-point; only the final state checked invariant 1")
+	}
+	for _, v := range rep.Violations {
+		t.Errorf("violation: %s", v)
+	}
+}
+
+func replicaEnv(s devstack.Stack, endpoint string, set settings) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "IAMJIT_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"IAMJIT_QUEUE_URL="+s.QueueURL, "IAMJIT_DLQ_URL="+s.DLQURL, "IAMJIT_TABLE="+s.Table,
+		"IAMJIT_EVENT_BUS="+s.EventBus, "IAMJIT_CONNECTOR_ROLE_ARN="+s.ConnectorRoleARN,
+		"IAMJIT_EXTERNAL_ID="+s.ExternalID, "IAMJIT_IAM_ROLE_ARN="+s.IAMRoleARN, "IAMJIT_GROUP_PATH="+s.GroupPath,
+		"IAMJIT_SOURCES="+devstack.SymSource,
+		"AWS_ENDPOINT_URL="+endpoint, "AWS_REGION="+motoserver.Region,
+		"AWS_ACCESS_KEY_ID="+motoserver.AccessKey, "AWS_SECRET_ACCESS_KEY="+motoserver.SecretKey,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"IAMJIT_HTTP_ADDR=127.0.0.1:0", "IAMJIT_WAIT_TIME=1s", "IAMJIT_SWEEP_INTERVAL="+set.sweep.String(),
+		"IAMJIT_SHUTDOWN_TIMEOUT=10s", "IAMJIT_LOG_FORMAT=json", "IAMJIT_LOG_LEVEL=info",
+		"IAMJIT_WORKERS="+strconv.Itoa(set.workers),
+		// Repair young dirty memberships, so that the sweeper's converge
+		// races with writers that are still converging theirs.
+		"IAMJIT_REPAIR_GRACE="+set.repairGrace.String(),
+	)
+}
+
+func managedAndOutside(c Cast) []string {
+	return append(append(slices.Clone(c.Groups), c.OverlapGroups...), c.OutsideGroup)
+}
+
+// awsClients talk to moto directly, never through the proxy.
+type awsClients struct {
+	sqs   *sqs.Client
+	ddb   *dynamodb.Client
+	iam   *iam.Client
+	stack devstack.Stack
+}
+
+// createCast makes the users (tagged with their email) and the groups, and
+// puts one user in the outside group; it returns that group's members.
+func (a *awsClients) createCast(ctx context.Context, t *testing.T, c Cast) []string {
+	t.Helper()
+	for _, u := range c.Users {
+		if _, err := a.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u.Name),
+			Tags: []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(u.Email)}}}); err != nil {
+			t.Fatalf("create user %s: %v", u.Name, err)
+		}
+	}
+	mk := func(name, path string) {
+		_, err := a.iam.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(name), Path: aws.String(path)})
+		var exists *iamtypes.EntityAlreadyExistsException
+		if err != nil && !errors.As(err, &exists) {
+			t.Fatalf("create group %s: %v", name, err)
+		}
+	}
+	for _, g := range append(slices.Clone(c.Groups), c.OverlapGroups...) {
+		mk(g, "/sym/")
+	}
+	mk(c.OutsideGroup, "/other/")
+	if _, err := a.iam.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(c.OutsideGroup), UserName: aws.String(c.Users[0].Name)}); err != nil {
+		t.Fatal(err)
+	}
+	return []string{c.Users[0].Name}
+}
+
+// send puts the workload on the queue as the Sym bus rule would, each
+// message at its planned time, ten to a batch.
+func (a *awsClients) send(ctx context.Context, w *Workload, sends []Send) error {
+	for i := 0; i < len(sends); {
+		if !sleep(ctx, time.Until(w.Start.Add(sends[i].At))) {
+			return ctx.Err()
+		}
+		var batch []sqstypes.SendMessageBatchRequestEntry
+		for i < len(sends) && len(batch) < 10 && !w.Start.Add(sends[i].At).After(time.Now()) {
+			s := sends[i]
+			batch = append(batch, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(len(batch))),
+				MessageBody: aws.String(s.Event.Body), DelaySeconds: s.Delay})
+			i++
+		}
+		out, err := a.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &a.stack.QueueURL, Entries: batch})
+		if err != nil {
+			return err
+		}
+		if len(out.Failed) > 0 {
+			return fmt.Errorf("send batch: %d entries failed: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
+		}
+	}
+	return nil
+}
+
+func (a *awsClients) queueCount(ctx context.Context) (int, error) {
+	out, err := a.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &a.stack.QueueURL,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, v := range out.Attributes {
+		k, _ := strconv.Atoi(v)
+		n += k
+	}
+	return n, nil
+}
+
+// waitDrained polls until the queue holds nothing, visible, in flight or
+// delayed, twice in a row.
+func (a *awsClients) waitDrained(ctx context.Context, deadline time.Time) error {
+	zero := 0
+	last := -1
+	for time.Now().Before(deadline) {
+		n, err := a.queueCount(ctx)
+		if err != nil {
+			return err
+		}
+		last = n
+		if n == 0 {
+			zero++
+			if zero == 2 {
+				return nil
+			}
+		} else {
+			zero = 0
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
+	return fmt.Errorf("%d messages still in the queue at the deadline", last)
+}
+
+// waitAtRest polls until the queue is empty, no grant is ACTIVE past its
+// expiry and the expiry index holds nothing due (the sweeper finished).
+func (a *awsClients) waitAtRest(ctx context.Context, deadline time.Time) error {
+	var why string
+	for time.Now().Before(deadline) {
+		n, err := a.queueCount(ctx)
+		if err != nil {
+			return err
+		}
+		all, err := a.scanGrants(ctx)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		overdue, due := 0, 0
+		for _, g := range all {
+			if g.grant.State == grants.StateActive && !g.grant.ExpiresAt.After(now) {
+				overdue++
+			}
+			if g.duePK == "EXPIRY" && g.dueAt != "" && !parseTS(g.dueAt).After(now) {
+				due++
+			}
+		}
+		if n == 0 && overdue == 0 && due == 0 {
+			return nil
+		}
+		why = fmt.Sprintf("%d messages in the queue, %d grants ACTIVE past expiry, %d due in the expiry index", n, overdue, due)
+		sleep(ctx, 500*time.Millisecond)
+	}
+	return errors.New(why)
+}
+
+// grantItem mirrors the store's grant item (grants/dynamo).
+type grantItem struct {
+	PK            string              `dynamodbav:"pk"`
+	ID            string              `dynamodbav:"id"`
+	State         grants.State        `dynamodbav:"state"`
+	SymEventID    string              `dynamodbav:"sym_event_id"`
+	RevokeEventID string              `dynamodbav:"revoke_event_id"`
+	IAMUser       string              `dynamodbav:"iam_user"`
+	Group         string              `dynamodbav:"grp"`
+	GrantedAt     string              `dynamodbav:"granted_at"`
+	ExpiresAt     string              `dynamodbav:"expires_at"`
+	RevokedAt     string              `dynamodbav:"revoked_at"`
+	RevokeReason  string              `dynamodbav:"revoke_reason"`
+	Tombstone     bool                `dynamodbav:"tombstone"`
+	History       []grants.Transition `dynamodbav:"history"`
+	DuePK         string              `dynamodbav:"due_pk"`
+	DueAt         string              `dynamodbav:"due_at"`
+	Grants        []string            `dynamodbav:"grants,stringset"`
+}
+
+type scanned struct {
+	grant        grants.Grant
+	duePK, dueAt string
+}
+
+func parseTS(s string) time.Time {
+	t, _ := time.Parse("2006-01-02T15:04:05.000Z", s)
+	return t
+}
+
+func (a *awsClients) scan(ctx context.Context, prefix string) ([]grantItem, error) {
+	var out []grantItem
+	p := dynamodb.NewScanPaginator(a.ddb, &dynamodb.ScanInput{TableName: &a.stack.Table, ConsistentRead: aws.Bool(true),
+		FilterExpression:          aws.String("begins_with(pk, :p)"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":p": &ddbtypes.AttributeValueMemberS{Value: prefix}}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", prefix, err)
+		}
+		var items []grantItem
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
+			return nil, fmt.Errorf("decode %s items: %w", prefix, err)
+		}
+		out = append(out, items...)
+	}
+	return out, nil
+}
+
+func (a *awsClients) scanGrants(ctx context.Context) (map[string]scanned, error) {
+	items, err := a.scan(ctx, "grant#")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]scanned{}
+	for _, it := range items {
+		out[it.ID] = scanned{duePK: it.DuePK, dueAt: it.DueAt, grant: grants.Grant{
+			ID: it.ID, State: it.State, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
+			IAMUser: it.IAMUser, Group: it.Group, GrantedAt: parseTS(it.GrantedAt), ExpiresAt: parseTS(it.ExpiresAt),
+			RevokedAt: parseTS(it.RevokedAt), RevokeReason: it.RevokeReason, Tombstone: it.Tombstone, History: it.History,
+		}}
+	}
+	return out, nil
+}
+
+// grantsNow scans the grants and marks those still in the expiry index.
+func (a *awsClients) grantsNow(ctx context.Context, t *testing.T, expiring map[string]bool) map[string]grants.Grant {
+	t.Helper()
+	all, err := a.scanGrants(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]grants.Grant{}
+	for id, s := range all {
+		out[id] = s.grant
+		if s.duePK == "EXPIRY" && s.grant.State != grants.StateActive {
+			expiring[id] = true
+		}
+	}
+	return out
+}
+
+func (a *awsClients) members(ctx context.Context, t *testing.T) []MemberItem {
+	t.Helper()
+	items, err := a.scan(ctx, "member#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []MemberItem
+	for _, it := range items {
+		out = append(out, MemberItem{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Dirty: it.DuePK == "DIRTY"})
+	}
+	return out
+}
+
+func (a *awsClients) snapshot(ctx context.Context, t *testing.T, groups []string) Snapshot {
+	t.Helper()
+	s := Snapshot{T0: time.Now(), IAM: map[string][]string{}, Expiring: map[string]bool{}}
+	s.Before = a.grantsNow(ctx, t, s.Expiring)
+	s.T1 = time.Now()
+	for _, g := range groups {
+		m, err := groupMembers(ctx, a.iam, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.IAM[g] = m
+	}
+	s.After = a.grantsNow(ctx, t, s.Expiring)
+	s.T2 = time.Now()
+	return s
+}
+
+func groupMembers(ctx context.Context, c *iam.Client, group string) ([]string, error) {
+	var out []string
+	p := iam.NewGetGroupPaginator(c, &iam.GetGroupInput{GroupName: aws.String(group)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("get group %s: %w", group, err)
+		}
+		for _, u := range page.Users {
+			out = append(out, aws.ToString(u.UserName))
+		}
+	}
+	return out, nil
+}
+
+// drain receives and deletes everything in a queue until it answers empty
+// three times in a row.
+func (a *awsClients) drain(ctx context.Context, t *testing.T, url string) []sqstypes.Message {
+	t.Helper()
+	var out []sqstypes.Message
+	for empty := 0; empty < 3; {
+		got, err := a.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10,
+			WaitTimeSeconds: 1, VisibilityTimeout: 120, MessageAttributeNames: []string{"All"}})
+		if err != nil {
+			t.Fatalf("drain %s: %v", url, err)
+		}
+		if len(got.Messages) == 0 {
+			empty++
+			continue
+		}
+		empty = 0
+		out = append(out, got.Messages...)
+		var del []sqstypes.DeleteMessageBatchRequestEntry
+		for i, m := range got.Messages {
+			del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
+		}
+		if _, err := a.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &url, Entries: del}); err != nil {
+			t.Fatalf("delete from %s: %v", url, err)
+		}
+	}
+	return out
+}
+
+func (a *awsClients) drainResults(ctx context.Context, t *testing.T) []events.Result {
+	t.Helper()
+	var out []events.Result
+	for _, m := range a.drain(ctx, t, a.stack.ResultsQueueURL) {
+		var env struct {
+			DetailType string        `json:"detail-type"`
+			Source     string        `json:"source"`
+			Detail     events.Result `json:"detail"`
+		}
+		if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
+			t.Errorf("result event is not JSON: %v: %s", err, aws.ToString(m.Body))
+			continue
+		}
+		if env.DetailType != env.Detail.DetailType {
+			t.Errorf("result event detail-type %q but detail says %q", env.DetailType, env.Detail.DetailType)
+		}
+		out = append(out, env.Detail)
+	}
+	return out
+}
+
+func (a *awsClients) drainDLQ(ctx context.Context, t *testing.T) []DLQMessage {
+	t.Helper()
+	var out []DLQMessage
+	for _, m := range a.drain(ctx, t, a.stack.DLQURL) {
+		d := DLQMessage{Body: aws.ToString(m.Body)}
+		if req, err := events.Decode([]byte(d.Body)); err == nil || req.SymEventID != "" {
+			d.SymID = req.SymEventID
+		}
+		if v, ok := m.MessageAttributes[consumer.AttrCode]; ok {
+			d.Code = aws.ToString(v.StringValue)
+		}
+		if v, ok := m.MessageAttributes[consumer.AttrError]; ok {
+			d.Reason = aws.ToString(v.StringValue)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// monitor samples the overlap groups' members for invariant 5.
+type monitor struct {
+	iam    *iam.Client
+	groups []string
+	mu     sync.Mutex
+	got    []Sample
+}
+
+func (m *monitor) run(ctx context.Context, every time.Duration) {
+	for ctx.Err() == nil {
+		for _, g := range m.groups {
+			start := time.Now()
+			members, err := groupMembers(ctx, m.iam, g)
+			if err != nil {
+				continue
+			}
+			s := Sample{Start: start, End: time.Now(), Group: g, Members: map[string]bool{}}
+			for _, u := range members {
+				s.Members[u] = true
+			}
+			m.mu.Lock()
+			m.got = append(m.got, s)
+			m.mu.Unlock()
+		}
+		sleep(ctx, every)
+	}
+}
+
+func (m *monitor) samples() []Sample {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.got)
+}
+
+func grepLog(path string, needles ...string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return []string{"cannot read log: " + err.Error()}
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		for _, n := range needles {
+			if strings.Contains(sc.Text(), n) && len(out) < 5 {
+				out = append(out, clipped(sc.Text()))
+			}
+		}
+	}
+	return out
+}
+
+// sweepFigures adds up what the replica's sweeps logged.
+func sweepFigures(path string) (repaired, revoked int) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Msg      string `json:"msg"`
+			Repaired int    `json:"repaired"`
+			Revoked  int    `json:"revoked"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "sweep" {
+			repaired += line.Repaired
+			revoked += line.Revoked
+		}
+	}
+	return repaired, revoked
+}
+
+func renderMap[V int | int64](m map[string]V) string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var b strings.Builder
+	for _, k := range ks {
+		fmt.Fprintf(&b, "%s=%v ", k, m[k])
+	}
+	return strings.TrimSpace(b.String())
+}

@@ -1,0 +1,189 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/iamjit/iamjit/events"
+	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/internal/awsx"
+)
+
+// The plan holds every scenario, its bodies decode to what was planned and
+// its ids are unique.
+func TestWorkloadPlan(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	w := NewWorkload(NewCast("t", 12, 4, 2), start, WorkloadOptions{Events: 400, Spread: 30 * time.Second, Seed: 1})
+	seen := map[string]int{}
+	ids := map[string]bool{}
+	for _, e := range w.Events {
+		seen[e.Scenario]++
+		if ids[e.SymID] {
+			t.Fatalf("Sym id %s planned twice", e.SymID)
+		}
+		ids[e.SymID] = true
+		req, err := events.Decode([]byte(e.Body))
+		if e.Scenario == ScenPoison {
+			var de *events.DecodeError
+			if !errors.As(err, &de) || de.SymEventID != "" {
+				t.Errorf("poison body decodes as %v, want a DecodeError without a Sym id", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s body does not decode: %v", e.Scenario, err)
+		}
+		if req.SymEventID != e.SymID || req.Type != e.Type || req.GrantID() != e.GrantID || req.Group != e.Group ||
+			req.Requester != e.Email || req.Duration != e.Duration || !req.Timestamp.Equal(e.Timestamp) || req.Source != "sym" {
+			t.Errorf("body of %s decodes to %+v", e.SymID, req)
+		}
+	}
+	for _, s := range []string{ScenPlain, ScenHot, ScenReorder, ScenStale, ScenOverlap, ScenUnknown, ScenOutside, ScenNoise, ScenPoison} {
+		if seen[s] == 0 {
+			t.Errorf("no %s scenario in the plan: %v", s, seen)
+		}
+	}
+	for i, s := range w.Sends {
+		if i > 0 && s.At < w.Sends[i-1].At {
+			t.Fatalf("sends out of order at %d", i)
+		}
+	}
+	for _, e := range w.Events {
+		if e.Scenario == ScenStale && e.Expires().After(w.Start.Add(30*time.Second)) {
+			t.Errorf("stale escalate %s expires at %s, after its send", e.SymID, e.Expires())
+		}
+	}
+	tail := w.AddTail(start.Add(time.Minute), 3, 20*time.Second, 2)
+	if len(tail) < 4 || tail[0].At < time.Minute {
+		t.Errorf("tail = %d sends starting at %s", len(tail), tail[0].At)
+	}
+}
+
+// The checker finds planted violations of each invariant.
+func TestCheckFindsViolations(t *testing.T) {
+	start := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+	cast := NewCast("t", 2, 1, 1)
+	u, grp, ov := cast.Users[0], cast.Groups[0], cast.OverlapGroups[0]
+	w := &Workload{Cast: cast, Start: start}
+	esc := &Event{SymID: "e1", Type: TypeEsc, Scenario: ScenPlain, GrantID: "r1/t", User: u.Name, Group: grp, Timestamp: start, Duration: 10}
+	stale := &Event{SymID: "e2", Type: TypeEsc, Scenario: ScenStale, GrantID: "r2/t", User: u.Name, Group: grp, Timestamp: start, Duration: 1}
+	lost := &Event{SymID: "e3", Type: TypeEsc, Scenario: ScenPlain, GrantID: "r3/t", User: u.Name, Group: grp, Timestamp: start, Duration: 10}
+	long := &Event{SymID: "e4", Type: TypeEsc, Scenario: ScenOverlap, Role: "long", GrantID: "r4/t", Pair: "r5/t", User: u.Name, Group: ov, Timestamp: start, Duration: 40}
+	w.Events = []*Event{esc, stale, lost, long}
+	g1 := grants.Grant{ID: "r1/t", State: grants.StateRevoked, SymEventID: "e1", IAMUser: u.Name, Group: grp, RevokedAt: start.Add(10 * time.Second), RevokeReason: "expired",
+		History: []grants.Transition{{Action: "escalate"}, {Action: "escalate"}}}
+	g2 := grants.Grant{ID: "r2/t", State: grants.StateActive, SymEventID: "e2", IAMUser: u.Name, Group: grp, ExpiresAt: start.Add(time.Second)}
+	longG := grants.Grant{ID: "r4/t", State: grants.StateRevoked, SymEventID: "e4", IAMUser: u.Name, Group: ov, GrantedAt: start, ExpiresAt: start.Add(40 * time.Second), RevokedAt: start.Add(41 * time.Second)}
+	shortG := grants.Grant{ID: "r5/t", State: grants.StateRevoked, IAMUser: u.Name, Group: ov, GrantedAt: start, RevokedAt: start.Add(5 * time.Second),
+		History: []grants.Transition{{Action: "revoke"}, {Action: "iam_add", At: start.Add(6 * time.Second)}}}
+	now := time.Now()
+	final := Snapshot{T0: now, T1: now, T2: now, IAM: map[string][]string{grp: {u.Name, cast.Users[1].Name}, cast.OutsideGroup: {}},
+		After: map[string]grants.Grant{g1.ID: g1, g2.ID: g2, longG.ID: longG, shortG.ID: shortG}}
+	granted := events.Result{DetailType: events.AccessGranted, ResultID: "a", SymEventID: "e1", GrantID: "r1/t", IAMUser: u.Name, Group: grp}
+	obs := Observed{
+		Final: final,
+		Results: []events.Result{granted, {DetailType: events.AccessGranted, ResultID: "b", SymEventID: "e1", GrantID: "r1/t", IAMUser: u.Name, Group: grp},
+			{DetailType: events.AccessGranted, ResultID: "c", SymEventID: "e2", GrantID: "r2/t", IAMUser: u.Name, Group: grp},
+			{DetailType: events.AccessRevoked, ResultID: "d", GrantID: "r1/t", Reason: "deescalated"},
+			{DetailType: events.AccessGranted, ResultID: "e", SymEventID: "e4", GrantID: "r4/t", IAMUser: u.Name, Group: ov}},
+		DLQ: []DLQMessage{{Body: "{}"}},
+		Samples: []Sample{
+			{Start: start.Add(7 * time.Second), End: start.Add(7100 * time.Millisecond), Group: ov, Members: map[string]bool{u.Name: true}},
+			{Start: start.Add(8 * time.Second), End: start.Add(8100 * time.Millisecond), Group: ov, Members: map[string]bool{}},
+		},
+		OutsideBefore: []string{cast.Users[1].Name},
+	}
+	rep := Check(w, obs)
+	all := strings.Join(rep.Violations, "\n")
+	for _, want := range []string{
+		"inv1: at rest " + cast.Users[1].Name + " is in IAM group " + grp + " without an active grant",
+		"inv1: at rest grant r2/t",                // ACTIVE past expiry
+		"inv2: escalate e3 (plain) has no result", // lost
+		"inv2: message  \"{}\" reached the DLQ without iamjit's reason",
+		"inv3: Sym event e1|Access Granted has 2 different result_ids",
+		"inv3: grant r1/t took effect more than once",
+		"inv3: grant r1/t is REVOKED (expired) in DynamoDB but its results say [deescalated]",
+		"inv4: stale escalate e2: want Access Request Rejected expired",
+		"inv5: " + u.Name + " left " + ov,
+		"inv7: group t-outside outside the managed path changed",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("violations lack %q; got:\n%s", want, all)
+		}
+	}
+}
+
+// Each fault reaches the SDK as the error a real service would give, and
+// awsx classifies it as retryable by its type or code; apply_drop reaches
+// the backend although the caller sees a failure.
+func TestProxyFaults(t *testing.T) {
+	var hits atomic.Int64
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer backend.Close()
+	cases := []struct {
+		kind, sqsCode, iamCode, ddbCode string
+		reaches                         bool
+	}{
+		{FaultThrottle, "ThrottlingException", "Throttling", "ThrottlingException", false},
+		{Fault500, "InternalFailure", "InternalFailure", "InternalFailure", false},
+		{FaultHoldDrop, "", "", "", false},
+		{FaultApplyDrop, "", "", "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.kind, func(t *testing.T) {
+			p, err := NewProxy(backend.URL, ProxyOptions{Rate: 1, Kinds: []string{c.kind}, MaxHold: 10 * time.Millisecond, Seed: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			url, err := p.Listen()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), RetryMaxAttempts: 1,
+				Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			before := hits.Load()
+			_, sqsErr := sqs.NewFromConfig(cfg).GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("q")})
+			_, iamErr := iam.NewFromConfig(cfg).GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String("g")})
+			_, ddbErr := dynamodb.NewFromConfig(cfg).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String("t")})
+			for name, e := range map[string]struct {
+				err  error
+				code string
+			}{"sqs": {sqsErr, c.sqsCode}, "iam": {iamErr, c.iamCode}, "dynamodb": {ddbErr, c.ddbCode}} {
+				if e.err == nil {
+					t.Fatalf("%s: call succeeded through a %s fault", name, c.kind)
+				}
+				if !awsx.Retryable(e.err) {
+					t.Errorf("%s: %s fault is not retryable: %v", name, c.kind, e.err)
+				}
+				if e.code != "" && awsx.Code(e.err) != e.code {
+					t.Errorf("%s: code %q, want %q (%v)", name, awsx.Code(e.err), e.code, e.err)
+				}
+			}
+			if got := hits.Load() - before; (got == 3) != c.reaches || (!c.reaches && got != 0) {
+				t.Errorf("backend saw %d calls, want reached=%v", got, c.reaches)
+			}
+			if st := p.Stats(); st.Faults[c.kind] != 3 {
+				t.Errorf("faults counted %v, want 3 %s", st.Faults, c.kind)
+			}
+		})
+	}
+}
