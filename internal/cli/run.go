@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/term"
 
 	"github.com/iamjit/iamjit/consumer"
@@ -83,7 +84,9 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 		return nil, &exitError{code: 2, err: fmt.Errorf("configuration:\n%w", err)}
 	}
 	a := &app{cfg: cfg, log: newLogger(cfg, logOut), calls: awsx.NewCounter()}
-	a.metrics = metrics.New(a.calls)
+	if a.metrics, err = metrics.New(prometheus.NewRegistry(), a.calls); err != nil {
+		return nil, err
+	}
 	a.base, err = awsx.Load(ctx, a.calls)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
@@ -283,10 +286,7 @@ func (a *app) serveHTTP(ctx context.Context, alive *atomic.Int64) (func(), error
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		_, _ = a.metrics.WriteTo(w)
-	})
+	mux.Handle("/metrics", a.metrics.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return func() {

@@ -1,168 +1,199 @@
-// Package metrics keeps iamjit's counters and writes them in the Prometheus
-// text format. It is hand-written to stay small: a few counters, gauges and
-// one histogram need no client library.
+// Package metrics keeps iamjit's counters, gauges and histogram in a
+// Prometheus registry (client_golang) and serves them with the Go runtime
+// and process collectors (go_*, process_*).
 package metrics
 
 import (
+	"errors"
 	"fmt"
-	"io"
-	"sort"
-	"strings"
-	"sync"
+	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/iamjit/iamjit/internal/awsx"
 )
 
-// latencyBuckets are upper bounds in seconds.
-var latencyBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
-
 // Metrics implements consumer.Observer and serves /metrics.
 type Metrics struct {
-	Calls *awsx.Counter
+	gatherer prometheus.Gatherer
 
-	mu       sync.Mutex
-	outcomes map[string]int64
-	received int64
-	inflight int64
-	dlqMoves int64
-	buckets  []int64
-	sum      float64
-	count    int64
-	active   int64
-	sweepLag float64
-	sweeps   int64
-	revoked  int64
-	repaired int64
+	messages   *prometheus.CounterVec
+	received   prometheus.Counter
+	inflight   prometheus.Gauge
+	dlqMoves   prometheus.Counter
+	processing prometheus.Histogram
+	active     prometheus.Gauge
+	sweepLag   prometheus.Gauge
+	sweeps     prometheus.Counter
+	revoked    prometheus.Counter
+	repaired   prometheus.Counter
 	// reconcile
-	reconciles    int64
-	reconcileErrs int64
-	driftNow      int64
-	drift         int64
-	driftFixed    int64
+	reconciles    prometheus.Counter
+	reconcileErrs prometheus.Counter
+	driftNow      prometheus.Gauge
+	drift         prometheus.Counter
+	driftFixed    prometheus.Counter
 }
 
-// New returns empty metrics reading AWS call counts from calls.
-func New(calls *awsx.Counter) *Metrics {
-	return &Metrics{Calls: calls, outcomes: map[string]int64{}, buckets: make([]int64, len(latencyBuckets))}
+// New registers iamjit's metrics, AWS call counts read from calls at each
+// scrape (when calls is not nil), and the Go runtime and process collectors
+// in reg. Pass a fresh prometheus.NewRegistry(); registering twice in one
+// registry fails.
+func New(reg *prometheus.Registry, calls *awsx.Counter) (*Metrics, error) {
+	r := &registrar{reg: reg}
+	m := &Metrics{
+		gatherer: reg,
+		messages: r.counterVec("iamjit_messages_total", "Messages finished, by outcome.", "outcome"),
+		received: r.counter("iamjit_messages_received_total", "Messages received from SQS."),
+		inflight: r.gauge("iamjit_messages_in_flight", "Messages being processed."),
+		dlqMoves: r.counter("iamjit_dlq_moves_total", "Messages iamjit moved to the dead-letter queue."),
+		processing: r.histogram("iamjit_processing_seconds", "Time from receive to delete.",
+			[]float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}),
+		active:        r.gauge("iamjit_active_grants", "ACTIVE grants in the table, counted at the last sweep."),
+		sweepLag:      r.gauge("iamjit_sweeper_lag_seconds", "How overdue the oldest due grant was at the last sweep."),
+		sweeps:        r.counter("iamjit_sweeps_total", "Sweeps run."),
+		revoked:       r.counter("iamjit_sweeper_revoked_total", "Grants the sweeper expired."),
+		repaired:      r.counter("iamjit_sweeper_repaired_total", "Dirty memberships the sweeper converged."),
+		reconciles:    r.counter("iamjit_reconcile_runs_total", "Reconcile runs."),
+		reconcileErrs: r.counter("iamjit_reconcile_errors_total", "Reconcile runs that could not read or repair everything."),
+		driftNow:      r.gauge("iamjit_drift", "Differences between IAM and the grants found by the last reconcile."),
+		drift:         r.counter("iamjit_drift_total", "Differences between IAM and the grants found, summed over reconcile runs."),
+		driftFixed:    r.counter("iamjit_drift_repaired_total", "Differences reconcile repaired (members removed or re-added)."),
+	}
+	if calls != nil {
+		r.register(newAWSCalls(calls))
+	}
+	r.register(collectors.NewGoCollector())
+	r.register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if r.err != nil {
+		return nil, fmt.Errorf("metrics: %w", r.err)
+	}
+	return m, nil
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
 }
 
 // Observed counts a finished message by outcome with its processing time.
 func (m *Metrics) Observed(outcome string, took time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.outcomes[outcome]++
-	s := took.Seconds()
-	for i, b := range latencyBuckets {
-		if s <= b {
-			m.buckets[i]++
-		}
-	}
-	m.sum += s
-	m.count++
+	m.messages.WithLabelValues(outcome).Inc()
+	m.processing.Observe(took.Seconds())
 }
 
 // InFlight moves the in-flight gauge.
-func (m *Metrics) InFlight(d int) { m.mu.Lock(); m.inflight += int64(d); m.mu.Unlock() }
+func (m *Metrics) InFlight(d int) { m.inflight.Add(float64(d)) }
 
 // DLQMoved counts a message iamjit moved to the DLQ.
-func (m *Metrics) DLQMoved() { m.mu.Lock(); m.dlqMoves++; m.mu.Unlock() }
+func (m *Metrics) DLQMoved() { m.dlqMoves.Inc() }
 
 // Received counts a received message.
-func (m *Metrics) Received() { m.mu.Lock(); m.received++; m.mu.Unlock() }
+func (m *Metrics) Received() { m.received.Inc() }
 
 // Swept records one sweep.
 func (m *Metrics) Swept(revoked, repaired int, lag time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sweeps++
-	m.revoked += int64(revoked)
-	m.repaired += int64(repaired)
-	m.sweepLag = lag.Seconds()
+	m.sweeps.Inc()
+	add(m.revoked, revoked)
+	add(m.repaired, repaired)
+	m.sweepLag.Set(lag.Seconds())
 }
 
 // SetActive sets the active-grants gauge.
-func (m *Metrics) SetActive(n int) { m.mu.Lock(); m.active = int64(n); m.mu.Unlock() }
+func (m *Metrics) SetActive(n int) { m.active.Set(float64(n)) }
 
 // Reconciled records one reconcile: the drift it found, how much of it it
 // repaired, and whether it failed.
 func (m *Metrics) Reconciled(found, repaired int, failed bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.reconciles++
+	m.reconciles.Inc()
 	if failed {
-		m.reconcileErrs++
+		m.reconcileErrs.Inc()
 	}
-	m.driftNow = int64(found)
-	m.drift += int64(found)
-	m.driftFixed += int64(repaired)
+	m.driftNow.Set(float64(found))
+	add(m.drift, found)
+	add(m.driftFixed, repaired)
 }
 
-// Outcome returns the count of messages that ended with outcome.
-func (m *Metrics) Outcome(outcome string) int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.outcomes[outcome]
+// add adds n to a counter; a negative n (a caller's bug) is dropped, where
+// client_golang would panic.
+func add(c prometheus.Counter, n int) {
+	if n > 0 {
+		c.Add(float64(n))
+	}
 }
 
-// WriteTo writes every metric in the Prometheus text format.
-func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
-	var b strings.Builder
-	m.mu.Lock()
-	head := func(name, typ, help string) { fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ) }
-	head("iamjit_messages_total", "counter", "Messages finished, by outcome.")
-	keys := make([]string, 0, len(m.outcomes))
-	for k := range m.outcomes {
-		keys = append(keys, k)
+// registrar makes metrics and registers each one as it is made, keeping
+// every error for New to return, so New says each metric once.
+type registrar struct {
+	reg prometheus.Registerer
+	err error
+}
+
+func (r *registrar) register(c prometheus.Collector) {
+	r.err = errors.Join(r.err, r.reg.Register(c))
+}
+
+func (r *registrar) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	r.register(c)
+	return c
+}
+
+func (r *registrar) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	r.register(c)
+	return c
+}
+
+func (r *registrar) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	r.register(g)
+	return g
+}
+
+func (r *registrar) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	r.register(h)
+	return h
+}
+
+// awsCalls exposes an awsx.Counter: the SDK middleware keeps counting as it
+// does, and each scrape turns a snapshot into constant metrics.
+type awsCalls struct {
+	counter       *awsx.Counter
+	calls, errors *prometheus.Desc
+}
+
+func newAWSCalls(c *awsx.Counter) *awsCalls {
+	labels := []string{"service", "operation"}
+	return &awsCalls{
+		counter: c,
+		calls:   prometheus.NewDesc("iamjit_aws_calls_total", "AWS API calls (attempts), by service and operation.", labels, nil),
+		errors:  prometheus.NewDesc("iamjit_aws_errors_total", "AWS API calls that failed, by service and operation.", labels, nil),
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "iamjit_messages_total{outcome=%q} %d\n", k, m.outcomes[k])
+}
+
+// Describe implements prometheus.Collector.
+func (a *awsCalls) Describe(ch chan<- *prometheus.Desc) {
+	ch <- a.calls
+	ch <- a.errors
+}
+
+// Collect implements prometheus.Collector.
+func (a *awsCalls) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range a.counter.Snapshot() {
+		ch <- constCounter(a.calls, c.Calls, c.Op)
+		ch <- constCounter(a.errors, c.Errors, c.Op)
 	}
-	head("iamjit_messages_received_total", "counter", "Messages received from SQS.")
-	fmt.Fprintf(&b, "iamjit_messages_received_total %d\n", m.received)
-	head("iamjit_messages_in_flight", "gauge", "Messages being processed.")
-	fmt.Fprintf(&b, "iamjit_messages_in_flight %d\n", m.inflight)
-	head("iamjit_dlq_moves_total", "counter", "Messages iamjit moved to the dead-letter queue.")
-	fmt.Fprintf(&b, "iamjit_dlq_moves_total %d\n", m.dlqMoves)
-	head("iamjit_processing_seconds", "histogram", "Time from receive to delete.")
-	for i, ub := range latencyBuckets {
-		fmt.Fprintf(&b, "iamjit_processing_seconds_bucket{le=\"%g\"} %d\n", ub, m.buckets[i])
+}
+
+func constCounter(d *prometheus.Desc, n int64, op awsx.Op) prometheus.Metric {
+	m, err := prometheus.NewConstMetric(d, prometheus.CounterValue, float64(n), op.Service, op.Operation)
+	if err != nil {
+		return prometheus.NewInvalidMetric(d, err) // the scrape reports it
 	}
-	fmt.Fprintf(&b, "iamjit_processing_seconds_bucket{le=\"+Inf\"} %d\n", m.count)
-	fmt.Fprintf(&b, "iamjit_processing_seconds_sum %g\niamjit_processing_seconds_count %d\n", m.sum, m.count)
-	head("iamjit_active_grants", "gauge", "ACTIVE grants in the table, counted at the last sweep.")
-	fmt.Fprintf(&b, "iamjit_active_grants %d\n", m.active)
-	head("iamjit_sweeper_lag_seconds", "gauge", "How overdue the oldest due grant was at the last sweep.")
-	fmt.Fprintf(&b, "iamjit_sweeper_lag_seconds %g\n", m.sweepLag)
-	head("iamjit_sweeps_total", "counter", "Sweeps run.")
-	fmt.Fprintf(&b, "iamjit_sweeps_total %d\n", m.sweeps)
-	head("iamjit_sweeper_revoked_total", "counter", "Grants the sweeper expired.")
-	fmt.Fprintf(&b, "iamjit_sweeper_revoked_total %d\n", m.revoked)
-	head("iamjit_sweeper_repaired_total", "counter", "Dirty memberships the sweeper converged.")
-	fmt.Fprintf(&b, "iamjit_sweeper_repaired_total %d\n", m.repaired)
-	head("iamjit_reconcile_runs_total", "counter", "Reconcile runs.")
-	fmt.Fprintf(&b, "iamjit_reconcile_runs_total %d\n", m.reconciles)
-	head("iamjit_reconcile_errors_total", "counter", "Reconcile runs that could not read or repair everything.")
-	fmt.Fprintf(&b, "iamjit_reconcile_errors_total %d\n", m.reconcileErrs)
-	head("iamjit_drift", "gauge", "Differences between IAM and the grants found by the last reconcile.")
-	fmt.Fprintf(&b, "iamjit_drift %d\n", m.driftNow)
-	head("iamjit_drift_total", "counter", "Differences between IAM and the grants found, summed over reconcile runs.")
-	fmt.Fprintf(&b, "iamjit_drift_total %d\n", m.drift)
-	head("iamjit_drift_repaired_total", "counter", "Differences reconcile repaired (members removed or re-added).")
-	fmt.Fprintf(&b, "iamjit_drift_repaired_total %d\n", m.driftFixed)
-	m.mu.Unlock()
-	if m.Calls != nil {
-		head("iamjit_aws_calls_total", "counter", "AWS API calls (attempts), by service and operation.")
-		snap := m.Calls.Snapshot()
-		for _, c := range snap {
-			fmt.Fprintf(&b, "iamjit_aws_calls_total{service=%q,operation=%q} %d\n", c.Service, c.Operation, c.Calls)
-		}
-		head("iamjit_aws_errors_total", "counter", "AWS API calls that failed, by service and operation.")
-		for _, c := range snap {
-			fmt.Fprintf(&b, "iamjit_aws_errors_total{service=%q,operation=%q} %d\n", c.Service, c.Operation, c.Errors)
-		}
-	}
-	n, err := io.WriteString(w, b.String())
-	return int64(n), err
+	return m
 }

@@ -230,11 +230,11 @@ func TestRunMetricsAndReconcileLoop(t *testing.T) {
 		`iamjit_dlq_moves_total`:                                                    1,
 		`iamjit_messages_in_flight`:                                                 0,
 		`iamjit_processing_seconds_bucket{le="+Inf"}`:                               4,
-		`iamjit_aws_calls_total{service="IAM",operation="AddUserToGroup"}`:          3,
-		`iamjit_aws_errors_total{service="IAM",operation="AddUserToGroup"}`:         0,
-		`iamjit_aws_calls_total{service="EventBridge",operation="PutEvents"}`:       -1, // present
-		`iamjit_aws_calls_total{service="DynamoDB",operation="TransactWriteItems"}`: -1,
-		`iamjit_aws_calls_total{service="SQS",operation="SendMessage"}`:             1, // the DLQ move
+		`iamjit_aws_calls_total{operation="AddUserToGroup",service="IAM"}`:          3,
+		`iamjit_aws_errors_total{operation="AddUserToGroup",service="IAM"}`:         0,
+		`iamjit_aws_calls_total{operation="PutEvents",service="EventBridge"}`:       -1, // present
+		`iamjit_aws_calls_total{operation="TransactWriteItems",service="DynamoDB"}`: -1,
+		`iamjit_aws_calls_total{operation="SendMessage",service="SQS"}`:             1, // the DLQ move
 		`iamjit_sweeper_lag_seconds`:                                                0,
 	}
 	for k, v := range want {
