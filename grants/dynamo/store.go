@@ -495,9 +495,7 @@ func (s *Store) MarkSynced(ctx context.Context, user, group, token, grantID stri
 			}
 			return false, err
 		}
-		u := member.Update
-		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
-			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues})
+		_, err := s.db.UpdateItem(ctx, updateInput(member.Update))
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			return false, nil
@@ -511,11 +509,7 @@ func (s *Store) MarkSynced(ctx context.Context, user, group, token, grantID stri
 	if err != nil {
 		return false, fmt.Errorf("marshal history: %w", err)
 	}
-	history := types.TransactWriteItem{Update: &types.Update{TableName: &s.table, Key: key(grantKey(grantID)),
-		UpdateExpression:    aws.String("SET history = list_append(if_not_exists(history, :empty), :h)"),
-		ConditionExpression: aws.String("attribute_exists(pk)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}}, ":h": h}}}
+	history := types.TransactWriteItem{Update: s.historyAppend(grantID, h)}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{member, history}})
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) && failedAt(tce, 0) {
@@ -533,15 +527,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int32) ([]grants.G
 	if err != nil {
 		return nil, err
 	}
-	out := make([]grants.Grant, 0, len(items))
-	for _, item := range items {
-		var it grantItem
-		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-			return nil, fmt.Errorf("decode due grant: %w", err)
-		}
-		out = append(out, fromItem(it))
-	}
-	return out, nil
+	return decodeEach(items, "due grant", fromItem)
 }
 
 // Dirty implements grants.Store.
@@ -550,13 +536,20 @@ func (s *Store) Dirty(ctx context.Context, before time.Time, limit int32) ([]gra
 	if err != nil {
 		return nil, err
 	}
-	out := make([]grants.Membership, 0, len(items))
+	return decodeEach(items, "dirty membership", func(it memberItem) grants.Membership {
+		return grants.Membership{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: true}
+	})
+}
+
+// decodeEach unmarshals every item into a T and converts it.
+func decodeEach[T, R any](items []map[string]types.AttributeValue, what string, conv func(T) R) ([]R, error) {
+	out := make([]R, 0, len(items))
 	for _, item := range items {
-		var it memberItem
+		var it T
 		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-			return nil, fmt.Errorf("decode dirty membership: %w", err)
+			return nil, fmt.Errorf("decode %s: %w", what, err)
 		}
-		out = append(out, grants.Membership{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: true})
+		out = append(out, conv(it))
 	}
 	return out, nil
 }
@@ -631,13 +624,11 @@ func (s *Store) List(ctx context.Context, f Filter) ([]grants.Grant, error) {
 		if err != nil {
 			return nil, fmt.Errorf("scan grants: %w", err)
 		}
-		for _, item := range page.Items {
-			var it grantItem
-			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return nil, fmt.Errorf("decode grant: %w", err)
-			}
-			out = append(out, fromItem(it))
+		gs, err := decodeEach(page.Items, "grant", fromItem)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, gs...)
 	}
 	return out, nil
 }
@@ -669,13 +660,11 @@ func (s *Store) ActiveGrants(ctx context.Context) ([]grants.Grant, error) {
 		if err != nil {
 			return nil, fmt.Errorf("query active grants: %w", err)
 		}
-		for _, item := range page.Items {
-			var it grantItem
-			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return nil, fmt.Errorf("decode active grant: %w", err)
-			}
-			out = append(out, fromItem(it))
+		gs, err := decodeEach(page.Items, "active grant", fromItem)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, gs...)
 	}
 	return out, nil
 }
@@ -701,11 +690,7 @@ func (s *Store) AppendHistory(ctx context.Context, grantID string, t grants.Tran
 	if err != nil {
 		return fmt.Errorf("marshal history: %w", err)
 	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(grantKey(grantID)),
-		UpdateExpression:    aws.String("SET history = list_append(if_not_exists(history, :empty), :h)"),
-		ConditionExpression: aws.String("attribute_exists(pk)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}}, ":h": h}})
+	_, err = s.db.UpdateItem(ctx, updateInput(s.historyAppend(grantID, h)))
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return grants.ErrNotFound
@@ -714,4 +699,20 @@ func (s *Store) AppendHistory(ctx context.Context, grantID string, t grants.Tran
 		return fmt.Errorf("append history of %s: %w", grantID, err)
 	}
 	return nil
+}
+
+// historyAppend appends the transitions h to an existing grant's history.
+func (s *Store) historyAppend(grantID string, h types.AttributeValue) *types.Update {
+	return &types.Update{TableName: &s.table, Key: key(grantKey(grantID)),
+		UpdateExpression:    aws.String("SET history = list_append(if_not_exists(history, :empty), :h)"),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}}, ":h": h}}
+}
+
+// updateInput is a transaction's update run on its own.
+func updateInput(u *types.Update) *dynamodb.UpdateItemInput {
+	return &dynamodb.UpdateItemInput{TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+		ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+		ExpressionAttributeValues: u.ExpressionAttributeValues}
 }

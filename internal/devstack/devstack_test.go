@@ -25,6 +25,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
 )
@@ -176,20 +177,8 @@ func receiveOne(t *testing.T, c *sqs.Client, queueURL string) sqstypes.Message {
 	return sqstypes.Message{}
 }
 
-type envelope struct {
-	Version    string          `json:"version"`
-	ID         string          `json:"id"`
-	DetailType string          `json:"detail-type"`
-	Source     string          `json:"source"`
-	Account    string          `json:"account"`
-	Time       string          `json:"time"`
-	Region     string          `json:"region"`
-	Resources  []string        `json:"resources"`
-	Detail     json.RawMessage `json:"detail"`
-}
-
 // putAndReceive puts one event on bus and returns what reached queueURL.
-func putAndReceive(t *testing.T, cfg aws.Config, bus, source, detail, queueURL string) envelope {
+func putAndReceive(t *testing.T, cfg aws.Config, bus, source, detail, queueURL string) events.Envelope {
 	t.Helper()
 	out, err := eventbridge.NewFromConfig(cfg).PutEvents(context.Background(), &eventbridge.PutEventsInput{
 		Entries: []ebtypes.PutEventsRequestEntry{{
@@ -201,7 +190,7 @@ func putAndReceive(t *testing.T, cfg aws.Config, bus, source, detail, queueURL s
 		t.Fatalf("PutEvents: %v %+v", err, out)
 	}
 	msg := receiveOne(t, sqs.NewFromConfig(cfg), queueURL)
-	var env envelope
+	var env events.Envelope
 	if err := json.Unmarshal([]byte(aws.ToString(msg.Body)), &env); err != nil {
 		t.Fatalf("body %q is not an envelope: %v", aws.ToString(msg.Body), err)
 	}
