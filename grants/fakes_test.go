@@ -418,24 +418,6 @@ func (d *fakeDirectory) UsersWithTag(_ context.Context, key string) (map[string]
 	return out, nil
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // fakePublisher records published results; err fails Publish.
 type fakePublisher struct {
 	mu        sync.Mutex

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/internal/testclock"
 )
 
 func TestIdentityStrategies(t *testing.T) {
@@ -26,7 +27,7 @@ func TestIdentityStrategies(t *testing.T) {
 	if err := os.WriteFile(mapping, []byte(`{"GINA@example.com":"g.mapped","ghost@example.com":"nobody"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	id, err := grants.NewIdentity(dir, []string{"username", "file:" + mapping, "tag:email", "localpart:corp.example"}, time.Minute, clock.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func TestIdentityStrategies(t *testing.T) {
 
 func TestIdentityErrorsAreNotRefusals(t *testing.T) {
 	dir := &fakeDirectory{err: errors.New("throttled")}
-	id, err := grants.NewIdentity(dir, []string{"username", "tag:email"}, time.Minute, (&fakeClock{t: t0}).Now)
+	id, err := grants.NewIdentity(dir, []string{"username", "tag:email"}, time.Minute, testclock.New(t0).Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestIdentityErrorsAreNotRefusals(t *testing.T) {
 // refreshed; a mapping is cached for the ttl.
 func TestIdentityTagRefresh(t *testing.T) {
 	dir := &fakeDirectory{users: map[string]map[string]string{"x": {"email": "x@example.com"}}}
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	id, err := grants.NewIdentity(dir, []string{"tag:email"}, time.Minute, clock.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func FuzzIdentity(f *testing.F) {
 			"carol":             {"email": "carol@corp.example"},
 		}
 		dir := &fakeDirectory{users: users}
-		id, err := grants.NewIdentity(dir, []string{"username", "tag:email", "localpart:corp.example"}, time.Minute, (&fakeClock{t: t0}).Now)
+		id, err := grants.NewIdentity(dir, []string{"username", "tag:email", "localpart:corp.example"}, time.Minute, testclock.New(t0).Now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/internal/testclock"
 )
 
 // t0 is when every test's requests were approved.
@@ -29,13 +30,13 @@ type env struct {
 	svc   *grants.Service
 	store *fakeStore
 	iam   *fakeIAM
-	clock *fakeClock
+	clock *testclock.Clock
 	dir   *fakeDirectory
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	clock := &fakeClock{t: t0.Add(time.Minute)}
+	clock := testclock.New(t0.Add(time.Minute))
 	dir := &fakeDirectory{users: map[string]map[string]string{
 		alice:   {"email": aliceMail},
 		"bob1":  {"email": "bob@example.com"},

@@ -16,6 +16,7 @@ import (
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/grants/dynamo"
 	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/internal/testclock"
 )
 
 const retention = 90 * 24 * time.Hour
@@ -83,22 +84,10 @@ func (a *api) sawOld(yes bool) {
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	store *dynamo.Store
 	api   *api
-	clock *clock
+	clock *testclock.Clock
 	table string
 }
 
@@ -136,7 +125,7 @@ func newTable(t *testing.T, client *dynamodb.Client, strip bool) fixture {
 		t.Fatalf("enable ttl: %v", err)
 	}
 	a := &api{Client: client, strip: strip}
-	c := &clock{t: t0}
+	c := testclock.New(t0)
 	return fixture{store: dynamo.New(a, name, retention, c.Now), api: a, clock: c, table: name}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,19 +15,8 @@ import (
 	"github.com/iamjit/iamjit/grants/iamgroups"
 	"github.com/iamjit/iamjit/internal/awsx"
 	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/internal/testclock"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func members(t *testing.T, client *iam.Client, group string) []string {
 	t.Helper()
@@ -63,7 +51,7 @@ func TestIAM(t *testing.T) {
 		}
 		must(client.CreateUser(ctx, in))
 	}
-	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	a := iamgroups.New(client, time.Minute, c.Now)
 
 	t.Run("add is idempotent", func(t *testing.T) {
