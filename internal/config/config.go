@@ -89,15 +89,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			*p = splitList(v)
 		}
 	}
-	dur := func(p *time.Duration, name, flagName, usage string) {
-		set := func(s string) error {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return fmt.Errorf("%s: %q is not a duration like 90s or 12h", name, s)
-			}
-			*p = d
-			return nil
-		}
+	// parsed registers a value that set parses, from the flag or the
+	// variable; a bad variable is reported with the others.
+	parsed := func(name, flagName, usage string, set func(string) error) {
 		fs.Func(flagName, usage+" ("+name+")", set)
 		if v := getenv(name); v != "" {
 			if err := set(v); err != nil {
@@ -105,8 +99,18 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			}
 		}
 	}
+	dur := func(p *time.Duration, name, flagName, usage string) {
+		parsed(name, flagName, usage, func(s string) error {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a duration like 90s or 12h", name, s)
+			}
+			*p = d
+			return nil
+		})
+	}
 	boolean := func(p *bool, name, flagName, usage string) {
-		set := func(s string) error {
+		parsed(name, flagName, usage, func(s string) error {
 			switch strings.ToLower(s) {
 			case "true", "1", "yes":
 				*p = true
@@ -116,13 +120,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 				return fmt.Errorf("%s: %q is not true or false", name, s)
 			}
 			return nil
-		}
-		fs.Func(flagName, usage+" ("+name+")", set)
-		if v := getenv(name); v != "" {
-			if err := set(v); err != nil {
-				errs = append(errs, err)
-			}
-		}
+		})
 	}
 	var ext, level string
 	str(&c.QueueURL, "IAMJIT_QUEUE_URL", "queue-url", "SQS queue to consume")
