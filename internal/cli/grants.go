@@ -22,6 +22,7 @@ const grantsUsage = `usage:
   iamjit grants list [--active] [--user USER] [--group GROUP] [--since DURATION|RFC3339] [--json]
   iamjit grants show ID [--json]
   iamjit grants revoke ID --reason TEXT
+  iamjit grants revoke (--user USER | --group GROUP | --all) --reason TEXT [--yes] [--parallel N]
 
 The grants commands read the same IAMJIT_* environment as iamjit run.
 `
@@ -30,10 +31,10 @@ The grants commands read the same IAMJIT_* environment as iamjit run.
 // role chain, bus) from the same environment as `iamjit run`: a revoke goes
 // through grants.Service exactly like a deescalate.
 func runGrants(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	return grantsCmd(ctx, args, getenv, stdout, os.Stderr)
+	return grantsCmd(ctx, args, getenv, stdout, os.Stderr, stdinPrompt())
 }
 
-func grantsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, logOut io.Writer) error {
+func grantsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, logOut io.Writer, in prompt) error {
 	if len(args) == 0 {
 		fmt.Fprint(logOut, grantsUsage)
 		return usageErr("grants: no subcommand given")
@@ -45,7 +46,7 @@ func grantsCmd(ctx context.Context, args []string, getenv func(string) string, s
 	case "show":
 		return grantsShow(ctx, rest, getenv, stdout, logOut)
 	case "revoke":
-		return grantsRevoke(ctx, rest, getenv, stdout, logOut)
+		return grantsRevoke(ctx, rest, getenv, stdout, logOut, in)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, grantsUsage)
 		return nil
@@ -58,6 +59,15 @@ func grantsCmd(ctx context.Context, args []string, getenv func(string) string, s
 // parseWithID parses flags around one positional grant id, which may come
 // before or after them (`show ID --json` and `show --json ID`).
 func parseWithID(fs *flag.FlagSet, args []string) (string, error) {
+	id, err := parseOptionalID(fs, args)
+	if err == nil && id == "" {
+		return "", errors.New("a grant id is required")
+	}
+	return id, err
+}
+
+// parseOptionalID is parseWithID where the id may be absent.
+func parseOptionalID(fs *flag.FlagSet, args []string) (string, error) {
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
@@ -73,9 +83,6 @@ func parseWithID(fs *flag.FlagSet, args []string) (string, error) {
 	}
 	if fs.NArg() > 0 {
 		return "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if id == "" {
-		return "", errors.New("a grant id is required")
 	}
 	return id, nil
 }
@@ -188,64 +195,6 @@ func grantsShow(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", stamp(h.At), h.Action, dash(string(h.State)), dash(h.SymEventID), dash(h.IAMRequestID), dash(h.Note))
 	}
 	return tw.Flush()
-}
-
-// grantsRevoke ends an active grant early through grants.Service.Revoke
-// (the deescalate path: store first, then IAM through the membership
-// protocol) and publishes Access Revoked, reason manual. Running it again
-// for a revoked grant republishes the same result id, so a failed publish
-// is fixed by rerunning.
-func grantsRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, logOut io.Writer) error {
-	fs := flag.NewFlagSet("grants revoke", flag.ContinueOnError)
-	fs.SetOutput(logOut)
-	reason := fs.String("reason", "", "why the grant is ended (required; kept in its history and the result's message)")
-	id, err := parseWithID(fs, args)
-	if err != nil {
-		return usageErr("grants revoke: %v", err)
-	}
-	*reason = strings.TrimSpace(*reason)
-	if *reason == "" {
-		return usageErr("grants revoke: --reason is required")
-	}
-	if len(*reason) > 1024 || events.HasControl(*reason) {
-		return usageErr("grants revoke: --reason is too long or has control characters")
-	}
-	a, err := build(ctx, nil, getenv, logOut)
-	if err != nil {
-		return err
-	}
-	out, err := a.svc.Revoke(ctx, id, events.RevokedManual)
-	if errors.Is(err, grants.ErrNotFound) {
-		return fmt.Errorf("grants revoke: no grant %q", id)
-	}
-	if err != nil {
-		return fmt.Errorf("grants revoke: %w", err)
-	}
-	if out.Kind == grants.Duplicate {
-		g, err := a.store.GetGrant(ctx, id)
-		if err != nil {
-			return fmt.Errorf("grants revoke: %w", err)
-		}
-		if g.State != grants.StateRevoked {
-			return fmt.Errorf("grants revoke: grant %s is %s, not active: nothing to revoke", id, g.State)
-		}
-		fmt.Fprintf(stdout, "grant %s already ended at %s (%s); republishing its Access Revoked\n", id, stamp(g.RevokedAt), g.RevokeReason)
-	} else {
-		note := grants.Transition{At: time.Now().UTC(), Action: "note", Note: "manual revoke: " + *reason}
-		if err := a.store.AppendHistory(ctx, id, note); err != nil {
-			a.log.Warn("could not record the revoke reason in the grant's history", "grant_id", id, "err", err)
-		}
-		for i := range out.Results {
-			out.Results[i].Message = "revoked by an operator: " + *reason
-		}
-	}
-	if err := a.pub.Publish(ctx, out.Results); err != nil {
-		return fmt.Errorf("grants revoke: access is revoked but its result was not published (rerun to publish): %w", err)
-	}
-	for _, r := range out.Results {
-		fmt.Fprintf(stdout, "%s: grant %s (%s in %s), reason %s, result_id %s\n", r.DetailType, r.GrantID, r.IAMUser, r.Group, r.Reason, r.ResultID)
-	}
-	return nil
 }
 
 // grantJSON is a grant as `grants list --json` and `grants show --json`

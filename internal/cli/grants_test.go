@@ -4,9 +4,11 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/reconcile"
 )
 
@@ -65,10 +67,44 @@ func TestReconcileExitCodeCountsWhatRemains(t *testing.T) {
 
 func TestGrantsUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{}, {"frobnicate"}, {"revoke", "G1"}, {"show"}, {"list", "extra"}, {"list", "--since", "soon"}} {
-		err := grantsCmd(t.Context(), args, func(string) string { return "" }, io.Discard, io.Discard)
+		err := grantsCmd(t.Context(), args, func(string) string { return "" }, io.Discard, io.Discard, prompt{})
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.code != 2 {
 			t.Errorf("grants %q: err = %v, want a usage error (exit 2)", args, err)
+		}
+	}
+}
+
+func TestBulkRevokeUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"revoke", "--reason", "x"},                             // no selector
+		{"revoke", "G1", "--user", "u", "--reason", "x"},        // id and a selector
+		{"revoke", "--all", "--group", "g", "--reason", "x"},    // --all narrowed
+		{"revoke", "--all", "--parallel", "0", "--reason", "x"}, // parallel out of range
+		{"revoke", "--user", "u"},                               // no reason
+	} {
+		err := grantsCmd(t.Context(), args, func(string) string { return "" }, io.Discard, io.Discard, prompt{})
+		if ExitCode(err) != 2 {
+			t.Errorf("grants %q: err = %v, want a usage error (exit 2)", args, err)
+		}
+	}
+}
+
+func TestConfirm(t *testing.T) {
+	list := []grants.Grant{{ID: "G1", IAMUser: "alice", Group: "g"}, {ID: "G2", IAMUser: "alice", Group: "h"}}
+	if err := confirm(prompt{in: strings.NewReader("revoke 2\n")}, io.Discard, list, "user alice"); ExitCode(err) != 2 || !strings.Contains(err.Error(), "--yes") {
+		t.Errorf("no terminal: err = %v, want a usage error naming --yes", err)
+	}
+	var shown strings.Builder
+	if err := confirm(prompt{in: strings.NewReader("revoke 2\n"), terminal: true}, &shown, list, "user alice"); err != nil {
+		t.Errorf("typed %q: err = %v, want confirmed", "revoke 2", err)
+	}
+	if !strings.Contains(shown.String(), "G1") || !strings.Contains(shown.String(), "G2") {
+		t.Errorf("the prompt does not list the grants it will end:\n%s", shown.String())
+	}
+	for _, typed := range []string{"yes\n", "revoke 3\n", ""} {
+		if err := confirm(prompt{in: strings.NewReader(typed), terminal: true}, io.Discard, list, "user alice"); err == nil || ExitCode(err) != 1 {
+			t.Errorf("typed %q: err = %v, want not confirmed (exit 1)", typed, err)
 		}
 	}
 }

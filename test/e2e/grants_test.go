@@ -129,3 +129,66 @@ type grantJSON struct {
 	SymEventID   string              `json:"sym_event_id"`
 	History      []grants.Transition `json:"history"`
 }
+
+// The red button: `grants revoke --user` ends every active grant of one
+// user and nobody else's, asks for --yes when it cannot ask a terminal, and
+// a rerun finds nothing left; `--all` ends the rest.
+func TestGrantsRevokeBulk(t *testing.T) {
+	e := e2eStack(t, "--prefix", "rb")
+	alice, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
+	const bob, group2 = "bob@example.com", "rb-second"
+	e.createUser(t, bob)
+	e.createGroup(t, group2, "/sym/")
+	e.startRun(t)
+	rs := &results{}
+	now := time.Now()
+	reqs := []request{
+		{symID: "rb-1", run: "rb-run-1", target: "t-1", user: alice, group: group, duration: 600, at: now},
+		{symID: "rb-2", run: "rb-run-2", target: "t-2", user: alice, group: group2, duration: 600, at: now},
+		{symID: "rb-3", run: "rb-run-3", target: "t-3", user: bob, group: group, duration: 600, at: now},
+	}
+	for _, r := range reqs {
+		e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
+	}
+	for _, r := range reqs {
+		e.waitResult(t, rs, "Access Granted", r.symID)
+	}
+
+	// No terminal and no --yes: refused before anything changes.
+	if _, code := e.cli(t, "grants", "revoke", "--user", alice, "--reason", "incident"); code != 2 {
+		t.Fatalf("bulk revoke without --yes: exit %d, want 2", code)
+	}
+	if m := e.members(t, group2); !slices.Contains(m, alice) {
+		t.Fatalf("an unconfirmed bulk revoke removed %s from %s: %v", alice, group2, m)
+	}
+
+	out, code := e.cli(t, "grants", "revoke", "--user", alice, "--reason", "incident 42", "--yes")
+	if code != 0 {
+		t.Fatalf("grants revoke --user: exit %d", code)
+	}
+	if n := strings.Count(out, "Access Revoked: grant "); n != 2 || !strings.Contains(out, "revoked 2 of 2 active grants of user "+alice) {
+		t.Fatalf("output has %d revocation lines, want 2 and the summary:\n%s", n, out)
+	}
+	for _, g := range []string{group, group2} {
+		if m := e.members(t, g); slices.Contains(m, alice) {
+			t.Errorf("%s still in %s after revoke --user: %v", alice, g, m)
+		}
+	}
+	if m := e.members(t, group); !slices.Contains(m, bob) {
+		t.Fatalf("revoke --user %s removed %s too: %v", alice, bob, m)
+	}
+	eventually(t, "two manual Access Revoked for "+alice, 30*time.Second, func() bool {
+		e.drainResults(t, rs)
+		return len(rs.revokedFor(alice, "manual")) == 2
+	})
+
+	if out, code := e.cli(t, "grants", "revoke", "--user", alice, "--reason", "again", "--yes"); code != 0 || !strings.Contains(out, "nothing to revoke") {
+		t.Fatalf("rerun: exit %d, output %q; want nothing left to revoke", code, out)
+	}
+	if out, code := e.cli(t, "grants", "revoke", "--all", "--reason", "drill", "--yes"); code != 0 || !strings.Contains(out, "revoked 1 of 1") {
+		t.Fatalf("revoke --all: exit %d, output %q", code, out)
+	}
+	if m := e.members(t, group); len(m) != 0 {
+		t.Fatalf("members of %s after revoke --all: %v", group, m)
+	}
+}
