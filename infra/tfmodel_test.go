@@ -7,6 +7,7 @@ package infra
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -239,7 +240,9 @@ func (m *tfModule) text(e hclsyntax.Expression) string {
 		return ""
 	}
 	if t, ok := e.(*hclsyntax.ScopeTraversalExpr); ok {
-		return traversalString(t.Traversal) // also right for one expand built
+		// Rendered, so right for a traversal expand built too; any other
+		// expression expand built shows the source it was built from.
+		return traversalString(t.Traversal)
 	}
 	r := e.Range()
 	src := m.src[r.Filename]
@@ -761,17 +764,6 @@ func (m *tfModule) subst(e hclsyntax.Expression, sc *scope) (hclsyntax.Expressio
 	if sc.depth > 16 {
 		return nil, fmt.Errorf("substitution too deep")
 	}
-	each := func(xs []hclsyntax.Expression) ([]hclsyntax.Expression, error) {
-		out := make([]hclsyntax.Expression, len(xs))
-		for i, x := range xs {
-			y, err := m.subst(x, sc)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = y
-		}
-		return out, nil
-	}
 	switch x := e.(type) {
 	case nil:
 		return nil, nil
@@ -790,120 +782,73 @@ func (m *tfModule) subst(e hclsyntax.Expression, sc *scope) (hclsyntax.Expressio
 		}
 		return project(src, x.Traversal, x.SrcRange), nil
 	case *hclsyntax.IndexExpr:
-		xs, err := each([]hclsyntax.Expression{x.Collection, x.Key})
-		if err != nil {
+		y := *x
+		if err := m.substInto(sc, &y.Collection, &y.Key); err != nil {
 			return nil, err
 		}
-		if len(xs[1].Variables()) == 0 {
-			if k, diags := xs[1].Value(nil); !diags.HasErrors() && k.IsKnown() && !k.IsNull() && (k.Type() == cty.String || k.Type() == cty.Number) {
-				return project(xs[0], hcl.Traversal{hcl.TraverseIndex{Key: k, SrcRange: x.Key.Range()}}, x.SrcRange), nil
+		if len(y.Key.Variables()) == 0 {
+			if k, diags := y.Key.Value(nil); !diags.HasErrors() && k.IsKnown() && !k.IsNull() && (k.Type() == cty.String || k.Type() == cty.Number) {
+				return project(y.Collection, hcl.Traversal{hcl.TraverseIndex{Key: k, SrcRange: x.Key.Range()}}, x.SrcRange), nil
 			}
 		}
-		y := *x
-		y.Collection, y.Key = xs[0], xs[1]
 		return &y, nil
 	case *hclsyntax.TemplateExpr:
-		parts, err := each(x.Parts)
 		y := *x
-		y.Parts = parts
-		return &y, err
-	case *hclsyntax.TemplateWrapExpr:
-		w, err := m.subst(x.Wrapped, sc)
-		y := *x
-		y.Wrapped = w
-		return &y, err
+		return &y, m.substInto(sc, ptrs(&y.Parts)...)
 	case *hclsyntax.FunctionCallExpr:
-		args, err := each(x.Args)
 		y := *x
-		y.Args = args
-		return &y, err
+		return &y, m.substInto(sc, ptrs(&y.Args)...)
 	case *hclsyntax.TupleConsExpr:
-		xs, err := each(x.Exprs)
 		y := *x
-		y.Exprs = xs
-		return &y, err
+		return &y, m.substInto(sc, ptrs(&y.Exprs)...)
 	case *hclsyntax.ObjectConsExpr:
 		y := *x
-		y.Items = make([]hclsyntax.ObjectConsItem, len(x.Items))
-		for i, it := range x.Items {
-			k := it.KeyExpr
-			if hcl.ExprAsKeyword(k) == "" {
-				var err error
-				if k, err = m.subst(k, sc); err != nil {
-					return nil, err
-				}
+		y.Items = slices.Clone(x.Items)
+		var ps []*hclsyntax.Expression
+		for i := range y.Items {
+			if hcl.ExprAsKeyword(y.Items[i].KeyExpr) == "" { // a bare key is a name, not a reference
+				ps = append(ps, &y.Items[i].KeyExpr)
 			}
-			v, err := m.subst(it.ValueExpr, sc)
-			if err != nil {
-				return nil, err
-			}
-			y.Items[i] = hclsyntax.ObjectConsItem{KeyExpr: k, ValueExpr: v}
+			ps = append(ps, &y.Items[i].ValueExpr)
 		}
-		return &y, nil
+		return &y, m.substInto(sc, ps...)
+	case *hclsyntax.TemplateWrapExpr:
+		y := *x
+		return &y, m.substInto(sc, &y.Wrapped)
 	case *hclsyntax.ObjectConsKeyExpr:
-		w, err := m.subst(x.Wrapped, sc)
 		y := *x
-		y.Wrapped = w
-		return &y, err
+		return &y, m.substInto(sc, &y.Wrapped)
 	case *hclsyntax.ConditionalExpr:
-		xs, err := each([]hclsyntax.Expression{x.Condition, x.TrueResult, x.FalseResult})
-		if err != nil {
-			return nil, err
-		}
 		y := *x
-		y.Condition, y.TrueResult, y.FalseResult = xs[0], xs[1], xs[2]
-		return &y, nil
+		return &y, m.substInto(sc, &y.Condition, &y.TrueResult, &y.FalseResult)
 	case *hclsyntax.BinaryOpExpr:
-		xs, err := each([]hclsyntax.Expression{x.LHS, x.RHS})
-		if err != nil {
-			return nil, err
-		}
 		y := *x
-		y.LHS, y.RHS = xs[0], xs[1]
-		return &y, nil
+		return &y, m.substInto(sc, &y.LHS, &y.RHS)
 	case *hclsyntax.UnaryOpExpr:
-		v, err := m.subst(x.Val, sc)
 		y := *x
-		y.Val = v
-		return &y, err
+		return &y, m.substInto(sc, &y.Val)
 	case *hclsyntax.ParenthesesExpr:
-		v, err := m.subst(x.Expression, sc)
 		y := *x
-		y.Expression = v
-		return &y, err
+		return &y, m.substInto(sc, &y.Expression)
 	case *hclsyntax.SplatExpr:
-		xs, err := each([]hclsyntax.Expression{x.Source, x.Each})
-		if err != nil {
-			return nil, err
-		}
 		y := *x
-		y.Source, y.Each = xs[0], xs[1]
-		return &y, nil
+		return &y, m.substInto(sc, &y.Source, &y.Each)
 	case *hclsyntax.ForExpr:
-		coll, err := m.subst(x.CollExpr, sc)
-		if err != nil {
+		y := *x
+		if err := m.substInto(sc, &y.CollExpr); err != nil {
 			return nil, err
 		}
 		inner := *sc
-		inner.names = map[string]hclsyntax.Expression{}
-		for k, v := range sc.names {
-			inner.names[k] = v
+		inner.names = maps.Clone(sc.names)
+		if inner.names == nil {
+			inner.names = map[string]hclsyntax.Expression{}
 		}
 		for _, v := range []string{x.KeyVar, x.ValVar} {
 			if v != "" {
-				inner.names[v] = nil // the for's own symbol, not ours
+				inner.names[v] = nil // the for's own symbol, not one of ours
 			}
 		}
-		y := *x
-		y.CollExpr = coll
-		for _, p := range []*hclsyntax.Expression{&y.KeyExpr, &y.ValExpr, &y.CondExpr} {
-			if *p != nil {
-				if *p, err = m.subst(*p, &inner); err != nil {
-					return nil, err
-				}
-			}
-		}
-		return &y, nil
+		return &y, m.substInto(&inner, &y.KeyExpr, &y.ValExpr, &y.CondExpr)
 	}
 	for _, t := range e.Variables() {
 		if b, _, _ := m.bound(t, sc); b != nil {
@@ -911,6 +856,31 @@ func (m *tfModule) subst(e hclsyntax.Expression, sc *scope) (hclsyntax.Expressio
 		}
 	}
 	return e, nil
+}
+
+// substInto substitutes each non-nil *p in place (in a copy subst made).
+func (m *tfModule) substInto(sc *scope, ps ...*hclsyntax.Expression) error {
+	for _, p := range ps {
+		if *p == nil {
+			continue
+		}
+		e, err := m.subst(*p, sc)
+		if err != nil {
+			return err
+		}
+		*p = e
+	}
+	return nil
+}
+
+// ptrs clones the slice *xs and points at its elements, for substInto.
+func ptrs(xs *[]hclsyntax.Expression) []*hclsyntax.Expression {
+	*xs = slices.Clone(*xs)
+	out := make([]*hclsyntax.Expression, len(*xs))
+	for i := range *xs {
+		out[i] = &(*xs)[i]
+	}
+	return out
 }
 
 // bound returns what sc binds the start of t to and the rest of t, or a

@@ -91,6 +91,7 @@ resource "aws_sqs_queue_policy" "rule_may_send" {
   policy    = data.aws_iam_policy_document.rule_may_send[each.key].json
 }
 
+# The queue policies were one resource each before rule_may_send.
 moved {
   from = aws_sqs_queue_policy.main
   to   = aws_sqs_queue_policy.rule_may_send["main"]
