@@ -91,10 +91,12 @@ func (m *tfModule) doc(name string) ([]statement, bool) {
 	return out, true
 }
 
-// docRef returns X when e is data.aws_iam_policy_document.X(.json or [i].json).
+// docRef returns X when e is data.aws_iam_policy_document.X.json, and
+// X["k"] (the name of that instance, see tfModule.expand) when it is
+// data.aws_iam_policy_document.X["k"].json.
 func docRef(e hclsyntax.Expression) (string, bool) {
 	t, ok := e.(*hclsyntax.ScopeTraversalExpr)
-	if !ok || len(t.Traversal) < 4 || t.Traversal.RootName() != "data" {
+	if !ok || len(t.Traversal) < 4 || len(t.Traversal) > 5 || t.Traversal.RootName() != "data" {
 		return "", false
 	}
 	typ, ok1 := t.Traversal[1].(hcl.TraverseAttr)
@@ -102,6 +104,13 @@ func docRef(e hclsyntax.Expression) (string, bool) {
 	last, ok3 := t.Traversal[len(t.Traversal)-1].(hcl.TraverseAttr)
 	if !ok1 || !ok2 || !ok3 || typ.Name != "aws_iam_policy_document" || last.Name != "json" {
 		return "", false
+	}
+	if len(t.Traversal) == 5 {
+		i, ok := t.Traversal[3].(hcl.TraverseIndex)
+		if !ok || !i.Key.IsKnown() || i.Key.IsNull() || i.Key.Type() != cty.String {
+			return "", false
+		}
+		return name.Name + "[" + keyString(i.Key) + "]", true
 	}
 	return name.Name, true
 }
@@ -826,9 +835,14 @@ func checkTaskRoles(m *tfModule) problems {
 }
 
 // checkAlarms: every DLQ (redrive target, rule target DLQ, pipe DLQ) has a
-// depth alarm, and a queue with a DLQ has an oldest-message alarm.
+// depth alarm, and a queue with a DLQ has an oldest-message alarm. Alarms
+// are this module's and those of the modules it calls (module.alarms).
 func checkAlarms(m *tfModule) problems {
 	var p problems
+	alarms, err := m.deepResources("aws_cloudwatch_metric_alarm")
+	if err != nil {
+		p.add("alarms: %v", err)
+	}
 	dlqs := map[string]bool{}
 	mains := map[string]bool{}
 	for _, q := range m.resources("aws_sqs_queue") {
@@ -858,9 +872,9 @@ func checkAlarms(m *tfModule) problems {
 		deadLetterConfigs(b)
 	}
 	alarmOn := func(queue, metric string) bool {
-		for _, a := range m.resources("aws_cloudwatch_metric_alarm") {
-			mn, _ := m.str(attr(a, "metric_name"))
-			if mn == metric && refersTo(attr(a, "dimensions"), "aws_sqs_queue."+queue) {
+		for _, a := range alarms {
+			mn, _ := m.str(attr(a.Block, "metric_name"))
+			if mn == metric && refersTo(attr(a.Block, "dimensions"), "aws_sqs_queue."+queue) {
 				return true
 			}
 		}
@@ -876,15 +890,15 @@ func checkAlarms(m *tfModule) problems {
 			p.add("aws_sqs_queue.%s has no ApproximateAgeOfOldestMessage alarm", q)
 		}
 	}
-	for _, a := range m.resources("aws_cloudwatch_metric_alarm") {
-		mn, _ := m.str(attr(a, "metric_name"))
+	for _, a := range alarms {
+		mn, _ := m.str(attr(a.Block, "metric_name"))
 		if mn != "ApproximateNumberOfMessagesVisible" {
 			continue
 		}
-		op, _ := m.str(attr(a, "comparison_operator"))
-		th, _ := m.num(attr(a, "threshold"))
+		op, _ := m.str(attr(a.Block, "comparison_operator"))
+		th, _ := m.num(attr(a.Block, "threshold"))
 		if op != "GreaterThanThreshold" || th != 0 {
-			p.add("aws_cloudwatch_metric_alarm.%s: want ApproximateNumberOfMessagesVisible > 0, got %s %v", a.Labels[1], op, th)
+			p.add("%s: want ApproximateNumberOfMessagesVisible > 0, got %s %v", a.addr(), op, th)
 		}
 	}
 	return p
@@ -1021,6 +1035,9 @@ func checkReferences(m *tfModule, load func(dir string) (*tfModule, error)) prob
 		}
 	}
 	for _, b := range m.blocks {
+		if b.Type == "moved" {
+			continue // addresses, not references: checkMoved
+		}
 		walk(b.Body, func(e hclsyntax.Expression) {
 			for _, t := range e.Variables() {
 				root := t.RootName()
@@ -1057,5 +1074,82 @@ func checkReferences(m *tfModule, load func(dir string) (*tfModule, error)) prob
 			}
 		})
 	}
+	return append(p, checkMoved(m)...)
+}
+
+// checkMoved: a moved block moves a resource from an address this
+// configuration no longer declares to a resource instance it declares (here
+// or in a module it calls) of the same type, and no address moves twice:
+// otherwise `terraform plan` fails, or destroys what it should have moved.
+func checkMoved(m *tfModule) problems {
+	var p problems
+	moved := m.top("moved")
+	if len(moved) == 0 {
+		return nil
+	}
+	insts, err := m.deepResources("")
+	if err != nil {
+		p.add("moved: %v", err)
+		return p
+	}
+	declared := map[string]bool{}
+	keysUnknown := map[string]bool{} // for_each or count not known offline
+	for _, i := range insts {
+		if attr(i.Block, "for_each") != nil || attr(i.Block, "count") != nil {
+			keysUnknown[i.addr()] = true
+		} else {
+			declared[i.addr()] = true
+		}
+	}
+	from := map[string]bool{}
+	for _, b := range moved {
+		at := fmt.Sprintf("%s:%d", b.TypeRange.Filename, b.TypeRange.Start.Line)
+		f, ft, fok := movedAddr(attr(b, "from"))
+		t, tt, tok := movedAddr(attr(b, "to"))
+		if !fok || !tok {
+			p.add("%s: moved from and to must be resource addresses", at)
+			continue
+		}
+		if from[f] {
+			p.add("%s: %s moved twice", at, f)
+		}
+		from[f] = true
+		if declared[f] {
+			p.add("%s: moved from %s, which is still declared", at, f)
+		}
+		if !declared[t] && !keysUnknown[instanceIndex.ReplaceAllString(t, "")] {
+			p.add("%s: moved to %s, which is not declared", at, t)
+		}
+		if ft != tt {
+			p.add("%s: moved from type %s to type %s", at, ft, tt)
+		}
+	}
 	return p
+}
+
+var instanceIndex = regexp.MustCompile(`\[[^\]]*\]$`)
+
+// movedAddr returns a moved block's address and the resource type in it.
+func movedAddr(e hclsyntax.Expression) (addr, typ string, ok bool) {
+	t, isTraversal := e.(*hclsyntax.ScopeTraversalExpr)
+	if !isTraversal {
+		return "", "", false
+	}
+	for i := 0; i < len(t.Traversal); i++ {
+		var name string
+		switch s := t.Traversal[i].(type) {
+		case hcl.TraverseRoot:
+			name = s.Name
+		case hcl.TraverseAttr:
+			name = s.Name
+		default:
+			continue
+		}
+		if name == "module" {
+			i++ // and its name
+			continue
+		}
+		return traversalString(t.Traversal), name, true
+	}
+	return "", "", false
 }

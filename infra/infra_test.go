@@ -15,6 +15,7 @@ var moduleChecks = map[string][]func(*tfModule) problems{
 	"modules/connector":        {checkConnector, checkStarResources},
 	"modules/iam_modifier":     {checkIAMModifier, checkStarResources},
 	"modules/iam_target_group": {checkTargetGroup},
+	"modules/alarms":           {}, // through its callers: their checkAlarms sees the alarms it makes
 	"modules/iamjit":           {checkQueues, checkRule, checkTable, checkService, checkTaskRoles, checkAlarms, checkStarResources},
 	"modules/sym_log_pipe":     {checkPipe, checkQueueSSE, checkAlarms, checkStarResources},
 	"environments/prod":        {},
@@ -80,6 +81,39 @@ func TestTerraformInvariants(t *testing.T) {
 				report(t, dir, c(m))
 			}
 		})
+	}
+}
+
+// formerAddresses are resources deployments hold in state under an address
+// the configuration no longer declares: each keeps its moved block (whose
+// target checkMoved checks), or the next `terraform apply` destroys and
+// recreates it.
+var formerAddresses = map[string][]string{
+	"modules/iamjit": {
+		"aws_cloudwatch_metric_alarm.dlq_not_empty", "aws_cloudwatch_metric_alarm.rule_dlq_not_empty",
+		"aws_cloudwatch_metric_alarm.queue_oldest_message", "aws_cloudwatch_metric_alarm.no_running_task",
+		"aws_sqs_queue_policy.main", "aws_sqs_queue_policy.rule_dlq",
+	},
+	"modules/sym_log_pipe": {"aws_cloudwatch_metric_alarm.pipe_dlq_not_empty", "aws_cloudwatch_metric_alarm.pipe_lag"},
+}
+
+func TestFormerAddressesAreMoved(t *testing.T) {
+	for dir, addrs := range formerAddresses {
+		m, err := loadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := map[string]bool{}
+		for _, b := range m.top("moved") {
+			if f, _, ok := movedAddr(attr(b, "from")); ok {
+				from[f] = true
+			}
+		}
+		for _, a := range addrs {
+			if !from[a] {
+				t.Errorf("%s: %s is in deployed state: keep its moved block", dir, a)
+			}
+		}
 	}
 }
 
@@ -210,10 +244,14 @@ resource "aws_iam_role_policy" "assume_sym_roles" {`}}},
     ]`, `"sqs:SendMessage", "ssm:GetParameters",
     ]`}}},
 			checkTaskRoles, `"ssm:GetParameters"`},
-		{"DLQ without alarm", "modules/iamjit", edit{"alarms.tf": {{`dimensions          = { QueueName = aws_sqs_queue.dlq.name }`, `dimensions          = { QueueName = "x" }`}}},
+		{"DLQ without alarm", "modules/iamjit", edit{"alarms.tf": {{`queue_name  = aws_sqs_queue.dlq.name`, `queue_name  = "x"`}}},
 			checkAlarms, "DLQ aws_sqs_queue.dlq"},
-		{"rule DLQ without alarm", "modules/iamjit", edit{"alarms.tf": {{`dimensions          = { QueueName = aws_sqs_queue.rule_dlq.name }`, `dimensions          = { QueueName = "x" }`}}},
+		{"rule DLQ without alarm", "modules/iamjit", edit{"alarms.tf": {{`queue_name  = aws_sqs_queue.rule_dlq.name`, `queue_name  = "x"`}}},
 			checkAlarms, "DLQ aws_sqs_queue.rule_dlq"},
+		{"alarms module ignores a DLQ", "modules/iamjit", edit{"../alarms/main.tf": {{`dimensions          = { QueueName = dlq.queue_name }`, `dimensions          = { QueueName = "x" }`}}},
+			checkAlarms, "DLQ aws_sqs_queue.dlq"},
+		{"DLQ alarm waits for two messages", "modules/sym_log_pipe", edit{"../alarms/main.tf": {{`threshold           = 0`, `threshold           = 1`}}},
+			checkAlarms, `module.alarms.aws_cloudwatch_metric_alarm.this["pipe-dlq-not-empty"]: want ApproximateNumberOfMessagesVisible > 0`},
 		{"no age alarm", "modules/iamjit", edit{"alarms.tf": {{`metric_name         = "ApproximateAgeOfOldestMessage"`, `metric_name         = "NumberOfMessagesSent"`}}},
 			checkAlarms, "ApproximateAgeOfOldestMessage"},
 		{"pipe detail is the whole record", "modules/sym_log_pipe", edit{"main.tf": {{`input_template = "<$.data>"`, `input_template = "<$>"`}}},
@@ -226,8 +264,16 @@ resource "aws_iam_role_policy" "assume_sym_roles" {`}}},
     ]`, `"kinesis:SubscribeToShard", "kinesis:DeleteStream",
     ]`}}},
 			checkPipe, `"kinesis:DeleteStream"`},
-		{"pipe DLQ without alarm", "modules/sym_log_pipe", edit{"main.tf": {{`dimensions          = { QueueName = aws_sqs_queue.pipe_dlq.name }`, `dimensions          = { QueueName = "x" }`}}},
+		{"pipe DLQ without alarm", "modules/sym_log_pipe", edit{"main.tf": {{`queue_name  = aws_sqs_queue.pipe_dlq.name`, `queue_name  = "x"`}}},
 			checkAlarms, "pipe_dlq"},
+		{"moved to an undeclared instance", "modules/iamjit", edit{"alarms.tf": {{`to   = module.alarms.aws_cloudwatch_metric_alarm.this["no-running-task"]`, `to   = module.alarms.aws_cloudwatch_metric_alarm.this["no-task"]`}}},
+			checkDocsReferenced, `moved to module.alarms.aws_cloudwatch_metric_alarm.this["no-task"], which is not declared`},
+		{"moved from a declared instance", "modules/iamjit", edit{"main.tf": {{`from = aws_sqs_queue_policy.main`, `from = aws_sqs_queue_policy.rule_may_send["main"]`}}},
+			checkDocsReferenced, `moved from aws_sqs_queue_policy.rule_may_send["main"], which is still declared`},
+		{"moved to another type", "modules/sym_log_pipe", edit{"main.tf": {{`from = aws_cloudwatch_metric_alarm.pipe_lag`, `from = aws_sqs_queue.pipe_lag`}}},
+			checkDocsReferenced, "moved from type aws_sqs_queue to type aws_cloudwatch_metric_alarm"},
+		{"moved twice", "modules/iamjit", edit{"main.tf": {{`from = aws_sqs_queue_policy.rule_dlq`, `from = aws_sqs_queue_policy.main`}}},
+			checkDocsReferenced, "aws_sqs_queue_policy.main moved twice"},
 		{"undeclared variable", "modules/iamjit", edit{"ecs.tf": {{`var.http_addr`, `var.http_address`}}},
 			checkDocsReferenced, "var.http_address is not declared"},
 		{"unknown module output", "environments/prod", edit{"main.tf": {{`= module.iam_modifier.role_arn
@@ -289,6 +335,20 @@ data "aws_iam_policy_document" "x" {
     }
   }
 }`, checkNoWildcardActions, `principal "*"`},
+		{"wildcard through for_each", `
+locals {
+  queues = {
+    a = { actions = ["sqs:SendMessage"] }
+    b = { actions = ["sqs:*"] }
+  }
+}
+data "aws_iam_policy_document" "x" {
+  for_each = local.queues
+  statement {
+    actions   = each.value.actions
+    resources = ["arn:aws:sqs:us-east-1:123456789012:q"]
+  }
+}`, checkNoWildcardActions, `data.aws_iam_policy_document.x["b"] statement 0: wildcard action "sqs:*"`},
 		{"scoped policy is fine", `
 data "aws_iam_policy_document" "x" {
   statement {

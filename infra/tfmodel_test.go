@@ -7,10 +7,13 @@ package infra
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -24,10 +27,17 @@ import (
 
 type tfModule struct {
 	dir    string
-	src    map[string][]byte // file name -> contents
-	blocks []*hclsyntax.Block
-	vars   map[string]cty.Value // default, or unknown
-	locals map[string]cty.Value
+	src    map[string][]byte  // file name -> contents
+	blocks []*hclsyntax.Block // as written
+	// instances are the resource and data blocks, one a resource instance:
+	// a block with for_each whose keys are known offline stands for each
+	// instance (see expand), any other block for itself.
+	instances []*hclsyntax.Block
+	vars      map[string]cty.Value // default, or unknown
+	locals    map[string]cty.Value
+	// childEdits are loadDirEdited's edits of other directories' files, by
+	// path: they apply when a module call here loads that directory.
+	childEdits map[string][][2]string
 }
 
 // unknown stands for a value only known after apply (an ARN, a URL).
@@ -57,7 +67,15 @@ func loadDirEdited(dir string, edits map[string][][2]string) (*tfModule, error) 
 		}
 		files[filepath.Base(p)] = string(b)
 	}
+	own, children := map[string][][2]string{}, map[string][][2]string{}
 	for name, reps := range edits {
+		if strings.Contains(name, "/") {
+			children[filepath.Join(dir, name)] = reps
+		} else {
+			own[name] = reps
+		}
+	}
+	for name, reps := range own {
 		s, ok := files[name]
 		if !ok {
 			return nil, fmt.Errorf("edit: %s/%s does not exist", dir, name)
@@ -70,7 +88,24 @@ func loadDirEdited(dir string, edits map[string][][2]string) (*tfModule, error) 
 		}
 		files[name] = s
 	}
-	return parseModule(dir, files)
+	m, err := parseModule(dir, files)
+	if err != nil {
+		return nil, err
+	}
+	m.childEdits = children
+	return m, nil
+}
+
+// child loads the module in dir (a local module call's source), with the
+// edits loadDirEdited was given for its files.
+func (m *tfModule) child(dir string) (*tfModule, error) {
+	edits := map[string][][2]string{}
+	for path, reps := range m.childEdits {
+		if rel, err := filepath.Rel(dir, path); err == nil && !strings.HasPrefix(rel, "..") {
+			edits[rel] = reps
+		}
+	}
+	return loadDirEdited(dir, edits)
 }
 
 // parseModule parses files (name -> HCL text) as one module.
@@ -112,13 +147,24 @@ func parseModule(dir string, files map[string]string) (*tfModule, error) {
 			}
 		}
 	}
+	for _, b := range m.blocks {
+		if b.Type == "resource" || b.Type == "data" {
+			m.instances = append(m.instances, m.expand(b, &scope{mod: m})...)
+		}
+	}
 	return m, nil
 }
 
-// top returns the top-level blocks of a type whose labels start with labels.
+// top returns the top-level blocks of a type whose labels start with labels;
+// for resources and data sources, their instances (instance names carry
+// their key: `queue["main"]`).
 func (m *tfModule) top(typ string, labels ...string) []*hclsyntax.Block {
 	var out []*hclsyntax.Block
-	for _, b := range m.blocks {
+	blocks := m.blocks
+	if typ == "resource" || typ == "data" {
+		blocks = m.instances
+	}
+	for _, b := range blocks {
 		if b.Type != typ || len(b.Labels) < len(labels) {
 			continue
 		}
@@ -193,6 +239,11 @@ func (m *tfModule) text(e hclsyntax.Expression) string {
 	if e == nil {
 		return ""
 	}
+	if t, ok := e.(*hclsyntax.ScopeTraversalExpr); ok {
+		// Rendered, so right for a traversal expand built too; any other
+		// expression expand built shows the source it was built from.
+		return traversalString(t.Traversal)
+	}
 	r := e.Range()
 	src := m.src[r.Filename]
 	if r.End.Byte > len(src) {
@@ -221,32 +272,67 @@ func (m *tfModule) elems(e hclsyntax.Expression) []string {
 	return []string{m.text(e)}
 }
 
-// refs lists the "type.name" of every resource or data source e refers to,
-// and "var.x", "local.x", "module.x".
+// refs lists the "type.name" of every resource or data source e refers to
+// (`type.name["key"]` for an instance of one with for_each), and "var.x",
+// "local.x", "module.x".
 func refs(e hclsyntax.Expression) []string {
 	if e == nil {
 		return nil
 	}
 	var out []string
 	for _, t := range e.Variables() {
-		parts := []string{t.RootName()}
-		for _, s := range t[1:] {
-			a, ok := s.(hcl.TraverseAttr)
-			if !ok || len(parts) == 3 {
-				break
-			}
-			parts = append(parts, a.Name)
-		}
 		n := 2
-		if parts[0] == "data" {
+		if t.RootName() == "data" {
 			n = 3
 		}
-		if len(parts) > n {
-			parts = parts[:n]
+		end := 1
+		for end < len(t) && end < n {
+			if _, ok := t[end].(hcl.TraverseAttr); !ok {
+				break
+			}
+			end++
 		}
-		out = append(out, strings.Join(parts, "."))
+		if end == n && end < len(t) && t.RootName() != "var" && t.RootName() != "local" && t.RootName() != "module" {
+			if i, ok := t[end].(hcl.TraverseIndex); ok && i.Key.IsKnown() && !i.Key.IsNull() {
+				end++
+			}
+		}
+		out = append(out, traversalString(t[:end]))
 	}
 	return out
+}
+
+// traversalString is a traversal as Terraform writes an address:
+// aws_sqs_queue.main.arn, queue["main"], alarm[0].
+func traversalString(t hcl.Traversal) string {
+	var b strings.Builder
+	for _, s := range t {
+		switch s := s.(type) {
+		case hcl.TraverseRoot:
+			b.WriteString(s.Name)
+		case hcl.TraverseAttr:
+			b.WriteString("." + s.Name)
+		case hcl.TraverseIndex:
+			b.WriteString("[" + keyString(s.Key) + "]")
+		default:
+			b.WriteString("[*]")
+		}
+	}
+	return b.String()
+}
+
+// keyString is an instance key as it stands in an address: "main" or 0.
+func keyString(k cty.Value) string {
+	if !k.IsKnown() || k.IsNull() {
+		return "?"
+	}
+	switch k.Type() {
+	case cty.String:
+		return strconv.Quote(k.AsString())
+	case cty.Number:
+		return k.AsBigFloat().Text('f', -1)
+	}
+	return "?"
 }
 
 func refersTo(e hclsyntax.Expression, ref string) bool {
@@ -460,3 +546,496 @@ var interpolation = regexp.MustCompile(`\$\{[^}]*\}`)
 
 // arnShape replaces every ${...} of an ARN template with ${}.
 func arnShape(s string) string { return interpolation.ReplaceAllString(s, "${}") }
+
+// --- instances: for_each expanded, module calls followed ------------------------
+
+// scope is what subst replaces. each is the instance being expanded; names
+// are a for expression's symbols. With bind (the body of a module call's
+// module, seen from the caller), var.x is the call's argument (vars, already
+// in the caller's terms) and local.x the module's local, itself substituted.
+type scope struct {
+	mod    *tfModule
+	each   *item
+	names  map[string]hclsyntax.Expression // nil value: shadowed by an inner for
+	bind   bool
+	vars   map[string]hclsyntax.Expression
+	module string // address prefix of the instances: "module.alarms."
+	depth  int
+}
+
+// item is one element of a for_each: its key and the expression of its value.
+type item struct {
+	key string
+	val hclsyntax.Expression
+}
+
+// expand returns the instances of block b of module sc.mod: one a key when
+// it has a for_each whose keys are known offline (a literal map, a local,
+// merge() of those, a for expression over one, toset() of literal strings;
+// or whatever a module call passes in), each with each.key and each.value
+// replaced by that key and value; otherwise b itself. Under a module call
+// (sc.bind) var.x and local.x are replaced too, and the keys are resolved
+// in m's terms, m being the module the call is seen from.
+func (m *tfModule) expand(b *hclsyntax.Block, sc *scope) []*hclsyntax.Block {
+	if fe := attr(b, "for_each"); fe != nil {
+		if e, err := sc.mod.subst(fe, sc); err == nil {
+			if items, ok := m.items(e); ok {
+				var out []*hclsyntax.Block
+				for _, it := range items {
+					isc := *sc
+					isc.each = &it
+					ib, err := sc.mod.substBlock(b, &isc, b.Labels[1]+"["+strconv.Quote(it.key)+"]")
+					if err != nil {
+						return []*hclsyntax.Block{b}
+					}
+					out = append(out, ib)
+				}
+				return out
+			}
+		}
+	}
+	if sc.bind {
+		if ib, err := sc.mod.substBlock(b, sc, b.Labels[1]); err == nil {
+			return []*hclsyntax.Block{ib}
+		}
+	}
+	return []*hclsyntax.Block{b}
+}
+
+// items resolves a for_each expression (in m's own terms) to its elements.
+func (m *tfModule) items(e hclsyntax.Expression) ([]item, bool) {
+	switch x := e.(type) {
+	case *hclsyntax.ObjectConsExpr:
+		var out []item
+		for _, it := range x.Items {
+			k, ok := m.objectKey(it.KeyExpr)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, item{k, it.ValueExpr})
+		}
+		return out, true
+	case *hclsyntax.ScopeTraversalExpr:
+		if len(x.Traversal) == 2 && x.Traversal.RootName() == "local" {
+			if a, ok := x.Traversal[1].(hcl.TraverseAttr); ok {
+				if le := m.localExpr(a.Name); le != nil {
+					return m.items(le)
+				}
+			}
+		}
+	case *hclsyntax.FunctionCallExpr:
+		switch {
+		case x.Name == "merge" && !x.ExpandFinal:
+			var out []item
+			for _, a := range x.Args {
+				its, ok := m.items(a)
+				if !ok {
+					return nil, false
+				}
+				for _, it := range its {
+					out = slices.DeleteFunc(out, func(o item) bool { return o.key == it.key })
+					out = append(out, it)
+				}
+			}
+			return out, true
+		case x.Name == "toset" && len(x.Args) == 1:
+			t, ok := x.Args[0].(*hclsyntax.TupleConsExpr)
+			if !ok {
+				return nil, false
+			}
+			var out []item
+			for _, el := range t.Exprs {
+				s, ok := m.str(el)
+				if !ok {
+					return nil, false
+				}
+				out = append(out, item{s, el})
+			}
+			return out, true
+		}
+	case *hclsyntax.ForExpr:
+		if x.KeyExpr == nil || x.Group {
+			return nil, false
+		}
+		coll, ok := m.items(x.CollExpr)
+		if !ok {
+			return nil, false
+		}
+		var out []item
+		for _, it := range coll {
+			sc := &scope{mod: m, names: map[string]hclsyntax.Expression{x.ValVar: it.val}}
+			if x.KeyVar != "" {
+				sc.names[x.KeyVar] = &hclsyntax.LiteralValueExpr{Val: cty.StringVal(it.key), SrcRange: x.SrcRange}
+			}
+			if x.CondExpr != nil {
+				c, err := m.subst(x.CondExpr, sc)
+				if err != nil {
+					return nil, false
+				}
+				keep, ok := m.boolean(c)
+				if !ok {
+					return nil, false
+				}
+				if !keep {
+					continue
+				}
+			}
+			ke, err1 := m.subst(x.KeyExpr, sc)
+			ve, err2 := m.subst(x.ValExpr, sc)
+			if err1 != nil || err2 != nil {
+				return nil, false
+			}
+			k, ok := m.str(ke)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, item{k, ve})
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// objectKey is the key of an object constructor item: a bare name or a
+// string known offline.
+func (m *tfModule) objectKey(k hclsyntax.Expression) (string, bool) {
+	if kw := hcl.ExprAsKeyword(k); kw != "" {
+		return kw, true
+	}
+	if ok, isKey := k.(*hclsyntax.ObjectConsKeyExpr); isKey {
+		k = ok.Wrapped
+	}
+	return m.str(k)
+}
+
+func (m *tfModule) localExpr(name string) hclsyntax.Expression {
+	for _, b := range m.top("locals") {
+		if a, ok := b.Body.Attributes[name]; ok {
+			return a.Expr
+		}
+	}
+	return nil
+}
+
+// substBlock copies b with every expression substituted, named name.
+func (m *tfModule) substBlock(b *hclsyntax.Block, sc *scope, name string) (*hclsyntax.Block, error) {
+	body, err := m.substBody(b.Body, sc)
+	if err != nil {
+		return nil, err
+	}
+	delete(body.Attributes, "for_each")
+	nb := *b
+	nb.Labels = append(slices.Clone(b.Labels[:len(b.Labels)-1]), name)
+	nb.Body = body
+	return &nb, nil
+}
+
+func (m *tfModule) substBody(body *hclsyntax.Body, sc *scope) (*hclsyntax.Body, error) {
+	nb := *body
+	nb.Attributes = hclsyntax.Attributes{}
+	for n, a := range body.Attributes {
+		e, err := m.subst(a.Expr, sc)
+		if err != nil {
+			return nil, err
+		}
+		na := *a
+		na.Expr = e
+		nb.Attributes[n] = &na
+	}
+	nb.Blocks = nil
+	for _, c := range body.Blocks {
+		cb, err := m.substBody(c.Body, sc)
+		if err != nil {
+			return nil, err
+		}
+		nc := *c
+		nc.Body = cb
+		nb.Blocks = append(nb.Blocks, &nc)
+	}
+	return &nb, nil
+}
+
+// subst returns e (an expression of module m) with what sc binds replaced
+// by its expression: each.key by the key, each.value.x by the value's x
+// (the item of an object constructor, or a longer traversal), a for
+// expression's symbols likewise, and under a module call var.x and local.x.
+// The result shares unchanged nodes with e.
+func (m *tfModule) subst(e hclsyntax.Expression, sc *scope) (hclsyntax.Expression, error) {
+	if sc.depth > 16 {
+		return nil, fmt.Errorf("substitution too deep")
+	}
+	switch x := e.(type) {
+	case nil:
+		return nil, nil
+	case *hclsyntax.LiteralValueExpr, *hclsyntax.AnonSymbolExpr:
+		return x, nil
+	case *hclsyntax.ScopeTraversalExpr:
+		base, rest, err := m.bound(x.Traversal, sc)
+		if err != nil || base == nil {
+			return x, err
+		}
+		return project(base, rest, x.SrcRange), nil
+	case *hclsyntax.RelativeTraversalExpr:
+		src, err := m.subst(x.Source, sc)
+		if err != nil {
+			return nil, err
+		}
+		return project(src, x.Traversal, x.SrcRange), nil
+	case *hclsyntax.IndexExpr:
+		y := *x
+		if err := m.substInto(sc, &y.Collection, &y.Key); err != nil {
+			return nil, err
+		}
+		if len(y.Key.Variables()) == 0 {
+			if k, diags := y.Key.Value(nil); !diags.HasErrors() && k.IsKnown() && !k.IsNull() && (k.Type() == cty.String || k.Type() == cty.Number) {
+				return project(y.Collection, hcl.Traversal{hcl.TraverseIndex{Key: k, SrcRange: x.Key.Range()}}, x.SrcRange), nil
+			}
+		}
+		return &y, nil
+	case *hclsyntax.TemplateExpr:
+		y := *x
+		return &y, m.substInto(sc, ptrs(&y.Parts)...)
+	case *hclsyntax.FunctionCallExpr:
+		y := *x
+		return &y, m.substInto(sc, ptrs(&y.Args)...)
+	case *hclsyntax.TupleConsExpr:
+		y := *x
+		return &y, m.substInto(sc, ptrs(&y.Exprs)...)
+	case *hclsyntax.ObjectConsExpr:
+		y := *x
+		y.Items = slices.Clone(x.Items)
+		var ps []*hclsyntax.Expression
+		for i := range y.Items {
+			if hcl.ExprAsKeyword(y.Items[i].KeyExpr) == "" { // a bare key is a name, not a reference
+				ps = append(ps, &y.Items[i].KeyExpr)
+			}
+			ps = append(ps, &y.Items[i].ValueExpr)
+		}
+		return &y, m.substInto(sc, ps...)
+	case *hclsyntax.TemplateWrapExpr:
+		y := *x
+		return &y, m.substInto(sc, &y.Wrapped)
+	case *hclsyntax.ObjectConsKeyExpr:
+		y := *x
+		return &y, m.substInto(sc, &y.Wrapped)
+	case *hclsyntax.ConditionalExpr:
+		y := *x
+		return &y, m.substInto(sc, &y.Condition, &y.TrueResult, &y.FalseResult)
+	case *hclsyntax.BinaryOpExpr:
+		y := *x
+		return &y, m.substInto(sc, &y.LHS, &y.RHS)
+	case *hclsyntax.UnaryOpExpr:
+		y := *x
+		return &y, m.substInto(sc, &y.Val)
+	case *hclsyntax.ParenthesesExpr:
+		y := *x
+		return &y, m.substInto(sc, &y.Expression)
+	case *hclsyntax.SplatExpr:
+		y := *x
+		return &y, m.substInto(sc, &y.Source, &y.Each)
+	case *hclsyntax.ForExpr:
+		y := *x
+		if err := m.substInto(sc, &y.CollExpr); err != nil {
+			return nil, err
+		}
+		inner := *sc
+		inner.names = maps.Clone(sc.names)
+		if inner.names == nil {
+			inner.names = map[string]hclsyntax.Expression{}
+		}
+		for _, v := range []string{x.KeyVar, x.ValVar} {
+			if v != "" {
+				inner.names[v] = nil // the for's own symbol, not one of ours
+			}
+		}
+		return &y, m.substInto(&inner, &y.KeyExpr, &y.ValExpr, &y.CondExpr)
+	}
+	for _, t := range e.Variables() {
+		if b, _, _ := m.bound(t, sc); b != nil {
+			return nil, fmt.Errorf("%s: cannot substitute into a %T", e.Range(), e)
+		}
+	}
+	return e, nil
+}
+
+// substInto substitutes each non-nil *p in place (in a copy subst made).
+func (m *tfModule) substInto(sc *scope, ps ...*hclsyntax.Expression) error {
+	for _, p := range ps {
+		if *p == nil {
+			continue
+		}
+		e, err := m.subst(*p, sc)
+		if err != nil {
+			return err
+		}
+		*p = e
+	}
+	return nil
+}
+
+// ptrs clones the slice *xs and points at its elements, for substInto.
+func ptrs(xs *[]hclsyntax.Expression) []*hclsyntax.Expression {
+	*xs = slices.Clone(*xs)
+	out := make([]*hclsyntax.Expression, len(*xs))
+	for i := range *xs {
+		out[i] = &(*xs)[i]
+	}
+	return out
+}
+
+// bound returns what sc binds the start of t to and the rest of t, or a
+// nil expression when sc binds none of it.
+func (m *tfModule) bound(t hcl.Traversal, sc *scope) (hclsyntax.Expression, hcl.Traversal, error) {
+	root := t.RootName()
+	attrAt := func(i int) string {
+		if i < len(t) {
+			if a, ok := t[i].(hcl.TraverseAttr); ok {
+				return a.Name
+			}
+		}
+		return ""
+	}
+	rng := t.SourceRange()
+	if v, ok := sc.names[root]; ok {
+		if v == nil {
+			return nil, nil, nil
+		}
+		return v, t[1:], nil
+	}
+	switch {
+	case root == "each" && sc.each != nil:
+		switch attrAt(1) {
+		case "key":
+			return &hclsyntax.LiteralValueExpr{Val: cty.StringVal(sc.each.key), SrcRange: rng}, t[2:], nil
+		case "value":
+			return sc.each.val, t[2:], nil
+		}
+		return nil, nil, fmt.Errorf("%s: each.%s", rng, attrAt(1))
+	case root == "var" && sc.bind:
+		if v, ok := sc.vars[attrAt(1)]; ok {
+			return v, t[2:], nil
+		}
+		return &hclsyntax.LiteralValueExpr{Val: cty.DynamicVal, SrcRange: rng}, nil, nil
+	case root == "local" && sc.bind:
+		le := m.localExpr(attrAt(1))
+		if le == nil {
+			return &hclsyntax.LiteralValueExpr{Val: cty.DynamicVal, SrcRange: rng}, nil, nil
+		}
+		v, err := m.subst(le, &scope{mod: m, bind: true, vars: sc.vars, module: sc.module, depth: sc.depth + 1})
+		return v, t[2:], err
+	}
+	return nil, nil, nil
+}
+
+// project applies traversal steps to base: an object constructor's item
+// where base is one, else a longer traversal.
+func project(base hclsyntax.Expression, steps hcl.Traversal, rng hcl.Range) hclsyntax.Expression {
+	for len(steps) > 0 {
+		obj, ok := base.(*hclsyntax.ObjectConsExpr)
+		if !ok {
+			break
+		}
+		var name string
+		switch s := steps[0].(type) {
+		case hcl.TraverseAttr:
+			name = s.Name
+		case hcl.TraverseIndex:
+			if s.Key.Type() == cty.String && s.Key.IsKnown() {
+				name = s.Key.AsString()
+			}
+		}
+		var next hclsyntax.Expression
+		for _, it := range obj.Items {
+			if k := hcl.ExprAsKeyword(it.KeyExpr); k != "" && k == name {
+				next = it.ValueExpr
+			} else if ko, isKey := it.KeyExpr.(*hclsyntax.ObjectConsKeyExpr); isKey && k == "" {
+				if v, diags := ko.Wrapped.Value(nil); !diags.HasErrors() && v.Type() == cty.String && v.IsKnown() && v.AsString() == name {
+					next = it.ValueExpr
+				}
+			}
+		}
+		if next == nil {
+			break
+		}
+		base, steps = next, steps[1:]
+	}
+	if len(steps) == 0 {
+		return base
+	}
+	if t, ok := base.(*hclsyntax.ScopeTraversalExpr); ok {
+		return &hclsyntax.ScopeTraversalExpr{Traversal: append(slices.Clone(t.Traversal), steps...), SrcRange: t.SrcRange}
+	}
+	return &hclsyntax.RelativeTraversalExpr{Source: base, Traversal: steps, SrcRange: rng}
+}
+
+// instance is a resource instance of a module or of a module it calls.
+type instance struct {
+	module string // "" or the calls it is under: "module.alarms."
+	*hclsyntax.Block
+}
+
+func (i instance) addr() string { return i.module + i.Labels[0] + "." + i.Labels[1] }
+
+// deepResources returns the resource instances of type typ ("" for every
+// type) of m and of the local modules m calls, these with var.x bound to
+// the call's argument (or the variable's default) and local.x to the
+// called module's local, in m's terms: what a call creates, as a check of m
+// sees it. The called modules' files join m.src.
+func (m *tfModule) deepResources(typ string) ([]instance, error) {
+	var out []instance
+	for _, b := range m.top("resource") {
+		if typ == "" || b.Labels[0] == typ {
+			out = append(out, instance{"", b})
+		}
+	}
+	err := m.callees(m.blocks, &scope{mod: m}, func(child *tfModule, sc *scope) {
+		for _, b := range child.blocks {
+			if b.Type == "resource" && (typ == "" || b.Labels[0] == typ) {
+				for _, ib := range m.expand(b, sc) {
+					out = append(out, instance{sc.module, ib})
+				}
+			}
+		}
+	})
+	return out, err
+}
+
+// callees calls visit for each local module called in blocks (of module
+// sc.mod, under sc), and for the modules those call.
+func (m *tfModule) callees(blocks []*hclsyntax.Block, sc *scope, visit func(*tfModule, *scope)) error {
+	for _, b := range blocks {
+		if b.Type != "module" || attr(b, "count") != nil || attr(b, "for_each") != nil {
+			continue
+		}
+		src, _ := sc.mod.str(attr(b, "source"))
+		if !strings.HasPrefix(src, "./") && !strings.HasPrefix(src, "../") {
+			continue
+		}
+		child, err := m.child(filepath.Join(sc.mod.dir, src))
+		if err != nil {
+			return fmt.Errorf("module.%s: %v", b.Labels[0], err)
+		}
+		for k, v := range child.src {
+			m.src[k] = v
+		}
+		vars := map[string]hclsyntax.Expression{}
+		for _, v := range child.top("variable") {
+			name := v.Labels[0]
+			if a, ok := b.Body.Attributes[name]; ok {
+				e, err := sc.mod.subst(a.Expr, sc)
+				if err != nil {
+					return err
+				}
+				vars[name] = e
+			} else if d := attr(v, "default"); d != nil {
+				vars[name] = d
+			}
+		}
+		csc := &scope{mod: child, bind: true, vars: vars, module: sc.module + "module." + b.Labels[0] + ".", depth: sc.depth + 1}
+		visit(child, csc)
+		if err := m.callees(child.blocks, csc, visit); err != nil {
+			return err
+		}
+	}
+	return nil
+}

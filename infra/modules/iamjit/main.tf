@@ -53,12 +53,23 @@ resource "aws_sqs_queue" "rule_dlq" {
   tags                      = var.tags
 }
 
-data "aws_iam_policy_document" "main_queue" {
+# The rule delivers to the main queue, and what it cannot deliver to its DLQ:
+# only the rule may send to either.
+locals {
+  rule_queues = {
+    main     = aws_sqs_queue.main
+    rule_dlq = aws_sqs_queue.rule_dlq
+  }
+}
+
+data "aws_iam_policy_document" "rule_may_send" {
+  for_each = local.rule_queues
+
   statement {
     sid       = "OnlyTheSymRuleMaySend"
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.main.arn]
+    resources = [each.value.arn]
 
     principals {
       type        = "Service"
@@ -73,34 +84,22 @@ data "aws_iam_policy_document" "main_queue" {
   }
 }
 
-resource "aws_sqs_queue_policy" "main" {
-  queue_url = aws_sqs_queue.main.id
-  policy    = data.aws_iam_policy_document.main_queue.json
+resource "aws_sqs_queue_policy" "rule_may_send" {
+  for_each = local.rule_queues
+
+  queue_url = each.value.id
+  policy    = data.aws_iam_policy_document.rule_may_send[each.key].json
 }
 
-data "aws_iam_policy_document" "rule_dlq" {
-  statement {
-    sid       = "OnlyTheSymRuleMaySend"
-    effect    = "Allow"
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.rule_dlq.arn]
-
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.sym.arn]
-    }
-  }
+# The queue policies were one resource each before rule_may_send.
+moved {
+  from = aws_sqs_queue_policy.main
+  to   = aws_sqs_queue_policy.rule_may_send["main"]
 }
 
-resource "aws_sqs_queue_policy" "rule_dlq" {
-  queue_url = aws_sqs_queue.rule_dlq.id
-  policy    = data.aws_iam_policy_document.rule_dlq.json
+moved {
+  from = aws_sqs_queue_policy.rule_dlq
+  to   = aws_sqs_queue_policy.rule_may_send["rule_dlq"]
 }
 
 # --- EventBridge: Sym bus -> rule -> queue; results bus ----------------------
@@ -138,7 +137,7 @@ resource "aws_cloudwatch_event_target" "queue" {
   }
 
   # Deliveries fail until the queue policies allow the rule.
-  depends_on = [aws_sqs_queue_policy.main, aws_sqs_queue_policy.rule_dlq]
+  depends_on = [aws_sqs_queue_policy.rule_may_send]
 }
 
 resource "aws_cloudwatch_event_bus" "results" {

@@ -214,36 +214,42 @@ resource "aws_iam_role_policy_attachment" "producer" {
 
 # --- alarms -------------------------------------------------------------------------
 
-resource "aws_cloudwatch_metric_alarm" "pipe_dlq_not_empty" {
-  alarm_name          = "${var.name}-pipe-dlq-not-empty"
-  alarm_description   = "The pipe could not put Sym log records on ${var.event_bus_name}: see ${aws_sqs_queue.pipe_dlq.name}."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.pipe_dlq.name }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  tags                = var.tags
+module "alarms" {
+  source = "../alarms"
+
+  name    = var.name
+  actions = var.alarm_actions
+  tags    = var.tags
+
+  dead_letter_queues = {
+    pipe-dlq = {
+      queue_name  = aws_sqs_queue.pipe_dlq.name
+      description = "The pipe could not put Sym log records on ${var.event_bus_name}: see ${aws_sqs_queue.pipe_dlq.name}."
+    }
+  }
+
+  alarms = {
+    pipe-lag = {
+      description         = "The pipe is behind the Sym log stream by more than ${var.iterator_age_alarm_ms}ms."
+      namespace           = "AWS/Kinesis"
+      metric_name         = "GetRecords.IteratorAgeMilliseconds"
+      dimensions          = { StreamName = aws_kinesis_stream.this.name }
+      statistic           = "Maximum"
+      evaluation_periods  = 5
+      threshold           = var.iterator_age_alarm_ms
+      comparison_operator = "GreaterThanThreshold"
+      treat_missing_data  = "notBreaching"
+    }
+  }
 }
 
-resource "aws_cloudwatch_metric_alarm" "pipe_lag" {
-  alarm_name          = "${var.name}-pipe-lag"
-  alarm_description   = "The pipe is behind the Sym log stream by more than ${var.iterator_age_alarm_ms}ms."
-  namespace           = "AWS/Kinesis"
-  metric_name         = "GetRecords.IteratorAgeMilliseconds"
-  dimensions          = { StreamName = aws_kinesis_stream.this.name }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 5
-  threshold           = var.iterator_age_alarm_ms
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-  tags                = var.tags
+# The alarms were resources of this module before module.alarms.
+moved {
+  from = aws_cloudwatch_metric_alarm.pipe_dlq_not_empty
+  to   = module.alarms.aws_cloudwatch_metric_alarm.this["pipe-dlq-not-empty"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.pipe_lag
+  to   = module.alarms.aws_cloudwatch_metric_alarm.this["pipe-lag"]
 }
