@@ -189,6 +189,10 @@ func (r *Revoker) converge(ctx context.Context, arn, name string) (outcome, erro
 			return o, nil // never written, or deleted by a writer that found nothing left
 		}
 		role, err := r.Roles.Role(ctx, name)
+		others := 0
+		if err == nil {
+			others, err = r.Roles.OtherInlineSize(ctx, name)
+		}
 		if errors.Is(err, ErrRoleGone) {
 			o = outcome{gone: true, writes: o.writes}
 			ok, err := r.Store.Synced(ctx, arn, st.Token, slices.Collect(maps.Keys(st.Users)), 0, time.Time{})
@@ -201,11 +205,7 @@ func (r *Revoker) converge(ctx context.Context, arn, name string) (outcome, erro
 			continue
 		}
 		if err != nil {
-			return o, fmt.Errorf("read role %s: %w", arn, err)
-		}
-		others, err := r.Roles.OtherInlineSize(ctx, name)
-		if err != nil {
-			return o, fmt.Errorf("size of the inline policies of %s: %w", arn, err)
+			return o, fmt.Errorf("read role %s and its inline policies: %w", arn, err)
 		}
 		perUser := r.Mode != RevokeRole && RequiresSourceIdentity(role.Trust)
 		p := Render(st.Users, perUser, role.MaxSessionDuration, r.Now(), InlineLimit-others)
