@@ -277,9 +277,10 @@ func (r *Revoker) Repair(ctx context.Context, grace time.Duration, limit int32) 
 // MaxSessionDuration and whose older sessions the role's policy in IAM does
 // not deny.
 type Missing struct {
-	RoleARN string
-	User    string
-	At      time.Time
+	RoleARN  string
+	User     string
+	At       time.Time
+	Restored bool // enforce rewrote the role's policy
 }
 
 // Check compares every role item with the policy IAM holds (reconcile).
@@ -316,12 +317,16 @@ func (r *Revoker) Check(ctx context.Context, enforce bool) ([]Missing, error) {
 				missing = append(missing, Missing{RoleARN: st.ARN, User: u, At: at})
 			}
 		}
-		out = append(out, missing...)
 		if enforce && len(missing) > 0 {
-			if _, err := r.converge(ctx, st.ARN, st.Name); err != nil {
+			o, err := r.converge(ctx, st.ARN, st.Name)
+			if err != nil {
 				errs = append(errs, err)
 			}
+			for i := range missing {
+				missing[i].Restored = err == nil && o.mode != ""
+			}
 		}
+		out = append(out, missing...)
 	}
 	return out, errors.Join(errs...)
 }
