@@ -331,9 +331,9 @@ func checkConnector(m *tfModule) problems {
 // --- modules/iam_modifier ---------------------------------------------------
 
 var (
-	groupActions  = []string{"iam:AddUserToGroup", "iam:RemoveUserFromGroup", "iam:GetGroup"}
-	roleWrites    = []string{"iam:PutRolePolicy", "iam:DeleteRolePolicy"}
-	modifierMay   = append(slices.Clone(groupActions), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups",
+	groupActions = []string{"iam:AddUserToGroup", "iam:RemoveUserFromGroup", "iam:GetGroup"}
+	roleWrites   = []string{"iam:PutRolePolicy", "iam:DeleteRolePolicy"}
+	modifierMay  = append(slices.Clone(groupActions), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups",
 		"iam:ListGroupPolicies", "iam:GetGroupPolicy", "iam:ListAttachedGroupPolicies", "iam:GetPolicy", "iam:GetPolicyVersion",
 		"iam:ListRoles", "iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy")
 	rolePathARN   = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role\$\{var\.role_path\}\*$`)
