@@ -110,6 +110,7 @@ type fakeRoles struct {
 	// writer slipping in between a read and a write.
 	beforePut func()
 	assumable []string // role names the group may assume
+	putErr    error    // returned by every put
 }
 
 func newFakeRoles() *fakeRoles {
@@ -166,6 +167,9 @@ func (f *fakeRoles) PutPolicy(_ context.Context, name, doc string) (string, erro
 	defer f.mu.Unlock()
 	if _, ok := f.roles[name]; !ok {
 		return "", sessions.ErrRoleGone
+	}
+	if f.putErr != nil {
+		return "", f.putErr
 	}
 	f.puts++
 	f.policies[name] = doc

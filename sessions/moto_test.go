@@ -532,3 +532,39 @@ func bigPolicy(n int) string {
 	tail := `"}]}`
 	return head + strings.Repeat("b", n-len(head)-len(tail)) + tail
 }
+
+// Replicas at once: eight revokers, each its own adapter cache, end eight
+// users' memberships on one role concurrently. The token protocol on real
+// DynamoDB conditions keeps every statement: the last PutRolePolicy
+// reflects every entry.
+func TestConcurrentWritersLoseNoStatement(t *testing.T) {
+	ctx := context.Background()
+	e := newMotoEnv(t, sessions.RevokeUser)
+	ro := e.role(t, "/jit/", "jit-ro", true, 3600)
+	e.allowAssume(t, "assume", ro)
+	const n = 8
+	errs := make(chan error, n)
+	at := e.clk.Now()
+	for i := range n {
+		rev := *e.rev
+		rev.Roles = iamroles.New(e.iam, 5*time.Minute, e.clk.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		go func() {
+			_, err := rev.MembershipEnded(ctx, fmt.Sprintf("user-%d", i), group, at.Add(time.Duration(i)*time.Second))
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := e.policy(t, "jit-ro")
+	for i := range n {
+		if !sessions.Denies(doc, fmt.Sprintf("user-%d", i), at.Add(time.Duration(i)*time.Second)) {
+			t.Fatalf("user-%d's statement was lost: %s", i, doc)
+		}
+	}
+	if st, err := sdynamo.New(e.ddb, table, e.clk.Now).Get(ctx, ro); err != nil || st.Dirty || len(st.Users) != n {
+		t.Fatalf("item after the race: %+v %v", st, err)
+	}
+}

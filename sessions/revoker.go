@@ -20,6 +20,10 @@ const (
 // ErrRoleGone is returned by Roles when the role does not exist (any more).
 var ErrRoleGone = errors.New("role does not exist")
 
+// ErrNoRoom is returned by Roles.PutPolicy when IAM refuses the document
+// for its size: retrying cannot help.
+var ErrNoRoom = errors.New("inline policies of the role would exceed IAM's limit")
+
 // Roles reads and writes IAM roles through the chained IAM-modifier client
 // (sessions/iamroles).
 type Roles interface {
@@ -32,7 +36,7 @@ type Roles interface {
 	// PolicyName, added up.
 	OtherInlineSize(ctx context.Context, role string) (int, error)
 	// PutPolicy writes PolicyName and returns the request id. ErrRoleGone
-	// when the role is gone.
+	// when the role is gone, ErrNoRoom when IAM refuses it for its size.
 	PutPolicy(ctx context.Context, role, doc string) (string, error)
 	// DeletePolicy removes PolicyName; a missing policy or role is success.
 	DeletePolicy(ctx context.Context, role string) (string, error)
@@ -231,10 +235,19 @@ func (r *Revoker) converge(ctx context.Context, arn, name string) (outcome, erro
 			w.RequestID, err = r.Roles.PutPolicy(ctx, name, p.Doc)
 			o.mode = p.Mode
 		}
-		if errors.Is(err, ErrRoleGone) {
+		switch {
+		case errors.Is(err, ErrRoleGone):
 			o = outcome{gone: true, writes: o.writes}
 			p.Drop, p.Users = slices.Collect(maps.Keys(st.Users)), nil
-		} else if err != nil {
+		case errors.Is(err, ErrNoRoom):
+			// IAM counts otherwise than Size: the same outcome as NoRoom.
+			o = outcome{noRoom: true, writes: o.writes}
+			w.Op = ""
+			r.Log.ErrorContext(ctx, "IAM refused the session-revocation policy for its size: sessions not revoked, other policies untouched", "role", arn, "err", err)
+			if r.Observer != nil {
+				r.Observer.SessionRevocationFailed("no_room")
+			}
+		case err != nil:
 			return o, fmt.Errorf("%s %s on %s: %w", w.Op, PolicyName, arn, err)
 		}
 		if w.Op != "" && !o.gone {

@@ -3,6 +3,8 @@ package sessions_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -389,5 +391,26 @@ func TestCheckFindsAndRestoresAMissingStatement(t *testing.T) {
 	_, _ = f.roles.DeletePolicy(ctx, "si")
 	if m, err := f.rev.Check(ctx, false); err != nil || len(m) != 0 {
 		t.Fatalf("expired revocation reported: %+v %v", m, err)
+	}
+}
+
+// IAM refusing the document for its size (LimitExceeded) is no room, not a
+// failure to retry forever; any other error is returned and leaves the item
+// dirty for the sweeper.
+func TestPutErrors(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(sessions.RevokeUser)
+	f.roles.add("si", "/jit/", trustSI)
+	f.roles.putErr = fmt.Errorf("put: %w", sessions.ErrNoRoom)
+	res, err := f.rev.MembershipEnded(ctx, "alice", "g", t0)
+	if err != nil || len(res.NoRoom) != 1 || len(res.Writes) != 0 || f.obs.failed["no_room"] != 1 {
+		t.Fatalf("no room from IAM: %+v %v", res, err)
+	}
+	f.roles.putErr = errors.New("throttled")
+	if _, err := f.rev.MembershipEnded(ctx, "bob", "g", t0); err == nil {
+		t.Fatal("a failed put was not returned")
+	}
+	if st, _ := f.store.Get(ctx, acct+"role/jit/si"); !st.Dirty {
+		t.Fatal("a failed put left the item clean")
 	}
 }
