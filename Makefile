@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/iamjit
 
-.PHONY: all build test vet fmt-check demo bench fuzz check-moto clean
+.PHONY: all build test vet fmt-check demo bench fuzz check-moto simulate-deps clean
 
 all: build
 
@@ -18,6 +18,15 @@ check-moto:
 	@python3 internal/motoserver/moto_iamjit.py --check >/dev/null || { \
 	  echo 'moto $(MOTO_VERSION) not found: install the AWS emulator with: pip install "moto[server]==$(MOTO_VERSION)"' >&2; exit 1; }
 
+# The IAM simulator the session-revocation tests evaluate policies with
+# (@cloud-copilot/iam-simulate, AGPL-3.0: a test tool only, pinned by the
+# lock file; never in the binary or the image). Needs node and npm.
+SIMULATE_DIR := sessions/testdata/simulate
+simulate-deps:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo 'node and npm not found: install them (apt-get install nodejs npm) for the IAM simulator tests' >&2; exit 1; }
+	npm ci --prefix $(SIMULATE_DIR) --no-audit --no-fund --loglevel=error
+
 fmt-check:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$bad" ]; then echo "gofmt would change: $$bad" >&2; exit 1; fi
@@ -30,7 +39,7 @@ vet:
 # each (a count, not a time: a time limit that expires while the fuzzer
 # minimises an input fails the run with "context deadline exceeded").
 FUZZN ?= 150000x
-test: check-moto fmt-check vet
+test: check-moto simulate-deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 12m ./...
 	$(MAKE) fuzz FUZZN=$(FUZZN)
 

@@ -42,6 +42,12 @@ type Result struct {
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	Code       string     `json:"code,omitempty"`
 	Message    string     `json:"message,omitempty"`
+	// Access Revoked: the roles whose sessions issued before the revocation
+	// now fail, the roles the group could assume outside IAMJIT_ROLE_PATH
+	// (never touched), and roles under it where nothing fit.
+	SessionsRevoked    []string `json:"sessions_revoked,omitempty"`
+	SessionsSkipped    []string `json:"sessions_skipped,omitempty"`
+	SessionsNotRevoked []string `json:"sessions_not_revoked,omitempty"`
 }
 
 // ResultID is a stable id for the result of kind about key (a grant id for

@@ -13,13 +13,14 @@ const maxConverge = 8
 // With a token, the caller has just written the item and knows that it wants
 // the user in the group (want); without one it reads the item first.
 func (s *Service) converge(ctx context.Context, user, group, token string, want bool, grantID, symID string) error {
+	dirty := false
 	for range maxConverge {
 		if token == "" {
 			m, err := s.Store.Membership(ctx, user, group)
 			if err != nil {
 				return fmt.Errorf("read membership %s in %s: %w", user, group, err)
 			}
-			token, want = m.Token, len(m.GrantIDs) > 0
+			token, want, dirty = m.Token, len(m.GrantIDs) > 0, m.Dirty
 		}
 		action := "iam_remove"
 		var reqID string
@@ -29,6 +30,11 @@ func (s *Service) converge(ctx context.Context, user, group, token string, want 
 			reqID, err = s.IAM.AddUser(ctx, user, group)
 		} else {
 			reqID, err = s.IAM.RemoveUser(ctx, user, group)
+			if err == nil && dirty {
+				// A write emptied the set since IAM last agreed: the
+				// membership ends now, and so must its role sessions.
+				err = s.endSessions(ctx, user, group, grantID, symID)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("converge %s in %s: %w", user, group, err)

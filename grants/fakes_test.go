@@ -276,6 +276,19 @@ func (s *fakeStore) Undue(_ context.Context, grantID string) error {
 	return nil
 }
 
+// AppendHistory is grants/dynamo's: the hook's role writes go there.
+func (s *fakeStore) AppendHistory(_ context.Context, grantID string, t grants.Transition) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.grants[grantID]
+	if !ok {
+		return grants.ErrNotFound
+	}
+	g.History = append(g.History, t)
+	s.grants[grantID] = g
+	return nil
+}
+
 // inDue reports whether the grant is still in the expiry index.
 func (s *fakeStore) inDue(id string) bool {
 	s.mu.Lock()

@@ -87,6 +87,7 @@ type Service struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	NewToken func() string
+	Sessions Sessions // nil: role sessions are left to expire
 }
 
 // Outcome of one request.
@@ -314,11 +315,15 @@ func (s *Service) revoke(ctx context.Context, g Grant, ev *ProcessedEvent, keepD
 	if ev != nil {
 		symID = ev.SymEventID
 	}
+	ctx, ended := withSessions(ctx)
 	if err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, symID); err != nil {
 		return Outcome{}, err
 	}
 	s.Log.InfoContext(ctx, "access revoked", "grant_id", g.ID, "iam_user", g.IAMUser, "group", g.Group, "reason", g.RevokeReason)
-	return Outcome{Kind: Applied, Results: []events.Result{revokedResult(g)}, GrantID: g.ID}, nil
+	res := revokedResult(g)
+	se := ended.ended()
+	res.SessionsRevoked, res.SessionsSkipped, res.SessionsNotRevoked = se.Revoked, se.Skipped, se.NotRevoked
+	return Outcome{Kind: Applied, Results: []events.Result{res}, GrantID: g.ID}, nil
 }
 
 // Revoke ends an active grant by hand (iamjit grants revoke) through the

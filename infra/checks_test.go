@@ -208,7 +208,7 @@ func checkNoWildcardActions(m *tfModule) problems {
 
 // checkStarResources: resource "*" only for actions IAM cannot scope.
 func checkStarResources(m *tfModule) problems {
-	unscopable := []string{"iam:ListGroups", "iam:ListUsers", "ecr:GetAuthorizationToken"}
+	unscopable := []string{"iam:ListGroups", "iam:ListUsers", "iam:ListRoles", "ecr:GetAuthorizationToken"}
 	var p problems
 	for _, s := range m.allStatements() {
 		if !s.allow() || !slices.Contains(s.resources, "*") {
@@ -340,8 +340,12 @@ func checkConnector(m *tfModule) problems {
 // --- modules/iam_modifier ---------------------------------------------------
 
 var (
-	groupActions  = []string{"iam:AddUserToGroup", "iam:RemoveUserFromGroup", "iam:GetGroup"}
-	modifierMay   = append(slices.Clone(groupActions), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups")
+	groupActions = []string{"iam:AddUserToGroup", "iam:RemoveUserFromGroup", "iam:GetGroup"}
+	roleWrites   = []string{"iam:PutRolePolicy", "iam:DeleteRolePolicy"}
+	modifierMay  = append(slices.Clone(groupActions), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups",
+		"iam:ListGroupPolicies", "iam:GetGroupPolicy", "iam:ListAttachedGroupPolicies", "iam:GetPolicy", "iam:GetPolicyVersion",
+		"iam:ListRoles", "iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy")
+	rolePathARN   = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role\$\{var\.role_path\}\*$`)
 	groupPathARN  = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):group(\$\{(var|local)\.group_path\}|/[[:alnum:]_+=,.@-]+(/[[:alnum:]_+=,.@-]+)*/)\*$`)
 	prefixedARN   = regexp.MustCompile(`^\$\{local\.iam_prefix\}`)
 	iamPrefixExpr = "arn:${}:iam::${}"
@@ -387,6 +391,13 @@ func checkIAMModifier(m *tfModule) problems {
 					}
 				}
 			}
+			if slices.Contains(roleWrites, a) {
+				for _, r := range s.resources {
+					if !rolePathARN.MatchString(expandIAMPrefix(m, r)) {
+						p.add("%s: %s on %q; only roles under the role path", s.where, a, r)
+					}
+				}
+			}
 			if (a == "iam:GetUser" || a == "iam:ListUserTags") && slices.Contains(s.resources, "*") {
 				p.add("%s: %s on \"*\"; scope it to user/*", s.where, a)
 			}
@@ -399,6 +410,11 @@ func checkIAMModifier(m *tfModule) problems {
 	}
 	if rejected, err := m.validationRejects("group_path", cty.StringVal("/")); err != nil || !rejected {
 		p.add("variable group_path must reject \"/\" (every group): %v", err)
+	}
+	for _, bad := range []string{"/", "/sym/"} {
+		if rejected, err := m.validationRejects("role_path", cty.StringVal(bad)); err != nil || !rejected {
+			p.add("variable role_path must reject %q (iamjit's own roles): %v", bad, err)
+		}
 	}
 	return p
 }

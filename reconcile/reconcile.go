@@ -18,6 +18,7 @@ import (
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/sessions"
 )
 
 // Members lists the groups under an IAM path with their members
@@ -59,6 +60,11 @@ const (
 	// MissingGroup: an active, unexpired grant for a group that is not
 	// (any longer) under the managed path. Not enforceable.
 	MissingGroup Kind = "missing_group"
+	// MissingRevocation: a user's membership ended within the role's
+	// MaxSessionDuration and the role's policy in IAM does not deny their
+	// older sessions (someone edited or deleted it, or no room was left).
+	// Enforce rewrites the policy from the store.
+	MissingRevocation Kind = "session_revocation_missing"
 	// Overdue: an ACTIVE grant whose expiry has passed. The sweeper revokes
 	// it (its lag is a metric of its own); reconcile neither counts it as
 	// drift nor touches it, so the two never fight over one membership.
@@ -67,22 +73,26 @@ const (
 
 // Actions taken under enforce.
 const (
-	ActionRemoved = "removed"   // taken out of IAM, Access Revoked (drift) published
-	ActionReadded = "re-added"  // put back into IAM, noted in the grant's history
-	ActionKept    = "kept"      // the store now explains the member: left in
-	ActionNone    = "unchanged" // the store no longer wants it: left out
-	ActionFailed  = "failed"
+	ActionRemoved  = "removed"   // taken out of IAM, Access Revoked (drift) published
+	ActionReadded  = "re-added"  // put back into IAM, noted in the grant's history
+	ActionKept     = "kept"      // the store now explains the member: left in
+	ActionNone     = "unchanged" // the store no longer wants it: left out
+	ActionFailed   = "failed"
+	ActionRestored = "restored" // the role's session-revocation policy rewritten
 )
 
 // Difference is one disagreement between IAM and the grants.
 type Difference struct {
-	Kind     Kind     `json:"kind"`
-	IAMUser  string   `json:"iam_user"`
-	Group    string   `json:"group"`
-	GrantIDs []string `json:"grant_ids,omitempty"`
-	Action   string   `json:"action,omitempty"`
-	ResultID string   `json:"result_id,omitempty"` // of the Access Revoked (drift)
-	Error    string   `json:"error,omitempty"`
+	Kind    Kind   `json:"kind"`
+	IAMUser string `json:"iam_user"`
+	Group   string `json:"group,omitempty"`
+	Role    string `json:"role,omitempty"` // MissingRevocation: the role ARN
+	// SessionsRevoked: the roles whose older sessions a drift removal ended.
+	SessionsRevoked []string `json:"sessions_revoked,omitempty"`
+	GrantIDs        []string `json:"grant_ids,omitempty"`
+	Action          string   `json:"action,omitempty"`
+	ResultID        string   `json:"result_id,omitempty"` // of the Access Revoked (drift)
+	Error           string   `json:"error,omitempty"`
 }
 
 // Drift reports whether d is drift (as opposed to a note about the sweeper).
@@ -108,8 +118,19 @@ func (r Report) Drift() int {
 	return n
 }
 
+// SessionChecker compares the recorded session revocations with the
+// roles' policies in IAM and, with enforce, rewrites them (sessions).
+type SessionChecker interface {
+	Check(ctx context.Context, enforce bool) ([]sessions.Missing, error)
+}
+
 // Reconciler compares and, with enforce, repairs.
 type Reconciler struct {
+	// Sessions, when set, ends the role sessions of a member a drift
+	// removal took out of a group.
+	Sessions grants.Sessions
+	// SessionCheck, when set, reports (and repairs) missing revocations.
+	SessionCheck  SessionChecker
 	Members       Members
 	Store         Store
 	IAM           GroupMembership
@@ -189,6 +210,24 @@ func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 			rep.Differences = append(rep.Differences, Difference{Kind: Overdue, IAMUser: p.user, Group: p.group, GrantIDs: sorted(ids)})
 		}
 	}
+	var sessErr error
+	if r.SessionCheck != nil {
+		var missing []sessions.Missing
+		missing, sessErr = r.SessionCheck.Check(ctx, enforce)
+		for _, m := range missing {
+			d := Difference{Kind: MissingRevocation, IAMUser: m.User, Role: m.RoleARN}
+			if enforce {
+				d.Action = ActionFailed
+				if m.Restored {
+					d.Action = ActionRestored
+				}
+			}
+			rep.Differences = append(rep.Differences, d)
+		}
+		if sessErr != nil {
+			sessErr = fmt.Errorf("check session revocations: %w", sessErr)
+		}
+	}
 	sort.Slice(rep.Differences, func(i, j int) bool {
 		a, b := rep.Differences[i], rep.Differences[j]
 		if a.Group != b.Group {
@@ -197,12 +236,15 @@ func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 		if a.IAMUser != b.IAMUser {
 			return a.IAMUser < b.IAMUser
 		}
-		return a.Kind < b.Kind
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Role < b.Role
 	})
 	if !enforce {
-		return rep, nil
+		return rep, sessErr
 	}
-	return rep, r.enforce(ctx, &rep, now)
+	return rep, errors.Join(sessErr, r.enforce(ctx, &rep, now))
 }
 
 func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) error {
@@ -213,7 +255,8 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 		if d.Kind != UnexplainedMember && d.Kind != MissingMember {
 			continue
 		}
-		in, err := r.converge(ctx, d.IAMUser, d.Group, d.GrantIDs, now)
+		in, ended, err := r.converge(ctx, d.IAMUser, d.Group, d.GrantIDs, now)
+		d.SessionsRevoked = ended.Revoked
 		if err != nil {
 			d.Action, d.Error = ActionFailed, err.Error()
 			errs = append(errs, err)
@@ -223,6 +266,7 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 		case d.Kind == UnexplainedMember && !in:
 			d.Action = ActionRemoved
 			res := r.driftResult(d.IAMUser, d.Group, now)
+			res.SessionsRevoked, res.SessionsSkipped, res.SessionsNotRevoked = ended.Revoked, ended.Skipped, ended.NotRevoked
 			d.ResultID = res.ResultID
 			results = append(results, res)
 		case d.Kind == UnexplainedMember:
@@ -248,12 +292,14 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 
 // converge makes IAM agree with the membership item of (user, group) and
 // says whether the user ended up in the group. A re-add is noted in the
-// history of the grant that explains it.
-func (r *Reconciler) converge(ctx context.Context, user, group string, hint []string, now time.Time) (bool, error) {
+// history of the grant that explains it; a removal ends the sessions the
+// membership enabled.
+func (r *Reconciler) converge(ctx context.Context, user, group string, hint []string, now time.Time) (bool, grants.SessionsEnded, error) {
+	var ended grants.SessionsEnded
 	for range maxConverge {
 		m, err := r.Store.Membership(ctx, user, group)
 		if err != nil {
-			return false, fmt.Errorf("read membership %s in %s: %w", user, group, err)
+			return false, ended, fmt.Errorf("read membership %s in %s: %w", user, group, err)
 		}
 		want := len(m.GrantIDs) > 0
 		t := grants.Transition{At: now}
@@ -266,20 +312,29 @@ func (r *Reconciler) converge(ctx context.Context, user, group string, hint []st
 		} else {
 			reqID, err = r.IAM.RemoveUser(ctx, user, group)
 			t.Action = "iam_remove"
+			// IAM had the user (a request id, not NoSuchEntity) or a write
+			// emptied the set since IAM last agreed: a membership ends now.
+			// Before MarkSynced, as in grants: a failure is retried.
+			if err == nil && r.Sessions != nil && (reqID != "" || m.Dirty) {
+				ended, err = r.Sessions.MembershipEnded(ctx, user, group, r.Now().UTC())
+				if err != nil {
+					err = fmt.Errorf("end role sessions: %w", err)
+				}
+			}
 		}
 		if err != nil {
-			return false, fmt.Errorf("converge %s in %s: %w", user, group, err)
+			return false, ended, fmt.Errorf("converge %s in %s: %w", user, group, err)
 		}
 		t.IAMRequestID = reqID
 		ok, err := r.Store.MarkSynced(ctx, user, group, m.Token, grantID, t)
 		if err != nil {
-			return false, fmt.Errorf("mark %s in %s synced: %w", user, group, err)
+			return false, ended, fmt.Errorf("mark %s in %s synced: %w", user, group, err)
 		}
 		if ok {
-			return want, nil
+			return want, ended, nil
 		}
 	}
-	return false, fmt.Errorf("converge %s in %s: membership changed %d times while converging", user, group, maxConverge)
+	return false, ended, fmt.Errorf("converge %s in %s: membership changed %d times while converging", user, group, maxConverge)
 }
 
 // explaining picks the grant whose history records the re-add: one the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/sessions"
 )
 
 // fakeIAM is IAM's groups: name -> members.
@@ -337,5 +338,58 @@ func TestEnforceReportsFailures(t *testing.T) {
 		if d.Kind == MissingMember && d.Error == "" {
 			t.Fatal("failed re-add carries no error text")
 		}
+	}
+}
+
+type fakeSessions struct{ ended []string }
+
+func (f *fakeSessions) MembershipEnded(ctx context.Context, user, group string, at time.Time) (grants.SessionsEnded, error) {
+	f.ended = append(f.ended, user+" "+group)
+	return grants.SessionsEnded{Revoked: []string{"arn:aws:iam::123456789012:role/jit/ro"}}, nil
+}
+
+type fakeChecker struct {
+	missing  []sessions.Missing
+	enforced bool
+}
+
+func (f *fakeChecker) Check(ctx context.Context, enforce bool) ([]sessions.Missing, error) {
+	f.enforced = enforce
+	out := slices.Clone(f.missing)
+	for i := range out {
+		out[i].Restored = enforce
+	}
+	return out, nil
+}
+
+// A drift removal ends the sessions the membership enabled, and its Access
+// Revoked says which; a missing revocation statement is reported and, with
+// enforce, restored.
+func TestSessionsOnDriftAndMissingRevocations(t *testing.T) {
+	r, iam, _, pub := setup()
+	ss := &fakeSessions{}
+	chk := &fakeChecker{missing: []sessions.Missing{{RoleARN: "arn:aws:iam::123456789012:role/jit/ro", User: "dave", At: t0.Add(-time.Minute)}}}
+	r.Sessions, r.SessionCheck = ss, chk
+	iam.groups["sym-ro"] = []string{"bob"}
+
+	rep, err := r.Run(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(rep); !slices.Contains(got, "session_revocation_missing dave  ") || len(ss.ended) != 0 {
+		t.Fatalf("report only: %q, sessions ended %v", got, ss.ended)
+	}
+	rep, err = r.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(rep); !slices.Contains(got, "session_revocation_missing dave  restored") || !chk.enforced {
+		t.Fatalf("enforce: %q", got)
+	}
+	if !slices.Equal(ss.ended, []string{"bob sym-ro"}) {
+		t.Fatalf("sessions ended for %v, want bob in sym-ro", ss.ended)
+	}
+	if len(pub.got) != 1 || !slices.Equal(pub.got[0].SessionsRevoked, []string{"arn:aws:iam::123456789012:role/jit/ro"}) {
+		t.Fatalf("drift result = %+v", pub.got)
 	}
 }

@@ -68,7 +68,7 @@ func remaining(rep reconcile.Report) int {
 			continue
 		}
 		switch d.Action {
-		case reconcile.ActionRemoved, reconcile.ActionReadded, reconcile.ActionKept, reconcile.ActionNone:
+		case reconcile.ActionRemoved, reconcile.ActionReadded, reconcile.ActionKept, reconcile.ActionNone, reconcile.ActionRestored:
 		default:
 			n++
 		}
@@ -82,7 +82,7 @@ func writeDifferences(w io.Writer, rep reconcile.Report) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tUSER\tGROUP\tGRANTS\tACTION")
+	fmt.Fprintln(tw, "KIND\tUSER\tGROUP/ROLE\tGRANTS\tACTION")
 	for _, d := range rep.Differences {
 		ids := strings.Join(d.GrantIDs, ",")
 		if ids == "" {
@@ -95,7 +95,14 @@ func writeDifferences(w io.Writer, rep reconcile.Report) error {
 		if d.Error != "" {
 			action += ": " + d.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Kind, d.IAMUser, d.Group, ids, action)
+		where := d.Group
+		if d.Role != "" {
+			where = d.Role
+		}
+		if len(d.SessionsRevoked) > 0 {
+			action += " (sessions revoked on " + strings.Join(d.SessionsRevoked, ",") + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Kind, d.IAMUser, where, ids, action)
 	}
 	return tw.Flush()
 }
@@ -110,6 +117,7 @@ func (a *app) reconciler() *reconcile.Reconciler {
 	}
 	return &reconcile.Reconciler{
 		Members: a.iam, Store: a.store, IAM: a.iam, Publisher: a.pub,
+		Sessions: sessionsHook{a.sessions}, SessionCheck: a.sessions,
 		GroupPath: a.cfg.GroupPath, AllowedGroups: a.cfg.AllowedGroups, Window: window,
 		Now: func() time.Time { return time.Now().UTC() }, Log: a.log,
 	}
@@ -139,6 +147,13 @@ func (a *app) reconcileLoop(ctx context.Context) {
 			}
 		}
 		a.metrics.Reconciled(rep.Drift(), repaired, err != nil)
+		missing := 0
+		for _, d := range rep.Differences {
+			if d.Kind == reconcile.MissingRevocation {
+				missing++
+			}
+		}
+		a.metrics.SessionsMissing(missing)
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("reconcile incomplete; the next run retries", "err", err)
 		}

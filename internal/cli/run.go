@@ -34,6 +34,9 @@ import (
 	"github.com/iamjit/iamjit/internal/awsx"
 	"github.com/iamjit/iamjit/internal/config"
 	"github.com/iamjit/iamjit/internal/metrics"
+	"github.com/iamjit/iamjit/sessions"
+	sdynamo "github.com/iamjit/iamjit/sessions/dynamo"
+	"github.com/iamjit/iamjit/sessions/iamroles"
 )
 
 // app is everything built once from the configuration.
@@ -45,6 +48,7 @@ type app struct {
 	ddb       *dynamodb.Client
 	iam       *iamgroups.IAM
 	store     *dynamo.Store
+	sessions  *sessions.Revoker
 	svc       *grants.Service
 	pub       *ebpub.Publisher
 	calls     *awsx.Counter
@@ -109,7 +113,8 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 		a.log.Warn("no role chain configured: IAM is changed with the base credentials")
 	}
 	now := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
-	a.iam = iamgroups.New(iam.NewFromConfig(iamCfg), 5*time.Minute, now)
+	iamClient := iam.NewFromConfig(iamCfg)
+	a.iam = iamgroups.New(iamClient, 5*time.Minute, now)
 	ident, err := grants.NewIdentity(a.iam, cfg.Identity, 5*time.Minute, now)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
@@ -124,6 +129,13 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 			AllowSelfApproval: cfg.AllowSelfApproval, MaxClockSkew: 5 * time.Minute,
 		},
 	}
+	// Same chained IAM client and table as the memberships: the role writes
+	// are part of the same revocation.
+	a.sessions = &sessions.Revoker{
+		Roles: iamroles.New(iamClient, 5*time.Minute, now, a.log), Store: sdynamo.New(a.ddb, cfg.Table, now),
+		Mode: cfg.SessionRevocation, RolePath: cfg.RolePath, Now: now, NewToken: newToken, Log: a.log, Observer: a.metrics,
+	}
+	a.svc.Sessions = sessionsHook{a.sessions}
 	if _, err := a.ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &cfg.Table}); err != nil {
 		return nil, fmt.Errorf("IAMJIT_TABLE %s is not reachable: %w", cfg.Table, err)
 	}
@@ -234,6 +246,15 @@ func (a *app) sweepLoop(ctx context.Context) {
 	for sweeps := 0; ; sweeps++ {
 		st, err := a.svc.Sweep(ctx, a.pub, 100, grace)
 		a.metrics.Swept(st.Revoked, st.Repaired, st.Lag)
+		// Role items a writer left dirty, and statements past their role's
+		// MaxSessionDuration: rewritten like dirty memberships.
+		roles, rerr := a.sessions.Repair(ctx, grace, 100)
+		a.metrics.SessionsRepaired(roles)
+		if rerr != nil && ctx.Err() == nil {
+			a.log.Error("session revocation repair incomplete; the next sweep retries", "err", rerr, "roles", roles)
+		} else if roles > 0 {
+			a.log.Info("sweep: role session policies rewritten", "roles", roles)
+		}
 		// Counting reads every active grant in the index: keep it off most
 		// sweeps (every tenth: 5 minutes at the default interval).
 		if sweeps%activeCountEvery == 0 {

@@ -40,6 +40,8 @@ type Config struct {
 	LogLevel          slog.Level    // IAMJIT_LOG_LEVEL
 	LogFormat         string        // IAMJIT_LOG_FORMAT: json, text or auto
 	HTTPAddr          string        // IAMJIT_HTTP_ADDR ("" : off)
+	RolePath          string        // IAMJIT_ROLE_PATH: only roles under it get session-revocation statements
+	SessionRevocation string        // IAMJIT_SESSION_REVOCATION: user, role or off
 }
 
 // Secret is a string that never prints: it keeps the external id out of logs.
@@ -68,6 +70,9 @@ func Defaults() Config {
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "auto",
 		HTTPAddr:        ":8080",
+		// The path infra/modules/iam_target_group puts its roles under.
+		RolePath:          "/jit/",
+		SessionRevocation: "user",
 	}
 }
 
@@ -148,6 +153,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	str(&level, "IAMJIT_LOG_LEVEL", "log-level", "debug, info, warn or error")
 	str(&c.LogFormat, "IAMJIT_LOG_FORMAT", "log-format", "json, text or auto")
 	str(&c.HTTPAddr, "IAMJIT_HTTP_ADDR", "http-addr", "health and metrics listener")
+	str(&c.RolePath, "IAMJIT_ROLE_PATH", "role-path", "IAM path of the roles whose sessions end with the membership")
+	str(&c.SessionRevocation, "IAMJIT_SESSION_REVOCATION", "session-revocation", "user (per user where the role requires source identity), role or off")
 	workers := ""
 	str(&workers, "IAMJIT_WORKERS", "workers", "concurrent messages")
 
@@ -243,6 +250,17 @@ func (c Config) Validate() error {
 	}
 	if c.Retention <= 0 {
 		bad("IAMJIT_RETENTION", "must be positive")
+	}
+	if !strings.HasPrefix(c.RolePath, "/") || !strings.HasSuffix(c.RolePath, "/") || c.RolePath == "/" {
+		bad("IAMJIT_ROLE_PATH", "%q must start and end with / and not be / itself", c.RolePath)
+	} else if strings.HasPrefix(c.RolePath, "/sym/") || strings.HasPrefix("/sym/", c.RolePath) {
+		// iamjit's own roles live under /sym/: it must never deny their sessions.
+		bad("IAMJIT_ROLE_PATH", "%q must not contain or lie under /sym/, where iamjit's own roles are", c.RolePath)
+	}
+	switch c.SessionRevocation {
+	case "user", "role", "off":
+	default:
+		bad("IAMJIT_SESSION_REVOCATION", "%q is not user, role or off", c.SessionRevocation)
 	}
 	switch c.LogFormat {
 	case "json", "text", "auto":

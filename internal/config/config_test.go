@@ -72,3 +72,38 @@ func TestSecretNeverPrints(t *testing.T) {
 		t.Fatalf("the secret leaked: %s", b.String())
 	}
 }
+
+func TestSessionRevocationSettings(t *testing.T) {
+	c, err := Load(nil, env(required))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RolePath != "/jit/" || c.SessionRevocation != "user" {
+		t.Fatalf("defaults: role path %q, revocation %q", c.RolePath, c.SessionRevocation)
+	}
+	m := map[string]string{"IAMJIT_ROLE_PATH": "/team/", "IAMJIT_SESSION_REVOCATION": "role"}
+	for k, v := range required {
+		m[k] = v
+	}
+	c, err = Load([]string{"--session-revocation", "off"}, env(m))
+	if err != nil || c.RolePath != "/team/" || c.SessionRevocation != "off" {
+		t.Fatalf("env and flag: %+v %v", c, err)
+	}
+	for _, bad := range []map[string]string{
+		{"IAMJIT_ROLE_PATH": "jit"}, {"IAMJIT_ROLE_PATH": "/"}, {"IAMJIT_ROLE_PATH": "/sym/"}, {"IAMJIT_ROLE_PATH": "/sym/jit/"},
+		{"IAMJIT_SESSION_REVOCATION": "everyone"},
+	} {
+		for k, v := range required {
+			bad[k] = v
+		}
+		if _, err := Load(nil, env(bad)); err == nil {
+			t.Errorf("%v accepted", bad)
+		} else {
+			for k := range bad {
+				if _, isReq := required[k]; !isReq && !strings.Contains(err.Error(), k) {
+					t.Errorf("error does not name %s: %v", k, err)
+				}
+			}
+		}
+	}
+}

@@ -30,6 +30,11 @@ const (
 	SymSource    = "sym"
 	ResultSource = "iamjit"
 	RolePath     = "/sym/"
+	// JITRolePath is where the roles the dev group may assume live
+	// (IAMJIT_ROLE_PATH), as infra/modules/iam_target_group puts them.
+	JITRolePath = "/jit/"
+	// SessionRevocation is the mode the stack exports.
+	SessionRevocation = "user"
 	// ExternalIDTag is the connector-role tag that remembers the external id,
 	// so a second run reuses it instead of invalidating exported settings.
 	ExternalIDTag = "iamjit:external-id"
@@ -86,6 +91,9 @@ type Stack struct {
 	GroupARN           string
 	GroupPath          string
 	UserName           string
+	// JITRoleARN is a role under JITRolePath the group lets its members
+	// assume, with the trust policy session revocation per user needs.
+	JITRoleARN string
 }
 
 // Create builds the whole stack in the emulator cfg points at. It is
@@ -117,7 +125,7 @@ func Create(ctx context.Context, cfg aws.Config, opts Options) (Stack, error) {
 		},
 	}
 	for _, step := range []func(context.Context) error{
-		b.queues, b.buses, b.table, b.groupAndUser, b.roles,
+		b.queues, b.buses, b.table, b.groupAndUser, b.roles, b.jitRole,
 	} {
 		if err := step(ctx); err != nil {
 			return Stack{}, err
@@ -362,10 +370,83 @@ func (b *builder) roles(ctx context.Context) error {
 				Action:   []string{"iam:GetUser", "iam:ListUsers", "iam:ListUserTags", "iam:ListGroups"},
 				Resource: "*",
 			},
+			// Session revocation: read what the groups let members assume,
+			// write iamjit's own policy on roles under the role path only.
+			statement{
+				Effect:   "Allow",
+				Action:   []string{"iam:ListGroupPolicies", "iam:GetGroupPolicy", "iam:ListAttachedGroupPolicies"},
+				Resource: "arn:aws:iam::*:group" + b.o.GroupPath + "*",
+			},
+			statement{
+				Effect:   "Allow",
+				Action:   []string{"iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListRoles", "iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy"},
+				Resource: "*",
+			},
+			// IAM has no condition key for an inline policy's name: any
+			// inline policy on these roles (README, Security).
+			statement{
+				Effect:   "Allow",
+				Action:   []string{"iam:PutRolePolicy", "iam:DeleteRolePolicy"},
+				Resource: "arn:aws:iam::*:role" + JITRolePath + "*",
+			},
 		),
 		nil,
 	)
 	return err
+}
+
+// jitRole makes the role the dev group may assume: under JITRolePath, whose
+// trust policy requires the caller's user name as source identity (so
+// iamjit revokes its sessions per user), and the group policy that lets
+// members assume it.
+func (b *builder) jitRole(ctx context.Context) error {
+	groupARN, err := arn.Parse(b.s.GroupARN)
+	if err != nil {
+		return fmt.Errorf("parse group arn %q: %w", b.s.GroupARN, err)
+	}
+	name := b.o.Prefix + "-jit-readonly"
+	trust, _ := json.Marshal(doc(statement{
+		Effect:    "Allow",
+		Principal: map[string]string{"AWS": "arn:aws:iam::" + groupARN.AccountID + ":root"},
+		Action:    []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"},
+		Condition: map[string]map[string]string{"StringEquals": {"sts:SourceIdentity": "${aws:username}"}},
+	}))
+	out, err := b.iam.CreateRole(ctx, &iam.CreateRoleInput{
+		RoleName: aws.String(name), Path: aws.String(JITRolePath),
+		AssumeRolePolicyDocument: aws.String(string(trust)), MaxSessionDuration: aws.Int32(3600),
+	})
+	var exists *iamtypes.EntityAlreadyExistsException
+	switch {
+	case err == nil:
+		b.s.JITRoleARN = aws.ToString(out.Role.Arn)
+	case errors.As(err, &exists):
+		got, err := b.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		if err != nil {
+			return fmt.Errorf("get role %s: %w", name, err)
+		}
+		if p := aws.ToString(got.Role.Path); p != JITRolePath {
+			return fmt.Errorf("role %s exists under path %s, not %s", name, p, JITRolePath)
+		}
+		b.s.JITRoleARN = aws.ToString(got.Role.Arn)
+		if _, err := b.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+			RoleName: aws.String(name), PolicyDocument: aws.String(string(trust)),
+		}); err != nil {
+			return fmt.Errorf("update trust of role %s: %w", name, err)
+		}
+	default:
+		return fmt.Errorf("create role %s: %w", name, err)
+	}
+	assume, _ := json.Marshal(doc(statement{
+		Effect:   "Allow",
+		Action:   []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"},
+		Resource: b.s.JITRoleARN,
+	}))
+	if _, err := b.iam.PutGroupPolicy(ctx, &iam.PutGroupPolicyInput{
+		GroupName: aws.String(b.o.Group), PolicyName: aws.String(b.o.Group + "-assume"), PolicyDocument: aws.String(string(assume)),
+	}); err != nil {
+		return fmt.Errorf("let group %s assume %s: %w", b.o.Group, name, err)
+	}
+	return nil
 }
 
 // externalID returns the id tagged on an existing connector role, or a new
@@ -488,11 +569,14 @@ func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
 		{"IAMJIT_EXTERNAL_ID", s.ExternalID},
 		{"IAMJIT_IAM_ROLE_ARN", s.IAMRoleARN},
 		{"IAMJIT_GROUP_PATH", s.GroupPath},
+		{"IAMJIT_ROLE_PATH", JITRolePath},
+		{"IAMJIT_SESSION_REVOCATION", SessionRevocation},
 		{"IAMJIT_SOURCES", SymSource},
 		{"IAMJIT_DEV_SYM_BUS", s.SymBus},
 		{"IAMJIT_DEV_RESULTS_QUEUE_URL", s.ResultsQueueURL},
 		{"IAMJIT_DEV_GROUP", s.GroupName},
 		{"IAMJIT_DEV_USER", s.UserName},
+		{"IAMJIT_DEV_ROLE_ARN", s.JITRoleARN},
 		{"AWS_ENDPOINT_URL", endpoint},
 		{"AWS_REGION", region},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/sessions"
 )
 
 // setup starts a private moto and creates the stack in it.
@@ -447,8 +449,9 @@ func TestExports(t *testing.T) {
 	out := st.Exports("http://127.0.0.1:5000", "us-east-1", false)
 	names := []string{
 		"IAMJIT_QUEUE_URL", "IAMJIT_DLQ_URL", "IAMJIT_TABLE", "IAMJIT_EVENT_BUS", "IAMJIT_CONNECTOR_ROLE_ARN",
-		"IAMJIT_EXTERNAL_ID", "IAMJIT_IAM_ROLE_ARN", "IAMJIT_GROUP_PATH", "IAMJIT_SOURCES", "IAMJIT_DEV_SYM_BUS",
-		"IAMJIT_DEV_RESULTS_QUEUE_URL", "IAMJIT_DEV_GROUP", "IAMJIT_DEV_USER", "AWS_ENDPOINT_URL", "AWS_REGION",
+		"IAMJIT_EXTERNAL_ID", "IAMJIT_IAM_ROLE_ARN", "IAMJIT_GROUP_PATH", "IAMJIT_ROLE_PATH", "IAMJIT_SESSION_REVOCATION",
+		"IAMJIT_SOURCES", "IAMJIT_DEV_SYM_BUS",
+		"IAMJIT_DEV_RESULTS_QUEUE_URL", "IAMJIT_DEV_GROUP", "IAMJIT_DEV_USER", "IAMJIT_DEV_ROLE_ARN", "AWS_ENDPOINT_URL", "AWS_REGION",
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
@@ -483,5 +486,34 @@ func TestExports(t *testing.T) {
 	want := st.QueueURL + "\n" + st.ExternalID + "\nsym\ntest\n"
 	if string(got) != want {
 		t.Errorf("bash read back %q, want %q", got, want)
+	}
+}
+
+// The dev group may assume one role under /jit/, whose trust requires the
+// caller's user name as source identity, so the stack exercises session
+// revocation per user.
+func TestJITRole(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t, devstack.Options{})
+	c := iam.NewFromConfig(cfg)
+	r, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("iamjit-jit-readonly")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(r.Role.Path) != devstack.JITRolePath || aws.ToString(r.Role.Arn) != st.JITRoleARN {
+		t.Fatalf("role = %s under %s, stack says %s", aws.ToString(r.Role.Arn), aws.ToString(r.Role.Path), st.JITRoleARN)
+	}
+	trust, _ := url.PathUnescape(aws.ToString(r.Role.AssumeRolePolicyDocument))
+	if !sessions.RequiresSourceIdentity(trust) {
+		t.Fatalf("trust does not require source identity: %s", trust)
+	}
+	out, err := c.GetGroupPolicy(ctx, &iam.GetGroupPolicyInput{GroupName: aws.String(st.GroupName), PolicyName: aws.String(st.GroupName + "-assume")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := url.PathUnescape(aws.ToString(out.PolicyDocument))
+	found, err := sessions.FindRoles([]string{doc}, []sessions.Role{{ARN: st.JITRoleARN}, {ARN: st.IAMRoleARN}})
+	if err != nil || len(found) != 1 || found[0].ARN != st.JITRoleARN {
+		t.Fatalf("the group may assume %+v (%v), want only %s", found, err, st.JITRoleARN)
 	}
 }

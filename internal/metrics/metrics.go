@@ -36,6 +36,12 @@ type Metrics struct {
 	driftNow      prometheus.Gauge
 	drift         prometheus.Counter
 	driftFixed    prometheus.Counter
+	// sessions
+	sessionRevocations *prometheus.CounterVec
+	sessionSkipped     prometheus.Counter
+	sessionFailures    *prometheus.CounterVec
+	sessionRepaired    prometheus.Counter
+	sessionMissing     prometheus.Gauge
 }
 
 // New registers iamjit's metrics, AWS call counts read from calls at each
@@ -62,6 +68,13 @@ func New(reg *prometheus.Registry, calls *awsx.Counter) (*Metrics, error) {
 		driftNow:      r.gauge("iamjit_drift", "Differences between IAM and the grants found by the last reconcile."),
 		drift:         r.counter("iamjit_drift_total", "Differences between IAM and the grants found, summed over reconcile runs."),
 		driftFixed:    r.counter("iamjit_drift_repaired_total", "Differences reconcile repaired (members removed or re-added)."),
+		sessionRevocations: r.counterVec("iamjit_session_revocations_total",
+			"Roles whose older sessions were ended when a membership ended, by how (user: by source identity, role: every session of the role).", "mode"),
+		sessionSkipped: r.counter("iamjit_session_roles_skipped_total", "Roles an ended membership could assume outside IAMJIT_ROLE_PATH: reported, never touched."),
+		sessionFailures: r.counterVec("iamjit_session_revocation_failures_total",
+			"Roles under IAMJIT_ROLE_PATH whose sessions could not be revoked, by reason (no_room: no statement fits beside the role's inline policies).", "reason"),
+		sessionRepaired: r.counter("iamjit_session_roles_repaired_total", "Role items the sweeper rewrote (left dirty, or statements past MaxSessionDuration pruned)."),
+		sessionMissing:  r.gauge("iamjit_session_statements_missing", "Revocations within MaxSessionDuration missing from the role's policy in IAM, at the last reconcile."),
 	}
 	if calls != nil {
 		r.register(newAWSCalls(calls))
@@ -116,6 +129,25 @@ func (m *Metrics) Reconciled(found, repaired int, failed bool) {
 	add(m.drift, found)
 	add(m.driftFixed, repaired)
 }
+
+// SessionsRevoked counts one role whose older sessions an ended membership
+// ended (sessions.Observer).
+func (m *Metrics) SessionsRevoked(mode string) { m.sessionRevocations.WithLabelValues(mode).Inc() }
+
+// SessionRoleSkipped counts a role outside the role path (sessions.Observer).
+func (m *Metrics) SessionRoleSkipped() { m.sessionSkipped.Inc() }
+
+// SessionRevocationFailed counts a role that could not be written
+// (sessions.Observer).
+func (m *Metrics) SessionRevocationFailed(reason string) {
+	m.sessionFailures.WithLabelValues(reason).Inc()
+}
+
+// SessionsRepaired counts role items the sweeper rewrote.
+func (m *Metrics) SessionsRepaired(n int) { add(m.sessionRepaired, n) }
+
+// SessionsMissing sets how many revocations reconcile found missing in IAM.
+func (m *Metrics) SessionsMissing(n int) { m.sessionMissing.Set(float64(n)) }
 
 // add adds n to a counter; a negative n (a caller's bug) is dropped, where
 // client_golang would panic.

@@ -154,6 +154,13 @@ func TestExposition(t *testing.T) {
 	m.SetActive(7)
 	m.Reconciled(2, 1, false)
 	m.Reconciled(1, 0, true)
+	m.SessionsRevoked("user")
+	m.SessionsRevoked("user")
+	m.SessionsRevoked("role")
+	m.SessionRoleSkipped()
+	m.SessionRevocationFailed("no_room")
+	m.SessionsRepaired(2)
+	m.SessionsMissing(4)
 
 	got, text := scrape(t, m)
 	want := map[string]float64{
@@ -185,6 +192,13 @@ func TestExposition(t *testing.T) {
 		`iamjit_drift`:                                 1,
 		`iamjit_drift_total`:                           3,
 		`iamjit_drift_repaired_total`:                  1,
+
+		`iamjit_session_revocations_total{mode="user"}`:              2,
+		`iamjit_session_revocations_total{mode="role"}`:              1,
+		`iamjit_session_roles_skipped_total`:                         1,
+		`iamjit_session_revocation_failures_total{reason="no_room"}`: 1,
+		`iamjit_session_roles_repaired_total`:                        2,
+		`iamjit_session_statements_missing`:                          4,
 
 		`iamjit_aws_calls_total{operation="DescribeTable",service="DynamoDB"}`:  2,
 		`iamjit_aws_errors_total{operation="DescribeTable",service="DynamoDB"}`: 0,

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -138,7 +139,27 @@ func run(ctx context.Context, bin string, duration int) error {
 	if err := waitMembers(ctx, iamc, group, false, user); err != nil {
 		return err
 	}
-	return printResult(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Revoked")
+	if err := printResult(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Revoked"); err != nil {
+		return err
+	}
+	return printRevocation(ctx, iamc, vars["IAMJIT_DEV_ROLE_ARN"])
+}
+
+// printRevocation shows the Deny iamjit put on the /jit/ role the group let
+// the user assume: their sessions issued before the expiry stop working.
+func printRevocation(ctx context.Context, c *iam.Client, roleARN string) error {
+	role := roleARN[strings.LastIndex(roleARN, "/")+1:]
+	out, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: &role, PolicyName: aws.String("iamjit-session-revocation")})
+	if err != nil {
+		return fmt.Errorf("read the session revocation on %s: %w", roleARN, err)
+	}
+	doc, _ := url.PathUnescape(aws.ToString(out.PolicyDocument))
+	var pretty any
+	_ = json.Unmarshal([]byte(doc), &pretty)
+	b, _ := json.MarshalIndent(pretty, "    ", "  ")
+	step("session revocation on %s (inline policy iamjit-session-revocation): sessions issued before the expiry are denied", roleARN)
+	fmt.Println("    " + string(b))
+	return nil
 }
 
 func waitMembers(ctx context.Context, c *iam.Client, group string, want bool, user string) error {

@@ -91,6 +91,7 @@ module "iam_modifier" {
   name               = "${local.name}-iam-modifier"
   connector_role_arn = module.connector.role_arn
   group_path         = var.group_path
+  role_path          = var.role_path
 }
 
 # --- iamjit ------------------------------------------------------------------------
@@ -114,6 +115,7 @@ module "iamjit" {
   iam_role_arn              = module.iam_modifier.role_arn
   external_id_parameter_arn = data.aws_ssm_parameter.external_id.arn
   group_path                = var.group_path
+  role_path                 = var.role_path
   max_duration              = var.max_duration
 
   extra_environment = {

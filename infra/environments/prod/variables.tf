@@ -49,6 +49,12 @@ variable "group_path" {
   default     = "/sym/"
 }
 
+variable "role_path" {
+  description = "IAM path of the roles the groups' members may assume; iamjit ends their sessions when a membership ends."
+  type        = string
+  default     = "/jit/"
+}
+
 variable "max_duration" {
   description = "Longest grant."
   type        = string

@@ -66,6 +66,73 @@ data "aws_iam_policy_document" "modify_groups" {
   }
 }
 
+# Session revocation: when a membership ends, iamjit reads which roles the
+# group lets its members assume and puts its own inline policy
+# (iamjit-session-revocation) on those under var.role_path, denying sessions
+# issued before the revocation. IAM has no condition key for an inline
+# policy's name, so Put/DeleteRolePolicy are scoped by path only.
+data "aws_iam_policy_document" "revoke_sessions" {
+  statement {
+    sid    = "ReadWhatGroupsMayAssume"
+    effect = "Allow"
+    actions = [
+      "iam:GetGroupPolicy",
+      "iam:ListAttachedGroupPolicies",
+      "iam:ListGroupPolicies",
+    ]
+    resources = ["${local.iam_prefix}:group${var.group_path}*"]
+  }
+
+  statement {
+    sid    = "ReadManagedPolicies"
+    effect = "Allow"
+    actions = [
+      "iam:GetPolicy",
+      "iam:GetPolicyVersion",
+    ]
+    resources = [
+      "${local.iam_prefix}:policy/*",
+      "arn:${data.aws_partition.current.partition}:iam::aws:policy/*",
+    ]
+  }
+
+  statement {
+    sid    = "ReadRoles"
+    effect = "Allow"
+    actions = [
+      "iam:GetRole",
+      "iam:GetRolePolicy",
+      "iam:ListRolePolicies",
+    ]
+    resources = ["${local.iam_prefix}:role/*"]
+  }
+
+  # iam:ListRoles supports no resource-level permissions; it resolves
+  # wildcards in group policies against the roles that exist.
+  statement {
+    sid       = "ListRoles"
+    effect    = "Allow"
+    actions   = ["iam:ListRoles"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "RevocationPolicyOnRolesUnderPath"
+    effect = "Allow"
+    actions = [
+      "iam:DeleteRolePolicy",
+      "iam:PutRolePolicy",
+    ]
+    resources = ["${local.iam_prefix}:role${var.role_path}*"]
+  }
+}
+
+resource "aws_iam_role_policy" "revoke_sessions" {
+  name   = "revoke-sessions-under-role-path"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.revoke_sessions.json
+}
+
 resource "aws_iam_role_policy" "modify_groups" {
   name   = "modify-groups-under-path"
   role   = aws_iam_role.this.id

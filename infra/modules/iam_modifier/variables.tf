@@ -25,6 +25,17 @@ variable "group_path" {
   }
 }
 
+variable "role_path" {
+  description = "IAM path of the roles whose sessions iamjit ends with the membership (IAMJIT_ROLE_PATH); never /sym/, where iamjit's own roles are."
+  type        = string
+  default     = "/jit/"
+
+  validation {
+    condition     = can(regex("^/([[:alnum:]_+=,.@-]+/)+$", var.role_path)) && !startswith(var.role_path, "/sym/")
+    error_message = "role_path must be a path like /jit/ and must not be / or under /sym/."
+  }
+}
+
 variable "max_session_duration" {
   description = "Maximum session duration of the role, in seconds."
   type        = number

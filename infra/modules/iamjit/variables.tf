@@ -132,6 +132,23 @@ variable "group_path" {
   default     = "/sym/"
 }
 
+variable "role_path" {
+  description = "IAMJIT_ROLE_PATH: only roles under this IAM path get session-revocation statements (the iam_modifier's role_path)."
+  type        = string
+  default     = "/jit/"
+}
+
+variable "session_revocation" {
+  description = "IAMJIT_SESSION_REVOCATION: user (per user where the role's trust requires source identity, role-wide where not), role, or off."
+  type        = string
+  default     = "user"
+
+  validation {
+    condition     = contains(["user", "role", "off"], var.session_revocation)
+    error_message = "session_revocation must be user, role or off."
+  }
+}
+
 variable "max_duration" {
   description = "IAMJIT_MAX_DURATION: the longest grant (Go duration)."
   type        = string

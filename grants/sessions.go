@@ -1,0 +1,102 @@
+package grants
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Sessions ends the role sessions a membership enabled (package sessions).
+// converge calls it after IAM removed the user and before the membership is
+// marked synced, so a failure or a crash leaves the membership dirty and the
+// call is made again (by a redelivery or the sweeper).
+type Sessions interface {
+	MembershipEnded(ctx context.Context, iamUser, group string, at time.Time) (SessionsEnded, error)
+}
+
+// SessionsEnded is what an ended membership did to the roles it enabled.
+type SessionsEnded struct {
+	Revoked    []string // role ARNs whose sessions issued before the end now fail
+	Skipped    []string // roles outside IAMJIT_ROLE_PATH: reported, never touched
+	NotRevoked []string // under the path, but nothing could be written (no room)
+	Writes     []RoleWrite
+}
+
+// RoleWrite is one IAM call on a role, for the grant's history.
+type RoleWrite struct {
+	RoleARN   string
+	Op        string // PutRolePolicy or DeleteRolePolicy
+	RequestID string
+}
+
+// historyStore is the Store's optional AppendHistory (grants/dynamo has it).
+type historyStore interface {
+	AppendHistory(ctx context.Context, grantID string, t Transition) error
+}
+
+// endSessions runs when converge has just made IAM agree with a set that a
+// write emptied: the membership ended now.
+func (s *Service) endSessions(ctx context.Context, user, group, grantID, symID string) error {
+	if s.Sessions == nil {
+		return nil
+	}
+	res, err := s.Sessions.MembershipEnded(ctx, user, group, s.Now().UTC())
+	if h, ok := s.Store.(historyStore); ok && grantID != "" {
+		for _, w := range res.Writes {
+			t := Transition{At: s.Now().UTC(), Action: "session_revoke", SymEventID: symID, IAMRequestID: w.RequestID, Note: w.Op + " " + w.RoleARN}
+			if herr := h.AppendHistory(ctx, grantID, t); herr != nil {
+				s.Log.WarnContext(ctx, "session revocation not noted in the grant's history", "grant_id", grantID, "role", w.RoleARN, "err", herr)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("end role sessions of %s in %s: %w", user, group, err)
+	}
+	if c, ok := ctx.Value(sessionsKey{}).(*sessionsCollector); ok {
+		c.add(res)
+	}
+	return nil
+}
+
+// sessionsCollector carries what converge's endSessions did back to the
+// revoke that asked for it, for its Access Revoked. It travels in the
+// context so that converge's signature, and its many callers, stay as they
+// are.
+type sessionsCollector struct {
+	mu  sync.Mutex
+	res SessionsEnded
+}
+
+type sessionsKey struct{}
+
+func withSessions(ctx context.Context) (context.Context, *sessionsCollector) {
+	c := &sessionsCollector{}
+	return context.WithValue(ctx, sessionsKey{}, c), c
+}
+
+func (c *sessionsCollector) add(r SessionsEnded) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.res.Revoked = union(c.res.Revoked, r.Revoked)
+	c.res.Skipped = union(c.res.Skipped, r.Skipped)
+	c.res.NotRevoked = union(c.res.NotRevoked, r.NotRevoked)
+}
+
+// union appends what a is missing of b: converge may end the same
+// membership twice when it chases a moving token.
+func union(a, b []string) []string {
+	for _, v := range b {
+		if !slices.Contains(a, v) {
+			a = append(a, v)
+		}
+	}
+	return a
+}
+
+func (c *sessionsCollector) ended() SessionsEnded {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.res
+}

@@ -1,0 +1,325 @@
+// Package iamroles reads group policies and roles from IAM and writes
+// iamjit's session-revocation policy on roles, for package sessions,
+// through the IAM client built on the chained IAM-modifier role (the one
+// grants/iamgroups uses).
+package iamroles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/iamjit/iamjit/sessions"
+)
+
+// API is the part of the IAM client the adapter uses.
+type API interface {
+	ListGroupPolicies(context.Context, *iam.ListGroupPoliciesInput, ...func(*iam.Options)) (*iam.ListGroupPoliciesOutput, error)
+	GetGroupPolicy(context.Context, *iam.GetGroupPolicyInput, ...func(*iam.Options)) (*iam.GetGroupPolicyOutput, error)
+	ListAttachedGroupPolicies(context.Context, *iam.ListAttachedGroupPoliciesInput, ...func(*iam.Options)) (*iam.ListAttachedGroupPoliciesOutput, error)
+	GetPolicy(context.Context, *iam.GetPolicyInput, ...func(*iam.Options)) (*iam.GetPolicyOutput, error)
+	GetPolicyVersion(context.Context, *iam.GetPolicyVersionInput, ...func(*iam.Options)) (*iam.GetPolicyVersionOutput, error)
+	ListRoles(context.Context, *iam.ListRolesInput, ...func(*iam.Options)) (*iam.ListRolesOutput, error)
+	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	ListRolePolicies(context.Context, *iam.ListRolePoliciesInput, ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error)
+	GetRolePolicy(context.Context, *iam.GetRolePolicyInput, ...func(*iam.Options)) (*iam.GetRolePolicyOutput, error)
+	PutRolePolicy(context.Context, *iam.PutRolePolicyInput, ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
+	DeleteRolePolicy(context.Context, *iam.DeleteRolePolicyInput, ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error)
+}
+
+// Roles implements sessions.Roles.
+type Roles struct {
+	api API
+	ttl time.Duration
+	now func() time.Time
+	log *slog.Logger
+
+	mu     sync.Mutex
+	groups map[string]cached // group name -> the roles it may assume
+	all    cached            // every role of the account
+}
+
+type cached struct {
+	roles []sessions.Role
+	at    time.Time
+}
+
+// maxCache bounds the group cache; past it the cache starts over.
+const maxCache = 4096
+
+// New returns the adapter. ttl bounds how long a group's assumable roles
+// (and the account's role list they are resolved against) are trusted.
+func New(api API, ttl time.Duration, now func() time.Time, log *slog.Logger) *Roles {
+	return &Roles{api: api, ttl: ttl, now: now, log: log, groups: map[string]cached{}}
+}
+
+var _ sessions.Roles = (*Roles)(nil)
+
+// Assumable implements sessions.Roles.
+func (c *Roles) Assumable(ctx context.Context, group string) ([]sessions.Role, error) {
+	c.mu.Lock()
+	if g, ok := c.groups[group]; ok && c.now().Sub(g.at) < c.ttl {
+		c.mu.Unlock()
+		return g.roles, nil
+	}
+	c.mu.Unlock()
+	docs, err := c.groupDocuments(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	var roles []sessions.Role
+	if len(docs) > 0 {
+		all, err := c.allRoles(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if roles, err = sessions.FindRoles(docs, all); err != nil {
+			return nil, fmt.Errorf("policies of group %s: %w", group, err)
+		}
+	}
+	c.mu.Lock()
+	if len(c.groups) >= maxCache {
+		clear(c.groups)
+	}
+	c.groups[group] = cached{roles: roles, at: c.now()}
+	c.mu.Unlock()
+	return roles, nil
+}
+
+// groupDocuments returns the group's inline policies and the default
+// versions of its attached managed policies.
+func (c *Roles) groupDocuments(ctx context.Context, group string) ([]string, error) {
+	var docs []string
+	var nse *types.NoSuchEntityException
+	inline := iam.NewListGroupPoliciesPaginator(c.api, &iam.ListGroupPoliciesInput{GroupName: &group})
+	for inline.HasMorePages() {
+		page, err := inline.NextPage(ctx)
+		if errors.As(err, &nse) {
+			// The group is gone: what it allowed cannot be read any more.
+			c.log.WarnContext(ctx, "group deleted: the roles it let members assume cannot be found", "group", group)
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list inline policies of group %s: %w", group, err)
+		}
+		for _, name := range page.PolicyNames {
+			out, err := c.api.GetGroupPolicy(ctx, &iam.GetGroupPolicyInput{GroupName: &group, PolicyName: &name})
+			if errors.As(err, &nse) {
+				continue // deleted while listing
+			}
+			if err != nil {
+				return nil, fmt.Errorf("get policy %s of group %s: %w", name, group, err)
+			}
+			doc, err := decodeDoc(aws.ToString(out.PolicyDocument))
+			if err != nil {
+				return nil, fmt.Errorf("policy %s of group %s: %w", name, group, err)
+			}
+			docs = append(docs, doc)
+		}
+	}
+	attached := iam.NewListAttachedGroupPoliciesPaginator(c.api, &iam.ListAttachedGroupPoliciesInput{GroupName: &group})
+	for attached.HasMorePages() {
+		page, err := attached.NextPage(ctx)
+		if errors.As(err, &nse) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list managed policies of group %s: %w", group, err)
+		}
+		for _, p := range page.AttachedPolicies {
+			doc, err := c.managedDocument(ctx, aws.ToString(p.PolicyArn))
+			if errors.As(err, &nse) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			docs = append(docs, doc)
+		}
+	}
+	return docs, nil
+}
+
+func (c *Roles) managedDocument(ctx context.Context, arn string) (string, error) {
+	p, err := c.api.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: &arn})
+	if err != nil {
+		return "", fmt.Errorf("get managed policy %s: %w", arn, err)
+	}
+	v, err := c.api.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: &arn, VersionId: p.Policy.DefaultVersionId})
+	if err != nil {
+		return "", fmt.Errorf("get default version of %s: %w", arn, err)
+	}
+	doc, err := decodeDoc(aws.ToString(v.PolicyVersion.Document))
+	if err != nil {
+		return "", fmt.Errorf("managed policy %s: %w", arn, err)
+	}
+	return doc, nil
+}
+
+// allRoles lists every role of the account, for resolving wildcards.
+func (c *Roles) allRoles(ctx context.Context) ([]sessions.Role, error) {
+	c.mu.Lock()
+	if c.all.roles != nil && c.now().Sub(c.all.at) < c.ttl {
+		defer c.mu.Unlock()
+		return c.all.roles, nil
+	}
+	c.mu.Unlock()
+	roles := []sessions.Role{}
+	p := iam.NewListRolesPaginator(c.api, &iam.ListRolesInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list roles: %w", err)
+		}
+		for _, r := range page.Roles {
+			role, err := fromIAM(r)
+			if err != nil {
+				return nil, err
+			}
+			roles = append(roles, role)
+		}
+	}
+	c.mu.Lock()
+	c.all = cached{roles: roles, at: c.now()}
+	c.mu.Unlock()
+	return roles, nil
+}
+
+func fromIAM(r types.Role) (sessions.Role, error) {
+	trust, err := decodeDoc(aws.ToString(r.AssumeRolePolicyDocument))
+	if err != nil {
+		return sessions.Role{}, fmt.Errorf("trust policy of %s: %w", aws.ToString(r.Arn), err)
+	}
+	msd := time.Hour // IAM's default when the field is absent
+	if r.MaxSessionDuration != nil {
+		msd = time.Duration(*r.MaxSessionDuration) * time.Second
+	}
+	return sessions.Role{ARN: aws.ToString(r.Arn), Name: aws.ToString(r.RoleName), Path: aws.ToString(r.Path),
+		MaxSessionDuration: msd, Trust: trust}, nil
+}
+
+// decodeDoc undoes the URL encoding IAM puts on every policy document it
+// returns (RFC 3986); a document that is already JSON is kept.
+func decodeDoc(doc string) (string, error) {
+	if strings.HasPrefix(strings.TrimSpace(doc), "{") || doc == "" {
+		return doc, nil
+	}
+	out, err := url.PathUnescape(doc)
+	if err != nil {
+		return "", fmt.Errorf("policy document is neither JSON nor URL-encoded: %w", err)
+	}
+	return out, nil
+}
+
+// Role implements sessions.Roles.
+func (c *Roles) Role(ctx context.Context, name string) (sessions.Role, error) {
+	out, err := c.api.GetRole(ctx, &iam.GetRoleInput{RoleName: &name})
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return sessions.Role{}, sessions.ErrRoleGone
+	}
+	if err != nil {
+		return sessions.Role{}, fmt.Errorf("get role %s: %w", name, err)
+	}
+	return fromIAM(*out.Role)
+}
+
+// OtherInlineSize implements sessions.Roles.
+func (c *Roles) OtherInlineSize(ctx context.Context, role string) (int, error) {
+	total := 0
+	var nse *types.NoSuchEntityException
+	p := iam.NewListRolePoliciesPaginator(c.api, &iam.ListRolePoliciesInput{RoleName: &role})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if errors.As(err, &nse) {
+			return 0, sessions.ErrRoleGone
+		}
+		if err != nil {
+			return 0, fmt.Errorf("list inline policies of role %s: %w", role, err)
+		}
+		for _, name := range page.PolicyNames {
+			if name == sessions.PolicyName {
+				continue
+			}
+			out, err := c.api.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: &role, PolicyName: &name})
+			if errors.As(err, &nse) {
+				continue
+			}
+			if err != nil {
+				return 0, fmt.Errorf("get policy %s of role %s: %w", name, role, err)
+			}
+			doc, err := decodeDoc(aws.ToString(out.PolicyDocument))
+			if err != nil {
+				return 0, fmt.Errorf("policy %s of role %s: %w", name, role, err)
+			}
+			total += sessions.Size(doc)
+		}
+	}
+	return total, nil
+}
+
+// PutPolicy implements sessions.Roles.
+func (c *Roles) PutPolicy(ctx context.Context, role, doc string) (string, error) {
+	out, err := c.api.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: &role, PolicyName: aws.String(sessions.PolicyName), PolicyDocument: &doc})
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return "", sessions.ErrRoleGone
+	}
+	// IAM's LimitExceeded here is the role's inline size quota, permanent
+	// for this document (awsx.Retryable would call the code retryable).
+	var lim *types.LimitExceededException
+	if errors.As(err, &lim) {
+		return "", fmt.Errorf("put %s on role %s: %w: %w", sessions.PolicyName, role, sessions.ErrNoRoom, err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("put %s on role %s: %w", sessions.PolicyName, role, err)
+	}
+	return requestID(out.ResultMetadata), nil
+}
+
+// DeletePolicy implements sessions.Roles.
+func (c *Roles) DeletePolicy(ctx context.Context, role string) (string, error) {
+	out, err := c.api.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: &role, PolicyName: aws.String(sessions.PolicyName)})
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("delete %s from role %s: %w", sessions.PolicyName, role, err)
+	}
+	return requestID(out.ResultMetadata), nil
+}
+
+// Policy implements sessions.Roles.
+func (c *Roles) Policy(ctx context.Context, role string) (string, error) {
+	out, err := c.api.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: &role, PolicyName: aws.String(sessions.PolicyName)})
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		// Either the policy or the role is missing; a missing role has no
+		// sessions, and a missing policy is what reconcile reports.
+		if _, rerr := c.Role(ctx, role); errors.Is(rerr, sessions.ErrRoleGone) {
+			return "", sessions.ErrRoleGone
+		}
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("get %s of role %s: %w", sessions.PolicyName, role, err)
+	}
+	return decodeDoc(aws.ToString(out.PolicyDocument))
+}
+
+func requestID(md middleware.Metadata) string {
+	id, _ := awsmiddleware.GetRequestIDMetadata(md)
+	return id
+}

@@ -1,0 +1,382 @@
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Modes of IAMJIT_SESSION_REVOCATION.
+const (
+	RevokeUser = "user" // per user where the role requires source identity, role-wide where not
+	RevokeRole = "role" // always role-wide
+	RevokeOff  = "off"  // write nothing
+)
+
+// ErrRoleGone is returned by Roles when the role does not exist (any more).
+var ErrRoleGone = errors.New("role does not exist")
+
+// ErrNoRoom is returned by Roles.PutPolicy when IAM refuses the document
+// for its size: retrying cannot help.
+var ErrNoRoom = errors.New("inline policies of the role would exceed IAM's limit")
+
+// Roles reads and writes IAM roles through the chained IAM-modifier client
+// (sessions/iamroles).
+type Roles interface {
+	// Assumable lists the existing roles the group's policies let its
+	// members assume (FindRoles), cached for a while.
+	Assumable(ctx context.Context, group string) ([]Role, error)
+	// Role reads one role afresh. ErrRoleGone when it does not exist.
+	Role(ctx context.Context, name string) (Role, error)
+	// OtherInlineSize is the Size of the role's inline policies other than
+	// PolicyName, added up.
+	OtherInlineSize(ctx context.Context, role string) (int, error)
+	// PutPolicy writes PolicyName and returns the request id. ErrRoleGone
+	// when the role is gone, ErrNoRoom when IAM refuses it for its size.
+	PutPolicy(ctx context.Context, role, doc string) (string, error)
+	// DeletePolicy removes PolicyName; a missing policy or role is success.
+	DeletePolicy(ctx context.Context, role string) (string, error)
+	// Policy reads PolicyName: "" when the role has none. ErrRoleGone.
+	Policy(ctx context.Context, role string) (string, error)
+}
+
+// RoleState is the store's record of one role: when each user's
+// membership that enabled it ended, and the protocol's token.
+type RoleState struct {
+	ARN   string
+	Name  string
+	Users map[string]time.Time
+	Token string // "" for a role never written
+	Dirty bool
+}
+
+// Store keeps one item per role (sessions/dynamo).
+type Store interface {
+	// Add records that user's membership ended at at, keeping a later time
+	// already recorded; it replaces the token and marks the item dirty.
+	Add(ctx context.Context, role Role, user string, at time.Time, token string) error
+	// Get reads the item consistently; a role never written reads as empty.
+	Get(ctx context.Context, roleARN string) (RoleState, error)
+	// Synced, only if the item's token is still token: removes the drop
+	// users, clears the dirty mark and makes the item due again at prune
+	// (or deletes it when remaining is 0). False when someone wrote since.
+	Synced(ctx context.Context, roleARN, token string, drop []string, remaining int, prune time.Time) (bool, error)
+	// Due lists items dirty since before dirtyBefore, or due to be pruned
+	// by now.
+	Due(ctx context.Context, dirtyBefore, now time.Time, limit int32) ([]RoleState, error)
+	// All lists every role item.
+	All(ctx context.Context) ([]RoleState, error)
+}
+
+// Observer counts what the revoker did (internal/metrics). May be nil.
+type Observer interface {
+	SessionsRevoked(mode string)
+	SessionRoleSkipped()
+	SessionRevocationFailed(reason string)
+}
+
+// Result is what one ended membership did to the roles it enabled.
+type Result struct {
+	Revoked []string // role ARNs whose sessions issued before the end now fail
+	Skipped []string // roles the group may assume outside the role path: never touched
+	NoRoom  []string // under the path, but no statement fits beside the role's other inline policies
+	Gone    []string // deleted before the write: nothing left to revoke
+	Writes  []Write  // every IAM call, for the grant's history
+}
+
+// Write is one IAM call on a role.
+type Write struct {
+	RoleARN   string
+	Op        string // PutRolePolicy or DeleteRolePolicy
+	RequestID string
+	Mode      string // ModeUser or ModeRole, for a put
+}
+
+// Revoker ends the sessions of ended memberships.
+type Revoker struct {
+	Roles    Roles
+	Store    Store
+	Mode     string // RevokeUser, RevokeRole or RevokeOff
+	RolePath string // only roles under it are written
+	Now      func() time.Time
+	NewToken func() string
+	Log      *slog.Logger
+	Observer Observer
+}
+
+// maxConverge bounds how often one writer chases a role item others keep
+// changing; past it the caller fails and is retried.
+const maxConverge = 8
+
+// MembershipEnded puts a Deny for user's sessions issued before at on every
+// role under the role path that group lets its members assume. Call it
+// after IAM removed the user and before the membership is marked synced:
+// an error (or a crash) leaves the membership dirty, so it is called again.
+func (r *Revoker) MembershipEnded(ctx context.Context, user, group string, at time.Time) (Result, error) {
+	var res Result
+	if r.Mode == RevokeOff {
+		return res, nil
+	}
+	roles, err := r.Roles.Assumable(ctx, group)
+	if err != nil {
+		return res, fmt.Errorf("roles %s may assume: %w", group, err)
+	}
+	var mine []Role
+	for _, role := range roles {
+		if !role.InPath(r.RolePath) {
+			res.Skipped = append(res.Skipped, role.ARN)
+			r.Log.WarnContext(ctx, "role outside IAMJIT_ROLE_PATH: its sessions are not revoked",
+				"role", role.ARN, "group", group, "iam_user", user, "role_path", r.RolePath)
+			if r.Observer != nil {
+				r.Observer.SessionRoleSkipped()
+			}
+			continue
+		}
+		mine = append(mine, role)
+	}
+	// Every entry first, then the writes: once Add returned, the sweeper
+	// finishes a role even if this process dies before writing it.
+	for _, role := range mine {
+		if err := r.Store.Add(ctx, role, user, at, r.NewToken()); err != nil {
+			return res, fmt.Errorf("record revocation of %s on %s: %w", user, role.ARN, err)
+		}
+	}
+	var errs []error
+	for _, role := range mine {
+		o, err := r.converge(ctx, role.ARN, role.Name)
+		res.Writes = append(res.Writes, o.writes...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		switch {
+		case o.gone:
+			res.Gone = append(res.Gone, role.ARN)
+			r.Log.InfoContext(ctx, "role deleted before its sessions could be revoked: nothing to revoke", "role", role.ARN, "iam_user", user)
+		case o.noRoom:
+			res.NoRoom = append(res.NoRoom, role.ARN)
+		case o.mode != "":
+			res.Revoked = append(res.Revoked, role.ARN)
+			if r.Observer != nil {
+				r.Observer.SessionsRevoked(o.mode)
+			}
+		}
+	}
+	if len(res.Revoked) > 0 {
+		r.Log.InfoContext(ctx, "role sessions revoked", "iam_user", user, "group", group, "roles", res.Revoked)
+	}
+	return res, errors.Join(errs...)
+}
+
+// outcome of converging one role.
+type outcome struct {
+	mode   string // how the written policy denies; "" when nothing was put
+	gone   bool
+	noRoom bool
+	writes []Write
+}
+
+// converge makes the role's policy agree with its item, following the
+// protocol in the package comment.
+func (r *Revoker) converge(ctx context.Context, arn, name string) (outcome, error) {
+	var o outcome
+	for range maxConverge {
+		st, err := r.Store.Get(ctx, arn)
+		if err != nil {
+			return o, fmt.Errorf("read revocations of %s: %w", arn, err)
+		}
+		if st.Token == "" {
+			return o, nil // never written, or deleted by a writer that found nothing left
+		}
+		role, err := r.Roles.Role(ctx, name)
+		others := 0
+		if err == nil {
+			others, err = r.Roles.OtherInlineSize(ctx, name)
+		}
+		if errors.Is(err, ErrRoleGone) {
+			o = outcome{gone: true, writes: o.writes}
+			ok, err := r.Store.Synced(ctx, arn, st.Token, slices.Collect(maps.Keys(st.Users)), 0, time.Time{})
+			if err != nil {
+				return o, fmt.Errorf("forget revocations of deleted role %s: %w", arn, err)
+			}
+			if ok {
+				return o, nil
+			}
+			continue
+		}
+		if err != nil {
+			return o, fmt.Errorf("read role %s and its inline policies: %w", arn, err)
+		}
+		perUser := r.Mode != RevokeRole && RequiresSourceIdentity(role.Trust)
+		p := Render(st.Users, perUser, role.MaxSessionDuration, r.Now(), InlineLimit-others)
+		o = outcome{writes: o.writes}
+		var w Write
+		switch {
+		case p.NoRoom:
+			o.noRoom = true
+			r.Log.ErrorContext(ctx, "no room for a session-revocation statement beside the role's other inline policies: sessions not revoked, other policies untouched",
+				"role", arn, "other_inline_chars", others, "limit", InlineLimit)
+			if r.Observer != nil {
+				r.Observer.SessionRevocationFailed("no_room")
+			}
+		case p.Doc == "":
+			w = Write{RoleARN: arn, Op: "DeleteRolePolicy"}
+			w.RequestID, err = r.Roles.DeletePolicy(ctx, name)
+		default:
+			if p.Fallback {
+				r.Log.WarnContext(ctx, "per-user statements exceed IAM's inline policy limit: one role-wide statement written, every older session of the role ends",
+					"role", arn, "users", len(p.Users), "other_inline_chars", others)
+			}
+			w = Write{RoleARN: arn, Op: "PutRolePolicy", Mode: p.Mode}
+			w.RequestID, err = r.Roles.PutPolicy(ctx, name, p.Doc)
+			o.mode = p.Mode
+		}
+		switch {
+		case errors.Is(err, ErrRoleGone):
+			o = outcome{gone: true, writes: o.writes}
+			p.Drop, p.Users = slices.Collect(maps.Keys(st.Users)), nil
+		case errors.Is(err, ErrNoRoom):
+			// IAM counts otherwise than Size: the same outcome as NoRoom.
+			o = outcome{noRoom: true, writes: o.writes}
+			w.Op = ""
+			r.Log.ErrorContext(ctx, "IAM refused the session-revocation policy for its size: sessions not revoked, other policies untouched", "role", arn, "err", err)
+			if r.Observer != nil {
+				r.Observer.SessionRevocationFailed("no_room")
+			}
+		case err != nil:
+			return o, fmt.Errorf("%s %s on %s: %w", w.Op, PolicyName, arn, err)
+		}
+		if w.Op != "" && !o.gone {
+			o.writes = append(o.writes, w)
+		}
+		ok, err := r.Store.Synced(ctx, arn, st.Token, p.Drop, len(p.Users), p.Prune)
+		if err != nil {
+			return o, fmt.Errorf("mark revocations of %s written: %w", arn, err)
+		}
+		if ok {
+			return o, nil
+		}
+		// Someone wrote after we read: what we put may miss their entry.
+	}
+	return o, fmt.Errorf("revoke sessions on %s: its item changed %d times while writing", arn, maxConverge)
+}
+
+// Repair finishes role items a writer left dirty for longer than grace and
+// rewrites those whose oldest statement has stopped denying anything (the
+// sweeper). It returns how many it wrote.
+func (r *Revoker) Repair(ctx context.Context, grace time.Duration, limit int32) (int, error) {
+	now := r.Now()
+	due, err := r.Store.Due(ctx, now.Add(-grace), now, limit)
+	if err != nil {
+		return 0, fmt.Errorf("read role items due: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, st := range due {
+		if _, err := r.converge(ctx, st.ARN, st.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// Missing is a user whose membership ended within the role's
+// MaxSessionDuration and whose older sessions the role's policy in IAM does
+// not deny.
+type Missing struct {
+	RoleARN  string
+	User     string
+	At       time.Time
+	Restored bool // enforce rewrote the role's policy
+}
+
+// Check compares every role item with the policy IAM holds (reconcile).
+// With enforce it rewrites the roles that miss a statement.
+func (r *Revoker) Check(ctx context.Context, enforce bool) ([]Missing, error) {
+	items, err := r.Store.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list role items: %w", err)
+	}
+	now := r.Now()
+	var out []Missing
+	var errs []error
+	for _, st := range items {
+		role, err := r.Roles.Role(ctx, st.Name)
+		if errors.Is(err, ErrRoleGone) {
+			continue // no role, no session
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read role %s: %w", st.ARN, err))
+			continue
+		}
+		doc, err := r.Roles.Policy(ctx, st.Name)
+		if errors.Is(err, ErrRoleGone) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read %s of %s: %w", PolicyName, st.ARN, err))
+			continue
+		}
+		var missing []Missing
+		for _, u := range slices.Sorted(maps.Keys(st.Users)) {
+			at := st.Users[u]
+			if Cutoff(at).Add(role.MaxSessionDuration).After(now) && !Denies(doc, u, at) {
+				missing = append(missing, Missing{RoleARN: st.ARN, User: u, At: at})
+			}
+		}
+		if enforce && len(missing) > 0 {
+			o, err := r.converge(ctx, st.ARN, st.Name)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			for i := range missing {
+				missing[i].Restored = err == nil && o.mode != ""
+			}
+		}
+		out = append(out, missing...)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Denies reports whether doc denies every action to user's sessions issued
+// before at: a Deny of * on * whose only conditions are aws:TokenIssueTime
+// before a time at or after at's cutoff and, optionally, aws:SourceIdentity
+// naming user.
+func Denies(doc, user string, at time.Time) bool {
+	if doc == "" {
+		return false
+	}
+	d, err := parse(doc)
+	if err != nil {
+		return false
+	}
+	for _, st := range d.Statement {
+		if st.Effect != "Deny" || !slices.Equal(st.Action, []string{"*"}) || !slices.Equal(st.Resource, []string{"*"}) {
+			continue
+		}
+		covered, extra := false, false
+		for op, keys := range st.Condition {
+			for k, vals := range keys {
+				switch {
+				case op == "DateLessThan" && k == "aws:TokenIssueTime" && len(vals) == 1:
+					t, err := time.Parse(stamp, vals[0])
+					covered = err == nil && !t.Before(Cutoff(at))
+				case op == "StringEquals" && k == "aws:SourceIdentity":
+					extra = extra || !slices.Contains(vals, user)
+				default:
+					extra = true
+				}
+			}
+		}
+		if covered && !extra {
+			return true
+		}
+	}
+	return false
+}
