@@ -168,7 +168,7 @@ func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, er
 	case err != nil:
 		return Outcome{}, fmt.Errorf("activate grant %s: %w", g.ID, err)
 	}
-	if err := s.converge(ctx, g.IAMUser, g.Group, token, true, g.ID, req.SymEventID); err != nil {
+	if _, err := s.converge(ctx, g.IAMUser, g.Group, token, true, g.ID, req.SymEventID); err != nil {
 		return Outcome{}, err
 	}
 	s.Log.InfoContext(ctx, "access granted", "grant_id", g.ID, "iam_user", g.IAMUser, "group", g.Group, "expires_at", g.ExpiresAt)
@@ -190,7 +190,7 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 		}
 		return Outcome{}, fmt.Errorf("record event %s: %w", req.SymEventID, err)
 	}
-	if err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, req.SymEventID); err != nil {
+	if _, err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, req.SymEventID); err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{Kind: Duplicate, Results: []events.Result{res}, GrantID: g.ID}, nil
@@ -200,7 +200,7 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 // case the first delivery died between its write and its IAM call.
 func (s *Service) duplicate(ctx context.Context, ev ProcessedEvent) (Outcome, error) {
 	if ev.GrantID != "" && ev.Result.IAMUser != "" {
-		if err := s.converge(ctx, ev.Result.IAMUser, ev.Result.Group, "", false, ev.GrantID, ev.SymEventID); err != nil {
+		if _, err := s.converge(ctx, ev.Result.IAMUser, ev.Result.Group, "", false, ev.GrantID, ev.SymEventID); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -315,14 +315,13 @@ func (s *Service) revoke(ctx context.Context, g Grant, ev *ProcessedEvent, keepD
 	if ev != nil {
 		symID = ev.SymEventID
 	}
-	ctx, ended := withSessions(ctx)
-	if err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, symID); err != nil {
+	ended, err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, symID)
+	if err != nil {
 		return Outcome{}, err
 	}
 	s.Log.InfoContext(ctx, "access revoked", "grant_id", g.ID, "iam_user", g.IAMUser, "group", g.Group, "reason", g.RevokeReason)
 	res := revokedResult(g)
-	se := ended.ended()
-	res.SessionsRevoked, res.SessionsSkipped, res.SessionsNotRevoked = se.Revoked, se.Skipped, se.NotRevoked
+	res.SessionsRevoked, res.SessionsSkipped, res.SessionsNotRevoked = ended.Revoked, ended.Skipped, ended.NotRevoked
 	return Outcome{Kind: Applied, Results: []events.Result{res}, GrantID: g.ID}, nil
 }
 
@@ -542,7 +541,7 @@ func (s *Service) Fail(ctx context.Context, req events.Request, code, msg string
 		return out, fmt.Errorf("mark grant %s failed: %w", g.ID, err)
 	}
 	// Best effort: if IAM is what failed, the sweeper's dirty repair finishes.
-	if err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, req.SymEventID); err != nil {
+	if _, err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, req.SymEventID); err != nil {
 		s.Log.WarnContext(ctx, "membership left for the sweeper to repair", "grant_id", g.ID, "err", err)
 	}
 	return out, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -38,9 +37,9 @@ type historyStore interface {
 
 // endSessions runs when converge has just made IAM agree with a set that a
 // write emptied: the membership ended now.
-func (s *Service) endSessions(ctx context.Context, user, group, grantID, symID string) error {
+func (s *Service) endSessions(ctx context.Context, user, group, grantID, symID string) (SessionsEnded, error) {
 	if s.Sessions == nil {
-		return nil
+		return SessionsEnded{}, nil
 	}
 	res, err := s.Sessions.MembershipEnded(ctx, user, group, s.Now().UTC())
 	if h, ok := s.Store.(historyStore); ok && grantID != "" {
@@ -52,36 +51,17 @@ func (s *Service) endSessions(ctx context.Context, user, group, grantID, symID s
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("end role sessions of %s in %s: %w", user, group, err)
+		return SessionsEnded{}, fmt.Errorf("end role sessions of %s in %s: %w", user, group, err)
 	}
-	if c, ok := ctx.Value(sessionsKey{}).(*sessionsCollector); ok {
-		c.add(res)
-	}
-	return nil
+	return res, nil
 }
 
-// sessionsCollector carries what converge's endSessions did back to the
-// revoke that asked for it, for its Access Revoked. It travels in the
-// context so that converge's signature, and its many callers, stay as they
-// are.
-type sessionsCollector struct {
-	mu  sync.Mutex
-	res SessionsEnded
-}
-
-type sessionsKey struct{}
-
-func withSessions(ctx context.Context) (context.Context, *sessionsCollector) {
-	c := &sessionsCollector{}
-	return context.WithValue(ctx, sessionsKey{}, c), c
-}
-
-func (c *sessionsCollector) add(r SessionsEnded) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.res.Revoked = union(c.res.Revoked, r.Revoked)
-	c.res.Skipped = union(c.res.Skipped, r.Skipped)
-	c.res.NotRevoked = union(c.res.NotRevoked, r.NotRevoked)
+// merge adds what r ended to e: converge may end the same membership twice
+// when it chases a moving token.
+func (e *SessionsEnded) merge(r SessionsEnded) {
+	e.Revoked = union(e.Revoked, r.Revoked)
+	e.Skipped = union(e.Skipped, r.Skipped)
+	e.NotRevoked = union(e.NotRevoked, r.NotRevoked)
 }
 
 // union appends what a is missing of b: converge may end the same
@@ -93,10 +73,4 @@ func union(a, b []string) []string {
 		}
 	}
 	return a
-}
-
-func (c *sessionsCollector) ended() SessionsEnded {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.res
 }

@@ -58,7 +58,7 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 		errs = append(errs, fmt.Errorf("read dirty memberships: %w", err))
 	}
 	for _, m := range dirty {
-		if err := s.converge(ctx, m.IAMUser, m.Group, "", false, "", ""); err != nil {
+		if _, err := s.converge(ctx, m.IAMUser, m.Group, "", false, "", ""); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -81,7 +81,7 @@ func (s *Service) expire(ctx context.Context, pub Publisher, g Grant) error {
 		if err != nil {
 			return err
 		}
-	} else if err := s.converge(ctx, g.IAMUser, g.Group, "", false, "", ""); err != nil {
+	} else if _, err := s.converge(ctx, g.IAMUser, g.Group, "", false, "", ""); err != nil {
 		return err
 	}
 	if err := pub.Publish(ctx, out.Results); err != nil {

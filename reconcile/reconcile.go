@@ -79,6 +79,10 @@ const (
 	ActionNone     = "unchanged" // the store no longer wants it: left out
 	ActionFailed   = "failed"
 	ActionRestored = "restored" // the role's session-revocation policy rewritten
+	// ActionInFlight: the membership is marked dirty, so a writer is making
+	// IAM agree with it right now (or died, and the sweeper repairs it after
+	// IAMJIT_REPAIR_GRACE): left to them, so reconcile never races a writer.
+	ActionInFlight = "in_flight"
 )
 
 // Difference is one disagreement between IAM and the grants.
@@ -253,6 +257,11 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 	for i := range rep.Differences {
 		d := &rep.Differences[i]
 		if d.Kind != UnexplainedMember && d.Kind != MissingMember {
+			continue
+		}
+		m, err := r.Store.Membership(ctx, d.IAMUser, d.Group)
+		if err == nil && m.Dirty {
+			d.Action = ActionInFlight
 			continue
 		}
 		in, ended, err := r.converge(ctx, d.IAMUser, d.Group, d.GrantIDs, now)

@@ -393,3 +393,31 @@ func TestSessionsOnDriftAndMissingRevocations(t *testing.T) {
 		t.Fatalf("drift result = %+v", pub.got)
 	}
 }
+
+// A membership marked dirty has a writer converging it (the escalate
+// between its transaction and its AddUser, or a deescalate before its
+// RemoveUser): enforce leaves it to them and changes nothing in IAM.
+func TestEnforceLeavesADirtyMembershipToItsWriter(t *testing.T) {
+	r, iam, st, pub := setup()
+	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour)) // escalate in flight: not in IAM yet
+	m := st.members[pair{"alice", "sym-ro"}]
+	m.Dirty = true
+	st.members[pair{"alice", "sym-ro"}] = m
+	st.members[pair{"bob", "sym-ro"}] = grants.Membership{IAMUser: "bob", Group: "sym-ro", Token: "t", Dirty: true} // deescalate in flight
+	iam.groups["sym-ro"] = []string{"bob"}
+	rep, err := r.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Differences) != 2 {
+		t.Fatalf("differences %q, want the in-flight missing and unexplained members", kinds(rep))
+	}
+	for _, d := range rep.Differences {
+		if d.Action != ActionInFlight {
+			t.Errorf("%s %s: action %q, want %q", d.Kind, d.IAMUser, d.Action, ActionInFlight)
+		}
+	}
+	if len(iam.calls) != 0 || len(pub.got) != 0 || len(st.synced) != 0 {
+		t.Fatalf("enforce raced a writer: iam %v, published %v, synced %v", iam.calls, pub.got, st.synced)
+	}
+}
