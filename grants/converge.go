@@ -49,9 +49,49 @@ func (s *Service) converge(ctx context.Context, user, group, token string, want 
 			return ended, fmt.Errorf("mark %s in %s synced: %w", user, group, err)
 		}
 		if ok {
+			if !want && s.Timers != nil {
+				s.Timers.Recheck(user, group, token)
+			}
 			return ended, nil
 		}
 		token = "" // someone wrote after us: read and converge again
 	}
 	return ended, fmt.Errorf("converge %s in %s: membership changed %d times while converging", user, group, maxConverge)
+}
+
+// recheck reads IAM back after a removal has settled. An AddUserToGroup
+// sent by a replica that died before it could converge again can land after
+// the last RemoveUserFromGroup; IAM would then keep the user in while the
+// store says out, until a reconcile. If the membership is still the one that
+// was removed (same token, no grant) and IAM has the user, remove again. It
+// reports whether it undid a late add.
+func (s *Service) recheck(ctx context.Context, user, group, token string) (bool, error) {
+	m, err := s.Store.Membership(ctx, user, group)
+	if err != nil {
+		return false, fmt.Errorf("read membership %s in %s: %w", user, group, err)
+	}
+	undone := false
+	if m.Token == token && len(m.GrantIDs) == 0 {
+		in, err := s.IAM.IsMember(ctx, user, group)
+		if err != nil {
+			return false, fmt.Errorf("read back %s in %s: %w", user, group, err)
+		}
+		if in {
+			reqID, err := s.IAM.RemoveUser(ctx, user, group)
+			if err != nil {
+				return false, fmt.Errorf("undo a late add of %s to %s: %w", user, group, err)
+			}
+			// No request id: IAM said "not a member" after all (a stale read).
+			undone = reqID != ""
+			if undone {
+				s.Log.WarnContext(ctx, "late add undone: IAM had the user in the group after the last removal",
+					"iam_user", user, "group", group, "aws_request_id", reqID)
+			}
+		}
+	}
+	// A newer write (token moved) queues its own read-back; this one is done.
+	if err := s.Store.Rechecked(ctx, user, group, token); err != nil {
+		return undone, fmt.Errorf("take %s in %s off the read-back queue: %w", user, group, err)
+	}
+	return undone, nil
 }

@@ -42,6 +42,8 @@ type fakeStore struct {
 	due     map[string]bool // grant id -> in the expiry index
 	members map[memberKey]*memberRec
 	events  map[string]grants.ProcessedEvent
+	// rechecks: memberships a removal queued for its read-back, by token.
+	rechecks map[memberKey]string
 
 	dueCalls int
 	// failDue, when set, is returned by Due (an unreadable index).
@@ -50,7 +52,7 @@ type fakeStore struct {
 
 func newFakeStore(now func() time.Time) *fakeStore {
 	return &fakeStore{now: now, grants: map[string]grants.Grant{}, due: map[string]bool{},
-		members: map[memberKey]*memberRec{}, events: map[string]grants.ProcessedEvent{}}
+		members: map[memberKey]*memberRec{}, events: map[string]grants.ProcessedEvent{}, rechecks: map[memberKey]string{}}
 }
 
 func cloneGrant(g grants.Grant) grants.Grant {
@@ -222,8 +224,35 @@ func (s *fakeStore) MarkSynced(_ context.Context, user, group, token, grantID st
 	}
 	if m != nil {
 		m.dirty = false
+		// As in the table: a removal queues its read-back, any other sync
+		// supersedes one.
+		if t.Action == "iam_remove" {
+			s.rechecks[memberKey{user, group}] = token
+		} else {
+			delete(s.rechecks, memberKey{user, group})
+		}
 	}
 	return true, nil
+}
+
+// Rechecks lists every queued read-back: in the fake they are due at once.
+func (s *fakeStore) Rechecks(_ context.Context, _ time.Time, _ int32) ([]grants.Membership, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []grants.Membership
+	for k, tok := range s.rechecks {
+		out = append(out, grants.Membership{IAMUser: k.user, Group: k.group, Token: tok})
+	}
+	return out, nil
+}
+
+func (s *fakeStore) Rechecked(_ context.Context, user, group, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rechecks[memberKey{user, group}] == token {
+		delete(s.rechecks, memberKey{user, group})
+	}
+	return nil
 }
 
 func (s *fakeStore) Due(_ context.Context, now time.Time, limit int32) ([]grants.Grant, error) {
@@ -373,6 +402,10 @@ func (f *fakeIAM) AddUser(_ context.Context, user, group string) (string, error)
 
 func (f *fakeIAM) RemoveUser(_ context.Context, user, group string) (string, error) {
 	return f.call(false, user, group)
+}
+
+func (f *fakeIAM) IsMember(_ context.Context, user, group string) (bool, error) {
+	return f.isMember(user, group), nil
 }
 
 func (f *fakeIAM) isMember(user, group string) bool {

@@ -35,8 +35,16 @@ type Store interface {
 	GetGrant(ctx context.Context, id string) (Grant, error)
 	Membership(ctx context.Context, iamUser, group string) (Membership, error)
 	// MarkSynced clears the membership's dirty mark if its token is still
-	// token, appending t to the grant's history when grantID is set.
+	// token, appending t to the grant's history when grantID is set. After a
+	// removal (t.Action "iam_remove") the membership waits in the read-back
+	// queue (Rechecks) until Rechecked, so the read-back survives this
+	// process.
 	MarkSynced(ctx context.Context, iamUser, group, token, grantID string, t Transition) (bool, error)
+	// Rechecks lists memberships whose removal is due to be read back.
+	Rechecks(ctx context.Context, before time.Time, limit int32) ([]Membership, error)
+	// Rechecked takes a membership off the read-back queue if its token is
+	// still token.
+	Rechecked(ctx context.Context, iamUser, group, token string) error
 	// Due lists grants in the expiry index due at now, oldest first.
 	Due(ctx context.Context, now time.Time, limit int32) ([]Grant, error)
 	// Dirty lists memberships left dirty since before.
@@ -51,6 +59,17 @@ type Store interface {
 type GroupMembership interface {
 	AddUser(ctx context.Context, iamUser, group string) (string, error)
 	RemoveUser(ctx context.Context, iamUser, group string) (string, error)
+	// IsMember reads IAM: is the user in the group now?
+	IsMember(ctx context.Context, iamUser, group string) (bool, error)
+}
+
+// Scheduler arms in-process timers (Timers): a grant's end at its expiry,
+// to the second, and a removal's read-back once IAM has settled. Both are
+// also in the store's indexes, so the sweep finishes what a process that
+// died could not.
+type Scheduler interface {
+	Expire(g Grant)
+	Recheck(iamUser, group, token string)
 }
 
 // GroupInfo is IAM's own record of a group.
@@ -88,6 +107,9 @@ type Service struct {
 	Log      *slog.Logger
 	NewToken func() string
 	Sessions Sessions // nil: role sessions are left to expire
+	// Timers, when set, ends grants at their expiry and reads removals back
+	// promptly; nil leaves both to the sweep.
+	Timers Scheduler
 }
 
 // Outcome of one request.
@@ -170,6 +192,9 @@ func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, er
 	}
 	if _, err := s.converge(ctx, g.IAMUser, g.Group, token, true, g.ID, req.SymEventID); err != nil {
 		return Outcome{}, err
+	}
+	if s.Timers != nil {
+		s.Timers.Expire(g)
 	}
 	s.Log.InfoContext(ctx, "access granted", "grant_id", g.ID, "iam_user", g.IAMUser, "group", g.Group, "expires_at", g.ExpiresAt)
 	return Outcome{Kind: Applied, Results: []events.Result{res}, GrantID: g.ID}, nil

@@ -20,6 +20,8 @@ type SweepStats struct {
 	Revoked  int
 	Repaired int           // dirty memberships converged
 	Lag      time.Duration // how overdue the oldest due grant was
+	// StaleAdds counts late adds the read-back of removals undid.
+	StaleAdds int
 }
 
 // Sweep revokes every grant whose expiry has passed and converges
@@ -64,7 +66,39 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 		}
 		st.Repaired++
 	}
+	rechecks, err := s.Store.Rechecks(ctx, now, batch)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("read the read-back queue: %w", err))
+	}
+	for _, m := range rechecks {
+		undone, err := s.recheck(ctx, m.IAMUser, m.Group, m.Token)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if undone {
+			st.StaleAdds++
+		}
+	}
 	return st, errors.Join(errs...)
+}
+
+// Upcoming lists ACTIVE grants that expire within horizon, for Timers: a
+// replica arms a timer for every grant its sweep sees coming, so the one
+// that wins the store's conditional revoke ends it on time even when the
+// replica that granted it is gone.
+func (s *Service) Upcoming(ctx context.Context, horizon time.Duration, limit int32) ([]Grant, error) {
+	now := s.Now().UTC()
+	due, err := s.Store.Due(ctx, now.Add(horizon), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read expiry index: %w", err)
+	}
+	out := due[:0]
+	for _, g := range due {
+		if g.State == StateActive && g.ExpiresAt.After(now) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
 }
 
 func (s *Service) expire(ctx context.Context, pub Publisher, g Grant) error {

@@ -34,6 +34,9 @@ const IndexName = "due"
 const (
 	dueExpiry = "EXPIRY"
 	dueDirty  = "DIRTY"
+	// dueRecheck queues a removed membership for its read-back (a late
+	// add), due RecheckAfter after the removal.
+	dueRecheck = "RECHECK"
 	// eventTTL outlives SQS's 14-day retention twice: a message can sit 14
 	// days in the queue and, moved by iamjit, 14 more in the DLQ.
 	eventTTL = 30 * 24 * time.Hour
@@ -56,6 +59,9 @@ type Store struct {
 	table     string
 	retention time.Duration
 	now       func() time.Time
+	// RecheckAfter is how long after a removal its read-back is due
+	// (IAMJIT_READBACK_DELAY); 0 queues no read-back.
+	RecheckAfter time.Duration
 }
 
 // New returns a Store on table. retention is how long a grant's history is
@@ -486,6 +492,12 @@ func (s *Store) MarkSynced(ctx context.Context, user, group, token, grantID stri
 			ConditionExpression:       aws.String("#tok = :tok"),
 			ExpressionAttributeNames:  map[string]string{"#tok": "token"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":tok": &types.AttributeValueMemberS{Value: token}}}
+		if t.Action == "iam_remove" && s.RecheckAfter > 0 {
+			// Synced, and queued for the read-back in the same write.
+			member.Update.UpdateExpression = aws.String("SET due_pk = :recheck, due_at = :at")
+			member.Update.ExpressionAttributeValues[":recheck"] = &types.AttributeValueMemberS{Value: dueRecheck}
+			member.Update.ExpressionAttributeValues[":at"] = &types.AttributeValueMemberS{Value: ts(t.At.Add(s.RecheckAfter))}
+		}
 	}
 	if grantID == "" {
 		if member.Update == nil {
@@ -568,6 +580,34 @@ func (s *Store) queryDue(ctx context.Context, partition string, upTo time.Time, 
 		return nil, fmt.Errorf("query %s index: %w", IndexName, err)
 	}
 	return out.Items, nil
+}
+
+// Rechecks implements grants.Store.
+func (s *Store) Rechecks(ctx context.Context, before time.Time, limit int32) ([]grants.Membership, error) {
+	items, err := s.queryDue(ctx, dueRecheck, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	return decodeEach(items, "membership to read back", func(it memberItem) grants.Membership {
+		return grants.Membership{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token}
+	})
+}
+
+// Rechecked implements grants.Store.
+func (s *Store) Rechecked(ctx context.Context, user, group, token string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(memberKey(user, group)),
+		UpdateExpression:         aws.String("REMOVE due_pk, due_at"),
+		ConditionExpression:      aws.String("#tok = :tok AND due_pk = :recheck"),
+		ExpressionAttributeNames: map[string]string{"#tok": "token"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":tok":     &types.AttributeValueMemberS{Value: token},
+			":recheck": &types.AttributeValueMemberS{Value: dueRecheck},
+		}})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("rechecked %s in %s: %w", user, group, err)
+	}
+	return nil
 }
 
 // Undue implements grants.Store.

@@ -187,6 +187,7 @@ func TestStore(t *testing.T) {
 		{"due", testDue},
 		{"dirty", testDirty},
 		{"undue", testUndue},
+		{"read-back queue", testRechecks},
 	}
 	for _, strip := range []bool{false, true} {
 		for _, tc := range cases {
@@ -554,5 +555,58 @@ func testUndue(t *testing.T, f fixture) {
 	}
 	if len(f.rawItem(t, "grant#run/missing")) != 0 {
 		t.Error("Undue created an item")
+	}
+}
+
+// A removal synced with RecheckAfter set queues the membership for its
+// read-back, due RecheckAfter later; Rechecked takes it off only for its own
+// token, and a later sync (an add) supersedes it.
+func testRechecks(t *testing.T, f fixture) {
+	ctx := context.Background()
+	f.store.RecheckAfter = 5 * time.Second
+	g := grant("run/a", "sym-1", t0.Add(30*time.Minute))
+	if err := f.store.Activate(ctx, g, granted(g), "tok-1"); err != nil {
+		t.Fatal(err)
+	}
+	g.State, g.RevokedAt, g.RevokeReason = grants.StateRevoked, t0.Add(time.Minute), events.RevokedDeescalated
+	if err := f.store.Revoke(ctx, g, nil, "tok-2", false); err != nil {
+		t.Fatal(err)
+	}
+	removed := t0.Add(time.Minute)
+	if ok, err := f.store.MarkSynced(ctx, "alice", "sym-readonly", "tok-2", g.ID, grants.Transition{At: removed, Action: "iam_remove"}); !ok || err != nil {
+		t.Fatalf("mark the removal synced: %v %v", ok, err)
+	}
+	if m, _ := f.store.Membership(ctx, "alice", "sym-readonly"); m.Dirty {
+		t.Fatal("a synced removal is still dirty")
+	}
+	if got, err := f.store.Rechecks(ctx, removed.Add(4*time.Second), 10); err != nil || len(got) != 0 {
+		t.Fatalf("read-backs due before the delay: %v %v, want none", got, err)
+	}
+	got, err := f.store.Rechecks(ctx, removed.Add(5*time.Second), 10)
+	if err != nil || len(got) != 1 || got[0].IAMUser != "alice" || got[0].Group != "sym-readonly" || got[0].Token != "tok-2" {
+		t.Fatalf("read-backs due at the delay: %+v %v, want alice's with tok-2", got, err)
+	}
+	if err := f.store.Rechecked(ctx, "alice", "sym-readonly", "tok-other"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.store.Rechecks(ctx, removed.Add(time.Hour), 10); len(got) != 1 {
+		t.Fatal("Rechecked with another token took the read-back off")
+	}
+	if err := f.store.Rechecked(ctx, "alice", "sym-readonly", "tok-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.store.Rechecks(ctx, removed.Add(time.Hour), 10); len(got) != 0 {
+		t.Fatalf("read-backs after Rechecked: %+v, want none", got)
+	}
+
+	// Queued again, then a new grant's add syncs: the read-back is gone.
+	if ok, _ := f.store.MarkSynced(ctx, "alice", "sym-readonly", "tok-2", "", grants.Transition{At: removed, Action: "iam_remove"}); !ok {
+		t.Fatal("re-queue")
+	}
+	if ok, _ := f.store.MarkSynced(ctx, "alice", "sym-readonly", "tok-2", "", grants.Transition{At: removed, Action: "iam_add"}); !ok {
+		t.Fatal("sync an add")
+	}
+	if got, _ := f.store.Rechecks(ctx, removed.Add(time.Hour), 10); len(got) != 0 {
+		t.Fatalf("an add left the read-back queued: %+v", got)
 	}
 }

@@ -28,6 +28,7 @@ type API interface {
 	ListUsers(context.Context, *iam.ListUsersInput, ...func(*iam.Options)) (*iam.ListUsersOutput, error)
 	ListUserTags(context.Context, *iam.ListUserTagsInput, ...func(*iam.Options)) (*iam.ListUserTagsOutput, error)
 	ListGroups(context.Context, *iam.ListGroupsInput, ...func(*iam.Options)) (*iam.ListGroupsOutput, error)
+	ListGroupsForUser(context.Context, *iam.ListGroupsForUserInput, ...func(*iam.Options)) (*iam.ListGroupsForUserOutput, error)
 }
 
 // IAM implements grants.GroupMembership, grants.Groups and grants.Directory.
@@ -82,6 +83,28 @@ func (c *IAM) RemoveUser(ctx context.Context, user, group string) (string, error
 		return "", fmt.Errorf("remove %s from %s: %w", user, group, err)
 	}
 	return requestID(out.ResultMetadata), nil
+}
+
+// IsMember implements grants.GroupMembership: the user's groups, read from
+// IAM (paginated; a user is in at most 10 groups by default).
+func (c *IAM) IsMember(ctx context.Context, user, group string) (bool, error) {
+	p := iam.NewListGroupsForUserPaginator(c.api, &iam.ListGroupsForUserInput{UserName: &user})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		var nse *types.NoSuchEntityException
+		if errors.As(err, &nse) {
+			return false, nil // no such user: in no group
+		}
+		if err != nil {
+			return false, fmt.Errorf("list groups of %s: %w", user, err)
+		}
+		for _, g := range page.Groups {
+			if aws.ToString(g.GroupName) == group {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 func requestID(md middleware.Metadata) string {

@@ -50,6 +50,7 @@ type app struct {
 	store     *dynamo.Store
 	sessions  *sessions.Revoker
 	svc       *grants.Service
+	timers    *grants.Timers // iamjit run only: the one-shot commands leave expiry and read-back to the sweep
 	pub       *ebpub.Publisher
 	calls     *awsx.Counter
 	metrics   *metrics.Metrics
@@ -120,6 +121,7 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 		return nil, &exitError{code: 2, err: err}
 	}
 	a.store = dynamo.New(a.ddb, cfg.Table, cfg.Retention, now)
+	a.store.RecheckAfter = cfg.ReadbackDelay
 	a.pub = ebpub.New(eventbridge.NewFromConfig(a.base), cfg.EventBus, cfg.ResultSource)
 	a.svc = &grants.Service{
 		Store: a.store, IAM: a.iam, Groups: a.iam, Identity: ident, Now: now, Log: a.log, NewToken: newToken,
@@ -216,6 +218,15 @@ func runConsumer(ctx context.Context, version string, args []string, getenv func
 		return err
 	}
 	defer stopHTTP()
+	// Grants end at their expiry to the second and removals are read back
+	// after IAMJIT_READBACK_DELAY; the sweep stays the safety net. The
+	// horizon of two sweeps lets every sweep arm what expires before the
+	// next one.
+	timers := grants.NewTimers(a.svc, a.pub, 2*a.cfg.SweepInterval, a.cfg.ReadbackDelay, a.log)
+	timers.OnStaleAdd = func() { a.metrics.StaleAddsRepaired(1) }
+	a.svc.Timers, a.timers = timers, timers
+	timersDone := timers.Start(ctx)
+	defer timersDone()
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); a.sweepLoop(ctx) }()
 	reconcileDone := make(chan struct{})
@@ -246,6 +257,16 @@ func (a *app) sweepLoop(ctx context.Context) {
 	for sweeps := 0; ; sweeps++ {
 		st, err := a.svc.Sweep(ctx, a.pub, 100, grace)
 		a.metrics.Swept(st.Revoked, st.Repaired, st.Lag)
+		a.metrics.StaleAddsRepaired(st.StaleAdds)
+		if a.timers != nil {
+			up, uerr := a.svc.Upcoming(ctx, a.timers.Horizon(), 100)
+			for _, g := range up {
+				a.timers.Expire(g)
+			}
+			if uerr != nil && ctx.Err() == nil {
+				a.log.Warn("could not arm expiry timers; grants end at the sweep", "err", uerr)
+			}
+		}
 		// Role items a writer left dirty, and statements past their role's
 		// MaxSessionDuration: rewritten like dirty memberships.
 		roles, rerr := a.sessions.Repair(ctx, grace, 100)

@@ -31,6 +31,7 @@ type Config struct {
 	AcceptBare        bool          // IAMJIT_ACCEPT_BARE
 	AllowSelfApproval bool          // IAMJIT_ALLOW_SELF_APPROVAL
 	SweepInterval     time.Duration // IAMJIT_SWEEP_INTERVAL
+	ReadbackDelay     time.Duration // IAMJIT_READBACK_DELAY: how long after a removal IAM is read back for a late add
 	RepairGrace       time.Duration // IAMJIT_REPAIR_GRACE: how long a membership stays dirty before the sweeper repairs it (0: max(2×visibility, 30s))
 	ReconcileInterval time.Duration // IAMJIT_RECONCILE_INTERVAL (0: off)
 	ShutdownTimeout   time.Duration // IAMJIT_SHUTDOWN_TIMEOUT
@@ -63,6 +64,7 @@ func Defaults() Config {
 		Sources:         []string{"sym"},
 		AcceptBare:      false,
 		SweepInterval:   30 * time.Second,
+		ReadbackDelay:   5 * time.Second,
 		ShutdownTimeout: 25 * time.Second,
 		Workers:         16,
 		WaitTime:        20 * time.Second,
@@ -145,6 +147,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	boolean(&c.AcceptBare, "IAMJIT_ACCEPT_BARE", "accept-bare", "accept bare SymLogEntries")
 	boolean(&c.AllowSelfApproval, "IAMJIT_ALLOW_SELF_APPROVAL", "allow-self-approval", "accept requester = approver")
 	dur(&c.SweepInterval, "IAMJIT_SWEEP_INTERVAL", "sweep-interval", "sweeper period")
+	dur(&c.ReadbackDelay, "IAMJIT_READBACK_DELAY", "readback-delay", "how long after a removal IAM is read back to undo a late add")
 	dur(&c.RepairGrace, "IAMJIT_REPAIR_GRACE", "repair-grace", "age of a dirty membership the sweeper repairs (0: max(2×visibility, 30s))")
 	dur(&c.ReconcileInterval, "IAMJIT_RECONCILE_INTERVAL", "reconcile-interval", "drift check period (0: off)")
 	dur(&c.ShutdownTimeout, "IAMJIT_SHUTDOWN_TIMEOUT", "shutdown-timeout", "drain time on SIGTERM")
@@ -232,6 +235,9 @@ func (c Config) Validate() error {
 	}
 	if c.SweepInterval <= 0 {
 		bad("IAMJIT_SWEEP_INTERVAL", "must be positive")
+	}
+	if c.ReadbackDelay <= 0 || c.ReadbackDelay > 5*time.Minute {
+		bad("IAMJIT_READBACK_DELAY", "must be above 0 and at most 5m")
 	}
 	if c.RepairGrace < 0 {
 		bad("IAMJIT_REPAIR_GRACE", "must not be negative")

@@ -30,6 +30,7 @@ type Metrics struct {
 	sweeps     prometheus.Counter
 	revoked    prometheus.Counter
 	repaired   prometheus.Counter
+	staleAdds  prometheus.Counter
 	// reconcile
 	reconciles    prometheus.Counter
 	reconcileErrs prometheus.Counter
@@ -63,6 +64,7 @@ func New(reg *prometheus.Registry, calls *awsx.Counter) (*Metrics, error) {
 		sweeps:        r.counter("iamjit_sweeps_total", "Sweeps run."),
 		revoked:       r.counter("iamjit_sweeper_revoked_total", "Grants the sweeper expired."),
 		repaired:      r.counter("iamjit_sweeper_repaired_total", "Dirty memberships the sweeper converged."),
+		staleAdds:     r.counter("iamjit_stale_adds_repaired_total", "Late adds undone: IAM had the user in the group after the last removal, read back once IAM settled."),
 		reconciles:    r.counter("iamjit_reconcile_runs_total", "Reconcile runs."),
 		reconcileErrs: r.counter("iamjit_reconcile_errors_total", "Reconcile runs that could not read or repair everything."),
 		driftNow:      r.gauge("iamjit_drift", "Differences between IAM and the grants found by the last reconcile."),
@@ -114,6 +116,9 @@ func (m *Metrics) Swept(revoked, repaired int, lag time.Duration) {
 	add(m.repaired, repaired)
 	m.sweepLag.Set(lag.Seconds())
 }
+
+// StaleAddsRepaired counts late adds a read-back undid.
+func (m *Metrics) StaleAddsRepaired(n int) { add(m.staleAdds, n) }
 
 // SetActive sets the active-grants gauge.
 func (m *Metrics) SetActive(n int) { m.active.Set(float64(n)) }

@@ -1,0 +1,119 @@
+package grants
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Timers ends grants on time and reads removals back promptly, in this
+// process. The sweep runs every IAMJIT_SWEEP_INTERVAL: alone, it ends a
+// grant up to that late. Timers fire at the second instead:
+//
+//   - Expire arms a timer at a grant's expires_at. The replica that granted
+//     it arms one, and so does every replica whose sweep sees it coming
+//     (Service.Upcoming). All of them may fire; the store's conditional
+//     revoke lets exactly one win, and only the winner calls IAM, so
+//     replicas do not multiply RemoveUserFromGroup calls.
+//   - Recheck arms the read-back of a removal after Settle (see
+//     Service.recheck).
+//
+// Both are also in the store's indexes (expiry, read-back queue): if this
+// process dies, the next sweep of any replica finishes them.
+type Timers struct {
+	svc     *Service
+	pub     Publisher
+	horizon time.Duration
+	settle  time.Duration
+	log     *slog.Logger
+	// OnStaleAdd, when set, counts a late add a read-back undid.
+	OnStaleAdd func()
+
+	mu      sync.Mutex
+	ctx     context.Context // nil until Run, and after it returns
+	pending map[string]*time.Timer
+	wg      sync.WaitGroup
+}
+
+// NewTimers returns timers for svc that publish through pub. horizon bounds
+// how far ahead expiries are armed (the sweep arms the rest later); settle
+// is how long after a removal IAM is read back.
+func NewTimers(svc *Service, pub Publisher, horizon, settle time.Duration, log *slog.Logger) *Timers {
+	return &Timers{svc: svc, pub: pub, horizon: horizon, settle: settle, log: log, pending: map[string]*time.Timer{}}
+}
+
+// Start lets timers be armed until ctx ends; then it stops those that have
+// not fired (what they would have done is in the store's indexes for the
+// next sweep). wait blocks until then and until the ones firing are done.
+func (t *Timers) Start(ctx context.Context) (wait func()) {
+	t.mu.Lock()
+	t.ctx = ctx
+	t.mu.Unlock()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		t.mu.Lock()
+		t.ctx = nil
+		for key, tm := range t.pending {
+			if tm.Stop() {
+				t.wg.Done() // its func will never run
+			}
+			delete(t.pending, key)
+		}
+		t.mu.Unlock()
+		t.wg.Wait()
+	}()
+	return func() { <-stopped }
+}
+
+// Horizon is how far ahead Expire arms timers.
+func (t *Timers) Horizon() time.Duration { return t.horizon }
+
+// Expire implements Scheduler: end g at its expiry if that is within the
+// horizon. A grant is armed once per process.
+func (t *Timers) Expire(g Grant) {
+	d := g.ExpiresAt.Sub(t.svc.Now())
+	if d > t.horizon {
+		return
+	}
+	t.arm("expire#"+g.ID, d, func(ctx context.Context) {
+		if err := t.svc.expire(ctx, t.pub, g); err != nil && ctx.Err() == nil {
+			t.log.WarnContext(ctx, "ending a grant at its expiry failed; the sweep retries", "grant_id", g.ID, "err", err)
+		}
+	})
+}
+
+// Recheck implements Scheduler: read the removal of user from group back
+// once IAM has settled.
+func (t *Timers) Recheck(user, group, token string) {
+	t.arm("recheck#"+user+"#"+group+"#"+token, t.settle, func(ctx context.Context) {
+		undone, err := t.svc.recheck(ctx, user, group, token)
+		if err != nil && ctx.Err() == nil {
+			t.log.WarnContext(ctx, "reading a removal back failed; the sweep retries", "iam_user", user, "group", group, "err", err)
+		}
+		if undone && t.OnStaleAdd != nil {
+			t.OnStaleAdd()
+		}
+	})
+}
+
+func (t *Timers) arm(key string, after time.Duration, fire func(context.Context)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ctx == nil || t.pending[key] != nil {
+		return
+	}
+	ctx := t.ctx
+	t.wg.Add(1)
+	t.pending[key] = time.AfterFunc(max(after, 0), func() {
+		defer t.wg.Done()
+		fire(ctx)
+		t.mu.Lock()
+		delete(t.pending, key)
+		t.mu.Unlock()
+	})
+}
+
+var _ Scheduler = (*Timers)(nil)

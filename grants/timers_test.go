@@ -1,0 +1,156 @@
+package grants_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/iamjit/iamjit/events"
+	"github.com/iamjit/iamjit/grants"
+)
+
+// waitFor polls cond for up to five seconds: timers fire on the real clock.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Three replicas arm a timer for the same grant at its expiry: the grant
+// ends at the timer, not at a sweep, and IAM is called once, by whichever
+// wins the store's conditional revoke.
+func TestTimersEndAGrantOnceAcrossReplicas(t *testing.T) {
+	e := newEnv(t)
+	out := e.handle(t, escalate("s1", "r1", 30))
+	g, err := e.store.GetGrant(context.Background(), out.GrantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(g.ExpiresAt.Sub(e.clock.Now()) - 20*time.Millisecond)
+	pub := &fakePublisher{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var waits []func()
+	for range 3 {
+		replica := *e.svc
+		timers := grants.NewTimers(&replica, pub, time.Hour, time.Hour, slog.New(slog.DiscardHandler))
+		replica.Timers = timers
+		waits = append(waits, timers.Start(ctx))
+		timers.Expire(g)
+	}
+	waitFor(t, "the grant to end at its timer", func() bool {
+		got, _ := e.store.GetGrant(context.Background(), g.ID)
+		return got.State == grants.StateRevoked && !e.iam.isMember(alice, readonly)
+	})
+	cancel()
+	for _, w := range waits {
+		w()
+	}
+	if e.iam.removes != 1 {
+		t.Errorf("RemoveUserFromGroup called %d times by 3 replicas, want 1", e.iam.removes)
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if len(pub.published) != 1 || pub.published[0].DetailType != events.AccessRevoked || pub.published[0].Reason != events.RevokedExpired {
+		t.Fatalf("published %+v, want one Access Revoked (expired)", pub.published)
+	}
+	if got, _ := e.store.GetGrant(context.Background(), g.ID); e.store.due[got.ID] {
+		t.Error("the grant is still in the expiry index after its revocation was published")
+	}
+}
+
+// A grant beyond the horizon is left to a later sweep's Upcoming; stopping
+// the timers stops what has not fired.
+func TestTimersArmOnlyWithinTheHorizonAndStop(t *testing.T) {
+	e := newEnv(t)
+	out := e.handle(t, escalate("s1", "r1", 60))
+	g, _ := e.store.GetGrant(context.Background(), out.GrantID)
+	ctx, cancel := context.WithCancel(context.Background())
+	timers := grants.NewTimers(e.svc, &fakePublisher{}, time.Minute, time.Hour, slog.New(slog.DiscardHandler))
+	wait := timers.Start(ctx)
+	timers.Expire(g) // an hour away: not armed
+	up, err := e.svc.Upcoming(context.Background(), time.Minute, 10)
+	if err != nil || len(up) != 0 {
+		t.Fatalf("Upcoming(1m) = %v, %v; want nothing", up, err)
+	}
+	if up, _ := e.svc.Upcoming(context.Background(), 2*time.Hour, 10); len(up) != 1 || up[0].ID != g.ID {
+		t.Fatalf("Upcoming(2h) = %v, want the grant", up)
+	}
+	cancel()
+	wait()
+	if got, _ := e.store.GetGrant(context.Background(), g.ID); got.State != grants.StateActive {
+		t.Fatalf("grant %s after stop, want still ACTIVE", got.State)
+	}
+}
+
+// A late AddUserToGroup that lands after the last removal is undone by the
+// sweep's read-back and counted; a membership a newer grant explains is
+// left alone.
+func TestSweepReadBackUndoesALateAdd(t *testing.T) {
+	e := newEnv(t)
+	e.handle(t, escalate("s1", "r1", 30))
+	e.handle(t, deescalate("s2", "r1"))
+	if e.iam.isMember(alice, readonly) {
+		t.Fatal("deescalate left alice in")
+	}
+	lateAdd(e.iam, alice, readonly)
+	st, err := e.svc.Sweep(context.Background(), &fakePublisher{}, 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.StaleAdds != 1 || e.iam.isMember(alice, readonly) {
+		t.Fatalf("sweep undid %d late adds, alice in: %v; want 1 and out", st.StaleAdds, e.iam.isMember(alice, readonly))
+	}
+	if st, _ := e.svc.Sweep(context.Background(), &fakePublisher{}, 100, time.Minute); st.StaleAdds != 0 {
+		t.Fatalf("a second sweep undid %d more; the read-back should be done", st.StaleAdds)
+	}
+
+	// A new grant after the removal: the read-back it superseded does not
+	// remove the user the grant let in.
+	e.handle(t, deescalate("s3", "r1"))
+	e.handle(t, escalate("s4", "r2", 30))
+	st, err = e.svc.Sweep(context.Background(), &fakePublisher{}, 100, time.Minute)
+	if err != nil || st.StaleAdds != 0 || !e.iam.isMember(alice, readonly) {
+		t.Fatalf("sweep after a new grant: %+v, %v, alice in %v; want her kept", st, err, e.iam.isMember(alice, readonly))
+	}
+}
+
+// The read-back timer undoes a late add within the settle delay, without
+// waiting for a sweep.
+func TestTimersReadBackAfterARemoval(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	timers := grants.NewTimers(e.svc, &fakePublisher{}, time.Hour, 100*time.Millisecond, slog.New(slog.DiscardHandler))
+	undone := make(chan struct{}, 1)
+	timers.OnStaleAdd = func() { undone <- struct{}{} }
+	e.svc.Timers = timers
+	wait := timers.Start(ctx)
+	defer wait()
+	defer cancel()
+
+	e.handle(t, escalate("s1", "r1", 30))
+	e.handle(t, deescalate("s2", "r1")) // arms the read-back
+	lateAdd(e.iam, alice, readonly)
+	select {
+	case <-undone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read-back never undid the late add")
+	}
+	if e.iam.isMember(alice, readonly) {
+		t.Fatal("alice is still in after the read-back")
+	}
+}
+
+// lateAdd puts the user in the group behind iamjit's back, as an
+// AddUserToGroup from a replica that died mid-converge would.
+func lateAdd(f *fakeIAM, user, group string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.members[memberKey{user, group}] = true
+}
