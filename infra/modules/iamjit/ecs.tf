@@ -12,6 +12,8 @@ locals {
     IAMJIT_CONNECTOR_ROLE_ARN = var.connector_role_arn
     IAMJIT_IAM_ROLE_ARN       = var.iam_role_arn
     IAMJIT_GROUP_PATH         = var.group_path
+    IAMJIT_ROLE_PATH          = var.role_path
+    IAMJIT_SESSION_REVOCATION = var.session_revocation
     IAMJIT_MAX_DURATION       = var.max_duration
     IAMJIT_HTTP_ADDR          = var.http_addr
     IAMJIT_SOURCES            = join(",", var.event_sources)

@@ -132,6 +132,23 @@ variable "group_path" {
   default     = "/sym/"
 }
 
+variable "role_path" {
+  description = "IAMJIT_ROLE_PATH: only roles under this IAM path get session-revocation statements (the IAM modifier's role_path; iam_target_group creates its roles there)."
+  type        = string
+  default     = "/jit/"
+}
+
+variable "session_revocation" {
+  description = "IAMJIT_SESSION_REVOCATION: when a membership ends, deny the member's older role sessions (user, where the role requires sts:SourceIdentity; role-wide where it does not), every older session of the role (role), or nothing (off)."
+  type        = string
+  default     = "user"
+
+  validation {
+    condition     = contains(["user", "role", "off"], var.session_revocation)
+    error_message = "session_revocation must be user, role or off."
+  }
+}
+
 variable "max_duration" {
   description = "IAMJIT_MAX_DURATION: the longest grant (Go duration)."
   type        = string
