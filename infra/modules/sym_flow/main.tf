@@ -15,7 +15,7 @@ locals {
   # Seconds of an "<n>m" or "<n>h" duration (Sym's duration choices, and
   # iamjit's IAMJIT_MAX_DURATION in the same form).
   seconds = {
-    for d in concat(var.durations, [var.max_duration]) :
+    for d in distinct(concat(var.durations, [var.max_duration])) :
     d => tonumber(trimsuffix(trimsuffix(d, "h"), "m")) * (endswith(d, "h") ? 3600 : 60)
   }
 }
