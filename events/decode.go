@@ -18,6 +18,17 @@ const (
 	TypeDeescalate = "deescalate"
 )
 
+// Target types. TargetIAMGroup is Sym's own aws_iam_group target. A custom
+// target (TargetCustom) whose settings carry iam_group is an IAM group too:
+// it is what iamjit's custom Sym strategy offers (infra/modules/sym_flow),
+// so that Sym itself holds no IAM rights and iamjit alone changes IAM.
+// Decode reads such a target as TargetIAMGroup; any other custom target
+// keeps its type (and grants refuses it).
+const (
+	TargetIAMGroup = "aws_iam_group"
+	TargetCustom   = "custom"
+)
+
 // MaxBodyBytes bounds what Decode reads: SQS itself caps a body at 256 KiB.
 const MaxBodyBytes = 256 * 1024
 
@@ -33,7 +44,7 @@ type Request struct {
 	Template   string    // event.template
 	RunSRN     string    // run.srn
 	TargetID   string    // fields.target_id
-	TargetType string    // fields.target.type
+	TargetType string    // fields.target.type; a custom target with settings.iam_group reads as aws_iam_group
 	Requester  string    // run.actors.request.username: who gets access
 	Approver   string    // run.actors.approve.username
 	Actor      string    // actor.username: who acted on this step
@@ -133,6 +144,9 @@ func Decode(body []byte) (Request, error) {
 	if t := e.Fields.Target; t != nil {
 		req.TargetType = t.Type
 		req.Group = t.Settings["iam_group"]
+		if _, isGroup := t.Settings["iam_group"]; isGroup && t.Type == TargetCustom {
+			req.TargetType = TargetIAMGroup
+		}
 	}
 	req.Duration, req.HasDur, req.DurErr = parseDuration(e.Fields.Duration)
 	req.Timestamp, req.TSErr = parseTimestamp(e.Event.Timestamp)

@@ -166,6 +166,46 @@ func TestDecodeTimestampAndGroupVariants(t *testing.T) {
 	}
 }
 
+// A custom target carrying settings.iam_group (iamjit's own Sym strategy,
+// infra/modules/sym_flow) is an IAM group to grants; any other custom target
+// keeps its type, so grants refuses it as unsupported_target.
+func TestDecodeCustomIAMGroupTarget(t *testing.T) {
+	req := decodeFile(t, "pipe_envelope_custom_escalate")
+	if req.TargetType != events.TargetIAMGroup || req.Group != "sym-readonly" {
+		t.Errorf("custom target with iam_group: TargetType %q, Group %q; want %q, sym-readonly", req.TargetType, req.Group, events.TargetIAMGroup)
+	}
+	target := func(m map[string]any) map[string]any { return fields(m)["target"].(map[string]any) }
+	cases := []struct {
+		name      string
+		edit      func(map[string]any)
+		wantType  string
+		wantGroup string
+	}{
+		{"custom with iam_group", func(m map[string]any) { target(m)["type"] = "custom" }, events.TargetIAMGroup, "sym-readonly"},
+		{"custom without iam_group", func(m map[string]any) {
+			target(m)["type"] = "custom"
+			target(m)["settings"] = map[string]any{"identifier": "sym-readonly"}
+		}, events.TargetCustom, ""},
+		{"custom with an empty iam_group", func(m map[string]any) {
+			target(m)["type"] = "custom"
+			target(m)["settings"] = map[string]any{"iam_group": ""}
+		}, events.TargetIAMGroup, ""},
+		{"another type with iam_group", func(m map[string]any) { target(m)["type"] = "aws_lambda_function" }, "aws_lambda_function", "sym-readonly"},
+		{"type case differs", func(m map[string]any) { target(m)["type"] = "Custom" }, "Custom", "sym-readonly"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := events.Decode(mutate(t, tc.edit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.TargetType != tc.wantType || req.Group != tc.wantGroup {
+				t.Errorf("TargetType %q, Group %q; want %q, %q", req.TargetType, req.Group, tc.wantType, tc.wantGroup)
+			}
+		})
+	}
+}
+
 func decodeFile(t *testing.T, name string) events.Request {
 	t.Helper()
 	body, err := os.ReadFile(filepath.Join("testdata", name+".json"))

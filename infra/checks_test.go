@@ -6,7 +6,9 @@ package infra
 // (expect the problem).
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +17,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/iamjit/iamjit/events"
 )
 
 type problems []string
@@ -81,7 +85,7 @@ func (m *tfModule) doc(name string) ([]statement, bool) {
 			typ, _ := m.str(attr(pb, "type"))
 			s.principals = append(s.principals, principal{typ: typ, ids: m.elems(attr(pb, "identifiers"))})
 		}
-		for _, cb := range nested(sb, "condition") {
+		for _, cb := range m.live(sb, "condition") { // a condition a default turns off is not there
 			test, _ := m.str(attr(cb, "test"))
 			variable, _ := m.str(attr(cb, "variable"))
 			s.conditions = append(s.conditions, condition{test: test, variable: variable, values: m.elems(attr(cb, "values"))})
@@ -206,11 +210,40 @@ func checkNoWildcardActions(m *tfModule) problems {
 	return p
 }
 
-// checkStarResources: resource "*" only for actions IAM cannot scope.
+// keyPolicyDocs are the policy documents of this module's KMS keys: in a
+// key policy, resource "*" means the key itself.
+func (m *tfModule) keyPolicyDocs() map[string]bool {
+	out := map[string]bool{}
+	for _, k := range m.resources("aws_kms_key") {
+		if d, ok := docRef(attr(k, "policy")); ok {
+			out[d] = true
+		}
+	}
+	return out
+}
+
+// unscopable are the actions that support no resource-level permissions:
+// "*" is the only resource IAM accepts for them.
+var unscopable = []string{"iam:ListGroups", "iam:ListRoles", "iam:ListUsers", "ecr:GetAuthorizationToken", "kinesis:ListStreams"}
+
+// checkStarResources: resource "*" only for actions IAM cannot scope (and in
+// key policies, where "*" is the key).
 func checkStarResources(m *tfModule) problems {
-	unscopable := []string{"iam:ListGroups", "iam:ListUsers", "iam:ListRoles", "ecr:GetAuthorizationToken"}
 	var p problems
-	for _, s := range m.allStatements() {
+	keyDocs := m.keyPolicyDocs()
+	for _, b := range m.top("data", "aws_iam_policy_document") {
+		if keyDocs[b.Labels[1]] {
+			continue
+		}
+		ss, _ := m.doc(b.Labels[1])
+		p = append(p, starResources(ss)...)
+	}
+	return p
+}
+
+func starResources(ss []statement) problems {
+	var p problems
+	for _, s := range ss {
 		if !s.allow() || !slices.Contains(s.resources, "*") {
 			continue
 		}
@@ -341,14 +374,20 @@ func checkConnector(m *tfModule) problems {
 
 var (
 	groupActions = []string{"iam:AddUserToGroup", "iam:RemoveUserFromGroup", "iam:GetGroup"}
-	roleWrites   = []string{"iam:PutRolePolicy", "iam:DeleteRolePolicy"}
-	modifierMay  = append(slices.Clone(groupActions), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups",
-		"iam:ListGroupPolicies", "iam:GetGroupPolicy", "iam:ListAttachedGroupPolicies", "iam:GetPolicy", "iam:GetPolicyVersion",
-		"iam:ListRoles", "iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy")
-	rolePathARN   = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role\$\{var\.role_path\}\*$`)
-	groupPathARN  = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):group(\$\{(var|local)\.group_path\}|/[[:alnum:]_+=,.@-]+(/[[:alnum:]_+=,.@-]+)*/)\*$`)
-	prefixedARN   = regexp.MustCompile(`^\$\{local\.iam_prefix\}`)
-	iamPrefixExpr = "arn:${}:iam::${}"
+	// Reading a managed group's policies: which roles membership lets one assume.
+	groupReadActions = []string{"iam:GetGroupPolicy", "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"}
+	// iamjit's own inline policy on roles under IAMJIT_ROLE_PATH: the only
+	// writes besides membership.
+	rolePolicyActions = []string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:PutRolePolicy"}
+	policyReadActions = []string{"iam:GetPolicy", "iam:GetPolicyVersion"}
+	modifierNeeds     = slices.Concat(groupActions, groupReadActions, rolePolicyActions, policyReadActions, []string{"iam:GetRole", "iam:ListRoles"})
+	modifierMay       = append(slices.Clone(modifierNeeds), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups")
+	groupPathARN      = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):group(\$\{(var|local)\.group_path\}|/[[:alnum:]_+=,.@-]+(/[[:alnum:]_+=,.@-]+)*/)\*$`)
+	rolePathARN       = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role(\$\{(var|local)\.role_path\}|/[[:alnum:]_+=,.@-]+(/[[:alnum:]_+=,.@-]+)*/)\*$`)
+	anyRoleARN        = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role/`)
+	policyARN         = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}|aws):policy/`)
+	prefixedARN       = regexp.MustCompile(`^\$\{local\.iam_prefix\}`)
+	iamPrefixExpr     = "arn:${}:iam::${}"
 )
 
 func checkIAMModifier(m *tfModule) problems {
@@ -377,6 +416,17 @@ func checkIAMModifier(m *tfModule) problems {
 		}
 	}
 	allowedActions(&p, perms, modifierMay)
+	// Each action only on the resources it is meant for.
+	bounds := []struct {
+		actions []string
+		arn     *regexp.Regexp
+		what    string
+	}{
+		{slices.Concat(groupActions, groupReadActions), groupPathARN, "only groups under the group path"},
+		{rolePolicyActions, rolePathARN, "only roles under the role path"},
+		{[]string{"iam:GetRole"}, anyRoleARN, "only role ARNs"},
+		{policyReadActions, policyARN, "only policy ARNs"},
+	}
 	var granted []string
 	for _, s := range perms {
 		if !s.allow() {
@@ -384,17 +434,14 @@ func checkIAMModifier(m *tfModule) problems {
 		}
 		for _, a := range s.actions {
 			granted = append(granted, a)
-			if slices.Contains(groupActions, a) {
-				for _, r := range s.resources {
-					if !groupPathARN.MatchString(expandIAMPrefix(m, r)) {
-						p.add("%s: %s on %q; only groups under the group path", s.where, a, r)
-					}
+			for _, b := range bounds {
+				if !slices.Contains(b.actions, a) {
+					continue
 				}
-			}
-			if slices.Contains(roleWrites, a) {
 				for _, r := range s.resources {
-					if !rolePathARN.MatchString(expandIAMPrefix(m, r)) {
-						p.add("%s: %s on %q; only roles under the role path", s.where, a, r)
+					// role/sym/ holds iamjit's own connector and IAM modifier.
+					if !b.arn.MatchString(expandIAMPrefix(m, r)) || (slices.Contains(rolePolicyActions, a) && strings.Contains(r, ":role/sym/")) {
+						p.add("%s: %s on %q; %s", s.where, a, r, b.what)
 					}
 				}
 			}
@@ -403,7 +450,7 @@ func checkIAMModifier(m *tfModule) problems {
 			}
 		}
 	}
-	for _, a := range groupActions {
+	for _, a := range modifierNeeds {
 		if !slices.Contains(granted, a) {
 			p.add("iam_modifier: %s not granted", a)
 		}
@@ -413,8 +460,11 @@ func checkIAMModifier(m *tfModule) problems {
 	}
 	for _, bad := range []string{"/", "/sym/"} {
 		if rejected, err := m.validationRejects("role_path", cty.StringVal(bad)); err != nil || !rejected {
-			p.add("variable role_path must reject %q (iamjit's own roles): %v", bad, err)
+			p.add("variable role_path must reject %q: %v", bad, err)
 		}
+	}
+	if d, _ := m.vars["role_path"]; d.Type() != cty.String || d.AsString() != "/jit/" {
+		p.add("variable role_path: default %v, want \"/jit/\" (IAMJIT_ROLE_PATH's default)", toGo(d))
 	}
 	return p
 }
@@ -455,6 +505,7 @@ func checkTargetGroup(m *tfModule) problems {
 			}
 		}
 	}
+	p = append(p, checkSourceIdentity(m)...)
 	if m.variable("statements") != nil {
 		for _, bad := range []string{"*", "iam:*", "sts:*"} {
 			v := cty.ListVal([]cty.Value{cty.ObjectVal(map[string]cty.Value{
@@ -465,6 +516,47 @@ func checkTargetGroup(m *tfModule) problems {
 			if rejected, err := m.validationRejects("statements", v); err != nil || !rejected {
 				p.add("variable statements must reject action %q: %v", bad, err)
 			}
+		}
+	}
+	return p
+}
+
+// awsUsername is the policy variable ${aws:username} as HCL writes it.
+const awsUsername = "$${aws:username}"
+
+// ownSourceIdentity reports whether s requires sts:SourceIdentity to be the
+// caller's IAM user name.
+func ownSourceIdentity(s statement) bool {
+	c := s.condition("StringEquals", "sts:SourceIdentity")
+	return c != nil && slices.Equal(c.values, []string{awsUsername})
+}
+
+// checkSourceIdentity: by default (require_source_identity) the roles members
+// assume trust an AssumeRole only with sts:SourceIdentity equal to the
+// member's IAM user name, and allow setting it; and the group lets members
+// set no other source identity.
+func checkSourceIdentity(m *tfModule) problems {
+	var p problems
+	if v := m.vars["require_source_identity"]; v.Type() != cty.Bool || !v.True() {
+		p.add("variable require_source_identity: default %v, want true", toGo(v))
+	}
+	for _, r := range m.resources("aws_iam_role") {
+		trust, _, _ := m.role(r.Labels[1]) // members' roles carry managed policies: only the trust matters here
+		for _, s := range trust {
+			if !s.allow() {
+				continue
+			}
+			if !s.hasAction("sts:SetSourceIdentity") {
+				p.add("%s: the trust of aws_iam_role.%s does not allow sts:SetSourceIdentity", s.where, r.Labels[1])
+			}
+			if !ownSourceIdentity(s) {
+				p.add("%s: the trust of aws_iam_role.%s lacks StringEquals sts:SourceIdentity = %s", s.where, r.Labels[1], awsUsername)
+			}
+		}
+	}
+	for _, s := range m.allStatements() {
+		if s.allow() && s.hasAction("sts:SetSourceIdentity") && len(s.principals) == 0 && !ownSourceIdentity(s) {
+			p.add("%s: sts:SetSourceIdentity without StringEquals sts:SourceIdentity = %s: a member could claim another's name", s.where, awsUsername)
 		}
 	}
 	return p
@@ -677,6 +769,7 @@ var requiredEnv = []string{
 	"IAMJIT_QUEUE_URL", "IAMJIT_DLQ_URL", "IAMJIT_TABLE", "IAMJIT_EVENT_BUS",
 	"IAMJIT_CONNECTOR_ROLE_ARN", "IAMJIT_IAM_ROLE_ARN", "IAMJIT_GROUP_PATH",
 	"IAMJIT_MAX_DURATION", "IAMJIT_HTTP_ADDR", "AWS_REGION",
+	"IAMJIT_ROLE_PATH", "IAMJIT_SESSION_REVOCATION",
 }
 
 // defaultShutdown is config.Defaults().ShutdownTimeout.
@@ -750,6 +843,15 @@ func checkService(m *tfModule) problems {
 		if _, ok := env[k]; !ok {
 			p.add("container iamjit: environment lacks %s", k)
 		}
+	}
+	if v := env["IAMJIT_SESSION_REVOCATION"]; v != "user" {
+		p.add("container iamjit: IAMJIT_SESSION_REVOCATION %v by default, want \"user\"", v)
+	}
+	if rejected, err := m.validationRejects("session_revocation", cty.StringVal("everyone")); err != nil || !rejected {
+		p.add("variable session_revocation must reject values other than user, role, off: %v", err)
+	}
+	if v, _ := env["IAMJIT_ROLE_PATH"].(string); v != "/jit/" {
+		p.add("container iamjit: IAMJIT_ROLE_PATH %v by default, want \"/jit/\" (iam_target_group's role_path)", env["IAMJIT_ROLE_PATH"])
 	}
 	if _, ok := env["IAMJIT_EXTERNAL_ID"]; ok {
 		p.add("container iamjit: IAMJIT_EXTERNAL_ID is in the plain environment; use secrets")
@@ -839,6 +941,15 @@ func checkTaskRoles(m *tfModule) problems {
 					p.add("%s: %s trusts %s %v, want Service ecs-tasks.amazonaws.com", s.where, name, pr.typ, pr.ids)
 				}
 			}
+			// Each trust as AWS documents it: the task role's with the
+			// confused-deputy conditions, the execution role's without any.
+			deputy := s.condition("StringEquals", "aws:SourceAccount") != nil && s.condition("ArnLike", "aws:SourceArn") != nil
+			switch {
+			case r.attr == "task_role_arn" && !deputy:
+				p.add("%s: the task role's trust lacks StringEquals aws:SourceAccount and ArnLike aws:SourceArn", s.where)
+			case r.attr == "execution_role_arn" && len(s.conditions) > 0:
+				p.add("%s: the execution role's trust has conditions %v; AWS documents it without any", s.where, s.conditions)
+			}
 		}
 		allowedActions(&p, perms, r.allowed)
 		for _, s := range perms {
@@ -924,8 +1035,90 @@ func checkAlarms(m *tfModule) problems {
 
 var pipeMay = []string{
 	"kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator",
-	"kinesis:ListShards", "kinesis:ListStreams", "kinesis:SubscribeToShard",
+	"kinesis:ListShards", "kinesis:ListStreams",
 	"events:PutEvents", "sqs:SendMessage", "kms:Decrypt",
+}
+
+// placeholder is a Pipes input-template variable: <$.data.id>.
+var placeholder = regexp.MustCompile(`<[^<>]*>`)
+
+// templatePair is one "key": <$.data.path> of an input template.
+var templatePair = regexp.MustCompile(`"([^"]*)"\s*:\s*<\$\.data\.([^<>]*)>`)
+
+// symLogEntryKeys are the JSON keys of the SymLogEntry iamjit decodes.
+func symLogEntryKeys() []string {
+	var out []string
+	t := reflect.TypeFor[events.SymLogEntry]()
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); k != "" && k != "-" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// checkPipeTemplate: the pipe's input template turns a Kinesis record holding
+// a SymLogEntry into an event detail that is that SymLogEntry as a JSON
+// object. Pipes parses the record's data as JSON, so <$.data.k> is the
+// entry's k; but a template that is one placeholder (<$.data>) delivers an
+// object as a string stripped of its quotes (EventBridge User Guide, "Amazon
+// EventBridge Pipes input transformation", "Implicit body data parsing"). So
+// the template must be a JSON object mapping each key k to <$.data.k>, for
+// every key iamjit reads.
+func checkPipeTemplate(it string) problems {
+	var p problems
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(placeholder.ReplaceAllString(it, "null")), &obj); err != nil || obj == nil {
+		p.add("aws_pipes_pipe: input_template %q is not a JSON object with placeholders as values (a lone <$.data> delivers the entry as a string): %v", it, err)
+		return p
+	}
+	pairs := map[string]string{}
+	for _, m := range templatePair.FindAllStringSubmatch(it, -1) {
+		pairs[m[1]] = m[2]
+	}
+	for k := range obj {
+		if pairs[k] != k {
+			p.add("aws_pipes_pipe: input_template key %q is not <$.data.%s>", k, k)
+		}
+	}
+	for _, k := range symLogEntryKeys() {
+		if _, ok := obj[k]; !ok {
+			p.add("aws_pipes_pipe: input_template lacks %q, which iamjit reads from the SymLogEntry", k)
+		}
+	}
+	return p
+}
+
+// checkKinesisResources: each Kinesis action on the resource type it is
+// authorized against: ListStreams on "*" (it takes none), SubscribeToShard on
+// a consumer ARN, every other action on a stream of this module.
+func checkKinesisResources(m *tfModule) problems {
+	var p problems
+	for _, s := range m.allStatements() {
+		if !s.allow() {
+			continue
+		}
+		for _, a := range s.actions {
+			if !strings.HasPrefix(a, "kinesis:") {
+				continue
+			}
+			for _, r := range s.resources {
+				var ok bool
+				switch a {
+				case "kinesis:ListStreams":
+					ok = r == "*"
+				case "kinesis:SubscribeToShard":
+					ok = strings.Contains(r, "/consumer/")
+				default:
+					ok = strings.HasPrefix(r, "aws_kinesis_stream.") && strings.HasSuffix(r, ".arn")
+				}
+				if !ok {
+					p.add("%s: %s on %q grants nothing or too much: ListStreams takes \"*\", SubscribeToShard a consumer ARN, the rest this module's stream", s.where, a, r)
+				}
+			}
+		}
+	}
+	return p
 }
 
 func checkPipe(m *tfModule) problems {
@@ -948,9 +1141,9 @@ func checkPipe(m *tfModule) problems {
 		p.add("aws_pipes_pipe: target is not the bus")
 	}
 	tp := nested1(pp, "target_parameters")
-	if it, _ := m.str(attr(tp, "input_template")); it != "<$.data>" {
-		p.add("aws_pipes_pipe: input_template %q, want \"<$.data>\" (the record's SymLogEntry is the detail)", it)
-	}
+	it, _ := m.str(attr(tp, "input_template"))
+	p = append(p, checkPipeTemplate(it)...)
+	p = append(p, checkKinesisResources(m)...)
 	eb := nested1(tp, "eventbridge_event_bus_parameters")
 	if s, _ := m.str(attr(eb, "source")); s != "sym" {
 		p.add("aws_pipes_pipe: source %q, want \"sym\"", s)
@@ -1061,6 +1254,8 @@ func checkReferences(m *tfModule, load func(dir string) (*tfModule, error)) prob
 				for _, s := range t[1:] {
 					if a, ok := s.(hcl.TraverseAttr); ok {
 						names = append(names, a.Name)
+					} else if _, isIndex := s.(hcl.TraverseIndex); isIndex && root == "module" && len(names) == 1 {
+						continue // module.x[0].output: an instance of a module with count
 					} else {
 						break
 					}

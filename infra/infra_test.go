@@ -2,12 +2,18 @@ package infra
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/iamjit/iamjit/events"
 )
 
 // Which checks apply to which module directory.
@@ -18,11 +24,13 @@ var moduleChecks = map[string][]func(*tfModule) problems{
 	"modules/alarms":           {}, // through its callers: their checkAlarms sees the alarms it makes
 	"modules/iamjit":           {checkQueues, checkRule, checkTable, checkService, checkTaskRoles, checkAlarms, checkStarResources},
 	"modules/sym_log_pipe":     {checkPipe, checkQueueSSE, checkAlarms, checkStarResources},
-	"environments/prod":        {},
+	"modules/sym_runtime":      {checkSymRuntime, checkStarResources},
+	"modules/sym_flow":         {checkSymFlow},
+	"environments/prod":        {checkProd, checkStarResources},
 }
 
 // Checks that apply everywhere.
-var everywhere = []func(*tfModule) problems{checkPoliciesAreDocuments, checkNoWildcardActions, checkDocsReferenced}
+var everywhere = []func(*tfModule) problems{checkPoliciesAreDocuments, checkNoWildcardActions, checkDocsReferenced, checkRequiredProviders, checkSymSchema}
 
 // checkDocsReferenced: every module is checked with checkReferences.
 func checkDocsReferenced(m *tfModule) problems { return checkReferences(m, loadDir) }
@@ -58,7 +66,7 @@ func TestEveryTerraformDirectoryIsChecked(t *testing.T) {
 
 func TestModulesHaveTheirFiles(t *testing.T) {
 	for dir := range moduleChecks {
-		want := []string{"main.tf", "variables.tf", "outputs.tf", "README.md"}
+		want := []string{"main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"}
 		if strings.HasPrefix(dir, "environments/") {
 			want = []string{"main.tf", "variables.tf", "outputs.tf", "providers.tf", "terraform.tfvars.example"}
 		}
@@ -159,12 +167,188 @@ resource "aws_iam_role_policy" "assume_sym_roles" {`}}},
 			checkIAMModifier, "connector role only"},
 		{"modifier group path may be /", "modules/iam_modifier", edit{"variables.tf": {{`regex("^/([[:alnum:]_+=,.@-]+/)+$", var.group_path)`, `startswith(var.group_path, "/")`}}},
 			checkIAMModifier, `reject "/"`},
-		{"modifier writes policies on every role", "modules/iam_modifier", edit{"main.tf": {{`resources = ["${local.iam_prefix}:role${var.role_path}*"]`, `resources = ["${local.iam_prefix}:role/*"]`}}},
-			checkIAMModifier, "only roles under the role path"},
-		{"modifier role path may be /sym/", "modules/iam_modifier", edit{"variables.tf": {{`&& !startswith(var.role_path, "/sym/")`, ``}}},
-			checkIAMModifier, `role_path must reject "/sym/"`},
 		{"modifier user reads on *", "modules/iam_modifier", edit{"main.tf": {{`resources = ["${local.iam_prefix}:user/*"]`, `resources = ["*"]`}}},
 			checkStarResources, `iam:GetUser on resource "*"`},
+		{"modifier writes policies of every role", "modules/iam_modifier", edit{"main.tf": {{`:role${var.role_path}*"]`, `:role/*"]`}}},
+			checkIAMModifier, "iam:PutRolePolicy on \"${local.iam_prefix}:role/*\"; only roles under the role path"},
+		{"modifier writes policies of any resource", "modules/iam_modifier", edit{"main.tf": {{`resources = ["${local.iam_prefix}:role${var.role_path}*"]`, `resources = ["*"]`}}},
+			checkIAMModifier, "iam:DeleteRolePolicy on \"*\"; only roles under the role path"},
+		{"modifier writes policies under /sym/", "modules/iam_modifier", edit{"main.tf": {{`:role${var.role_path}*"]`, `:role/sym/*"]`}}},
+			checkIAMModifier, "PutRolePolicy on \"${local.iam_prefix}:role/sym/*\""},
+		{"modifier role path may be /", "modules/iam_modifier", edit{"variables.tf": {{`can(regex("^/([[:alnum:]_+=,.@-]+/)+$", var.role_path)) && `, `startswith(var.role_path, "/") && `}}},
+			checkIAMModifier, `variable role_path must reject "/"`},
+		{"modifier role path may be /sym/", "modules/iam_modifier", edit{"variables.tf": {{` && !startswith(var.role_path, "/sym/")`, ``}}},
+			checkIAMModifier, `variable role_path must reject "/sym/"`},
+		{"modifier role path default", "modules/iam_modifier", edit{"variables.tf": {{`default     = "/jit/"`, `default     = "/roles/"`}}},
+			checkIAMModifier, `want "/jit/"`},
+		{"modifier reads policies of every group", "modules/iam_modifier", edit{"main.tf": {{`"iam:ListGroupPolicies",
+    ]
+    resources = ["${local.iam_prefix}:group${var.group_path}*"]`, `"iam:ListGroupPolicies",
+    ]
+    resources = ["${local.iam_prefix}:group/*"]`}}},
+			checkIAMModifier, "iam:GetGroupPolicy on \"${local.iam_prefix}:group/*\"; only groups under the group path"},
+		{"modifier reads policies on *", "modules/iam_modifier", edit{"main.tf": {{`"arn:${data.aws_partition.current.partition}:iam::aws:policy/*",`, `"*",`}}},
+			checkIAMModifier, `iam:GetPolicy on "*"; only policy ARNs`},
+		{"modifier gets every resource", "modules/iam_modifier", edit{"main.tf": {{`resources = ["${local.iam_prefix}:role/*"]`, `resources = ["*"]`}}},
+			checkIAMModifier, `iam:GetRole on "*"; only role ARNs`},
+		{"modifier may change a role's trust", "modules/iam_modifier", edit{"main.tf": {{`"iam:PutRolePolicy",`, `"iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy",`}}},
+			checkIAMModifier, `"iam:UpdateAssumeRolePolicy"`},
+		{"modifier cannot write revocations", "modules/iam_modifier", edit{"main.tf": {{`"iam:PutRolePolicy",`, ``}}},
+			checkIAMModifier, "iam:PutRolePolicy not granted"},
+		{"modifier cannot list roles", "modules/iam_modifier", edit{"main.tf": {{`"iam:ListRoles",`, ``}}},
+			checkIAMModifier, "iam:ListRoles not granted"},
+		{"target roles without source identity by default", "modules/iam_target_group", edit{"variables.tf": {{`  type        = bool
+  default     = true`, `  type        = bool
+  default     = false`}}},
+			checkTargetGroup, "require_source_identity: default false"},
+		{"target roles accept any source identity", "modules/iam_target_group", edit{"main.tf": {{`for_each = var.require_source_identity ? [1] : []
+      content {
+        test     = "StringEquals"
+        variable = "sts:SourceIdentity"
+        values   = ["$${aws:username}"]`, `for_each = var.require_source_identity ? [1] : []
+      content {
+        test     = "StringLike"
+        variable = "sts:SourceIdentity"
+        values   = ["*"]`}}},
+			checkTargetGroup, "lacks StringEquals sts:SourceIdentity"},
+		{"target roles without the source identity condition", "modules/iam_target_group", edit{"main.tf": {{`for_each = var.require_source_identity ? [1] : []
+      content {`, `for_each = []
+      content {`}}},
+			checkTargetGroup, "lacks StringEquals sts:SourceIdentity"},
+		{"target roles do not allow setting it", "modules/iam_target_group", edit{"main.tf": {{`["sts:AssumeRole", "sts:SetSourceIdentity"] : ["sts:AssumeRole"]`, `["sts:AssumeRole"] : ["sts:AssumeRole"]`}}},
+			checkTargetGroup, "does not allow sts:SetSourceIdentity"},
+		{"members may claim any source identity", "modules/iam_target_group", edit{"main.tf": {{`resources = local.assumable_role_arns
+
+      condition {
+        test     = "StringEquals"`, `resources = local.assumable_role_arns
+
+      condition {
+        test     = "StringLike"`}}},
+			checkTargetGroup, "a member could claim another's name"},
+		{"execution role trust with the task role's conditions", "modules/iamjit", edit{"iam.tf": {{`{ task = true, execution = false }`, `{ task = true, execution = true }`}}},
+			checkTaskRoles, "the execution role's trust has conditions"},
+		{"task role trust without its conditions", "modules/iamjit", edit{"iam.tf": {{`{ task = true, execution = false }`, `{ task = false, execution = false }`}}},
+			checkTaskRoles, "the task role's trust lacks"},
+		{"role path not passed to iamjit", "modules/iamjit", edit{"ecs.tf": {{`IAMJIT_ROLE_PATH          = var.role_path`, ``}}},
+			checkService, "lacks IAMJIT_ROLE_PATH"},
+		{"session revocation off by default", "modules/iamjit", edit{"variables.tf": {{`default     = "user"`, `default     = "off"`}}},
+			checkService, `IAMJIT_SESSION_REVOCATION off by default, want "user"`},
+		{"session revocation unvalidated", "modules/iamjit", edit{"variables.tf": {{`contains(["user", "role", "off"], var.session_revocation)`, `var.session_revocation != ""`}}},
+			checkService, "must reject values other than user, role, off"},
+		{"ListRoles scoped to nothing", "modules/iam_modifier", edit{"main.tf": {{`resources = ["${local.iam_prefix}:user/*"]`, `resources = ["*"]`}}},
+			checkStarResources, `iam:GetUser on resource "*"`},
+		// Providers: declared where used, one major version everywhere.
+		{"flow module without the sym provider", "modules/sym_flow", edit{"versions.tf": {{`    sym = { source = "symopsio/sym", version = "~> 3.0" }
+`, ``}}},
+			checkRequiredProviders, "provider sym is used but not in terraform.required_providers"},
+		{"a module on two majors", "modules/connector", edit{"versions.tf": {{`version = "~> 5.100"`, `version = ">= 5.70, < 7.0"`}}},
+			checkRequiredProviders, `want source "hashicorp/aws" version "~> 5.100"`},
+		{"environment on another major", "environments/prod", edit{"providers.tf": {{`version = "~> 5.100"`, `version = "~> 6.0"`}}},
+			checkRequiredProviders, `want source "hashicorp/aws" version "~> 5.100"`},
+		// The Sym provider's documented schema (it cannot be installed here).
+		{"flow with the template removed in 2.0", "modules/sym_flow", edit{"main.tf": {{`  label          = var.label
+`, `  label          = var.label
+  template       = "sym:template:approval:1.0.0"
+`}}},
+			checkSymSchema, "sym_flow.this: template is not an argument"},
+		{"flow params as a map (provider 1.x)", "modules/sym_flow", edit{"main.tf": {{`  params {
+    strategy_id`, `  params = {}
+  not_params {
+    strategy_id`}}},
+			checkSymSchema, "sym_flow.this: params is not an argument"},
+		{"prompt field of an unknown type", "modules/sym_flow", edit{"main.tf": {{`type     = "string"`, `type     = "list"`}}},
+			checkSymSchema, `type "list" is not one of`},
+		{"log destination without its type", "modules/sym_runtime", edit{"main.tf": {{`  type           = "kinesis_data_stream"
+`, ``}}},
+			checkSymSchema, "sym_log_destination.iamjit: required argument type not set"},
+		// Sym's runtime role and its wiring.
+		{"Sym's role without the external id", "modules/sym_runtime", edit{"main.tf": {{`variable = "sts:ExternalId"`, `variable = "aws:PrincipalAccount"`}}},
+			checkSymRuntime, "Sym's account trusted without StringEquals sts:ExternalId"},
+		{"Sym's role trusted by anyone in the account", "modules/sym_runtime", edit{"main.tf": {{`variable = "aws:PrincipalArn"`, `variable = "aws:PrincipalTag/x"`}}},
+			checkSymRuntime, "the account trusted without ArnEquals aws:PrincipalArn"},
+		{"Sym's role may assume iamjit's roles", "modules/sym_runtime", edit{"main.tf": {{`    resources = [local.role_arn]`, `    resources = ["arn:aws:iam::123456789012:role/sym/*"]`}}},
+			checkSymRuntime, "only itself (local.role_arn)"},
+		{"Sym's role may change groups", "modules/sym_runtime", edit{"main.tf": {{`    actions   = ["sts:AssumeRole"]
+    resources = [local.role_arn]`, `    actions   = ["sts:AssumeRole", "iam:AddUserToGroup"]
+    resources = [local.role_arn]`}}},
+			checkSymRuntime, "the runtime role may iam:AddUserToGroup"},
+		{"permission context on another role", "modules/sym_runtime", edit{"main.tf": {{`role_arn    = aws_iam_role.runtime.arn`, `role_arn    = "arn:aws:iam::123456789012:role/sym/SymIAMProd"`}}},
+			checkSymRuntime, "settings.role_arn"},
+		{"permission context with another external id", "modules/sym_runtime", edit{"main.tf": {{`external_id = var.external_id`, `external_id = "x"`}}},
+			checkSymRuntime, "settings.external_id"},
+		{"log destination to Firehose", "modules/sym_runtime", edit{"main.tf": {{`type           = "kinesis_data_stream"`, `type           = "kinesis_firehose"`}}},
+			checkSymRuntime, "want kinesis_data_stream"},
+		{"log destination to another stream", "modules/sym_runtime", edit{"main.tf": {{`stream_name = var.log_stream_name`, `stream_name = "sym-log"`}}},
+			checkSymRuntime, "settings.stream_name"},
+		{"environment logs nowhere", "modules/sym_runtime", edit{"main.tf": {{`log_destination_ids = [sym_log_destination.iamjit.id]`, `log_destination_ids = []`}}},
+			checkSymRuntime, "log_destination_ids lacks"},
+		// Sym's flow: who changes IAM.
+		{"Sym's own aws_iam strategy", "modules/sym_flow", edit{"main.tf": {{`  type           = "custom"
+  name           = var.name
+  integration_id`, `  type           = "aws_iam"
+  name           = var.name
+  integration_id`}}},
+			checkSymFlow, `type "aws_iam"`},
+		{"strategy integration with an AWS role", "modules/sym_flow", edit{"main.tf": {{`  type        = "custom"
+  name        = var.name
+  external_id = var.account_id`, `  type        = "permission_context"
+  name        = var.name
+  external_id = var.account_id`}}},
+			checkSymFlow, `type "permission_context"`},
+		{"strategy from a file that is not there", "modules/sym_flow", edit{"main.tf": {{`implementation = "${path.module}/strategy.py"`, `implementation = "${path.module}/custom_strategy.py"`}}},
+			checkSymFlow, "no such file"},
+		{"targets of Sym's aws_iam type", "modules/sym_flow", edit{"main.tf": {{`  type  = "custom"`, `  type  = "aws_iam_group"`}}},
+			checkSymFlow, `sym_target.group: type "aws_iam_group"`},
+		{"targets without the group", "modules/sym_flow", edit{"main.tf": {{`iam_group = each.value.group_name`, `identifier = each.value.group_name`}}},
+			checkSymFlow, "no settings.iam_group"},
+		{"duration chosen freely", "modules/sym_flow", edit{"main.tf": {{`type           = "duration"`, `type           = "string"`}}},
+			checkSymFlow, `prompt_field duration has type "string"`},
+		{"durations unchecked against the maximum", "modules/sym_flow", edit{"main.tf": {{`local.seconds[d] <= local.seconds[var.max_duration]`, `local.seconds[d] > 0`}}},
+			checkSymFlow, "no precondition holding var.durations to var.max_duration"},
+		// The two halves agree (environments/prod).
+		{"Sym offers a group nobody manages", "environments/prod", edit{"main.tf": {{`readonly        = { group_name = module.readonly.group_name`, `readonly        = { group_name = "Admins"`}}},
+			checkProd, `sym_flow target "readonly"`},
+		{"a target group outside the managed path", "environments/prod", edit{"main.tf": {{`  name        = "sym-readonly"
+  path        = var.group_path`, `  name        = "sym-readonly"
+  path        = "/other/"`}}},
+			checkProd, "module.readonly: path"},
+		{"a target group's roles outside the role path", "environments/prod", edit{"main.tf": {{`  name      = "sym-cloudwatch-logs"
+  path      = var.group_path
+  role_path = var.role_path`, `  name      = "sym-cloudwatch-logs"
+  path      = var.group_path
+  role_path = "/other/"`}}},
+			checkProd, "module.cloudwatch_logs: role_path"},
+		{"iamjit on another role path", "environments/prod", edit{"main.tf": {{`  role_path                 = var.role_path`, `  role_path                 = "/other/"`}}},
+			checkProd, "module iamjit: role_path"},
+		{"Sym logs to another stream", "environments/prod", edit{"main.tf": {{`log_stream_name    = module.sym_log_pipe.stream_name`, `log_stream_name    = "sym-log"`}}},
+			checkProd, "module sym_runtime: log_stream_name"},
+		{"the pipe reads another stream", "environments/prod", edit{"../../modules/sym_log_pipe/main.tf": {{`source      = aws_kinesis_stream.this.arn`, `source      = var.kms_key_arn`}}},
+			checkProd, "is not the stream its pipe reads"},
+		{"Sym's role may not write the stream", "environments/prod", edit{"main.tf": {{`var.manage_sym ? [module.sym_runtime[0].role_name] :`, `var.manage_sym ? [] :`}}},
+			checkProd, "does not give Sym's runtime role"},
+		{"a duration longer than iamjit's maximum", "environments/prod", edit{"variables.tf": {{`default     = ["30m", "1h", "4h", "12h"]`, `default     = ["30m", "24h"]`}}},
+			checkProd, "duration choice 24h exceeds"},
+		{"another module changes groups", "environments/prod", edit{"../../modules/sym_runtime/main.tf": {{`    actions   = ["sts:AssumeRole"]
+    resources = [local.role_arn]`, `    actions   = ["sts:AssumeRole", "iam:RemoveUserFromGroup"]
+    resources = [local.role_arn]`}}},
+			checkProd, "grants iam:RemoveUserFromGroup: only the IAM modifier changes IAM"},
+		{"alarm topic on the AWS-managed key", "environments/prod", edit{"main.tf": {{`kms_master_key_id = aws_kms_key.alarms.arn`, `kms_master_key_id = "alias/aws/sns"`}}},
+			checkProd, "is not a customer-managed aws_kms_key"},
+		{"alarm key CloudWatch may not use", "environments/prod", edit{"main.tf": {{`identifiers = ["cloudwatch.amazonaws.com"]`, `identifiers = ["events.amazonaws.com"]`}}},
+			checkProd, "does not let Service cloudwatch.amazonaws.com"},
+		{"alarm key CloudWatch may only decrypt", "environments/prod", edit{"main.tf": {{`actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]`, `actions   = ["kms:Decrypt"]`}}},
+			checkProd, "does not let Service cloudwatch.amazonaws.com"},
+		{"alarm key not rotated", "environments/prod", edit{"main.tf": {{`enable_key_rotation = true`, `enable_key_rotation = false`}}},
+			checkProd, "enable_key_rotation is not true"},
+		{"key policy statements are not exempt elsewhere", "environments/prod", edit{"main.tf": {{`resource "aws_kms_key" "alarms" {`, `data "aws_iam_policy_document" "wide" {
+  statement {
+    actions   = ["sns:Publish"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_kms_key" "alarms" {`}}},
+			checkStarResources, `sns:Publish on resource "*"`},
 		{"iam:* anywhere", "modules/iam_modifier", edit{"main.tf": {{`"iam:ListGroups",`, `"iam:*",`}}},
 			checkNoWildcardActions, `wildcard action "iam:*"`},
 		{"sts:* anywhere", "modules/connector", edit{"main.tf": {{`actions   = ["sts:AssumeRole"]
@@ -258,14 +442,44 @@ resource "aws_iam_role_policy" "assume_sym_roles" {`}}},
 			checkAlarms, `module.alarms.aws_cloudwatch_metric_alarm.this["pipe-dlq-not-empty"]: want ApproximateNumberOfMessagesVisible > 0`},
 		{"no age alarm", "modules/iamjit", edit{"alarms.tf": {{`metric_name         = "ApproximateAgeOfOldestMessage"`, `metric_name         = "NumberOfMessagesSent"`}}},
 			checkAlarms, "ApproximateAgeOfOldestMessage"},
-		{"pipe detail is the whole record", "modules/sym_log_pipe", edit{"main.tf": {{`input_template = "<$.data>"`, `input_template = "<$>"`}}},
-			checkPipe, "input_template"},
+		{"pipe detail is the record data as one placeholder", "modules/sym_log_pipe", edit{"main.tf": {{`input_template = local.input_template`, `input_template = "<$.data>"`}}},
+			checkPipe, "not a JSON object"},
+		{"pipe detail wrapped in a key", "modules/sym_log_pipe", edit{"main.tf": {{`input_template = local.input_template`, `input_template = "{\"data\": <$.data>}"`}}},
+			checkPipe, `input_template key "data" is not <$.data.data>`},
+		{"pipe detail lacks fields", "modules/sym_log_pipe", edit{"main.tf": {{`"actor", "fields", "type"]`, `"actor", "type"]`}}},
+			checkPipe, `lacks "fields"`},
+		{"pipe detail key from another key", "modules/sym_log_pipe", edit{"main.tf": {{`: <$.data.${k}>`, `: <$.data.run>`}}},
+			checkPipe, `input_template key "id" is not <$.data.id>`},
+		{"pipe subscribes to shards of the stream", "modules/sym_log_pipe", edit{"main.tf": {{`"kinesis:ListShards",
+    ]
+    resources = [aws_kinesis_stream.this.arn]
+  }
+
+  # kinesis:ListStreams`, `"kinesis:ListShards", "kinesis:SubscribeToShard",
+    ]
+    resources = [aws_kinesis_stream.this.arn]
+  }
+
+  # kinesis:ListStreams`}}},
+			checkPipe, "kinesis:SubscribeToShard on \"aws_kinesis_stream.this.arn\" grants nothing"},
+		{"pipe lists streams on the stream", "modules/sym_log_pipe", edit{"main.tf": {{`actions   = ["kinesis:ListStreams"]
+    resources = ["*"]`, `actions   = ["kinesis:ListStreams"]
+    resources = [aws_kinesis_stream.this.arn]`}}},
+			checkPipe, "kinesis:ListStreams on \"aws_kinesis_stream.this.arn\""},
+		{"pipe reads every stream", "modules/sym_log_pipe", edit{"main.tf": {{`actions   = ["kinesis:ListStreams"]`, `actions   = ["kinesis:ListStreams", "kinesis:GetRecords"]`}}},
+			checkPipe, `kinesis:GetRecords on "*"`},
+		{"producer writes every stream", "modules/sym_log_pipe", edit{"main.tf": {{`"kinesis:PutRecords",
+    ]
+    resources = [aws_kinesis_stream.this.arn]`, `"kinesis:PutRecords",
+    ]
+    resources = ["*"]`}}},
+			checkPipe, `kinesis:PutRecords on "*"`},
 		{"pipe source", "modules/sym_log_pipe", edit{"variables.tf": {{`default     = "sym"`, `default     = "sym.log"`}}},
 			checkPipe, `want "sym"`},
 		{"stream unencrypted", "modules/sym_log_pipe", edit{"main.tf": {{`encryption_type  = "KMS"`, `encryption_type  = "NONE"`}}},
 			checkPipe, "not KMS-encrypted"},
-		{"pipe role too broad", "modules/sym_log_pipe", edit{"main.tf": {{`"kinesis:SubscribeToShard",
-    ]`, `"kinesis:SubscribeToShard", "kinesis:DeleteStream",
+		{"pipe role too broad", "modules/sym_log_pipe", edit{"main.tf": {{`"kinesis:ListShards",
+    ]`, `"kinesis:ListShards", "kinesis:DeleteStream",
     ]`}}},
 			checkPipe, `"kinesis:DeleteStream"`},
 		{"pipe DLQ without alarm", "modules/sym_log_pipe", edit{"main.tf": {{`queue_name  = aws_sqs_queue.pipe_dlq.name`, `queue_name  = "x"`}}},
@@ -303,6 +517,45 @@ resource "aws_iam_role_policy" "assume_sym_roles" {`}}},
 				}
 			}
 			t.Errorf("broken %s: want a problem containing %q, got %q", c.dir, c.want, p)
+		})
+	}
+}
+
+// TestSymStrategyCallsOutToNothing: a strategy.py that could reach another
+// system (Sym's custom strategy quickstart calls an API with requests and
+// the integration's secrets) fails checkSymFlow; the real one passes.
+func TestSymStrategyCallsOutToNothing(t *testing.T) {
+	for _, tc := range []struct{ name, code, want string }{
+		{"requests", "import requests\n", `"import requests"`},
+		{"boto3", "from boto3 import client\n", `"from boto3"`},
+		{"integration secrets", "        key = self.integration.settings[\"secrets\"]\n", `"self.integration"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			files, err := filepath.Glob("modules/sym_flow/*")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if filepath.Base(f) == "strategy.py" {
+					b = append([]byte(tc.code), b...)
+				}
+				if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m, err := loadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := checkSymFlow(m)
+			if !slices.ContainsFunc(p, func(s string) bool { return strings.Contains(s, tc.want) }) {
+				t.Errorf("want a problem containing %s, got %q", tc.want, p)
+			}
 		})
 	}
 }
@@ -535,5 +788,76 @@ func TestPipeEnvelopeFixture(t *testing.T) {
 		d.Fields.Target.Settings["iam_group"] != "sym-readonly" || d.Fields.TargetID == "" || d.Fields.Duration <= 0 ||
 		d.Run.SRN == "" || d.Run.Actors["request"].Username == "" {
 		t.Errorf("fixture detail is not an escalate SymLogEntry for IAM group sym-readonly: %+v", d)
+	}
+}
+
+// TestCustomTargetFixture: the SQS body a request of module sym_flow's flow
+// produces (events/testdata/pipe_envelope_custom_escalate.json) agrees with
+// the Terraform: its target is of the type and has the settings sym_flow's
+// targets have, its detail has only keys the pipe's template delivers, and
+// iamjit decodes it as an aws_iam_group request for settings.iam_group.
+func TestCustomTargetFixture(t *testing.T) {
+	b, err := os.ReadFile("../events/testdata/pipe_envelope_custom_escalate.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		Source     string                     `json:"source"`
+		DetailType string                     `json:"detail-type"`
+		Detail     map[string]json.RawMessage `json:"detail"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	var fields struct {
+		Target struct {
+			Name     string            `json:"name"`
+			Type     string            `json:"type"`
+			Settings map[string]string `json:"settings"`
+		} `json:"target"`
+	}
+	if err := json.Unmarshal(env.Detail["fields"], &fields); err != nil {
+		t.Fatal(err)
+	}
+	flow, err := loadDir("modules/sym_flow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := flow.resources("sym_target")[0]
+	if typ, _ := flow.str(attr(target, "type")); fields.Target.Type != typ {
+		t.Errorf("fixture target type %q, sym_flow's targets are %q", fields.Target.Type, typ)
+	}
+	var keys []string
+	for _, it := range attr(target, "settings").(*hclsyntax.ObjectConsExpr).Items {
+		k, _ := flow.objectKey(it.KeyExpr)
+		keys = append(keys, k)
+	}
+	if got := slices.Sorted(maps.Keys(fields.Target.Settings)); !slices.Equal(got, keys) {
+		t.Errorf("fixture target settings %v, sym_flow's targets have %v", got, keys)
+	}
+	if name := toGo(flow.vars["name"]); !strings.HasPrefix(fields.Target.Name, fmt.Sprint(name)+"-") {
+		t.Errorf("fixture target name %q is not <%v>-<key>", fields.Target.Name, name)
+	}
+	pipe, err := loadDir("modules/sym_log_pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := nested1(pipe.resources("aws_pipes_pipe")[0], "target_parameters")
+	it, _ := pipe.str(attr(tp, "input_template"))
+	for k := range env.Detail {
+		if !strings.Contains(it, `"`+k+`": <$.data.`+k+`>`) {
+			t.Errorf("fixture detail key %q is not one the pipe delivers (%s)", k, it)
+		}
+	}
+	eb := nested1(tp, "eventbridge_event_bus_parameters")
+	if src, _ := pipe.str(attr(eb, "source")); env.Source != src {
+		t.Errorf("fixture source %q, the pipe puts %q", env.Source, src)
+	}
+	req, err := events.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.TargetType != events.TargetIAMGroup || req.Group != fields.Target.Settings["iam_group"] {
+		t.Errorf("iamjit decodes the fixture as %q target %q; want %q target %q", req.TargetType, req.Group, events.TargetIAMGroup, fields.Target.Settings["iam_group"])
 	}
 }

@@ -227,6 +227,24 @@ func nested(b *hclsyntax.Block, typ string) []*hclsyntax.Block {
 	return out
 }
 
+// live is nested less the dynamic blocks whose for_each is known offline to
+// be empty: the blocks Terraform would render with the variables' defaults.
+func (m *tfModule) live(b *hclsyntax.Block, typ string) []*hclsyntax.Block {
+	if b == nil {
+		return nil
+	}
+	var out []*hclsyntax.Block
+	for _, c := range b.Body.Blocks {
+		if c.Type == "dynamic" && len(c.Labels) == 1 && c.Labels[0] == typ {
+			if v := m.value(attr(c, "for_each"), nil); v.IsKnown() && !v.IsNull() && v.CanIterateElements() && v.LengthInt() == 0 {
+				continue
+			}
+		}
+		out = append(out, nested(&hclsyntax.Block{Body: &hclsyntax.Body{Blocks: []*hclsyntax.Block{c}}}, typ)...)
+	}
+	return out
+}
+
 func nested1(b *hclsyntax.Block, typ string) *hclsyntax.Block {
 	if bs := nested(b, typ); len(bs) > 0 {
 		return bs[0]
@@ -366,6 +384,7 @@ var functions = map[string]function.Function{
 	"startswith": startsWithFunc,
 	"try":        tryfunc.TryFunc,
 	"upper":      stdlib.UpperFunc,
+	"tostring":   stdlib.MakeToFunc(cty.String),
 }
 
 var allTrueFunc = function.New(&function.Spec{

@@ -1,14 +1,31 @@
-# iamjit in production: Sym log stream -> pipe -> Sym bus -> rule -> SQS ->
-# iamjit on Fargate -> role chain -> IAM groups under /sym/, results on the
-# iamjit-results bus.
+# iamjit in production, both halves in one apply: Sym (runtime, environment,
+# log destination, targets, strategy, flow) and AWS (Sym log stream -> pipe ->
+# Sym bus -> rule -> SQS -> iamjit on Fargate -> role chain -> IAM groups
+# under /sym/, results on the iamjit-results bus). manage_sym = false leaves
+# Sym to be managed elsewhere: then only the AWS half is created.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
 
 data "aws_ssm_parameter" "external_id" {
   name            = var.external_id_parameter_name
   with_decryption = true
 }
 
+data "aws_ssm_parameter" "sym_external_id" {
+  count           = var.manage_sym ? 1 : 0
+  name            = var.sym_external_id_parameter_name
+  with_decryption = true
+}
+
 locals {
   name = "iamjit-${var.environment}"
+
+  # The groups iamjit grants and Sym offers: each an iam_target_group below.
+  target_groups = {
+    readonly        = { group_name = module.readonly.group_name, label = "AWS read-only" }
+    cloudwatch_logs = { group_name = module.cloudwatch_logs.group_name, label = "CloudWatch Logs read" }
+  }
 }
 
 # --- image ------------------------------------------------------------------------
@@ -28,9 +45,56 @@ resource "aws_ecr_repository" "iamjit" {
 
 # --- alarms -------------------------------------------------------------------------
 
+# The topic's key must let CloudWatch use it: the AWS-managed alias/aws/sns
+# key's policy does not, and every alarm would then fail to notify ("CloudWatch
+# Alarms does not have authorization to access the SNS topic encryption key").
+data "aws_iam_policy_document" "alarms_key" {
+  # The account administers and uses the key through IAM policies (the key
+  # policy's usual delegation to the account, its actions listed).
+  statement {
+    sid    = "AccountAdministersAndUsesTheKey"
+    effect = "Allow"
+    actions = [
+      "kms:CancelKeyDeletion", "kms:Create*", "kms:Decrypt", "kms:Delete*", "kms:Describe*", "kms:Disable*",
+      "kms:Enable*", "kms:Encrypt", "kms:GenerateDataKey*", "kms:Get*", "kms:List*", "kms:Put*",
+      "kms:ReEncrypt*", "kms:Revoke*", "kms:RotateKeyOnDemand", "kms:ScheduleKeyDeletion",
+      "kms:TagResource", "kms:UntagResource", "kms:Update*",
+    ]
+    resources = ["*"] # in a key policy, "*" is this key
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublishToTheEncryptedTopic"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "alarms" {
+  description         = "${local.name} alarm topic: lets CloudWatch alarms publish to the encrypted topic."
+  enable_key_rotation = true
+  policy              = data.aws_iam_policy_document.alarms_key.json
+}
+
+resource "aws_kms_alias" "alarms" {
+  name          = "alias/${local.name}-alarms"
+  target_key_id = aws_kms_key.alarms.key_id
+}
+
 resource "aws_sns_topic" "alarms" {
   name              = "${local.name}-alarms"
-  kms_master_key_id = "alias/aws/sns"
+  kms_master_key_id = aws_kms_key.alarms.arn
 }
 
 resource "aws_sns_topic_subscription" "alarm_email" {
@@ -40,14 +104,42 @@ resource "aws_sns_topic_subscription" "alarm_email" {
   endpoint  = var.alarm_email
 }
 
+# --- Sym: runtime, environment, log destination; targets, strategy, flow ----------
+
+module "sym_runtime" {
+  count  = var.manage_sym ? 1 : 0
+  source = "../../modules/sym_runtime"
+
+  name               = var.environment
+  external_id        = data.aws_ssm_parameter.sym_external_id[0].value
+  slack_workspace_id = var.slack_workspace_id
+  error_channel      = var.sym_error_channel
+  log_stream_name    = module.sym_log_pipe.stream_name
+}
+
+module "sym_flow" {
+  count  = var.manage_sym ? 1 : 0
+  source = "../../modules/sym_flow"
+
+  environment_id  = module.sym_runtime[0].environment_id
+  account_id      = data.aws_caller_identity.current.account_id
+  targets         = local.target_groups
+  durations       = var.sym_durations
+  max_duration    = var.max_duration
+  request_channel = var.sym_request_channel
+  approvers       = var.sym_approvers
+}
+
 # --- Sym -> EventBridge -------------------------------------------------------------
 
 module "sym_log_pipe" {
   source = "../../modules/sym_log_pipe"
 
-  name                = "sym-log-${var.environment}"
-  event_bus_name      = "sym-${var.environment}"
-  producer_role_names = var.sym_runtime_role_name == null ? [] : [var.sym_runtime_role_name]
+  name           = "sym-log-${var.environment}"
+  event_bus_name = "sym-${var.environment}"
+  # The role Sym writes the log with: the runtime role created above, or
+  # (manage_sym = false) the one named by sym_runtime_role_name.
+  producer_role_names = var.manage_sym ? [module.sym_runtime[0].role_name] : (var.sym_runtime_role_name == null ? [] : [var.sym_runtime_role_name])
   alarm_actions       = [aws_sns_topic.alarms.arn]
 }
 
@@ -58,14 +150,16 @@ module "readonly" {
 
   name        = "sym-readonly"
   path        = var.group_path
+  role_path   = var.role_path
   policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
 }
 
 module "cloudwatch_logs" {
   source = "../../modules/iam_target_group"
 
-  name = "sym-cloudwatch-logs"
-  path = var.group_path
+  name      = "sym-cloudwatch-logs"
+  path      = var.group_path
+  role_path = var.role_path
   statements = [
     {
       sid       = "ReadLogs"
@@ -116,6 +210,7 @@ module "iamjit" {
   external_id_parameter_arn = data.aws_ssm_parameter.external_id.arn
   group_path                = var.group_path
   role_path                 = var.role_path
+  session_revocation        = var.session_revocation
   max_duration              = var.max_duration
 
   extra_environment = {

@@ -9,7 +9,7 @@ output "sym_log_stream_name" {
 }
 
 output "sym_log_producer_policy_arn" {
-  description = "Attach to the role Sym writes to the stream with (done for you when sym_runtime_role_name is set)."
+  description = "Attach to the role Sym writes to the stream with (done for you with manage_sym, or when sym_runtime_role_name is set)."
   value       = module.sym_log_pipe.producer_policy_arn
 }
 
@@ -64,6 +64,21 @@ output "log_group_name" {
 }
 
 output "target_groups" {
-  description = "IAM groups iamjit grants (settings.iam_group of the Sym aws_iam_group targets)."
-  value       = [module.readonly.group_name, module.cloudwatch_logs.group_name]
+  description = "IAM groups iamjit grants (settings.iam_group of the Sym targets)."
+  value       = [for g in local.target_groups : g.group_name]
+}
+
+output "sym_runtime_role_arn" {
+  description = "The role Sym assumes in this account (manage_sym): it may only write to the log stream."
+  value       = var.manage_sym ? module.sym_runtime[0].role_arn : null
+}
+
+output "sym_flow_id" {
+  description = "The Sym flow (manage_sym)."
+  value       = var.manage_sym ? module.sym_flow[0].flow_id : null
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the alarms notify (encrypted with a key CloudWatch may use)."
+  value       = aws_sns_topic.alarms.arn
 }

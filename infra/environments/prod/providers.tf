@@ -1,15 +1,15 @@
 terraform {
   required_version = ">= 1.5"
 
+  # One major version of each provider, the same constraint in every module.
+  # No lock file is committed (see infra/README.md, "Provider versions").
   required_providers {
-    aws = {
-      source  = "hashicorp/aws"
-      version = ">= 5.70, < 7.0"
-    }
+    aws = { source = "hashicorp/aws", version = "~> 5.100" }
+    sym = { source = "symopsio/sym", version = "~> 3.0" }
   }
 
-  # State holds the external id (it is in the connector role's trust policy):
-  # keep it in an encrypted, access-controlled backend. Example:
+  # State holds the external ids (they are in the connector roles' trust
+  # policies): keep it in an encrypted, access-controlled backend. Example:
   #
   # backend "s3" {
   #   bucket       = "example-terraform-state"
@@ -30,4 +30,11 @@ provider "aws" {
       managed-by  = "terraform"
     }
   }
+}
+
+# Terraform configures this provider even when manage_sym = false leaves it
+# nothing to manage; it then needs only SYM_JWT set to any value (the provider
+# reads the token at configuration and calls Sym only for resources).
+provider "sym" {
+  org = coalesce(var.sym_org_slug, "unused")
 }

@@ -31,8 +31,58 @@ variable "external_id_parameter_name" {
   default     = "/iamjit/prod/external-id"
 }
 
+# --- Sym ---------------------------------------------------------------------------
+
+variable "manage_sym" {
+  description = "Create Sym's half here too (runtime role, environment, log destination, targets, strategy, flow). false: an AWS-only deploy for teams that manage Sym elsewhere (set sym_runtime_role_name, and SYM_JWT to any value)."
+  type        = bool
+  default     = true
+}
+
+variable "sym_org_slug" {
+  description = "Your Sym organisation (provider sym's org). Required with manage_sym."
+  type        = string
+  default     = null
+}
+
+variable "sym_external_id_parameter_name" {
+  description = "SSM SecureString holding the external id Sym presents to assume its runtime role (manage_sym); create it before `terraform apply`."
+  type        = string
+  default     = "/iamjit/prod/sym-external-id"
+}
+
+variable "slack_workspace_id" {
+  description = "Slack workspace id (T...) Sym posts requests in (manage_sym)."
+  type        = string
+  default     = null
+}
+
+variable "sym_request_channel" {
+  description = "Slack channel where access requests are posted for approval (manage_sym)."
+  type        = string
+  default     = "#access-requests"
+}
+
+variable "sym_error_channel" {
+  description = "Slack channel for Sym's flow errors; null for none (manage_sym)."
+  type        = string
+  default     = null
+}
+
+variable "sym_approvers" {
+  description = "Emails of the people who may approve requests; empty: anyone in sym_request_channel but the requester (manage_sym)."
+  type        = list(string)
+  default     = []
+}
+
+variable "sym_durations" {
+  description = "Durations a requester may choose (<n>m or <n>h), each at most max_duration (manage_sym)."
+  type        = list(string)
+  default     = ["30m", "1h", "4h", "12h"]
+}
+
 variable "sym_runtime_role_name" {
-  description = "Name of Sym's runtime connector role (from Sym's runtime-connector module): it gets the policy to write to the Sym log stream. null to attach it yourself."
+  description = "With manage_sym = false: name of the role Sym writes its log entries with (your Sym runtime connector role); it gets the policy to write to the Sym log stream. null to attach it yourself."
   type        = string
   default     = null
 }
@@ -50,13 +100,19 @@ variable "group_path" {
 }
 
 variable "role_path" {
-  description = "IAM path of the roles the groups' members may assume; iamjit ends their sessions when a membership ends."
+  description = "IAM path of the roles members of the groups assume (iam_target_group's role_path), and the only roles whose inline policies iamjit may change (IAMJIT_ROLE_PATH)."
   type        = string
   default     = "/jit/"
 }
 
+variable "session_revocation" {
+  description = "IAMJIT_SESSION_REVOCATION: user, role or off."
+  type        = string
+  default     = "user"
+}
+
 variable "max_duration" {
-  description = "Longest grant."
+  description = "Longest grant (IAMJIT_MAX_DURATION), as <n>m or <n>h: Sym's duration choices are checked against it."
   type        = string
   default     = "12h"
 }

@@ -1,6 +1,9 @@
 # The IAM modifier: the last hop of iamjit's role chain. It may add users to
-# and remove users from groups under var.group_path, read those groups, and
-# read users and their tags (email -> IAM user mapping, reconciliation).
+# and remove users from groups under var.group_path, read those groups and
+# their policies (which roles a membership lets its members assume), read
+# users and their tags (email -> IAM user mapping, reconciliation), list and
+# read roles, and write the one inline policy iamjit owns on roles under
+# var.role_path (the Deny that ends a revoked member's older sessions).
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -25,7 +28,7 @@ data "aws_iam_policy_document" "trust" {
 resource "aws_iam_role" "this" {
   name                 = var.name
   path                 = "/sym/"
-  description          = "iamjit IAM modifier: add/remove users to/from groups under ${var.group_path}; assumed only by the iamjit connector role."
+  description          = "iamjit IAM modifier: add/remove users to/from groups under ${var.group_path}, revocation policies on roles under ${var.role_path}; assumed only by the iamjit connector role."
   assume_role_policy   = data.aws_iam_policy_document.trust.json
   max_session_duration = var.max_session_duration
   tags                 = var.tags
@@ -43,37 +46,10 @@ data "aws_iam_policy_document" "modify_groups" {
     resources = ["${local.iam_prefix}:group${var.group_path}*"]
   }
 
+  # Which roles a group lets its members assume: its inline and attached
+  # policies, read on the managed groups only.
   statement {
-    sid    = "ReadUsersAndTheirTags"
-    effect = "Allow"
-    actions = [
-      "iam:GetUser",
-      "iam:ListUserTags",
-    ]
-    resources = ["${local.iam_prefix}:user/*"]
-  }
-
-  # iam:ListUsers and iam:ListGroups support no resource-level permissions:
-  # "*" is the only resource IAM accepts for them. They only list names.
-  statement {
-    sid    = "ListForReconciliation"
-    effect = "Allow"
-    actions = [
-      "iam:ListGroups",
-      "iam:ListUsers",
-    ]
-    resources = ["*"]
-  }
-}
-
-# Session revocation: when a membership ends, iamjit reads which roles the
-# group lets its members assume and puts its own inline policy
-# (iamjit-session-revocation) on those under var.role_path, denying sessions
-# issued before the revocation. IAM has no condition key for an inline
-# policy's name, so Put/DeleteRolePolicy are scoped by path only.
-data "aws_iam_policy_document" "revoke_sessions" {
-  statement {
-    sid    = "ReadWhatGroupsMayAssume"
+    sid    = "ReadPoliciesOfGroupsUnderPath"
     effect = "Allow"
     actions = [
       "iam:GetGroupPolicy",
@@ -83,6 +59,8 @@ data "aws_iam_policy_document" "revoke_sessions" {
     resources = ["${local.iam_prefix}:group${var.group_path}*"]
   }
 
+  # The managed policies attached to those groups: customer-managed ones of
+  # this account and AWS-managed ones (account "aws").
   statement {
     sid    = "ReadManagedPolicies"
     effect = "Allow"
@@ -96,41 +74,54 @@ data "aws_iam_policy_document" "revoke_sessions" {
     ]
   }
 
+  # GetRole on every role: a group's policy may name roles outside the path,
+  # which iamjit reports (and never changes). It reveals no more than
+  # ListRoles below already does (both return the trust policy).
   statement {
-    sid    = "ReadRoles"
-    effect = "Allow"
-    actions = [
-      "iam:GetRole",
-      "iam:GetRolePolicy",
-      "iam:ListRolePolicies",
-    ]
+    sid       = "ReadRoles"
+    effect    = "Allow"
+    actions   = ["iam:GetRole"]
     resources = ["${local.iam_prefix}:role/*"]
   }
 
-  # iam:ListRoles supports no resource-level permissions; it resolves
-  # wildcards in group policies against the roles that exist.
+  # The only writes outside group membership: iamjit's own inline policy on
+  # roles under the role path. ListRolePolicies lets it see how close a role
+  # is to IAM's inline-policy size limit before it writes.
   statement {
-    sid       = "ListRoles"
-    effect    = "Allow"
-    actions   = ["iam:ListRoles"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid    = "RevocationPolicyOnRolesUnderPath"
+    sid    = "SessionRevocationPolicyOnRolesUnderPath"
     effect = "Allow"
     actions = [
       "iam:DeleteRolePolicy",
+      "iam:GetRolePolicy",
+      "iam:ListRolePolicies",
       "iam:PutRolePolicy",
     ]
     resources = ["${local.iam_prefix}:role${var.role_path}*"]
   }
-}
 
-resource "aws_iam_role_policy" "revoke_sessions" {
-  name   = "revoke-sessions-under-role-path"
-  role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.revoke_sessions.json
+  statement {
+    sid    = "ReadUsersAndTheirTags"
+    effect = "Allow"
+    actions = [
+      "iam:GetUser",
+      "iam:ListUserTags",
+    ]
+    resources = ["${local.iam_prefix}:user/*"]
+  }
+
+  # iam:ListUsers, iam:ListGroups and iam:ListRoles support no resource-level
+  # permissions: "*" is the only resource IAM accepts for them. ListRoles
+  # resolves a group policy's wildcard role ARNs against the roles that exist.
+  statement {
+    sid    = "ListForReconciliation"
+    effect = "Allow"
+    actions = [
+      "iam:ListGroups",
+      "iam:ListRoles",
+      "iam:ListUsers",
+    ]
+    resources = ["*"]
+  }
 }
 
 resource "aws_iam_role_policy" "modify_groups" {

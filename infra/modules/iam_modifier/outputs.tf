@@ -12,3 +12,8 @@ output "group_path" {
   description = "The group path this role may change (IAMJIT_GROUP_PATH)."
   value       = var.group_path
 }
+
+output "role_path" {
+  description = "The role path whose roles' inline policies this role may change (IAMJIT_ROLE_PATH)."
+  value       = var.role_path
+}

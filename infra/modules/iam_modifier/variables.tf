@@ -26,13 +26,13 @@ variable "group_path" {
 }
 
 variable "role_path" {
-  description = "IAM path of the roles whose sessions iamjit ends with the membership (IAMJIT_ROLE_PATH); never /sym/, where iamjit's own roles are."
+  description = "IAM path of the roles whose sessions iamjit may end (IAMJIT_ROLE_PATH): it may read, write and delete inline policies on roles under it, and on no other role. Never /sym/, where the iamjit roles themselves live."
   type        = string
   default     = "/jit/"
 
   validation {
     condition     = can(regex("^/([[:alnum:]_+=,.@-]+/)+$", var.role_path)) && !startswith(var.role_path, "/sym/")
-    error_message = "role_path must be a path like /jit/ and must not be / or under /sym/."
+    error_message = "role_path must be a path like /jit/, not / and not under /sym/ (where the connector and this role live)."
   }
 }
 

@@ -48,6 +48,24 @@ data "aws_iam_policy_document" "group" {
       resources = local.assumable_role_arns
     }
   }
+
+  # A member may name only themselves as the session's source identity: the
+  # roles' trust (below) requires it, and CloudTrail then shows the person.
+  dynamic "statement" {
+    for_each = length(local.assumable_role_arns) > 0 && var.require_source_identity ? [1] : []
+    content {
+      sid       = "SetOwnSourceIdentity"
+      effect    = "Allow"
+      actions   = ["sts:SetSourceIdentity"]
+      resources = local.assumable_role_arns
+
+      condition {
+        test     = "StringEquals"
+        variable = "sts:SourceIdentity"
+        values   = ["$${aws:username}"]
+      }
+    }
+  }
 }
 
 resource "aws_iam_group_policy" "this" {
@@ -59,12 +77,16 @@ resource "aws_iam_group_policy" "this" {
 
 # Roles members may assume: trusted by the account, but only for IAM users
 # (so no role, the iamjit connector included, can chain into them); the
-# group policy above is what actually lets a member assume them.
+# group policy above is what actually lets a member assume them. With
+# require_source_identity (the default) a session must carry the member's own
+# IAM user name as its SourceIdentity, so every action taken with the role is
+# attributable in CloudTrail and iamjit can end one person's sessions
+# (IAMJIT_SESSION_REVOCATION=user) rather than every session of the role.
 data "aws_iam_policy_document" "role_trust" {
   statement {
     sid     = "IamUsersAllowedByGroupPolicy"
     effect  = "Allow"
-    actions = ["sts:AssumeRole"]
+    actions = var.require_source_identity ? ["sts:AssumeRole", "sts:SetSourceIdentity"] : ["sts:AssumeRole"]
 
     principals {
       type        = "AWS"
@@ -75,6 +97,15 @@ data "aws_iam_policy_document" "role_trust" {
       test     = "ArnLike"
       variable = "aws:PrincipalArn"
       values   = ["${local.iam_prefix}:user/*"]
+    }
+
+    dynamic "condition" {
+      for_each = var.require_source_identity ? [1] : []
+      content {
+        test     = "StringEquals"
+        variable = "sts:SourceIdentity"
+        values   = ["$${aws:username}"]
+      }
     }
 
     dynamic "condition" {

@@ -12,3 +12,13 @@ output "role_arns" {
   description = "ARNs of the roles created from var.roles, by name."
   value       = { for k, r in aws_iam_role.this : k => r.arn }
 }
+
+output "role_path" {
+  description = "IAM path of the roles created here: iamjit's IAMJIT_ROLE_PATH (and the IAM modifier's role_path) must contain it."
+  value       = var.role_path
+}
+
+output "requires_source_identity" {
+  description = "Whether the roles created here require sts:SourceIdentity = the member's IAM user name."
+  value       = var.require_source_identity
+}

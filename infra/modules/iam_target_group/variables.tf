@@ -65,6 +65,12 @@ variable "role_path" {
   }
 }
 
+variable "require_source_identity" {
+  description = "Roles created here accept a member's session only with sts:SourceIdentity equal to their IAM user name (aws sts assume-role --source-identity <user>): CloudTrail shows the person behind every role session, and iamjit can end one person's sessions instead of the role's. Turn off only for clients that cannot set a source identity."
+  type        = bool
+  default     = true
+}
+
 variable "require_mfa" {
   description = "Require MFA to assume the roles created from var.roles."
   type        = bool

@@ -6,7 +6,14 @@ locals {
   external_id_in_ssm = can(regex("^arn:[^:]+:ssm:", var.external_id_parameter_arn))
 }
 
+# Each role's trust exactly as AWS documents it: the task role with the
+# confused-deputy conditions (aws:SourceAccount, aws:SourceArn) of "Amazon ECS
+# task IAM role"; the execution role without them, as in "Amazon ECS task
+# execution IAM role" (ECS does not document sending them for that role, and
+# a trust it does not satisfy starts no task).
 data "aws_iam_policy_document" "ecs_tasks_trust" {
+  for_each = { task = true, execution = false }
+
   statement {
     sid     = "EcsTasksOfThisAccount"
     effect  = "Allow"
@@ -17,16 +24,22 @@ data "aws_iam_policy_document" "ecs_tasks_trust" {
       identifiers = ["ecs-tasks.amazonaws.com"]
     }
 
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
+    dynamic "condition" {
+      for_each = each.value ? [local.account_id] : []
+      content {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [condition.value]
+      }
     }
 
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:*"]
+    dynamic "condition" {
+      for_each = each.value ? ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:*"] : []
+      content {
+        test     = "ArnLike"
+        variable = "aws:SourceArn"
+        values   = [condition.value]
+      }
     }
   }
 }
@@ -36,7 +49,7 @@ data "aws_iam_policy_document" "ecs_tasks_trust" {
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
   description        = "iamjit task role: SQS, DynamoDB, results bus, and assuming the connector role."
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust["task"].json
   tags               = var.tags
 }
 
@@ -99,7 +112,7 @@ resource "aws_iam_role_policy" "task" {
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-execution"
   description        = "ECS execution role of iamjit: pull the image, write logs, read the external id."
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust["execution"].json
   tags               = var.tags
 }
 

@@ -133,13 +133,13 @@ variable "group_path" {
 }
 
 variable "role_path" {
-  description = "IAMJIT_ROLE_PATH: only roles under this IAM path get session-revocation statements (the iam_modifier's role_path)."
+  description = "IAMJIT_ROLE_PATH: only roles under this IAM path get session-revocation statements (the IAM modifier's role_path; iam_target_group creates its roles there)."
   type        = string
   default     = "/jit/"
 }
 
 variable "session_revocation" {
-  description = "IAMJIT_SESSION_REVOCATION: user (per user where the role's trust requires source identity, role-wide where not), role, or off."
+  description = "IAMJIT_SESSION_REVOCATION: when a membership ends, deny the member's older role sessions (user, where the role requires sts:SourceIdentity; role-wide where it does not), every older session of the role (role), or nothing (off)."
   type        = string
   default     = "user"
 

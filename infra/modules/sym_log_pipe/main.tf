@@ -1,8 +1,8 @@
 # Sym's log destinations are Kinesis Data Streams, Firehose or HTTP, not
 # EventBridge. This module bridges: Sym writes each SymLogEntry to an
 # encrypted Kinesis stream; an EventBridge Pipe puts each record on the Sym
-# bus with source "sym" and detail-type "SymLogEntry", the record's JSON data
-# becoming the event's detail (input template "<$.data>").
+# bus with source "sym" and detail-type "SymLogEntry", the record's
+# SymLogEntry becoming the event's detail (see local.input_template).
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -16,6 +16,16 @@ locals {
   # Known before the pipe exists: used in the role's trust and as the events' resources.
   pipe_arn   = "arn:${local.partition}:pipes:${local.region}:${local.account_id}:pipe/${local.pipe_name}"
   kms_key_id = var.kms_key_arn == null ? "alias/aws/kinesis" : var.kms_key_arn
+
+  # The detail is the SymLogEntry, rebuilt key by key from the record's data.
+  # Pipes parses a Kinesis record's base64 data as JSON ("implicit body data
+  # parsing"), so <$.data.id> is the entry's id; but a template of <$.data>
+  # alone delivers the object as a string with its quotes removed
+  # ({"key": "value"} becomes "{key: value}"), which is no event detail.
+  # Strings are quoted by Pipes, objects are not. The keys are every
+  # top-level property of Sym's SymLogEntry schema (all required there).
+  sym_log_entry_keys = ["id", "meta", "state", "run", "event", "actor", "fields", "type"]
+  input_template     = "{${join(", ", [for k in local.sym_log_entry_keys : "\"${k}\": <$.data.${k}>"])}}"
 }
 
 resource "aws_kinesis_stream" "this" {
@@ -87,6 +97,9 @@ resource "aws_iam_role" "pipe" {
 }
 
 data "aws_iam_policy_document" "pipe" {
+  # Stream-level actions on the stream. The pipe polls with GetRecords
+  # (shared throughput): it registers no enhanced fan-out consumer, so
+  # kinesis:SubscribeToShard (whose resource is a consumer ARN) is not granted.
   statement {
     sid    = "ReadSymLogStream"
     effect = "Allow"
@@ -96,10 +109,17 @@ data "aws_iam_policy_document" "pipe" {
       "kinesis:GetRecords",
       "kinesis:GetShardIterator",
       "kinesis:ListShards",
-      "kinesis:ListStreams",
-      "kinesis:SubscribeToShard",
     ]
     resources = [aws_kinesis_stream.this.arn]
+  }
+
+  # kinesis:ListStreams takes no resource: "*" is the only one it accepts.
+  # It lists stream names only; Pipes' Kinesis source documentation asks for it.
+  statement {
+    sid       = "ListStreams"
+    effect    = "Allow"
+    actions   = ["kinesis:ListStreams"]
+    resources = ["*"]
   }
 
   statement {
@@ -156,8 +176,7 @@ resource "aws_pipes_pipe" "this" {
   }
 
   target_parameters {
-    # The record's data, a SymLogEntry JSON document, becomes the detail.
-    input_template = "<$.data>"
+    input_template = local.input_template
 
     eventbridge_event_bus_parameters {
       source      = var.event_source
