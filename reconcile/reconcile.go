@@ -25,6 +25,9 @@ import (
 // (grants/iamgroups).
 type Members interface {
 	ManagedGroups(ctx context.Context, path string) (map[string][]string, error)
+	// IsMember reads one membership now: differences found in the listing
+	// are confirmed with it before they are reported.
+	IsMember(ctx context.Context, iamUser, group string) (bool, error)
 }
 
 // Store is what reconcile reads and writes in the grants table
@@ -209,6 +212,7 @@ func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 			rep.Differences = append(rep.Differences, Difference{Kind: MissingMember, IAMUser: p.user, Group: p.group, GrantIDs: sorted(ids)})
 		}
 	}
+	rep.Differences = r.confirmed(ctx, rep.Differences)
 	for p, ids := range overdue {
 		if live[p] == nil {
 			rep.Differences = append(rep.Differences, Difference{Kind: Overdue, IAMUser: p.user, Group: p.group, GrantIDs: sorted(ids)})
@@ -249,6 +253,24 @@ func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 		return rep, sessErr
 	}
 	return rep, errors.Join(sessErr, r.enforce(ctx, &rep, now))
+}
+
+// confirmed keeps the member differences IAM still shows when asked again.
+// The group listing is a snapshot taken before the grants were read: an
+// escalate whose AddUserToGroup lands in between would otherwise be reported
+// (and re-added) as a missing member, and a deescalate's removal as an
+// unexplained one. A difference that cannot be re-read is kept.
+func (r *Reconciler) confirmed(ctx context.Context, diffs []Difference) []Difference {
+	return slices.DeleteFunc(diffs, func(d Difference) bool {
+		if d.Kind != MissingMember && d.Kind != UnexplainedMember {
+			return false
+		}
+		in, err := r.Members.IsMember(ctx, d.IAMUser, d.Group)
+		if err != nil {
+			return false
+		}
+		return in == (d.Kind == MissingMember)
+	})
 }
 
 func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) error {

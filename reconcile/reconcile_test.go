@@ -20,14 +20,25 @@ type fakeIAM struct {
 	groups  map[string][]string
 	calls   []string
 	failAdd error
+	// listed, when set, is what ManagedGroups returns: a listing taken
+	// before IAM changed to groups.
+	listed map[string][]string
 }
 
 func (f *fakeIAM) ManagedGroups(ctx context.Context, path string) (map[string][]string, error) {
+	src := f.groups
+	if f.listed != nil {
+		src = f.listed
+	}
 	out := map[string][]string{}
-	for g, us := range f.groups {
+	for g, us := range src {
 		out[g] = slices.Clone(us)
 	}
 	return out, nil
+}
+
+func (f *fakeIAM) IsMember(ctx context.Context, user, group string) (bool, error) {
+	return slices.Contains(f.groups[group], user), nil
 }
 
 func (f *fakeIAM) AddUser(ctx context.Context, user, group string) (string, error) {
@@ -419,5 +430,24 @@ func TestEnforceLeavesADirtyMembershipToItsWriter(t *testing.T) {
 	}
 	if len(iam.calls) != 0 || len(pub.got) != 0 || len(st.synced) != 0 {
 		t.Fatalf("enforce raced a writer: iam %v, published %v, synced %v", iam.calls, pub.got, st.synced)
+	}
+}
+
+// The group listing is older than the grants it is compared with: a member
+// added (or removed) since is not drift, and nothing is reported or changed.
+func TestDifferencesAreConfirmedBeforeTheyAreReported(t *testing.T) {
+	r, iam, st, pub := setup()
+	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
+	iam.groups["sym-ro"] = []string{"alice"}            // her escalate's add landed
+	iam.listed = map[string][]string{"sym-ro": {"bob"}} // listed before it, and before bob's removal
+	rep, err := r.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Differences) != 0 {
+		t.Fatalf("differences %q from a stale listing, want none", kinds(rep))
+	}
+	if len(iam.calls) != 0 || len(pub.got) != 0 {
+		t.Fatalf("a stale listing changed IAM %v or published %v", iam.calls, pub.got)
 	}
 }
