@@ -31,6 +31,7 @@ type Metrics struct {
 	revoked    prometheus.Counter
 	repaired   prometheus.Counter
 	staleAdds  prometheus.Counter
+	txRetries  *prometheus.CounterVec
 	// reconcile
 	reconciles    prometheus.Counter
 	reconcileErrs prometheus.Counter
@@ -59,11 +60,13 @@ func New(reg *prometheus.Registry, calls *awsx.Counter) (*Metrics, error) {
 		dlqMoves: r.counter("iamjit_dlq_moves_total", "Messages iamjit moved to the dead-letter queue."),
 		processing: r.histogram("iamjit_processing_seconds", "Time from receive to delete.",
 			[]float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}),
-		active:        r.gauge("iamjit_active_grants", "ACTIVE grants in the table, counted at the last sweep."),
-		sweepLag:      r.gauge("iamjit_sweeper_lag_seconds", "How overdue the oldest due grant was at the last sweep."),
-		sweeps:        r.counter("iamjit_sweeps_total", "Sweeps run."),
-		revoked:       r.counter("iamjit_sweeper_revoked_total", "Grants the sweeper expired."),
-		repaired:      r.counter("iamjit_sweeper_repaired_total", "Dirty memberships the sweeper converged."),
+		active:   r.gauge("iamjit_active_grants", "ACTIVE grants in the table, counted at the last sweep."),
+		sweepLag: r.gauge("iamjit_sweeper_lag_seconds", "How overdue the oldest due grant was at the last sweep."),
+		sweeps:   r.counter("iamjit_sweeps_total", "Sweeps run."),
+		revoked:  r.counter("iamjit_sweeper_revoked_total", "Grants the sweeper expired."),
+		repaired: r.counter("iamjit_sweeper_repaired_total", "Dirty memberships the sweeper converged."),
+		txRetries: r.counterVec("iamjit_dynamodb_transaction_retries_total",
+			"TransactWriteItems attempts retried in-process, by reason (TransactionConflict, ThrottlingError, ProvisionedThroughputExceeded, or the error code).", "reason"),
 		staleAdds:     r.counter("iamjit_stale_adds_repaired_total", "Late adds undone: IAM had the user in the group after the last removal, read back once IAM settled."),
 		reconciles:    r.counter("iamjit_reconcile_runs_total", "Reconcile runs."),
 		reconcileErrs: r.counter("iamjit_reconcile_errors_total", "Reconcile runs that could not read or repair everything."),
@@ -116,6 +119,10 @@ func (m *Metrics) Swept(revoked, repaired int, lag time.Duration) {
 	add(m.repaired, repaired)
 	m.sweepLag.Set(lag.Seconds())
 }
+
+// TransactionRetried counts one in-process retry of a DynamoDB transaction
+// (grants/dynamo.WithRetryer's onRetry) by reason.
+func (m *Metrics) TransactionRetried(reason string) { m.txRetries.WithLabelValues(reason).Inc() }
 
 // StaleAddsRepaired counts late adds a read-back undid.
 func (m *Metrics) StaleAddsRepaired(n int) { add(m.staleAdds, n) }

@@ -161,6 +161,11 @@ func TestExposition(t *testing.T) {
 	m.SessionRevocationFailed("no_room")
 	m.SessionsRepaired(2)
 	m.SessionsMissing(4)
+	m.TransactionRetried("TransactionConflict")
+	m.TransactionRetried("TransactionConflict")
+	m.TransactionRetried("ThrottlingError")
+	m.StaleAddsRepaired(2)
+	m.StaleAddsRepaired(0)
 
 	got, text := scrape(t, m)
 	want := map[string]float64{
@@ -193,12 +198,15 @@ func TestExposition(t *testing.T) {
 		`iamjit_drift_total`:                           3,
 		`iamjit_drift_repaired_total`:                  1,
 
-		`iamjit_session_revocations_total{mode="user"}`:              2,
-		`iamjit_session_revocations_total{mode="role"}`:              1,
-		`iamjit_session_roles_skipped_total`:                         1,
-		`iamjit_session_revocation_failures_total{reason="no_room"}`: 1,
-		`iamjit_session_roles_repaired_total`:                        2,
-		`iamjit_session_statements_missing`:                          4,
+		`iamjit_session_revocations_total{mode="user"}`:                           2,
+		`iamjit_session_revocations_total{mode="role"}`:                           1,
+		`iamjit_session_roles_skipped_total`:                                      1,
+		`iamjit_session_revocation_failures_total{reason="no_room"}`:              1,
+		`iamjit_session_roles_repaired_total`:                                     2,
+		`iamjit_dynamodb_transaction_retries_total{reason="TransactionConflict"}`: 2,
+		`iamjit_dynamodb_transaction_retries_total{reason="ThrottlingError"}`:     1,
+		`iamjit_stale_adds_repaired_total`:                                        2,
+		`iamjit_session_statements_missing`:                                       4,
 
 		`iamjit_aws_calls_total{operation="DescribeTable",service="DynamoDB"}`:  2,
 		`iamjit_aws_errors_total{operation="DescribeTable",service="DynamoDB"}`: 0,
