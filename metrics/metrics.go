@@ -40,11 +40,12 @@ type Metrics struct {
 	driftNow      int64
 	drift         int64
 	driftFixed    int64
+	txRetries     map[string]int64 // in-process TransactWriteItems retries by reason
 }
 
 // New returns empty metrics reading AWS call counts from calls.
 func New(calls *awsx.Counter) *Metrics {
-	return &Metrics{Calls: calls, outcomes: map[string]int64{}, buckets: make([]int64, len(latencyBuckets))}
+	return &Metrics{Calls: calls, outcomes: map[string]int64{}, txRetries: map[string]int64{}, buckets: make([]int64, len(latencyBuckets))}
 }
 
 // Observed counts a finished message by outcome with its processing time.
@@ -97,6 +98,11 @@ func (m *Metrics) Reconciled(found, repaired int, failed bool) {
 	m.drift += int64(found)
 	m.driftFixed += int64(repaired)
 }
+
+// TransactionRetried counts one in-process retry of a DynamoDB transaction
+// (grants/dynamo.NewRetryer's onRetry) by reason: "TransactionConflict",
+// "ThrottlingError", "ProvisionedThroughputExceeded", or the error code.
+func (m *Metrics) TransactionRetried(reason string) { m.mu.Lock(); m.txRetries[reason]++; m.mu.Unlock() }
 
 // Outcome returns the count of messages that ended with outcome.
 func (m *Metrics) Outcome(outcome string) int64 {
@@ -151,6 +157,15 @@ func (m *Metrics) WriteTo(w io.Writer) (int64, error) {
 	fmt.Fprintf(&b, "iamjit_drift_total %d\n", m.drift)
 	head("iamjit_drift_repaired_total", "counter", "Differences reconcile repaired (members removed or re-added).")
 	fmt.Fprintf(&b, "iamjit_drift_repaired_total %d\n", m.driftFixed)
+	head("iamjit_dynamodb_transaction_retries_total", "counter", "TransactWriteItems attempts retried in-process, by reason.")
+	reasons := make([]string, 0, len(m.txRetries))
+	for k := range m.txRetries {
+		reasons = append(reasons, k)
+	}
+	sort.Strings(reasons)
+	for _, k := range reasons {
+		fmt.Fprintf(&b, "iamjit_dynamodb_transaction_retries_total{reason=%q} %d\n", k, m.txRetries[k])
+	}
 	m.mu.Unlock()
 	if m.Calls != nil {
 		head("iamjit_aws_calls_total", "counter", "AWS API calls (attempts), by service and operation.")

@@ -116,3 +116,30 @@ func TestWriteTo(t *testing.T) {
 		t.Errorf("processing sum = %v, want 3.32", s)
 	}
 }
+
+func TestTransactionRetries(t *testing.T) {
+	m := New(nil)
+	var b strings.Builder
+	if _, err := m.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "iamjit_dynamodb_transaction_retries_total{") {
+		t.Errorf("a retry series before any retry:\n%s", b.String())
+	}
+	m.TransactionRetried("TransactionConflict")
+	m.TransactionRetried("TransactionConflict")
+	m.TransactionRetried("ThrottlingError")
+	b.Reset()
+	if _, err := m.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	got := parse(t, b.String())
+	for k, v := range map[string]float64{
+		`iamjit_dynamodb_transaction_retries_total{reason="TransactionConflict"}`: 2,
+		`iamjit_dynamodb_transaction_retries_total{reason="ThrottlingError"}`:     1,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
