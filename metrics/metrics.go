@@ -102,7 +102,11 @@ func (m *Metrics) Reconciled(found, repaired int, failed bool) {
 // TransactionRetried counts one in-process retry of a DynamoDB transaction
 // (grants/dynamo.NewRetryer's onRetry) by reason: "TransactionConflict",
 // "ThrottlingError", "ProvisionedThroughputExceeded", or the error code.
-func (m *Metrics) TransactionRetried(reason string) { m.mu.Lock(); m.txRetries[reason]++; m.mu.Unlock() }
+func (m *Metrics) TransactionRetried(reason string) {
+	m.mu.Lock()
+	m.txRetries[reason]++
+	m.mu.Unlock()
+}
 
 // Outcome returns the count of messages that ended with outcome.
 func (m *Metrics) Outcome(outcome string) int64 {
