@@ -1,0 +1,180 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/iamjit/iamjit/grants"
+)
+
+// driver sends the workload's scripts, each event once the table shows
+// what the scenario needs (see Script), so that a slow emulator delays a
+// scenario but never leaves its check with nothing to check.
+type driver struct {
+	aw  *awsClients
+	w   *Workload
+	mon *monitor
+}
+
+// Every wait for a state gives up after this long and sends the next
+// event anyway: every planned event is sent, and a scenario that still
+// did not happen is counted as not exercised (and driven again).
+const stateWait = 20 * time.Second
+
+// run plays s; sent is called once its last event is on the queue. It
+// reports whether the scenario was exercised: for a reorder, the escalate
+// went out after its tombstone was in the table; for an overlap, the short
+// grant ended with the long one still in the membership and the monitor
+// sampled the group in between.
+func (d *driver) run(ctx context.Context, s *Script, sent func()) (bool, error) {
+	once := false
+	done := func() {
+		if !once {
+			once = true
+			sent()
+		}
+	}
+	defer done()
+	if !sleep(ctx, time.Until(d.w.Start.Add(s.At))) {
+		return false, ctx.Err()
+	}
+	switch s.Scenario {
+	case ScenReorder:
+		return d.reorder(ctx, s)
+	case ScenOverlap:
+		return d.overlap(ctx, s, done)
+	}
+	return false, fmt.Errorf("no driver for %s scripts", s.Scenario)
+}
+
+func (d *driver) reorder(ctx context.Context, s *Script) (bool, error) {
+	deesc, esc := s.Events[0], s.Events[1]
+	if err := d.sendNow(ctx, deesc); err != nil {
+		return false, err
+	}
+	_, tombstoned, err := d.waitGrant(ctx, esc.GrantID, time.Now().Add(stateWait), func(g grants.Grant) bool { return g.Tombstone })
+	if err != nil {
+		return false, err
+	}
+	sleep(ctx, s.Pause)
+	return tombstoned, d.sendNow(ctx, esc)
+}
+
+func (d *driver) overlap(ctx context.Context, s *Script, sent func()) (bool, error) {
+	long, short := s.Events[0], s.Events[1]
+	if err := d.sendNow(ctx, long); err != nil {
+		return false, err
+	}
+	active := func(e *Event) func(grants.Grant) bool {
+		return func(g grants.Grant) bool { return g.State == grants.StateActive && g.SymEventID == e.SymID }
+	}
+	if _, _, err := d.waitGrant(ctx, long.GrantID, minTime(long.Expires(), time.Now().Add(stateWait)), active(long)); err != nil {
+		return false, err
+	}
+	sleep(ctx, s.Pause)
+	if len(s.Events) == 2 {
+		// Ends by expiry: leave the sweeper (every 2 s) and the monitor
+		// room before the long grant ends.
+		left := time.Until(long.Expires()) - 10*time.Second
+		short.Duration = max(2, min(short.Duration, int64(left/time.Second)))
+	}
+	if err := d.sendNow(ctx, short); err != nil {
+		return false, err
+	}
+	if len(s.Events) == 3 {
+		if _, _, err := d.waitGrant(ctx, short.GrantID, time.Now().Add(stateWait), active(short)); err != nil {
+			return false, err
+		}
+		sleep(ctx, s.Pause)
+		if err := d.sendNow(ctx, s.Events[2]); err != nil {
+			return false, err
+		}
+	}
+	sent()
+	// Judge it once the long grant is over, the way Check will.
+	if !sleep(ctx, time.Until(long.Expires().Add(time.Second))) {
+		return false, ctx.Err()
+	}
+	lg, _, err := d.waitGrant(ctx, long.GrantID, time.Now(), func(grants.Grant) bool { return true })
+	if err != nil {
+		return false, err
+	}
+	sg, _, err := d.waitGrant(ctx, short.GrantID, time.Now(), func(grants.Grant) bool { return true })
+	if err != nil {
+		return false, err
+	}
+	from, end, ok := OverlapWindow(lg, sg)
+	return ok && len(SamplesWithin(d.mon.samples(), long.Group, from, end)) > 0, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// sendNow dates e now and puts its copies on the queue, the extra ones
+// delayed.
+func (d *driver) sendNow(ctx context.Context, e *Event) error {
+	e.Stamp(time.Now())
+	entries := []sqstypes.SendMessageBatchRequestEntry{{Id: aws.String("0"), MessageBody: aws.String(e.Body)}}
+	for i, delay := range e.DupDelays {
+		entries = append(entries, sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i + 1)),
+			MessageBody: aws.String(e.Body), DelaySeconds: delay})
+	}
+	out, err := d.aw.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &d.aw.stack.QueueURL, Entries: entries})
+	if err != nil {
+		return fmt.Errorf("send %s: %w", e.SymID, err)
+	}
+	if len(out.Failed) > 0 {
+		return fmt.Errorf("send %s: %s", e.SymID, aws.ToString(out.Failed[0].Message))
+	}
+	return nil
+}
+
+// waitGrant reads grant id (consistently) until ok says yes or deadline
+// passes; it reads at least once. The bool reports whether ok said yes.
+func (d *driver) waitGrant(ctx context.Context, id string, deadline time.Time, ok func(grants.Grant) bool) (grants.Grant, bool, error) {
+	for {
+		g, err := d.aw.grant(ctx, id)
+		switch {
+		case err == nil && ok(g):
+			return g, true, nil
+		case err != nil && !errors.Is(err, grants.ErrNotFound):
+			return grants.Grant{}, false, err
+		case !time.Now().Before(deadline):
+			return g, false, nil
+		}
+		if !sleep(ctx, 500*time.Millisecond) {
+			return grants.Grant{}, false, ctx.Err()
+		}
+	}
+}
+
+// grant reads one grant item.
+func (a *awsClients) grant(ctx context.Context, id string) (grants.Grant, error) {
+	out, err := a.ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: &a.stack.Table, ConsistentRead: aws.Bool(true),
+		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "grant#" + id}}})
+	if err != nil {
+		return grants.Grant{}, fmt.Errorf("get grant %s: %w", id, err)
+	}
+	if len(out.Item) == 0 {
+		return grants.Grant{}, grants.ErrNotFound
+	}
+	var it grantItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return grants.Grant{}, fmt.Errorf("decode grant %s: %w", id, err)
+	}
+	return it.grant(), nil
+}
