@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,6 +26,25 @@ type driver struct {
 	aw  *awsClients
 	w   *Workload
 	mon *monitor
+	// overlapped, when set, is told as soon as an overlap script has been
+	// exercised (its final judgement waits for the long grant to end).
+	overlapped func()
+
+	mu    sync.Mutex
+	notes []string // why a script was not exercised
+}
+
+func (d *driver) note(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.notes = append(d.notes, fmt.Sprintf(format, args...))
+}
+
+// Notes says, for each script not exercised, what happened instead.
+func (d *driver) Notes() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.notes)
 }
 
 // Every wait for a state gives up after this long and sends the next
@@ -66,6 +87,9 @@ func (d *driver) reorder(ctx context.Context, s *Script) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if !tombstoned {
+		d.note("reorder %s: no tombstone within %s of the deescalate", esc.GrantID, stateWait)
+	}
 	sleep(ctx, s.Pause)
 	return tombstoned, d.sendNow(ctx, esc)
 }
@@ -78,16 +102,20 @@ func (d *driver) overlap(ctx context.Context, s *Script, sent func()) (bool, err
 	active := func(e *Event) func(grants.Grant) bool {
 		return func(g grants.Grant) bool { return g.State == grants.StateActive && g.SymEventID == e.SymID }
 	}
-	if _, _, err := d.waitGrant(ctx, long.GrantID, minTime(long.Expires(), time.Now().Add(stateWait)), active(long)); err != nil {
-		return false, err
+	began := time.Now()
+	if _, ok, err := d.waitGrant(ctx, long.GrantID, minTime(long.Expires(), time.Now().Add(stateWait)), active(long)); err != nil || !ok {
+		if err != nil {
+			return false, err
+		}
+		d.note("overlap %s: long grant not ACTIVE within %s", long.GrantID, time.Since(began).Round(time.Second))
 	}
+	longActive := time.Since(began)
 	sleep(ctx, s.Pause)
-	if len(s.Events) == 2 {
-		// Ends by expiry: leave the sweeper (every 2 s) and the monitor
-		// room before the long grant ends.
-		left := time.Until(long.Expires()) - 10*time.Second
-		short.Duration = max(2, min(short.Duration, int64(left/time.Second)))
-	}
+	// The short grant expires 10 s before the long one (room for a
+	// lagging sweeper and for samples): as long as it can, so that a
+	// backlogged queue still delivers it in time; a deescalate, if any,
+	// ends it sooner.
+	short.Duration = max(2, int64((time.Until(long.Expires())-10*time.Second)/time.Second))
 	if err := d.sendNow(ctx, short); err != nil {
 		return false, err
 	}
@@ -101,6 +129,7 @@ func (d *driver) overlap(ctx context.Context, s *Script, sent func()) (bool, err
 		}
 	}
 	sent()
+	d.watch(ctx, long, short, len(s.Events) == 3)
 	// Judge it once the long grant is over, the way Check will.
 	if !sleep(ctx, time.Until(long.Expires().Add(time.Second))) {
 		return false, ctx.Err()
@@ -114,7 +143,40 @@ func (d *driver) overlap(ctx context.Context, s *Script, sent func()) (bool, err
 		return false, err
 	}
 	from, end, ok := OverlapWindow(lg, sg)
-	return ok && len(SamplesWithin(d.mon.samples(), long.Group, from, end)) > 0, nil
+	samples := 0
+	if ok {
+		samples = len(SamplesWithin(d.mon.samples(), long.Group, from, end))
+	}
+	if !ok || samples == 0 {
+		d.note("overlap %s (%s): long ACTIVE after %s, ends %s; short %s %s revoked %s (%s); window %s-%s, %d samples",
+			long.GrantID, long.Group, longActive.Round(100*time.Millisecond), lg.ExpiresAt.Format("15:04:05.0"), short.GrantID, sg.State,
+			sg.RevokedAt.Format("15:04:05.0"), sg.RevokeReason, from.Format("15:04:05.0"), end.Format("15:04:05.0"), samples)
+	}
+	return ok && samples > 0, nil
+}
+
+// watch reads the short grant (from when it can have ended) until the
+// overlap has happened and been sampled, and then tells d.overlapped; it
+// gives up when the long grant ends.
+func (d *driver) watch(ctx context.Context, long, short *Event, deescalated bool) {
+	if d.overlapped == nil {
+		return
+	}
+	if !deescalated && !sleep(ctx, time.Until(short.Expires())) {
+		return
+	}
+	assumed := grants.Grant{ExpiresAt: long.Expires()} // nothing else ends it
+	for time.Now().Before(long.Expires()) {
+		if sg, err := d.aw.grant(ctx, short.GrantID); err == nil {
+			if from, _, ok := OverlapWindow(assumed, sg); ok && len(SamplesWithin(d.mon.samples(), long.Group, from, time.Now())) > 0 {
+				d.overlapped()
+				return
+			}
+		}
+		if !sleep(ctx, time.Second) {
+			return
+		}
+	}
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -89,11 +89,11 @@ func TestWorkloadPlan(t *testing.T) {
 		}
 	}
 	// 400 events use up every pair (12 users x 2 overlap groups).
-	if len(pairs) != 24 || w.AddOverlap(start) != nil {
+	if len(pairs) != 24 || w.AddOverlap(start, 30*time.Second) != nil {
 		t.Errorf("%d overlap pairs used, and AddOverlap still finds one", len(pairs))
 	}
 	small := NewWorkload(NewCast("t", 12, 4, 2), start, WorkloadOptions{Events: 20, Spread: 30 * time.Second, Seed: 1})
-	if extra := small.AddOverlap(start.Add(time.Minute)); extra == nil || extra.At != time.Minute || extra.Scenario != ScenOverlap {
+	if extra := small.AddOverlap(start.Add(time.Minute), 30*time.Second); extra == nil || extra.At != time.Minute || extra.Scenario != ScenOverlap || extra.Events[0].Duration < 30 {
 		t.Errorf("AddOverlap = %+v, want an overlap script a minute in", extra)
 	}
 	tail := w.AddTail(start.Add(time.Minute), 3, 20*time.Second, 2)

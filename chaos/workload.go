@@ -161,7 +161,10 @@ func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 		case r < 0.64:
 			g.stale()
 		case r < 0.78 && len(w.pairs) > 0:
-			g.overlap(g.at())
+			// In the first half of the spread, before a slow emulator's
+			// backlog grows: its three events pass through the queue one
+			// after another.
+			g.overlap(g.at()/2, 40*time.Second)
 		case r < 0.88:
 			g.noise()
 		case r < 0.94:
@@ -175,12 +178,12 @@ func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 }
 
 // AddOverlap plans one more overlap script on an unused pair, starting at
-// now; nil when every pair is used.
-func (w *Workload) AddOverlap(now time.Time) *Script {
+// now, its long grant lasting long to long+10s; nil when every pair is used.
+func (w *Workload) AddOverlap(now time.Time, long time.Duration) *Script {
 	if len(w.pairs) == 0 {
 		return nil
 	}
-	return w.g.overlap(now.Sub(w.Start))
+	return w.g.overlap(now.Sub(w.Start), long)
 }
 
 // AddReorder plans one more reorder script, starting at now.
@@ -334,9 +337,9 @@ func (g *gen) stale() {
 }
 
 // overlap plans two grants on the next dedicated pair: a long one and a
-// short one that ends, by expiry or by a deescalate, while the long one is
-// still active (the driver times it).
-func (g *gen) overlap(at time.Duration) *Script {
+// short one that ends, by a deescalate or else by expiry, while the long
+// one is still active (the driver times it).
+func (g *gen) overlap(at, longDur time.Duration) *Script {
 	pair := g.w.pairs[0]
 	g.w.pairs = g.w.pairs[1:]
 	var u User
@@ -345,15 +348,16 @@ func (g *gen) overlap(at time.Duration) *Script {
 			u = c
 		}
 	}
-	long := g.escalate(ScenOverlap, g.grant(), u, pair[1], g.w.Start.Add(at), int64(25+g.rng.IntN(10)))
+	long := g.escalate(ScenOverlap, g.grant(), u, pair[1], g.w.Start.Add(at), int64(longDur/time.Second)+int64(g.rng.IntN(10)))
 	long.Role = "long"
+	// Planned durations; the driver sets the short one's when it sends it.
 	short := g.escalate(ScenOverlap, g.grant(), u, pair[1], g.w.Start.Add(at), int64(8+g.rng.IntN(5)))
 	short.Role = "short"
 	long.Pair, short.Pair = short.GrantID, long.GrantID
 	g.scripted(long, 0.3)
 	s := &Script{At: at, Scenario: ScenOverlap, Events: []*Event{long, short}, Pause: g.secs(1, 3)}
 	if g.rng.IntN(2) == 0 {
-		short.Duration = 20 // ended early by a deescalate instead
+		short.Duration = 20 // ended early by a deescalate
 		g.scripted(short, 0.3)
 		d := g.deescalate(short, g.w.Start.Add(at))
 		g.scripted(d, 0.3)
