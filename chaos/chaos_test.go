@@ -305,13 +305,14 @@ func TestChaos(t *testing.T) {
 		}
 	}
 
+	// At rest is a state: nothing queued, no grant ACTIVE, nothing due.
+	// Every grant the plan can leave has expired by lastExpiry.
 	lastExpiry := w.Start
 	for _, e := range w.Events {
 		if e.Grants() && e.Expires().After(lastExpiry) {
 			lastExpiry = e.Expires()
 		}
 	}
-	sleep(ctx, time.Until(lastExpiry))
 	if err := aw.waitAtRest(ctx, lastExpiry.Add(time.Minute)); err != nil {
 		t.Errorf("not at rest: %v", err)
 	}
@@ -596,8 +597,8 @@ func (a *awsClients) waitDrained(ctx context.Context, deadline time.Time) error 
 	return fmt.Errorf("%d messages still in the queue at the deadline", last)
 }
 
-// waitAtRest polls until the queue is empty, no grant is ACTIVE past its
-// expiry and the expiry index holds nothing due (the sweeper finished).
+// waitAtRest polls until the queue is empty, no grant is ACTIVE and the
+// expiry index holds nothing due (the sweeper finished).
 func (a *awsClients) waitAtRest(ctx context.Context, deadline time.Time) error {
 	var why string
 	for time.Now().Before(deadline) {
@@ -610,20 +611,27 @@ func (a *awsClients) waitAtRest(ctx context.Context, deadline time.Time) error {
 			return err
 		}
 		now := time.Now()
-		overdue, due := 0, 0
+		active, overdue, due := 0, 0, 0
+		wake := now.Add(time.Second)
 		for _, g := range all {
-			if g.grant.State == grants.StateActive && !g.grant.ExpiresAt.After(now) {
-				overdue++
+			if g.grant.State == grants.StateActive {
+				active++
+				if !g.grant.ExpiresAt.After(now) {
+					overdue++
+				}
+				if n == 0 && g.grant.ExpiresAt.After(wake) {
+					wake = g.grant.ExpiresAt // nothing queued can end it sooner
+				}
 			}
 			if g.duePK == "EXPIRY" && g.dueAt != "" && !parseTS(g.dueAt).After(now) {
 				due++
 			}
 		}
-		if n == 0 && overdue == 0 && due == 0 {
+		if n == 0 && active == 0 && due == 0 {
 			return nil
 		}
-		why = fmt.Sprintf("%d messages in the queue, %d grants ACTIVE past expiry, %d due in the expiry index", n, overdue, due)
-		sleep(ctx, 500*time.Millisecond)
+		why = fmt.Sprintf("%d messages in the queue, %d grants ACTIVE (%d past expiry), %d due in the expiry index", n, active, overdue, due)
+		sleep(ctx, time.Until(minTime(wake, deadline)))
 	}
 	return errors.New(why)
 }

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
 )
 
@@ -50,11 +52,12 @@ func (d *driver) Notes() []string {
 // Every wait for a state gives up after this long and sends the next
 // event anyway: every planned event is sent, and a scenario that still
 // did not happen is counted as not exercised (and driven again).
-const stateWait = 20 * time.Second
+const stateWait = 40 * time.Second
 
 // run plays s; sent is called once its last event is on the queue. It
 // reports whether the scenario was exercised: for a reorder, the escalate
-// went out after its tombstone was in the table; for an overlap, the short
+// went out after its tombstone was in the table and was refused
+// already_revoked (as its stored result says); for an overlap, the short
 // grant ended with the long one still in the membership and the monitor
 // sampled the group in between.
 func (d *driver) run(ctx context.Context, s *Script, sent func()) (bool, error) {
@@ -87,11 +90,44 @@ func (d *driver) reorder(ctx context.Context, s *Script) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	sleep(ctx, s.Pause)
+	if err := d.sendNow(ctx, esc); err != nil {
+		return false, err
+	}
 	if !tombstoned {
 		d.note("reorder %s: no tombstone within %s of the deescalate", esc.GrantID, stateWait)
+		return false, nil
 	}
-	sleep(ctx, s.Pause)
-	return tombstoned, d.sendNow(ctx, esc)
+	code, err := d.waitResult(ctx, esc.SymID, time.Now().Add(stateWait))
+	if err == nil && code != "already_revoked" {
+		d.note("reorder %s: the late escalate's stored result is %q", esc.GrantID, code)
+	}
+	return code == "already_revoked", err
+}
+
+// waitResult reads the stored result of Sym event symID until there is one
+// or deadline passes, and returns its rejection code ("" when none).
+func (d *driver) waitResult(ctx context.Context, symID string, deadline time.Time) (string, error) {
+	for {
+		out, err := d.aw.ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: &d.aw.stack.Table, ConsistentRead: aws.Bool(true),
+			Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "event#" + symID}}})
+		if err != nil {
+			return "", fmt.Errorf("get event %s: %w", symID, err)
+		}
+		if v, ok := out.Item["result"].(*ddbtypes.AttributeValueMemberS); ok {
+			var res events.Result
+			if err := json.Unmarshal([]byte(v.Value), &res); err != nil {
+				return "", fmt.Errorf("decode result of %s: %w", symID, err)
+			}
+			return res.Code, nil
+		}
+		if !time.Now().Before(deadline) {
+			return "", nil
+		}
+		if !sleep(ctx, time.Second) {
+			return "", ctx.Err()
+		}
+	}
 }
 
 func (d *driver) overlap(ctx context.Context, s *Script, sent func()) (bool, error) {

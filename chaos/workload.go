@@ -312,7 +312,10 @@ func (g *gen) scripted(e *Event, dupP float64) {
 }
 
 func (g *gen) reorderScript(at time.Duration) *Script {
-	e := g.escalate(ScenReorder, g.grant(), g.user(), g.group(), g.w.Start.Add(at), int64(15+g.rng.IntN(15)))
+	// Long enough that no backlog makes the late escalate "expired": the
+	// tombstone must be what refuses it. It is never granted, so it adds
+	// nothing to the wait for every grant to end.
+	e := g.escalate(ScenReorder, g.grant(), g.user(), g.group(), g.w.Start.Add(at), int64(60+g.rng.IntN(30)))
 	d := g.deescalate(e, g.w.Start.Add(at))
 	g.scripted(d, 0.3)
 	g.scripted(e, 0.3)
