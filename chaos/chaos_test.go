@@ -101,8 +101,11 @@ func TestChaos(t *testing.T) {
 	set := loadSettings(t)
 	t.Logf("chaos: seed %d (rerun with CHAOS_SEED=%d), %d events, %d replicas, fault rate %.2f, transaction fault rate %.2f",
 		set.seed, set.seed, set.events, set.replicas, set.faultRate, set.txRate)
-	ctx, cancel := context.WithTimeout(context.Background(), set.deadline+2*time.Minute)
+	// Room for a slow emulator: draining, a longer tail and scenarios
+	// driven again each have set.deadline; go test's own timeout is 10 min.
+	ctx, cancel := context.WithTimeout(context.Background(), set.deadline+4*time.Minute)
 	defer cancel()
+	ctxDeadline, _ := ctx.Deadline()
 
 	logDir, err := os.MkdirTemp("", "iamjit-chaos-")
 	if err != nil {
@@ -208,6 +211,14 @@ func TestChaos(t *testing.T) {
 	// The planned sends go out at their times; each script as the table
 	// allows (driver). Neither uses t: a failure is returned.
 	d := &driver{aw: aw, w: w, mon: mon}
+	reported := false
+	defer func() {
+		if t.Failed() && !reported {
+			for _, n := range d.Notes() {
+				t.Logf("not exercised: %s", n)
+			}
+		}
+	}()
 	sendErr := make(chan error, 1)
 	go func() { sendErr <- aw.send(ctx, w, w.Sends) }()
 	var scriptsSent, scriptsDone sync.WaitGroup
@@ -254,7 +265,7 @@ func TestChaos(t *testing.T) {
 	// slow emulator has kept every overlap so far from happening, start one
 	// beside the tail rather than after it.
 	if overlapped.Load() == 0 {
-		if s := w.AddOverlap(time.Now(), 25*time.Second); s != nil {
+		if s := w.AddOverlap(time.Now(), 30*time.Second); s != nil {
 			t.Logf("chaos: no overlap exercised by the drain; starting one on the empty queue")
 			start(s, func() {})
 		}
@@ -286,12 +297,13 @@ func TestChaos(t *testing.T) {
 	// Drive every scripted scenario until it has been exercised at least
 	// once, within a deadline; Check then fails loudly if it still was not.
 	waitScripts()
-	driveDeadline := time.Now().Add(set.deadline)
+	// Keep a minute for the checks that follow.
+	driveDeadline := minTime(time.Now().Add(set.deadline), ctxDeadline.Add(-time.Minute))
 	for _, scen := range []string{ScenOverlap, ScenReorder} {
 		for extra := 0; !anyExercised(runs, scen); extra++ {
 			var s *Script
 			if scen == ScenOverlap {
-				s = w.AddOverlap(time.Now(), 25*time.Second)
+				s = w.AddOverlap(time.Now(), 30*time.Second)
 			} else {
 				s = w.AddReorder(time.Now())
 			}
@@ -378,6 +390,7 @@ func TestChaos(t *testing.T) {
 		pst.TxFaults(), RetryWindow, renderMap(pst.Retried), pst.MaxRetryDelay.Round(time.Millisecond), renderMap(pst.RetriedLate))
 	fmt.Fprintf(&b, "  replicas' iamjit_dynamodb_transaction_retries_total: %s (scrapes failed %d)\n", renderMap(txMetric), len(scrapeErrs))
 	fmt.Fprintf(&b, "  scripts run %d, exercised %d\n", len(runs), countExercised(runs))
+	reported = true
 	for _, n := range d.Notes() {
 		fmt.Fprintf(&b, "    not exercised: %s\n", n)
 	}

@@ -164,7 +164,7 @@ func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 			// In the first half of the spread, before a slow emulator's
 			// backlog grows: its three events pass through the queue one
 			// after another.
-			g.overlap(g.at()/2, 40*time.Second)
+			g.overlap(g.at()/2, 40*time.Second, g.rng.IntN(2) == 0)
 		case r < 0.88:
 			g.noise()
 		case r < 0.94:
@@ -178,12 +178,14 @@ func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 }
 
 // AddOverlap plans one more overlap script on an unused pair, starting at
-// now, its long grant lasting long to long+10s; nil when every pair is used.
+// now, its long grant lasting long to long+10s, its short one ended by a
+// deescalate (which, unlike an expiry, does not wait for a sweeper that a
+// loaded emulator slows down); nil when every pair is used.
 func (w *Workload) AddOverlap(now time.Time, long time.Duration) *Script {
 	if len(w.pairs) == 0 {
 		return nil
 	}
-	return w.g.overlap(now.Sub(w.Start), long)
+	return w.g.overlap(now.Sub(w.Start), long, true)
 }
 
 // AddReorder plans one more reorder script, starting at now.
@@ -342,7 +344,7 @@ func (g *gen) stale() {
 // overlap plans two grants on the next dedicated pair: a long one and a
 // short one that ends, by a deescalate or else by expiry, while the long
 // one is still active (the driver times it).
-func (g *gen) overlap(at, longDur time.Duration) *Script {
+func (g *gen) overlap(at, longDur time.Duration, deescalated bool) *Script {
 	pair := g.w.pairs[0]
 	g.w.pairs = g.w.pairs[1:]
 	var u User
@@ -359,7 +361,7 @@ func (g *gen) overlap(at, longDur time.Duration) *Script {
 	long.Pair, short.Pair = short.GrantID, long.GrantID
 	g.scripted(long, 0.3)
 	s := &Script{At: at, Scenario: ScenOverlap, Events: []*Event{long, short}, Pause: g.secs(1, 3)}
-	if g.rng.IntN(2) == 0 {
+	if deescalated {
 		short.Duration = 20 // ended early by a deescalate
 		g.scripted(short, 0.3)
 		d := g.deescalate(short, g.w.Start.Add(at))
