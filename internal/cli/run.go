@@ -97,7 +97,9 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 		return nil, &exitError{code: 2, err: err}
 	}
 	a.sqs = sqs.NewFromConfig(a.base)
-	a.ddb = dynamodb.NewFromConfig(a.base)
+	// Conflicted and throttled transactions are retried here, at once,
+	// not after an SQS visibility back-off; the retries are counted.
+	a.ddb = dynamodb.NewFromConfig(a.base, dynamo.WithRetryer(a.metrics.TransactionRetried))
 	iamCfg := a.base
 	if cfg.ConnectorRoleARN != "" {
 		iamCfg = awsx.Chain(a.base, cfg.ConnectorRoleARN, string(cfg.ExternalID), cfg.IAMRoleARN)

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +40,7 @@ type settings struct {
 	events      int           // CHAOS_EVENTS: distinct Sym events
 	replicas    int           // CHAOS_REPLICAS
 	faultRate   float64       // CHAOS_FAULT_RATE: share of AWS calls that fail
+	txRate      float64       // CHAOS_TX_FAULT_RATE: share of TransactWriteItems cancelled or throttled as DynamoDB does
 	spread      time.Duration // CHAOS_SPREAD: scenarios start within it
 	killMin     time.Duration // CHAOS_KILL_MIN, CHAOS_KILL_MAX: time between kills
 	killMax     time.Duration
@@ -54,7 +57,7 @@ func loadSettings(t *testing.T) settings {
 	// bottleneck, so the events arrive over spread at about the rate three
 	// replicas get through them there; a backlog would only turn more
 	// escalates into "expired" rejections.
-	s := settings{events: 90, replicas: 3, faultRate: 0.10, spread: 35 * time.Second, sweep: 2 * time.Second, killMin: 2 * time.Second,
+	s := settings{events: 90, replicas: 3, faultRate: 0.10, txRate: 0.06, spread: 35 * time.Second, sweep: 2 * time.Second, killMin: 2 * time.Second,
 		killMax: 5 * time.Second, workers: 8, seed: uint64(time.Now().UnixNano()), visibility: 3, deadline: 150 * time.Second, repairGrace: 2 * time.Second}
 	num := func(name string, set func(string) error) {
 		if v := os.Getenv(name); v != "" {
@@ -73,6 +76,7 @@ func loadSettings(t *testing.T) settings {
 	num("CHAOS_REPLICAS", atoi(&s.replicas))
 	num("CHAOS_WORKERS", atoi(&s.workers))
 	num("CHAOS_FAULT_RATE", func(v string) (err error) { s.faultRate, err = strconv.ParseFloat(v, 64); return err })
+	num("CHAOS_TX_FAULT_RATE", func(v string) (err error) { s.txRate, err = strconv.ParseFloat(v, 64); return err })
 	num("CHAOS_SPREAD", dur(&s.spread))
 	num("CHAOS_KILL_MIN", dur(&s.killMin))
 	num("CHAOS_KILL_MAX", dur(&s.killMax))
@@ -95,10 +99,13 @@ func loadSettings(t *testing.T) settings {
 // invariants against IAM, DynamoDB, the results queue and the DLQ.
 func TestChaos(t *testing.T) {
 	set := loadSettings(t)
-	t.Logf("chaos: seed %d (rerun with CHAOS_SEED=%d), %d events, %d replicas, fault rate %.2f",
-		set.seed, set.seed, set.events, set.replicas, set.faultRate)
-	ctx, cancel := context.WithTimeout(context.Background(), set.deadline+2*time.Minute)
+	t.Logf("chaos: seed %d (rerun with CHAOS_SEED=%d), %d events, %d replicas, fault rate %.2f, transaction fault rate %.2f",
+		set.seed, set.seed, set.events, set.replicas, set.faultRate, set.txRate)
+	// Room for a slow emulator: draining, a longer tail and scenarios
+	// driven again each have set.deadline; go test's own timeout is 10 min.
+	ctx, cancel := context.WithTimeout(context.Background(), set.deadline+4*time.Minute)
 	defer cancel()
+	ctxDeadline, _ := ctx.Deadline()
 
 	logDir, err := os.MkdirTemp("", "iamjit-chaos-")
 	if err != nil {
@@ -128,7 +135,7 @@ func TestChaos(t *testing.T) {
 	outsideBefore := setup.createCast(ctx, t, cast)
 
 	proxy, err := NewProxy(moto.URL(), ProxyOptions{
-		Rate: set.faultRate, MaxLatency: 30 * time.Millisecond, MaxHold: time.Second, Seed: set.seed,
+		Rate: set.faultRate, TxRate: set.txRate, MaxLatency: 30 * time.Millisecond, MaxHold: time.Second, Seed: set.seed,
 		// Start-up calls fail fast by design (exit 2); faults there would
 		// only test the restart loop. Everything a running replica does fails.
 		Exempt: map[string]bool{"sts.AssumeRole": true, "sts.GetCallerIdentity": true,
@@ -138,8 +145,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	// From here on the test reads through a fault-free listener that only
-	// serialises DynamoDB calls (see Proxy.ddb).
+	// From here on the test's own calls go through a fault-free listener.
 	clean, err := proxy.ListenClean()
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +160,13 @@ func TestChaos(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		replicas[i] = NewReplica(i, bin, logDir, replicaEnv(stack, endpoint, set))
+		// A fixed port per replica, kept across restarts, so that the test
+		// can read each process's /metrics before it kills or stops it.
+		addr, err := freeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas[i] = NewReplica(i, bin, logDir, replicaEnv(stack, endpoint, addr, set), "http://"+addr+"/metrics")
 		if err := replicas[i].Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -196,9 +208,49 @@ func TestChaos(t *testing.T) {
 		}
 	}()
 
-	if err := aw.send(ctx, w, w.Sends); err != nil {
+	// The planned sends go out at their times; each script as the table
+	// allows (driver). Neither uses t: a failure is returned.
+	d := &driver{aw: aw, w: w, mon: mon}
+	reported := false
+	defer func() {
+		if t.Failed() && !reported {
+			for _, n := range d.Notes() {
+				t.Logf("not exercised: %s", n)
+			}
+		}
+	}()
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- aw.send(ctx, w, w.Sends) }()
+	var scriptsSent, scriptsDone sync.WaitGroup
+	var runs []*scriptRun // appended to by this goroutine only
+	var overlapped atomic.Int32
+	d.overlapped = func() { overlapped.Add(1) }
+	start := func(s *Script, sent func()) {
+		run := &scriptRun{s: s}
+		runs = append(runs, run)
+		scriptsDone.Add(1)
+		go func() {
+			defer scriptsDone.Done()
+			run.ok, run.err = d.run(ctx, s, sent)
+		}()
+	}
+	for _, s := range w.Scripts {
+		scriptsSent.Add(1)
+		start(s, scriptsSent.Done)
+	}
+	waitScripts := func() {
+		scriptsDone.Wait()
+		for _, r := range runs {
+			if r.err != nil {
+				t.Fatalf("%s script: %v", r.s.Scenario, r.err)
+			}
+		}
+	}
+	defer func() { cancel(); scriptsDone.Wait() }() // no goroutine outlives the test
+	if err := <-sendErr; err != nil {
 		t.Fatalf("send workload: %v", err)
 	}
+	scriptsSent.Wait()
 	// Keep killing while the last messages and their redeliveries run.
 	sleep(ctx, 3*time.Duration(set.visibility)*time.Second+4*time.Second)
 	stopKiller()
@@ -209,28 +261,70 @@ func TestChaos(t *testing.T) {
 	if err := aw.waitDrained(ctx, drainDeadline); err != nil {
 		t.Fatalf("queue did not drain: %v", err)
 	}
+	// The queue is empty: an overlap started now meets no backlog. When a
+	// slow emulator has kept every overlap so far from happening, start one
+	// beside the tail rather than after it.
+	if overlapped.Load() == 0 {
+		if s := w.AddOverlap(time.Now(), 30*time.Second); s != nil {
+			t.Logf("chaos: no overlap exercised by the drain; starting one on the empty queue")
+			start(s, func() {})
+		}
+	}
 	// A tail of grants sent now is still active at the mid-point: the
 	// snapshot then checks IAM against live grants, not only empty groups.
-	tail := w.AddTail(time.Now(), 9, 25*time.Second, set.seed)
-	if err := aw.send(ctx, w, tail); err != nil {
-		t.Fatalf("send tail: %v", err)
-	}
-	sleep(ctx, 2*time.Second) // the tail's deescalates go out up to 2s later
-	if err := aw.waitDrained(ctx, time.Now().Add(set.deadline)); err != nil {
-		t.Fatalf("queue did not drain after the tail: %v", err)
-	}
+	// When the emulator is so slow that every tail grant ended before the
+	// snapshot, a longer tail follows, until one is seen active.
 	obs := Observed{OutsideBefore: outsideBefore, Slack: 5 * time.Second}
-	mid := aw.snapshot(ctx, t, managedAndOutside(cast))
-	obs.Mid = &mid
+	midDeadline := time.Now().Add(set.deadline)
+	for tailDur, n := 25*time.Second, uint64(0); ; tailDur, n = 2*tailDur, n+1 {
+		tail := w.AddTail(time.Now(), 9, tailDur, set.seed+n)
+		if err := aw.send(ctx, w, tail); err != nil {
+			t.Fatalf("send tail: %v", err)
+		}
+		sleep(ctx, 2*time.Second) // the tail's deescalates go out up to 2s later
+		if err := aw.waitDrained(ctx, time.Now().Add(set.deadline)); err != nil {
+			t.Fatalf("queue did not drain after the tail: %v", err)
+		}
+		mid := aw.snapshot(ctx, t, managedAndOutside(cast))
+		obs.Mid = &mid
+		if MidActive(mid) > 0 || time.Now().After(midDeadline) {
+			break
+		}
+		t.Logf("chaos: every %s tail grant had ended by the mid-point snapshot; sending a longer tail", tailDur)
+	}
 	t.Logf("chaos: queue drained at %s; mid-point snapshot taken", time.Now().Format("15:04:05.000"))
 
+	// Drive every scripted scenario until it has been exercised at least
+	// once, within a deadline; Check then fails loudly if it still was not.
+	waitScripts()
+	// Keep a minute for the checks that follow.
+	driveDeadline := minTime(time.Now().Add(set.deadline), ctxDeadline.Add(-time.Minute))
+	for _, scen := range []string{ScenOverlap, ScenReorder} {
+		for extra := 0; !anyExercised(runs, scen); extra++ {
+			var s *Script
+			if scen == ScenOverlap {
+				s = w.AddOverlap(time.Now(), 30*time.Second)
+			} else {
+				s = w.AddReorder(time.Now())
+			}
+			if s == nil || time.Now().After(driveDeadline) {
+				t.Errorf("chaos: %s scenario not exercised after %d more tries", scen, extra)
+				break
+			}
+			t.Logf("chaos: no %s scenario exercised yet; driving one more (%d)", scen, extra+1)
+			start(s, func() {})
+			waitScripts()
+		}
+	}
+
+	// At rest is a state: nothing queued, no grant ACTIVE, nothing due.
+	// Every grant the plan can leave has expired by lastExpiry.
 	lastExpiry := w.Start
 	for _, e := range w.Events {
 		if e.Grants() && e.Expires().After(lastExpiry) {
 			lastExpiry = e.Expires()
 		}
 	}
-	sleep(ctx, time.Until(lastExpiry))
 	if err := aw.waitAtRest(ctx, lastExpiry.Add(time.Minute)); err != nil {
 		t.Errorf("not at rest: %v", err)
 	}
@@ -272,6 +366,15 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	pst := proxy.Stats()
+	txMetric := map[string]int64{}
+	var scrapeErrs []string
+	for _, r := range replicas {
+		m, errs := r.TxRetries()
+		for k, v := range m {
+			txMetric[k] += v
+		}
+		scrapeErrs = append(scrapeErrs, errs...)
+	}
 	for i, n := range pst.PerPort {
 		if n == 0 {
 			rep.fail("inv6: replica %d never called AWS", i)
@@ -283,6 +386,14 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(&b, "  events %d, messages sent %d, duplicate copies %d, by scenario %s\n", nEvents, nMessages, nDup, renderMap(byScen))
 	fmt.Fprintf(&b, "  replicas %d, processes started %d, kills %d, unexpected exits %d\n", set.replicas, starts, kills, len(exits))
 	fmt.Fprintf(&b, "  AWS calls through the proxy %d (per replica %v), faults injected %d: %s\n", pst.Requests, pst.PerPort, pst.Total(), renderMap(pst.Faults))
+	fmt.Fprintf(&b, "  DynamoDB transaction faults %d; sent again by the same replica within %s (in-process retry): %s (longest wait %s); later: %s\n",
+		pst.TxFaults(), RetryWindow, renderMap(pst.Retried), pst.MaxRetryDelay.Round(time.Millisecond), renderMap(pst.RetriedLate))
+	fmt.Fprintf(&b, "  replicas' iamjit_dynamodb_transaction_retries_total: %s (scrapes failed %d)\n", renderMap(txMetric), len(scrapeErrs))
+	fmt.Fprintf(&b, "  scripts run %d, exercised %d\n", len(runs), countExercised(runs))
+	reported = true
+	for _, n := range d.Notes() {
+		fmt.Fprintf(&b, "    not exercised: %s\n", n)
+	}
 	fmt.Fprintf(&b, "  faults by operation (top): %s\n", pst.TopOps(8))
 	fmt.Fprintf(&b, "  moto latency: %s\n", proxy.Timing())
 	fmt.Fprintf(&b, "  sweeper: expiries handled %d (races included), dirty memberships repaired %d\n", sweptRevoked, repaired)
@@ -297,15 +408,82 @@ func TestChaos(t *testing.T) {
 	if rep.Figures["overlap_exercised"] == 0 {
 		rep.fail("inv5: no overlap scenario was exercised: the check proved nothing")
 	}
-	if rep.Figures["mid_active_grants"] == 0 {
-		t.Logf("chaos: no grant was still active at the mid-point; only the final state checked invariant 1")
+	if rep.Figures["reorder_tombstoned"] == 0 {
+		rep.fail("inv4: no late escalate met its tombstone: the check proved nothing")
 	}
+	if rep.Figures["mid_active_grants"] == 0 {
+		rep.fail("inv1: no grant was active at the mid-point: the mid-point check proved nothing")
+	}
+	checkTxRetries(&rep, pst, txMetric)
 	for _, v := range rep.Violations {
 		t.Errorf("violation: %s", v)
 	}
 }
 
-func replicaEnv(s devstack.Stack, endpoint string, set settings) []string {
+// checkTxRetries fails the run when DynamoDB's transaction faults were
+// injected but iamjit did not retry them in-process, as seen by the proxy
+// (the same request again from the same replica within RetryWindow) and
+// by the replicas' own counter.
+func checkTxRetries(rep *Report, pst ProxyStats, metric map[string]int64) {
+	if pst.TxFaults() == 0 {
+		rep.fail("retry: no DynamoDB transaction fault was injected: the in-process retry check proved nothing")
+		return
+	}
+	prompt := 0
+	for _, k := range TxFaultKinds {
+		prompt += pst.Retried[k]
+		// A kind's last fault may fall on the last attempt or a killed
+		// replica; three never retried at once are no accident.
+		if pst.Faults[k] >= 3 && pst.Retried[k] == 0 {
+			rep.fail("retry: %d %s faults injected, none sent again within %s", pst.Faults[k], k, RetryWindow)
+		}
+	}
+	if prompt == 0 {
+		rep.fail("retry: %d DynamoDB transaction faults injected, none retried in-process", pst.TxFaults())
+	}
+	if metric["TransactionConflict"]+metric["ThrottlingError"]+metric["ProvisionedThroughputExceededException"] == 0 {
+		rep.fail("retry: the replicas' iamjit_dynamodb_transaction_retries_total counted no conflict or throttle retry (%v)", metric)
+	}
+}
+
+// scriptRun is one script played by the driver; its goroutine writes ok
+// and err before it is done.
+type scriptRun struct {
+	s   *Script
+	ok  bool
+	err error
+}
+
+func anyExercised(runs []*scriptRun, scen string) bool {
+	for _, r := range runs {
+		if r.s.Scenario == scen && r.ok {
+			return true
+		}
+	}
+	return false
+}
+
+func countExercised(runs []*scriptRun) int {
+	n := 0
+	for _, r := range runs {
+		if r.ok {
+			n++
+		}
+	}
+	return n
+}
+
+// freeAddr returns a local address no one listens on now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func replicaEnv(s devstack.Stack, endpoint, httpAddr string, set settings) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "IAMJIT_") {
@@ -320,7 +498,7 @@ func replicaEnv(s devstack.Stack, endpoint string, set settings) []string {
 		"AWS_ENDPOINT_URL="+endpoint, "AWS_REGION="+motoserver.Region,
 		"AWS_ACCESS_KEY_ID="+motoserver.AccessKey, "AWS_SECRET_ACCESS_KEY="+motoserver.SecretKey,
 		"AWS_EC2_METADATA_DISABLED=true",
-		"IAMJIT_HTTP_ADDR=127.0.0.1:0", "IAMJIT_WAIT_TIME=1s", "IAMJIT_SWEEP_INTERVAL="+set.sweep.String(),
+		"IAMJIT_HTTP_ADDR="+httpAddr, "IAMJIT_WAIT_TIME=1s", "IAMJIT_SWEEP_INTERVAL="+set.sweep.String(),
 		"IAMJIT_SHUTDOWN_TIMEOUT=10s", "IAMJIT_LOG_FORMAT=json", "IAMJIT_LOG_LEVEL=info",
 		"IAMJIT_WORKERS="+strconv.Itoa(set.workers),
 		// Repair young dirty memberships, so that the sweeper's converge
@@ -432,8 +610,8 @@ func (a *awsClients) waitDrained(ctx context.Context, deadline time.Time) error 
 	return fmt.Errorf("%d messages still in the queue at the deadline", last)
 }
 
-// waitAtRest polls until the queue is empty, no grant is ACTIVE past its
-// expiry and the expiry index holds nothing due (the sweeper finished).
+// waitAtRest polls until the queue is empty, no grant is ACTIVE and the
+// expiry index holds nothing due (the sweeper finished).
 func (a *awsClients) waitAtRest(ctx context.Context, deadline time.Time) error {
 	var why string
 	for time.Now().Before(deadline) {
@@ -446,20 +624,27 @@ func (a *awsClients) waitAtRest(ctx context.Context, deadline time.Time) error {
 			return err
 		}
 		now := time.Now()
-		overdue, due := 0, 0
+		active, overdue, due := 0, 0, 0
+		wake := now.Add(time.Second)
 		for _, g := range all {
-			if g.grant.State == grants.StateActive && !g.grant.ExpiresAt.After(now) {
-				overdue++
+			if g.grant.State == grants.StateActive {
+				active++
+				if !g.grant.ExpiresAt.After(now) {
+					overdue++
+				}
+				if n == 0 && g.grant.ExpiresAt.After(wake) {
+					wake = g.grant.ExpiresAt // nothing queued can end it sooner
+				}
 			}
 			if g.duePK == "EXPIRY" && g.dueAt != "" && !parseTS(g.dueAt).After(now) {
 				due++
 			}
 		}
-		if n == 0 && overdue == 0 && due == 0 {
+		if n == 0 && active == 0 && due == 0 {
 			return nil
 		}
-		why = fmt.Sprintf("%d messages in the queue, %d grants ACTIVE past expiry, %d due in the expiry index", n, overdue, due)
-		sleep(ctx, 500*time.Millisecond)
+		why = fmt.Sprintf("%d messages in the queue, %d grants ACTIVE (%d past expiry), %d due in the expiry index", n, active, overdue, due)
+		sleep(ctx, time.Until(minTime(wake, deadline)))
 	}
 	return errors.New(why)
 }
@@ -520,13 +705,17 @@ func (a *awsClients) scanGrants(ctx context.Context) (map[string]scanned, error)
 	}
 	out := map[string]scanned{}
 	for _, it := range items {
-		out[it.ID] = scanned{duePK: it.DuePK, dueAt: it.DueAt, grant: grants.Grant{
-			ID: it.ID, State: it.State, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
-			IAMUser: it.IAMUser, Group: it.Group, GrantedAt: parseTS(it.GrantedAt), ExpiresAt: parseTS(it.ExpiresAt),
-			RevokedAt: parseTS(it.RevokedAt), RevokeReason: it.RevokeReason, Tombstone: it.Tombstone, History: it.History,
-		}}
+		out[it.ID] = scanned{duePK: it.DuePK, dueAt: it.DueAt, grant: it.grant()}
 	}
 	return out, nil
+}
+
+func (it grantItem) grant() grants.Grant {
+	return grants.Grant{
+		ID: it.ID, State: it.State, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
+		IAMUser: it.IAMUser, Group: it.Group, GrantedAt: parseTS(it.GrantedAt), ExpiresAt: parseTS(it.ExpiresAt),
+		RevokedAt: parseTS(it.RevokedAt), RevokeReason: it.RevokeReason, Tombstone: it.Tombstone, History: it.History,
+	}
 }
 
 // grantsNow scans the grants and marks those still in the expiry index.

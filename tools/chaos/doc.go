@@ -6,10 +6,16 @@
 // The helpers are plain code so that they can be tested on their own:
 //   - Proxy: an HTTP reverse proxy in front of moto that throttles, fails
 //     with 500, holds and drops requests, or forwards them and drops the
-//     response (the effect happened, the caller sees an error);
+//     response (the effect happened, the caller sees an error); and answers
+//     TransactWriteItems as a busy DynamoDB does (cancelled on a
+//     TransactionConflict or ThrottlingError, ProvisionedThroughputExceeded),
+//     counting which of those the same replica sent again at once;
 //   - Workload: a seeded plan of Sym events (escalates, duplicates,
 //     deescalates before escalates, overlapping grants, short and already
-//     passed expiries, noise and poison bodies) and when to send them;
+//     passed expiries, noise and poison bodies) and when to send them, and
+//     scripts (overlaps, reorders) whose events the test sends as the
+//     table's state allows, so that every scenario happens however slow
+//     the emulator is;
 //   - Check: the invariant checker over what the test read back from IAM,
 //     DynamoDB, the results queue and the dead-letter queue.
 package chaos

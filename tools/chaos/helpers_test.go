@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,12 +14,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/grants/dynamo"
 	"github.com/iamjit/iamjit/internal/awsx"
+	"github.com/iamjit/iamjit/internal/metrics"
 )
 
 // The plan holds every scenario, its bodies decode to what was planned and
@@ -64,6 +69,33 @@ func TestWorkloadPlan(t *testing.T) {
 		if e.Scenario == ScenStale && e.Expires().After(w.Start.Add(30*time.Second)) {
 			t.Errorf("stale escalate %s expires at %s, after its send", e.SymID, e.Expires())
 		}
+	}
+	pairs := map[string]bool{}
+	for _, sc := range w.Scripts {
+		for _, e := range sc.Events {
+			if !slices.Contains(w.Events, e) || e.Scenario != sc.Scenario {
+				t.Errorf("%s script event %s is not a planned %s event", sc.Scenario, e.SymID, sc.Scenario)
+			}
+		}
+		if sc.Scenario == ScenOverlap {
+			long, short := sc.Events[0], sc.Events[1]
+			if long.Role != "long" || short.Role != "short" || long.Pair != short.GrantID || short.Expires().After(long.Expires()) {
+				t.Errorf("overlap script %+v, %+v", long, short)
+			}
+			if p := long.User + "/" + long.Group; pairs[p] {
+				t.Errorf("overlap pair %s used twice", p)
+			} else {
+				pairs[p] = true
+			}
+		}
+	}
+	// 12 users x 2 overlap groups: 24 pairs, each used once.
+	if extra := w.AddOverlap(start, 30*time.Second); len(pairs) > 24 || (extra == nil) != (len(pairs) == 24) {
+		t.Errorf("%d overlap pairs used, and AddOverlap gives %v", len(pairs), extra)
+	}
+	small := NewWorkload(NewCast("t", 12, 4, 2), start, WorkloadOptions{Events: 20, Spread: 30 * time.Second, Seed: 1})
+	if extra := small.AddOverlap(start.Add(time.Minute), 30*time.Second); extra == nil || extra.At != time.Minute || extra.Scenario != ScenOverlap || extra.Events[0].Duration < 30 || len(extra.Events) != 3 {
+		t.Errorf("AddOverlap = %+v, want a deescalated overlap script a minute in", extra)
 	}
 	tail := w.AddTail(start.Add(time.Minute), 3, 20*time.Second, 2)
 	if len(tail) < 4 || tail[0].At < time.Minute {
@@ -185,5 +217,120 @@ func TestProxyFaults(t *testing.T) {
 				t.Errorf("faults counted %v, want 3 %s", st.Faults, c.kind)
 			}
 		})
+	}
+}
+
+// The DynamoDB transaction faults reach the SDK as DynamoDB's own errors
+// (the cancellation reasons decoded), never reach moto, touch only
+// TransactWriteItems, and the proxy tells the SDK's retries of the same
+// request from new requests.
+func TestProxyTransactionFaults(t *testing.T) {
+	var hits atomic.Int64
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer backend.Close()
+	// A new input for every call: the SDK writes the ClientRequestToken it
+	// draws into the input.
+	three := func() *dynamodb.TransactWriteItemsInput {
+		var items []ddbtypes.TransactWriteItem
+		for _, pk := range []string{"a", "b", "c"} {
+			items = append(items, ddbtypes.TransactWriteItem{Put: &ddbtypes.Put{TableName: aws.String("t"),
+				Item: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: pk}}}})
+		}
+		return &dynamodb.TransactWriteItemsInput{TransactItems: items}
+	}
+	client := func(t *testing.T, kind string, attempts int, opts ...func(*dynamodb.Options)) (*Proxy, *dynamodb.Client) {
+		p, err := NewProxy(backend.URL, ProxyOptions{TxRate: 1, TxKinds: []string{kind}, Seed: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		url, err := p.Listen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), RetryMaxAttempts: attempts,
+			Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}
+		return p, dynamodb.NewFromConfig(cfg, opts...)
+	}
+	for kind, reason := range map[string]string{FaultTxConflict: "TransactionConflict", FaultTxThrottle: "ThrottlingError", FaultThroughput: ""} {
+		t.Run(kind, func(t *testing.T) {
+			p, db := client(t, kind, 1)
+			before := hits.Load()
+			_, err := db.TransactWriteItems(context.Background(), three())
+			if reason == "" {
+				var pe *ddbtypes.ProvisionedThroughputExceededException
+				if !errors.As(err, &pe) || aws.ToString(pe.Message) == "" {
+					t.Fatalf("err = %v, want a ProvisionedThroughputExceededException with its message", err)
+				}
+			} else {
+				var tce *ddbtypes.TransactionCanceledException
+				if !errors.As(err, &tce) {
+					t.Fatalf("err = %v, want a TransactionCanceledException", err)
+				}
+				var codes []string
+				for _, r := range tce.CancellationReasons {
+					codes = append(codes, aws.ToString(r.Code))
+				}
+				if len(codes) != 3 || slices.Index(codes, reason) < 0 || slices.Index(codes, reason) != slices.IndexFunc(codes, func(c string) bool { return c != "None" }) ||
+					strings.Count(strings.Join(codes, ","), "None") != 2 {
+					t.Errorf("reasons %v, want one %s and two None", codes, reason)
+				}
+				if dynamo.TransientCancellation(err) != reason {
+					t.Errorf("iamjit classifies it as %q, want %q", dynamo.TransientCancellation(err), reason)
+				}
+			}
+			if n := hits.Load() - before; n != 0 {
+				t.Errorf("a %s fault reached the backend %d times", kind, n)
+			}
+			if _, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String("t"),
+				Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "a"}}}); err != nil {
+				t.Errorf("GetItem met a transaction fault: %v", err)
+			}
+			if st := p.Stats(); st.Faults[kind] != 1 || st.TxFaults() != 1 || st.Total() != 1 {
+				t.Errorf("faults counted %v, want one %s", st.Faults, kind)
+			}
+		})
+	}
+	t.Run("retries", func(t *testing.T) {
+		p, db := client(t, FaultTxConflict, 0, dynamo.WithRetryer(nil))
+		for range 2 {
+			if _, err := db.TransactWriteItems(context.Background(), three()); dynamo.TransientCancellation(err) == "" {
+				t.Fatalf("err = %v, want the conflict after the last attempt", err)
+			}
+		}
+		st := p.Stats()
+		// Every call: RetryMaxAttempts attempts with one body; the second
+		// call has a new ClientRequestToken, so it is not a retry.
+		want := 2 * dynamo.RetryMaxAttempts
+		if st.Faults[FaultTxConflict] != want || st.Retried[FaultTxConflict] != want-2 || st.RetriedLate[FaultTxConflict] != 0 {
+			t.Errorf("faults %v, retried %v, late %v; want %d faults and %d retried", st.Faults, st.Retried, st.RetriedLate, want, want-2)
+		}
+		if st.MaxRetryDelay <= 0 || st.MaxRetryDelay > RetryWindow {
+			t.Errorf("longest retry delay %s", st.MaxRetryDelay)
+		}
+	})
+}
+
+// The replicas' retry counter is read from what metrics really writes.
+func TestParseRetries(t *testing.T) {
+	m, err := metrics.New(prometheus.NewRegistry(), awsx.NewCounter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.TransactionRetried("TransactionConflict")
+	m.TransactionRetried("TransactionConflict")
+	m.TransactionRetried("ProvisionedThroughputExceededException")
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	got, err := parseRetries(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["TransactionConflict"] != 2 || got["ProvisionedThroughputExceededException"] != 1 {
+		t.Errorf("parsed %v", got)
 	}
 }

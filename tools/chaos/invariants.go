@@ -363,12 +363,9 @@ func checkMid(r *Report, w *Workload, s Snapshot, slack time.Duration) {
 	}
 }
 
-// checkOverlap is invariant 5 on the dedicated overlap pairs. The grants
-// overlapped when the short one's revocation found the long one still in
-// the membership: its converge then recorded an iam_add in the short
-// grant's history. From that IAM call until the long grant ends, every
-// sample must show the user in the group. (When the short one ended first,
-// the membership was empty for a while and the pair is not counted.)
+// checkOverlap is invariant 5 on the dedicated overlap pairs: from the
+// moment the grants overlapped (see OverlapWindow) until the long grant
+// ended, every sample must show the user in the group.
 func checkOverlap(r *Report, w *Workload, o Observed) {
 	g := o.Final.After
 	for _, e := range w.Events {
@@ -381,46 +378,78 @@ func checkOverlap(r *Report, w *Workload, o Observed) {
 			r.Figures["overlap_not_exercised"]++
 			continue
 		}
-		var from time.Time
-		revoked := false
-		for _, t := range short.History {
-			switch {
-			case t.Action == "revoke":
-				revoked = true
-			case revoked && t.Action == "iam_add" && from.IsZero():
-				from = t.At
-			}
-		}
-		end := long.ExpiresAt
-		if !long.RevokedAt.IsZero() && long.RevokedAt.Before(end) {
-			end = long.RevokedAt
-		}
-		if from.IsZero() || !from.Before(end) {
+		from, end, ok := OverlapWindow(long, short)
+		if !ok {
 			r.Figures["overlap_sequential"]++
 			continue
 		}
-		checked := 0
+		in := SamplesWithin(o.Samples, e.Group, from, end)
 		var missing []string
-		for _, s := range o.Samples {
-			if s.Group != e.Group || !s.Start.After(from) || !s.End.Before(end) {
-				continue
-			}
-			checked++
+		for _, s := range in {
 			if !s.Members[e.User] {
 				missing = append(missing, s.Start.Format("15:04:05.000"))
 			}
 		}
 		switch {
-		case checked == 0:
+		case len(in) == 0:
 			r.Figures["overlap_not_exercised"]++
 		case len(missing) > 0:
 			r.fail("inv5: %s left %s at %v while grant %s was active until %s (the short grant %s was revoked with the long one still in the membership at %s)",
 				e.User, e.Group, missing, e.GrantID, end.Format("15:04:05.000"), e.Pair, from.Format("15:04:05.000"))
 		default:
 			r.Figures["overlap_exercised"]++
-			r.Figures["overlap_samples_checked"] += checked
+			r.Figures["overlap_samples_checked"] += len(in)
 		}
 	}
+}
+
+// OverlapWindow is when two grants of one (user, group) overlapped: from
+// the short grant's revocation finding the long one still in the
+// membership (its converge then recorded an iam_add in the short grant's
+// history) until the long grant ended. ok is false when the short one
+// ended first, or alone, so that the membership was empty for a while.
+func OverlapWindow(long, short grants.Grant) (from, end time.Time, ok bool) {
+	if long.Tombstone || short.Tombstone || short.RevokedAt.IsZero() {
+		return time.Time{}, time.Time{}, false
+	}
+	revoked := false
+	for _, t := range short.History {
+		switch {
+		case t.Action == "revoke":
+			revoked = true
+		case revoked && t.Action == "iam_add" && from.IsZero():
+			from = t.At
+		}
+	}
+	end = long.ExpiresAt
+	if !long.RevokedAt.IsZero() && long.RevokedAt.Before(end) {
+		end = long.RevokedAt
+	}
+	return from, end, !from.IsZero() && from.Before(end)
+}
+
+// SamplesWithin are the samples of group taken wholly between from and end.
+func SamplesWithin(samples []Sample, group string, from, end time.Time) []Sample {
+	var out []Sample
+	for _, s := range samples {
+		if s.Group == group && s.Start.After(from) && s.End.Before(end) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// MidActive counts the grants active in both scans of s and not expired by
+// the second: those the mid-point check requires IAM to show.
+func MidActive(s Snapshot) int {
+	n := 0
+	for id, g := range s.Before {
+		a, ok := s.After[id]
+		if g.State == grants.StateActive && ok && a.State == grants.StateActive && g.ExpiresAt.After(s.T2) {
+			n++
+		}
+	}
+	return n
 }
 
 // describe lists the grants of (user, group) with their state, end and

@@ -3,8 +3,11 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -17,7 +20,7 @@ import (
 	"time"
 )
 
-// Fault kinds the proxy injects.
+// Fault kinds the proxy injects into any call.
 const (
 	FaultThrottle  = "throttle"   // 400 with the service's throttling error
 	Fault500       = "http500"    // 500 with the service's internal error
@@ -25,8 +28,29 @@ const (
 	FaultApplyDrop = "apply_drop" // forwarded (the effect happens), then the response is dropped
 )
 
-// FaultKinds lists every kind, in report order.
+// Fault kinds that real DynamoDB gives a TransactWriteItems and moto never
+// does. None is forwarded: the transaction did not happen.
+const (
+	// TransactionCanceledException, one item TransactionConflict, the
+	// others None: another request was writing one of its items.
+	FaultTxConflict = "tx_conflict"
+	// TransactionCanceledException, one item ThrottlingError.
+	FaultTxThrottle = "tx_throttle"
+	// ProvisionedThroughputExceededException for the whole call.
+	FaultThroughput = "throughput_exceeded"
+)
+
+// FaultKinds lists the kinds for any call, in report order.
 var FaultKinds = []string{FaultThrottle, Fault500, FaultHoldDrop, FaultApplyDrop}
+
+// TxFaultKinds lists the DynamoDB transaction kinds.
+var TxFaultKinds = []string{FaultTxConflict, FaultTxThrottle, FaultThroughput}
+
+// RetryWindow is how soon the same request must come back, on the same
+// listener, to count as retried in-process: the SDK retries within about a
+// second; a message handed back to SQS returns after its visibility
+// timeout, and then as a new request (a new ClientRequestToken).
+const RetryWindow = 3 * time.Second
 
 // ProxyOptions shape the faults.
 type ProxyOptions struct {
@@ -37,7 +61,11 @@ type ProxyOptions struct {
 	// start-up is not what is being tested.
 	Exempt map[string]bool
 	Kinds  []string // kinds to draw from; default FaultKinds
-	Seed   uint64
+	// TxRate is the share of TransactWriteItems answered with one of
+	// TxKinds (default TxFaultKinds), drawn before Rate.
+	TxRate  float64
+	TxKinds []string
+	Seed    uint64
 }
 
 // Proxy forwards AWS API calls to target and breaks a share of them. It
@@ -55,15 +83,25 @@ type Proxy struct {
 	timing  map[string]*opTiming
 	servers []*http.Server
 	perPort []*atomic.Int64
+	// Transactions answered with a TxKinds fault, until they come back.
+	pending     map[sentKey]pendingFault
+	retried     map[string]int // kind -> sent again within RetryWindow
+	retriedLate map[string]int // kind -> sent again, but later
+	maxDelay    time.Duration  // longest in-process retry seen
 
 	requests atomic.Int64
-	// ddb serialises DynamoDB calls. moto (5.x) runs TransactWriteItems
-	// without a lock and, when one fails a condition, restores a copy of the
-	// whole table taken when it started: every write that other requests
-	// made meanwhile is lost, and readers may see writes that are then
-	// undone. Real DynamoDB does neither, so the proxy keeps moto from
-	// seeing two DynamoDB calls at once.
-	ddb sync.Mutex
+}
+
+// sentKey is one request body on one listener. The SDK sends a retry with
+// the same body (the same ClientRequestToken); anything else differs.
+type sentKey struct {
+	port int
+	sum  [sha256.Size]byte
+}
+
+type pendingFault struct {
+	kind string
+	at   time.Time
 }
 
 // NewProxy returns a proxy to target (moto's URL).
@@ -79,6 +117,7 @@ func NewProxy(target string, opts ProxyOptions) (*Proxy, error) {
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}},
 		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		faults: map[string]int{}, byOp: map[string]int{}, timing: map[string]*opTiming{},
+		pending: map[sentKey]pendingFault{}, retried: map[string]int{}, retriedLate: map[string]int{},
 	}
 	return p, nil
 }
@@ -90,11 +129,12 @@ func (p *Proxy) Listen() (string, error) {
 		return "", fmt.Errorf("proxy listen: %w", err)
 	}
 	counter := &atomic.Int64{}
+	p.mu.Lock()
+	port := len(p.perPort)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		counter.Add(1)
-		p.serve(w, r, true)
+		p.serve(w, r, port)
 	}), ReadHeaderTimeout: 10 * time.Second}
-	p.mu.Lock()
 	p.servers = append(p.servers, srv)
 	p.perPort = append(p.perPort, counter)
 	p.mu.Unlock()
@@ -102,15 +142,15 @@ func (p *Proxy) Listen() (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-// ListenClean starts a listener that never injects faults or latency but
-// shares the DynamoDB serialisation: the test's own reads go through it.
+// ListenClean starts a listener that never injects faults or latency, for
+// the test's own calls.
 func (p *Proxy) ListenClean() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("proxy listen: %w", err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.serve(w, r, false)
+		p.serve(w, r, cleanPort)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	p.mu.Lock()
 	p.servers = append(p.servers, srv)
@@ -131,12 +171,29 @@ func (p *Proxy) Close() {
 	}
 }
 
+// cleanPort marks the fault-free listener.
+const cleanPort = -1
+
 // ProxyStats is what the proxy did.
 type ProxyStats struct {
 	Requests   int64
 	PerPort    []int64
 	Faults     map[string]int
 	FaultsByOp map[string]int
+	// Of the TxKinds faults, by kind: how many transactions the same
+	// replica sent again within RetryWindow (in-process retries), and
+	// later than that.
+	Retried, RetriedLate map[string]int
+	MaxRetryDelay        time.Duration
+}
+
+// TxFaults is the number of TxFaultKinds faults injected.
+func (s ProxyStats) TxFaults() int {
+	n := 0
+	for _, k := range TxFaultKinds {
+		n += s.Faults[k]
+	}
+	return n
 }
 
 // Total is the number of faults of every kind.
@@ -183,60 +240,119 @@ func (p *Proxy) Stats() ProxyStats {
 	for _, c := range p.perPort {
 		st.PerPort = append(st.PerPort, c.Load())
 	}
+	st.Retried, st.RetriedLate = maps.Clone(p.retried), maps.Clone(p.retriedLate)
+	st.MaxRetryDelay = p.maxDelay
 	return st
 }
 
-// decide draws the latency and the fault (or "") for one request.
-func (p *Proxy) decide(op string) (time.Duration, string, time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var lat, hold time.Duration
-	if p.opts.MaxLatency > 0 {
-		lat = time.Duration(p.rng.Int64N(int64(p.opts.MaxLatency) + 1))
-	}
-	if p.opts.Exempt[op] || p.rng.Float64() >= p.opts.Rate {
-		return lat, "", 0
-	}
-	kinds := p.opts.Kinds
-	if len(kinds) == 0 {
-		kinds = FaultKinds
-	}
-	kind := kinds[p.rng.IntN(len(kinds))]
-	if kind == FaultHoldDrop && p.opts.MaxHold > 0 {
-		hold = time.Duration(p.rng.Int64N(int64(p.opts.MaxHold) + 1))
-	}
-	p.faults[kind]++
-	p.byOp[op+" "+kind]++
-	return lat, kind, hold
+// fault is what the proxy does to one request.
+type fault struct {
+	kind      string
+	lat, hold time.Duration
+	item      int // the cancelled item of a transaction fault
 }
 
-func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, chaos bool) {
+const opTransactWrite = "dynamodb.TransactWriteItems"
+
+// decide draws the latency and the fault (kind "" for none) for one
+// request; items is the number of items of a transaction.
+func (p *Proxy) decide(op string, items int) fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var f fault
+	if p.opts.MaxLatency > 0 {
+		f.lat = time.Duration(p.rng.Int64N(int64(p.opts.MaxLatency) + 1))
+	}
+	if p.opts.Exempt[op] {
+		return f
+	}
+	switch {
+	case op == opTransactWrite && p.rng.Float64() < p.opts.TxRate:
+		kinds := p.opts.TxKinds
+		if len(kinds) == 0 {
+			kinds = TxFaultKinds
+		}
+		f.kind = kinds[p.rng.IntN(len(kinds))]
+		f.item = p.rng.IntN(max(items, 1))
+	case p.rng.Float64() < p.opts.Rate:
+		kinds := p.opts.Kinds
+		if len(kinds) == 0 {
+			kinds = FaultKinds
+		}
+		f.kind = kinds[p.rng.IntN(len(kinds))]
+		if f.kind == FaultHoldDrop && p.opts.MaxHold > 0 {
+			f.hold = time.Duration(p.rng.Int64N(int64(p.opts.MaxHold) + 1))
+		}
+	default:
+		return f
+	}
+	p.faults[f.kind]++
+	p.byOp[op+" "+f.kind]++
+	return f
+}
+
+// sentAgain notes a transaction arriving on port: if the same body was
+// answered with a transaction fault there, this is its retry.
+func (p *Proxy) sentAgain(k sentKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pf, ok := p.pending[k]
+	if !ok {
+		return
+	}
+	delete(p.pending, k)
+	d := time.Since(pf.at)
+	if d > RetryWindow {
+		p.retriedLate[pf.kind]++
+		return
+	}
+	p.retried[pf.kind]++
+	p.maxDelay = max(p.maxDelay, d)
+}
+
+func (p *Proxy) answered(k sentKey, kind string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending[k] = pendingFault{kind: kind, at: time.Now()}
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, port int) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, "read body", http.StatusBadRequest)
 		return
 	}
 	call := identify(r, body)
-	var lat, hold time.Duration
-	kind := ""
+	chaos := port != cleanPort
+	var f fault
+	var sent sentKey
+	items := 0
 	if chaos {
 		p.requests.Add(1)
-		lat, kind, hold = p.decide(call.op())
+		if call.op() == opTransactWrite {
+			sent = sentKey{port: port, sum: sha256.Sum256(body)}
+			p.sentAgain(sent)
+			items = transactItems(body)
+		}
+		f = p.decide(call.op(), items)
 	}
-	if !sleep(r.Context(), lat) {
+	if !sleep(r.Context(), f.lat) {
 		return
 	}
-	switch kind {
+	switch kind := f.kind; kind {
+	case FaultTxConflict, FaultTxThrottle, FaultThroughput:
+		p.answered(sent, kind)
+		writeTxFault(w, kind, items, f.item)
 	case FaultThrottle:
 		call.writeError(w, http.StatusBadRequest, "Throttling", "Rate exceeded (injected by the chaos proxy)")
 	case Fault500:
 		call.writeError(w, http.StatusInternalServerError, "InternalFailure", "internal failure (injected by the chaos proxy)")
 	case FaultHoldDrop:
-		if sleep(r.Context(), hold) {
+		if sleep(r.Context(), f.hold) {
 			dropConn(w)
 		}
 	case FaultApplyDrop:
-		resp, err := p.forward(r, call, body)
+		resp, err := p.forward(r, body)
 		if err != nil {
 			dropConn(w)
 			return
@@ -246,7 +362,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, chaos bool) {
 		dropConn(w)
 	default:
 		began := time.Now()
-		resp, err := p.forward(r, call, body)
+		resp, err := p.forward(r, body)
 		if chaos {
 			p.observe(call.op(), time.Since(began))
 		}
@@ -303,27 +419,13 @@ func (p *Proxy) Timing() string {
 	return b.String()
 }
 
-// forward sends the request to moto and reads the whole answer, so that
-// the DynamoDB lock covers the call from start to end.
-func (p *Proxy) forward(r *http.Request, call apiCall, body []byte) (*http.Response, error) {
-	if call.service == "dynamodb" {
-		p.ddb.Lock()
-		held := time.Now()
-		defer func() {
-			p.observe("moto-only "+call.op(), time.Since(held))
-			p.ddb.Unlock()
-		}()
-	}
+// forward sends the request to moto and reads the whole answer. moto
+// itself (through moto_iamjit.py) runs DynamoDB requests one at a time.
+func (p *Proxy) forward(r *http.Request, body []byte) (*http.Response, error) {
 	u := *p.target
 	u.Path = r.URL.Path
 	u.RawQuery = r.URL.RawQuery
-	ctx := r.Context()
-	if call.service == "dynamodb" {
-		// A caller that dies (SIGKILL) must not release the lock while moto
-		// is still running its request: that is the race the lock prevents.
-		ctx = context.WithoutCancel(ctx)
-	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -440,4 +542,70 @@ func (c apiCall) writeError(w http.ResponseWriter, status int, code, msg string)
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `<ErrorResponse><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>chaos-%d</RequestId></ErrorResponse>`,
 		fault, code, msg, time.Now().UnixNano())
+}
+
+// transactItems is the number of items of a TransactWriteItems body.
+func transactItems(body []byte) int {
+	var in struct{ TransactItems []json.RawMessage }
+	if json.Unmarshal(body, &in) != nil {
+		return 1
+	}
+	return max(len(in.TransactItems), 1)
+}
+
+// DynamoDB's wire answers (awsJson1_0, HTTP 400, the type in __type; a
+// cancellation's fields are capitalised, other errors carry "message").
+const (
+	ddbErrorPrefix  = "com.amazonaws.dynamodb.v20120810#"
+	conflictMessage = "Transaction is ongoing for the item"
+	throttleMessage = "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly. If exceptions persist, check if you have a hot key: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html."
+	pteeMessage     = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."
+)
+
+type cancellationReason struct {
+	Code    string
+	Message string `json:",omitempty"`
+}
+
+// writeTxFault answers a TransactWriteItems of n items as DynamoDB does:
+// cancelled with item's reason the conflict or throttle, the others None,
+// or throttled as a whole.
+func writeTxFault(w http.ResponseWriter, kind string, n, item int) {
+	var v any
+	switch kind {
+	case FaultThroughput:
+		v = struct {
+			Type    string `json:"__type"`
+			Message string `json:"message"`
+		}{ddbErrorPrefix + "ProvisionedThroughputExceededException", pteeMessage}
+	default:
+		reason := cancellationReason{Code: "TransactionConflict", Message: conflictMessage}
+		if kind == FaultTxThrottle {
+			reason = cancellationReason{Code: "ThrottlingError", Message: throttleMessage}
+		}
+		reasons := make([]cancellationReason, n)
+		codes := make([]string, n)
+		for i := range reasons {
+			reasons[i] = cancellationReason{Code: "None"}
+			if i == item {
+				reasons[i] = reason
+			}
+			codes[i] = reasons[i].Code
+		}
+		v = struct {
+			Type                string `json:"__type"`
+			Message             string
+			CancellationReasons []cancellationReason
+		}{ddbErrorPrefix + "TransactionCanceledException",
+			"Transaction cancelled, please refer cancellation reasons for specific reasons [" + strings.Join(codes, ", ") + "]", reasons}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "chaos proxy: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	w.Header().Set("X-Amzn-Requestid", fmt.Sprintf("chaos-%d", time.Now().UnixNano()))
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = w.Write(b)
 }

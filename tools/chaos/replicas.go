@@ -1,11 +1,17 @@
 package chaos
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -13,10 +19,11 @@ import (
 
 // Replica is one `iamjit run` process, restarted after every kill.
 type Replica struct {
-	Index int
-	bin   string
-	env   []string
-	log   string
+	Index   int
+	bin     string
+	env     []string
+	log     string
+	metrics string // the replica's /metrics URL; "" when it serves none
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -27,11 +34,17 @@ type Replica struct {
 	kills    int
 	exits    []string // exits nobody asked for
 	lastCode int
+	// In-process transaction retries by reason, summed over the processes
+	// (each read from /metrics just before it was killed or stopped).
+	txRetries map[string]int64
+	scrapeErr []string
 }
 
 // NewReplica prepares replica i; its output goes to dir/replica-i.log.
-func NewReplica(i int, bin, dir string, env []string) *Replica {
-	return &Replica{Index: i, bin: bin, env: env, log: filepath.Join(dir, fmt.Sprintf("replica-%d.log", i))}
+// metricsURL is where it serves /metrics (its IAMJIT_HTTP_ADDR).
+func NewReplica(i int, bin, dir string, env []string, metricsURL string) *Replica {
+	return &Replica{Index: i, bin: bin, env: env, log: filepath.Join(dir, fmt.Sprintf("replica-%d.log", i)),
+		metrics: metricsURL, txRetries: map[string]int64{}}
 }
 
 // LogPath is where the replica's JSON logs go, across restarts.
@@ -90,6 +103,7 @@ func (r *Replica) exited(cmd *exec.Cmd, err error) {
 
 // Kill SIGKILLs the running process, waits for it and starts a new one.
 func (r *Replica) Kill() error {
+	r.scrape()
 	r.mu.Lock()
 	cmd, done := r.cmd, r.done
 	r.expected = true
@@ -108,6 +122,7 @@ func (r *Replica) Kill() error {
 // Stop sends SIGTERM and returns the exit code, or an error when the
 // process did not exit within timeout (it is then killed).
 func (r *Replica) Stop(timeout time.Duration) (int, error) {
+	r.scrape()
 	r.mu.Lock()
 	r.stopping, r.expected = true, true
 	cmd, done := r.cmd, r.done
@@ -130,4 +145,79 @@ func (r *Replica) Figures() (starts, kills int, exits []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.starts, r.kills, append([]string(nil), r.exits...)
+}
+
+// TxRetries is what the replica's processes reported in
+// iamjit_dynamodb_transaction_retries_total, by reason, and the scrapes
+// that failed (a process killed just after it started serves nothing yet).
+func (r *Replica) TxRetries() (map[string]int64, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int64, len(r.txRetries))
+	for k, v := range r.txRetries {
+		out[k] = v
+	}
+	return out, append([]string(nil), r.scrapeErr...)
+}
+
+// scrape adds the running process's retry counters to the replica's.
+func (r *Replica) scrape() {
+	if r.metrics == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	got, err := readRetries(ctx, r.metrics)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.scrapeErr = append(r.scrapeErr, err.Error())
+		return
+	}
+	for k, v := range got {
+		r.txRetries[k] += v
+	}
+}
+
+const retriesMetric = "iamjit_dynamodb_transaction_retries_total"
+
+func readRetries(ctx context.Context, url string) (map[string]int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
+	}
+	return parseRetries(resp.Body)
+}
+
+// parseRetries reads the retry counter's series from Prometheus text:
+// iamjit_dynamodb_transaction_retries_total{reason="X"} N.
+func parseRetries(r io.Reader) (map[string]int64, error) {
+	out := map[string]int64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	prefix := retriesMetric + `{reason="`
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		reason, value, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			return nil, fmt.Errorf("bad series %q", sc.Text())
+		}
+		f, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return nil, fmt.Errorf("value of %q: %w", sc.Text(), err)
+		}
+		out[reason] += int64(f)
+	}
+	return out, sc.Err()
 }

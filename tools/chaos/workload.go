@@ -68,6 +68,15 @@ type Event struct {
 	Copies    int // how many times it is sent
 	// Pair is the other grant of an overlap scenario.
 	Pair string
+	// DupDelays are the SQS delays of a scripted event's extra copies.
+	DupDelays []int32
+}
+
+// Stamp dates the event ts (when a script sends it) and renders its body
+// again, with any change made to it since it was planned.
+func (e *Event) Stamp(ts time.Time) {
+	e.Timestamp = ts.UTC()
+	e.Body = body(e)
 }
 
 // Grants reports whether the event can leave a grant behind: an escalate
@@ -86,12 +95,31 @@ type Send struct {
 	Event *Event
 }
 
+// Script is a scenario whose events go out as the state allows, not at
+// planned times, so that what its check needs happens however slow the
+// emulator is. The test's driver sends them:
+//   - overlap (Events: long, short[, deescalate of short]): the long
+//     escalate; the short one once the long grant is ACTIVE, timed to end
+//     well before it; the deescalate once the short grant is ACTIVE;
+//   - reorder (Events: deescalate, escalate): the deescalate; the escalate
+//     once its tombstone is in the table.
+type Script struct {
+	At       time.Duration // when the first event goes out
+	Scenario string
+	Events   []*Event
+	Pause    time.Duration // between a state being reached and the next event
+}
+
 // Workload is the whole plan.
 type Workload struct {
-	Cast   Cast
-	Events []*Event
-	Sends  []Send // ordered by At
-	Start  time.Time
+	Cast    Cast
+	Events  []*Event
+	Sends   []Send // ordered by At
+	Scripts []*Script
+	Start   time.Time
+
+	g     *gen
+	pairs [][2]string // overlap (user, group) pairs not used yet
 }
 
 // WorkloadOptions size the plan.
@@ -106,15 +134,15 @@ type WorkloadOptions struct {
 func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 	w := &Workload{Cast: cast, Start: start.UTC()}
 	g := &gen{w: w, rng: rand.New(rand.NewPCG(o.Seed, o.Seed+1)), spread: o.Spread}
+	w.g = g
 	// Overlap pairs are dedicated: each (user, overlap group) is used once,
 	// so nothing else moves that membership while the check samples it.
-	var overlapPairs [][2]string
 	for _, grp := range cast.OverlapGroups {
 		for _, u := range cast.Users {
-			overlapPairs = append(overlapPairs, [2]string{u.Name, grp})
+			w.pairs = append(w.pairs, [2]string{u.Name, grp})
 		}
 	}
-	g.rng.Shuffle(len(overlapPairs), func(i, j int) { overlapPairs[i], overlapPairs[j] = overlapPairs[j], overlapPairs[i] })
+	g.rng.Shuffle(len(w.pairs), func(i, j int) { w.pairs[i], w.pairs[j] = w.pairs[j], w.pairs[i] })
 	g.poison()
 	g.poison()
 	for len(w.Events) < o.Events {
@@ -124,12 +152,19 @@ func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 		case r < 0.42:
 			g.hot()
 		case r < 0.56:
-			g.reorder()
+			// Most wait for their tombstone; some race, as planned sends.
+			if g.rng.IntN(4) == 0 {
+				g.reorder()
+			} else {
+				g.reorderScript(g.at())
+			}
 		case r < 0.64:
 			g.stale()
-		case r < 0.78 && len(overlapPairs) > 0:
-			g.overlap(overlapPairs[0])
-			overlapPairs = overlapPairs[1:]
+		case r < 0.78 && len(w.pairs) > 0:
+			// In the first half of the spread, before a slow emulator's
+			// backlog grows: its three events pass through the queue one
+			// after another.
+			g.overlap(g.at()/2, 40*time.Second, g.rng.IntN(2) == 0)
 		case r < 0.88:
 			g.noise()
 		case r < 0.94:
@@ -140,6 +175,22 @@ func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 	}
 	sort.SliceStable(w.Sends, func(i, j int) bool { return w.Sends[i].At < w.Sends[j].At })
 	return w
+}
+
+// AddOverlap plans one more overlap script on an unused pair, starting at
+// now, its long grant lasting long to long+10s, its short one ended by a
+// deescalate (which, unlike an expiry, does not wait for a sweeper that a
+// loaded emulator slows down); nil when every pair is used.
+func (w *Workload) AddOverlap(now time.Time, long time.Duration) *Script {
+	if len(w.pairs) == 0 {
+		return nil
+	}
+	return w.g.overlap(now.Sub(w.Start), long, true)
+}
+
+// AddReorder plans one more reorder script, starting at now.
+func (w *Workload) AddReorder(now time.Time) *Script {
+	return w.g.reorderScript(now.Sub(w.Start))
 }
 
 // AddTail plans n more escalates on the shared pairs, timestamped now and
@@ -248,6 +299,33 @@ func (g *gen) hot() {
 	}
 }
 
+// scripted records e as part of a script: its copies go out together, the
+// extra ones with an SQS delay.
+func (g *gen) scripted(e *Event, dupP float64) {
+	e.Body = body(e)
+	e.Copies = 1
+	g.w.Events = append(g.w.Events, e)
+	if g.rng.Float64() < dupP {
+		for range 1 + g.rng.IntN(2) {
+			e.Copies++
+			e.DupDelays = append(e.DupDelays, int32(1+g.rng.IntN(5)))
+		}
+	}
+}
+
+func (g *gen) reorderScript(at time.Duration) *Script {
+	// Long enough that no backlog makes the late escalate "expired": the
+	// tombstone must be what refuses it. It is never granted, so it adds
+	// nothing to the wait for every grant to end.
+	e := g.escalate(ScenReorder, g.grant(), g.user(), g.group(), g.w.Start.Add(at), int64(60+g.rng.IntN(30)))
+	d := g.deescalate(e, g.w.Start.Add(at))
+	g.scripted(d, 0.3)
+	g.scripted(e, 0.3)
+	s := &Script{At: at, Scenario: ScenReorder, Events: []*Event{d, e}, Pause: g.secs(0, 1)}
+	g.w.Scripts = append(g.w.Scripts, s)
+	return s
+}
+
 func (g *gen) reorder() {
 	dAt := g.at()
 	eAt := dAt + g.secs(3, 6)
@@ -263,31 +341,37 @@ func (g *gen) stale() {
 	g.add(g.escalate(ScenStale, g.grant(), g.user(), g.group(), ts, dur), at, 0.3)
 }
 
-func (g *gen) overlap(pair [2]string) {
+// overlap plans two grants on the next dedicated pair: a long one and a
+// short one that ends, by a deescalate or else by expiry, while the long
+// one is still active (the driver times it).
+func (g *gen) overlap(at, longDur time.Duration, deescalated bool) *Script {
+	pair := g.w.pairs[0]
+	g.w.pairs = g.w.pairs[1:]
 	var u User
 	for _, c := range g.w.Cast.Users {
 		if c.Name == pair[0] {
 			u = c
 		}
 	}
-	at := g.at()
-	long := g.escalate(ScenOverlap, g.grant(), u, pair[1], g.w.Start.Add(at), int64(25+g.rng.IntN(10)))
+	long := g.escalate(ScenOverlap, g.grant(), u, pair[1], g.w.Start.Add(at), int64(longDur/time.Second)+int64(g.rng.IntN(10)))
 	long.Role = "long"
-	// The short grant starts a little later and ends well before the long
-	// one, so that even with a backlog both are usually active at once.
-	sAt := at + g.secs(1, 3)
-	short := g.escalate(ScenOverlap, g.grant(), u, pair[1], g.w.Start.Add(sAt), int64(8+g.rng.IntN(5)))
+	// Planned durations; the driver sets the short one's when it sends it.
+	short := g.escalate(ScenOverlap, g.grant(), u, pair[1], g.w.Start.Add(at), int64(8+g.rng.IntN(5)))
 	short.Role = "short"
 	long.Pair, short.Pair = short.GrantID, long.GrantID
-	g.add(long, at, 0.3)
-	if g.rng.IntN(2) == 0 {
-		short.Duration = 20 // ended early by a deescalate instead
-		g.add(short, sAt, 0.3)
-		dAt := sAt + g.secs(4, 7)
-		g.add(g.deescalate(short, g.w.Start.Add(dAt)), dAt, 0.3)
-		return
+	g.scripted(long, 0.3)
+	s := &Script{At: at, Scenario: ScenOverlap, Events: []*Event{long, short}, Pause: g.secs(1, 3)}
+	if deescalated {
+		short.Duration = 20 // ended early by a deescalate
+		g.scripted(short, 0.3)
+		d := g.deescalate(short, g.w.Start.Add(at))
+		g.scripted(d, 0.3)
+		s.Events = append(s.Events, d)
+	} else {
+		g.scripted(short, 0.3)
 	}
-	g.add(short, sAt, 0.3)
+	g.w.Scripts = append(g.w.Scripts, s)
+	return s
 }
 
 func (g *gen) noise() {
