@@ -10,6 +10,11 @@
 // rather than an SDK middleware because `iamjit run` is a separate binary:
 // one mechanism gives all three pipelines the same latency. The bench's own
 // set-up calls go straight to moto.
+//
+// CPU: `iamjit run` and the ideal pipeline each run as a process of their
+// own and are measured alike, from /proc/<pid>/stat (child.go). Idle
+// latency: one escalate at a time, from SendMessage returning to moto
+// answering the AddUserToGroup (idle.go).
 package main
 
 import (
@@ -38,18 +43,37 @@ type bench struct {
 	logDir string     // where to keep iamjit's logs, if set
 }
 
+// options are the bench's flags.
+type options struct {
+	bin, out, logDir, only, txnCost string
+	events, naiveLat, sweepItems    int
+	idleEvents                      int
+	latency                         time.Duration
+}
+
 func main() {
-	bin := flag.String("bin", "bin/iamjit", "the iamjit binary")
-	n := flag.Int("events", 300, "escalates per drain (moto's TransactWriteItems copies the whole table, so iamjit's drain time grows with the square of this)")
-	naiveLat := flag.Int("naive-latency-events", 300, "escalates for the naive loop with latency (it is sequential: ~0.2 s each)")
-	latency := flag.Duration("latency", 20*time.Millisecond, "delay added to every AWS call in the latency regime")
-	out := flag.String("out", "tools/bench/results.json", "where to write the results")
-	logDir := flag.String("logs", "", "directory to keep each iamjit process's log in (default: keep only the tail, shown on failure)")
-	sweepItems := flag.Int("sweep-items", 2000, "grants in the sweep table (half long revoked, 1 in 200 due); the issue's 20000 does not load and query within 10 minutes on moto here")
-	only := flag.String("only", "", "comma-separated scenarios to run: startup, raw, latency, sweep, replay, or one pipeline as raw/ideal; default all")
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin/iamjit", "the iamjit binary")
+	flag.IntVar(&o.events, "events", 1000, "escalates per drain")
+	flag.IntVar(&o.naiveLat, "naive-latency-events", 1000, "escalates for the naive loop with latency (it is sequential: ~0.2 s each)")
+	flag.DurationVar(&o.latency, "latency", 20*time.Millisecond, "delay added to every AWS call in the latency regime and the idle scenario")
+	flag.StringVar(&o.out, "out", "tools/bench/results.json", "where to write the results")
+	flag.StringVar(&o.logDir, "logs", "", "directory to keep each child process's log in (default: keep only the tail, shown on failure)")
+	flag.IntVar(&o.sweepItems, "sweep-items", 20000, "grants in the sweep table (half long revoked, 1 in 200 due)")
+	flag.IntVar(&o.idleEvents, "idle-events", 100, "escalates measured one at a time in the idle scenario, per pipeline")
+	flag.StringVar(&o.txnCost, "txn-cost", "", "file with the output of go test -bench TransactionCostByTableSize ./internal/motoserver/ (make bench writes it)")
+	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run: startup, raw, latency, idle, sweep, replay, or one pipeline as raw/ideal; default all")
+	child := flag.String("child", "", "run a pipeline as a child process of the bench (internal)")
 	flag.Parse()
+	if *child != "" {
+		if err := childMain(*child); err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *bin, *n, *naiveLat, *latency, *out, *only, *logDir, *sweepItems)
+	err := run(ctx, o)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -57,7 +81,8 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, bin string, n, naiveLat int, latency time.Duration, outPath, only, logDir string, sweepItems int) error {
+func run(ctx context.Context, o options) error {
+	bin, n, latency, only := o.bin, o.events, o.latency, o.only
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("iamjit binary: %w (run make build)", err)
 	}
@@ -91,8 +116,9 @@ func run(ctx context.Context, bin string, n, naiveLat int, latency time.Duration
 		return err
 	}
 	defer px.close()
-	b := &bench{bin: bin, moto: moto, proxy: px, direct: direct, logDir: logDir}
+	b := &bench{bin: bin, moto: moto, proxy: px, direct: direct, logDir: o.logDir}
 	res := newResults()
+	res.TxnCost = readTxnCost(o.txnCost)
 	var errs []error
 	step := func(name string, f func() error) {
 		t := time.Now()
@@ -114,23 +140,18 @@ func run(ctx context.Context, bin string, n, naiveLat int, latency time.Duration
 		name  string
 		delay time.Duration
 	}{{"raw", 0}, {"latency", latency}} {
-		if want(regime.name + "/iamjit") {
-			step("iamjit "+regime.name, func() error {
-				d, err := b.runIamjit(ctx, regime.delay, n)
-				res.add(d)
-				return err
-			})
-		}
-		if want(regime.name + "/ideal") {
-			step("ideal "+regime.name, func() error {
-				d, err := b.runInProcess(ctx, "ideal", ideal, regime.delay, n)
-				res.add(d)
-				return err
-			})
+		for _, pl := range []string{"iamjit", "ideal"} {
+			if want(regime.name + "/" + pl) {
+				step(pl+" "+regime.name, func() error {
+					d, err := b.runProcess(ctx, pl, regime.delay, n)
+					res.add(d)
+					return err
+				})
+			}
 		}
 		nn := n
 		if regime.delay > 0 {
-			nn = min(n, naiveLat)
+			nn = min(n, o.naiveLat)
 		}
 		if want(regime.name + "/naive") {
 			step("naive "+regime.name, func() error {
@@ -140,25 +161,36 @@ func run(ctx context.Context, bin string, n, naiveLat int, latency time.Duration
 			})
 		}
 	}
+	for _, pl := range []string{"iamjit", "ideal"} {
+		if want("idle/" + pl) {
+			step(fmt.Sprintf("idle %s, %d escalates one at a time", pl, o.idleEvents), func() error {
+				r, err := b.runIdle(ctx, pl, latency, nGroups, o.idleEvents)
+				if r != nil {
+					res.Idle = append(res.Idle, r)
+				}
+				return err
+			})
+		}
+	}
 	if want("sweep") {
-		step(fmt.Sprintf("sweep of %d grants", sweepItems), func() (err error) {
-			res.Sweep, err = b.runSweep(ctx, sweepItems)
+		step(fmt.Sprintf("sweep of %d grants", o.sweepItems), func() (err error) {
+			res.Sweep, err = b.runSweep(ctx, o.sweepItems)
 			return err
 		})
 	}
 	if want("replay") {
-		step("replay of 1,000 dead letters", func() (err error) {
+		step(fmt.Sprintf("replay of %d dead letters", replayN), func() (err error) {
 			res.Replay, err = b.runReplay(ctx)
 			return err
 		})
 	}
-	res.finish(latency, time.Since(started))
+	res.finish(latency, n, time.Since(started))
 	res.print(os.Stdout, true)
 	body, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(outPath, append(body, '\n'), 0o644); err != nil {
-		errs = append(errs, fmt.Errorf("write %s: %w", outPath, err))
+	if err := os.WriteFile(o.out, append(body, '\n'), 0o644); err != nil {
+		errs = append(errs, fmt.Errorf("write %s: %w", o.out, err))
 	} else {
-		fmt.Printf("\nwrote %s\n", outPath)
+		fmt.Printf("\nwrote %s\n", o.out)
 	}
 	return errors.Join(errs...)
 }

@@ -34,9 +34,10 @@ import (
 // deleted.
 type pipeline func(ctx context.Context, cfg aws.Config, st devstack.Stack, done func()) error
 
-// runInProcess drains n escalates with an in-process comparator. Its calls
-// are counted by an SDK middleware (awsx.Counter) on its own aws.Config,
-// which points at the proxy like the iamjit process does.
+// runInProcess drains n escalates with an in-process comparator (the naive
+// loop; the ideal pipeline runs as its own process, see child.go). Its
+// calls are counted by an SDK middleware (awsx.Counter) on its own
+// aws.Config, which points at the proxy like the iamjit process does.
 func (b *bench) runInProcess(ctx context.Context, name string, pl pipeline, delay time.Duration, n int) (*drain, error) {
 	prefix := name[:2] + regimeName(delay)[:3]
 	e, err := b.fresh(ctx, prefix)
@@ -70,10 +71,10 @@ func (b *bench) runInProcess(ctx context.Context, name string, pl pipeline, dela
 	if err := enqueue(ctx, sqs.NewFromConfig(b.direct), e.stack.QueueURL, evs); err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(6 * time.Minute)
+	deadline := time.Now().Add(10 * time.Minute) // the naive loop with latency: ~0.3 s an event
 	for finished.Load() < int64(n) {
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s drained %d of %d in 6 minutes", name, finished.Load(), n)
+			return nil, fmt.Errorf("%s drained %d of %d in 10 minutes", name, finished.Load(), n)
 		}
 		select {
 		case err := <-errc:
@@ -383,14 +384,20 @@ func (c *collector[T]) run(ctx context.Context) {
 }
 
 // viaProxy is an SDK configuration whose every client talks to moto through
-// the proxy, with counter installed. (Changing BaseEndpoint on a copy of a
-// loaded config is not enough: clients re-read the endpoint from the
-// config's load options.)
+// the proxy, with counter installed.
 func (b *bench) viaProxy(ctx context.Context, counter *awsx.Counter) (aws.Config, error) {
+	return proxyConfig(ctx, b.proxy.url, counter)
+}
+
+// proxyConfig is an SDK configuration whose every client talks to endpoint
+// with moto's credentials, with counter installed. (Changing BaseEndpoint on
+// a copy of a loaded config is not enough: clients re-read the endpoint
+// from the config's load options.)
+func proxyConfig(ctx context.Context, endpoint string, counter *awsx.Counter) (aws.Config, error) {
 	cfg, err := config.LoadDefaultConfig(ctx,
 		config.WithRegion(motoserver.Region),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(motoserver.AccessKey, motoserver.SecretKey, "")),
-		config.WithBaseEndpoint(b.proxy.url),
+		config.WithBaseEndpoint(endpoint),
 		config.WithRetryMaxAttempts(3),
 	)
 	if err != nil {

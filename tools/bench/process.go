@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,13 +18,35 @@ import (
 	"time"
 )
 
-// proc is one running `iamjit run`.
+// proc is one running `iamjit run`, or the ideal pipeline in its own
+// process (addr empty: it has no /metrics).
 type proc struct {
 	cmd     *exec.Cmd
 	addr    string // IAMJIT_HTTP_ADDR
 	out     *tailBuffer
 	done    chan struct{}
 	started time.Time
+}
+
+// startChild starts cmd with its output kept in a tail buffer (and a log
+// file under -logs) and a goroutine that closes done when it exits.
+func (b *bench) startChild(cmd *exec.Cmd, addr string) (*proc, error) {
+	p := &proc{cmd: cmd, addr: addr, out: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if b.logDir != "" {
+		f, err := os.CreateTemp(b.logDir, filepath.Base(cmd.Path)+"-*.log")
+		if err != nil {
+			return nil, err
+		}
+		go func() { <-p.done; f.Close() }()
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(p.out, f), io.MultiWriter(p.out, f)
+	}
+	p.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
 }
 
 // startIamjit runs `bin run` with the stack's exports, the SDK pointed at
@@ -39,43 +61,31 @@ func (b *bench) startIamjit(e *env, extra ...string) (*proc, error) {
 	cmd.Env = append(cmd.Env, e.exportsEnv(b.proxy.url)...)
 	cmd.Env = append(cmd.Env, "IAMJIT_HTTP_ADDR="+addr, "IAMJIT_WAIT_TIME=1s", "IAMJIT_LOG_FORMAT=json")
 	cmd.Env = append(cmd.Env, extra...)
-	p := &proc{cmd: cmd, addr: addr, out: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if b.logDir != "" {
-		f, err := os.CreateTemp(b.logDir, "iamjit-*.log")
-		if err != nil {
-			return nil, err
-		}
-		go func() { <-p.done; f.Close() }()
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(p.out, f), io.MultiWriter(p.out, f)
-	}
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s run: %w", b.bin, err)
-	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	return p, nil
+	return b.startChild(cmd, addr)
 }
 
 // waitReceiving waits until the proxy has seen the process's first
-// ReceiveMessage and its metrics answer.
+// ReceiveMessage and, for iamjit, its metrics answer.
 func (b *bench) waitReceiving(ctx context.Context, p *proc) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if b.proxy.firstReceive.Load() != 0 {
+			if p.addr == "" {
+				return nil
+			}
 			if _, err := p.scrape(ctx); err == nil {
 				return nil
 			}
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("iamjit run exited during start-up: %v\n%s", p.cmd.ProcessState, p.out.String())
+			return fmt.Errorf("%s exited during start-up: %v\n%s", p.cmd.Path, p.cmd.ProcessState, p.out.String())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("iamjit run did not start receiving within 60s:\n%s", p.out.String())
+	return fmt.Errorf("%s did not start receiving within 60s:\n%s", p.cmd.Path, p.out.String())
 }
 
 // stop sends SIGTERM and waits; it returns the process's rusage.
@@ -86,11 +96,11 @@ func (p *proc) stop() (*syscall.Rusage, error) {
 	case <-time.After(40 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
-		return nil, errors.New("iamjit run did not stop within 40s of SIGTERM")
+		return nil, fmt.Errorf("%s did not stop within 40s of SIGTERM", p.cmd.Path)
 	}
 	ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {
-		return nil, errors.New("no rusage for iamjit run")
+		return nil, fmt.Errorf("no rusage for %s", p.cmd.Path)
 	}
 	return ru, nil
 }

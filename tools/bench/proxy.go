@@ -24,14 +24,11 @@ import (
 // (X-Amz-Target for JSON protocols, Action for query protocols; the service
 // from the SigV4 credential scope). It also notes when the first
 // ReceiveMessage arrived, which is how start-up is timed.
+// It also tells the idle-latency scenario when moto has added a user to a
+// group (expectAdd).
 //
-// It also serialises DynamoDB requests (after the delay, so latencies still
-// overlap): moto 5.2's DynamoDB is not thread-safe. TransactWriteItems
-// deep-copies the whole table as a rollback backup while other request
-// threads insert items, fails with "RuntimeError: dictionary changed size
-// during iteration" and answers HTTP 500. Real DynamoDB has no such limit;
-// serialising costs moto little (its GIL serialises it anyway) and treats
-// every pipeline alike.
+// DynamoDB requests are no longer serialised here: moto_iamjit.py runs
+// every DynamoDB request under one lock inside moto.
 type proxy struct {
 	srv   *http.Server
 	url   string
@@ -43,9 +40,10 @@ type proxy struct {
 
 	firstReceive atomic.Int64 // unix nanos of the first ReceiveMessage, 0 if none yet
 
-	dynamo sync.Mutex // held while moto serves a DynamoDB request
-
 	deleted atomic.Int64 // SQS messages deleted (entries of successful delete calls)
+
+	addMu      sync.Mutex
+	addWaiters map[string]chan time.Time // "user/group" -> told when moto has added the user
 }
 
 type opKey struct{ Service, Operation string }
@@ -59,7 +57,7 @@ func startProxy(target string) (*proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for the proxy: %w", err)
 	}
-	p := &proxy{url: "http://" + ln.Addr().String(), counts: map[opKey]int64{}, busy: map[opKey]time.Duration{}}
+	p := &proxy{url: "http://" + ln.Addr().String(), counts: map[opKey]int64{}, busy: map[opKey]time.Duration{}, addWaiters: map[string]chan time.Time{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{
 		Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -96,10 +94,6 @@ func (p *proxy) handler(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if op.Service == "DynamoDB" {
-			p.dynamo.Lock()
-			defer p.dynamo.Unlock()
-		}
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
@@ -112,12 +106,41 @@ func (p *proxy) handler(next http.Handler) http.Handler {
 				// Failed entries are rare here and would show as a drain
 				// that never completes, not as a wrong count.
 				p.deleted.Add(int64(bytes.Count(body, []byte(`"ReceiptHandle"`))))
+			case "AddUserToGroup":
+				p.added(body, start.Add(took))
 			}
 		}
 		p.mu.Lock()
 		p.busy[op] += took
 		p.mu.Unlock()
 	})
+}
+
+// expectAdd returns a channel that receives the moment moto answers a
+// successful AddUserToGroup of user to group: the moment the user is in the
+// group. Only the next such call is reported.
+func (p *proxy) expectAdd(user, group string) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	p.addMu.Lock()
+	p.addWaiters[user+"/"+group] = ch
+	p.addMu.Unlock()
+	return ch
+}
+
+// added tells whoever expects the AddUserToGroup whose form body is body.
+func (p *proxy) added(body []byte, at time.Time) {
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return
+	}
+	key := v.Get("UserName") + "/" + v.Get("GroupName")
+	p.addMu.Lock()
+	ch, ok := p.addWaiters[key]
+	delete(p.addWaiters, key)
+	p.addMu.Unlock()
+	if ok {
+		ch <- at
+	}
 }
 
 // classify names the AWS operation of a request.
@@ -165,6 +188,9 @@ func (p *proxy) reset() {
 	p.mu.Unlock()
 	p.firstReceive.Store(0)
 	p.deleted.Store(0)
+	p.addMu.Lock()
+	clear(p.addWaiters)
+	p.addMu.Unlock()
 }
 
 type statusWriter struct {

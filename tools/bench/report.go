@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/iamjit/iamjit/internal/motoserver"
 )
 
 // results is tools/bench/results.json. The headline keys the issue names come
@@ -29,11 +31,26 @@ type results struct {
 	P99MsLatency                  float64  `json:"p99_ms_latency"`
 	ReplayMsgsPerS                *float64 `json:"replay_msgs_per_s"` // null: not measured (see replay.reason)
 
+	EscalatesPerDrain   int     `json:"escalates_per_drain"`
+	SweepTableItems     int     `json:"sweep_table_items"`
+	ReplayMessages      int     `json:"replay_messages"`
+	CPUMsPerEventIdeal  float64 `json:"cpu_ms_per_event_ideal"` // raw regime, measured as iamjit's is (child.go)
+	CPURatioVsIdeal     float64 `json:"cpu_ratio_vs_ideal"`
+	IdleP50Ms           float64 `json:"idle_p50_ms"`
+	IdleP99Ms           float64 `json:"idle_p99_ms"`
+	IdleP50MsIdeal      float64 `json:"idle_p50_ms_ideal"`
+	IdleP99MsIdeal      float64 `json:"idle_p99_ms_ideal"`
+	IdleP50RatioVsIdeal float64 `json:"idle_p50_ratio_vs_ideal"`
+	TxnCostRatio        float64 `json:"txn_cost_ratio_20000_vs_100"` // BenchmarkTransactionCostByTableSize
+	MotoVersion         string  `json:"moto_version"`
+
 	EventsPerS     map[string]float64 `json:"events_per_s"` // "pipeline/regime"
 	StartupSamples []float64          `json:"startup_samples_ms"`
 	Drains         []*drain           `json:"drains"`
 	Sweep          *sweepResult       `json:"sweep"`
 	Replay         *replayResult      `json:"replay"`
+	Idle           []*idleResult      `json:"idle"`
+	TxnCost        *txnCost           `json:"txn_cost"`
 	Targets        []target           `json:"targets"`
 	Date           string             `json:"date"`
 	Machine        machine            `json:"machine"`
@@ -82,8 +99,19 @@ func ratio(a, b *drain) float64 {
 	return a.EventsPerS / b.EventsPerS
 }
 
-func (r *results) finish(latency, wall time.Duration) {
+func (r *results) idle(pipeline string) *idleResult {
+	for _, i := range r.Idle {
+		if i.Pipeline == pipeline {
+			return i
+		}
+	}
+	return nil
+}
+
+func (r *results) finish(latency time.Duration, events int, wall time.Duration) {
 	r.Date = time.Now().UTC().Format(time.RFC3339)
+	r.MotoVersion = motoserver.MotoVersion
+	r.EscalatesPerDrain = events
 	r.Machine = machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CPU: cpuModel()}
 	r.LatencyMs = float64(latency.Microseconds()) / 1000
 	r.WallSeconds = wall.Seconds()
@@ -112,8 +140,29 @@ func (r *results) finish(latency, wall time.Duration) {
 	r.ThroughputRatioVsIdealLatency = ratio(itLat, r.drain("ideal", "latency"))
 	r.ThroughputRatioVsNaive = ratio(itRaw, r.drain("naive", "raw"))
 	r.ThroughputRatioVsNaiveLatency = ratio(itLat, r.drain("naive", "latency"))
+	if d := r.drain("ideal", "raw"); d != nil && itRaw != nil && d.CPUMsPerEvent > 0 {
+		r.CPUMsPerEventIdeal = d.CPUMsPerEvent
+		r.CPURatioVsIdeal = itRaw.CPUMsPerEvent / d.CPUMsPerEvent
+	}
+	itIdle, idIdle := r.idle("iamjit"), r.idle("ideal")
+	if itIdle != nil {
+		r.IdleP50Ms, r.IdleP99Ms = itIdle.P50Ms, itIdle.P99Ms
+	}
+	if idIdle != nil {
+		r.IdleP50MsIdeal, r.IdleP99MsIdeal = idIdle.P50Ms, idIdle.P99Ms
+	}
+	if itIdle != nil && idIdle != nil && idIdle.P50Ms > 0 {
+		r.IdleP50RatioVsIdeal = itIdle.P50Ms / idIdle.P50Ms
+	}
+	if r.TxnCost != nil && r.TxnCost.Measured {
+		r.TxnCostRatio = r.TxnCost.Ratio
+	}
 	if r.Sweep != nil {
 		r.SweepReadsPerDue = r.Sweep.ReadsPerDue
+		r.SweepTableItems = r.Sweep.Items
+	}
+	if r.Replay != nil {
+		r.ReplayMessages = r.Replay.Messages
 	}
 	if r.Replay != nil && r.Replay.Measured {
 		v := r.Replay.MsgsPerS
@@ -124,6 +173,10 @@ func (r *results) finish(latency, wall time.Duration) {
 		t := target{Name: name, Value: v, Limit: fmt.Sprintf("≤ %g%s", limit, unit), Pass: measured && v <= limit}
 		r.Targets = append(r.Targets, t.verdict(measured))
 	}
+	lt := func(name string, v, limit float64, measured bool, unit string) {
+		t := target{Name: name, Value: v, Limit: fmt.Sprintf("< %g%s", limit, unit), Pass: measured && v < limit}
+		r.Targets = append(r.Targets, t.verdict(measured))
+	}
 	ge := func(name string, v, limit float64, measured bool) {
 		t := target{Name: name, Value: v, Limit: fmt.Sprintf("≥ %g×", limit), Pass: measured && v >= limit}
 		r.Targets = append(r.Targets, t.verdict(measured))
@@ -132,10 +185,12 @@ func (r *results) finish(latency, wall time.Duration) {
 	ge("throughput vs ideal, raw moto", r.ThroughputRatioVsIdeal, 0.6, r.ThroughputRatioVsIdeal > 0)
 	ge("throughput vs ideal, +latency", r.ThroughputRatioVsIdealLatency, 0.6, r.ThroughputRatioVsIdealLatency > 0)
 	ge("throughput vs naive, +latency", r.ThroughputRatioVsNaiveLatency, 4, r.ThroughputRatioVsNaiveLatency > 0)
-	le("iamjit CPU per event", r.CPUMsPerEvent, 1, itRaw != nil, " ms")
+	le("CPU per event vs ideal, raw moto", r.CPURatioVsIdeal, 1.5, r.CPURatioVsIdeal > 0, "×")
 	le("peak RSS", r.PeakRSSMB, 64, r.PeakRSSMB > 0, " MB")
 	le("sweep reads per due grant", r.SweepReadsPerDue, 2, r.Sweep != nil, "×")
 	le("start-up to first receive", r.StartupMs, 200, r.StartupMs > 0, " ms")
+	le("idle p50 latency vs ideal, +latency", r.IdleP50RatioVsIdeal, 2, r.IdleP50RatioVsIdeal > 0, "×")
+	lt("3-item transaction at 20,000 items vs 100", r.TxnCostRatio, 2, r.TxnCostRatio > 0, "×")
 }
 
 func (t target) verdict(measured bool) target {
@@ -151,12 +206,12 @@ func (t target) verdict(measured bool) target {
 }
 
 func (r *results) print(w io.Writer, verbose bool) {
-	fmt.Fprintf(w, "\niamjit bench — %s — %d CPUs (%s), %s, added latency %g ms\n\n", r.Date, r.Machine.NProc, r.Machine.CPU, r.Machine.GoVersion, r.LatencyMs)
+	fmt.Fprintf(w, "\niamjit bench — %s — %d CPUs (%s), %s, moto %s, added latency %g ms\n\n", r.Date, r.Machine.NProc, r.Machine.CPU, r.Machine.GoVersion, r.MotoVersion, r.LatencyMs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "pipeline\tregime\tevents\tseconds\tevents/s\tcalls/event\tp50 ms\tp99 ms\tCPU ms/event\tpeak RSS MB\t")
 	for _, d := range r.Drains {
 		cpu, rss := "-", "-"
-		if d.Pipeline == "iamjit" {
+		if d.CPUMsPerEvent > 0 {
 			cpu, rss = fmt.Sprintf("%.3f", d.CPUMsPerEvent), fmt.Sprintf("%.1f", d.PeakRSSMB)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.1f\t%.2f\t%.0f\t%.0f\t%s\t%s\t\n",
@@ -190,6 +245,17 @@ func (r *results) print(w io.Writer, verbose bool) {
 			fmt.Fprintf(w, "replay: %d messages in %.2f s = %.0f msgs/s, %.2f calls/message (%s)\n", rp.Messages, rp.Seconds, rp.MsgsPerS, rp.CallsPerMsg, callsText(rp.Calls))
 		} else {
 			fmt.Fprintf(w, "replay: not measured: %s\n", rp.Reason)
+		}
+	}
+	for _, i := range r.Idle {
+		fmt.Fprintf(w, "idle %s: %d escalates one at a time (after %d unmeasured): SendMessage to in the group p50 %.0f ms, p90 %.0f, p99 %.0f, max %.0f; %.2f calls per escalate besides receives (%s)\n",
+			i.Pipeline, i.Samples, i.Warmup, i.P50Ms, i.P90Ms, i.P99Ms, i.MaxMs, i.CallsPerEvent, callsText(i.Calls))
+	}
+	if t := r.TxnCost; t != nil {
+		if t.Measured {
+			fmt.Fprintf(w, "3-item transaction: %.0f µs at 100 items, %.0f µs at 20,000: ratio %.2f\n", t.MicrosAt100, t.MicrosAt20000, t.Ratio)
+		} else {
+			fmt.Fprintf(w, "3-item transaction cost: not measured: %s\n", t.Reason)
 		}
 	}
 	if len(r.StartupSamples) > 0 {

@@ -40,19 +40,25 @@ func regimeName(delay time.Duration) string {
 	return "raw"
 }
 
-// runIamjit drains n escalates with one `iamjit run` process. The window is
-// from the first send (the process is already polling) to the moment its
-// /metrics count n applied messages (each deleted after its grant is
-// ACTIVE and its result published).
-func (b *bench) runIamjit(ctx context.Context, delay time.Duration, n int) (*drain, error) {
-	prefix := "it" + regimeName(delay)[:3]
+// runProcess drains n escalates with one child process: `iamjit run`, or
+// the ideal pipeline (child.go). The window is from the first send (the
+// process is already polling) to the moment the proxy has seen n messages
+// deleted (each after its grant is written and its result published).
+// iamjit's calls are read from its /metrics, the ideal pipeline's from the
+// proxy's count over the same window; the two agree for iamjit.
+func (b *bench) runProcess(ctx context.Context, pipeline string, delay time.Duration, n int) (*drain, error) {
+	prefix := pipeline[:2] + regimeName(delay)[:3]
 	e, err := b.fresh(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
 	b.proxy.setDelay(delay)
 	b.proxy.reset()
-	p, err := b.startIamjit(e)
+	start := b.startIamjit
+	if pipeline == "ideal" {
+		start = b.startIdeal
+	}
+	p, err := start(e)
 	if err != nil {
 		return nil, err
 	}
@@ -65,9 +71,11 @@ func (b *bench) runIamjit(ctx context.Context, delay time.Duration, n int) (*dra
 	if err := b.waitReceiving(ctx, p); err != nil {
 		return nil, err
 	}
-	before, err := p.scrape(ctx)
-	if err != nil {
-		return nil, err
+	var before metricsSnap
+	if p.addr != "" {
+		if before, err = p.scrape(ctx); err != nil {
+			return nil, err
+		}
 	}
 	proxyBefore := fromOps(b.proxy.snapshot())
 	cpu0, err := p.cpu()
@@ -82,18 +90,8 @@ func (b *bench) runIamjit(ctx context.Context, delay time.Duration, n int) (*dra
 	// Done is watched through the proxy (messages deleted), which costs the
 	// process nothing; scraping /metrics in a tight loop would add its own
 	// CPU to the per-event figure. /metrics is read once at the end.
-	deadline := time.Now().Add(5 * time.Minute)
-	for b.proxy.deleted.Load() < int64(n) {
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("iamjit deleted %d of %d in 5 minutes:\n%s", b.proxy.deleted.Load(), n, p.out.String())
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("iamjit run exited while draining:\n%s", p.out.String())
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
+	if err := b.waitDeleted(ctx, p, int64(n), 5*time.Minute); err != nil {
+		return nil, err
 	}
 	elapsed := time.Since(t0)
 	cpu1, err := p.cpu()
@@ -101,32 +99,52 @@ func (b *bench) runIamjit(ctx context.Context, delay time.Duration, n int) (*dra
 		return nil, err
 	}
 	proxyAfter := fromOps(b.proxy.snapshot())
-	after, err := p.scrape(ctx)
-	if err != nil {
-		return nil, err
+	d := &drain{
+		Pipeline: pipeline, Regime: regimeName(delay), Events: n, Seconds: elapsed.Seconds(),
+		EventsPerS: float64(n) / elapsed.Seconds(), ProxyCalls: proxyAfter.minus(proxyBefore), MotoMsPerCall: b.proxy.busyMs(),
+		CPUMsPerEvent: float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(n),
 	}
-	if got := after.outcomes["applied"] - before.outcomes["applied"]; got != int64(n) {
-		return nil, fmt.Errorf("iamjit applied %d of %d (outcomes %v):\n%s\nmoto: %s", got, n, after.outcomes, p.out.String(), lastTraceback(b.moto.Output()))
+	d.Calls = d.ProxyCalls
+	if p.addr != "" {
+		after, err := p.scrape(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if got := after.outcomes["applied"] - before.outcomes["applied"]; got != int64(n) {
+			return nil, fmt.Errorf("iamjit applied %d of %d (outcomes %v):\n%s\nmoto: %s", got, n, after.outcomes, p.out.String(), lastTraceback(b.moto.Output()))
+		}
+		d.Calls, d.Outcomes, d.Errors = after.calls.minus(before.calls), after.outcomes, after.errors.minus(before.errors)
 	}
 	stopped = true
 	ru, err := p.stop()
 	if err != nil {
 		return nil, err
 	}
-	d := &drain{
-		Pipeline: "iamjit", Regime: regimeName(delay), Events: n, Seconds: elapsed.Seconds(),
-		EventsPerS: float64(n) / elapsed.Seconds(), Calls: after.calls.minus(before.calls),
-		ProxyCalls: proxyAfter.minus(proxyBefore), MotoMsPerCall: b.proxy.busyMs(), Outcomes: after.outcomes,
-		Errors:        after.errors.minus(before.errors),
-		CPUMsPerEvent: float64((cpu1 - cpu0).Microseconds()) / 1000 / float64(n),
-		CPUTotalS:     time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(),
-		PeakRSSMB:     float64(ru.Maxrss) / 1024,
-	}
+	d.CPUTotalS = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	d.PeakRSSMB = float64(ru.Maxrss) / 1024
 	d.CallsPerEvent = float64(d.Calls.total()) / float64(n)
 	if err := latencies(ctx, b.direct, e.stack.Table, evs, d); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// waitDeleted waits until the proxy has seen n messages deleted.
+func (b *bench) waitDeleted(ctx context.Context, p *proc, n int64, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for b.proxy.deleted.Load() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s deleted %d of %d in %s:\n%s\nmoto: %s", p.cmd.Path, b.proxy.deleted.Load(), n, limit, p.out.String(), lastTraceback(b.moto.Output()))
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited while draining:\n%s", p.cmd.Path, p.out.String())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // latencies reads granted_at of every grant and sets p50/p99 of granted_at

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseTxnCost(t *testing.T) {
+	out := `goos: linux
+BenchmarkTransactionCostByTableSize-2   	       1	4472823024 ns/op	         0.9712 ratio	      4814 us/txn@100	      4675 us/txn@20000
+PASS
+`
+	c, err := parseTxnCost(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Measured || c.Ratio != 0.9712 || c.MicrosAt100 != 4814 || c.MicrosAt20000 != 4675 {
+		t.Fatalf("parsed %+v", c)
+	}
+	for _, bad := range []string{
+		"PASS\n",
+		"BenchmarkTransactionCostByTableSize-2  1  4472823024 ns/op  4814 us/txn@100  4675 us/txn@20000\n",
+		"BenchmarkTransactionCostByTableSize-2  1  4472823024 ns/op  x ratio  4814 us/txn@100  4675 us/txn@20000\n",
+	} {
+		if c, err := parseTxnCost(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q parsed as %+v, want an error", bad, c)
+		}
+	}
+	if c := readTxnCost(""); c.Measured || c.Reason == "" {
+		t.Errorf("no file: %+v, want not measured with a reason", c)
+	}
+}
+
+// The proxy tells the waiter for exactly the user and group that moto
+// added, from the IAM query-protocol form body.
+func TestProxyExpectAdd(t *testing.T) {
+	p := &proxy{addWaiters: map[string]chan time.Time{}}
+	mine := p.expectAdd("u001-itidl@example.com", "itidl-g03")
+	other := p.expectAdd("u002-itidl@example.com", "itidl-g03")
+	at := time.Unix(100, 0)
+	p.added([]byte("Action=AddUserToGroup&GroupName=itidl-g03&UserName=u001-itidl%40example.com&Version=2010-05-08"), at)
+	select {
+	case got := <-mine:
+		if !got.Equal(at) {
+			t.Errorf("told %v, want %v", got, at)
+		}
+	default:
+		t.Fatal("the waiter for the added user was not told")
+	}
+	select {
+	case got := <-other:
+		t.Fatalf("the waiter for another user was told %v", got)
+	default:
+	}
+}
+
+func TestFinishComparesWithIdeal(t *testing.T) {
+	r := newResults()
+	r.add(&drain{Pipeline: "iamjit", Regime: "raw", Events: 1000, EventsPerS: 20, CPUMsPerEvent: 3, CallsPerEvent: 3.5})
+	r.add(&drain{Pipeline: "ideal", Regime: "raw", Events: 1000, EventsPerS: 25, CPUMsPerEvent: 1.5})
+	r.Idle = []*idleResult{{Pipeline: "iamjit", P50Ms: 90, P99Ms: 300}, {Pipeline: "ideal", P50Ms: 60, P99Ms: 150}}
+	r.TxnCost = &txnCost{Measured: true, Ratio: 2.5}
+	r.finish(20*time.Millisecond, 1000, time.Minute)
+	if r.CPURatioVsIdeal != 2 || r.CPUMsPerEventIdeal != 1.5 {
+		t.Errorf("cpu ratio %g (ideal %g ms), want 2 (1.5 ms)", r.CPURatioVsIdeal, r.CPUMsPerEventIdeal)
+	}
+	if r.IdleP50RatioVsIdeal != 1.5 || r.IdleP50Ms != 90 || r.IdleP99Ms != 300 || r.IdleP50MsIdeal != 60 {
+		t.Errorf("idle %g/%g ms, ideal %g ms, ratio %g", r.IdleP50Ms, r.IdleP99Ms, r.IdleP50MsIdeal, r.IdleP50RatioVsIdeal)
+	}
+	if r.EscalatesPerDrain != 1000 || r.MotoVersion == "" || r.TxnCostRatio != 2.5 {
+		t.Errorf("escalates %d, moto %q, txn ratio %g", r.EscalatesPerDrain, r.MotoVersion, r.TxnCostRatio)
+	}
+	want := map[string]string{
+		"CPU per event vs ideal, raw moto":          "MISS",
+		"idle p50 latency vs ideal, +latency":       "PASS",
+		"3-item transaction at 20,000 items vs 100": "MISS",
+		"throughput vs ideal, raw moto":             "PASS",
+		"sweep reads per due grant":                 "NOT MEASURED",
+	}
+	for _, tg := range r.Targets {
+		if w, ok := want[tg.Name]; ok {
+			if tg.Result != w {
+				t.Errorf("%s: %s, want %s", tg.Name, tg.Result, w)
+			}
+			delete(want, tg.Name)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("targets missing: %v", want)
+	}
+}
