@@ -49,7 +49,7 @@ func main() {
 func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
 
 func run(ctx context.Context, bin string, duration int) error {
-	step("starting moto_server (the local AWS emulator)")
+	step("starting moto (the local AWS emulator, through moto_iamjit.py)")
 	moto, err := motoserver.StartProcess(ctx, nil)
 	if err != nil {
 		return err
@@ -135,7 +135,7 @@ func run(ctx context.Context, bin string, duration int) error {
 	if err := printResult(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Granted"); err != nil {
 		return err
 	}
-	step("no deescalate will come: waiting for the sweeper to end the grant at its expiry")
+	step("no deescalate will come: iamjit ends the grant at its expiry (a timer, to the second; the sweep is the safety net)")
 	if err := waitMembers(ctx, iamc, group, false, user); err != nil {
 		return err
 	}
