@@ -125,7 +125,12 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	extenderDone := make(chan struct{})
 	go func() { defer close(extenderDone); c.extendLoop(work, stopExtender) }()
 
+	// A worker slot bounds messages being decided (Handle: DynamoDB and
+	// IAM); it is freed as soon as the decision is made, so the next
+	// message is received while this one's results are published and it is
+	// deleted in the batchers' next batch. finishing bounds those.
 	slots := make(chan struct{}, c.Workers)
+	finishing := make(chan struct{}, 4*c.Workers)
 	var wg sync.WaitGroup
 	var recvErr error
 	backoff := time.Duration(0)
@@ -176,8 +181,14 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { <-slots }()
-				c.process(work, m, deleter, publisher)
+				var once sync.Once
+				free := func() { once.Do(func() { <-slots }) }
+				defer free()
+				c.process(work, m, deleter, publisher, func() (done func()) {
+					finishing <- struct{}{}
+					free()
+					return func() { <-finishing }
+				})
 			}()
 		}
 	}
@@ -226,7 +237,9 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]Message, error) {
 	return msgs, nil
 }
 
-func (c *Consumer) process(ctx context.Context, m Message, deleter *batcher[Message], publisher *batcher[events.Result]) {
+// process decides m, then (after decided, which frees its worker slot)
+// publishes its results and deletes it, or retries it later.
+func (c *Consumer) process(ctx context.Context, m Message, deleter *batcher[Message], publisher *batcher[events.Result], decided func() (done func())) {
 	start := c.Now()
 	ctx = WithLogAttrs(ctx, slog.String("sqs_message_id", m.ID))
 	if c.Observer != nil {
@@ -242,6 +255,7 @@ func (c *Consumer) process(ctx context.Context, m Message, deleter *batcher[Mess
 			d.Poison = &Poison{Code: "gave_up", Msg: cause.Error()}
 		}
 	}
+	defer decided()()
 	log := c.Log.With("sqs_message_id", m.ID, "sym_event_id", d.SymID, "grant_id", d.GrantID, "receive_count", m.ReceiveCount)
 	if d.Err == nil {
 		d.Err = c.publishAll(ctx, publisher, d.Results)

@@ -342,3 +342,60 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 		}
 	}
 }
+
+// gatedPublisher holds every Publish until gate is closed.
+type gatedPublisher struct {
+	*fakePublisher
+	gate chan struct{}
+}
+
+func (g gatedPublisher) Publish(ctx context.Context, rs []events.Result) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.fakePublisher.Publish(ctx, rs)
+}
+
+// A worker is freed once its message is decided: with one worker, the next
+// messages are handled while the first one's results are still being
+// published, and none is deleted before its results are.
+func TestAWorkerIsFreedOnceItsMessageIsDecided(t *testing.T) {
+	f := newFakeSQS(3)
+	p := &fakePublisher{sqs: f}
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	handled := 0
+	c := newConsumer(f, p, handlerFunc{handle: func(m Message) Disposition {
+		mu.Lock()
+		handled++
+		mu.Unlock()
+		return granted(m)
+	}})
+	c.Publisher, c.Workers = gatedPublisher{p, gate}, 1
+	err := runUntil(t, c, func() bool {
+		mu.Lock()
+		n := handled
+		mu.Unlock()
+		select {
+		case <-gate:
+		default:
+			if n == 3 { // every message decided while publishing was held
+				f.mu.Lock()
+				early := len(f.deleted)
+				f.mu.Unlock()
+				if early != 0 {
+					t.Errorf("%d messages deleted while their results were held", early)
+				}
+				close(gate)
+			}
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.deleted) == 3
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
