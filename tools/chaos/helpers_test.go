@@ -315,7 +315,8 @@ func TestProxyTransactionFaults(t *testing.T) {
 	})
 }
 
-// The replicas' retry counter is read from what metrics really writes.
+// The replicas' retry and stale-add counters are read from what metrics
+// really writes.
 func TestParseRetries(t *testing.T) {
 	m, err := metrics.New(prometheus.NewRegistry(), awsx.NewCounter())
 	if err != nil {
@@ -324,13 +325,14 @@ func TestParseRetries(t *testing.T) {
 	m.TransactionRetried("TransactionConflict")
 	m.TransactionRetried("TransactionConflict")
 	m.TransactionRetried("ProvisionedThroughputExceededException")
+	m.StaleAddsRepaired(3)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	got, err := parseRetries(rec.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got["TransactionConflict"] != 2 || got["ProvisionedThroughputExceededException"] != 1 {
+	if len(got) != 3 || got["TransactionConflict"] != 2 || got["ProvisionedThroughputExceededException"] != 1 || got[staleAddsKey] != 3 {
 		t.Errorf("parsed %v", got)
 	}
 }
