@@ -71,13 +71,22 @@ func (t *Timers) Start(ctx context.Context) (wait func()) {
 // Horizon is how far ahead Expire arms timers.
 func (t *Timers) Horizon() time.Duration { return t.horizon }
 
-// Expire implements Scheduler: end g at its expiry if that is within the
-// horizon. A grant is armed once per process.
+// Expire implements Scheduler: end g at its expiry. A grant that expires
+// beyond the horizon gets a wake-up timer instead, one horizon before its
+// expiry, which arms the expiry then: the sweep's look-ahead (Upcoming) is
+// a page of the next grants due, which many grants expiring close together
+// outrun, so the replica that granted g must not leave a longer grant to
+// it. A grant is armed once per process.
 func (t *Timers) Expire(g Grant) {
 	d := g.ExpiresAt.Sub(t.svc.Now())
 	if d > t.horizon {
+		t.arm("wake#"+g.ID, d-t.horizon, func(context.Context) { t.armExpiry(g, g.ExpiresAt.Sub(t.svc.Now())) })
 		return
 	}
+	t.armExpiry(g, d)
+}
+
+func (t *Timers) armExpiry(g Grant, d time.Duration) {
 	t.arm("expire#"+g.ID, d, func(ctx context.Context) {
 		if err := t.svc.expire(ctx, t.pub, g); err != nil && ctx.Err() == nil {
 			t.log.WarnContext(ctx, "ending a grant at its expiry failed; the sweep retries", "grant_id", g.ID, "err", err)

@@ -64,7 +64,8 @@ func TestTimersEndAGrantOnceAcrossReplicas(t *testing.T) {
 	}
 }
 
-// A grant beyond the horizon is left to a later sweep's Upcoming; stopping
+// A grant beyond the horizon gets only a wake-up timer (Upcoming leaves it
+// out too); stopping
 // the timers stops what has not fired.
 func TestTimersArmOnlyWithinTheHorizonAndStop(t *testing.T) {
 	e := newEnv(t)
@@ -73,7 +74,7 @@ func TestTimersArmOnlyWithinTheHorizonAndStop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	timers := grants.NewTimers(e.svc, &fakePublisher{}, time.Minute, time.Hour, slog.New(slog.DiscardHandler))
 	wait := timers.Start(ctx)
-	timers.Expire(g) // an hour away: not armed
+	timers.Expire(g) // an hour away: a wake-up at 59 minutes, no expiry
 	up, err := e.svc.Upcoming(context.Background(), time.Minute, 10)
 	if err != nil || len(up) != 0 {
 		t.Fatalf("Upcoming(1m) = %v, %v; want nothing", up, err)
@@ -153,4 +154,29 @@ func lateAdd(f *fakeIAM, user, group string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.members[memberKey{user, group}] = true
+}
+
+// A grant beyond the horizon is still ended on time by the replica that
+// armed it: its wake-up timer arms the expiry one horizon before.
+func TestTimersWakeUpForAGrantBeyondTheHorizon(t *testing.T) {
+	e := newEnv(t)
+	out := e.handle(t, escalate("s1", "r1", 30))
+	g, _ := e.store.GetGrant(context.Background(), out.GrantID)
+	e.clock.Advance(g.ExpiresAt.Sub(e.clock.Now()) - 150*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Horizon 100 ms: the expiry, 150 ms away, is beyond it.
+	timers := grants.NewTimers(e.svc, &fakePublisher{}, 100*time.Millisecond, time.Hour, slog.New(slog.DiscardHandler))
+	wait := timers.Start(ctx)
+	timers.Expire(g)
+	// The fake clock stands still: move it past the expiry once the wake-up
+	// (50 ms) has fired and armed the expiry.
+	time.Sleep(120 * time.Millisecond)
+	e.clock.Advance(time.Second)
+	waitFor(t, "the grant to end through its wake-up timer", func() bool {
+		got, _ := e.store.GetGrant(context.Background(), g.ID)
+		return got.State == grants.StateRevoked && !e.iam.isMember(alice, readonly)
+	})
+	cancel()
+	wait()
 }

@@ -62,7 +62,7 @@ func main() {
 	flag.IntVar(&o.sweepItems, "sweep-items", 20000, "grants in the sweep table (half long revoked, 1 in 200 due)")
 	flag.IntVar(&o.idleEvents, "idle-events", 100, "escalates measured one at a time in the idle scenario, per pipeline")
 	flag.StringVar(&o.txnCost, "txn-cost", "", "file with the output of go test -bench TransactionCostByTableSize ./internal/motoserver/ (make bench writes it)")
-	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run: startup, raw, latency, idle, sweep, replay, or one pipeline as raw/ideal; default all")
+	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run: startup, raw, latency, idle, sweep, replay, expiry, or one pipeline as raw/ideal; default all")
 	child := flag.String("child", "", "run a pipeline as a child process of the bench (internal)")
 	flag.Parse()
 	if *child != "" {
@@ -184,9 +184,25 @@ func run(ctx context.Context, o options) error {
 			return err
 		})
 	}
+	if want("expiry") {
+		step(fmt.Sprintf("expiry of %d grants over %s, %d replicas", expiryGrants, expirySpread, expiryReplicas), func() (err error) {
+			res.Expiry, err = b.runExpiry(ctx)
+			return err
+		})
+	}
 	res.finish(latency, n, time.Since(started))
 	res.print(os.Stdout, true)
 	body, _ := json.MarshalIndent(res, "", "  ")
+	if only != "" {
+		// A partial run merges into the results of the last full one.
+		if old, err := os.ReadFile(o.out); err == nil {
+			if merged, err := mergeResults(old, body); err == nil {
+				body = merged
+			} else {
+				errs = append(errs, fmt.Errorf("merge into %s: %w", o.out, err))
+			}
+		}
+	}
 	if err := os.WriteFile(o.out, append(body, '\n'), 0o644); err != nil {
 		errs = append(errs, fmt.Errorf("write %s: %w", o.out, err))
 	} else {

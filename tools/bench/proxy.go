@@ -25,7 +25,8 @@ import (
 // from the SigV4 credential scope). It also notes when the first
 // ReceiveMessage arrived, which is how start-up is timed.
 // It also tells the idle-latency scenario when moto has added a user to a
-// group (expectAdd).
+// group (expectAdd), and notes when moto has removed one (removals, for
+// the expiry scenario).
 //
 // DynamoDB requests are no longer serialised here: moto_iamjit.py runs
 // every DynamoDB request under one lock inside moto.
@@ -44,6 +45,11 @@ type proxy struct {
 
 	addMu      sync.Mutex
 	addWaiters map[string]chan time.Time // "user/group" -> told when moto has added the user
+
+	// removed is when moto first answered a successful RemoveUserFromGroup,
+	// by "user/group": the moment the user was out (the expiry scenario).
+	removeMu sync.Mutex
+	removed  map[string]time.Time
 }
 
 type opKey struct{ Service, Operation string }
@@ -57,7 +63,7 @@ func startProxy(target string) (*proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for the proxy: %w", err)
 	}
-	p := &proxy{url: "http://" + ln.Addr().String(), counts: map[opKey]int64{}, busy: map[opKey]time.Duration{}, addWaiters: map[string]chan time.Time{}}
+	p := &proxy{url: "http://" + ln.Addr().String(), counts: map[opKey]int64{}, busy: map[opKey]time.Duration{}, addWaiters: map[string]chan time.Time{}, removed: map[string]time.Time{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{
 		Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -108,6 +114,8 @@ func (p *proxy) handler(next http.Handler) http.Handler {
 				p.deleted.Add(int64(bytes.Count(body, []byte(`"ReceiptHandle"`))))
 			case "AddUserToGroup":
 				p.added(body, start.Add(took))
+			case "RemoveUserFromGroup":
+				p.noteRemoved(body, start.Add(took))
 			}
 		}
 		p.mu.Lock()
@@ -141,6 +149,32 @@ func (p *proxy) added(body []byte, at time.Time) {
 	if ok {
 		ch <- at
 	}
+}
+
+// noteRemoved records the first successful RemoveUserFromGroup of a user
+// from a group.
+func (p *proxy) noteRemoved(body []byte, at time.Time) {
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return
+	}
+	key := v.Get("UserName") + "/" + v.Get("GroupName")
+	p.removeMu.Lock()
+	if _, ok := p.removed[key]; !ok {
+		p.removed[key] = at
+	}
+	p.removeMu.Unlock()
+}
+
+// removals is a copy of the first removal moments by "user/group".
+func (p *proxy) removals() map[string]time.Time {
+	p.removeMu.Lock()
+	defer p.removeMu.Unlock()
+	out := make(map[string]time.Time, len(p.removed))
+	for k, v := range p.removed {
+		out[k] = v
+	}
+	return out
 }
 
 // classify names the AWS operation of a request.
@@ -191,6 +225,9 @@ func (p *proxy) reset() {
 	p.addMu.Lock()
 	clear(p.addWaiters)
 	p.addMu.Unlock()
+	p.removeMu.Lock()
+	clear(p.removed)
+	p.removeMu.Unlock()
 }
 
 type statusWriter struct {

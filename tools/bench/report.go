@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -30,6 +31,9 @@ type results struct {
 	P50MsLatency                  float64  `json:"p50_ms_latency"`
 	P99MsLatency                  float64  `json:"p99_ms_latency"`
 	ReplayMsgsPerS                *float64 `json:"replay_msgs_per_s"` // null: not measured (see replay.reason)
+	ExpiryP50LateMs               float64  `json:"expiry_p50_late_ms"`
+	ExpiryP99LateMs               float64  `json:"expiry_p99_late_ms"`
+	ExpiryRemovesPerGrant         float64  `json:"expiry_removes_per_grant"`
 
 	EscalatesPerDrain   int     `json:"escalates_per_drain"`
 	SweepTableItems     int     `json:"sweep_table_items"`
@@ -49,6 +53,7 @@ type results struct {
 	Drains         []*drain           `json:"drains"`
 	Sweep          *sweepResult       `json:"sweep"`
 	Replay         *replayResult      `json:"replay"`
+	Expiry         *expiryResult      `json:"expiry"`
 	Idle           []*idleResult      `json:"idle"`
 	TxnCost        *txnCost           `json:"txn_cost"`
 	Targets        []target           `json:"targets"`
@@ -168,6 +173,9 @@ func (r *results) finish(latency time.Duration, events int, wall time.Duration) 
 		v := r.Replay.MsgsPerS
 		r.ReplayMsgsPerS = &v
 	}
+	if x := r.Expiry; x != nil {
+		r.ExpiryP50LateMs, r.ExpiryP99LateMs, r.ExpiryRemovesPerGrant = x.P50LateMs, x.P99LateMs, x.RemovesPerGrnt
+	}
 
 	le := func(name string, v, limit float64, measured bool, unit string) {
 		t := target{Name: name, Value: v, Limit: fmt.Sprintf("≤ %g%s", limit, unit), Pass: measured && v <= limit}
@@ -190,6 +198,8 @@ func (r *results) finish(latency time.Duration, events int, wall time.Duration) 
 	le("sweep reads per due grant", r.SweepReadsPerDue, 2, r.Sweep != nil, "×")
 	le("start-up to first receive", r.StartupMs, 200, r.StartupMs > 0, " ms")
 	le("idle p50 latency vs ideal, +latency", r.IdleP50RatioVsIdeal, 2, r.IdleP50RatioVsIdeal > 0, "×")
+	le("expiry: removal seen in IAM after expires_at, p99", r.ExpiryP99LateMs, 1000, r.Expiry != nil, " ms")
+	le("expiry: RemoveUserFromGroup per expired grant, 3 replicas", r.ExpiryRemovesPerGrant, 1.5, r.Expiry != nil, "")
 	lt("3-item transaction at 20,000 items vs 100", r.TxnCostRatio, 2, r.TxnCostRatio > 0, "×")
 }
 
@@ -251,6 +261,10 @@ func (r *results) print(w io.Writer, verbose bool) {
 		fmt.Fprintf(w, "idle %s: %d escalates one at a time (after %d unmeasured): SendMessage to in the group p50 %.0f ms, p90 %.0f, p99 %.0f, max %.0f; %.2f calls per escalate besides receives (%s)\n",
 			i.Pipeline, i.Samples, i.Warmup, i.P50Ms, i.P90Ms, i.P99Ms, i.MaxMs, i.CallsPerEvent, callsText(i.Calls))
 	}
+	if x := r.Expiry; x != nil {
+		fmt.Fprintf(w, "expiry: %d grants, expiries over %.0f s, %d replicas at default settings (granted in %.1f s): removal seen in IAM − expires_at p50 %.0f ms, p90 %.0f, p99 %.0f, max %.0f (%d over 1 s, earliest %.0f); %d RemoveUserFromGroup = %.2f per grant; %d stale adds repaired\n",
+			x.Grants, x.SpreadSeconds, x.Replicas, x.GrantSeconds, x.P50LateMs, x.P90LateMs, x.P99LateMs, x.MaxLateMs, x.LateOver1s, x.EarlyMs, x.Removes, x.RemovesPerGrnt, x.StaleAdds)
+	}
 	if t := r.TxnCost; t != nil {
 		if t.Measured {
 			fmt.Fprintf(w, "3-item transaction: %.0f µs at 100 items, %.0f µs at 20,000: ratio %.2f\n", t.MicrosAt100, t.MicrosAt20000, t.Ratio)
@@ -275,4 +289,85 @@ func callsText(c calls) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, c[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// mergeResults lays a partial run's results (-only) over the last full
+// one's: what the partial run measured replaces, what it did not measure
+// (zero, null, empty) is kept, targets are merged by name, and the full
+// run's date, wall time and drain size stay.
+func mergeResults(old, partial []byte) ([]byte, error) {
+	var o, p map[string]any
+	if err := json.Unmarshal(old, &o); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(partial, &p); err != nil {
+		return nil, err
+	}
+	keep := map[string]bool{"date": true, "wall_seconds": true, "escalates_per_drain": true}
+	for k, v := range p {
+		if keep[k] && o[k] != nil {
+			continue
+		}
+		if k == "targets" {
+			o[k] = mergeTargets(o[k], v)
+			continue
+		}
+		if m, ok := v.(map[string]any); ok && m["measured"] == false && o[k] != nil {
+			continue // txn_cost, replay: not run this time
+		}
+		if !emptyJSON(v) || o[k] == nil {
+			o[k] = v
+		}
+	}
+	// Through the struct again, for its key order.
+	body, err := json.Marshal(o)
+	if err != nil {
+		return nil, err
+	}
+	var r results
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(&r, "", "  ")
+}
+
+func emptyJSON(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case float64:
+		return x == 0
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// mergeTargets replaces the old targets the new run measured, in place,
+// and appends new names.
+func mergeTargets(old, partial any) any {
+	ol, _ := old.([]any)
+	pl, _ := partial.([]any)
+	name := func(t any) string { m, _ := t.(map[string]any); s, _ := m["name"].(string); return s }
+	measured := func(t any) bool { m, _ := t.(map[string]any); return m["result"] != "NOT MEASURED" }
+	out := append([]any(nil), ol...)
+	for _, t := range pl {
+		found := false
+		for i, u := range out {
+			if name(u) == name(t) {
+				found = true
+				if measured(t) {
+					out[i] = t
+				}
+			}
+		}
+		if !found {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,28 @@ func TestFinishComparesWithIdeal(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("targets missing: %v", want)
+	}
+}
+
+// A partial run (-only expiry) keeps what it did not measure from the last
+// full run and replaces what it did.
+func TestMergeResultsKeepsWhatWasNotRun(t *testing.T) {
+	old := `{"calls_per_escalate": 3.9, "expiry_p99_late_ms": 0, "date": "full", "txn_cost": {"measured": true, "ratio": 1.1},
+		"targets": [{"name": "a", "value": 1, "result": "PASS"}, {"name": "e", "value": 0, "result": "NOT MEASURED"}]}`
+	part := `{"calls_per_escalate": 0, "expiry_p99_late_ms": 433, "date": "partial", "txn_cost": {"measured": false, "ratio": 0},
+		"targets": [{"name": "a", "value": 0, "result": "NOT MEASURED"}, {"name": "e", "value": 433, "result": "PASS"}]}`
+	body, err := mergeResults([]byte(old), []byte(part))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r results
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.CallsPerEscalate != 3.9 || r.ExpiryP99LateMs != 433 || r.Date != "full" || r.TxnCost == nil || !r.TxnCost.Measured {
+		t.Fatalf("merged %s", body)
+	}
+	if len(r.Targets) != 2 || r.Targets[0].Value != 1 || r.Targets[1].Value != 433 {
+		t.Fatalf("merged targets %+v", r.Targets)
 	}
 }

@@ -187,6 +187,11 @@ func TestChaos(t *testing.T) {
 	monCtx, stopMon := context.WithCancel(ctx)
 	monDone := make(chan struct{})
 	go func() { defer close(monDone); mon.run(monCtx, 500*time.Millisecond) }()
+	// Late adds as a killed replica's would land: right after a removal.
+	late := &lateAdder{aw: aw, groups: cast.Groups, max: 12}
+	late.armed.Store(true)
+	lateDone := make(chan struct{})
+	go func() { defer close(lateDone); late.run(monCtx, 250*time.Millisecond) }()
 
 	killCtx, stopKiller := context.WithCancel(ctx)
 	var kills int
@@ -261,6 +266,11 @@ func TestChaos(t *testing.T) {
 	if err := aw.waitDrained(ctx, drainDeadline); err != nil {
 		t.Fatalf("queue did not drain: %v", err)
 	}
+	// No injected late add may be pending at the mid-point snapshot.
+	late.armed.Store(false)
+	if err := late.waitUndone(ctx, time.Minute); err != nil {
+		t.Errorf("late add: %v", err)
+	}
 	// The queue is empty: an overlap started now meets no backlog. When a
 	// slow emulator has kept every overlap so far from happening, start one
 	// beside the tail rather than after it.
@@ -293,6 +303,7 @@ func TestChaos(t *testing.T) {
 		t.Logf("chaos: every %s tail grant had ended by the mid-point snapshot; sending a longer tail", tailDur)
 	}
 	t.Logf("chaos: queue drained at %s; mid-point snapshot taken", time.Now().Format("15:04:05.000"))
+	late.armed.Store(true) // the tail's grants end from here on
 
 	// Drive every scripted scenario until it has been exercised at least
 	// once, within a deadline; Check then fails loudly if it still was not.
@@ -328,9 +339,19 @@ func TestChaos(t *testing.T) {
 	if err := aw.waitAtRest(ctx, lastExpiry.Add(time.Minute)); err != nil {
 		t.Errorf("not at rest: %v", err)
 	}
+	late.armed.Store(false)
+	if err := late.waitUndone(ctx, time.Minute); err != nil {
+		t.Errorf("late add: %v", err)
+	}
 	stopMon()
 	<-monDone
+	<-lateDone
 	obs.Final = aw.snapshot(ctx, t, managedAndOutside(cast))
+	// Invariant 7, with the replicas still up to finish a dirty role item.
+	revViolations, revChecked, err := aw.waitRevocations(ctx, stack.JITRoleARN, cast.Groups[0], obs.Final.After, 30*time.Second)
+	if err != nil {
+		t.Errorf("session revocation check: %v", err)
+	}
 	obs.Members = aw.members(ctx, t)
 	obs.Samples = mon.samples()
 
@@ -375,6 +396,23 @@ func TestChaos(t *testing.T) {
 		}
 		scrapeErrs = append(scrapeErrs, errs...)
 	}
+	var staleRepaired int64
+	for _, r := range replicas {
+		staleRepaired += r.StaleAdds()
+	}
+	late.mu.Lock()
+	lateErrs := slices.Clone(late.errs)
+	late.mu.Unlock()
+	injected := late.injections()
+	var undone []string
+	for _, r := range replicas {
+		undone = append(undone, undoneInLog(r.LogPath())...)
+	}
+	checkLateAdds(&rep, injected, undone, staleRepaired, lateErrs)
+	for _, v := range revViolations {
+		rep.fail("%s", v)
+	}
+	rep.Figures["revocations_checked"] = revChecked
 	for i, n := range pst.PerPort {
 		if n == 0 {
 			rep.fail("inv6: replica %d never called AWS", i)
@@ -389,6 +427,13 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(&b, "  DynamoDB transaction faults %d; sent again by the same replica within %s (in-process retry): %s (longest wait %s); later: %s\n",
 		pst.TxFaults(), RetryWindow, renderMap(pst.Retried), pst.MaxRetryDelay.Round(time.Millisecond), renderMap(pst.RetriedLate))
 	fmt.Fprintf(&b, "  replicas' iamjit_dynamodb_transaction_retries_total: %s (scrapes failed %d)\n", renderMap(txMetric), len(scrapeErrs))
+	fmt.Fprintf(&b, "  late adds injected %d, all out at rest: %d undone by the read-back, the rest by another convergence first; undos logged %d, replicas' iamjit_stale_adds_repaired_total %d\n",
+		len(injected), rep.Figures["late_adds_undone_by_read_back"], len(undone), staleRepaired)
+	for _, in := range injected {
+		fmt.Fprintf(&b, "    late add: %s to %s at %s\n", in.User, in.Group, in.At.Format("15:04:05.000"))
+	}
+	fmt.Fprintf(&b, "  session revocation: %d ended memberships of %s checked against role item and %s on %s\n",
+		revChecked, cast.Groups[0], "iamjit-session-revocation", stack.JITRoleARN)
 	fmt.Fprintf(&b, "  scripts run %d, exercised %d\n", len(runs), countExercised(runs))
 	reported = true
 	for _, n := range d.Notes() {

@@ -17,5 +17,8 @@
 //     table's state allows, so that every scenario happens however slow
 //     the emulator is;
 //   - Check: the invariant checker over what the test read back from IAM,
-//     DynamoDB, the results queue and the dead-letter queue.
+//     DynamoDB, the results queue and the dead-letter queue; beside it
+//     (ended_test.go) the session-revocation check (every ended membership
+//     of the /jit/ group denied in the role's policy and its item) and the
+//     late adds the test injects after iamjit's removals, all undone.
 package chaos

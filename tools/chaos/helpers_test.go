@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -315,7 +316,8 @@ func TestProxyTransactionFaults(t *testing.T) {
 	})
 }
 
-// The replicas' retry counter is read from what metrics really writes.
+// The replicas' retry and stale-add counters are read from what metrics
+// really writes.
 func TestParseRetries(t *testing.T) {
 	m, err := metrics.New(prometheus.NewRegistry(), awsx.NewCounter())
 	if err != nil {
@@ -324,13 +326,58 @@ func TestParseRetries(t *testing.T) {
 	m.TransactionRetried("TransactionConflict")
 	m.TransactionRetried("TransactionConflict")
 	m.TransactionRetried("ProvisionedThroughputExceededException")
+	m.StaleAddsRepaired(3)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	got, err := parseRetries(rec.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got["TransactionConflict"] != 2 || got["ProvisionedThroughputExceededException"] != 1 {
+	if len(got) != 3 || got["TransactionConflict"] != 2 || got["ProvisionedThroughputExceededException"] != 1 || got[staleAddsKey] != 3 {
 		t.Errorf("parsed %v", got)
+	}
+}
+
+// The revocation check reads iamjit's own documents: per-user statements
+// (one name or several) and the role-wide one, and fails on an old cutoff.
+func TestRevocationPolicyDenies(t *testing.T) {
+	end := time.Date(2026, 12, 1, 10, 0, 0, 500e6, time.UTC)
+	doc := `{"Version":"2012-10-17","Statement":[
+		{"Sid":"a","Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:SourceIdentity":"alice"},"DateLessThan":{"aws:TokenIssueTime":"2026-12-01T10:00:01Z"}}},
+		{"Sid":"b","Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:SourceIdentity":["bob","carol"]},"DateLessThan":{"aws:TokenIssueTime":"2026-12-01T09:59:00Z"}}}]}`
+	p, err := parseRevocationPolicy(url.QueryEscape(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.denies("alice", end) || p.denies("bob", end) || p.denies("dave", end) || !p.denies("carol", end.Add(-2*time.Minute)) {
+		t.Errorf("per-user: %+v", p)
+	}
+	p, err = parseRevocationPolicy(`{"Statement":[{"Effect":"Deny","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-12-01T10:00:01Z"}}}]}`)
+	if err != nil || !p.denies("anyone", end) || p.denies("anyone", end.Add(time.Second)) {
+		t.Errorf("role-wide: %+v, %v", p, err)
+	}
+}
+
+// The late-add check fails when nothing was injected, when the read-back
+// undid none of them, and when the counter and the logs disagree.
+func TestCheckLateAddsFails(t *testing.T) {
+	in := []injection{{User: "u1", Group: "g1"}, {User: "u2", Group: "g1"}}
+	for _, c := range []struct {
+		name     string
+		injected []injection
+		undone   []string
+		metric   int64
+		fails    bool
+	}{
+		{"none injected", nil, nil, 0, true},
+		{"read-back undid none", in, []string{"u9#g1"}, 1, true},
+		{"metric short", in, []string{"u1#g1", "u9#g1"}, 1, true},
+		{"ok", in, []string{"u1#g1", "u9#g1"}, 2, false},
+	} {
+		r := Report{Figures: map[string]int{}}
+		checkLateAdds(&r, c.injected, c.undone, c.metric, nil)
+		if got := len(r.Violations) > 0; got != c.fails {
+			t.Errorf("%s: violations %v", c.name, r.Violations)
+		}
 	}
 }

@@ -37,6 +37,7 @@ type Replica struct {
 	// In-process transaction retries by reason, summed over the processes
 	// (each read from /metrics just before it was killed or stopped).
 	txRetries map[string]int64
+	staleAdds int64 // iamjit_stale_adds_repaired_total, summed over processes
 	scrapeErr []string
 }
 
@@ -175,11 +176,28 @@ func (r *Replica) scrape() {
 		return
 	}
 	for k, v := range got {
+		if k == staleAddsKey {
+			r.staleAdds += v
+			continue
+		}
 		r.txRetries[k] += v
 	}
 }
 
-const retriesMetric = "iamjit_dynamodb_transaction_retries_total"
+// StaleAdds is the sum of iamjit_stale_adds_repaired_total over the
+// replica's processes (each read just before it was killed or stopped).
+func (r *Replica) StaleAdds() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.staleAdds
+}
+
+const (
+	retriesMetric = "iamjit_dynamodb_transaction_retries_total"
+	staleMetric   = "iamjit_stale_adds_repaired_total"
+	// staleAddsKey is where parseRetries puts staleMetric's value.
+	staleAddsKey = "(stale adds repaired)"
+)
 
 func readRetries(ctx context.Context, url string) (map[string]int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -198,13 +216,22 @@ func readRetries(ctx context.Context, url string) (map[string]int64, error) {
 }
 
 // parseRetries reads the retry counter's series from Prometheus text:
-// iamjit_dynamodb_transaction_retries_total{reason="X"} N.
+// iamjit_dynamodb_transaction_retries_total{reason="X"} N, and the stale
+// adds counter (iamjit_stale_adds_repaired_total N) under staleAddsKey.
 func parseRetries(r io.Reader) (map[string]int64, error) {
 	out := map[string]int64{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	prefix := retriesMetric + `{reason="`
 	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), staleMetric+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return nil, fmt.Errorf("value of %q: %w", sc.Text(), err)
+			}
+			out[staleAddsKey] += int64(f)
+			continue
+		}
 		rest, ok := strings.CutPrefix(sc.Text(), prefix)
 		if !ok {
 			continue

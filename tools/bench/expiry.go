@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+const (
+	expiryGrants   = 500
+	expiryReplicas = 3
+	// expiryLead is how long after the first send the first grant expires:
+	// time for three replicas to grant all 500 first (checked).
+	expiryLead   = 30 * time.Second
+	expirySpread = 60 * time.Second
+)
+
+// expiryResult is the expiry scenario: grants ending on time with several
+// replicas at default settings.
+type expiryResult struct {
+	Grants         int     `json:"grants"`
+	Replicas       int     `json:"replicas"`
+	SpreadSeconds  float64 `json:"spread_seconds"`
+	GrantSeconds   float64 `json:"grant_seconds"` // first send to the last grant in IAM
+	P50LateMs      float64 `json:"p50_late_ms"`
+	P90LateMs      float64 `json:"p90_late_ms"`
+	P99LateMs      float64 `json:"p99_late_ms"`
+	MaxLateMs      float64 `json:"max_late_ms"`
+	EarlyMs        float64 `json:"earliest_ms"` // most negative (removal before expires_at), if any
+	LateOver1s     int     `json:"late_over_1s"`
+	Removes        int64   `json:"remove_user_from_group_calls"`
+	RemovesPerGrnt float64 `json:"removes_per_grant"`
+	Calls          calls   `json:"calls_by_op"` // the proxy's count from the first send to the end
+	StaleAdds      int64   `json:"stale_adds_repaired"`
+}
+
+// runExpiry grants expiryGrants distinct (user, group) pairs through the
+// queue with three `iamjit run` replicas at default settings (sweep every
+// 30 s), their expiries spread evenly over 60 s starting 30 s after the
+// first send, and measures for each grant the moment moto answered its
+// RemoveUserFromGroup minus its expires_at (read from the table), and the
+// RemoveUserFromGroup calls per grant, counted by the proxy.
+func (b *bench) runExpiry(ctx context.Context) (*expiryResult, error) {
+	e, err := b.fresh(ctx, "ex")
+	if err != nil {
+		return nil, err
+	}
+	b.proxy.setDelay(0)
+	b.proxy.reset()
+	var ps []*proc
+	defer func() {
+		for _, p := range ps {
+			_, _ = p.stop()
+		}
+	}()
+	for range expiryReplicas {
+		p, err := b.startIamjit(e)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		if err := b.waitReceiving(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	evs := e.escalates(expiryGrants, "ex")
+	t0 := time.Now().UTC()
+	for i, ev := range evs {
+		// Expiry = event.timestamp + duration (whole seconds): a timestamp
+		// up to a second before t0 places each expiry to the millisecond.
+		at := t0.Add(expiryLead + time.Duration(i)*expirySpread/expiryGrants)
+		dur := int64(math.Ceil(at.Sub(t0).Seconds()))
+		ts := at.Add(-time.Duration(dur) * time.Second)
+		if ev.body, err = withExpiry(ev.body, ts, dur); err != nil {
+			return nil, err
+		}
+	}
+	before := fromOps(b.proxy.snapshot())
+	if err := enqueue(ctx, sqs.NewFromConfig(b.direct), e.stack.QueueURL, evs); err != nil {
+		return nil, err
+	}
+	if err := b.waitDeleted(ctx, ps[0], expiryGrants, 3*time.Minute); err != nil {
+		return nil, err
+	}
+	r := &expiryResult{Grants: expiryGrants, Replicas: expiryReplicas, SpreadSeconds: expirySpread.Seconds(),
+		GrantSeconds: time.Since(t0).Seconds()}
+	if d := time.Since(t0); d >= expiryLead {
+		return r, fmt.Errorf("granting %d took %s, past the first expiry (%s after the first send)", expiryGrants, d, expiryLead)
+	}
+	// Every removal seen, then a read-back delay (5 s) and a little more, so
+	// the count includes whatever the read-backs did.
+	last := t0.Add(expiryLead + expirySpread)
+	deadline := last.Add(3 * time.Minute)
+	for len(b.proxy.removals()) < expiryGrants {
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("%d of %d removals seen 3 minutes after the last expiry:\n%s", len(b.proxy.removals()), expiryGrants, ps[0].out.String())
+		}
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	time.Sleep(7 * time.Second)
+	r.Calls = fromOps(b.proxy.snapshot()).minus(before)
+	r.Removes = r.Calls["IAM.RemoveUserFromGroup"]
+	r.RemovesPerGrnt = float64(r.Removes) / expiryGrants
+	for _, p := range ps {
+		if n, err := p.scrapeCounter(ctx, "iamjit_stale_adds_repaired_total"); err == nil {
+			r.StaleAdds += n
+		}
+	}
+	expires, err := expiries(ctx, b.direct, e.stack.Table)
+	if err != nil {
+		return r, err
+	}
+	removed := b.proxy.removals()
+	var late []float64
+	for _, ev := range evs {
+		exp, ok := expires[ev.grantID]
+		if !ok {
+			return r, fmt.Errorf("grant %s: no expires_at in the table", ev.grantID)
+		}
+		at, ok := removed[ev.user+"/"+ev.group]
+		if !ok {
+			return r, fmt.Errorf("grant %s: no removal of %s from %s seen", ev.grantID, ev.user, ev.group)
+		}
+		ms := float64(at.Sub(exp).Microseconds()) / 1000
+		late = append(late, ms)
+		if ms > 1000 {
+			r.LateOver1s++
+		}
+	}
+	sort.Float64s(late)
+	r.P50LateMs, r.P90LateMs, r.P99LateMs = percentile(late, 50), percentile(late, 90), percentile(late, 99)
+	r.MaxLateMs, r.EarlyMs = late[len(late)-1], min(0, late[0])
+	return r, nil
+}
+
+// withExpiry sets an escalate's event.timestamp and fields.duration.
+func withExpiry(body string, ts time.Time, dur int64) (string, error) {
+	var env map[string]any
+	if err := json.Unmarshal([]byte(body), &env); err != nil {
+		return "", err
+	}
+	d, _ := env["detail"].(map[string]any)
+	ev, _ := d["event"].(map[string]any)
+	f, _ := d["fields"].(map[string]any)
+	if ev == nil || f == nil {
+		return "", fmt.Errorf("escalate without event or fields: %s", body)
+	}
+	ev["timestamp"] = ts.UTC().Format("2006-01-02T15:04:05.000000")
+	f["duration"] = dur
+	out, err := json.Marshal(env)
+	return string(out), err
+}
+
+// expiries reads expires_at of every grant, by grant id.
+func expiries(ctx context.Context, cfg aws.Config, table string) (map[string]time.Time, error) {
+	c := dynamodb.NewFromConfig(cfg)
+	p := dynamodb.NewScanPaginator(c, &dynamodb.ScanInput{
+		TableName:                 &table,
+		FilterExpression:          aws.String("kind = :g"),
+		ProjectionExpression:      aws.String("pk, expires_at"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":g": &ddbtypes.AttributeValueMemberS{Value: "grant"}},
+	})
+	out := map[string]time.Time{}
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", table, err)
+		}
+		for _, it := range page.Items {
+			pk, _ := it["pk"].(*ddbtypes.AttributeValueMemberS)
+			at, _ := it["expires_at"].(*ddbtypes.AttributeValueMemberS)
+			if pk == nil || at == nil {
+				continue
+			}
+			t, err := time.Parse(timeFormat, at.Value)
+			if err != nil {
+				return nil, fmt.Errorf("expires_at %q: %w", at.Value, err)
+			}
+			out[strings.TrimPrefix(pk.Value, "grant#")] = t
+		}
+	}
+	return out, nil
+}
