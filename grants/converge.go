@@ -86,6 +86,13 @@ func (s *Service) recheck(ctx context.Context, user, group, token string) (bool,
 			if undone {
 				s.Log.WarnContext(ctx, "late add undone: IAM had the user in the group after the last removal",
 					"iam_user", user, "group", group, "aws_request_id", reqID)
+				// This removal is read back too: a second late add is
+				// undone like the first. Queued again, if nobody wrote since.
+				t := Transition{At: s.Now().UTC(), Action: "iam_remove", IAMRequestID: reqID, Note: "late add undone"}
+				if _, err := s.Store.MarkSynced(ctx, user, group, token, "", t); err != nil {
+					return undone, fmt.Errorf("queue the read-back of %s in %s again: %w", user, group, err)
+				}
+				return undone, nil
 			}
 		}
 	}

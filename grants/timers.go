@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -96,14 +97,22 @@ func (t *Timers) armExpiry(g Grant, d time.Duration) {
 
 // Recheck implements Scheduler: read the removal of user from group back
 // once IAM has settled.
-func (t *Timers) Recheck(user, group, token string) {
-	t.arm("recheck#"+user+"#"+group+"#"+token, t.settle, func(ctx context.Context) {
+func (t *Timers) Recheck(user, group, token string) { t.recheck(user, group, token, 0) }
+
+// recheck arms read-back number round of one removal: a removal that undid
+// a late add is read back in its turn.
+func (t *Timers) recheck(user, group, token string, round int) {
+	key := "recheck#" + user + "#" + group + "#" + token + "#" + strconv.Itoa(round)
+	t.arm(key, t.settle, func(ctx context.Context) {
 		undone, err := t.svc.recheck(ctx, user, group, token)
 		if err != nil && ctx.Err() == nil {
 			t.log.WarnContext(ctx, "reading a removal back failed; the sweep retries", "iam_user", user, "group", group, "err", err)
 		}
-		if undone && t.OnStaleAdd != nil {
-			t.OnStaleAdd()
+		if undone {
+			if t.OnStaleAdd != nil {
+				t.OnStaleAdd()
+			}
+			t.recheck(user, group, token, round+1)
 		}
 	})
 }

@@ -107,6 +107,10 @@ func TestSweepReadBackUndoesALateAdd(t *testing.T) {
 	if st.StaleAdds != 1 || e.iam.isMember(alice, readonly) {
 		t.Fatalf("sweep undid %d late adds, alice in: %v; want 1 and out", st.StaleAdds, e.iam.isMember(alice, readonly))
 	}
+	lateAdd(e.iam, alice, readonly) // a second one: the undoing removal is read back too
+	if st, _ := e.svc.Sweep(context.Background(), &fakePublisher{}, 100, time.Minute); st.StaleAdds != 1 || e.iam.isMember(alice, readonly) {
+		t.Fatalf("the next sweep undid %d late adds, want the second one", st.StaleAdds)
+	}
 	if st, _ := e.svc.Sweep(context.Background(), &fakePublisher{}, 100, time.Minute); st.StaleAdds != 0 {
 		t.Fatalf("a second sweep undid %d more; the read-back should be done", st.StaleAdds)
 	}
@@ -145,6 +149,17 @@ func TestTimersReadBackAfterARemoval(t *testing.T) {
 	}
 	if e.iam.isMember(alice, readonly) {
 		t.Fatal("alice is still in after the read-back")
+	}
+	// The undoing removal is read back too: a second late add goes the
+	// same way.
+	lateAdd(e.iam, alice, readonly)
+	select {
+	case <-undone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second late add was never undone")
+	}
+	if e.iam.isMember(alice, readonly) {
+		t.Fatal("alice is still in after the second read-back")
 	}
 }
 
