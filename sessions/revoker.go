@@ -106,6 +106,11 @@ type Revoker struct {
 	NewToken func() string
 	Log      *slog.Logger
 	Observer Observer
+	// Settle moves every cutoff past the removal: IAM applies a removal
+	// eventually, so for a few seconds the user may still assume the role,
+	// and a session issued then came from the ended membership. The price:
+	// a new grant within Settle assumes again once it has passed.
+	Settle time.Duration
 }
 
 // maxConverge bounds how often one writer chases a role item others keep
@@ -118,6 +123,7 @@ const maxConverge = 8
 // an error (or a crash) leaves the membership dirty, so it is called again.
 func (r *Revoker) MembershipEnded(ctx context.Context, user, group string, at time.Time) (Result, error) {
 	var res Result
+	at = at.Add(r.Settle)
 	if r.Mode == RevokeOff {
 		return res, nil
 	}

@@ -414,3 +414,23 @@ func TestPutErrors(t *testing.T) {
 		t.Fatal("a failed put left the item clean")
 	}
 }
+
+// Settle moves the cutoff past the removal: a session the user started
+// while IAM was still applying the removal is denied too; one started after
+// the settle is not.
+func TestSettleDeniesSessionsStartedWhileIAMApplies(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(sessions.RevokeUser)
+	f.roles.add("si", "/jit/", trustSI)
+	f.rev.Settle = 5 * time.Second
+	if _, err := f.rev.MembershipEnded(ctx, "alice", "g", t0); err != nil {
+		t.Fatal(err)
+	}
+	p := f.roles.policy("si")
+	if !sessions.Denies(p, "alice", t0.Add(4*time.Second)) {
+		t.Fatalf("a session 4 s after the removal is not denied: %s", p)
+	}
+	if sessions.Denies(p, "alice", t0.Add(6*time.Second)) {
+		t.Fatalf("a session 6 s after the removal is denied: %s", p)
+	}
+}

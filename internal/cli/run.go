@@ -138,6 +138,7 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 	a.sessions = &sessions.Revoker{
 		Roles: iamroles.New(iamClient, 5*time.Minute, now, a.log), Store: sdynamo.New(a.ddb, cfg.Table, now),
 		Mode: cfg.SessionRevocation, RolePath: cfg.RolePath, Now: now, NewToken: newToken, Log: a.log, Observer: a.metrics,
+		Settle: cfg.ReadbackDelay, // the same "IAM has settled" as the read-back of a removal
 	}
 	a.svc.Sessions = sessionsHook{a.sessions}
 	if _, err := a.ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &cfg.Table}); err != nil {

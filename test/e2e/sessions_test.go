@@ -79,7 +79,7 @@ func TestSessionsEndWithTheMembership(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, code := e.cli(t, "reconcile")
-	if code != exitCodeDrift || !strings.Contains(out, "session_revocation_missing") || !strings.Contains(out, roleARN) {
+	if code != exitDrift || !strings.Contains(out, "session_revocation_missing") || !strings.Contains(out, roleARN) {
 		t.Fatalf("reconcile: exit %d\n%s", code, out)
 	}
 	if out, code = e.cli(t, "reconcile", "--enforce"); code != 0 || !strings.Contains(out, "restored") {
@@ -89,6 +89,3 @@ func TestSessionsEndWithTheMembership(t *testing.T) {
 		t.Fatalf("statement not restored: %q", policy())
 	}
 }
-
-// exitCodeDrift is `iamjit reconcile`'s exit code when drift remains.
-const exitCodeDrift = 3
