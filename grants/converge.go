@@ -49,7 +49,8 @@ func (s *Service) converge(ctx context.Context, user, group, token string, want 
 			return ended, fmt.Errorf("mark %s in %s synced: %w", user, group, err)
 		}
 		if ok {
-			if !want && s.Timers != nil {
+			// A membership never written (no token) queued no read-back.
+			if !want && token != "" && s.Timers != nil {
 				s.Timers.Recheck(user, group, token)
 			}
 			return ended, nil
@@ -86,6 +87,12 @@ func (s *Service) recheck(ctx context.Context, user, group, token string) (bool,
 			if undone {
 				s.Log.WarnContext(ctx, "late add undone: IAM had the user in the group after the last removal",
 					"iam_user", user, "group", group, "aws_request_id", reqID)
+				// Sessions started through the late add end with it: a new
+				// cutoff, as for any ended membership. On an error the
+				// read-back stays queued and is tried again.
+				if _, err := s.endSessions(ctx, user, group, "", ""); err != nil {
+					return undone, err
+				}
 				// This removal is read back too: a second late add is
 				// undone like the first. Queued again, if nobody wrote since.
 				t := Transition{At: s.Now().UTC(), Action: "iam_remove", IAMRequestID: reqID, Note: "late add undone"}

@@ -144,3 +144,23 @@ func TestExpiryAndManualRevokeEndSessions(t *testing.T) {
 		t.Fatalf("manual revoke: %v, %d calls", err, f.count())
 	}
 }
+
+// A late add undone by the read-back ends the sessions it let the user
+// start: a second cutoff, after the undoing removal.
+func TestUndoingALateAddEndsItsSessions(t *testing.T) {
+	e := newEnv(t)
+	f := withFakeSessions(e)
+	e.handle(t, escalate("s1", "r1", 30))
+	e.handle(t, deescalate("s2", "r1"))
+	if f.count() != 1 {
+		t.Fatalf("%d session revocations after the deescalate, want 1", f.count())
+	}
+	lateAdd(e.iam, alice, readonly)
+	st, err := e.svc.Sweep(context.Background(), &fakePublisher{}, 100, time.Minute)
+	if err != nil || st.StaleAdds != 1 {
+		t.Fatalf("sweep: %+v, %v; want the late add undone", st, err)
+	}
+	if f.count() != 2 || f.sawIn {
+		t.Fatalf("%d session revocations (want 2), one made while the user was still in: %v", f.count(), f.sawIn)
+	}
+}

@@ -66,7 +66,10 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 		}
 		st.Repaired++
 	}
-	rechecks, err := s.Store.Rechecks(ctx, now, batch)
+	// The timer of the replica that removed reads a removal back when it is
+	// due; the sweep takes only what has waited past the grace (its replica
+	// died), as it does with dirty memberships.
+	rechecks, err := s.Store.Rechecks(ctx, now.Add(-dirtyGrace), batch)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("read the read-back queue: %w", err))
 	}
