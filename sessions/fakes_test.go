@@ -225,15 +225,6 @@ func (o *fakeObserver) SessionRevocationFailed(reason string) {
 	o.failed[reason]++
 }
 
-// clock is a settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type tokens struct {
 	mu sync.Mutex
 	n  int

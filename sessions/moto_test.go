@@ -29,6 +29,7 @@ import (
 	gdynamo "github.com/iamjit/iamjit/grants/dynamo"
 	"github.com/iamjit/iamjit/grants/iamgroups"
 	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/internal/testclock"
 	"github.com/iamjit/iamjit/sessions"
 	sdynamo "github.com/iamjit/iamjit/sessions/dynamo"
 	"github.com/iamjit/iamjit/sessions/iamroles"
@@ -46,7 +47,7 @@ const (
 type motoEnv struct {
 	iam   *iam.Client
 	ddb   *dynamodb.Client
-	clk   *clock
+	clk   *testclock.Clock
 	store *gdynamo.Store
 	rev   *sessions.Revoker
 	roles *iamroles.Roles
@@ -58,7 +59,7 @@ func newMotoEnv(t *testing.T, mode string) *motoEnv {
 	t.Helper()
 	srv := motoserver.Start(t)
 	cfg := srv.AWSConfig(t)
-	e := &motoEnv{iam: iam.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), clk: &clock{t: time.Now().UTC().Truncate(time.Millisecond)}, obs: &fakeObserver{}}
+	e := &motoEnv{iam: iam.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond)), obs: &fakeObserver{}}
 	ctx := context.Background()
 	if _, err := e.ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
@@ -225,7 +226,7 @@ func TestDeescalateEndsSessionsOnJITRolesOnly(t *testing.T) {
 	if p := e.policy(t, "jit-ro") + e.policy(t, "jit-plain"); p != "" {
 		t.Fatalf("an escalate wrote a revocation: %s", p)
 	}
-	e.clk.Add(10 * time.Minute)
+	e.clk.Advance(10 * time.Minute)
 	revokedAt := e.clk.Now()
 	res := e.handle(t, req(events.TypeDeescalate, "de-1", "run-1", alice, revokedAt))
 
@@ -312,14 +313,14 @@ func TestOverlappingGrantsWriteNothingUntilTheLastEnds(t *testing.T) {
 	if r := e.handle(t, req(events.TypeEscalate, "esc-2", "run-2", alice, now)); r.DetailType != events.AccessGranted {
 		t.Fatalf("second escalate: %+v", r)
 	}
-	e.clk.Add(time.Minute)
+	e.clk.Advance(time.Minute)
 	if res := e.handle(t, req(events.TypeDeescalate, "de-1", "run-1", alice, e.clk.Now())); len(res.SessionsRevoked) != 0 {
 		t.Fatalf("first of two grants revoked sessions: %v", res.SessionsRevoked)
 	}
 	if names := e.inlinePolicies(t, "jit-ro"); len(names) != 0 {
 		t.Fatalf("written while a grant still keeps alice in: %v", names)
 	}
-	e.clk.Add(time.Minute)
+	e.clk.Advance(time.Minute)
 	last := e.clk.Now()
 	if res := e.handle(t, req(events.TypeDeescalate, "de-2", "run-2", alice, last)); !slices.Equal(res.SessionsRevoked, []string{ro}) {
 		t.Fatalf("last grant: sessions_revoked = %v; %+v; obs %+v", res.SessionsRevoked, res, e.obs)
@@ -341,7 +342,7 @@ func TestTwoHundredRevocationsStayBounded(t *testing.T) {
 	for _, step := range []time.Duration{90 * time.Second, 30 * time.Second} {
 		var ats []time.Time
 		for i := range 200 {
-			e.clk.Add(step)
+			e.clk.Advance(step)
 			ats = append(ats, e.clk.Now())
 			if _, err := e.rev.MembershipEnded(ctx, fmt.Sprintf("user-%s-%03d", step, i), group, e.clk.Now()); err != nil {
 				t.Fatal(err)
@@ -415,7 +416,7 @@ func TestBadInput(t *testing.T) {
 		y := e.role(t, "/sym/", "y", false, 3600)
 		for _, res := range [][]string{{"*"}, {motoAcct + "role/*"}} {
 			e.allowAssume(t, "assume", res...)
-			e.clk.Add(10 * time.Minute) // past the 5-minute cache
+			e.clk.Advance(10 * time.Minute) // past the 5-minute cache
 			r, err := e.rev.MembershipEnded(ctx, "alice", group, e.clk.Now())
 			if err != nil {
 				t.Fatal(err)
@@ -442,7 +443,7 @@ func TestBadInput(t *testing.T) {
 		other := bigPolicy(sessions.InlineLimit - 200)
 		e.must(t)(e.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("full"), PolicyName: aws.String("team"), PolicyDocument: &other}))
 		for _, u := range []string{"alice", "bob"} {
-			e.clk.Add(2 * time.Second)
+			e.clk.Advance(2 * time.Second)
 			if _, err := e.rev.MembershipEnded(ctx, u, group, e.clk.Now()); err != nil {
 				t.Fatal(err)
 			}

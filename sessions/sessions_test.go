@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamjit/iamjit/internal/testclock"
 	"github.com/iamjit/iamjit/sessions"
 )
 
@@ -193,14 +194,14 @@ func TestCutoff(t *testing.T) {
 type fixture struct {
 	roles *fakeRoles
 	store *fakeStore
-	clk   *clock
+	clk   *testclock.Clock
 	obs   *fakeObserver
 	tok   *tokens // shared: two writers' tokens never collide, as random ones do not
 	rev   *sessions.Revoker
 }
 
 func newFixture(mode string) *fixture {
-	clk := &clock{t: t0}
+	clk := testclock.New(t0)
 	f := &fixture{roles: newFakeRoles(), store: newFakeStore(clk.Now), clk: clk, obs: &fakeObserver{}, tok: &tokens{}}
 	f.rev = f.revoker(mode)
 	return f
@@ -314,7 +315,7 @@ func TestRepairFinishesADeadWriter(t *testing.T) {
 	if n, err := f.rev.Repair(ctx, 30*time.Second, 100); err != nil || n != 0 {
 		t.Fatalf("repaired within the grace: %d %v", n, err)
 	}
-	f.clk.Add(time.Minute)
+	f.clk.Advance(time.Minute)
 	if n, err := f.rev.Repair(ctx, 30*time.Second, 100); err != nil || n != 1 {
 		t.Fatalf("repair = %d %v, want 1", n, err)
 	}
@@ -322,7 +323,7 @@ func TestRepairFinishesADeadWriter(t *testing.T) {
 		t.Fatalf("repair did not write: %q", f.roles.policy("si"))
 	}
 	// Past MaxSessionDuration the statement is pruned and the policy goes.
-	f.clk.Add(time.Hour)
+	f.clk.Advance(time.Hour)
 	if n, err := f.rev.Repair(ctx, 30*time.Second, 100); err != nil || n != 1 {
 		t.Fatalf("prune repair = %d %v", n, err)
 	}
@@ -387,7 +388,7 @@ func TestCheckFindsAndRestoresAMissingStatement(t *testing.T) {
 		t.Fatal("--enforce did not restore the statement")
 	}
 	// Past MaxSessionDuration nothing is missing any more.
-	f.clk.Add(2 * time.Hour)
+	f.clk.Advance(2 * time.Hour)
 	_, _ = f.roles.DeletePolicy(ctx, "si")
 	if m, err := f.rev.Check(ctx, false); err != nil || len(m) != 0 {
 		t.Fatalf("expired revocation reported: %+v %v", m, err)

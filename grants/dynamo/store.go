@@ -106,6 +106,10 @@ type memberItem struct {
 	DuePK   string   `dynamodbav:"due_pk,omitempty"`
 }
 
+func (it memberItem) membership() grants.Membership {
+	return grants.Membership{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: it.DuePK == dueDirty}
+}
+
 type eventItem struct {
 	PK      string `dynamodbav:"pk"`
 	Kind    string `dynamodbav:"kind"`
@@ -476,7 +480,7 @@ func (s *Store) Membership(ctx context.Context, user, group string) (grants.Memb
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return grants.Membership{}, fmt.Errorf("decode membership: %w", err)
 	}
-	return grants.Membership{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: it.DuePK == dueDirty}, nil
+	return it.membership(), nil
 }
 
 // MarkSynced implements grants.Store.
@@ -548,9 +552,7 @@ func (s *Store) Dirty(ctx context.Context, before time.Time, limit int32) ([]gra
 	if err != nil {
 		return nil, err
 	}
-	return decodeEach(items, "dirty membership", func(it memberItem) grants.Membership {
-		return grants.Membership{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: true}
-	})
+	return decodeEach(items, "dirty membership", memberItem.membership)
 }
 
 // decodeEach unmarshals every item into a T and converts it.
@@ -588,9 +590,7 @@ func (s *Store) Rechecks(ctx context.Context, before time.Time, limit int32) ([]
 	if err != nil {
 		return nil, err
 	}
-	return decodeEach(items, "membership to read back", func(it memberItem) grants.Membership {
-		return grants.Membership{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token}
-	})
+	return decodeEach(items, "membership to read back", memberItem.membership)
 }
 
 // Rechecked implements grants.Store.

@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/internal/awsx"
@@ -68,7 +66,7 @@ func (c *IAM) AddUser(ctx context.Context, user, group string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("add %s to %s: %w", user, group, err)
 	}
-	return requestID(out.ResultMetadata), nil
+	return awsx.RequestID(out.ResultMetadata), nil
 }
 
 // RemoveUser implements grants.GroupMembership. Removing a non-member
@@ -82,7 +80,7 @@ func (c *IAM) RemoveUser(ctx context.Context, user, group string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("remove %s from %s: %w", user, group, err)
 	}
-	return requestID(out.ResultMetadata), nil
+	return awsx.RequestID(out.ResultMetadata), nil
 }
 
 // IsMember implements grants.GroupMembership: the user's groups, read from
@@ -105,11 +103,6 @@ func (c *IAM) IsMember(ctx context.Context, user, group string) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-func requestID(md middleware.Metadata) string {
-	id, _ := awsmiddleware.GetRequestIDMetadata(md)
-	return id
 }
 
 // Group implements grants.Groups: IAM's own record of the group's path.

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // Load returns the base configuration (the ECS task role in production) with
@@ -68,4 +70,11 @@ func VerifyChain(ctx context.Context, chained aws.Config, iamRoleARN string) (st
 		return "", "", fmt.Errorf("role chain ends as %s, not as IAMJIT_IAM_ROLE_ARN %s", arn, iamRoleARN)
 	}
 	return arn, aws.ToString(out.Account), nil
+}
+
+// RequestID is the AWS request id of a call's result, for the history that
+// joins iamjit's records to CloudTrail; "" when the response had none.
+func RequestID(md middleware.Metadata) string {
+	id, _ := awsmiddleware.GetRequestIDMetadata(md)
+	return id
 }

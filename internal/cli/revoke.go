@@ -105,8 +105,20 @@ func grantsRevoke(ctx context.Context, args []string, getenv func(string) string
 		slots  = make(chan struct{}, *parallel)
 	)
 	for _, g := range list {
+		// A slot first: after Ctrl-C nothing new starts, and the summary
+		// counts what was left for the rerun.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			mu.Lock()
+			failed++
+			fmt.Fprintf(stdout, "NOT STARTED (interrupted): grant %s (%s in %s)\n", g.ID, g.IAMUser, g.Group)
+			mu.Unlock()
+			continue
+		}
 		wg.Go(func() {
-			slots <- struct{}{}
 			defer func() { <-slots }()
 			line, err := revokeOne(ctx, a, g.ID, *reason)
 			mu.Lock()

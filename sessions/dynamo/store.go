@@ -30,11 +30,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	gdynamo "github.com/iamjit/iamjit/grants/dynamo"
 	"github.com/iamjit/iamjit/sessions"
 )
 
-// indexName is the table's due-work index (grants/dynamo.IndexName).
-const indexName = "due"
+// indexName is the table's due-work index, shared with the grants.
+const indexName = gdynamo.IndexName
 
 const (
 	dueDirty = "SESSIONS_DIRTY"

@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/smithy-go/middleware"
 
+	"github.com/iamjit/iamjit/internal/awsx"
 	"github.com/iamjit/iamjit/sessions"
 )
 
@@ -285,7 +284,7 @@ func (c *Roles) PutPolicy(ctx context.Context, role, doc string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("put %s on role %s: %w", sessions.PolicyName, role, err)
 	}
-	return requestID(out.ResultMetadata), nil
+	return awsx.RequestID(out.ResultMetadata), nil
 }
 
 // DeletePolicy implements sessions.Roles.
@@ -298,7 +297,7 @@ func (c *Roles) DeletePolicy(ctx context.Context, role string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("delete %s from role %s: %w", sessions.PolicyName, role, err)
 	}
-	return requestID(out.ResultMetadata), nil
+	return awsx.RequestID(out.ResultMetadata), nil
 }
 
 // Policy implements sessions.Roles.
@@ -317,9 +316,4 @@ func (c *Roles) Policy(ctx context.Context, role string) (string, error) {
 		return "", fmt.Errorf("get %s of role %s: %w", sessions.PolicyName, role, err)
 	}
 	return decodeDoc(aws.ToString(out.PolicyDocument))
-}
-
-func requestID(md middleware.Metadata) string {
-	id, _ := awsmiddleware.GetRequestIDMetadata(md)
-	return id
 }
