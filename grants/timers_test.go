@@ -3,6 +3,7 @@ package grants_test
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -184,9 +185,14 @@ func TestTimersWakeUpForAGrantBeyondTheHorizon(t *testing.T) {
 	timers := grants.NewTimers(e.svc, &fakePublisher{}, 100*time.Millisecond, time.Hour, slog.New(slog.DiscardHandler))
 	wait := timers.Start(ctx)
 	timers.Expire(g)
-	// The fake clock stands still: move it past the expiry once the wake-up
-	// (50 ms) has fired and armed the expiry.
-	time.Sleep(120 * time.Millisecond)
+	if keys := timers.PendingKeys(); !slices.Equal(keys, []string{"wake#" + g.ID}) {
+		t.Fatalf("armed %v, want only the wake-up of %s", keys, g.ID)
+	}
+	// The fake clock stands still: once the wake-up (50 ms) has fired and
+	// armed the expiry, move the clock past it.
+	waitFor(t, "the wake-up to fire", func() bool {
+		return !slices.Contains(timers.PendingKeys(), "wake#"+g.ID)
+	})
 	e.clock.Advance(time.Second)
 	waitFor(t, "the grant to end through its wake-up timer", func() bool {
 		got, _ := e.store.GetGrant(context.Background(), g.ID)

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +85,9 @@ func TestConcurrentConditionalTransactionsOneWins(t *testing.T) {
 		wg      sync.WaitGroup
 		start   = make(chan struct{})
 		results = make([]error, n)
+		// inFlight/most: the requests really were outstanding together,
+		// or the test proved nothing about concurrency.
+		inFlight, most atomic.Int32
 	)
 	for i := range n {
 		wg.Add(1)
@@ -91,6 +95,10 @@ func TestConcurrentConditionalTransactionsOneWins(t *testing.T) {
 			defer wg.Done()
 			<-start
 			who := "w" + strconv.Itoa(i)
+			now := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+			}
 			_, results[i] = db.TransactWriteItems(context.Background(), &dynamodb.TransactWriteItemsInput{
 				TransactItems: []types.TransactWriteItem{
 					{Put: &types.Put{
@@ -105,6 +113,9 @@ func TestConcurrentConditionalTransactionsOneWins(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
+	if most.Load() < 2 {
+		t.Fatalf("at most %d transaction in flight at once: nothing ran concurrently", most.Load())
+	}
 
 	winner := ownerOf(getItem(t, db, "lock"))
 	if winner == "" {

@@ -36,7 +36,7 @@ func TestLateAddIsUndone(t *testing.T) {
 	e := e2eStack(t, "--prefix", "late")
 	user, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
 	addr := freeAddr(t)
-	e.startRun(t, "IAMJIT_HTTP_ADDR="+addr, "IAMJIT_SWEEP_INTERVAL=10m", "IAMJIT_READBACK_DELAY=4s")
+	e.startRun(t, "IAMJIT_HTTP_ADDR="+addr, "IAMJIT_SWEEP_INTERVAL=10m", "IAMJIT_READBACK_DELAY=15s")
 	rs := &results{}
 	r := request{symID: "late-1", run: "late-run-1", target: "t-1", user: user, group: group, duration: 600, at: time.Now()}
 	e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
@@ -46,11 +46,12 @@ func TestLateAddIsUndone(t *testing.T) {
 	e.putSym(t, symEntry(t, "deescalate_iam_group.json", de.apply))
 	e.waitResult(t, rs, "Access Revoked", de.symID)
 
-	// The late add, right after the removal: within the read-back delay.
+	// The late add, after the removal and within the read-back delay (15 s:
+	// room for a loaded machine between the removal and this call).
 	if _, err := iam.NewFromConfig(e.cfg).AddUserToGroup(context.Background(), &iam.AddUserToGroupInput{GroupName: &group, UserName: &user}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the late add undone and counted", 30*time.Second, func() bool {
+	eventually(t, "the late add undone and counted", 60*time.Second, func() bool {
 		return !slices.Contains(e.members(t, group), user) && scrape(t, addr)["iamjit_stale_adds_repaired_total"] == 1
 	})
 }
