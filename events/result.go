@@ -35,6 +35,7 @@ type Result struct {
 	IAMUser    string     `json:"iam_user,omitempty"`
 	Group      string     `json:"group,omitempty"`
 	GroupARN   string     `json:"group_arn,omitempty"`
+	AccountID  string     `json:"account_id,omitempty"` // the group's AWS account
 	Approver   string     `json:"approver,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
 	GrantedAt  *time.Time `json:"granted_at,omitempty"`

@@ -22,7 +22,8 @@ func msTime(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Millisecond)
 }
 
-type memberKey struct{ user, group string }
+// iamKey is a membership in one fake account's IAM.
+type iamKey struct{ user, group string }
 
 type memberRec struct {
 	ids     map[string]bool
@@ -40,10 +41,10 @@ type fakeStore struct {
 	now     func() time.Time
 	grants  map[string]grants.Grant
 	due     map[string]bool // grant id -> in the expiry index
-	members map[memberKey]*memberRec
+	members map[grants.Key]*memberRec
 	events  map[string]grants.ProcessedEvent
 	// rechecks: memberships a removal queued for its read-back, by token.
-	rechecks map[memberKey]string
+	rechecks map[grants.Key]string
 
 	dueCalls int
 	// failDue, when set, is returned by Due (an unreadable index).
@@ -52,7 +53,7 @@ type fakeStore struct {
 
 func newFakeStore(now func() time.Time) *fakeStore {
 	return &fakeStore{now: now, grants: map[string]grants.Grant{}, due: map[string]bool{},
-		members: map[memberKey]*memberRec{}, events: map[string]grants.ProcessedEvent{}, rechecks: map[memberKey]string{}}
+		members: map[grants.Key]*memberRec{}, events: map[string]grants.ProcessedEvent{}, rechecks: map[grants.Key]string{}}
 }
 
 func cloneGrant(g grants.Grant) grants.Grant {
@@ -70,8 +71,7 @@ func cloneEvent(ev grants.ProcessedEvent) grants.ProcessedEvent {
 }
 
 // memberWrite is memberUpdate: change the set, replace the token, mark dirty.
-func (s *fakeStore) memberWrite(user, group, grantID string, add bool, token string) {
-	k := memberKey{user, group}
+func (s *fakeStore) memberWrite(k grants.Key, grantID string, add bool, token string) {
 	m := s.members[k]
 	if m == nil {
 		m = &memberRec{ids: map[string]bool{}}
@@ -98,7 +98,7 @@ func (s *fakeStore) Activate(_ context.Context, g grants.Grant, ev grants.Proces
 	}
 	s.grants[g.ID] = cloneGrant(g)
 	s.due[g.ID] = g.State == grants.StateActive
-	s.memberWrite(g.IAMUser, g.Group, g.ID, true, token)
+	s.memberWrite(g.Key(), g.ID, true, token)
 	s.events[ev.SymEventID] = cloneEvent(ev)
 	return nil
 }
@@ -122,7 +122,7 @@ func (s *fakeStore) Revoke(_ context.Context, g grants.Grant, ev *grants.Process
 	if !keepDue {
 		s.due[g.ID] = false
 	}
-	s.memberWrite(g.IAMUser, g.Group, g.ID, false, token)
+	s.memberWrite(g.Key(), g.ID, false, token)
 	if ev != nil {
 		s.events[ev.SymEventID] = cloneEvent(*ev)
 	}
@@ -140,7 +140,7 @@ func (s *fakeStore) Fail(_ context.Context, g grants.Grant, token string) error 
 	cur.History = append(cur.History, grants.Transition{At: msTime(g.RevokedAt), Action: "fail", State: grants.StateFailed, SymEventID: g.SymEventID})
 	s.grants[g.ID] = cur
 	s.due[g.ID] = false
-	s.memberWrite(g.IAMUser, g.Group, g.ID, false, token)
+	s.memberWrite(g.Key(), g.ID, false, token)
 	delete(s.events, g.SymEventID)
 	return nil
 }
@@ -181,16 +181,16 @@ func (s *fakeStore) GetGrant(_ context.Context, id string) (grants.Grant, error)
 	return cloneGrant(g), nil
 }
 
-func (s *fakeStore) Membership(_ context.Context, user, group string) (grants.Membership, error) {
+func (s *fakeStore) Membership(_ context.Context, k grants.Key) (grants.Membership, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.membershipLocked(user, group), nil
+	return s.membershipLocked(k), nil
 }
 
-func (s *fakeStore) membershipLocked(user, group string) grants.Membership {
-	m := s.members[memberKey{user, group}]
+func (s *fakeStore) membershipLocked(k grants.Key) grants.Membership {
+	m := s.members[k]
 	if m == nil {
-		return grants.Membership{IAMUser: user, Group: group}
+		return grants.Membership{Account: k.Account, IAMUser: k.User, Group: k.Group}
 	}
 	ids := make([]string, 0, len(m.ids))
 	for id := range m.ids {
@@ -200,13 +200,13 @@ func (s *fakeStore) membershipLocked(user, group string) grants.Membership {
 	if len(ids) == 0 {
 		ids = nil // a DynamoDB string set cannot be empty: the attribute goes
 	}
-	return grants.Membership{IAMUser: user, Group: group, GrantIDs: ids, Token: m.token, Dirty: m.dirty}
+	return grants.Membership{Account: k.Account, IAMUser: k.User, Group: k.Group, GrantIDs: ids, Token: m.token, Dirty: m.dirty}
 }
 
-func (s *fakeStore) MarkSynced(_ context.Context, user, group, token, grantID string, t grants.Transition) (bool, error) {
+func (s *fakeStore) MarkSynced(_ context.Context, k grants.Key, token, grantID string, t grants.Transition) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.members[memberKey{user, group}]
+	m := s.members[k]
 	if token == "" {
 		if m != nil {
 			return false, nil
@@ -227,9 +227,9 @@ func (s *fakeStore) MarkSynced(_ context.Context, user, group, token, grantID st
 		// As in the table: a removal queues its read-back, any other sync
 		// supersedes one.
 		if t.Action == "iam_remove" {
-			s.rechecks[memberKey{user, group}] = token
+			s.rechecks[k] = token
 		} else {
-			delete(s.rechecks, memberKey{user, group})
+			delete(s.rechecks, k)
 		}
 	}
 	return true, nil
@@ -241,16 +241,16 @@ func (s *fakeStore) Rechecks(_ context.Context, _ time.Time, _ int32) ([]grants.
 	defer s.mu.Unlock()
 	var out []grants.Membership
 	for k, tok := range s.rechecks {
-		out = append(out, grants.Membership{IAMUser: k.user, Group: k.group, Token: tok})
+		out = append(out, grants.Membership{Account: k.Account, IAMUser: k.User, Group: k.Group, Token: tok})
 	}
 	return out, nil
 }
 
-func (s *fakeStore) Rechecked(_ context.Context, user, group, token string) error {
+func (s *fakeStore) Rechecked(_ context.Context, k grants.Key, token string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.rechecks[memberKey{user, group}] == token {
-		delete(s.rechecks, memberKey{user, group})
+	if s.rechecks[k] == token {
+		delete(s.rechecks, k)
 	}
 	return nil
 }
@@ -286,7 +286,7 @@ func (s *fakeStore) Dirty(_ context.Context, before time.Time, limit int32) ([]g
 	var out []grants.Membership
 	for k, m := range s.members {
 		if m.dirty && !m.dirtyAt.After(msTime(before)) {
-			out = append(out, s.membershipLocked(k.user, k.group))
+			out = append(out, s.membershipLocked(k))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].IAMUser+"#"+out[i].Group < out[j].IAMUser+"#"+out[j].Group })
@@ -358,7 +358,7 @@ var _ grants.Store = (*fakeStore)(nil)
 // fail or to let a "concurrent writer" act in the middle of a call.
 type fakeIAM struct {
 	mu      sync.Mutex
-	members map[memberKey]bool
+	members map[iamKey]bool
 	adds    int
 	removes int
 	n       int
@@ -368,7 +368,7 @@ type fakeIAM struct {
 	during func(add bool, user, group string)
 }
 
-func newFakeIAM() *fakeIAM { return &fakeIAM{members: map[memberKey]bool{}} }
+func newFakeIAM() *fakeIAM { return &fakeIAM{members: map[iamKey]bool{}} }
 
 func (f *fakeIAM) call(add bool, user, group string) (string, error) {
 	f.mu.Lock()
@@ -388,10 +388,10 @@ func (f *fakeIAM) call(add bool, user, group string) (string, error) {
 	f.n++
 	if add {
 		f.adds++
-		f.members[memberKey{user, group}] = true
+		f.members[iamKey{user, group}] = true
 	} else {
 		f.removes++
-		delete(f.members, memberKey{user, group})
+		delete(f.members, iamKey{user, group})
 	}
 	return "req-" + strconv.Itoa(f.n), nil
 }
@@ -411,7 +411,7 @@ func (f *fakeIAM) IsMember(_ context.Context, user, group string) (bool, error) 
 func (f *fakeIAM) isMember(user, group string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.members[memberKey{user, group}]
+	return f.members[iamKey{user, group}]
 }
 
 func (f *fakeIAM) calls() (adds, removes int) {

@@ -21,6 +21,7 @@ const (
 type Grant struct {
 	ID            string
 	State         State
+	Account       string // the group's AWS account; "" is the home account
 	SymEventID    string // the escalate's Sym id
 	RevokeEventID string // the deescalate's Sym id, if any
 	RunSRN        string
@@ -49,15 +50,39 @@ type Transition struct {
 	Note         string    `json:"note,omitempty" dynamodbav:"note,omitempty"`
 }
 
-// Membership is the store's view of one (IAM user, group): the active grants
-// that explain it. IAM membership must equal len(GrantIDs) > 0.
+// Key names one membership: an IAM user in a group of one account. The
+// same names in two accounts are two memberships.
+type Key struct {
+	Account string // "" is the home account
+	User    string
+	Group   string
+}
+
+// String names the membership in messages: "user in group", and the
+// account when it is not the home one.
+func (k Key) String() string {
+	if k.Account == "" {
+		return k.User + " in " + k.Group
+	}
+	return k.User + " in " + k.Group + " (account " + k.Account + ")"
+}
+
+// Key of the grant's membership.
+func (g Grant) Key() Key { return Key{Account: g.Account, User: g.IAMUser, Group: g.Group} }
+
+// Membership is the store's view of one (account, IAM user, group): the
+// active grants that explain it. IAM membership must equal len(GrantIDs) > 0.
 type Membership struct {
+	Account  string // "" is the home account
 	IAMUser  string
 	Group    string
 	GrantIDs []string
 	Token    string // replaced by every write; see the package comment
 	Dirty    bool
 }
+
+// Key of the membership.
+func (m Membership) Key() Key { return Key{Account: m.Account, User: m.IAMUser, Group: m.Group} }
 
 // ProcessedEvent records the result of a Sym event so a duplicate delivery
 // republishes the same result instead of acting again.

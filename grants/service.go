@@ -33,18 +33,18 @@ type Store interface {
 	// RecordEvent stores ev unless the Sym event was processed before.
 	RecordEvent(ctx context.Context, ev ProcessedEvent) error
 	GetGrant(ctx context.Context, id string) (Grant, error)
-	Membership(ctx context.Context, iamUser, group string) (Membership, error)
+	Membership(ctx context.Context, k Key) (Membership, error)
 	// MarkSynced clears the membership's dirty mark if its token is still
 	// token, appending t to the grant's history when grantID is set. After a
 	// removal (t.Action "iam_remove") the membership waits in the read-back
 	// queue (Rechecks) until Rechecked, so the read-back survives this
 	// process.
-	MarkSynced(ctx context.Context, iamUser, group, token, grantID string, t Transition) (bool, error)
+	MarkSynced(ctx context.Context, k Key, token, grantID string, t Transition) (bool, error)
 	// Rechecks lists memberships whose removal is due to be read back.
 	Rechecks(ctx context.Context, before time.Time, limit int32) ([]Membership, error)
 	// Rechecked takes a membership off the read-back queue if its token is
 	// still token.
-	Rechecked(ctx context.Context, iamUser, group, token string) error
+	Rechecked(ctx context.Context, k Key, token string) error
 	// Due lists grants in the expiry index due at now, oldest first.
 	Due(ctx context.Context, now time.Time, limit int32) ([]Grant, error)
 	// Dirty lists memberships left dirty since before.
@@ -69,7 +69,7 @@ type GroupMembership interface {
 // died could not.
 type Scheduler interface {
 	Expire(g Grant)
-	Recheck(iamUser, group, token string)
+	Recheck(k Key, token string)
 }
 
 // GroupInfo is IAM's own record of a group.
@@ -98,15 +98,20 @@ type Policy struct {
 
 // Service applies Sym requests.
 type Service struct {
-	Store    Store
-	IAM      GroupMembership
-	Groups   Groups
-	Identity *Identity
-	Policy   Policy
-	Now      func() time.Time
-	Log      *slog.Logger
-	NewToken func() string
-	Sessions Sessions // nil: role sessions are left to expire
+	Store Store
+	// IAM, Groups, Identity and Sessions act in the home account (the chain
+	// of IAMJIT_CONNECTOR_ROLE_ARN); Members in each account of
+	// IAMJIT_ACCOUNTS, by account id.
+	IAM         GroupMembership
+	Groups      Groups
+	Identity    *Identity
+	Sessions    Sessions // nil: role sessions are left to expire
+	HomeAccount string   // the home account's id, for results; "" when unknown
+	Members     map[string]Account
+	Policy      Policy
+	Now         func() time.Time
+	Log         *slog.Logger
+	NewToken    func() string
 	// Timers, when set, ends grants at their expiry and reads removals back
 	// promptly; nil leaves both to the sweep.
 	Timers Scheduler
@@ -177,7 +182,7 @@ func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, er
 	if rej != nil {
 		return s.rejectRecorded(ctx, req, rej)
 	}
-	res := grantedResult(g)
+	res := s.grantedResult(g)
 	ev := ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now}
 	token := s.NewToken()
 	err = s.Store.Activate(ctx, g, ev, token)
@@ -190,13 +195,13 @@ func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, er
 	case err != nil:
 		return Outcome{}, fmt.Errorf("activate grant %s: %w", g.ID, err)
 	}
-	if _, err := s.converge(ctx, g.IAMUser, g.Group, token, true, g.ID, req.SymEventID); err != nil {
+	if _, err := s.converge(ctx, g.Key(), token, true, g.ID, req.SymEventID); err != nil {
 		return Outcome{}, err
 	}
 	if s.Timers != nil {
 		s.Timers.Expire(g)
 	}
-	s.Log.InfoContext(ctx, "access granted", "grant_id", g.ID, "iam_user", g.IAMUser, "group", g.Group, "expires_at", g.ExpiresAt)
+	s.Log.InfoContext(ctx, "access granted", "grant_id", g.ID, "account_id", s.AccountID(g.Account), "iam_user", g.IAMUser, "group", g.Group, "expires_at", g.ExpiresAt)
 	return Outcome{Kind: Applied, Results: []events.Result{res}, GrantID: g.ID}, nil
 }
 
@@ -207,7 +212,7 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 	if g.State != StateActive {
 		return s.rejectRecorded(ctx, req, reject("already_revoked", "grant "+g.ID+" already ended ("+string(g.State)+")"))
 	}
-	res := grantedResult(g)
+	res := s.grantedResult(g)
 	if err := s.Store.RecordEvent(ctx, ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now}); err != nil {
 		var conflict *ConflictError
 		if errors.As(err, &conflict) && conflict.Event != nil {
@@ -215,7 +220,7 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 		}
 		return Outcome{}, fmt.Errorf("record event %s: %w", req.SymEventID, err)
 	}
-	if _, err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, req.SymEventID); err != nil {
+	if _, err := s.converge(ctx, g.Key(), "", false, g.ID, req.SymEventID); err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{Kind: Duplicate, Results: []events.Result{res}, GrantID: g.ID}, nil
@@ -225,7 +230,7 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 // case the first delivery died between its write and its IAM call.
 func (s *Service) duplicate(ctx context.Context, ev ProcessedEvent) (Outcome, error) {
 	if ev.GrantID != "" && ev.Result.IAMUser != "" {
-		if _, err := s.converge(ctx, ev.Result.IAMUser, ev.Result.Group, "", false, ev.GrantID, ev.SymEventID); err != nil {
+		if _, err := s.converge(ctx, resultKey(ev.Result, s.HomeAccount), "", false, ev.GrantID, ev.SymEventID); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -277,7 +282,7 @@ func (s *Service) deescalate(ctx context.Context, req events.Request) (Outcome, 
 		if g.State != StateActive {
 			// Already ended (expired, revoked by hand, a duplicate with a new
 			// id): the same revocation, same result id.
-			res := revokedResult(g)
+			res := s.revokedResult(g)
 			if err := s.Store.RecordEvent(ctx, ProcessedEvent{SymEventID: req.SymEventID, GrantID: id, Result: res, At: now}); err != nil {
 				var conflict *ConflictError
 				if errors.As(err, &conflict) && conflict.Event != nil {
@@ -288,7 +293,7 @@ func (s *Service) deescalate(ctx context.Context, req events.Request) (Outcome, 
 			return Outcome{Kind: Duplicate, Results: []events.Result{res}, GrantID: id}, nil
 		}
 		g.State, g.RevokedAt, g.RevokeReason, g.RevokeEventID = StateRevoked, now, events.RevokedDeescalated, req.SymEventID
-		res := revokedResult(g)
+		res := s.revokedResult(g)
 		out, err := s.revoke(ctx, g, &ProcessedEvent{SymEventID: req.SymEventID, GrantID: id, Result: res, At: now}, false)
 		if errors.Is(err, errRaced) {
 			continue
@@ -307,7 +312,7 @@ func (s *Service) tombstone(ctx context.Context, req events.Request, now time.Ti
 		RevokedAt: now, RevokeReason: events.RevokedDeescalated, Tombstone: true,
 		History: []Transition{{At: now, Action: "tombstone", State: StateRevoked, SymEventID: req.SymEventID, Note: "deescalate arrived before escalate"}},
 	}
-	res := revokedResult(g)
+	res := s.revokedResult(g)
 	err := s.Store.Tombstone(ctx, g, ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now})
 	var conflict *ConflictError
 	switch {
@@ -340,12 +345,12 @@ func (s *Service) revoke(ctx context.Context, g Grant, ev *ProcessedEvent, keepD
 	if ev != nil {
 		symID = ev.SymEventID
 	}
-	ended, err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, symID)
+	ended, err := s.converge(ctx, g.Key(), "", false, g.ID, symID)
 	if err != nil {
 		return Outcome{}, err
 	}
-	s.Log.InfoContext(ctx, "access revoked", "grant_id", g.ID, "iam_user", g.IAMUser, "group", g.Group, "reason", g.RevokeReason)
-	res := revokedResult(g)
+	s.Log.InfoContext(ctx, "access revoked", "grant_id", g.ID, "account_id", s.AccountID(g.Account), "iam_user", g.IAMUser, "group", g.Group, "reason", g.RevokeReason)
+	res := s.revokedResult(g)
 	res.SessionsRevoked, res.SessionsSkipped, res.SessionsNotRevoked = ended.Revoked, ended.Skipped, ended.NotRevoked
 	return Outcome{Kind: Applied, Results: []events.Result{res}, GrantID: g.ID}, nil
 }
@@ -358,7 +363,7 @@ func (s *Service) Revoke(ctx context.Context, grantID, reason string) (Outcome, 
 		return Outcome{}, fmt.Errorf("read grant %s: %w", grantID, err)
 	}
 	if g.State != StateActive {
-		return Outcome{Kind: Duplicate, Results: []events.Result{revokedResult(g)}, GrantID: g.ID}, nil
+		return Outcome{Kind: Duplicate, Results: []events.Result{s.revokedResult(g)}, GrantID: g.ID}, nil
 	}
 	g.State, g.RevokedAt, g.RevokeReason = StateRevoked, s.Now().UTC(), reason
 	out, err := s.revoke(ctx, g, nil, false)
@@ -426,31 +431,42 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 	if !expires.After(now) {
 		return Grant{}, reject("expired", "the grant would have ended at "+expires.Format(time.RFC3339)), nil
 	}
-	name, account, rej := parseGroup(req.Group)
+	name, arnAcct, rej := parseGroup(req.Group)
 	if rej != nil {
 		return Grant{}, rej, nil
 	}
-	if len(p.AllowedGroups) > 0 && !slices.Contains(p.AllowedGroups, name) {
+	acctID, rej := s.route(arnAcct)
+	if rej != nil {
+		return Grant{}, rej, nil
+	}
+	if !allowed(p.AllowedGroups, name, "") {
 		return Grant{}, reject("group_not_allowed", "group "+name+" is not in IAMJIT_ALLOWED_GROUPS"), nil
 	}
-	grp, err := s.Groups.Group(ctx, name)
+	acct, err := s.account(acctID)
+	if err != nil {
+		return Grant{}, nil, err
+	}
+	grp, err := acct.Groups.Group(ctx, name)
 	if errors.Is(err, ErrNotFound) {
-		return Grant{}, reject("unknown_group", "IAM has no group "+name), nil
+		return Grant{}, reject("unknown_group", "IAM has no group "+name+s.inAccount(acctID)), nil
 	}
 	if err != nil {
-		return Grant{}, nil, fmt.Errorf("look up group %s: %w", name, err)
+		return Grant{}, nil, fmt.Errorf("look up group %s%s: %w", name, s.inAccount(acctID), err)
+	}
+	if !allowed(p.AllowedGroups, name, grp.ARN) {
+		return Grant{}, reject("group_not_allowed", "group "+grp.ARN+" is not in IAMJIT_ALLOWED_GROUPS"), nil
 	}
 	if !strings.HasPrefix(grp.Path, p.GroupPath) {
 		return Grant{}, reject("group_not_allowed", "group "+name+" has path "+grp.Path+", outside "+p.GroupPath), nil
 	}
-	if account != "" && arnAccount(grp.ARN) != account {
-		return Grant{}, reject("foreign_account", "group ARN names account "+account+", not this one"), nil
+	if arnAcct != "" && arnAccount(grp.ARN) != arnAcct {
+		return Grant{}, reject("foreign_account", "group ARN names account "+arnAcct+", not this one"), nil
 	}
-	if account != "" && grp.ARN != req.Group {
+	if arnAcct != "" && grp.ARN != req.Group {
 		// Same name, other path or partition: the ARN does not name this group.
 		return Grant{}, reject("invalid_group", fmt.Sprintf("%q is not IAM's ARN for group %s", clip(req.Group), name)), nil
 	}
-	user, err := s.Identity.Resolve(ctx, req.Requester)
+	user, err := acct.Identity.Resolve(ctx, req.Requester)
 	var idErr *IdentityError
 	if errors.As(err, &idErr) {
 		return Grant{}, reject(idErr.Code, idErr.Msg), nil
@@ -461,7 +477,7 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 	if !p.AllowSelfApproval {
 		// Two emails of one person (an alias, a mapping-file entry) are
 		// still a self-approval: compare the IAM users they map to.
-		approver, err := s.Identity.ResolveApprover(ctx, req.Approver)
+		approver, err := acct.Identity.ResolveApprover(ctx, req.Approver)
 		switch {
 		case errors.As(err, &idErr):
 			// The approver has no (single) IAM user: not the requester's.
@@ -472,7 +488,7 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 		}
 	}
 	return Grant{
-		ID: id, State: StateActive, SymEventID: req.SymEventID, RunSRN: req.RunSRN,
+		ID: id, State: StateActive, Account: acctID, SymEventID: req.SymEventID, RunSRN: req.RunSRN,
 		Requester: req.Requester, IAMUser: user, Group: grp.Name, GroupARN: grp.ARN,
 		Approver: req.Approver, Reason: req.Reason, GrantedAt: now, ExpiresAt: expires,
 		History: []Transition{{At: now, Action: "escalate", State: StateActive, SymEventID: req.SymEventID}},
@@ -502,6 +518,44 @@ func parseGroup(s string) (name, account string, rej *Rejection) {
 		return "", "", reject("invalid_group", fmt.Sprintf("%q is not an IAM group name", clip(s)))
 	}
 	return s, "", nil
+}
+
+// allowed reads the allow-list: it names groups (in every account iamjit
+// serves) or group ARNs (that group only). Before the group is looked up
+// (arn "") an ARN entry with the same name lets the request through to the
+// lookup.
+func allowed(list []string, name, arn string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, e := range list {
+		switch {
+		case e == name, arn != "" && e == arn:
+			return true
+		case arn == "" && strings.HasPrefix(e, "arn:") && groupName(e) == name:
+			return true
+		}
+	}
+	return false
+}
+
+// inAccount names a member account in messages; the home account is
+// implied.
+func (s *Service) inAccount(account string) string {
+	if account == "" {
+		return ""
+	}
+	return " in account " + account
+}
+
+// resultKey is the membership a stored result is about: results name the
+// home account by its id (or not at all, before accounts existed).
+func resultKey(r events.Result, home string) Key {
+	acct := r.AccountID
+	if acct == home {
+		acct = ""
+	}
+	return Key{Account: acct, User: r.IAMUser, Group: r.Group}
 }
 
 func groupName(s string) string {
@@ -566,7 +620,7 @@ func (s *Service) Fail(ctx context.Context, req events.Request, code, msg string
 		return out, fmt.Errorf("mark grant %s failed: %w", g.ID, err)
 	}
 	// Best effort: if IAM is what failed, the sweeper's dirty repair finishes.
-	if _, err := s.converge(ctx, g.IAMUser, g.Group, "", false, g.ID, req.SymEventID); err != nil {
+	if _, err := s.converge(ctx, g.Key(), "", false, g.ID, req.SymEventID); err != nil {
 		s.Log.WarnContext(ctx, "membership left for the sweeper to repair", "grant_id", g.ID, "err", err)
 	}
 	return out, nil

@@ -116,7 +116,7 @@ func (e *env) checkAtRest(t testing.TB) {
 	if member := e.iam.isMember(alice, readonly); member != (len(active) > 0) {
 		t.Fatalf("IAM member = %v, active unexpired grants = %v", member, active)
 	}
-	m, _ := e.store.Membership(context.Background(), alice, readonly)
+	m, _ := e.store.Membership(context.Background(), grants.Key{User: alice, Group: readonly})
 	if len(m.GrantIDs) != len(active) || m.Dirty {
 		t.Fatalf("membership %+v, want grants %v and clean", m, active)
 	}
@@ -415,7 +415,7 @@ func TestConvergeGivesUpThenRedeliveryConverges(t *testing.T) {
 	req := escalate("sym-1", "a", 30)
 	e.iam.setDuring(func(bool, string, string) {
 		e.store.mu.Lock()
-		e.store.members[memberKey{alice, readonly}].token += "'"
+		e.store.members[grants.Key{User: alice, Group: readonly}].token += "'"
 		e.store.mu.Unlock()
 	})
 	if _, err := e.svc.Handle(context.Background(), req); err == nil {
@@ -607,7 +607,7 @@ func TestSweepRepairsDirtyMembership(t *testing.T) {
 		t.Fatal("want the IAM error")
 	}
 	e.iam.addErr = nil
-	if m, _ := e.store.Membership(ctx, alice, readonly); !m.Dirty || e.iam.isMember(alice, readonly) {
+	if m, _ := e.store.Membership(ctx, grants.Key{User: alice, Group: readonly}); !m.Dirty || e.iam.isMember(alice, readonly) {
 		t.Fatalf("setup: membership %+v", m)
 	}
 	pub := &fakePublisher{}

@@ -37,11 +37,13 @@ type historyStore interface {
 
 // endSessions runs when converge has just made IAM agree with a set that a
 // write emptied: the membership ended now.
-func (s *Service) endSessions(ctx context.Context, user, group, grantID, symID string) (SessionsEnded, error) {
-	if s.Sessions == nil {
+// The roles are those of the membership's account, written through its
+// chain.
+func (s *Service) endSessions(ctx context.Context, acct Account, k Key, grantID, symID string) (SessionsEnded, error) {
+	if acct.Sessions == nil {
 		return SessionsEnded{}, nil
 	}
-	res, err := s.Sessions.MembershipEnded(ctx, user, group, s.Now().UTC())
+	res, err := acct.Sessions.MembershipEnded(ctx, k.User, k.Group, s.Now().UTC())
 	if h, ok := s.Store.(historyStore); ok && grantID != "" {
 		for _, w := range res.Writes {
 			t := Transition{At: s.Now().UTC(), Action: "session_revoke", SymEventID: symID, IAMRequestID: w.RequestID, Note: w.Op + " " + w.RoleARN}
@@ -51,7 +53,7 @@ func (s *Service) endSessions(ctx context.Context, user, group, grantID, symID s
 		}
 	}
 	if err != nil {
-		return SessionsEnded{}, fmt.Errorf("end role sessions of %s in %s: %w", user, group, err)
+		return SessionsEnded{}, fmt.Errorf("end role sessions of %s: %w", k, err)
 	}
 	return res, nil
 }

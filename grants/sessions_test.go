@@ -111,7 +111,7 @@ func TestSessionsFailureLeavesMembershipDirty(t *testing.T) {
 	if e.iam.isMember(alice, readonly) {
 		t.Fatal("still a member")
 	}
-	if m, _ := e.store.Membership(context.Background(), alice, readonly); !m.Dirty {
+	if m, _ := e.store.Membership(context.Background(), grants.Key{User: alice, Group: readonly}); !m.Dirty {
 		t.Fatal("membership marked synced before its sessions were revoked")
 	}
 	f.err = nil

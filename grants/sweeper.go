@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/iamjit/iamjit/events"
@@ -42,8 +43,8 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 		}
 		st.Due += len(due)
 		progressed := 0
-		for _, g := range due {
-			if err := s.expire(ctx, pub, g); err != nil {
+		for _, err := range byAccount(due, func(g Grant) string { return g.Account }, func(g Grant) error { return s.expire(ctx, pub, g) }) {
+			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -59,8 +60,11 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 	if err != nil {
 		errs = append(errs, fmt.Errorf("read dirty memberships: %w", err))
 	}
-	for _, m := range dirty {
-		if _, err := s.converge(ctx, m.IAMUser, m.Group, "", false, "", ""); err != nil {
+	for _, err := range byAccount(dirty, func(m Membership) string { return m.Account }, func(m Membership) error {
+		_, err := s.converge(ctx, m.Key(), "", false, "", "")
+		return err
+	}) {
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -73,15 +77,19 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 	if err != nil {
 		errs = append(errs, fmt.Errorf("read the read-back queue: %w", err))
 	}
-	for _, m := range rechecks {
-		undone, err := s.recheck(ctx, m.IAMUser, m.Group, m.Token)
+	var undone atomic.Int64
+	for _, err := range byAccount(rechecks, func(m Membership) string { return m.Account }, func(m Membership) error {
+		u, err := s.recheck(ctx, m.Key(), m.Token)
+		if u {
+			undone.Add(1)
+		}
+		return err
+	}) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if undone {
-			st.StaleAdds++
-		}
 	}
+	st.StaleAdds = int(undone.Load())
 	return st, errors.Join(errs...)
 }
 
@@ -105,7 +113,7 @@ func (s *Service) Upcoming(ctx context.Context, horizon time.Duration, limit int
 }
 
 func (s *Service) expire(ctx context.Context, pub Publisher, g Grant) error {
-	out := Outcome{Results: []events.Result{revokedResult(g)}}
+	out := Outcome{Results: []events.Result{s.revokedResult(g)}}
 	if g.State == StateActive {
 		// The time of the revocation, not of the sweep's start: a long sweep
 		// must not backdate the grants it reaches late.
@@ -118,7 +126,7 @@ func (s *Service) expire(ctx context.Context, pub Publisher, g Grant) error {
 		if err != nil {
 			return err
 		}
-	} else if _, err := s.converge(ctx, g.IAMUser, g.Group, "", false, "", ""); err != nil {
+	} else if _, err := s.converge(ctx, g.Key(), "", false, "", ""); err != nil {
 		return err
 	}
 	if err := pub.Publish(ctx, out.Results); err != nil {

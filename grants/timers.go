@@ -95,24 +95,24 @@ func (t *Timers) armExpiry(g Grant, d time.Duration) {
 	})
 }
 
-// Recheck implements Scheduler: read the removal of user from group back
-// once IAM has settled.
-func (t *Timers) Recheck(user, group, token string) { t.recheck(user, group, token, 0) }
+// Recheck implements Scheduler: read the removal of membership k back once
+// IAM has settled.
+func (t *Timers) Recheck(k Key, token string) { t.recheck(k, token, 0) }
 
 // recheck arms read-back number round of one removal: a removal that undid
 // a late add is read back in its turn.
-func (t *Timers) recheck(user, group, token string, round int) {
-	key := "recheck#" + user + "#" + group + "#" + token + "#" + strconv.Itoa(round)
+func (t *Timers) recheck(k Key, token string, round int) {
+	key := "recheck#" + k.Account + "#" + k.User + "#" + k.Group + "#" + token + "#" + strconv.Itoa(round)
 	t.arm(key, t.settle, func(ctx context.Context) {
-		undone, err := t.svc.recheck(ctx, user, group, token)
+		undone, err := t.svc.recheck(ctx, k, token)
 		if err != nil && ctx.Err() == nil {
-			t.log.WarnContext(ctx, "reading a removal back failed; the sweep retries", "iam_user", user, "group", group, "err", err)
+			t.log.WarnContext(ctx, "reading a removal back failed; the sweep retries", "membership", k.String(), "err", err)
 		}
 		if undone {
 			if t.OnStaleAdd != nil {
 				t.OnStaleAdd()
 			}
-			t.recheck(user, group, token, round+1)
+			t.recheck(k, token, round+1)
 		}
 	})
 }

@@ -169,7 +169,7 @@ func TestTimersReadBackAfterARemoval(t *testing.T) {
 func lateAdd(f *fakeIAM, user, group string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.members[memberKey{user, group}] = true
+	f.members[iamKey{user, group}] = true
 }
 
 // A grant beyond the horizon is still ended on time by the replica that

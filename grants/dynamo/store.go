@@ -3,9 +3,11 @@
 // Items, all keyed by the string attribute pk:
 //   - grant#<grant id>: a grant and its history; in the "due" index under
 //     due_pk=EXPIRY, due_at=<expiry> while it still needs the sweeper;
-//   - member#<iam user>#<group>: the set of active grant ids, a token that
-//     every write replaces and a version; in the "due" index under
-//     due_pk=DIRTY, due_at=<last write> until IAM is known to agree;
+//   - member#<iam user>#<group> (home account) or
+//     member#<account id>#<iam user>#<group> (a member account; IAM names
+//     have no "#", so the two never meet): the set of active grant ids, a
+//     token that every write replaces and a version; in the "due" index
+//     under due_pk=DIRTY, due_at=<last write> until IAM is known to agree;
 //   - event#<sym id>: the result of a processed Sym event.
 //
 // Every item has a ttl (epoch seconds) for DynamoDB to clean history; TTL
@@ -76,6 +78,7 @@ type grantItem struct {
 	Kind          string              `dynamodbav:"kind"`
 	ID            string              `dynamodbav:"id"`
 	State         grants.State        `dynamodbav:"state"`
+	Account       string              `dynamodbav:"account,omitempty"` // absent: the home account
 	SymEventID    string              `dynamodbav:"sym_event_id,omitempty"`
 	RevokeEventID string              `dynamodbav:"revoke_event_id,omitempty"`
 	RunSRN        string              `dynamodbav:"run_srn,omitempty"`
@@ -98,6 +101,7 @@ type grantItem struct {
 
 type memberItem struct {
 	PK      string   `dynamodbav:"pk"`
+	Account string   `dynamodbav:"account,omitempty"` // absent: the home account
 	IAMUser string   `dynamodbav:"iam_user"`
 	Group   string   `dynamodbav:"grp"`
 	Grants  []string `dynamodbav:"grants,stringset,omitempty"`
@@ -107,7 +111,7 @@ type memberItem struct {
 }
 
 func (it memberItem) membership() grants.Membership {
-	return grants.Membership{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: it.DuePK == dueDirty}
+	return grants.Membership{Account: it.Account, IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: it.DuePK == dueDirty}
 }
 
 type eventItem struct {
@@ -121,7 +125,14 @@ type eventItem struct {
 }
 
 func grantKey(id string) string           { return "grant#" + id }
-func memberKey(user, group string) string { return "member#" + user + "#" + group }
+// memberKey keeps the home account's keys as they were before accounts
+// existed: tables written then need no migration.
+func memberKey(k grants.Key) string {
+	if k.Account == "" {
+		return "member#" + k.User + "#" + k.Group
+	}
+	return "member#" + k.Account + "#" + k.User + "#" + k.Group
+}
 func eventKey(symID string) string        { return "event#" + symID }
 func key(pk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}
@@ -148,7 +159,7 @@ func (s *Store) toItem(g grants.Grant) grantItem {
 		end = g.RevokedAt
 	}
 	it := grantItem{
-		PK: grantKey(g.ID), Kind: "grant", ID: g.ID, State: g.State, SymEventID: g.SymEventID,
+		PK: grantKey(g.ID), Kind: "grant", ID: g.ID, State: g.State, Account: g.Account, SymEventID: g.SymEventID,
 		RevokeEventID: g.RevokeEventID, RunSRN: g.RunSRN, Requester: g.Requester, IAMUser: g.IAMUser,
 		Group: g.Group, GroupARN: g.GroupARN, Approver: g.Approver, Reason: g.Reason,
 		GrantedAt: ts(g.GrantedAt), ExpiresAt: ts(g.ExpiresAt), RevokedAt: ts(g.RevokedAt),
@@ -166,7 +177,7 @@ func (s *Store) toItem(g grants.Grant) grantItem {
 
 func fromItem(it grantItem) grants.Grant {
 	return grants.Grant{
-		ID: it.ID, State: it.State, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
+		ID: it.ID, State: it.State, Account: it.Account, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
 		RunSRN: it.RunSRN, Requester: it.Requester, IAMUser: it.IAMUser, Group: it.Group,
 		GroupARN: it.GroupARN, Approver: it.Approver, Reason: it.Reason,
 		GrantedAt: parseTS(it.GrantedAt), ExpiresAt: parseTS(it.ExpiresAt), RevokedAt: parseTS(it.RevokedAt),
@@ -193,28 +204,35 @@ func (s *Store) eventPut(ev grants.ProcessedEvent) (*types.Put, error) {
 	}, nil
 }
 
-// memberUpdate changes the set of (user, group) and marks it dirty with a
+// memberUpdate changes the set of membership k and marks it dirty with a
 // fresh token. op is ADD or DELETE.
-func (s *Store) memberUpdate(user, group, grantID, op, token string) *types.Update {
+func (s *Store) memberUpdate(k grants.Key, grantID, op, token string) *types.Update {
 	set := " SET iam_user = :u, grp = :grp, #tok = :tok, due_pk = :dirty, due_at = :now"
+	vals := map[string]types.AttributeValue{
+		":g":     &types.AttributeValueMemberSS{Value: []string{grantID}},
+		":u":     &types.AttributeValueMemberS{Value: k.User},
+		":grp":   &types.AttributeValueMemberS{Value: k.Group},
+		":tok":   &types.AttributeValueMemberS{Value: token},
+		":dirty": &types.AttributeValueMemberS{Value: dueDirty},
+		":now":   &types.AttributeValueMemberS{Value: ts(s.now())},
+		":one":   &types.AttributeValueMemberN{Value: "1"},
+	}
+	names := map[string]string{"#tok": "token"}
+	if k.Account != "" {
+		set += ", #acct = :acct"
+		vals[":acct"] = &types.AttributeValueMemberS{Value: k.Account}
+		names["#acct"] = "account"
+	}
 	expr := "ADD grants :g, version :one" + set // one ADD clause per expression
 	if op == "DELETE" {
 		expr = "DELETE grants :g ADD version :one" + set
 	}
 	return &types.Update{
-		TableName:                &s.table,
-		Key:                      key(memberKey(user, group)),
-		UpdateExpression:         aws.String(expr),
-		ExpressionAttributeNames: map[string]string{"#tok": "token"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":g":     &types.AttributeValueMemberSS{Value: []string{grantID}},
-			":u":     &types.AttributeValueMemberS{Value: user},
-			":grp":   &types.AttributeValueMemberS{Value: group},
-			":tok":   &types.AttributeValueMemberS{Value: token},
-			":dirty": &types.AttributeValueMemberS{Value: dueDirty},
-			":now":   &types.AttributeValueMemberS{Value: ts(s.now())},
-			":one":   &types.AttributeValueMemberN{Value: "1"},
-		},
+		TableName:                 &s.table,
+		Key:                       key(memberKey(k)),
+		UpdateExpression:          aws.String(expr),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: vals,
 	}
 }
 
@@ -234,7 +252,7 @@ func (s *Store) Activate(ctx context.Context, g grants.Grant, ev grants.Processe
 			ExpressionAttributeNames:            map[string]string{"#st": "state"},
 			ExpressionAttributeValues:           map[string]types.AttributeValue{":failed": &types.AttributeValueMemberS{Value: string(grants.StateFailed)}},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
-		{Update: s.memberUpdate(g.IAMUser, g.Group, g.ID, "ADD", token)},
+		{Update: s.memberUpdate(g.Key(), g.ID, "ADD", token)},
 		{Put: evPut},
 	}
 	return s.transact(ctx, items, map[int]string{0: g.ID}, map[int]string{2: ev.SymEventID})
@@ -266,7 +284,7 @@ func (s *Store) Revoke(ctx context.Context, g grants.Grant, ev *grants.Processed
 				":h":       h,
 			},
 		}},
-		{Update: s.memberUpdate(g.IAMUser, g.Group, g.ID, "DELETE", token)},
+		{Update: s.memberUpdate(g.Key(), g.ID, "DELETE", token)},
 	}
 	events := map[int]string{}
 	if ev != nil {
@@ -312,7 +330,7 @@ func (s *Store) Fail(ctx context.Context, g grants.Grant, token string) error {
 				":h":      h,
 			},
 		}},
-		{Update: s.memberUpdate(g.IAMUser, g.Group, g.ID, "DELETE", token)},
+		{Update: s.memberUpdate(g.Key(), g.ID, "DELETE", token)},
 		{Delete: &types.Delete{TableName: &s.table, Key: key(eventKey(g.SymEventID))}},
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
@@ -468,10 +486,10 @@ func (s *Store) GetGrant(ctx context.Context, id string) (grants.Grant, error) {
 
 // Membership implements grants.Store. A membership never written reads as
 // empty with no token.
-func (s *Store) Membership(ctx context.Context, user, group string) (grants.Membership, error) {
-	item, err := s.get(ctx, memberKey(user, group))
+func (s *Store) Membership(ctx context.Context, k grants.Key) (grants.Membership, error) {
+	item, err := s.get(ctx, memberKey(k))
 	if errors.Is(err, grants.ErrNotFound) {
-		return grants.Membership{IAMUser: user, Group: group}, nil
+		return grants.Membership{Account: k.Account, IAMUser: k.User, Group: k.Group}, nil
 	}
 	if err != nil {
 		return grants.Membership{}, err
@@ -484,14 +502,14 @@ func (s *Store) Membership(ctx context.Context, user, group string) (grants.Memb
 }
 
 // MarkSynced implements grants.Store.
-func (s *Store) MarkSynced(ctx context.Context, user, group, token, grantID string, t grants.Transition) (bool, error) {
+func (s *Store) MarkSynced(ctx context.Context, k grants.Key, token, grantID string, t grants.Transition) (bool, error) {
 	var member types.TransactWriteItem
 	if token == "" {
 		// Never written: it stays unwritten unless someone wrote meanwhile.
-		member.ConditionCheck = &types.ConditionCheck{TableName: &s.table, Key: key(memberKey(user, group)),
+		member.ConditionCheck = &types.ConditionCheck{TableName: &s.table, Key: key(memberKey(k)),
 			ConditionExpression: aws.String("attribute_not_exists(pk)")}
 	} else {
-		member.Update = &types.Update{TableName: &s.table, Key: key(memberKey(user, group)),
+		member.Update = &types.Update{TableName: &s.table, Key: key(memberKey(k)),
 			UpdateExpression:          aws.String("REMOVE due_pk, due_at"),
 			ConditionExpression:       aws.String("#tok = :tok"),
 			ExpressionAttributeNames:  map[string]string{"#tok": "token"},
@@ -505,7 +523,7 @@ func (s *Store) MarkSynced(ctx context.Context, user, group, token, grantID stri
 	}
 	if grantID == "" {
 		if member.Update == nil {
-			_, err := s.get(ctx, memberKey(user, group))
+			_, err := s.get(ctx, memberKey(k))
 			if errors.Is(err, grants.ErrNotFound) {
 				return true, nil
 			}
@@ -594,8 +612,8 @@ func (s *Store) Rechecks(ctx context.Context, before time.Time, limit int32) ([]
 }
 
 // Rechecked implements grants.Store.
-func (s *Store) Rechecked(ctx context.Context, user, group, token string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(memberKey(user, group)),
+func (s *Store) Rechecked(ctx context.Context, k grants.Key, token string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(memberKey(k)),
 		UpdateExpression:         aws.String("REMOVE due_pk, due_at"),
 		ConditionExpression:      aws.String("#tok = :tok AND due_pk = :recheck"),
 		ExpressionAttributeNames: map[string]string{"#tok": "token"},
@@ -605,7 +623,7 @@ func (s *Store) Rechecked(ctx context.Context, user, group, token string) error 
 		}})
 	var ccf *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &ccf) {
-		return fmt.Errorf("rechecked %s in %s: %w", user, group, err)
+		return fmt.Errorf("rechecked %s: %w", k, err)
 	}
 	return nil
 }
@@ -629,7 +647,11 @@ type Filter struct {
 	Active bool      // only ACTIVE grants
 	User   string    // IAM user or requester email
 	Group  string    // group name
-	Since  time.Time // granted, or ended, at or after Since
+	// Account: a member account's id, or HomeAccount for the home one
+	// (whose grants are stored without an account).
+	Account     string
+	HomeAccount string
+	Since       time.Time // granted, or ended, at or after Since
 }
 
 // List returns the grants matching f. It is an operator command, not a
@@ -651,6 +673,16 @@ func (s *Store) List(ctx context.Context, f Filter) ([]grants.Grant, error) {
 	if f.Group != "" {
 		expr += " AND grp = :grp"
 		vals[":grp"] = &types.AttributeValueMemberS{Value: f.Group}
+	}
+	switch {
+	case f.Account == "":
+	case f.Account == f.HomeAccount:
+		expr += " AND attribute_not_exists(#acct)"
+		names["#acct"] = "account"
+	default:
+		expr += " AND #acct = :acct"
+		names["#acct"] = "account"
+		vals[":acct"] = &types.AttributeValueMemberS{Value: f.Account}
 	}
 	if !f.Since.IsZero() {
 		expr += " AND (granted_at >= :since OR revoked_at >= :since)"

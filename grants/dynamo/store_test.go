@@ -188,6 +188,7 @@ func TestStore(t *testing.T) {
 		{"dirty", testDirty},
 		{"undue", testUndue},
 		{"read-back queue", testRechecks},
+		{"accounts", testAccounts},
 	}
 	for _, strip := range []bool{false, true} {
 		for _, tc := range cases {
@@ -230,7 +231,7 @@ func testActivate(t *testing.T, f fixture) {
 		!got.GrantedAt.Equal(t0) || len(got.History) != 1 || got.History[0].Action != "escalate" {
 		t.Errorf("read back %+v", got)
 	}
-	m, err := f.store.Membership(ctx, "alice", "sym-readonly")
+	m, err := f.store.Membership(ctx, grants.Key{User: "alice", Group: "sym-readonly"})
 	if err != nil || len(m.GrantIDs) != 1 || m.GrantIDs[0] != g.ID || m.Token != "tok-1" || !m.Dirty {
 		t.Errorf("membership %+v %v: want [run/a], tok-1, dirty", m, err)
 	}
@@ -243,7 +244,7 @@ func testActivate(t *testing.T, f fixture) {
 	if _, err := f.store.GetGrant(ctx, "nope"); !errors.Is(err, grants.ErrNotFound) {
 		t.Errorf("GetGrant(missing) = %v", err)
 	}
-	if m, err := f.store.Membership(ctx, "nobody", "sym-readonly"); err != nil || m.Token != "" || len(m.GrantIDs) != 0 || m.Dirty {
+	if m, err := f.store.Membership(ctx, grants.Key{User: "nobody", Group: "sym-readonly"}); err != nil || m.Token != "" || len(m.GrantIDs) != 0 || m.Dirty {
 		t.Errorf("unwritten membership %+v %v", m, err)
 	}
 }
@@ -271,7 +272,7 @@ func testConflicts(t *testing.T, f fixture) {
 		t.Fatalf("second Activate of grant = %v (%+v), want ConflictError with the ACTIVE grant", err, c)
 	}
 	// Neither write happened: the membership kept its token.
-	if m, _ := f.store.Membership(ctx, "alice", "sym-readonly"); m.Token != "tok-1" {
+	if m, _ := f.store.Membership(ctx, grants.Key{User: "alice", Group: "sym-readonly"}); m.Token != "tok-1" {
 		t.Errorf("failed transaction changed the membership: %+v", m)
 	}
 	c = nil
@@ -306,7 +307,7 @@ func testRevoke(t *testing.T, f fixture) {
 	if ttl := numAttr(t, f.rawItem(t, "grant#run/a"), "ttl"); ttl != a.RevokedAt.Add(retention).Unix() {
 		t.Errorf("revoked grant ttl %d, want revoked_at + retention", ttl)
 	}
-	m, _ := f.store.Membership(ctx, "alice", "sym-readonly")
+	m, _ := f.store.Membership(ctx, grants.Key{User: "alice", Group: "sym-readonly"})
 	if len(m.GrantIDs) != 1 || m.GrantIDs[0] != b.ID || m.Token != "tok-r" || !m.Dirty {
 		t.Errorf("membership %+v: want only run/b, tok-r, dirty", m)
 	}
@@ -337,7 +338,7 @@ func testRevoke(t *testing.T, f fixture) {
 	if err != nil || len(due) != 1 || due[0].ID != b.ID || due[0].State != grants.StateRevoked {
 		t.Errorf("Due = %+v %v: want only run/b (revoked, kept due), not run/a", due, err)
 	}
-	if m, _ := f.store.Membership(ctx, "alice", "sym-readonly"); len(m.GrantIDs) != 0 {
+	if m, _ := f.store.Membership(ctx, grants.Key{User: "alice", Group: "sym-readonly"}); len(m.GrantIDs) != 0 {
 		t.Errorf("membership %+v after both revoked", m)
 	}
 }
@@ -398,7 +399,7 @@ func testFail(t *testing.T, f fixture) {
 	if got.State != grants.StateFailed {
 		t.Errorf("state %s, want FAILED", got.State)
 	}
-	if m, _ := f.store.Membership(ctx, "alice", "sym-readonly"); len(m.GrantIDs) != 0 || m.Token != "tok-3" {
+	if m, _ := f.store.Membership(ctx, grants.Key{User: "alice", Group: "sym-readonly"}); len(m.GrantIDs) != 0 || m.Token != "tok-3" {
 		t.Errorf("membership %+v", m)
 	}
 	if len(f.rawItem(t, "event#sym-1")) != 0 {
@@ -424,26 +425,26 @@ func testMarkSynced(t *testing.T, f fixture) {
 	ctx := context.Background()
 	tr := grants.Transition{At: t0, Action: "iam_add", IAMRequestID: "req-1"}
 	// Never written: synced only while nobody writes it.
-	if ok, err := f.store.MarkSynced(ctx, "alice", "sym-readonly", "", "", tr); !ok || err != nil {
+	if ok, err := f.store.MarkSynced(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "", "", tr); !ok || err != nil {
 		t.Errorf("unwritten membership: %v %v", ok, err)
 	}
 	g := grant("run/a", "sym-1", t0.Add(30*time.Minute))
 	if err := f.store.Activate(ctx, g, granted(g), "tok-1"); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := f.store.MarkSynced(ctx, "alice", "sym-readonly", "", g.ID, tr); ok || err != nil {
+	if ok, err := f.store.MarkSynced(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "", g.ID, tr); ok || err != nil {
 		t.Errorf("empty token on a written membership: %v %v", ok, err)
 	}
-	if ok, err := f.store.MarkSynced(ctx, "alice", "sym-readonly", "tok-old", g.ID, tr); ok || err != nil {
+	if ok, err := f.store.MarkSynced(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "tok-old", g.ID, tr); ok || err != nil {
 		t.Errorf("stale token: %v %v, want false", ok, err)
 	}
-	if m, _ := f.store.Membership(ctx, "alice", "sym-readonly"); !m.Dirty {
+	if m, _ := f.store.Membership(ctx, grants.Key{User: "alice", Group: "sym-readonly"}); !m.Dirty {
 		t.Error("stale token cleared the dirty mark")
 	}
-	if ok, err := f.store.MarkSynced(ctx, "alice", "sym-readonly", "tok-1", g.ID, tr); !ok || err != nil {
+	if ok, err := f.store.MarkSynced(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "tok-1", g.ID, tr); !ok || err != nil {
 		t.Fatalf("current token: %v %v", ok, err)
 	}
-	if m, _ := f.store.Membership(ctx, "alice", "sym-readonly"); m.Dirty || m.Token != "tok-1" {
+	if m, _ := f.store.Membership(ctx, grants.Key{User: "alice", Group: "sym-readonly"}); m.Dirty || m.Token != "tok-1" {
 		t.Errorf("membership %+v: want clean", m)
 	}
 	got, _ := f.store.GetGrant(ctx, g.ID)
@@ -451,7 +452,7 @@ func testMarkSynced(t *testing.T, f fixture) {
 		t.Errorf("history %+v: want the iam_add with its request id", got.History)
 	}
 	// Without a grant id only the mark changes.
-	if ok, err := f.store.MarkSynced(ctx, "alice", "sym-readonly", "tok-1", "", tr); !ok || err != nil {
+	if ok, err := f.store.MarkSynced(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "tok-1", "", tr); !ok || err != nil {
 		t.Errorf("no grant id: %v %v", ok, err)
 	}
 }
@@ -526,7 +527,7 @@ func testDirty(t *testing.T, f fixture) {
 		len(d[0].GrantIDs) != 1 || !d[0].Dirty {
 		t.Fatalf("Dirty = %+v %v", d, err)
 	}
-	if ok, err := f.store.MarkSynced(ctx, "alice", "sym-readonly", "tok-1", "", grants.Transition{}); !ok || err != nil {
+	if ok, err := f.store.MarkSynced(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "tok-1", "", grants.Transition{}); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	if d, err := f.store.Dirty(ctx, t0.Add(time.Hour), 10); err != nil || len(d) != 0 {
@@ -573,10 +574,10 @@ func testRechecks(t *testing.T, f fixture) {
 		t.Fatal(err)
 	}
 	removed := t0.Add(time.Minute)
-	if ok, err := f.store.MarkSynced(ctx, "alice", "sym-readonly", "tok-2", g.ID, grants.Transition{At: removed, Action: "iam_remove"}); !ok || err != nil {
+	if ok, err := f.store.MarkSynced(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "tok-2", g.ID, grants.Transition{At: removed, Action: "iam_remove"}); !ok || err != nil {
 		t.Fatalf("mark the removal synced: %v %v", ok, err)
 	}
-	if m, _ := f.store.Membership(ctx, "alice", "sym-readonly"); m.Dirty {
+	if m, _ := f.store.Membership(ctx, grants.Key{User: "alice", Group: "sym-readonly"}); m.Dirty {
 		t.Fatal("a synced removal is still dirty")
 	}
 	if got, err := f.store.Rechecks(ctx, removed.Add(4*time.Second), 10); err != nil || len(got) != 0 {
@@ -586,13 +587,13 @@ func testRechecks(t *testing.T, f fixture) {
 	if err != nil || len(got) != 1 || got[0].IAMUser != "alice" || got[0].Group != "sym-readonly" || got[0].Token != "tok-2" {
 		t.Fatalf("read-backs due at the delay: %+v %v, want alice's with tok-2", got, err)
 	}
-	if err := f.store.Rechecked(ctx, "alice", "sym-readonly", "tok-other"); err != nil {
+	if err := f.store.Rechecked(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "tok-other"); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := f.store.Rechecks(ctx, removed.Add(time.Hour), 10); len(got) != 1 {
 		t.Fatal("Rechecked with another token took the read-back off")
 	}
-	if err := f.store.Rechecked(ctx, "alice", "sym-readonly", "tok-2"); err != nil {
+	if err := f.store.Rechecked(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "tok-2"); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := f.store.Rechecks(ctx, removed.Add(time.Hour), 10); len(got) != 0 {
@@ -600,13 +601,86 @@ func testRechecks(t *testing.T, f fixture) {
 	}
 
 	// Queued again, then a new grant's add syncs: the read-back is gone.
-	if ok, _ := f.store.MarkSynced(ctx, "alice", "sym-readonly", "tok-2", "", grants.Transition{At: removed, Action: "iam_remove"}); !ok {
+	if ok, _ := f.store.MarkSynced(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "tok-2", "", grants.Transition{At: removed, Action: "iam_remove"}); !ok {
 		t.Fatal("re-queue")
 	}
-	if ok, _ := f.store.MarkSynced(ctx, "alice", "sym-readonly", "tok-2", "", grants.Transition{At: removed, Action: "iam_add"}); !ok {
+	if ok, _ := f.store.MarkSynced(ctx, grants.Key{User: "alice", Group: "sym-readonly"}, "tok-2", "", grants.Transition{At: removed, Action: "iam_add"}); !ok {
 		t.Fatal("sync an add")
 	}
 	if got, _ := f.store.Rechecks(ctx, removed.Add(time.Hour), 10); len(got) != 0 {
 		t.Fatalf("an add left the read-back queued: %+v", got)
 	}
+}
+
+// testAccounts: the same user and group names in the home account and in a
+// member account are two memberships; the home account's items keep the
+// keys of a table written before accounts existed.
+func testAccounts(t *testing.T, f fixture) {
+	ctx := context.Background()
+	home := grant("run/home", "sym-1", t0.Add(30*time.Minute))
+	member := grant("run/member", "sym-2", t0.Add(30*time.Minute))
+	member.Account = "210987654321"
+	member.GroupARN = "arn:aws:iam::210987654321:group/sym/sym-readonly"
+	if err := f.store.Activate(ctx, home, granted(home), "tok-h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Activate(ctx, member, granted(member), "tok-m"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.rawItem(t, "member#alice#sym-readonly")["account"]; ok {
+		t.Error("the home membership item carries an account: its key and shape must stay as before accounts")
+	}
+	if got := f.rawItem(t, "member#210987654321#alice#sym-readonly")["account"]; got == nil {
+		t.Error("the member account's membership item has no account attribute")
+	}
+	hk := grants.Key{User: "alice", Group: "sym-readonly"}
+	mk := grants.Key{Account: "210987654321", User: "alice", Group: "sym-readonly"}
+	if m, _ := f.store.Membership(ctx, hk); len(m.GrantIDs) != 1 || m.GrantIDs[0] != home.ID || m.Account != "" {
+		t.Errorf("home membership %+v, want only %s", m, home.ID)
+	}
+	if m, _ := f.store.Membership(ctx, mk); len(m.GrantIDs) != 1 || m.GrantIDs[0] != member.ID || m.Account != mk.Account {
+		t.Errorf("member membership %+v, want only %s in %s", m, member.ID, mk.Account)
+	}
+	if g, _ := f.store.GetGrant(ctx, member.ID); g.Account != member.Account {
+		t.Errorf("grant read back in account %q, want %q", g.Account, member.Account)
+	}
+	dirty, err := f.store.Dirty(ctx, t0, 10)
+	if err != nil || len(dirty) != 2 {
+		t.Fatalf("Dirty = %+v %v, want both", dirty, err)
+	}
+	for _, d := range dirty {
+		want := ""
+		if d.Token == "tok-m" {
+			want = mk.Account
+		}
+		if d.Account != want {
+			t.Errorf("dirty membership %+v: account %q, want %q", d, d.Account, want)
+		}
+	}
+	// Revoking the member grant leaves the home membership alone.
+	member.State, member.RevokedAt, member.RevokeReason = grants.StateRevoked, t0.Add(time.Minute), "manual"
+	if err := f.store.Revoke(ctx, member, nil, "tok-m2", false); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := f.store.Membership(ctx, hk); len(m.GrantIDs) != 1 || m.Token != "tok-h" {
+		t.Errorf("home membership after the member revoke %+v", m)
+	}
+	if m, _ := f.store.Membership(ctx, mk); len(m.GrantIDs) != 0 || m.Token != "tok-m2" {
+		t.Errorf("member membership after its revoke %+v", m)
+	}
+	for _, c := range []struct {
+		filter dynamo.Filter
+		want   string
+	}{
+		{dynamo.Filter{Account: "123456789012", HomeAccount: "123456789012"}, home.ID},
+		{dynamo.Filter{Account: "210987654321", HomeAccount: "123456789012"}, member.ID},
+	} {
+		list, err := f.store.List(ctx, c.filter)
+		if err != nil || len(list) != 1 || list[0].ID != c.want {
+			t.Errorf("List(%+v) = %+v %v, want only %s", c.filter, list, err, c.want)
+		}
+	}
+	f.api.mu.Lock()
+	f.api.scans = 0 // List is the operator command's scan, on purpose
+	f.api.mu.Unlock()
 }
