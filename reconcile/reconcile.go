@@ -7,10 +7,12 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -35,8 +37,8 @@ type Members interface {
 type Store interface {
 	// ActiveGrants lists every ACTIVE grant, expired or not.
 	ActiveGrants(ctx context.Context) ([]grants.Grant, error)
-	Membership(ctx context.Context, iamUser, group string) (grants.Membership, error)
-	MarkSynced(ctx context.Context, iamUser, group, token, grantID string, t grants.Transition) (bool, error)
+	Membership(ctx context.Context, k grants.Key) (grants.Membership, error)
+	MarkSynced(ctx context.Context, k grants.Key, token, grantID string, t grants.Transition) (bool, error)
 }
 
 // GroupMembership changes IAM; both calls are idempotent and return the AWS
@@ -90,7 +92,9 @@ const (
 
 // Difference is one disagreement between IAM and the grants.
 type Difference struct {
-	Kind    Kind   `json:"kind"`
+	Kind Kind `json:"kind"`
+	// Account is the AWS account of the group (and of Role).
+	Account string `json:"account_id,omitempty"`
 	IAMUser string `json:"iam_user"`
 	Group   string `json:"group,omitempty"`
 	Role    string `json:"role,omitempty"` // MissingRevocation: the role ARN
@@ -131,16 +135,27 @@ type SessionChecker interface {
 	Check(ctx context.Context, enforce bool) ([]sessions.Missing, error)
 }
 
-// Reconciler compares and, with enforce, repairs.
-type Reconciler struct {
+// Account is one AWS account's IAM, as reconcile reads and repairs it.
+type Account struct {
+	Members Members
+	IAM     GroupMembership
 	// Sessions, when set, ends the role sessions of a member a drift
 	// removal took out of a group.
 	Sessions grants.Sessions
 	// SessionCheck, when set, reports (and repairs) missing revocations.
-	SessionCheck  SessionChecker
-	Members       Members
+	SessionCheck SessionChecker
+}
+
+// Reconciler compares and, with enforce, repairs: the home account and
+// every member account, each group under the path in each.
+type Reconciler struct {
+	Home Account
+	// HomeAccount is the home account's id, for reports and results; ""
+	// when unknown.
+	HomeAccount string
+	// Members are the accounts of IAMJIT_ACCOUNTS, by id.
+	Members       map[string]Account
 	Store         Store
-	IAM           GroupMembership
 	Publisher     Publisher
 	GroupPath     string
 	AllowedGroups []string // when set, only these groups under the path are reconciled
@@ -157,87 +172,49 @@ type Reconciler struct {
 // writing it.
 const maxConverge = 8
 
-type pair struct{ user, group string }
-
-// Run compares every managed group with the active grants. With enforce it
-// removes unexplained members (publishing Access Revoked, reason drift) and
-// re-adds users whose active grant lost its membership. The report lists
-// every difference; the error joins what could not be read or repaired.
+// Run compares every managed group of every account with the active
+// grants. With enforce it removes unexplained members (publishing Access
+// Revoked, reason drift) and re-adds users whose active grant lost its
+// membership. The report lists every difference; the error joins what could
+// not be read or repaired. An account that cannot be read is reported in
+// the error and the others are still reconciled.
 func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 	now := r.Now().UTC()
 	rep := Report{At: now, Enforced: enforce, Differences: []Difference{}}
-	groups, err := r.Members.ManagedGroups(ctx, r.GroupPath)
-	if err != nil {
-		return rep, fmt.Errorf("list managed groups: %w", err)
-	}
-	if len(r.AllowedGroups) > 0 {
-		for name := range groups {
-			if !slices.Contains(r.AllowedGroups, name) {
-				delete(groups, name) // never granted by iamjit: not ours to judge
-			}
-		}
-	}
-	rep.Groups = len(groups)
 	active, err := r.Store.ActiveGrants(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("list active grants: %w", err)
 	}
-	live := map[pair][]string{}    // unexpired active grants
-	overdue := map[pair][]string{} // expired but not yet swept
+	byAcct := map[string][]grants.Grant{}
 	for _, g := range active {
-		p := pair{g.IAMUser, g.Group}
-		if g.ExpiresAt.After(now) {
-			live[p] = append(live[p], g.ID)
-			rep.Active++
-		} else {
-			overdue[p] = append(overdue[p], g.ID)
-		}
+		byAcct[g.Account] = append(byAcct[g.Account], g)
 	}
-	inIAM := map[pair]bool{}
-	for group, users := range groups {
-		for _, u := range users {
-			p := pair{u, group}
-			inIAM[p] = true
-			if live[p] == nil && overdue[p] == nil {
-				rep.Differences = append(rep.Differences, Difference{Kind: UnexplainedMember, IAMUser: u, Group: group})
-			}
+	var errs []error
+	for _, id := range append([]string{""}, slices.Sorted(maps.Keys(r.Members))...) {
+		acct, ok := r.account(id)
+		if !ok {
+			continue
 		}
+		n, err := r.compare(ctx, &rep, id, acct, byAcct[id], now, enforce)
+		rep.Groups += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+		delete(byAcct, id)
 	}
-	for p, ids := range live {
-		_, managed := groups[p.group]
-		switch {
-		case !managed:
-			rep.Differences = append(rep.Differences, Difference{Kind: MissingGroup, IAMUser: p.user, Group: p.group, GrantIDs: sorted(ids)})
-		case !inIAM[p]:
-			rep.Differences = append(rep.Differences, Difference{Kind: MissingMember, IAMUser: p.user, Group: p.group, GrantIDs: sorted(ids)})
-		}
-	}
-	rep.Differences = r.confirmed(ctx, rep.Differences)
-	for p, ids := range overdue {
-		if live[p] == nil {
-			rep.Differences = append(rep.Differences, Difference{Kind: Overdue, IAMUser: p.user, Group: p.group, GrantIDs: sorted(ids)})
-		}
-	}
-	var sessErr error
-	if r.SessionCheck != nil {
-		var missing []sessions.Missing
-		missing, sessErr = r.SessionCheck.Check(ctx, enforce)
-		for _, m := range missing {
-			d := Difference{Kind: MissingRevocation, IAMUser: m.User, Role: m.RoleARN}
-			if enforce {
-				d.Action = ActionFailed
-				if m.Restored {
-					d.Action = ActionRestored
-				}
-			}
-			rep.Differences = append(rep.Differences, d)
-		}
-		if sessErr != nil {
-			sessErr = fmt.Errorf("check session revocations: %w", sessErr)
+	for id, gs := range byAcct {
+		// Grants of an account no longer configured: nobody can read its
+		// IAM, so they are reported, never touched.
+		for _, g := range gs {
+			rep.Differences = append(rep.Differences, Difference{Kind: MissingGroup, Account: id, IAMUser: g.IAMUser, Group: g.Group, GrantIDs: []string{g.ID},
+				Error: "account " + id + " is not in IAMJIT_ACCOUNTS"})
 		}
 	}
 	sort.Slice(rep.Differences, func(i, j int) bool {
 		a, b := rep.Differences[i], rep.Differences[j]
+		if a.Account != b.Account {
+			return a.Account < b.Account
+		}
 		if a.Group != b.Group {
 			return a.Group < b.Group
 		}
@@ -249,10 +226,116 @@ func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 		}
 		return a.Role < b.Role
 	})
-	if !enforce {
-		return rep, sessErr
+	if enforce {
+		errs = append(errs, r.enforce(ctx, &rep, now))
 	}
-	return rep, errors.Join(sessErr, r.enforce(ctx, &rep, now))
+	// Reports name the home account by its id once it is known.
+	for i := range rep.Differences {
+		if rep.Differences[i].Account == "" {
+			rep.Differences[i].Account = r.HomeAccount
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+func (r *Reconciler) account(id string) (Account, bool) {
+	if id == "" {
+		return r.Home, r.Home.Members != nil
+	}
+	a, ok := r.Members[id]
+	return a, ok
+}
+
+// compare adds the differences of one account to rep and returns how many
+// managed groups it has.
+func (r *Reconciler) compare(ctx context.Context, rep *Report, id string, acct Account, active []grants.Grant, now time.Time, enforce bool) (int, error) {
+	groups, err := acct.Members.ManagedGroups(ctx, r.GroupPath)
+	if err != nil {
+		return 0, fmt.Errorf("list managed groups%s: %w", inAccount(id), err)
+	}
+	if len(r.AllowedGroups) > 0 {
+		for name := range groups {
+			if !slices.Contains(r.AllowedGroups, name) && !r.allowedARN(id, name) {
+				delete(groups, name) // never granted by iamjit: not ours to judge
+			}
+		}
+	}
+	live := map[grants.Key][]string{}    // unexpired active grants
+	overdue := map[grants.Key][]string{} // expired but not yet swept
+	for _, g := range active {
+		k := g.Key()
+		if g.ExpiresAt.After(now) {
+			live[k] = append(live[k], g.ID)
+			rep.Active++
+		} else {
+			overdue[k] = append(overdue[k], g.ID)
+		}
+	}
+	var diffs []Difference
+	inIAM := map[grants.Key]bool{}
+	for group, users := range groups {
+		for _, u := range users {
+			k := grants.Key{Account: id, User: u, Group: group}
+			inIAM[k] = true
+			if live[k] == nil && overdue[k] == nil {
+				diffs = append(diffs, Difference{Kind: UnexplainedMember, Account: id, IAMUser: u, Group: group})
+			}
+		}
+	}
+	for k, ids := range live {
+		_, managed := groups[k.Group]
+		switch {
+		case !managed:
+			diffs = append(diffs, Difference{Kind: MissingGroup, Account: id, IAMUser: k.User, Group: k.Group, GrantIDs: sorted(ids)})
+		case !inIAM[k]:
+			diffs = append(diffs, Difference{Kind: MissingMember, Account: id, IAMUser: k.User, Group: k.Group, GrantIDs: sorted(ids)})
+		}
+	}
+	diffs = confirmed(ctx, acct.Members, diffs)
+	for k, ids := range overdue {
+		if live[k] == nil {
+			diffs = append(diffs, Difference{Kind: Overdue, Account: id, IAMUser: k.User, Group: k.Group, GrantIDs: sorted(ids)})
+		}
+	}
+	var sessErr error
+	if acct.SessionCheck != nil {
+		var missing []sessions.Missing
+		missing, sessErr = acct.SessionCheck.Check(ctx, enforce)
+		for _, m := range missing {
+			d := Difference{Kind: MissingRevocation, Account: id, IAMUser: m.User, Role: m.RoleARN}
+			if enforce {
+				d.Action = ActionFailed
+				if m.Restored {
+					d.Action = ActionRestored
+				}
+			}
+			diffs = append(diffs, d)
+		}
+		if sessErr != nil {
+			sessErr = fmt.Errorf("check session revocations%s: %w", inAccount(id), sessErr)
+		}
+	}
+	rep.Differences = append(rep.Differences, diffs...)
+	return len(groups), sessErr
+}
+
+// allowedARN: the allow-list may name a group by its ARN (that account's
+// group only).
+func (r *Reconciler) allowedARN(id, name string) bool {
+	acct := cmp.Or(id, r.HomeAccount)
+	for _, e := range r.AllowedGroups {
+		if strings.HasPrefix(e, "arn:") && strings.HasSuffix(e, "/"+name) && strings.Contains(e, ":"+acct+":") {
+			return true
+		}
+	}
+	return false
+}
+
+func inAccount(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " in account " + id
 }
 
 // confirmed keeps the member differences IAM still shows when asked again.
@@ -260,12 +343,12 @@ func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 // escalate whose AddUserToGroup lands in between would otherwise be reported
 // (and re-added) as a missing member, and a deescalate's removal as an
 // unexplained one. A difference that cannot be re-read is kept.
-func (r *Reconciler) confirmed(ctx context.Context, diffs []Difference) []Difference {
+func confirmed(ctx context.Context, members Members, diffs []Difference) []Difference {
 	return slices.DeleteFunc(diffs, func(d Difference) bool {
 		if d.Kind != MissingMember && d.Kind != UnexplainedMember {
 			return false
 		}
-		in, err := r.Members.IsMember(ctx, d.IAMUser, d.Group)
+		in, err := members.IsMember(ctx, d.IAMUser, d.Group)
 		if err != nil {
 			return false
 		}
@@ -281,12 +364,14 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 		if d.Kind != UnexplainedMember && d.Kind != MissingMember {
 			continue
 		}
-		m, err := r.Store.Membership(ctx, d.IAMUser, d.Group)
+		k := grants.Key{Account: d.Account, User: d.IAMUser, Group: d.Group}
+		acct, _ := r.account(k.Account)
+		m, err := r.Store.Membership(ctx, k)
 		if err == nil && m.Dirty {
 			d.Action = ActionInFlight
 			continue
 		}
-		in, ended, err := r.converge(ctx, d.IAMUser, d.Group, d.GrantIDs, now)
+		in, ended, err := r.converge(ctx, acct, k, d.GrantIDs, now)
 		d.SessionsRevoked = ended.Revoked
 		if err != nil {
 			d.Action, d.Error = ActionFailed, err.Error()
@@ -296,7 +381,7 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 		switch {
 		case d.Kind == UnexplainedMember && !in:
 			d.Action = ActionRemoved
-			res := r.driftResult(d.IAMUser, d.Group, now)
+			res := r.driftResult(k, now)
 			res.SessionsRevoked, res.SessionsSkipped, res.SessionsNotRevoked = ended.Revoked, ended.Skipped, ended.NotRevoked
 			d.ResultID = res.ResultID
 			results = append(results, res)
@@ -307,7 +392,7 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 		default:
 			d.Action = ActionNone
 		}
-		r.Log.InfoContext(ctx, "reconcile enforced", "kind", d.Kind, "iam_user", d.IAMUser, "group", d.Group,
+		r.Log.InfoContext(ctx, "reconcile enforced", "kind", d.Kind, "account_id", cmp.Or(d.Account, r.HomeAccount), "iam_user", d.IAMUser, "group", d.Group,
 			"grant_ids", strings.Join(d.GrantIDs, ","), "action", d.Action)
 	}
 	// Published after the removals: a notice is never sent for a removal
@@ -325,47 +410,48 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 // says whether the user ended up in the group. A re-add is noted in the
 // history of the grant that explains it; a removal ends the sessions the
 // membership enabled.
-func (r *Reconciler) converge(ctx context.Context, user, group string, hint []string, now time.Time) (bool, grants.SessionsEnded, error) {
+func (r *Reconciler) converge(ctx context.Context, acct Account, k grants.Key, hint []string, now time.Time) (bool, grants.SessionsEnded, error) {
 	var ended grants.SessionsEnded
+	user, group := k.User, k.Group
 	for range maxConverge {
-		m, err := r.Store.Membership(ctx, user, group)
+		m, err := r.Store.Membership(ctx, k)
 		if err != nil {
-			return false, ended, fmt.Errorf("read membership %s in %s: %w", user, group, err)
+			return false, ended, fmt.Errorf("read membership %s: %w", k, err)
 		}
 		want := len(m.GrantIDs) > 0
 		t := grants.Transition{At: now}
 		grantID := ""
 		var reqID string
 		if want {
-			reqID, err = r.IAM.AddUser(ctx, user, group)
+			reqID, err = acct.IAM.AddUser(ctx, user, group)
 			t.Action, t.Note = "iam_add", "reconcile: re-added after drift"
 			grantID = explaining(m.GrantIDs, hint)
 		} else {
-			reqID, err = r.IAM.RemoveUser(ctx, user, group)
+			reqID, err = acct.IAM.RemoveUser(ctx, user, group)
 			t.Action = "iam_remove"
 			// IAM had the user (a request id, not NoSuchEntity) or a write
 			// emptied the set since IAM last agreed: a membership ends now.
 			// Before MarkSynced, as in grants: a failure is retried.
-			if err == nil && r.Sessions != nil && (reqID != "" || m.Dirty) {
-				ended, err = r.Sessions.MembershipEnded(ctx, user, group, r.Now().UTC())
+			if err == nil && acct.Sessions != nil && (reqID != "" || m.Dirty) {
+				ended, err = acct.Sessions.MembershipEnded(ctx, user, group, r.Now().UTC())
 				if err != nil {
 					err = fmt.Errorf("end role sessions: %w", err)
 				}
 			}
 		}
 		if err != nil {
-			return false, ended, fmt.Errorf("converge %s in %s: %w", user, group, err)
+			return false, ended, fmt.Errorf("converge %s: %w", k, err)
 		}
 		t.IAMRequestID = reqID
-		ok, err := r.Store.MarkSynced(ctx, user, group, m.Token, grantID, t)
+		ok, err := r.Store.MarkSynced(ctx, k, m.Token, grantID, t)
 		if err != nil {
-			return false, ended, fmt.Errorf("mark %s in %s synced: %w", user, group, err)
+			return false, ended, fmt.Errorf("mark %s synced: %w", k, err)
 		}
 		if ok {
 			return want, ended, nil
 		}
 	}
-	return false, ended, fmt.Errorf("converge %s in %s: membership changed %d times while converging", user, group, maxConverge)
+	return false, ended, fmt.Errorf("converge %s: membership changed %d times while converging", k, maxConverge)
 }
 
 // explaining picks the grant whose history records the re-add: one the
@@ -380,20 +466,26 @@ func explaining(stored, hint []string) string {
 }
 
 // DriftKey is what the result id of an Access Revoked (drift) is derived
-// from: user, group and the start of the detection window.
-func DriftKey(user, group string, detected time.Time, window time.Duration) string {
-	return "drift/" + user + "/" + group + "/" + detected.UTC().Truncate(window).Format(time.RFC3339)
+// from: the membership (the home account's keys are as before accounts
+// existed) and the start of the detection window.
+func DriftKey(k grants.Key, detected time.Time, window time.Duration) string {
+	who := k.User + "/" + k.Group
+	if k.Account != "" {
+		who = k.Account + "/" + who
+	}
+	return "drift/" + who + "/" + detected.UTC().Truncate(window).Format(time.RFC3339)
 }
 
-func (r *Reconciler) driftResult(user, group string, now time.Time) events.Result {
+func (r *Reconciler) driftResult(k grants.Key, now time.Time) events.Result {
 	w := r.Window
 	if w <= 0 {
 		w = time.Hour
 	}
 	return events.Result{
 		DetailType: events.AccessRevoked,
-		ResultID:   events.ResultID(events.AccessRevoked, DriftKey(user, group, now, w)),
-		IAMUser:    user, Group: group, Reason: events.RevokedDrift, RevokedAt: events.TimePtr(now),
+		ResultID:   events.ResultID(events.AccessRevoked, DriftKey(k, now, w)),
+		AccountID:  cmp.Or(k.Account, r.HomeAccount),
+		IAMUser:    k.User, Group: k.Group, Reason: events.RevokedDrift, RevokedAt: events.TimePtr(now),
 		Message: "member of a managed group with no active grant: removed by reconcile",
 	}
 }

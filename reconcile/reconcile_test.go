@@ -63,6 +63,11 @@ type synced struct {
 	t                    grants.Transition
 }
 
+// pair is a membership in the home account.
+type pair = grants.Key
+
+func homePair(user, group string) pair { return grants.Key{User: user, Group: group} }
+
 // fakeStore holds grants and memberships; onRead runs before a membership
 // is returned, to play a concurrent writer.
 type fakeStore struct {
@@ -77,32 +82,32 @@ func (f *fakeStore) ActiveGrants(ctx context.Context) ([]grants.Grant, error) {
 	return slices.Clone(f.active), nil
 }
 
-func (f *fakeStore) Membership(ctx context.Context, user, group string) (grants.Membership, error) {
+func (f *fakeStore) Membership(ctx context.Context, k grants.Key) (grants.Membership, error) {
 	f.reads++
 	if f.onRead != nil {
-		f.onRead(pair{user, group})
+		f.onRead(k)
 	}
-	m, ok := f.members[pair{user, group}]
+	m, ok := f.members[k]
 	if !ok {
-		return grants.Membership{IAMUser: user, Group: group}, nil
+		return grants.Membership{Account: k.Account, IAMUser: k.User, Group: k.Group}, nil
 	}
 	return m, nil
 }
 
-func (f *fakeStore) MarkSynced(ctx context.Context, user, group, token, grantID string, t grants.Transition) (bool, error) {
-	if f.members[pair{user, group}].Token != token {
+func (f *fakeStore) MarkSynced(ctx context.Context, k grants.Key, token, grantID string, t grants.Transition) (bool, error) {
+	if f.members[k].Token != token {
 		return false, nil
 	}
-	f.synced = append(f.synced, synced{user, group, grantID, t})
+	f.synced = append(f.synced, synced{k.User, k.Group, grantID, t})
 	return true, nil
 }
 
 // grant adds an active grant and its membership to the store.
 func (f *fakeStore) grant(id, user, group string, expires time.Time) {
 	f.active = append(f.active, grants.Grant{ID: id, State: grants.StateActive, IAMUser: user, Group: group, ExpiresAt: expires})
-	m := f.members[pair{user, group}]
+	m := f.members[homePair(user, group)]
 	m.IAMUser, m.Group, m.GrantIDs, m.Token = user, group, append(m.GrantIDs, id), "tok-"+id
-	f.members[pair{user, group}] = m
+	f.members[homePair(user, group)] = m
 }
 
 type fakePub struct {
@@ -124,7 +129,7 @@ func setup() (*Reconciler, *fakeIAM, *fakeStore, *fakePub) {
 	iam := &fakeIAM{groups: map[string][]string{"sym-ro": {}, "sym-admin": {}}}
 	st := &fakeStore{members: map[pair]grants.Membership{}}
 	pub := &fakePub{}
-	r := &Reconciler{Members: iam, Store: st, IAM: iam, Publisher: pub, GroupPath: "/sym/",
+	r := &Reconciler{Home: Account{Members: iam, IAM: iam}, Store: st, Publisher: pub, GroupPath: "/sym/",
 		Window: time.Hour, Now: func() time.Time { return t0 }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return r, iam, st, pub
 }
@@ -262,7 +267,7 @@ func TestEnforceKeepsAMemberAGrantNowExplains(t *testing.T) {
 	r, iam, st, pub := setup()
 	iam.groups["sym-ro"] = []string{"bob"}
 	st.onRead = func(p pair) {
-		if p.user == "bob" && st.members[p].Token == "" {
+		if p.User == "bob" && st.members[p].Token == "" {
 			st.members[p] = grants.Membership{IAMUser: "bob", Group: "sym-ro", GrantIDs: []string{"g9"}, Token: "tok-g9"}
 		}
 	}
@@ -283,7 +288,7 @@ func TestEnforceKeepsAMemberAGrantNowExplains(t *testing.T) {
 func TestEnforceConvergesAgainAfterAConcurrentWrite(t *testing.T) {
 	r, iam, st, pub := setup()
 	iam.groups["sym-ro"] = []string{"bob"}
-	st.members[pair{"bob", "sym-ro"}] = grants.Membership{IAMUser: "bob", Group: "sym-ro", Token: "tok-0"}
+	st.members[homePair("bob", "sym-ro")] = grants.Membership{IAMUser: "bob", Group: "sym-ro", Token: "tok-0"}
 	m := &markRacer{fakeStore: st}
 	r.Store = m
 	rep, err := r.Run(context.Background(), true)
@@ -308,13 +313,13 @@ type markRacer struct {
 	raced bool
 }
 
-func (m *markRacer) MarkSynced(ctx context.Context, user, group, token, grantID string, t grants.Transition) (bool, error) {
+func (m *markRacer) MarkSynced(ctx context.Context, k grants.Key, token, grantID string, t grants.Transition) (bool, error) {
 	if !m.raced {
 		m.raced = true
-		m.members[pair{user, group}] = grants.Membership{IAMUser: user, Group: group, GrantIDs: []string{"g9"}, Token: "tok-g9"}
+		m.members[k] = grants.Membership{IAMUser: k.User, Group: k.Group, GrantIDs: []string{"g9"}, Token: "tok-g9"}
 		return false, nil
 	}
-	return m.fakeStore.MarkSynced(ctx, user, group, token, grantID, t)
+	return m.fakeStore.MarkSynced(ctx, k, token, grantID, t)
 }
 
 func TestAllowedGroupsLimitsWhatIsJudged(t *testing.T) {
@@ -380,7 +385,7 @@ func TestSessionsOnDriftAndMissingRevocations(t *testing.T) {
 	r, iam, _, pub := setup()
 	ss := &fakeSessions{}
 	chk := &fakeChecker{missing: []sessions.Missing{{RoleARN: "arn:aws:iam::123456789012:role/jit/ro", User: "dave", At: t0.Add(-time.Minute)}}}
-	r.Sessions, r.SessionCheck = ss, chk
+	r.Home.Sessions, r.Home.SessionCheck = ss, chk
 	iam.groups["sym-ro"] = []string{"bob"}
 
 	rep, err := r.Run(context.Background(), false)
@@ -411,10 +416,10 @@ func TestSessionsOnDriftAndMissingRevocations(t *testing.T) {
 func TestEnforceLeavesADirtyMembershipToItsWriter(t *testing.T) {
 	r, iam, st, pub := setup()
 	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour)) // escalate in flight: not in IAM yet
-	m := st.members[pair{"alice", "sym-ro"}]
+	m := st.members[homePair("alice", "sym-ro")]
 	m.Dirty = true
-	st.members[pair{"alice", "sym-ro"}] = m
-	st.members[pair{"bob", "sym-ro"}] = grants.Membership{IAMUser: "bob", Group: "sym-ro", Token: "t", Dirty: true} // deescalate in flight
+	st.members[homePair("alice", "sym-ro")] = m
+	st.members[homePair("bob", "sym-ro")] = grants.Membership{IAMUser: "bob", Group: "sym-ro", Token: "t", Dirty: true} // deescalate in flight
 	iam.groups["sym-ro"] = []string{"bob"}
 	rep, err := r.Run(context.Background(), true)
 	if err != nil {
@@ -449,5 +454,43 @@ func TestDifferencesAreConfirmedBeforeTheyAreReported(t *testing.T) {
 	}
 	if len(iam.calls) != 0 || len(pub.got) != 0 {
 		t.Fatalf("a stale listing changed IAM %v or published %v", iam.calls, pub.got)
+	}
+}
+
+// Each account is compared with its own grants: the same user and group
+// names in two accounts never explain each other, and enforce acts in the
+// difference's account only.
+func TestAccountsAreReconciledApart(t *testing.T) {
+	r, home, st, pub := setup()
+	r.HomeAccount = "123456789012"
+	member := &fakeIAM{groups: map[string][]string{"sym-ro": {"alice"}}}
+	r.Members = map[string]Account{"210987654321": {Members: member, IAM: member}}
+	// alice's grant is in the home account; in the member account nothing
+	// explains her.
+	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
+	home.groups["sym-ro"] = []string{"alice"}
+	rep, err := r.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Differences) != 1 {
+		t.Fatalf("differences %+v, want one", rep.Differences)
+	}
+	d := rep.Differences[0]
+	if d.Kind != UnexplainedMember || d.Account != "210987654321" || d.Action != ActionRemoved {
+		t.Errorf("difference %+v: want alice unexplained in 210987654321, removed", d)
+	}
+	if slices.Contains(member.groups["sym-ro"], "alice") || !slices.Contains(home.groups["sym-ro"], "alice") {
+		t.Errorf("after enforce: member group %v (want no alice), home group %v (want alice)", member.groups["sym-ro"], home.groups["sym-ro"])
+	}
+	if len(home.calls) != 0 {
+		t.Errorf("home IAM was changed: %v", home.calls)
+	}
+	if len(pub.got) != 1 || pub.got[0].AccountID != "210987654321" ||
+		pub.got[0].ResultID == events.ResultID(events.AccessRevoked, DriftKey(grants.Key{User: "alice", Group: "sym-ro"}, t0, time.Hour)) {
+		t.Errorf("drift results %+v: want one for the member account, its id apart from the home one's", pub.got)
+	}
+	if rep.Groups != 3 {
+		t.Errorf("groups %d, want 3: the home account's 2 and the member's 1", rep.Groups)
 	}
 }

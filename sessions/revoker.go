@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -111,6 +112,20 @@ type Revoker struct {
 	// and a session issued then came from the ended membership. The price:
 	// a new grant within Settle assumes again once it has passed.
 	Settle time.Duration
+	// Account, when set, is the AWS account Roles acts in: the table holds
+	// every account's role items, and Repair and Check take only this
+	// account's (the others have their own Revoker, through their own
+	// chain). "" takes every item: one account only.
+	Account string
+}
+
+// mine reports whether a role item belongs to this Revoker's account.
+func (r *Revoker) mine(roleARN string) bool {
+	if r.Account == "" {
+		return true
+	}
+	parts := strings.SplitN(roleARN, ":", 6)
+	return len(parts) == 6 && parts[4] == r.Account
 }
 
 // maxConverge bounds how often one writer chases a role item others keep
@@ -283,6 +298,9 @@ func (r *Revoker) Repair(ctx context.Context, grace time.Duration, limit int32) 
 	n := 0
 	var errs []error
 	for _, st := range due {
+		if !r.mine(st.ARN) {
+			continue
+		}
 		if _, err := r.converge(ctx, st.ARN, st.Name); err != nil {
 			errs = append(errs, err)
 			continue
@@ -313,6 +331,9 @@ func (r *Revoker) Check(ctx context.Context, enforce bool) ([]Missing, error) {
 	var out []Missing
 	var errs []error
 	for _, st := range items {
+		if !r.mine(st.ARN) {
+			continue
+		}
 		role, err := r.Roles.Role(ctx, st.Name)
 		if errors.Is(err, ErrRoleGone) {
 			continue // no role, no session

@@ -435,3 +435,27 @@ func TestSettleDeniesSessionsStartedWhileIAMApplies(t *testing.T) {
 		t.Fatalf("a session 6 s after the removal is denied: %s", p)
 	}
 }
+
+// One table holds every account's role items; each account's Revoker
+// repairs and checks its own only, through its own chain.
+func TestRevokerTakesOnlyItsAccountsItems(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(sessions.RevokeUser)
+	r := f.roles.add("si", "/jit/", trustSI) // a role of 123456789012
+	if err := f.store.Add(ctx, r, "alice", t0, "dead-writer"); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(time.Minute)
+	other := f.revoker(sessions.RevokeUser)
+	other.Account = "210987654321"
+	if n, err := other.Repair(ctx, 30*time.Second, 100); err != nil || n != 0 || f.roles.policy("si") != "" {
+		t.Fatalf("another account's revoker repaired this account's role: %d %v %q", n, err, f.roles.policy("si"))
+	}
+	if m, err := other.Check(ctx, true); err != nil || len(m) != 0 {
+		t.Fatalf("another account's revoker checked this account's role: %+v %v", m, err)
+	}
+	f.rev.Account = "123456789012"
+	if n, err := f.rev.Repair(ctx, 30*time.Second, 100); err != nil || n != 1 || !sessions.Denies(f.roles.policy("si"), "alice", t0) {
+		t.Fatalf("its own account's revoker: repaired %d %v, policy %q", n, err, f.roles.policy("si"))
+	}
+}

@@ -109,6 +109,7 @@ func grantsList(ctx context.Context, args []string, getenv func(string) string, 
 	fs.BoolVar(&f.Active, "active", false, "only ACTIVE grants")
 	fs.StringVar(&f.User, "user", "", "IAM user or requester email")
 	fs.StringVar(&f.Group, "group", "", "IAM group name")
+	fs.StringVar(&f.Account, "account", "", "AWS account id of the group (the home account or one of IAMJIT_ACCOUNTS)")
 	since := fs.String("since", "", "granted or ended since: a duration back from now (24h) or an RFC 3339 time")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
@@ -128,6 +129,7 @@ func grantsList(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	f.HomeAccount = a.home.id
 	list, err := a.store.List(ctx, f)
 	if err != nil {
 		return fmt.Errorf("grants list: %w", err)
@@ -141,18 +143,29 @@ func grantsList(ctx context.Context, args []string, getenv func(string) string, 
 	if *asJSON {
 		out := make([]grantJSON, len(list))
 		for i, g := range list {
-			out[i] = toJSON(g)
+			out[i] = a.toJSON(g)
 		}
 		return writeJSON(stdout, out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tIAM USER\tGROUP\tGRANTED\tEXPIRES\tENDED")
+	// The account column only where there is more than one account: a
+	// single-account deployment's listing is as it always was.
+	many := len(a.members) > 0
+	head := "ID\tSTATE\tIAM USER\tGROUP\tGRANTED\tEXPIRES\tENDED"
+	if many {
+		head = "ID\tSTATE\tACCOUNT\tIAM USER\tGROUP\tGRANTED\tEXPIRES\tENDED"
+	}
+	fmt.Fprintln(tw, head)
 	for _, g := range list {
 		ended := "-"
 		if !g.RevokedAt.IsZero() {
 			ended = stamp(g.RevokedAt) + " (" + g.RevokeReason + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.State, dash(g.IAMUser), dash(g.Group), stamp(g.GrantedAt), stamp(g.ExpiresAt), ended)
+		state := string(g.State)
+		if many {
+			state += "\t" + dash(a.svc.AccountID(g.Account))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, state, dash(g.IAMUser), dash(g.Group), stamp(g.GrantedAt), stamp(g.ExpiresAt), ended)
 	}
 	return tw.Flush()
 }
@@ -177,12 +190,12 @@ func grantsShow(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("grants show: %w", err)
 	}
 	if *asJSON {
-		return writeJSON(stdout, toJSON(g))
+		return writeJSON(stdout, a.toJSON(g))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, kv := range [][2]string{
 		{"id", g.ID}, {"state", string(g.State)}, {"requester", g.Requester}, {"iam user", g.IAMUser},
-		{"group", g.Group}, {"group arn", g.GroupARN}, {"approver", g.Approver}, {"reason", g.Reason},
+		{"account", a.svc.AccountID(g.Account)}, {"group", g.Group}, {"group arn", g.GroupARN}, {"approver", g.Approver}, {"reason", g.Reason},
 		{"granted at", stamp(g.GrantedAt)}, {"expires at", stamp(g.ExpiresAt)}, {"revoked at", stamp(g.RevokedAt)},
 		{"revoke reason", g.RevokeReason}, {"run srn", g.RunSRN}, {"sym event id", g.SymEventID},
 		{"revoke event id", g.RevokeEventID}, {"tombstone", fmt.Sprint(g.Tombstone)},
@@ -203,6 +216,7 @@ type grantJSON struct {
 	ID            string              `json:"id"`
 	State         grants.State        `json:"state"`
 	Requester     string              `json:"requester,omitempty"`
+	AccountID     string              `json:"account_id,omitempty"`
 	IAMUser       string              `json:"iam_user,omitempty"`
 	Group         string              `json:"group,omitempty"`
 	GroupARN      string              `json:"group_arn,omitempty"`
@@ -219,13 +233,13 @@ type grantJSON struct {
 	History       []grants.Transition `json:"history"`
 }
 
-func toJSON(g grants.Grant) grantJSON {
+func (a *app) toJSON(g grants.Grant) grantJSON {
 	h := g.History
 	if h == nil {
 		h = []grants.Transition{}
 	}
 	return grantJSON{
-		ID: g.ID, State: g.State, Requester: g.Requester, IAMUser: g.IAMUser, Group: g.Group, GroupARN: g.GroupARN,
+		ID: g.ID, State: g.State, Requester: g.Requester, AccountID: a.svc.AccountID(g.Account), IAMUser: g.IAMUser, Group: g.Group, GroupARN: g.GroupARN,
 		Approver: g.Approver, Reason: g.Reason, GrantedAt: events.TimePtr(g.GrantedAt), ExpiresAt: events.TimePtr(g.ExpiresAt),
 		RevokedAt: events.TimePtr(g.RevokedAt), RevokeReason: g.RevokeReason, RunSRN: g.RunSRN, SymEventID: g.SymEventID,
 		RevokeEventID: g.RevokeEventID, Tombstone: g.Tombstone, History: h,

@@ -115,9 +115,13 @@ func (a *app) reconciler() *reconcile.Reconciler {
 	if window <= 0 {
 		window = time.Hour
 	}
+	members := map[string]reconcile.Account{}
+	for id, m := range a.members {
+		members[id] = m.reconciled()
+	}
 	return &reconcile.Reconciler{
-		Members: a.iam, Store: a.store, IAM: a.iam, Publisher: a.pub,
-		Sessions: sessionsHook{a.sessions}, SessionCheck: a.sessions,
+		Home: a.home.reconciled(), HomeAccount: a.home.id, Members: members,
+		Store: a.store, Publisher: a.pub,
 		GroupPath: a.cfg.GroupPath, AllowedGroups: a.cfg.AllowedGroups, Window: window,
 		Now: func() time.Time { return time.Now().UTC() }, Log: a.log,
 	}
@@ -163,4 +167,8 @@ func (a *app) reconcileLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+func (m *account) reconciled() reconcile.Account {
+	return reconcile.Account{Members: m.iam, IAM: m.iam, Sessions: sessionsHook{m.sessions}, SessionCheck: m.sessions}
 }

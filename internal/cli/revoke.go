@@ -46,6 +46,7 @@ func grantsRevoke(ctx context.Context, args []string, getenv func(string) string
 	reason := fs.String("reason", "", "why the grants are ended (required; kept in their history and the result's message)")
 	user := fs.String("user", "", "every active grant of this IAM user or requester email")
 	group := fs.String("group", "", "every active grant in this IAM group")
+	acct := fs.String("account", "", "only grants in this AWS account (the home account or one of IAMJIT_ACCOUNTS)")
 	all := fs.Bool("all", false, "every active grant")
 	yes := fs.Bool("yes", false, "revoke without asking for confirmation")
 	parallel := fs.Int("parallel", 4, fmt.Sprintf("grants revoked at once (1-%d)", maxParallel))
@@ -53,14 +54,14 @@ func grantsRevoke(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return usageErr("grants revoke: %v", err)
 	}
-	bulk := *all || *user != "" || *group != ""
+	bulk := *all || *user != "" || *group != "" || *acct != ""
 	switch {
 	case id == "" && !bulk:
-		return usageErr("grants revoke: a grant id, --user, --group or --all is required")
+		return usageErr("grants revoke: a grant id, --user, --group, --account or --all is required")
 	case id != "" && bulk:
-		return usageErr("grants revoke: give a grant id or --user/--group/--all, not both")
-	case *all && (*user != "" || *group != ""):
-		return usageErr("grants revoke: --all cannot be narrowed by --user or --group")
+		return usageErr("grants revoke: give a grant id or --user/--group/--account/--all, not both")
+	case *all && (*user != "" || *group != "" || *acct != ""):
+		return usageErr("grants revoke: --all cannot be narrowed by --user, --group or --account")
 	case *parallel < 1 || *parallel > maxParallel:
 		return usageErr("grants revoke: --parallel must be between 1 and %d", maxParallel)
 	}
@@ -84,11 +85,14 @@ func grantsRevoke(ctx context.Context, args []string, getenv func(string) string
 		return nil
 	}
 
-	list, err := a.store.List(ctx, dynamo.Filter{Active: true, User: *user, Group: *group})
+	list, err := a.store.List(ctx, dynamo.Filter{Active: true, User: *user, Group: *group, Account: *acct, HomeAccount: a.home.id})
 	if err != nil {
 		return fmt.Errorf("grants revoke: %w", err)
 	}
 	what := describeSelection(*user, *group)
+	if *acct != "" {
+		what += " in account " + *acct
+	}
 	if len(list) == 0 {
 		fmt.Fprintf(stdout, "no active grant of %s: nothing to revoke\n", what)
 		return nil

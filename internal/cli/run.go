@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,11 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/term"
@@ -46,9 +51,9 @@ type app struct {
 	base      aws.Config
 	sqs       *sqs.Client
 	ddb       *dynamodb.Client
-	iam       *iamgroups.IAM
+	home      *account            // the home account's IAM (IAMJIT_CONNECTOR_ROLE_ARN's chain)
+	members   map[string]*account // IAMJIT_ACCOUNTS, by account id
 	store     *dynamo.Store
-	sessions  *sessions.Revoker
 	svc       *grants.Service
 	timers    *grants.Timers // iamjit run only: the one-shot commands leave expiry and read-back to the sweep
 	pub       *ebpub.Publisher
@@ -81,6 +86,94 @@ func newToken() string {
 	return hex.EncodeToString(b)
 }
 
+// account is one AWS account's IAM side, built once: its chained
+// configuration (behind its own circuit breaker), groups and users, the
+// identity mapping with its caches, and session revocation on its roles.
+type account struct {
+	member   string // its IAMJIT_ACCOUNTS key; "" for the home account
+	id       string // "" for a home account whose id is unknown (no chain, no member accounts)
+	iam      *iamgroups.IAM
+	ident    *grants.Identity
+	sessions *sessions.Revoker
+}
+
+func (m *account) grants() grants.Account {
+	return grants.Account{IAM: m.iam, Groups: m.iam, Identity: m.ident, Sessions: sessionsHook{m.sessions}}
+}
+
+// label names the account in logs and errors.
+func label(member string) string {
+	if member == "" {
+		return "home account"
+	}
+	return "account " + member + " (IAMJIT_ACCOUNTS)"
+}
+
+// connect builds the IAM side of one account: member "" is the home
+// account. The chain is verified with GetCallerIdentity; a chain that is
+// denied, or that ends in another account than the entry's, is a bad
+// setting (exit 2) named by its account.
+func (a *app) connect(ctx context.Context, member string, ch config.Chain, now func() time.Time) (*account, error) {
+	cfg := a.cfg
+	iamCfg := a.base
+	id := member
+	if ch.ConnectorRoleARN != "" {
+		iamCfg = awsx.Chain(a.base, ch.ConnectorRoleARN, string(ch.ExternalID), ch.IAMRoleARN)
+		arn, acct, err := awsx.VerifyChain(ctx, iamCfg, ch.IAMRoleARN)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", label(member), err)
+			if !awsx.Retryable(err) {
+				// A denied chain is a bad setting (role or external id): exit 2.
+				return nil, &exitError{code: 2, err: err}
+			}
+			return nil, err
+		}
+		if member != "" && acct != member {
+			return nil, &exitError{code: 2, err: fmt.Errorf("%s: the role chain ends in account %s", label(member), acct)}
+		}
+		id = acct
+		a.log.Info("role chain verified", "account_id", acct, "caller", arn)
+	} else {
+		a.log.Warn("no role chain configured: IAM is changed with the base credentials")
+		if len(cfg.Accounts) > 0 {
+			// Group ARNs of the home account must be told from members'.
+			out, err := sts.NewFromConfig(a.base).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+			if err != nil {
+				return nil, fmt.Errorf("home account: who are the base credentials: %w", err)
+			}
+			id = aws.ToString(out.Account)
+		}
+	}
+	iamCfg = iamCfg.Copy()
+	// One breaker per account, on every IAM call made in it: an account
+	// that stops answering fails its own calls fast (see awsx.Breaker).
+	iamCfg.APIOptions = append(slices.Clone(iamCfg.APIOptions), awsx.Breaker(cmp.Or(id, "home"), awsx.BreakerSettings{
+		Failures: 5, Open: 10 * time.Second,
+		OnChange: func(acct string, open bool) {
+			if open {
+				a.log.Warn("account failing: its IAM calls fail fast for a while", "account_id", acct)
+			} else {
+				a.log.Info("account answering again", "account_id", acct)
+			}
+		},
+	}))
+	iamClient := iam.NewFromConfig(iamCfg)
+	m := &account{member: member, id: id, iam: iamgroups.New(iamClient, 5*time.Minute, now)}
+	var err error
+	if m.ident, err = grants.NewIdentity(m.iam, cfg.Identity, 5*time.Minute, now); err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	// Same chained IAM client and table as the memberships: the role writes
+	// are part of the same revocation.
+	m.sessions = &sessions.Revoker{
+		Roles: iamroles.New(iamClient, 5*time.Minute, now, a.log), Store: sdynamo.New(a.ddb, cfg.Table, now),
+		Mode: cfg.SessionRevocation, RolePath: cfg.RolePath, Now: now, NewToken: newToken, Log: a.log, Observer: a.metrics,
+		Settle:  cfg.ReadbackDelay, // the same "IAM has settled" as the read-back of a removal
+		Account: id,
+	}
+	return m, nil
+}
+
 // build loads the configuration and the AWS clients, and checks that the
 // role chain, the table and the queue are reachable before anything runs.
 func build(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer) (*app, error) {
@@ -100,47 +193,39 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 	// Conflicted and throttled transactions are retried here, at once,
 	// not after an SQS visibility back-off; the retries are counted.
 	a.ddb = dynamodb.NewFromConfig(a.base, dynamo.WithRetryer(a.metrics.TransactionRetried))
-	iamCfg := a.base
-	if cfg.ConnectorRoleARN != "" {
-		iamCfg = awsx.Chain(a.base, cfg.ConnectorRoleARN, string(cfg.ExternalID), cfg.IAMRoleARN)
-		arn, _, err := awsx.VerifyChain(ctx, iamCfg, cfg.IAMRoleARN)
-		if err != nil && !awsx.Retryable(err) {
-			// A denied chain is a bad setting (role or external id): exit 2.
-			return nil, &exitError{code: 2, err: err}
-		}
-		if err != nil {
-			return nil, err
-		}
-		a.log.Info("role chain verified", "caller", arn)
-	} else {
-		a.log.Warn("no role chain configured: IAM is changed with the base credentials")
-	}
 	now := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
-	iamClient := iam.NewFromConfig(iamCfg)
-	a.iam = iamgroups.New(iamClient, 5*time.Minute, now)
-	ident, err := grants.NewIdentity(a.iam, cfg.Identity, 5*time.Minute, now)
-	if err != nil {
-		return nil, &exitError{code: 2, err: err}
-	}
 	a.store = dynamo.New(a.ddb, cfg.Table, cfg.Retention, now)
 	a.store.RecheckAfter = cfg.ReadbackDelay
 	a.pub = ebpub.New(eventbridge.NewFromConfig(a.base), cfg.EventBus, cfg.ResultSource)
+	home, err := a.connect(ctx, "", config.Chain{ConnectorRoleARN: cfg.ConnectorRoleARN, ExternalID: cfg.ExternalID, IAMRoleARN: cfg.IAMRoleARN}, now)
+	if err != nil {
+		return nil, err
+	}
+	a.home = home
 	a.svc = &grants.Service{
-		Store: a.store, IAM: a.iam, Groups: a.iam, Identity: ident, Now: now, Log: a.log, NewToken: newToken,
+		Store: a.store, IAM: home.iam, Groups: home.iam, Identity: home.ident, Sessions: sessionsHook{home.sessions},
+		HomeAccount: home.id, Now: now, Log: a.log, NewToken: newToken,
 		Policy: grants.Policy{
 			GroupPath: cfg.GroupPath, AllowedGroups: cfg.AllowedGroups, MaxDuration: cfg.MaxDuration,
 			DurationUnit: cfg.DurationUnit, Sources: cfg.Sources, AcceptBare: cfg.AcceptBare,
 			AllowSelfApproval: cfg.AllowSelfApproval, MaxClockSkew: 5 * time.Minute,
 		},
 	}
-	// Same chained IAM client and table as the memberships: the role writes
-	// are part of the same revocation.
-	a.sessions = &sessions.Revoker{
-		Roles: iamroles.New(iamClient, 5*time.Minute, now, a.log), Store: sdynamo.New(a.ddb, cfg.Table, now),
-		Mode: cfg.SessionRevocation, RolePath: cfg.RolePath, Now: now, NewToken: newToken, Log: a.log, Observer: a.metrics,
-		Settle: cfg.ReadbackDelay, // the same "IAM has settled" as the read-back of a removal
+	// Every member account's chain is built once and verified here; one
+	// that is denied stops start-up naming it.
+	a.members = map[string]*account{}
+	a.svc.Members = map[string]grants.Account{}
+	for _, id := range slices.Sorted(maps.Keys(cfg.Accounts)) {
+		if id == home.id {
+			return nil, &exitError{code: 2, err: fmt.Errorf("IAMJIT_ACCOUNTS: entry %q is the home account", id)}
+		}
+		m, err := a.connect(ctx, id, cfg.Accounts[id], now)
+		if err != nil {
+			return nil, err
+		}
+		a.members[id] = m
+		a.svc.Members[id] = m.grants()
 	}
-	a.svc.Sessions = sessionsHook{a.sessions}
 	if _, err := a.ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &cfg.Table}); err != nil {
 		return nil, fmt.Errorf("IAMJIT_TABLE %s is not reachable: %w", cfg.Table, err)
 	}
@@ -272,7 +357,7 @@ func (a *app) sweepLoop(ctx context.Context) {
 		}
 		// Role items a writer left dirty, and statements past their role's
 		// MaxSessionDuration: rewritten like dirty memberships.
-		roles, rerr := a.sessions.Repair(ctx, grace, 100)
+		roles, rerr := a.repairSessions(ctx, grace)
 		a.metrics.SessionsRepaired(roles)
 		if rerr != nil && ctx.Err() == nil {
 			a.log.Error("session revocation repair incomplete; the next sweep retries", "err", rerr, "roles", roles)
@@ -297,6 +382,29 @@ func (a *app) sweepLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// repairSessions runs every account's session repair side by side: one
+// account that fails does not hold the others back.
+func (a *app) repairSessions(ctx context.Context, grace time.Duration) (int, error) {
+	all := append([]*account{a.home}, slices.Collect(maps.Values(a.members))...)
+	counts := make([]int, len(all))
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	for i, m := range all {
+		wg.Go(func() {
+			counts[i], errs[i] = m.sessions.Repair(ctx, grace, 100)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("%s: %w", label(m.member), errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n, errors.Join(errs...)
 }
 
 // serveHTTP serves /healthz, /readyz and /metrics on IAMJIT_HTTP_ADDR.
@@ -325,7 +433,7 @@ func (a *app) serveHTTP(ctx context.Context, alive *atomic.Int64) (func(), error
 			http.Error(w, "table: "+awsx.Code(err), http.StatusServiceUnavailable)
 			return
 		}
-		if _, err := a.iam.Group(rctx, "iamjit-readiness-probe"); err != nil && !errors.Is(err, grants.ErrNotFound) {
+		if _, err := a.home.iam.Group(rctx, "iamjit-readiness-probe"); err != nil && !errors.Is(err, grants.ErrNotFound) {
 			http.Error(w, "role chain: "+awsx.Code(err), http.StatusServiceUnavailable)
 			return
 		}

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 )
 
 // Config is everything `iamjit run` needs. Field comments name the variable.
@@ -43,6 +45,9 @@ type Config struct {
 	HTTPAddr          string        // IAMJIT_HTTP_ADDR ("" : off)
 	RolePath          string        // IAMJIT_ROLE_PATH: only roles under it get session-revocation statements
 	SessionRevocation string        // IAMJIT_SESSION_REVOCATION: user, role or off
+	// Accounts are the member accounts (IAMJIT_ACCOUNTS), by account id;
+	// the chain above is the home account's.
+	Accounts map[string]Chain
 }
 
 // Secret is a string that never prints: it keeps the external id out of logs.
@@ -160,6 +165,11 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	str(&c.SessionRevocation, "IAMJIT_SESSION_REVOCATION", "session-revocation", "user (per user where the role requires source identity), role or off")
 	workers := ""
 	str(&workers, "IAMJIT_WORKERS", "workers", "concurrent messages")
+	parsed("IAMJIT_ACCOUNTS", "accounts", "member accounts: JSON or @PATH, {\"<account id>\": {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"}}", func(s string) error {
+		var err error
+		c.Accounts, err = parseAccounts(s)
+		return err
+	})
 
 	if err := fs.Parse(args); err != nil {
 		errs = append(errs, err)
@@ -267,6 +277,11 @@ func (c Config) Validate() error {
 	case "user", "role", "off":
 	default:
 		bad("IAMJIT_SESSION_REVOCATION", "%q is not user, role or off", c.SessionRevocation)
+	}
+	if home, err := arn.Parse(c.IAMRoleARN); err == nil {
+		if _, ok := c.Accounts[home.AccountID]; ok {
+			bad("IAMJIT_ACCOUNTS", "entry %q is the home account (IAMJIT_IAM_ROLE_ARN): its chain is the IAMJIT_CONNECTOR_ROLE_ARN one", home.AccountID)
+		}
 	}
 	switch c.LogFormat {
 	case "json", "text", "auto":

@@ -1,0 +1,94 @@
+package config
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+)
+
+// Chain is one member account's role chain, an entry of IAMJIT_ACCOUNTS:
+// AssumeRole(ConnectorRoleARN, ExternalID), then AssumeRole(IAMRoleARN).
+type Chain struct {
+	ConnectorRoleARN string `json:"connector_role_arn"`
+	ExternalID       Secret `json:"external_id"`
+	IAMRoleARN       string `json:"iam_role_arn"`
+}
+
+var accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
+
+// parseAccounts reads IAMJIT_ACCOUNTS: inline JSON, or @PATH to a file of
+// it. Every problem names its entry; no message quotes an external id.
+func parseAccounts(v string) (map[string]Chain, error) {
+	src := "IAMJIT_ACCOUNTS"
+	b := []byte(v)
+	if path, ok := strings.CutPrefix(v, "@"); ok {
+		var err error
+		if b, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("%s: read %s: %w", src, path, err)
+		}
+		src += " (" + path + ")"
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON object of account id to chain: %s", src, jsonProblem(err))
+	}
+	out := map[string]Chain{}
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(raw)) {
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("%s: entry %q: "+format, append([]any{src, id}, args...)...))
+		}
+		var c Chain
+		dec := json.NewDecoder(bytes.NewReader(raw[id]))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			bad("want {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"}: %s", jsonProblem(err))
+			continue
+		}
+		if !accountIDRE.MatchString(id) {
+			bad("an account id is 12 digits")
+		}
+		for _, r := range []struct{ key, v string }{{"connector_role_arn", c.ConnectorRoleARN}, {"iam_role_arn", c.IAMRoleARN}} {
+			a, err := arn.Parse(r.v)
+			switch {
+			case r.v == "":
+				bad("%s is required", r.key)
+			case err != nil || a.Service != "iam" || !strings.HasPrefix(a.Resource, "role/"):
+				bad("%s %q is not an IAM role ARN", r.key, r.v)
+			case a.AccountID != id:
+				bad("%s %q is a role of account %s, not of %s", r.key, r.v, a.AccountID, id)
+			}
+		}
+		if c.ExternalID == "" {
+			bad("external_id is required")
+		}
+		out[id] = c
+	}
+	return out, errors.Join(errs...)
+}
+
+// jsonProblem says what is wrong with a document without quoting it (it
+// holds external ids).
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("%s must not be a JSON %s", cmp.Or(typ.Field, "the value"), typ.Value)
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		return "unknown key " + strings.TrimPrefix(msg, "json: unknown field ")
+	}
+	return "not valid JSON"
+}
