@@ -124,7 +124,8 @@ type eventItem struct {
 	TTL     int64  `dynamodbav:"ttl"`
 }
 
-func grantKey(id string) string           { return "grant#" + id }
+func grantKey(id string) string { return "grant#" + id }
+
 // memberKey keeps the home account's keys as they were before accounts
 // existed: tables written then need no migration.
 func memberKey(k grants.Key) string {
@@ -133,7 +134,7 @@ func memberKey(k grants.Key) string {
 	}
 	return "member#" + k.Account + "#" + k.User + "#" + k.Group
 }
-func eventKey(symID string) string        { return "event#" + symID }
+func eventKey(symID string) string { return "event#" + symID }
 func key(pk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}
 }
@@ -644,9 +645,9 @@ var _ grants.Store = (*Store)(nil)
 // Filter selects grants for List (iamjit grants list). Zero fields match
 // everything.
 type Filter struct {
-	Active bool      // only ACTIVE grants
-	User   string    // IAM user or requester email
-	Group  string    // group name
+	Active bool   // only ACTIVE grants
+	User   string // IAM user or requester email
+	Group  string // group name
 	// Account: a member account's id, or HomeAccount for the home one
 	// (whose grants are stored without an account).
 	Account     string
