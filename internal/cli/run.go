@@ -150,6 +150,7 @@ func (a *app) connect(ctx context.Context, member string, ch config.Chain, now f
 	iamCfg.APIOptions = append(slices.Clone(iamCfg.APIOptions), awsx.Breaker(cmp.Or(id, "home"), awsx.BreakerSettings{
 		Failures: 5, Open: 10 * time.Second,
 		OnChange: func(acct string, open bool) {
+			a.metrics.AccountFailing(acct, open)
 			if open {
 				a.log.Warn("account failing: its IAM calls fail fast for a while", "account_id", acct)
 			} else {

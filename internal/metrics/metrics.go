@@ -44,6 +44,8 @@ type Metrics struct {
 	sessionFailures    *prometheus.CounterVec
 	sessionRepaired    prometheus.Counter
 	sessionMissing     prometheus.Gauge
+	// accounts
+	accountFailing *prometheus.GaugeVec
 }
 
 // New registers iamjit's metrics, AWS call counts read from calls at each
@@ -80,6 +82,8 @@ func New(reg *prometheus.Registry, calls *awsx.Counter) (*Metrics, error) {
 			"Roles under IAMJIT_ROLE_PATH whose sessions could not be revoked, by reason (no_room: no statement fits beside the role's inline policies).", "reason"),
 		sessionRepaired: r.counter("iamjit_session_roles_repaired_total", "Role items the sweeper rewrote (left dirty, or statements past MaxSessionDuration pruned)."),
 		sessionMissing:  r.gauge("iamjit_session_statements_missing", "Revocations within MaxSessionDuration missing from the role's policy in IAM, at the last reconcile."),
+		accountFailing: r.gaugeVec("iamjit_account_failing",
+			"1 while an account's IAM calls fail fast (its circuit breaker is open: throttled, unreachable or denied), by account.", "account_id"),
 	}
 	if calls != nil {
 		r.register(newAWSCalls(calls))
@@ -161,6 +165,15 @@ func (m *Metrics) SessionsRepaired(n int) { add(m.sessionRepaired, n) }
 // SessionsMissing sets how many revocations reconcile found missing in IAM.
 func (m *Metrics) SessionsMissing(n int) { m.sessionMissing.Set(float64(n)) }
 
+// AccountFailing records an account's circuit breaker opening or closing.
+func (m *Metrics) AccountFailing(account string, failing bool) {
+	v := 0.0
+	if failing {
+		v = 1
+	}
+	m.accountFailing.WithLabelValues(account).Set(v)
+}
+
 // add adds n to a counter; a negative n (a caller's bug) is dropped, where
 // client_golang would panic.
 func add(c prometheus.Counter, n int) {
@@ -194,6 +207,12 @@ func (r *registrar) counterVec(name, help string, labels ...string) *prometheus.
 
 func (r *registrar) gauge(name, help string) prometheus.Gauge {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	r.register(g)
+	return g
+}
+
+func (r *registrar) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 	r.register(g)
 	return g
 }
