@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/iamjit/iamjit/internal/motoserver"
 )
 
 // proc is one running `iamjit run`, or the ideal pipeline in its own
@@ -52,7 +53,7 @@ func (b *bench) startChild(cmd *exec.Cmd, addr string) (*proc, error) {
 // startIamjit runs `bin run` with the stack's exports, the SDK pointed at
 // the proxy, a metrics listener on a free port and a 1s long poll.
 func (b *bench) startIamjit(e *env, extra ...string) (*proc, error) {
-	addr, err := freeAddr()
+	addr, err := motoserver.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +63,24 @@ func (b *bench) startIamjit(e *env, extra ...string) (*proc, error) {
 	cmd.Env = append(cmd.Env, "IAMJIT_HTTP_ADDR="+addr, "IAMJIT_WAIT_TIME=1s", "IAMJIT_LOG_FORMAT=json")
 	cmd.Env = append(cmd.Env, extra...)
 	return b.startChild(cmd, addr)
+}
+
+// startPipeline starts `iamjit run`, or for "ideal" the ideal pipeline,
+// against e's stack and waits until it receives.
+func (b *bench) startPipeline(ctx context.Context, pipeline string, e *env) (*proc, error) {
+	start := b.startIamjit
+	if pipeline == "ideal" {
+		start = b.startIdeal
+	}
+	p, err := start(e)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.waitReceiving(ctx, p); err != nil {
+		_, _ = p.stop()
+		return nil, err
+	}
+	return p, nil
 }
 
 // waitReceiving waits until the proxy has seen the process's first
@@ -185,15 +204,6 @@ func parseLabels(s string) map[string]string {
 		}
 	}
 	return out
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // tailBuffer keeps the last max bytes a child wrote.
