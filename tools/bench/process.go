@@ -152,16 +152,26 @@ type metricsSnap struct {
 	outcomes map[string]int64
 }
 
-func (p *proc) scrape(ctx context.Context) (metricsSnap, error) {
+// getMetrics GETs the process's /metrics and hands the body to read.
+func (p *proc) getMetrics(ctx context.Context, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return metricsSnap{}, fmt.Errorf("scrape metrics: %w", err)
+		return fmt.Errorf("scrape metrics: %w", err)
 	}
 	defer resp.Body.Close()
-	return parseMetrics(resp.Body)
+	return read(resp.Body)
+}
+
+func (p *proc) scrape(ctx context.Context) (metricsSnap, error) {
+	var m metricsSnap
+	err := p.getMetrics(ctx, func(r io.Reader) (err error) {
+		m, err = parseMetrics(r)
+		return err
+	})
+	return m, err
 }
 
 // parseMetrics reads iamjit_aws_calls_total and iamjit_messages_total.
@@ -234,32 +244,27 @@ func (t *tailBuffer) String() string {
 
 // scrapeCounter sums every sample of the metric name (any labels).
 func (p *proc) scrapeCounter(ctx context.Context, name string) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("scrape metrics: %w", err)
-	}
-	defer resp.Body.Close()
 	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
+	err := p.getMetrics(ctx, func(r io.Reader) error {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, name) {
+				continue
+			}
+			rest := line[len(name):]
+			if !strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "{") {
+				continue
+			}
+			f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+			if len(f) == 0 {
+				continue
+			}
+			if n, err := strconv.ParseFloat(f[0], 64); err == nil {
+				sum += n
+			}
 		}
-		rest := line[len(name):]
-		if !strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "{") {
-			continue
-		}
-		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
-		if len(f) == 0 {
-			continue
-		}
-		if n, err := strconv.ParseFloat(f[0], 64); err == nil {
-			sum += n
-		}
-	}
-	return int64(sum), sc.Err()
+		return sc.Err()
+	})
+	return int64(sum), err
 }
