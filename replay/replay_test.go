@@ -133,6 +133,16 @@ func reasons(code string) map[string]types.MessageAttributeValue {
 	}
 }
 
+// dlqOf is a fake whose DLQ holds n letters, b-0 to b-(n-1), letter i sent
+// i×age before t0 with reason codes[i mod len(codes)].
+func dlqOf(n int, age time.Duration, codes ...string) *fakeQueue {
+	f := newFake(t0)
+	for i := range n {
+		f.put("dlq", fmt.Sprintf("b-%d", i), t0.Add(-time.Duration(i)*age), reasons(codes[i%len(codes)]))
+	}
+	return f
+}
+
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func TestFilterMatch(t *testing.T) {
@@ -207,11 +217,7 @@ func newMover(f *fakeQueue) *Mover {
 }
 
 func TestMoveFiltersAndReleases(t *testing.T) {
-	f := newFake(t0)
-	for i := range 25 {
-		code := []string{"AccessDenied", "Throttling"}[i%2]
-		f.put("dlq", fmt.Sprintf("body-%d", i), t0.Add(-time.Duration(i)*time.Minute), reasons(code))
-	}
+	f := dlqOf(25, time.Minute, "AccessDenied", "Throttling")
 	for i := range 5 {
 		f.put("dlq", fmt.Sprintf("redrive-%d", i), t0, map[string]types.MessageAttributeValue{"trace": str("r")})
 	}
@@ -242,10 +248,7 @@ func TestMoveFiltersAndReleases(t *testing.T) {
 }
 
 func TestMoveAgeFilterAndMax(t *testing.T) {
-	f := newFake(t0)
-	for i := range 40 {
-		f.put("dlq", fmt.Sprintf("b-%02d", i), t0.Add(-time.Duration(i)*time.Hour), reasons("X"))
-	}
+	f := dlqOf(40, time.Hour, "X")
 	m := newMover(f)
 	m.Filter = Filter{OlderThan: 10 * time.Hour}
 	m.Max = 12
@@ -268,10 +271,7 @@ func TestMoveAgeFilterAndMax(t *testing.T) {
 }
 
 func TestPartialSendFailureDeletesOnlySent(t *testing.T) {
-	f := newFake(t0)
-	for i := range 10 {
-		f.put("dlq", fmt.Sprintf("b-%d", i), t0, reasons("X"))
-	}
+	f := dlqOf(10, 0, "X")
 	f.sendFail = func(body string) bool { return body == "b-3" || body == "b-7" }
 	rep, err := newMover(f).Run(context.Background())
 	if err != nil {
@@ -290,10 +290,7 @@ func TestPartialSendFailureDeletesOnlySent(t *testing.T) {
 }
 
 func TestWholeSendErrorStopsAndKeepsEverything(t *testing.T) {
-	f := newFake(t0)
-	for i := range 15 {
-		f.put("dlq", fmt.Sprintf("b-%d", i), t0, reasons("X"))
-	}
+	f := dlqOf(15, 0, "X")
 	f.sendErr = &smithy.GenericAPIError{Code: "AWS.SimpleQueueService.NonExistentQueue", Message: "no queue"}
 	rep, err := newMover(f).Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "send to q") {
@@ -308,10 +305,7 @@ func TestWholeSendErrorStopsAndKeepsEverything(t *testing.T) {
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
-	f := newFake(t0)
-	for i := range 23 {
-		f.put("dlq", fmt.Sprintf("b-%d", i), t0.Add(-time.Duration(i)*time.Minute), reasons([]string{"A", "B", "C"}[i%3]))
-	}
+	f := dlqOf(23, time.Minute, "A", "B", "C")
 	m := newMover(f)
 	m.DryRun, m.Filter, m.Max = true, Filter{Codes: []string{"A"}}, 5
 	rep, err := m.Run(context.Background())
@@ -348,10 +342,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 // A hold that runs out mid-scan is extended, so no letter is seen twice and
 // the scan reaches the end.
 func TestLongScanExtendsHold(t *testing.T) {
-	f := newFake(t0)
-	for i := range 50 {
-		f.put("dlq", fmt.Sprintf("b-%d", i), t0, reasons("X"))
-	}
+	f := dlqOf(50, 0, "X")
 	m := newMover(f)
 	m.DryRun, m.Hold = true, 30*time.Second
 	m.Progress = func(Report) { f.now = f.now.Add(8 * time.Second) } // each batch takes 8s
@@ -371,10 +362,7 @@ func TestLongScanExtendsHold(t *testing.T) {
 }
 
 func TestCancelReleasesHeld(t *testing.T) {
-	f := newFake(t0)
-	for i := range 40 {
-		f.put("dlq", fmt.Sprintf("b-%d", i), t0, reasons([]string{"A", "B"}[i%2]))
-	}
+	f := dlqOf(40, 0, "A", "B")
 	ctx, cancel := context.WithCancel(context.Background())
 	m := newMover(f)
 	m.Filter = Filter{Codes: []string{"A"}}

@@ -6,10 +6,17 @@ import (
 	"net"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 )
 
-// retryableCodes are AWS error codes that say "try again later".
+// retryableCodes are AWS error codes that say "try again later", whichever
+// service returns them. A code that means "a quota is reached" is not one:
+// IAM's LimitExceeded (an account or entity limit, such as a role's inline
+// policy size) and EventBridge's LimitExceededException (a resource quota)
+// stay reached until someone changes something. The one service whose
+// LimitExceededException is a rate is DynamoDB (too many control-plane
+// operations at once), decided by its type in Retryable.
 var retryableCodes = map[string]bool{
 	"Throttling": true, "ThrottlingException": true, "ThrottledException": true,
 	"RequestLimitExceeded": true, "TooManyRequestsException": true, "RequestThrottled": true,
@@ -19,7 +26,7 @@ var retryableCodes = map[string]bool{
 	"ServiceUnavailable": true, "ServiceUnavailableException": true, "InternalFailure": true,
 	"InternalError": true, "InternalServerError": true, "InternalServerException": true,
 	"ServiceFailure": true, "RequestTimeout": true, "RequestTimeoutException": true,
-	"LimitExceededException": true, "ExpiredToken": true, "ExpiredTokenException": true,
+	"ExpiredToken": true, "ExpiredTokenException": true,
 }
 
 // Transient marks an error the caller knows to be temporary (for example
@@ -44,6 +51,10 @@ func Retryable(err error) bool {
 		if retryableCodes[api.ErrorCode()] || api.ErrorFault() == smithy.FaultServer {
 			return true
 		}
+	}
+	var ddbLimit *ddbtypes.LimitExceededException
+	if errors.As(err, &ddbLimit) {
+		return true
 	}
 	var resp *awshttp.ResponseError
 	if errors.As(err, &resp) && (resp.HTTPStatusCode() >= 500 || resp.HTTPStatusCode() == 429) {

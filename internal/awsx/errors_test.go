@@ -7,7 +7,11 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -34,6 +38,14 @@ func TestRetryableByTypeAndCode(t *testing.T) {
 		{context.DeadlineExceeded, true, "Timeout"},
 		{&Transient{Err: errors.New("eventual consistency")}, true, "InternalError"},
 		{errors.New("Throttling: rate exceeded"), false, "InternalError"}, // text never decides
+		// A quota is not a rate: IAM's and EventBridge's limit errors are
+		// permanent, DynamoDB's (concurrent control-plane calls) is not.
+		{&iamtypes.LimitExceededException{Message: aws.String("Cannot exceed quota for PolicySize: 10240")}, false, "LimitExceeded"},
+		{&smithy.OperationError{ServiceID: "IAM", OperationName: "PutRolePolicy", Err: &iamtypes.LimitExceededException{}}, false, "LimitExceeded"},
+		{&smithy.GenericAPIError{Code: "LimitExceeded"}, false, "LimitExceeded"},
+		{&smithy.OperationError{ServiceID: "EventBridge", OperationName: "PutRule", Err: &ebtypes.LimitExceededException{}}, false, "LimitExceededException"},
+		{&smithy.GenericAPIError{Code: "LimitExceededException"}, false, "LimitExceededException"},
+		{&smithy.OperationError{ServiceID: "DynamoDB", OperationName: "UpdateTable", Err: &ddbtypes.LimitExceededException{}}, true, "LimitExceededException"},
 	}
 	for _, c := range cases {
 		if got := Retryable(c.err); got != c.want {

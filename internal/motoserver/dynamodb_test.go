@@ -54,6 +54,31 @@ func item(pk, owner string) map[string]types.AttributeValue {
 	}
 }
 
+// cancelledTxn runs a 3-item transaction that writes a new item (newPK),
+// changes an existing one (seedPK's owner), then fails its condition on a
+// third ("existing", which must exist), and says what went wrong if it was
+// not cancelled.
+func cancelledTxn(ctx context.Context, db *dynamodb.Client, newPK, seedPK, owner string) error {
+	_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: aws.String("t"), Item: item(newPK, owner)}},
+		{Update: &types.Update{
+			TableName: aws.String("t"), Key: key(seedPK),
+			UpdateExpression:          aws.String("SET #o = :o"),
+			ExpressionAttributeNames:  map[string]string{"#o": "owner"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: owner}},
+		}},
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: aws.String("t"), Key: key("existing"),
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}},
+	}})
+	var cancelled *types.TransactionCanceledException
+	if !errors.As(err, &cancelled) {
+		return fmt.Errorf("got %v, want TransactionCanceledException", err)
+	}
+	return nil
+}
+
 func getItem(tb testing.TB, db *dynamodb.Client, pk string) map[string]types.AttributeValue {
 	tb.Helper()
 	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{
@@ -243,22 +268,8 @@ func TestCancelledTransactionUndoesOnlyItsItems(t *testing.T) {
 			for i := range perCanceller {
 				// Writes a new item and changes an existing one, then fails
 				// its condition on a third.
-				_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-					{Put: &types.Put{TableName: aws.String("t"), Item: item(fmt.Sprintf("cancelled#%d#%d", c, i), "cancelled")}},
-					{Update: &types.Update{
-						TableName: aws.String("t"), Key: key(fmt.Sprintf("seed#%d", c)),
-						UpdateExpression:          aws.String("SET #o = :o"),
-						ExpressionAttributeNames:  map[string]string{"#o": "owner"},
-						ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: "cancelled"}},
-					}},
-					{ConditionCheck: &types.ConditionCheck{
-						TableName: aws.String("t"), Key: key("existing"),
-						ConditionExpression: aws.String("attribute_not_exists(pk)"),
-					}},
-				}})
-				var cancelled *types.TransactionCanceledException
-				if !errors.As(err, &cancelled) {
-					fail(fmt.Errorf("cancelling transaction: got %v, want TransactionCanceledException", err))
+				if err := cancelledTxn(ctx, db, fmt.Sprintf("cancelled#%d#%d", c, i), fmt.Sprintf("seed#%d", c), "cancelled"); err != nil {
+					fail(fmt.Errorf("cancelling transaction: %w", err))
 				}
 			}
 		}()
@@ -345,22 +356,8 @@ func BenchmarkTransactionCostByTableSize(b *testing.B) {
 		b.Fatal(err)
 	}
 	txn := func(i int) {
-		_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Put: &types.Put{TableName: aws.String("t"), Item: item("bench#"+strconv.Itoa(i), "b")}},
-			{Update: &types.Update{
-				TableName: aws.String("t"), Key: key("seed#0"),
-				UpdateExpression:          aws.String("SET #o = :o"),
-				ExpressionAttributeNames:  map[string]string{"#o": "owner"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: "b"}},
-			}},
-			{ConditionCheck: &types.ConditionCheck{
-				TableName: aws.String("t"), Key: key("existing"),
-				ConditionExpression: aws.String("attribute_not_exists(pk)"),
-			}},
-		}})
-		var cancelled *types.TransactionCanceledException
-		if !errors.As(err, &cancelled) {
-			b.Fatalf("got %v, want TransactionCanceledException", err)
+		if err := cancelledTxn(ctx, db, "bench#"+strconv.Itoa(i), "seed#0", "b"); err != nil {
+			b.Fatal(err)
 		}
 	}
 	measure := func() time.Duration {

@@ -183,12 +183,24 @@ func startOnce(ctx context.Context, launcher string, extraEnv []string) (*Server
 }
 
 func freePort() (int, error) {
+	addr, err := FreeAddr()
+	if err != nil {
+		return 0, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	return strconv.Atoi(port)
+}
+
+// FreeAddr is a local address ("127.0.0.1:port") nobody listens on now, as
+// moto's own port is chosen; for the listeners of the processes tests start
+// beside it. Another process may take it before the child binds.
+func FreeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+		return "", fmt.Errorf("find a free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return l.Addr().String(), nil
 }
 
 // waitReady polls the moto dashboard API until it answers at all.

@@ -14,7 +14,7 @@ func TestBinaryDependsOnNoHarness(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
-	forbidden := []string{module + "/tools/", module + "/test/", module + "/internal/motoserver", module + "/internal/testbin", module + "/internal/testclock"}
+	forbidden := []string{module + "/tools/", module + "/test/", module + "/internal/motoserver", module + "/internal/testbin", module + "/internal/testclock", module + "/internal/testkit"}
 	var own int
 	for _, pkg := range strings.Fields(string(out)) {
 		if strings.HasPrefix(pkg, module) {

@@ -8,13 +8,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,117 +25,23 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/iamjit/iamjit/internal/motoserver"
 	"github.com/iamjit/iamjit/internal/testbin"
+	"github.com/iamjit/iamjit/internal/testkit"
 )
 
-// e2eBinary builds iamjit once per test run.
-func e2eBinary(t *testing.T) string { return testbin.Build(t) }
-
 // e2eEnv is a dev stack in a fresh moto, with the exports `iamjit dev` printed.
-type e2eEnv struct {
-	bin  string
-	moto *motoserver.Server
-	vars map[string]string
-	env  []string
-	cfg  aws.Config
-}
+type e2eEnv struct{ *testkit.Stack }
 
 func e2eStack(t *testing.T, devArgs ...string) *e2eEnv {
 	t.Helper()
-	e := &e2eEnv{bin: e2eBinary(t), moto: motoserver.Start(t), vars: map[string]string{}}
-	cmd := exec.Command(e.bin, append([]string{"dev"}, devArgs...)...)
-	cmd.Env = append(os.Environ(), e.moto.Env()...)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("iamjit dev: %v\n%s", err, stderrOf(err))
-	}
-	// Read the exports exactly as a shell would after eval.
-	sh := exec.Command("bash", "-c", `eval "$(cat)"; env -0`)
-	sh.Stdin = strings.NewReader(string(out))
-	sh.Env = []string{"PATH=" + os.Getenv("PATH")}
-	envOut, err := sh.Output()
-	if err != nil {
-		t.Fatalf("eval exports: %v\n%s", err, out)
-	}
-	for _, kv := range strings.Split(string(envOut), "\x00") {
-		if k, v, ok := strings.Cut(kv, "="); ok && (strings.HasPrefix(k, "IAMJIT_") || strings.HasPrefix(k, "AWS_")) {
-			e.vars[k] = v
-		}
-	}
-	for _, k := range []string{"IAMJIT_QUEUE_URL", "IAMJIT_DLQ_URL", "IAMJIT_TABLE", "IAMJIT_EVENT_BUS", "IAMJIT_CONNECTOR_ROLE_ARN",
-		"IAMJIT_EXTERNAL_ID", "IAMJIT_IAM_ROLE_ARN", "IAMJIT_DEV_SYM_BUS", "IAMJIT_DEV_RESULTS_QUEUE_URL"} {
-		if e.vars[k] == "" {
-			t.Fatalf("iamjit dev did not export %s:\n%s", k, out)
-		}
-	}
-	e.env = append(os.Environ(), e.moto.Env()...)
-	for k, v := range e.vars {
-		e.env = append(e.env, k+"="+v)
-	}
-	e.cfg = e.moto.AWSConfig(t)
-	return e
+	return &e2eEnv{testkit.DevStack(t, devArgs...)}
 }
 
-func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(ee.Stderr)
-	}
-	return ""
-}
-
-func freeAddr(t *testing.T) string {
+// startRun starts `iamjit run` sweeping every second; extra comes last.
+func (e *e2eEnv) startRun(t *testing.T, extra ...string) *testkit.Proc {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// e2eProc is a running `iamjit run`.
-type e2eProc struct {
-	cmd  *exec.Cmd
-	logs *os.File
-	done chan error
-}
-
-func (e *e2eEnv) startRun(t *testing.T, extra ...string) *e2eProc {
-	t.Helper()
-	logs, err := os.CreateTemp(t.TempDir(), "run-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(e.bin, "run")
-	cmd.Env = append(append([]string{}, e.env...), "IAMJIT_HTTP_ADDR="+freeAddr(t), "IAMJIT_WAIT_TIME=1s",
-		"IAMJIT_SWEEP_INTERVAL=1s", "IAMJIT_LOG_FORMAT=json", "IAMJIT_LOG_LEVEL=debug")
-	cmd.Env = append(cmd.Env, extra...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &e2eProc{cmd: cmd, logs: logs, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("iamjit run logs:\n%s", tailLines(string(b), 60))
-		}
-	})
-	return p
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return e.StartRun(t, append([]string{"IAMJIT_SWEEP_INTERVAL=1s"}, extra...)...)
 }
 
 // symEntry loads the aws_iam_group fixture and applies changes.
@@ -180,11 +84,11 @@ func (r request) apply(e map[string]any) {
 
 func (e *e2eEnv) putSym(t *testing.T, entries ...map[string]any) {
 	t.Helper()
-	eb := eventbridge.NewFromConfig(e.cfg)
+	eb := eventbridge.NewFromConfig(e.Cfg)
 	var reqs []ebtypes.PutEventsRequestEntry
 	for _, entry := range entries {
 		b, _ := json.Marshal(entry)
-		reqs = append(reqs, ebtypes.PutEventsRequestEntry{EventBusName: aws.String(e.vars["IAMJIT_DEV_SYM_BUS"]),
+		reqs = append(reqs, ebtypes.PutEventsRequestEntry{EventBusName: aws.String(e.Vars["IAMJIT_DEV_SYM_BUS"]),
 			Source: aws.String("sym"), DetailType: aws.String("SymLogEntry"), Detail: aws.String(string(b))})
 	}
 	out, err := eb.PutEvents(context.Background(), &eventbridge.PutEventsInput{Entries: reqs})
@@ -195,7 +99,7 @@ func (e *e2eEnv) putSym(t *testing.T, entries ...map[string]any) {
 
 func (e *e2eEnv) sendRaw(t *testing.T, body string) {
 	t.Helper()
-	_, err := sqs.NewFromConfig(e.cfg).SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_QUEUE_URL"]), MessageBody: &body})
+	_, err := sqs.NewFromConfig(e.Cfg).SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(e.Vars["IAMJIT_QUEUE_URL"]), MessageBody: &body})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +107,7 @@ func (e *e2eEnv) sendRaw(t *testing.T, body string) {
 
 func (e *e2eEnv) createGroup(t *testing.T, name, path string) {
 	t.Helper()
-	_, err := iam.NewFromConfig(e.cfg).CreateGroup(context.Background(), &iam.CreateGroupInput{GroupName: &name, Path: &path})
+	_, err := iam.NewFromConfig(e.Cfg).CreateGroup(context.Background(), &iam.CreateGroupInput{GroupName: &name, Path: &path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +115,7 @@ func (e *e2eEnv) createGroup(t *testing.T, name, path string) {
 
 func (e *e2eEnv) createUser(t *testing.T, name string) {
 	t.Helper()
-	_, err := iam.NewFromConfig(e.cfg).CreateUser(context.Background(), &iam.CreateUserInput{UserName: &name})
+	_, err := iam.NewFromConfig(e.Cfg).CreateUser(context.Background(), &iam.CreateUserInput{UserName: &name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +123,7 @@ func (e *e2eEnv) createUser(t *testing.T, name string) {
 
 func (e *e2eEnv) members(t *testing.T, group string) []string {
 	t.Helper()
-	out, err := iam.NewFromConfig(e.cfg).GetGroup(context.Background(), &iam.GetGroupInput{GroupName: &group})
+	out, err := iam.NewFromConfig(e.Cfg).GetGroup(context.Background(), &iam.GetGroupInput{GroupName: &group})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,81 +134,52 @@ func (e *e2eEnv) members(t *testing.T, group string) []string {
 	return names
 }
 
-type resultEvent struct {
-	DetailType string         `json:"detail-type"`
-	Source     string         `json:"source"`
-	Detail     map[string]any `json:"detail"`
-}
-
-// results collects result events from the results queue.
-type results struct {
-	mu  sync.Mutex
-	all []resultEvent
-}
-
-func (e *e2eEnv) drainResults(t *testing.T, into *results) {
+// escalate publishes r's escalate and waits for its Access Granted.
+func (e *e2eEnv) escalate(t *testing.T, r request) testkit.Result {
 	t.Helper()
-	c := sqs.NewFromConfig(e.cfg)
-	for {
-		out, err := c.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_DEV_RESULTS_QUEUE_URL"]), MaxNumberOfMessages: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(out.Messages) == 0 {
-			return
-		}
-		for _, m := range out.Messages {
-			var r resultEvent
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &r); err != nil {
-				t.Fatalf("result is not an EventBridge event: %v: %s", err, aws.ToString(m.Body))
-			}
-			into.mu.Lock()
-			into.all = append(into.all, r)
-			into.mu.Unlock()
-			_, _ = c.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_DEV_RESULTS_QUEUE_URL"]), ReceiptHandle: m.ReceiptHandle})
-		}
-	}
+	e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
+	return e.WaitResult(t, "Access Granted", r.symID)
 }
 
-func (r *results) find(detailType, symID string) []resultEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []resultEvent
-	for _, ev := range r.all {
-		if ev.DetailType == detailType && ev.Detail["sym_event_id"] == symID {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+// deescalate publishes the deescalate of r's grant as Sym event symID and
+// waits for its Access Revoked.
+func (e *e2eEnv) deescalate(t *testing.T, r request, symID string) testkit.Result {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	r.symID = symID
+	e.putSym(t, symEntry(t, "deescalate_iam_group.json", r.apply))
+	return e.WaitResult(t, "Access Revoked", symID)
 }
 
-func (e *e2eEnv) waitResult(t *testing.T, rs *results, detailType, symID string) resultEvent {
+// duplicateHadOneEffect checks a duplicate delivery of r's escalate, whose
+// first delivery was granted as first: a second Access Granted comes, every
+// one with first's result_id, and the grant's history has one escalate.
+func (e *e2eEnv) duplicateHadOneEffect(t *testing.T, r request, first testkit.Result) {
 	t.Helper()
-	var got []resultEvent
-	eventually(t, detailType+" for "+symID, 30*time.Second, func() bool {
-		e.drainResults(t, rs)
-		got = rs.find(detailType, symID)
-		return len(got) > 0
+	testkit.Eventually(t, "the duplicate's Access Granted", 30*time.Second, func() bool {
+		e.DrainResults(t)
+		return len(e.Results.Find("Access Granted", r.symID)) >= 2
 	})
-	return got[0]
+	for _, got := range e.Results.Find("Access Granted", r.symID) {
+		if got.Detail["result_id"] != first.Detail["result_id"] {
+			t.Fatalf("result_id changed across deliveries: %v vs %v", got.Detail["result_id"], first.Detail["result_id"])
+		}
+	}
+	hist := e.grantItem(t, grantID(r))["history"].([]any)
+	escalates := 0
+	for _, h := range hist {
+		if h.(map[string]any)["action"] == "escalate" {
+			escalates++
+		}
+	}
+	if escalates != 1 {
+		t.Fatalf("grant history has %d escalates, want 1: %v", escalates, hist)
+	}
 }
 
 func (e *e2eEnv) grantItem(t *testing.T, id string) map[string]any {
 	t.Helper()
-	out, err := dynamodb.NewFromConfig(e.cfg).GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName: aws.String(e.vars["IAMJIT_TABLE"]), ConsistentRead: aws.Bool(true),
+	out, err := dynamodb.NewFromConfig(e.Cfg).GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(e.Vars["IAMJIT_TABLE"]), ConsistentRead: aws.Bool(true),
 		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "grant#" + id}}})
 	if err != nil {
 		t.Fatal(err)
@@ -320,15 +195,13 @@ func grantID(r request) string { return "healthy-health:run:iam:1.0.0:" + r.run 
 
 func TestE2E(t *testing.T) {
 	e := e2eStack(t, "--prefix", "e2e", "--visibility", "3", "--max-receive", "3")
-	user, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
+	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	proc := e.startRun(t, "IAMJIT_MAX_DURATION=1h")
-	rs := &results{}
 	now := time.Now()
 
 	t.Run("escalate grants, deescalate revokes", func(t *testing.T) {
 		r := request{symID: "e2e-esc-1", run: "run-1", target: "t-1", user: user, group: group, duration: 600, at: now}
-		e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
-		granted := e.waitResult(t, rs, "Access Granted", r.symID)
+		granted := e.escalate(t, r)
 		if !slices.Contains(e.members(t, group), user) {
 			t.Fatalf("%s is not in %s after Access Granted", user, group)
 		}
@@ -359,10 +232,7 @@ func TestE2E(t *testing.T) {
 			t.Errorf("source = %q, want iamjit", granted.Source)
 		}
 
-		d := r
-		d.symID = "e2e-deesc-1"
-		e.putSym(t, symEntry(t, "deescalate_iam_group.json", d.apply))
-		revoked := e.waitResult(t, rs, "Access Revoked", d.symID)
+		revoked := e.deescalate(t, r, "e2e-deesc-1")
 		if revoked.Detail["reason"] != "deescalated" {
 			t.Fatalf("reason = %v, want deescalated", revoked.Detail["reason"])
 		}
@@ -378,42 +248,15 @@ func TestE2E(t *testing.T) {
 		r := request{symID: "e2e-dup-1", run: "run-dup", target: "t-dup", user: user, group: group, duration: 600, at: now}
 		entry := symEntry(t, "escalate_iam_group.json", r.apply)
 		e.putSym(t, entry)
-		first := e.waitResult(t, rs, "Access Granted", r.symID)
+		first := e.WaitResult(t, "Access Granted", r.symID)
 		e.putSym(t, entry)
-		eventually(t, "second Access Granted", 30*time.Second, func() bool {
-			e.drainResults(t, rs)
-			return len(rs.find("Access Granted", r.symID)) >= 2
-		})
-		for _, got := range rs.find("Access Granted", r.symID) {
-			if got.Detail["result_id"] != first.Detail["result_id"] {
-				t.Fatalf("result_id changed across deliveries: %v vs %v", got.Detail["result_id"], first.Detail["result_id"])
-			}
-		}
-		hist := e.grantItem(t, grantID(r))["history"].([]any)
-		escalates := 0
-		for _, h := range hist {
-			if h.(map[string]any)["action"] == "escalate" {
-				escalates++
-			}
-		}
-		if escalates != 1 {
-			t.Fatalf("grant history has %d escalates, want 1: %v", escalates, hist)
-		}
+		e.duplicateHadOneEffect(t, r, first)
 	})
 
 	t.Run("sweeper ends a grant with no deescalate", func(t *testing.T) {
 		other := "e2e-expiry-group"
 		e.createGroup(t, other, "/sym/")
-		r := request{symID: "e2e-exp-1", run: "run-exp", target: "t-exp", user: user, group: other, duration: 3, at: time.Now()}
-		e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
-		e.waitResult(t, rs, "Access Granted", r.symID)
-		revoked := e.waitResult(t, rs, "Access Revoked", r.symID)
-		if revoked.Detail["reason"] != "expired" {
-			t.Fatalf("reason = %v, want expired", revoked.Detail["reason"])
-		}
-		if slices.Contains(e.members(t, other), user) {
-			t.Fatalf("%s still in %s after expiry", user, other)
-		}
+		e.expires(t, request{symID: "e2e-exp-1", run: "run-exp", target: "t-exp", user: user, group: other, duration: 3, at: time.Now()})
 	})
 
 	t.Run("bad input", func(t *testing.T) {
@@ -456,15 +299,15 @@ func TestE2E(t *testing.T) {
 		e.sendRaw(t, "this is not json")
 		e.sendRaw(t, `{"detail":{"no":"id"},"source":"sym"}`)
 		for _, c := range cases {
-			got := e.waitResult(t, rs, "Access Request Rejected", c.r.symID)
+			got := e.WaitResult(t, "Access Request Rejected", c.r.symID)
 			if got.Detail["code"] != c.code {
 				t.Errorf("%s: code = %v, want %s (%v)", c.name, got.Detail["code"], c.code, got.Detail["message"])
 			}
 		}
-		dlq := sqs.NewFromConfig(e.cfg)
+		dlq := sqs.NewFromConfig(e.Cfg)
 		codes := map[string]bool{}
-		eventually(t, "two poison messages in the DLQ", 30*time.Second, func() bool {
-			out, err := dlq.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_DLQ_URL"]),
+		testkit.Eventually(t, "two poison messages in the DLQ", 30*time.Second, func() bool {
+			out, err := dlq.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.Vars["IAMJIT_DLQ_URL"]),
 				MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"}, VisibilityTimeout: 0})
 			if err != nil {
 				t.Fatal(err)
@@ -483,35 +326,27 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("bad input changed IAM: before %v, after %v", before, after)
 		}
 		// The consumer goes on after poison: the queue drains.
-		eventually(t, "the queue to drain", 30*time.Second, func() bool {
-			out, err := dlq.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(e.vars["IAMJIT_QUEUE_URL"]),
-				AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
-		})
+		testkit.Eventually(t, "the queue to drain", 30*time.Second, func() bool { return e.QueueEmpty(t) })
 	})
 
 	t.Run("SIGTERM drains and exits 0", func(t *testing.T) {
-		if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case err := <-proc.done:
-			proc.done <- err // for Cleanup
-			if err != nil {
+		case <-proc.Exited():
+			if err := proc.Err(); err != nil {
 				t.Fatalf("iamjit run exited with %v after SIGTERM", err)
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatal("iamjit run did not stop within 30s of SIGTERM")
 		}
-		logs, _ := os.ReadFile(proc.logs.Name())
-		if !strings.Contains(string(logs), "iamjit stopped") {
+		logs := proc.Output()
+		if !strings.Contains(logs, "iamjit stopped") {
 			t.Fatalf("no clean stop in the logs")
 		}
 		// Every line about a message names it.
-		sc := bufio.NewScanner(strings.NewReader(string(logs)))
+		sc := bufio.NewScanner(strings.NewReader(logs))
 		for sc.Scan() {
 			var line map[string]any
 			if json.Unmarshal(sc.Bytes(), &line) != nil {
@@ -520,7 +355,7 @@ func TestE2E(t *testing.T) {
 			if line["msg"] == "moved to the dead-letter queue" && line["sqs_message_id"] == nil {
 				t.Errorf("DLQ log line lacks sqs_message_id: %s", sc.Text())
 			}
-			if strings.Contains(sc.Text(), e.vars["IAMJIT_EXTERNAL_ID"]) {
+			if strings.Contains(sc.Text(), e.Vars["IAMJIT_EXTERNAL_ID"]) {
 				t.Fatalf("a log line contains the external id")
 			}
 		}
@@ -528,7 +363,7 @@ func TestE2E(t *testing.T) {
 }
 
 func TestConfigErrorsExit2(t *testing.T) {
-	bin := e2eBinary(t)
+	bin := testbin.Build(t)
 	cmd := exec.Command(bin, "run")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "IAMJIT_MAX_DURATION=forever", "IAMJIT_WORKERS=0"}
 	out, err := cmd.CombinedOutput()
@@ -544,7 +379,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 }
 
 func TestDevRefusesWithoutEmulator(t *testing.T) {
-	bin := e2eBinary(t)
+	bin := testbin.Build(t)
 	for _, ep := range []string{"", "https://sqs.us-east-1.amazonaws.com"} {
 		cmd := exec.Command(bin, "dev")
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "AWS_ENDPOINT_URL=" + ep}

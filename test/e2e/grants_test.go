@@ -9,18 +9,17 @@ import (
 	"time"
 
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/internal/testkit"
 )
 
 // The grants commands as processes against moto: list shows an active
 // grant, show has its history with AWS request ids, revoke ends it early.
 func TestGrantsCLI(t *testing.T) {
 	e := e2eStack(t, "--prefix", "gr")
-	user, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
+	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	e.startRun(t)
-	rs := &results{}
 	r := request{symID: "gr-esc-1", run: "gr-run-1", target: "t-1", user: user, group: group, duration: 600, at: time.Now()}
-	e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
-	e.waitResult(t, rs, "Access Granted", r.symID)
+	e.escalate(t, r)
 	id := grantID(r)
 
 	list := func(args ...string) []grantJSON {
@@ -79,7 +78,7 @@ func TestGrantsCLI(t *testing.T) {
 	if slices.Contains(e.members(t, group), user) {
 		t.Fatalf("%s is still in %s after grants revoke", user, group)
 	}
-	revoked := e.waitResult(t, rs, "Access Revoked", r.symID)
+	revoked := e.WaitResult(t, "Access Revoked", r.symID)
 	if revoked.Detail["reason"] != "manual" || revoked.Detail["grant_id"] != id || !strings.Contains(fmt.Sprint(revoked.Detail["message"]), "incident 42") {
 		t.Fatalf("Access Revoked = %v, want reason manual for %s with the operator's reason", revoked.Detail, id)
 	}
@@ -103,11 +102,11 @@ func TestGrantsCLI(t *testing.T) {
 	if out, code := e.cli(t, "grants", "revoke", id, "--reason", "again"); code != 0 || !strings.Contains(out, "already ended") {
 		t.Fatalf("second revoke exit %d:\n%s", code, out)
 	}
-	eventually(t, "the republished Access Revoked", 20*time.Second, func() bool {
-		e.drainResults(t, rs)
-		return len(rs.find("Access Revoked", r.symID)) == 2
+	testkit.Eventually(t, "the republished Access Revoked", 20*time.Second, func() bool {
+		e.DrainResults(t)
+		return len(e.Results.Find("Access Revoked", r.symID)) == 2
 	})
-	if all := rs.find("Access Revoked", r.symID); all[0].Detail["result_id"] != all[1].Detail["result_id"] {
+	if all := e.Results.Find("Access Revoked", r.symID); all[0].Detail["result_id"] != all[1].Detail["result_id"] {
 		t.Fatalf("republished result id changed: %v vs %v", all[0].Detail["result_id"], all[1].Detail["result_id"])
 	}
 	if _, code := e.cli(t, "grants", "revoke", "no-such-grant", "--reason", "x"); code != 1 {
@@ -135,12 +134,11 @@ type grantJSON struct {
 // a rerun finds nothing left; `--all` ends the rest.
 func TestGrantsRevokeBulk(t *testing.T) {
 	e := e2eStack(t, "--prefix", "rb")
-	alice, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
+	alice, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	const bob, group2 = "bob@example.com", "rb-second"
 	e.createUser(t, bob)
 	e.createGroup(t, group2, "/sym/")
 	e.startRun(t)
-	rs := &results{}
 	now := time.Now()
 	reqs := []request{
 		{symID: "rb-1", run: "rb-run-1", target: "t-1", user: alice, group: group, duration: 600, at: now},
@@ -151,7 +149,7 @@ func TestGrantsRevokeBulk(t *testing.T) {
 		e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
 	}
 	for _, r := range reqs {
-		e.waitResult(t, rs, "Access Granted", r.symID)
+		e.WaitResult(t, "Access Granted", r.symID)
 	}
 
 	// No terminal and no --yes: refused before anything changes.
@@ -177,9 +175,9 @@ func TestGrantsRevokeBulk(t *testing.T) {
 	if m := e.members(t, group); !slices.Contains(m, bob) {
 		t.Fatalf("revoke --user %s removed %s too: %v", alice, bob, m)
 	}
-	eventually(t, "two manual Access Revoked for "+alice, 30*time.Second, func() bool {
-		e.drainResults(t, rs)
-		return len(rs.revokedFor(alice, "manual")) == 2
+	testkit.Eventually(t, "two manual Access Revoked for "+alice, 30*time.Second, func() bool {
+		e.DrainResults(t)
+		return len(e.revokedFor(alice, "manual")) == 2
 	})
 
 	if out, code := e.cli(t, "grants", "revoke", "--user", alice, "--reason", "again", "--yes"); code != 0 || !strings.Contains(out, "nothing to revoke") {

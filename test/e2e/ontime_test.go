@@ -1,12 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/iamjit/iamjit/internal/testkit"
 )
 
 // Access ends at its expiry, not at the next sweep: with sweeps ten minutes
@@ -14,18 +13,23 @@ import (
 // seconds still ends, by the timer the replica armed when it granted it.
 func TestGrantEndsAtItsExpiryBetweenSweeps(t *testing.T) {
 	e := e2eStack(t, "--prefix", "ontime")
-	user, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
+	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	e.startRun(t, "IAMJIT_SWEEP_INTERVAL=10m")
-	rs := &results{}
-	r := request{symID: "ontime-1", run: "ontime-run-1", target: "t-1", user: user, group: group, duration: 3, at: time.Now()}
-	e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
-	e.waitResult(t, rs, "Access Granted", r.symID)
-	revoked := e.waitResult(t, rs, "Access Revoked", r.symID)
+	e.expires(t, request{symID: "ontime-1", run: "ontime-run-1", target: "t-1", user: user, group: group, duration: 3, at: time.Now()})
+}
+
+// expires grants r, a short grant, and checks that it ends by itself: an
+// Access Revoked for its escalate with reason expired, and the user out of
+// the group.
+func (e *e2eEnv) expires(t *testing.T, r request) {
+	t.Helper()
+	e.escalate(t, r)
+	revoked := e.WaitResult(t, "Access Revoked", r.symID)
 	if revoked.Detail["reason"] != "expired" {
 		t.Fatalf("reason = %v, want expired", revoked.Detail["reason"])
 	}
-	if m := e.members(t, group); slices.Contains(m, user) {
-		t.Fatalf("%s still in %s after Access Revoked: %v", user, group, m)
+	if m := e.members(t, r.group); slices.Contains(m, r.user) {
+		t.Fatalf("%s still in %s after Access Revoked (expired): %v", r.user, r.group, m)
 	}
 }
 
@@ -34,24 +38,16 @@ func TestGrantEndsAtItsExpiryBetweenSweeps(t *testing.T) {
 // counted, long before any sweep or reconcile.
 func TestLateAddIsUndone(t *testing.T) {
 	e := e2eStack(t, "--prefix", "late")
-	user, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
-	addr := freeAddr(t)
-	e.startRun(t, "IAMJIT_HTTP_ADDR="+addr, "IAMJIT_SWEEP_INTERVAL=10m", "IAMJIT_READBACK_DELAY=15s")
-	rs := &results{}
+	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
+	proc := e.startRun(t, "IAMJIT_SWEEP_INTERVAL=10m", "IAMJIT_READBACK_DELAY=15s")
 	r := request{symID: "late-1", run: "late-run-1", target: "t-1", user: user, group: group, duration: 600, at: time.Now()}
-	e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
-	e.waitResult(t, rs, "Access Granted", r.symID)
-	de := r
-	de.symID = "late-de-1"
-	e.putSym(t, symEntry(t, "deescalate_iam_group.json", de.apply))
-	e.waitResult(t, rs, "Access Revoked", de.symID)
+	e.escalate(t, r)
+	e.deescalate(t, r, "late-de-1")
 
 	// The late add, after the removal and within the read-back delay (15 s:
 	// room for a loaded machine between the removal and this call).
-	if _, err := iam.NewFromConfig(e.cfg).AddUserToGroup(context.Background(), &iam.AddUserToGroupInput{GroupName: &group, UserName: &user}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the late add undone and counted", 60*time.Second, func() bool {
-		return !slices.Contains(e.members(t, group), user) && scrape(t, addr)["iamjit_stale_adds_repaired_total"] == 1
+	e.addToGroup(t, user, group)
+	testkit.Eventually(t, "the late add undone and counted", 60*time.Second, func() bool {
+		return !slices.Contains(e.members(t, group), user) && scrape(t, proc.Addr)["iamjit_stale_adds_repaired_total"] == 1
 	})
 }

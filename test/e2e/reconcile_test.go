@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/iamjit/iamjit/internal/testkit"
 	"github.com/iamjit/iamjit/reconcile"
 )
 
@@ -28,8 +28,8 @@ import (
 // stdout and exit code.
 func (e *e2eEnv) cli(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(e.bin, args...)
-	cmd.Env = append(append([]string{}, e.env...), "IAMJIT_LOG_FORMAT=json")
+	cmd := exec.Command(e.Bin, args...)
+	cmd.Env = append(append([]string{}, e.Env...), "IAMJIT_LOG_FORMAT=json")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -45,29 +45,23 @@ func (e *e2eEnv) cli(t *testing.T, args ...string) (string, int) {
 
 func (e *e2eEnv) addToGroup(t *testing.T, user, group string) {
 	t.Helper()
-	if _, err := iam.NewFromConfig(e.cfg).AddUserToGroup(context.Background(), &iam.AddUserToGroupInput{UserName: &user, GroupName: &group}); err != nil {
+	if _, err := iam.NewFromConfig(e.Cfg).AddUserToGroup(context.Background(), &iam.AddUserToGroupInput{UserName: &user, GroupName: &group}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (e *e2eEnv) removeFromGroup(t *testing.T, user, group string) {
 	t.Helper()
-	if _, err := iam.NewFromConfig(e.cfg).RemoveUserFromGroup(context.Background(), &iam.RemoveUserFromGroupInput{UserName: &user, GroupName: &group}); err != nil {
+	if _, err := iam.NewFromConfig(e.Cfg).RemoveUserFromGroup(context.Background(), &iam.RemoveUserFromGroupInput{UserName: &user, GroupName: &group}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // revokedFor returns the Access Revoked results for user with reason.
-func (r *results) revokedFor(user, reason string) []resultEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []resultEvent
-	for _, ev := range r.all {
-		if ev.DetailType == "Access Revoked" && ev.Detail["iam_user"] == user && ev.Detail["reason"] == reason {
-			out = append(out, ev)
-		}
-	}
-	return out
+func (e *e2eEnv) revokedFor(user, reason string) []testkit.Result {
+	return e.Results.Where(func(ev testkit.Result) bool {
+		return ev.DetailType == "Access Revoked" && ev.Detail["iam_user"] == user && ev.Detail["reason"] == reason
+	})
 }
 
 func reconcileJSON(t *testing.T, out string) reconcile.Report {
@@ -81,9 +75,8 @@ func reconcileJSON(t *testing.T, out string) reconcile.Report {
 
 func TestReconcileCLI(t *testing.T) {
 	e := e2eStack(t, "--prefix", "rec")
-	user, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
+	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	e.startRun(t)
-	rs := &results{}
 
 	if out, code := e.cli(t, "reconcile"); code != 0 || !strings.Contains(out, "no drift") {
 		t.Fatalf("fresh stack: exit %d, want 0 and no drift:\n%s", code, out)
@@ -115,10 +108,10 @@ func TestReconcileCLI(t *testing.T) {
 		if slices.Contains(e.members(t, group), "mallory@example.com") {
 			t.Fatal("mallory is still in the group after --enforce")
 		}
-		var got []resultEvent
-		eventually(t, "Access Revoked (drift) for mallory", 20*time.Second, func() bool {
-			e.drainResults(t, rs)
-			got = rs.revokedFor("mallory@example.com", "drift")
+		var got []testkit.Result
+		testkit.Eventually(t, "Access Revoked (drift) for mallory", 20*time.Second, func() bool {
+			e.DrainResults(t)
+			got = e.revokedFor("mallory@example.com", "drift")
 			return len(got) > 0
 		})
 		if got[0].Detail["group"] != group || got[0].Detail["result_id"] != rep.Differences[0].ResultID || got[0].Detail["revoked_at"] == nil {
@@ -131,8 +124,7 @@ func TestReconcileCLI(t *testing.T) {
 
 	t.Run("a member removed by hand while their grant is active is re-added", func(t *testing.T) {
 		r := request{symID: "rec-esc-1", run: "rec-run-1", target: "t-1", user: user, group: group, duration: 600, at: time.Now()}
-		e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
-		e.waitResult(t, rs, "Access Granted", r.symID)
+		e.escalate(t, r)
 		e.removeFromGroup(t, user, group)
 
 		out, code := e.cli(t, "reconcile")
@@ -203,10 +195,8 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 // and run's reconcile loop removes a member added by hand.
 func TestRunMetricsAndReconcileLoop(t *testing.T) {
 	e := e2eStack(t, "--prefix", "met")
-	user, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
-	addr := freeAddr(t)
-	proc := e.startRun(t, "IAMJIT_HTTP_ADDR="+addr, "IAMJIT_RECONCILE_INTERVAL=1s")
-	rs := &results{}
+	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
+	proc := e.startRun(t, "IAMJIT_RECONCILE_INTERVAL=1s")
 	// One group each: grants racing on one membership legitimately converge
 	// with extra IAM calls, and the count here must be exact.
 	groups := []string{group, "met-second", "met-third"}
@@ -219,8 +209,8 @@ func TestRunMetricsAndReconcileLoop(t *testing.T) {
 	e.sendRaw(t, "this is not json")
 
 	var m map[string]float64
-	eventually(t, "4 messages processed and 3 active grants counted", 30*time.Second, func() bool {
-		m = scrape(t, addr)
+	testkit.Eventually(t, "4 messages processed and 3 active grants counted", 30*time.Second, func() bool {
+		m = scrape(t, proc.Addr)
 		return m["iamjit_processing_seconds_count"] == 4 && m["iamjit_active_grants"] == 3
 	})
 	want := map[string]float64{
@@ -249,29 +239,25 @@ func TestRunMetricsAndReconcileLoop(t *testing.T) {
 
 	e.createUser(t, "mallory@example.com")
 	e.addToGroup(t, "mallory@example.com", group)
-	eventually(t, "run's reconcile loop to remove mallory", 30*time.Second, func() bool {
+	testkit.Eventually(t, "run's reconcile loop to remove mallory", 30*time.Second, func() bool {
 		return !slices.Contains(e.members(t, group), "mallory@example.com")
 	})
-	eventually(t, "Access Revoked (drift) for mallory", 20*time.Second, func() bool {
-		e.drainResults(t, rs)
-		return len(rs.revokedFor("mallory@example.com", "drift")) == 1
+	testkit.Eventually(t, "Access Revoked (drift) for mallory", 20*time.Second, func() bool {
+		e.DrainResults(t)
+		return len(e.revokedFor("mallory@example.com", "drift")) == 1
 	})
 	if !slices.Contains(e.members(t, group), user) {
 		t.Fatalf("reconcile loop removed %s, whose grants are active", user)
 	}
-	eventually(t, "drift metrics", 10*time.Second, func() bool {
-		m = scrape(t, addr)
+	testkit.Eventually(t, "drift metrics", 10*time.Second, func() bool {
+		m = scrape(t, proc.Addr)
 		return m["iamjit_drift_repaired_total"] >= 1 && m["iamjit_reconcile_runs_total"] >= 2
 	})
 
 	// Every log line about a message names the SQS message, the Sym event
 	// and the grant.
-	b, err := os.ReadFile(proc.logs.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var granted []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc := bufio.NewScanner(strings.NewReader(proc.Output()))
 	for sc.Scan() {
 		var line map[string]any
 		if json.Unmarshal(sc.Bytes(), &line) != nil {

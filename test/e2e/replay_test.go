@@ -16,6 +16,7 @@ import (
 
 	"github.com/iamjit/iamjit/consumer"
 	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/internal/testkit"
 )
 
 // envelope wraps a SymLogEntry as the EventBridge rule delivers it.
@@ -37,27 +38,24 @@ func envelope(t *testing.T, entry map[string]any) string {
 // and `iamjit replay`, against moto.
 func TestReplayE2E(t *testing.T) {
 	e := e2eStack(t, "--prefix", "rpl", "--visibility", "3", "--max-receive", "3")
-	user, group := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"]
+	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	stale := "rpl-stale-group"
 	e.createGroup(t, stale, "/sym/")
 	e.startRun(t, "IAMJIT_MAX_DURATION=1h")
-	rs := &results{}
 	now := time.Now()
 
 	applied := request{symID: "rpl-esc-1", run: "run-rpl-1", target: "t-1", user: user, group: group, duration: 600, at: now}
-	appliedEntry := symEntry(t, "escalate_iam_group.json", applied.apply)
-	e.putSym(t, appliedEntry)
-	granted := e.waitResult(t, rs, "Access Granted", applied.symID)
+	granted := e.escalate(t, applied)
 	membersBefore := e.members(t, group)
 	if !slices.Contains(membersBefore, user) {
 		t.Fatalf("%s not in %s after Access Granted", user, group)
 	}
 
 	late := request{symID: "rpl-stale-1", run: "run-rpl-stale", target: "t-2", user: user, group: stale, duration: 60, at: now.Add(-2 * time.Hour)}
-	dlq := sqs.NewFromConfig(e.cfg)
-	dlqURL := e.vars["IAMJIT_DLQ_URL"]
+	dlq := sqs.NewFromConfig(e.Cfg)
+	dlqURL := e.Vars["IAMJIT_DLQ_URL"]
 	for _, l := range []struct{ body, code string }{
-		{envelope(t, appliedEntry), "Throttling"},
+		{envelope(t, symEntry(t, "escalate_iam_group.json", applied.apply)), "Throttling"},
 		{envelope(t, symEntry(t, "escalate_iam_group.json", late.apply)), "ServiceUnavailable"},
 		{"still not json", "invalid_json"}, // not part of this replay
 	} {
@@ -73,44 +71,27 @@ func TestReplayE2E(t *testing.T) {
 
 	// Only SQS settings: replay reads nothing else.
 	var env []string
-	for _, kv := range e.env {
+	for _, kv := range e.Env {
 		if k, _, _ := strings.Cut(kv, "="); k == "IAMJIT_TABLE" || k == "IAMJIT_EVENT_BUS" || strings.HasSuffix(k, "_ROLE_ARN") {
 			continue
 		}
 		env = append(env, kv)
 	}
-	cmd := exec.Command(e.bin, "replay", "--code", "Throttling,ServiceUnavailable")
+	cmd := exec.Command(e.Bin, "replay", "--code", "Throttling,ServiceUnavailable")
 	cmd.Env = env
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("iamjit replay: %v\n%s%s", err, out, stderrOf(err))
+		t.Fatalf("iamjit replay: %v\n%s%s", err, out, testkit.StderrOf(err))
 	}
 	if strings.TrimSpace(string(out)) != "moved=2 skipped=1 failed=0" {
 		t.Fatalf("iamjit replay printed %q", out)
 	}
 
-	rejected := e.waitResult(t, rs, "Access Request Rejected", late.symID)
+	rejected := e.WaitResult(t, "Access Request Rejected", late.symID)
 	if rejected.Detail["code"] != "expired" {
 		t.Fatalf("stale escalate: code = %v, want expired (%v)", rejected.Detail["code"], rejected.Detail["message"])
 	}
-	eventually(t, "the duplicate's Access Granted", 30*time.Second, func() bool {
-		e.drainResults(t, rs)
-		return len(rs.find("Access Granted", applied.symID)) >= 2
-	})
-	for _, r := range rs.find("Access Granted", applied.symID) {
-		if r.Detail["result_id"] != granted.Detail["result_id"] {
-			t.Fatalf("duplicate result_id %v, want %v", r.Detail["result_id"], granted.Detail["result_id"])
-		}
-	}
-	escalates := 0
-	for _, h := range e.grantItem(t, grantID(applied))["history"].([]any) {
-		if h.(map[string]any)["action"] == "escalate" {
-			escalates++
-		}
-	}
-	if escalates != 1 {
-		t.Fatalf("grant history has %d escalates after the replayed duplicate, want 1", escalates)
-	}
+	e.duplicateHadOneEffect(t, applied, granted)
 	if after := e.members(t, group); fmt.Sprint(after) != fmt.Sprint(membersBefore) {
 		t.Fatalf("%s members changed: %v -> %v", group, membersBefore, after)
 	}

@@ -26,6 +26,8 @@ import (
 
 	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
+	"github.com/iamjit/iamjit/internal/testbin"
+	"github.com/iamjit/iamjit/internal/testkit"
 )
 
 // chainFixture is a dev stack in a moto whose access control is on, and the
@@ -96,7 +98,7 @@ func (f *chainFixture) env(t *testing.T, overrides ...string) []string {
 		"IAMJIT_EVENT_BUS="+f.st.EventBus, "IAMJIT_CONNECTOR_ROLE_ARN="+f.st.ConnectorRoleARN,
 		"IAMJIT_EXTERNAL_ID="+f.st.ExternalID, "IAMJIT_IAM_ROLE_ARN="+f.st.IAMRoleARN,
 		"IAMJIT_GROUP_PATH="+f.st.GroupPath, "IAMJIT_SOURCES=sym",
-		"IAMJIT_HTTP_ADDR="+freeAddr(t), "IAMJIT_WAIT_TIME=1s", "IAMJIT_LOG_FORMAT=json")
+		"IAMJIT_HTTP_ADDR="+testkit.FreeAddr(t), "IAMJIT_WAIT_TIME=1s", "IAMJIT_LOG_FORMAT=json")
 	return append(env, overrides...) // later entries win in os/exec
 }
 
@@ -123,7 +125,7 @@ func randomHex(t *testing.T) string {
 }
 
 func TestRunVerifiesRoleChainAtStartup(t *testing.T) {
-	bin := e2eBinary(t)
+	bin := testbin.Build(t)
 	f := newChainFixture(t)
 	// A message waits on the queue: a refused start must not read it.
 	if _, err := sqs.NewFromConfig(f.moto.AWSConfig(t)).SendMessage(context.Background(), &sqs.SendMessageInput{
@@ -181,22 +183,10 @@ func TestRunVerifiesRoleChainAtStartup(t *testing.T) {
 	})
 
 	t.Run("right external id starts", func(t *testing.T) {
-		addr := freeAddr(t)
-		logs, err := os.Create(t.TempDir() + "/run.log")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer logs.Close()
+		addr := testkit.FreeAddr(t)
 		cmd := exec.Command(bin, "run")
 		cmd.Env = f.env(t, "IAMJIT_HTTP_ADDR="+addr)
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		defer func() { _ = cmd.Process.Kill(); <-done }()
-		read := func() string { b, _ := os.ReadFile(logs.Name()); return string(b) }
+		p := testkit.Start(t, cmd)
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			resp, err := http.Get("http://" + addr + "/healthz")
@@ -207,17 +197,16 @@ func TestRunVerifiesRoleChainAtStartup(t *testing.T) {
 				}
 			}
 			select {
-			case err := <-done:
-				done <- err
-				t.Fatalf("iamjit run exited (%v) with the right external id:\n%s", err, read())
+			case <-p.Exited():
+				t.Fatalf("iamjit run exited (%v) with the right external id:\n%s", p.Err(), p.Output())
 			default:
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("/healthz not OK within 30s:\n%s", read())
+				t.Fatalf("/healthz not OK within 30s:\n%s", p.Output())
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		out := read()
+		out := p.Output()
 		if !strings.Contains(out, "role chain verified") || !strings.Contains(out, "assumed-role/chain-iam-modifier/") {
 			t.Errorf("logs do not show the verified chain:\n%s", out)
 		}
@@ -230,7 +219,7 @@ func TestRunVerifiesRoleChainAtStartup(t *testing.T) {
 }
 
 func TestRunBadConfigNamesEveryVariable(t *testing.T) {
-	bin := e2eBinary(t)
+	bin := testbin.Build(t)
 	const secret = "s3cr3t-external-id-value"
 	cmd := exec.Command(bin, "run")
 	// No queue, table or bus; and every security setting wrong at once.

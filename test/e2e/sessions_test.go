@@ -16,27 +16,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/iamjit/iamjit/internal/testkit"
 	"github.com/iamjit/iamjit/sessions"
 )
 
 func TestSessionsEndWithTheMembership(t *testing.T) {
 	e := e2eStack(t, "--prefix", "ss")
-	user, group, roleARN := e.vars["IAMJIT_DEV_USER"], e.vars["IAMJIT_DEV_GROUP"], e.vars["IAMJIT_DEV_ROLE_ARN"]
-	if roleARN == "" || e.vars["IAMJIT_ROLE_PATH"] != "/jit/" || e.vars["IAMJIT_SESSION_REVOCATION"] != "user" {
-		t.Fatalf("iamjit dev exports: role %q, path %q, mode %q", roleARN, e.vars["IAMJIT_ROLE_PATH"], e.vars["IAMJIT_SESSION_REVOCATION"])
+	user, group, roleARN := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"], e.Vars["IAMJIT_DEV_ROLE_ARN"]
+	if roleARN == "" || e.Vars["IAMJIT_ROLE_PATH"] != "/jit/" || e.Vars["IAMJIT_SESSION_REVOCATION"] != "user" {
+		t.Fatalf("iamjit dev exports: role %q, path %q, mode %q", roleARN, e.Vars["IAMJIT_ROLE_PATH"], e.Vars["IAMJIT_SESSION_REVOCATION"])
 	}
 	roleName := roleARN[strings.LastIndex(roleARN, "/")+1:]
-	addr := freeAddr(t)
-	e.startRun(t, "IAMJIT_HTTP_ADDR="+addr)
-	rs := &results{}
+	proc := e.startRun(t)
 
 	r := request{symID: "ss-esc-1", run: "ss-run-1", target: "t-1", user: user, group: group, duration: 600, at: time.Now()}
-	e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
-	e.waitResult(t, rs, "Access Granted", r.symID)
-	d := r
-	d.symID = "ss-deesc-1"
-	e.putSym(t, symEntry(t, "deescalate_iam_group.json", d.apply))
-	revoked := e.waitResult(t, rs, "Access Revoked", d.symID)
+	e.escalate(t, r)
+	revoked := e.deescalate(t, r, "ss-deesc-1")
 	got, _ := json.Marshal(revoked.Detail["sessions_revoked"])
 	if string(got) != `["`+roleARN+`"]` {
 		t.Fatalf("sessions_revoked = %s, want [%s]", got, roleARN)
@@ -47,7 +42,7 @@ func TestSessionsEndWithTheMembership(t *testing.T) {
 	}
 
 	policy := func() string {
-		out, err := iam.NewFromConfig(e.cfg).GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{
+		out, err := iam.NewFromConfig(e.Cfg).GetRolePolicy(context.Background(), &iam.GetRolePolicyInput{
 			RoleName: aws.String(roleName), PolicyName: aws.String(sessions.PolicyName)})
 		if err != nil {
 			return ""
@@ -68,13 +63,13 @@ func TestSessionsEndWithTheMembership(t *testing.T) {
 	if !found {
 		t.Fatalf("grant history has no session_revoke with a request id: %v", hist)
 	}
-	eventually(t, "the revocation counted in /metrics", 10*time.Second, func() bool {
-		return scrape(t, addr)[`iamjit_session_revocations_total{mode="user"}`] == 1
+	testkit.Eventually(t, "the revocation counted in /metrics", 10*time.Second, func() bool {
+		return scrape(t, proc.Addr)[`iamjit_session_revocations_total{mode="user"}`] == 1
 	})
 
 	// Someone deletes the statement: reconcile reports it (exit 3) and
 	// --enforce restores it.
-	if _, err := iam.NewFromConfig(e.cfg).DeleteRolePolicy(context.Background(), &iam.DeleteRolePolicyInput{
+	if _, err := iam.NewFromConfig(e.Cfg).DeleteRolePolicy(context.Background(), &iam.DeleteRolePolicyInput{
 		RoleName: aws.String(roleName), PolicyName: aws.String(sessions.PolicyName)}); err != nil {
 		t.Fatal(err)
 	}

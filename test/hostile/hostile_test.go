@@ -12,9 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,12 +23,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/internal/motoserver"
-	"github.com/iamjit/iamjit/internal/testbin"
+	"github.com/iamjit/iamjit/internal/testkit"
 )
 
 // Outcome kinds a hostile message may have.
@@ -246,7 +243,7 @@ func TestHostileMessages(t *testing.T) {
 	// group-name rule. The decoder refuses raw invalid bytes itself.
 	utf8ID := "sec-utf8"
 	badUTF8 := e.body(t, utf8ID, 900, now, hostile{raw: replace(`"iam_group":"`+devGroup+`"`, "\"iam_group\":\"sec-\xffreadonly\"")})
-	if _, err := e.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_QUEUE_URL"]), MessageBody: &badUTF8},
+	if _, err := e.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(e.Vars["IAMJIT_QUEUE_URL"]), MessageBody: &badUTF8},
 		func(o *sqs.Options) { o.DisableMessageChecksumValidation = true }); err != nil {
 		t.Fatalf("invalid UTF-8 body: SendMessage: %v", err)
 	}
@@ -255,7 +252,7 @@ func TestHostileMessages(t *testing.T) {
 	}
 
 	// Wait until every message has its outcome.
-	rs := &results{}
+	rs := &e.Results
 	dlqCodes := map[string]string{} // original message id -> iamjit.error_code
 	wantDLQ := 0
 	for _, s := range all {
@@ -264,28 +261,28 @@ func TestHostileMessages(t *testing.T) {
 		}
 	}
 	wantDLQ++ // the 300 KiB body
-	eventually(t, "every hostile message's outcome", 60*time.Second, func() bool {
-		e.drainResults(t, rs)
+	testkit.Eventually(t, "every hostile message's outcome", 60*time.Second, func() bool {
+		e.DrainResults(t)
 		e.drainDLQ(t, dlqCodes)
 		for _, s := range all {
-			if s.c.kind == rejected && len(rs.find(events.AccessRejected, s.symID)) == 0 {
+			if s.c.kind == rejected && len(rs.Find(events.AccessRejected, s.symID)) == 0 {
 				return false
 			}
 		}
-		return len(rs.find(events.AccessRejected, utf8ID)) > 0 && len(dlqCodes) >= wantDLQ && e.queueEmpty(t)
+		return len(rs.Find(events.AccessRejected, utf8ID)) > 0 && len(dlqCodes) >= wantDLQ && e.QueueEmpty(t)
 	})
 	// Results are published before a message is deleted: with the queue
 	// empty, one more drain collects any published after the last one.
-	e.drainResults(t, rs)
+	e.DrainResults(t)
 
 	for _, s := range all {
 		t.Run(s.c.name, func(t *testing.T) {
-			if got := rs.find(events.AccessGranted, s.symID); len(got) > 0 {
+			if got := rs.Find(events.AccessGranted, s.symID); len(got) > 0 {
 				t.Fatalf("GRANTED: %v", got[0].Detail)
 			}
 			switch s.c.kind {
 			case rejected:
-				got := rs.find(events.AccessRejected, s.symID)[0]
+				got := rs.Find(events.AccessRejected, s.symID)[0]
 				if got.Detail["code"] != s.c.code {
 					t.Errorf("code = %v, want %s (message: %v)", got.Detail["code"], s.c.code, got.Detail["message"])
 				}
@@ -294,21 +291,21 @@ func TestHostileMessages(t *testing.T) {
 					t.Errorf("DLQ code = %q, want %s", got, s.c.code)
 				}
 			case ignored:
-				if got := rs.forSym(s.symID); len(got) > 0 {
+				if got := forSym(rs, s.symID); len(got) > 0 {
 					t.Errorf("an ignored step published %v", got)
 				}
 			}
 		})
 	}
-	if got := rs.find(events.AccessRejected, utf8ID)[0]; got.Detail["code"] != "invalid_group" {
+	if got := rs.Find(events.AccessRejected, utf8ID)[0]; got.Detail["code"] != "invalid_group" {
 		t.Errorf("invalid UTF-8 group: code = %v, want invalid_group", got.Detail["code"])
 	}
 	if dlqCodes[bigID] != "body_too_large" {
 		t.Errorf("300 KiB body: DLQ code = %q, want body_too_large", dlqCodes[bigID])
 	}
-	for _, r := range rs.all {
-		if len(r.raw) > 16<<10 {
-			t.Errorf("a result event is %d bytes: rejections must echo bounded fields", len(r.raw))
+	for _, r := range rs.All() {
+		if len(r.Raw) > 16<<10 {
+			t.Errorf("a result event is %d bytes: rejections must echo bounded fields", len(r.Raw))
 		}
 	}
 
@@ -323,9 +320,9 @@ func TestHostileMessages(t *testing.T) {
 		setPath(m, "run.actors.request.username", ctlUser)
 		setPath(m, "fields.target.settings.iam_group", ctlGroup)
 	}))
-	eventually(t, "the control escalate to be granted", 30*time.Second, func() bool {
-		e.drainResults(t, rs)
-		return len(rs.find(events.AccessGranted, ctlSymID)) > 0
+	testkit.Eventually(t, "the control escalate to be granted", 30*time.Second, func() bool {
+		e.DrainResults(t)
+		return len(rs.Find(events.AccessGranted, ctlSymID)) > 0
 	})
 	want := maps.Clone(before)
 	want[ctlGroup] = []string{ctlUser}
@@ -333,55 +330,22 @@ func TestHostileMessages(t *testing.T) {
 		t.Fatalf("after the control escalate: memberships %v, want %v", got, want)
 	}
 
-	proc.checkLogs(t, e.vars["IAMJIT_EXTERNAL_ID"])
+	checkLogs(t, proc, e.Vars["IAMJIT_EXTERNAL_ID"])
 }
 
 // ---- the harness ----
 
-// binary builds iamjit once per test run.
-func binary(t *testing.T) string { return testbin.Build(t) }
-
 type env struct {
-	bin  string
-	moto *motoserver.Server
-	vars map[string]string
-	cfg  aws.Config
-	sqs  *sqs.Client
-	iam  *iam.Client
+	*testkit.Stack
+	sqs *sqs.Client
+	iam *iam.Client
 }
 
-// newEnv starts moto and runs `iamjit dev`, reading its exports as a shell
-// would.
+// newEnv starts moto and runs `iamjit dev`.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{bin: binary(t), moto: motoserver.Start(t), vars: map[string]string{}}
-	cmd := exec.Command(e.bin, "dev", "--prefix", "sec", "--visibility", "5", "--max-receive", "2", "--user", requester, "--group", devGroup)
-	cmd.Env = append(os.Environ(), e.moto.Env()...)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("iamjit dev: %v", err)
-	}
-	sh := exec.Command("bash", "-c", `eval "$(cat)"; env -0`)
-	sh.Stdin = strings.NewReader(string(out))
-	sh.Env = []string{"PATH=" + os.Getenv("PATH")}
-	envOut, err := sh.Output()
-	if err != nil {
-		t.Fatalf("eval exports: %v\n%s", err, out)
-	}
-	for _, kv := range strings.Split(string(envOut), "\x00") {
-		if k, v, ok := strings.Cut(kv, "="); ok && (strings.HasPrefix(k, "IAMJIT_") || strings.HasPrefix(k, "AWS_")) {
-			e.vars[k] = v
-		}
-	}
-	for _, k := range []string{"IAMJIT_QUEUE_URL", "IAMJIT_DLQ_URL", "IAMJIT_EXTERNAL_ID", "IAMJIT_DEV_RESULTS_QUEUE_URL"} {
-		if e.vars[k] == "" {
-			t.Fatalf("iamjit dev did not export %s:\n%s", k, out)
-		}
-	}
-	e.cfg = e.moto.AWSConfig(t)
-	e.sqs = sqs.NewFromConfig(e.cfg)
-	e.iam = iam.NewFromConfig(e.cfg)
-	return e
+	st := testkit.DevStack(t, "--prefix", "sec", "--visibility", "5", "--max-receive", "2", "--user", requester, "--group", devGroup)
+	return &env{Stack: st, sqs: sqs.NewFromConfig(st.Cfg), iam: iam.NewFromConfig(st.Cfg)}
 }
 
 // iamSetup makes the users and groups the hostile cases aim at, and one
@@ -502,7 +466,7 @@ func (e *env) body(t *testing.T, symID string, i int, now time.Time, c hostile) 
 }
 
 func (e *env) send(body string) (string, error) {
-	out, err := e.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_QUEUE_URL"]), MessageBody: &body})
+	out, err := e.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(e.Vars["IAMJIT_QUEUE_URL"]), MessageBody: &body})
 	if err != nil {
 		return "", err
 	}
@@ -517,22 +481,12 @@ func (e *env) sendEnvelope(t *testing.T, symID, source string, entry map[string]
 	}
 }
 
-func (e *env) queueEmpty(t *testing.T) bool {
-	t.Helper()
-	out, err := e.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(e.vars["IAMJIT_QUEUE_URL"]),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
-}
-
 // drainDLQ records the iamjit.error_code of every DLQ message by the
 // original message id iamjit stamps on it.
 func (e *env) drainDLQ(t *testing.T, codes map[string]string) {
 	t.Helper()
 	for {
-		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_DLQ_URL"]),
+		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.Vars["IAMJIT_DLQ_URL"]),
 			MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"}})
 		if err != nil {
 			t.Fatal(err)
@@ -544,134 +498,34 @@ func (e *env) drainDLQ(t *testing.T, codes map[string]string) {
 			id := m.MessageAttributes["iamjit.message_id"]
 			code := m.MessageAttributes["iamjit.error_code"]
 			codes[aws.ToString(id.StringValue)] = aws.ToString(code.StringValue)
-			_, _ = e.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(e.vars["IAMJIT_DLQ_URL"]), ReceiptHandle: m.ReceiptHandle})
+			_, _ = e.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(e.Vars["IAMJIT_DLQ_URL"]), ReceiptHandle: m.ReceiptHandle})
 		}
 	}
 }
 
-type resultEvent struct {
-	DetailType string         `json:"detail-type"`
-	Detail     map[string]any `json:"detail"`
-	raw        string
+func forSym(rs *testkit.Results, symID string) []testkit.Result {
+	return rs.Where(func(ev testkit.Result) bool { return ev.Detail["sym_event_id"] == symID })
 }
 
-type results struct{ all []resultEvent }
-
-func (e *env) drainResults(t *testing.T, into *results) {
+// startRun starts `iamjit run` with the allow list and identity sources
+// the cases aim at.
+func (e *env) startRun(t *testing.T) *testkit.Proc {
 	t.Helper()
-	q := aws.String(e.vars["IAMJIT_DEV_RESULTS_QUEUE_URL"])
-	for {
-		out, err := e.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: q, MaxNumberOfMessages: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(out.Messages) == 0 {
-			return
-		}
-		for _, m := range out.Messages {
-			r := resultEvent{raw: aws.ToString(m.Body)}
-			if err := json.Unmarshal([]byte(r.raw), &r); err != nil {
-				t.Fatalf("result is not an EventBridge event: %v", err)
-			}
-			into.all = append(into.all, r)
-			_, _ = e.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: q, ReceiptHandle: m.ReceiptHandle})
-		}
-	}
-}
-
-func (r *results) find(detailType, symID string) []resultEvent {
-	var out []resultEvent
-	for _, ev := range r.all {
-		if ev.DetailType == detailType && ev.Detail["sym_event_id"] == symID {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-func (r *results) forSym(symID string) []resultEvent {
-	var out []resultEvent
-	for _, ev := range r.all {
-		if ev.Detail["sym_event_id"] == symID {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-type proc struct {
-	cmd  *exec.Cmd
-	logs string
-	done chan error
-}
-
-func (e *env) startRun(t *testing.T) *proc {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	logs, err := os.Create(filepath.Join(t.TempDir(), "run.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	mapping, err := filepath.Abs(filepath.Join("testdata", "identity.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(e.bin, "run")
-	cmd.Env = append(os.Environ(), e.moto.Env()...)
-	for k, v := range e.vars {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Env = append(cmd.Env,
-		"IAMJIT_HTTP_ADDR="+addr, "IAMJIT_WAIT_TIME=1s", "IAMJIT_LOG_FORMAT=json", "IAMJIT_LOG_LEVEL=debug",
-		"IAMJIT_MAX_DURATION=1h",
+	return e.StartRun(t, "IAMJIT_MAX_DURATION=1h",
 		"IAMJIT_ALLOWED_GROUPS="+strings.Join([]string{devGroup, "admins", "sec-lookalike", "sec-ghost", ctlGroup}, ","),
 		"IAMJIT_IDENTITY=username,tag:email,file:"+mapping+",localpart:example.org",
 	)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, logs: logs.Name(), done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		logs.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(p.logs)
-			lines := strings.Split(string(b), "\n")
-			for i := range lines {
-				if len(lines[i]) > 600 {
-					lines[i] = lines[i][:600] + "…"
-				}
-			}
-			t.Logf("iamjit run logs (tail):\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
-		}
-	})
-	return p
 }
 
 // checkLogs: no log line carries the external id, and none carries a raw
 // body: every line stays bounded although bodies of 200 KiB went through.
-func (p *proc) checkLogs(t *testing.T, externalID string) {
+func checkLogs(t *testing.T, p *testkit.Proc, externalID string) {
 	t.Helper()
-	f, err := os.Open(p.logs)
+	f, err := os.Open(p.Logs)
 	if err != nil {
 		t.Fatal(err)
 	}

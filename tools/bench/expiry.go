@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
@@ -50,12 +46,10 @@ type expiryResult struct {
 // RemoveUserFromGroup minus its expires_at (read from the table), and the
 // RemoveUserFromGroup calls per grant, counted by the proxy.
 func (b *bench) runExpiry(ctx context.Context) (*expiryResult, error) {
-	e, err := b.fresh(ctx, "ex")
+	e, err := b.fresh(ctx, "ex", 0)
 	if err != nil {
 		return nil, err
 	}
-	b.proxy.setDelay(0)
-	b.proxy.reset()
 	var ps []*proc
 	defer func() {
 		for _, p := range ps {
@@ -87,7 +81,7 @@ func (b *bench) runExpiry(ctx context.Context) (*expiryResult, error) {
 		}
 	}
 	before := fromOps(b.proxy.snapshot())
-	if err := enqueue(ctx, sqs.NewFromConfig(b.direct), e.stack.QueueURL, evs); err != nil {
+	if err := enqueue(ctx, sqs.NewFromConfig(b.direct), e.stack.QueueURL, evs, nil); err != nil {
 		return nil, err
 	}
 	if err := b.waitDeleted(ctx, ps[0], expiryGrants, 3*time.Minute); err != nil {
@@ -121,7 +115,7 @@ func (b *bench) runExpiry(ctx context.Context) (*expiryResult, error) {
 			r.StaleAdds += n
 		}
 	}
-	expires, err := expiries(ctx, b.direct, e.stack.Table)
+	expires, err := grantTimes(ctx, b.direct, e.stack.Table, "expires_at")
 	if err != nil {
 		return r, err
 	}
@@ -164,35 +158,4 @@ func withExpiry(body string, ts time.Time, dur int64) (string, error) {
 	f["duration"] = dur
 	out, err := json.Marshal(env)
 	return string(out), err
-}
-
-// expiries reads expires_at of every grant, by grant id.
-func expiries(ctx context.Context, cfg aws.Config, table string) (map[string]time.Time, error) {
-	c := dynamodb.NewFromConfig(cfg)
-	p := dynamodb.NewScanPaginator(c, &dynamodb.ScanInput{
-		TableName:                 &table,
-		FilterExpression:          aws.String("kind = :g"),
-		ProjectionExpression:      aws.String("pk, expires_at"),
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":g": &ddbtypes.AttributeValueMemberS{Value: "grant"}},
-	})
-	out := map[string]time.Time{}
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", table, err)
-		}
-		for _, it := range page.Items {
-			pk, _ := it["pk"].(*ddbtypes.AttributeValueMemberS)
-			at, _ := it["expires_at"].(*ddbtypes.AttributeValueMemberS)
-			if pk == nil || at == nil {
-				continue
-			}
-			t, err := time.Parse(timeFormat, at.Value)
-			if err != nil {
-				return nil, fmt.Errorf("expires_at %q: %w", at.Value, err)
-			}
-			out[strings.TrimPrefix(pk.Value, "grant#")] = t
-		}
-	}
-	return out, nil
 }

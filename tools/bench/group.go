@@ -37,3 +37,14 @@ func (g *group) Wait() error {
 	g.cancel()
 	return g.err
 }
+
+// inBatches calls f on items size at a time (the last batch may be
+// shorter), from at most workers goroutines, and returns the first error.
+func inBatches[T any](ctx context.Context, items []T, size, workers int, f func(ctx context.Context, batch []T) error) error {
+	g := newGroup(ctx, workers)
+	for start := 0; start < len(items); start += size {
+		batch := items[start:min(start+size, len(items))]
+		g.Go(func() error { return f(g.ctx, batch) })
+	}
+	return g.Wait()
+}

@@ -33,24 +33,15 @@ type idleResult struct {
 // iamjit's look-up of the requester is in the figure.
 func (b *bench) runIdle(ctx context.Context, pipeline string, delay time.Duration, warm, n int) (*idleResult, error) {
 	prefix := pipeline[:2] + "idl"
-	e, err := b.fresh(ctx, prefix)
+	e, err := b.fresh(ctx, prefix, delay)
 	if err != nil {
 		return nil, err
 	}
-	b.proxy.setDelay(delay)
-	b.proxy.reset()
-	start := b.startIamjit
-	if pipeline == "ideal" {
-		start = b.startIdeal
-	}
-	p, err := start(e)
+	p, err := b.startPipeline(ctx, pipeline, e)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _, _ = p.stop() }()
-	if err := b.waitReceiving(ctx, p); err != nil {
-		return nil, err
-	}
 	sq := sqs.NewFromConfig(b.direct)
 	evs := e.escalates(warm+n, prefix)
 	lat := make([]float64, 0, n)

@@ -40,12 +40,10 @@ type pipeline func(ctx context.Context, cfg aws.Config, st devstack.Stack, done 
 // aws.Config, which points at the proxy like the iamjit process does.
 func (b *bench) runInProcess(ctx context.Context, name string, pl pipeline, delay time.Duration, n int) (*drain, error) {
 	prefix := name[:2] + regimeName(delay)[:3]
-	e, err := b.fresh(ctx, prefix)
+	e, err := b.fresh(ctx, prefix, delay)
 	if err != nil {
 		return nil, err
 	}
-	b.proxy.setDelay(delay)
-	b.proxy.reset()
 	counter := awsx.NewCounter()
 	cfg, err := b.viaProxy(ctx, counter)
 	if err != nil {
@@ -68,7 +66,7 @@ func (b *bench) runInProcess(ctx context.Context, name string, pl pipeline, dela
 	proxyBefore := fromOps(b.proxy.snapshot())
 	evs := e.escalates(n, prefix)
 	t0 := time.Now()
-	if err := enqueue(ctx, sqs.NewFromConfig(b.direct), e.stack.QueueURL, evs); err != nil {
+	if err := enqueue(ctx, sqs.NewFromConfig(b.direct), e.stack.QueueURL, evs, nil); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(10 * time.Minute) // the naive loop with latency: ~0.3 s an event

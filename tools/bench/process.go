@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/iamjit/iamjit/internal/motoserver"
 )
 
 // proc is one running `iamjit run`, or the ideal pipeline in its own
@@ -52,7 +53,7 @@ func (b *bench) startChild(cmd *exec.Cmd, addr string) (*proc, error) {
 // startIamjit runs `bin run` with the stack's exports, the SDK pointed at
 // the proxy, a metrics listener on a free port and a 1s long poll.
 func (b *bench) startIamjit(e *env, extra ...string) (*proc, error) {
-	addr, err := freeAddr()
+	addr, err := motoserver.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +63,24 @@ func (b *bench) startIamjit(e *env, extra ...string) (*proc, error) {
 	cmd.Env = append(cmd.Env, "IAMJIT_HTTP_ADDR="+addr, "IAMJIT_WAIT_TIME=1s", "IAMJIT_LOG_FORMAT=json")
 	cmd.Env = append(cmd.Env, extra...)
 	return b.startChild(cmd, addr)
+}
+
+// startPipeline starts `iamjit run`, or for "ideal" the ideal pipeline,
+// against e's stack and waits until it receives.
+func (b *bench) startPipeline(ctx context.Context, pipeline string, e *env) (*proc, error) {
+	start := b.startIamjit
+	if pipeline == "ideal" {
+		start = b.startIdeal
+	}
+	p, err := start(e)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.waitReceiving(ctx, p); err != nil {
+		_, _ = p.stop()
+		return nil, err
+	}
+	return p, nil
 }
 
 // waitReceiving waits until the proxy has seen the process's first
@@ -133,16 +152,26 @@ type metricsSnap struct {
 	outcomes map[string]int64
 }
 
-func (p *proc) scrape(ctx context.Context) (metricsSnap, error) {
+// getMetrics GETs the process's /metrics and hands the body to read.
+func (p *proc) getMetrics(ctx context.Context, read func(io.Reader) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return metricsSnap{}, fmt.Errorf("scrape metrics: %w", err)
+		return fmt.Errorf("scrape metrics: %w", err)
 	}
 	defer resp.Body.Close()
-	return parseMetrics(resp.Body)
+	return read(resp.Body)
+}
+
+func (p *proc) scrape(ctx context.Context) (metricsSnap, error) {
+	var m metricsSnap
+	err := p.getMetrics(ctx, func(r io.Reader) (err error) {
+		m, err = parseMetrics(r)
+		return err
+	})
+	return m, err
 }
 
 // parseMetrics reads iamjit_aws_calls_total and iamjit_messages_total.
@@ -187,15 +216,6 @@ func parseLabels(s string) map[string]string {
 	return out
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // tailBuffer keeps the last max bytes a child wrote.
 type tailBuffer struct {
 	mu  sync.Mutex
@@ -224,32 +244,27 @@ func (t *tailBuffer) String() string {
 
 // scrapeCounter sums every sample of the metric name (any labels).
 func (p *proc) scrapeCounter(ctx context.Context, name string) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("scrape metrics: %w", err)
-	}
-	defer resp.Body.Close()
 	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
+	err := p.getMetrics(ctx, func(r io.Reader) error {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, name) {
+				continue
+			}
+			rest := line[len(name):]
+			if !strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "{") {
+				continue
+			}
+			f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+			if len(f) == 0 {
+				continue
+			}
+			if n, err := strconv.ParseFloat(f[0], 64); err == nil {
+				sum += n
+			}
 		}
-		rest := line[len(name):]
-		if !strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "{") {
-			continue
-		}
-		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
-		if len(f) == 0 {
-			continue
-		}
-		if n, err := strconv.ParseFloat(f[0], 64); err == nil {
-			sum += n
-		}
-	}
-	return int64(sum), sc.Err()
+		return sc.Err()
+	})
+	return int64(sum), err
 }

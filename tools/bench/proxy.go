@@ -137,11 +137,10 @@ func (p *proxy) expectAdd(user, group string) <-chan time.Time {
 
 // added tells whoever expects the AddUserToGroup whose form body is body.
 func (p *proxy) added(body []byte, at time.Time) {
-	v, err := url.ParseQuery(string(body))
-	if err != nil {
+	key, ok := membership(body)
+	if !ok {
 		return
 	}
-	key := v.Get("UserName") + "/" + v.Get("GroupName")
 	p.addMu.Lock()
 	ch, ok := p.addWaiters[key]
 	delete(p.addWaiters, key)
@@ -151,14 +150,22 @@ func (p *proxy) added(body []byte, at time.Time) {
 	}
 }
 
+// membership is "user/group" of an IAM membership call's form body.
+func membership(body []byte) (string, bool) {
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		return "", false
+	}
+	return v.Get("UserName") + "/" + v.Get("GroupName"), true
+}
+
 // noteRemoved records the first successful RemoveUserFromGroup of a user
 // from a group.
 func (p *proxy) noteRemoved(body []byte, at time.Time) {
-	v, err := url.ParseQuery(string(body))
-	if err != nil {
+	key, ok := membership(body)
+	if !ok {
 		return
 	}
-	key := v.Get("UserName") + "/" + v.Get("GroupName")
 	p.removeMu.Lock()
 	if _, ok := p.removed[key]; !ok {
 		p.removed[key] = at

@@ -35,34 +35,17 @@ const replayN = 1000
 // The time is the process's whole run: start-up, the moves, and the two
 // empty long-polls with which a scan ends.
 func (b *bench) runReplay(ctx context.Context) (*replayResult, error) {
-	e, err := b.fresh(ctx, "rp")
+	e, err := b.fresh(ctx, "rp", 0)
 	if err != nil {
 		return nil, err
 	}
-	b.proxy.setDelay(0)
 	sq := sqs.NewFromConfig(b.direct)
-	evs := e.escalates(replayN, "rp")
-	g := newGroup(ctx, 4)
-	for start := 0; start < len(evs); start += 10 {
-		batch := evs[start:min(start+10, len(evs))]
-		g.Go(func() error {
-			entries := make([]sqstypes.SendMessageBatchRequestEntry, len(batch))
-			for i, ev := range batch {
-				entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(ev.body),
-					MessageAttributes: map[string]sqstypes.MessageAttributeValue{
-						"iamjit.error_code": {DataType: aws.String("String"), StringValue: aws.String("Throttling")},
-						"iamjit.error":      {DataType: aws.String("String"), StringValue: aws.String("bench: IAM throttled")},
-					}}
-			}
-			out, err := sq.SendMessageBatch(g.ctx, &sqs.SendMessageBatchInput{QueueUrl: &e.stack.DLQURL, Entries: entries})
-			if err == nil && len(out.Failed) > 0 {
-				err = fmt.Errorf("%d failed", len(out.Failed))
-			}
-			return wrap(err, "fill the DLQ")
-		})
+	reasons := map[string]sqstypes.MessageAttributeValue{
+		"iamjit.error_code": {DataType: aws.String("String"), StringValue: aws.String("Throttling")},
+		"iamjit.error":      {DataType: aws.String("String"), StringValue: aws.String("bench: IAM throttled")},
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	if err := enqueue(ctx, sq, e.stack.DLQURL, e.escalates(replayN, "rp"), reasons); err != nil {
+		return nil, fmt.Errorf("fill the DLQ: %w", err)
 	}
 	b.proxy.reset()
 	cmd := exec.CommandContext(ctx, b.bin, "replay")

@@ -34,9 +34,10 @@ type env struct {
 }
 
 // fresh wipes moto and creates a stack with its own prefix, nUsers users
-// tagged with their email and nGroups groups under /sym/. The bench's own
-// set-up calls go straight to moto: neither delayed nor counted.
-func (b *bench) fresh(ctx context.Context, prefix string) (*env, error) {
+// tagged with their email and nGroups groups under /sym/, then sets the
+// proxy's delay and zeroes its counts. The bench's own set-up calls go
+// straight to moto: neither delayed nor counted.
+func (b *bench) fresh(ctx context.Context, prefix string, delay time.Duration) (*env, error) {
 	if err := b.moto.ResetContext(ctx); err != nil {
 		return nil, fmt.Errorf("reset moto: %w", err)
 	}
@@ -75,7 +76,12 @@ func (b *bench) fresh(ctx context.Context, prefix string) (*env, error) {
 			return wrap(err, "create user %s", name)
 		})
 	}
-	return e, g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	b.proxy.setDelay(delay)
+	b.proxy.reset()
+	return e, nil
 }
 
 func wrap(err error, format string, args ...any) error {
@@ -155,35 +161,29 @@ func (e *env) escalates(n int, tag string) []*escalate {
 	return out
 }
 
-// enqueue sends the escalates to queueURL in batches of ten from four
-// senders, straight to moto, and stamps each with the time its batch was
-// accepted.
-func enqueue(ctx context.Context, c *sqs.Client, queueURL string, evs []*escalate) error {
-	g := newGroup(ctx, 4)
-	gctx := g.ctx
+// enqueue sends the escalates to queueURL, each with attrs (nil: none), in
+// batches of ten from four senders, straight to moto, and stamps each with
+// the time its batch was accepted.
+func enqueue(ctx context.Context, c *sqs.Client, queueURL string, evs []*escalate, attrs map[string]sqstypes.MessageAttributeValue) error {
 	var mu sync.Mutex
-	for start := 0; start < len(evs); start += 10 {
-		batch := evs[start:min(start+10, len(evs))]
-		g.Go(func() error {
-			entries := make([]sqstypes.SendMessageBatchRequestEntry, len(batch))
-			for i, ev := range batch {
-				entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(ev.body)}
-			}
-			out, err := c.SendMessageBatch(gctx, &sqs.SendMessageBatchInput{QueueUrl: &queueURL, Entries: entries})
-			if err != nil {
-				return fmt.Errorf("send batch: %w", err)
-			}
-			if len(out.Failed) > 0 {
-				return fmt.Errorf("send batch: %d failed: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
-			}
-			now := time.Now()
-			mu.Lock()
-			for _, ev := range batch {
-				ev.sent = now
-			}
-			mu.Unlock()
-			return nil
-		})
-	}
-	return g.Wait()
+	return inBatches(ctx, evs, 10, 4, func(ctx context.Context, batch []*escalate) error {
+		entries := make([]sqstypes.SendMessageBatchRequestEntry, len(batch))
+		for i, ev := range batch {
+			entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(ev.body), MessageAttributes: attrs}
+		}
+		out, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &queueURL, Entries: entries})
+		if err != nil {
+			return fmt.Errorf("send batch: %w", err)
+		}
+		if len(out.Failed) > 0 {
+			return fmt.Errorf("send batch: %d failed: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
+		}
+		now := time.Now()
+		mu.Lock()
+		for _, ev := range batch {
+			ev.sent = now
+		}
+		mu.Unlock()
+		return nil
+	})
 }

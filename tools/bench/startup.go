@@ -10,20 +10,15 @@ import (
 // and returns the median time from process start to the first
 // ReceiveMessage the proxy sees, with every sample.
 func (b *bench) runStartup(ctx context.Context) (float64, []float64, error) {
-	e, err := b.fresh(ctx, "st")
+	e, err := b.fresh(ctx, "st", 0)
 	if err != nil {
 		return 0, nil, err
 	}
-	b.proxy.setDelay(0)
 	var samples []float64
 	for range 5 {
 		b.proxy.reset()
-		p, err := b.startIamjit(e)
+		p, err := b.startPipeline(ctx, "iamjit", e)
 		if err != nil {
-			return 0, nil, err
-		}
-		if err := b.waitReceiving(ctx, p); err != nil {
-			_, _ = p.stop()
 			return 0, nil, err
 		}
 		ms := float64(time.Unix(0, b.proxy.firstReceive.Load()).Sub(p.started).Microseconds()) / 1000

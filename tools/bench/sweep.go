@@ -86,11 +86,10 @@ type sweepItem struct {
 func (b *bench) runSweep(ctx context.Context, total int) (*sweepResult, error) {
 	sweepRevoked, sweepDue := total/2, max(1, total/200)
 	sweepActive := total - sweepRevoked - sweepDue
-	e, err := b.fresh(ctx, "sw")
+	e, err := b.fresh(ctx, "sw", 0)
 	if err != nil {
 		return nil, err
 	}
-	b.proxy.setDelay(0)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	ic := iam.NewFromConfig(b.direct)
 	var items []map[string]ddbtypes.AttributeValue
@@ -188,27 +187,22 @@ func token() string {
 // batchWrite puts items 25 at a time from four writers, retrying what the
 // service leaves unprocessed.
 func batchWrite(ctx context.Context, c *dynamodb.Client, table string, items []map[string]ddbtypes.AttributeValue) error {
-	g := newGroup(ctx, 4)
-	for start := 0; start < len(items); start += 25 {
-		chunk := items[start:min(start+25, len(items))]
-		g.Go(func() error {
-			reqs := make([]ddbtypes.WriteRequest, len(chunk))
-			for i, it := range chunk {
-				reqs[i] = ddbtypes.WriteRequest{PutRequest: &ddbtypes.PutRequest{Item: it}}
+	return inBatches(ctx, items, 25, 4, func(ctx context.Context, chunk []map[string]ddbtypes.AttributeValue) error {
+		reqs := make([]ddbtypes.WriteRequest, len(chunk))
+		for i, it := range chunk {
+			reqs[i] = ddbtypes.WriteRequest{PutRequest: &ddbtypes.PutRequest{Item: it}}
+		}
+		pending := map[string][]ddbtypes.WriteRequest{table: reqs}
+		for attempt := 0; len(pending[table]) > 0; attempt++ {
+			if attempt > 10 {
+				return fmt.Errorf("batch write: %d items left unprocessed", len(pending[table]))
 			}
-			pending := map[string][]ddbtypes.WriteRequest{table: reqs}
-			for attempt := 0; len(pending[table]) > 0; attempt++ {
-				if attempt > 10 {
-					return fmt.Errorf("batch write: %d items left unprocessed", len(pending[table]))
-				}
-				out, err := c.BatchWriteItem(g.ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
-				if err != nil {
-					return fmt.Errorf("batch write: %w", err)
-				}
-				pending = out.UnprocessedItems
+			out, err := c.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+			if err != nil {
+				return fmt.Errorf("batch write: %w", err)
 			}
-			return nil
-		})
-	}
-	return g.Wait()
+			pending = out.UnprocessedItems
+		}
+		return nil
+	})
 }

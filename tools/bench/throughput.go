@@ -48,17 +48,11 @@ func regimeName(delay time.Duration) string {
 // proxy's count over the same window; the two agree for iamjit.
 func (b *bench) runProcess(ctx context.Context, pipeline string, delay time.Duration, n int) (*drain, error) {
 	prefix := pipeline[:2] + regimeName(delay)[:3]
-	e, err := b.fresh(ctx, prefix)
+	e, err := b.fresh(ctx, prefix, delay)
 	if err != nil {
 		return nil, err
 	}
-	b.proxy.setDelay(delay)
-	b.proxy.reset()
-	start := b.startIamjit
-	if pipeline == "ideal" {
-		start = b.startIdeal
-	}
-	p, err := start(e)
+	p, err := b.startPipeline(ctx, pipeline, e)
 	if err != nil {
 		return nil, err
 	}
@@ -68,9 +62,6 @@ func (b *bench) runProcess(ctx context.Context, pipeline string, delay time.Dura
 			_, _ = p.stop()
 		}
 	}()
-	if err := b.waitReceiving(ctx, p); err != nil {
-		return nil, err
-	}
 	var before metricsSnap
 	if p.addr != "" {
 		if before, err = p.scrape(ctx); err != nil {
@@ -84,7 +75,7 @@ func (b *bench) runProcess(ctx context.Context, pipeline string, delay time.Dura
 	}
 	evs := e.escalates(n, prefix)
 	t0 := time.Now()
-	if err := enqueue(ctx, sqs.NewFromConfig(b.direct), e.stack.QueueURL, evs); err != nil {
+	if err := enqueue(ctx, sqs.NewFromConfig(b.direct), e.stack.QueueURL, evs, nil); err != nil {
 		return nil, err
 	}
 	// Done is watched through the proxy (messages deleted), which costs the
@@ -150,38 +141,14 @@ func (b *bench) waitDeleted(ctx context.Context, p *proc, n int64, limit time.Du
 // latencies reads granted_at of every grant and sets p50/p99 of granted_at
 // minus the time its message was accepted by SQS.
 func latencies(ctx context.Context, cfg aws.Config, table string, evs []*escalate, d *drain) error {
-	sent := make(map[string]time.Time, len(evs))
-	for _, ev := range evs {
-		sent[ev.grantID] = ev.sent
+	granted, err := grantTimes(ctx, cfg, table, "granted_at")
+	if err != nil {
+		return err
 	}
-	c := dynamodb.NewFromConfig(cfg)
-	p := dynamodb.NewScanPaginator(c, &dynamodb.ScanInput{
-		TableName:                 &table,
-		FilterExpression:          aws.String("kind = :g"),
-		ProjectionExpression:      aws.String("pk, granted_at"),
-		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":g": &ddbtypes.AttributeValueMemberS{Value: "grant"}},
-	})
 	var lat []float64
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", table, err)
-		}
-		for _, it := range page.Items {
-			pk, _ := it["pk"].(*ddbtypes.AttributeValueMemberS)
-			at, _ := it["granted_at"].(*ddbtypes.AttributeValueMemberS)
-			if pk == nil || at == nil {
-				continue
-			}
-			s, ok := sent[strings.TrimPrefix(pk.Value, "grant#")]
-			if !ok {
-				continue
-			}
-			g, err := time.Parse(timeFormat, at.Value)
-			if err != nil {
-				return fmt.Errorf("granted_at %q: %w", at.Value, err)
-			}
-			lat = append(lat, max(0, float64(g.Sub(s).Microseconds())/1000))
+	for _, ev := range evs {
+		if g, ok := granted[ev.grantID]; ok {
+			lat = append(lat, max(0, float64(g.Sub(ev.sent).Microseconds())/1000))
 		}
 	}
 	if len(lat) != len(evs) {
@@ -190,6 +157,37 @@ func latencies(ctx context.Context, cfg aws.Config, table string, evs []*escalat
 	sort.Float64s(lat)
 	d.P50Ms, d.P99Ms = percentile(lat, 50), percentile(lat, 99)
 	return nil
+}
+
+// grantTimes reads attr, a time in the store's format, of every grant that
+// has it, by grant id.
+func grantTimes(ctx context.Context, cfg aws.Config, table, attr string) (map[string]time.Time, error) {
+	p := dynamodb.NewScanPaginator(dynamodb.NewFromConfig(cfg), &dynamodb.ScanInput{
+		TableName:                 &table,
+		FilterExpression:          aws.String("kind = :g"),
+		ProjectionExpression:      aws.String("pk, " + attr),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":g": &ddbtypes.AttributeValueMemberS{Value: "grant"}},
+	})
+	out := map[string]time.Time{}
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", table, err)
+		}
+		for _, it := range page.Items {
+			pk, _ := it["pk"].(*ddbtypes.AttributeValueMemberS)
+			at, _ := it[attr].(*ddbtypes.AttributeValueMemberS)
+			if pk == nil || at == nil {
+				continue
+			}
+			t, err := time.Parse(timeFormat, at.Value)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: %w", attr, at.Value, err)
+			}
+			out[strings.TrimPrefix(pk.Value, "grant#")] = t
+		}
+	}
+	return out, nil
 }
 
 // percentile of sorted values by the nearest-rank method.

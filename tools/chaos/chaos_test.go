@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"slices"
 	"sort"
@@ -162,7 +161,7 @@ func TestChaos(t *testing.T) {
 		}
 		// A fixed port per replica, kept across restarts, so that the test
 		// can read each process's /metrics before it kills or stops it.
-		addr, err := freeAddr()
+		addr, err := motoserver.FreeAddr()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -516,16 +515,6 @@ func countExercised(runs []*scriptRun) int {
 		}
 	}
 	return n
-}
-
-// freeAddr returns a local address no one listens on now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func replicaEnv(s devstack.Stack, endpoint, httpAddr string, set settings) []string {
@@ -928,44 +917,48 @@ func (m *monitor) samples() []Sample {
 }
 
 func grepLog(path string, needles ...string) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return []string{"cannot read log: " + err.Error()}
-	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	err := eachLogLine(path, func(line []byte) {
 		for _, n := range needles {
-			if strings.Contains(sc.Text(), n) && len(out) < 5 {
-				out = append(out, clipped(sc.Text()))
+			if strings.Contains(string(line), n) && len(out) < 5 {
+				out = append(out, clipped(string(line)))
 			}
 		}
+	})
+	if err != nil {
+		out = append(out, "cannot read log: "+err.Error())
 	}
 	return out
 }
 
-// sweepFigures adds up what the replica's sweeps logged.
-func sweepFigures(path string) (repaired, revoked int) {
-	f, err := os.Open(path)
+// eachLogLine calls f on every line (up to 1 MiB) of the log at path.
+func eachLogLine(path string, f func(line []byte)) error {
+	file, err := os.Open(path)
 	if err != nil {
-		return 0, 0
+		return err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	defer file.Close()
+	sc := bufio.NewScanner(file)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
+		f(sc.Bytes())
+	}
+	return sc.Err()
+}
+
+// sweepFigures adds up what the replica's sweeps logged.
+func sweepFigures(path string) (repaired, revoked int) {
+	_ = eachLogLine(path, func(b []byte) {
 		var line struct {
 			Msg      string `json:"msg"`
 			Repaired int    `json:"repaired"`
 			Revoked  int    `json:"revoked"`
 		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "sweep" {
+		if json.Unmarshal(b, &line) == nil && line.Msg == "sweep" {
 			repaired += line.Repaired
 			revoked += line.Revoked
 		}
-	}
+	})
 	return repaired, revoked
 }
 

@@ -1,13 +1,11 @@
 package chaos
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -195,23 +193,16 @@ func checkLateAdds(rep *Report, injected []injection, undone []string, repaired 
 // "user#group".
 func undoneInLog(path string) []string {
 	var out []string
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	_ = eachLogLine(path, func(b []byte) {
 		var line struct {
 			Msg   string `json:"msg"`
 			User  string `json:"iam_user"`
 			Group string `json:"group"`
 		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && strings.HasPrefix(line.Msg, "late add undone") {
+		if json.Unmarshal(b, &line) == nil && strings.HasPrefix(line.Msg, "late add undone") {
 			out = append(out, line.User+"#"+line.Group)
 		}
-	}
+	})
 	return out
 }
 

@@ -162,13 +162,7 @@ func TestCheckFindsViolations(t *testing.T) {
 // awsx classifies it as retryable by its type or code; apply_drop reaches
 // the backend although the caller sees a failure.
 func TestProxyFaults(t *testing.T) {
-	var hits atomic.Int64
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-		_, _ = w.Write([]byte(`{}`))
-	}))
-	defer backend.Close()
+	backend, hits := countingBackend(t)
 	cases := []struct {
 		kind, sqsCode, iamCode, ddbCode string
 		reaches                         bool
@@ -180,17 +174,7 @@ func TestProxyFaults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.kind, func(t *testing.T) {
-			p, err := NewProxy(backend.URL, ProxyOptions{Rate: 1, Kinds: []string{c.kind}, MaxHold: 10 * time.Millisecond, Seed: 3})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			url, err := p.Listen()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), RetryMaxAttempts: 1,
-				Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}
+			p, cfg := throughProxy(t, backend, ProxyOptions{Rate: 1, Kinds: []string{c.kind}, MaxHold: 10 * time.Millisecond, Seed: 3}, 1)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			before := hits.Load()
@@ -226,13 +210,7 @@ func TestProxyFaults(t *testing.T) {
 // TransactWriteItems, and the proxy tells the SDK's retries of the same
 // request from new requests.
 func TestProxyTransactionFaults(t *testing.T) {
-	var hits atomic.Int64
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-		_, _ = w.Write([]byte(`{}`))
-	}))
-	defer backend.Close()
+	backend, hits := countingBackend(t)
 	// A new input for every call: the SDK writes the ClientRequestToken it
 	// draws into the input.
 	three := func() *dynamodb.TransactWriteItemsInput {
@@ -244,17 +222,7 @@ func TestProxyTransactionFaults(t *testing.T) {
 		return &dynamodb.TransactWriteItemsInput{TransactItems: items}
 	}
 	client := func(t *testing.T, kind string, attempts int, opts ...func(*dynamodb.Options)) (*Proxy, *dynamodb.Client) {
-		p, err := NewProxy(backend.URL, ProxyOptions{TxRate: 1, TxKinds: []string{kind}, Seed: 5})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.Close)
-		url, err := p.Listen()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), RetryMaxAttempts: attempts,
-			Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}
+		p, cfg := throughProxy(t, backend, ProxyOptions{TxRate: 1, TxKinds: []string{kind}, Seed: 5}, attempts)
 		return p, dynamodb.NewFromConfig(cfg, opts...)
 	}
 	for kind, reason := range map[string]string{FaultTxConflict: "TransactionConflict", FaultTxThrottle: "ThrottlingError", FaultThroughput: ""} {
@@ -314,6 +282,37 @@ func TestProxyTransactionFaults(t *testing.T) {
 			t.Errorf("longest retry delay %s", st.MaxRetryDelay)
 		}
 	})
+}
+
+// countingBackend stands in for AWS behind a proxy under test: it answers
+// every request with an empty JSON object and counts the requests.
+func countingBackend(t *testing.T) (string, *atomic.Int64) {
+	hits := &atomic.Int64{}
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(backend.Close)
+	return backend.URL, hits
+}
+
+// throughProxy starts a proxy with opts in front of backend, closed when
+// the test ends, and an SDK config that calls through it with attempts
+// attempts per call.
+func throughProxy(t *testing.T, backend string, opts ProxyOptions, attempts int) (*Proxy, aws.Config) {
+	t.Helper()
+	p, err := NewProxy(backend, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	url, err := p.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), RetryMaxAttempts: attempts,
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}
 }
 
 // The replicas' retry and stale-add counters are read from what metrics
