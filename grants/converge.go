@@ -95,6 +95,9 @@ func (s *Service) recheck(ctx context.Context, k Key, token string) (bool, error
 			// No request id: IAM said "not a member" after all (a stale read).
 			undone = reqID != ""
 			if undone {
+				if s.OnStaleAdd != nil {
+					s.OnStaleAdd()
+				}
 				s.Log.WarnContext(ctx, "late add undone: IAM had the user in the group after the last removal",
 					"account_id", s.AccountID(k.Account), "iam_user", user, "group", group, "aws_request_id", reqID)
 				// Sessions started through the late add end with it: a new

@@ -115,6 +115,10 @@ type Service struct {
 	// Timers, when set, ends grants at their expiry and reads removals back
 	// promptly; nil leaves both to the sweep.
 	Timers Scheduler
+	// OnStaleAdd, when set, counts a late add a read-back undid, before the
+	// undo is logged: a process killed between the two never has a log line
+	// that its counter lacks.
+	OnStaleAdd func()
 }
 
 // Outcome of one request.

@@ -28,8 +28,6 @@ type Timers struct {
 	horizon time.Duration
 	settle  time.Duration
 	log     *slog.Logger
-	// OnStaleAdd, when set, counts a late add a read-back undid.
-	OnStaleAdd func()
 
 	mu      sync.Mutex
 	ctx     context.Context // nil until Run, and after it returns
@@ -109,9 +107,6 @@ func (t *Timers) recheck(k Key, token string, round int) {
 			t.log.WarnContext(ctx, "reading a removal back failed; the sweep retries", "membership", k.String(), "err", err)
 		}
 		if undone {
-			if t.OnStaleAdd != nil {
-				t.OnStaleAdd()
-			}
 			t.recheck(k, token, round+1)
 		}
 	})

@@ -134,7 +134,7 @@ func TestTimersReadBackAfterARemoval(t *testing.T) {
 	defer cancel()
 	timers := grants.NewTimers(e.svc, &fakePublisher{}, time.Hour, 100*time.Millisecond, slog.New(slog.DiscardHandler))
 	undone := make(chan struct{}, 1)
-	timers.OnStaleAdd = func() { undone <- struct{}{} }
+	e.svc.OnStaleAdd = func() { undone <- struct{}{} }
 	e.svc.Timers = timers
 	wait := timers.Start(ctx)
 	defer wait()

@@ -206,6 +206,7 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 	a.svc = &grants.Service{
 		Store: a.store, IAM: home.iam, Groups: home.iam, Identity: home.ident, Sessions: sessionsHook{home.sessions},
 		HomeAccount: home.id, Now: now, Log: a.log, NewToken: newToken,
+		OnStaleAdd: func() { a.metrics.StaleAddsRepaired(1) },
 		Policy: grants.Policy{
 			GroupPath: cfg.GroupPath, AllowedGroups: cfg.AllowedGroups, MaxDuration: cfg.MaxDuration,
 			DurationUnit: cfg.DurationUnit, Sources: cfg.Sources, AcceptBare: cfg.AcceptBare,
@@ -312,7 +313,6 @@ func runConsumer(ctx context.Context, version string, args []string, getenv func
 	// horizon of two sweeps lets every sweep arm what expires before the
 	// next one.
 	timers := grants.NewTimers(a.svc, a.pub, 2*a.cfg.SweepInterval, a.cfg.ReadbackDelay, a.log)
-	timers.OnStaleAdd = func() { a.metrics.StaleAddsRepaired(1) }
 	a.svc.Timers, a.timers = timers, timers
 	timersDone := timers.Start(ctx)
 	defer timersDone()
@@ -346,7 +346,6 @@ func (a *app) sweepLoop(ctx context.Context) {
 	for sweeps := 0; ; sweeps++ {
 		st, err := a.svc.Sweep(ctx, a.pub, 100, grace)
 		a.metrics.Swept(st.Revoked, st.Repaired, st.Lag)
-		a.metrics.StaleAddsRepaired(st.StaleAdds)
 		if a.timers != nil {
 			up, uerr := a.svc.Upcoming(ctx, a.timers.Horizon(), 100)
 			for _, g := range up {

@@ -404,10 +404,12 @@ func TestChaos(t *testing.T) {
 	late.mu.Unlock()
 	injected := late.injections()
 	var undone []string
+	beforeRead := 0
 	for _, r := range replicas {
-		undone = append(undone, undoneInLog(r.LogPath())...)
+		u, n := undoneInLog(r.LogPath())
+		undone, beforeRead = append(undone, u...), beforeRead+n
 	}
-	checkLateAdds(&rep, injected, undone, staleRepaired, lateErrs)
+	checkLateAdds(&rep, injected, undone, beforeRead, staleRepaired, lateErrs)
 	for _, v := range revViolations {
 		rep.fail("%s", v)
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -358,25 +360,49 @@ func TestRevocationPolicyDenies(t *testing.T) {
 }
 
 // The late-add check fails when nothing was injected, when the read-back
-// undid none of them, and when the counter and the logs disagree.
+// undid none of them, and when the counter lacks an undo logged before it
+// was read or holds more than were logged.
 func TestCheckLateAddsFails(t *testing.T) {
 	in := []injection{{User: "u1", Group: "g1"}, {User: "u2", Group: "g1"}}
 	for _, c := range []struct {
-		name     string
-		injected []injection
-		undone   []string
-		metric   int64
-		fails    bool
+		name       string
+		injected   []injection
+		undone     []string
+		beforeRead int
+		metric     int64
+		fails      bool
 	}{
-		{"none injected", nil, nil, 0, true},
-		{"read-back undid none", in, []string{"u9#g1"}, 1, true},
-		{"metric short", in, []string{"u1#g1", "u9#g1"}, 1, true},
-		{"ok", in, []string{"u1#g1", "u9#g1"}, 2, false},
+		{"none injected", nil, nil, 0, 0, true},
+		{"read-back undid none", in, []string{"u9#g1"}, 1, 1, true},
+		{"metric short", in, []string{"u1#g1", "u9#g1"}, 2, 1, true},
+		{"metric invents", in, []string{"u1#g1", "u9#g1"}, 2, 3, true},
+		{"ok", in, []string{"u1#g1", "u9#g1"}, 2, 2, false},
+		{"ok: killed between the read and an undo", in, []string{"u1#g1", "u9#g1"}, 1, 1, false},
 	} {
 		r := Report{Figures: map[string]int{}}
-		checkLateAdds(&r, c.injected, c.undone, c.metric, nil)
+		checkLateAdds(&r, c.injected, c.undone, c.beforeRead, c.metric, nil)
 		if got := len(r.Violations) > 0; got != c.fails {
 			t.Errorf("%s: violations %v", c.name, r.Violations)
 		}
+	}
+}
+
+// undoneInLog counts an undo as before the read only between a start and
+// the harness's read marker.
+func TestUndoneInLogSplitsAtTheRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "replica.log")
+	log := `{"chaos":"start","replica":0,"start":1}
+{"msg":"late add undone: IAM had the user","iam_user":"a","group":"g"}
+{"chaos":"scraped","replica":0}
+{"msg":"late add undone: IAM had the user","iam_user":"b","group":"g"}
+{"chaos":"start","replica":0,"start":2}
+{"msg":"late add undone: IAM had the user","iam_user":"c","group":"g"}
+`
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	undone, before := undoneInLog(path)
+	if strings.Join(undone, ",") != "a#g,b#g,c#g" || before != 2 {
+		t.Fatalf("undone %v, before the read %d; want a, b, c and 2 (a and c)", undone, before)
 	}
 }

@@ -166,6 +166,13 @@ func (r *Replica) scrape() {
 	if r.metrics == "" {
 		return
 	}
+	// A marker in the log before the read: what the process logged before
+	// it was counted in what the read returns (iamjit counts a late add
+	// before it logs it); what it logs after may be missing from it.
+	if f, err := os.OpenFile(r.log, os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprintf(f, `{"chaos":"scraped","replica":%d,"time":%q}`+"\n", r.Index, time.Now().UTC().Format(time.RFC3339Nano))
+		f.Close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	got, err := readRetries(ctx, r.metrics)
