@@ -25,9 +25,18 @@ iamjit's correctness rests on:
    Fix: the transaction snapshots only the items it touches and, when it is
    cancelled, restores only those; the whole-table copy is skipped.
 
+3. No trust across accounts. With IAM access control on, moto checks an
+   AssumeRole against the role's trust policy (principal, sts:ExternalId)
+   only when it finds the role in the caller's own account: a role of
+   another account is "not found" there, so any principal could assume it
+   with any external id, or none. iamjit's member accounts are reached by
+   exactly that call. Fix: the role is looked up in the account its ARN
+   names (IAMRequestBase._is_assuming_role_operation and
+   _check_role_trust_relationship); the evaluation is moto's own.
+
 Nothing else of moto's behaviour changes: the transaction itself (condition
-checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors) is
-moto's own code.
+checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors)
+and the trust evaluation are moto's own code.
 """
 
 import copy
@@ -101,6 +110,43 @@ def patch():
             raise
 
     models.DynamoDBBackend.transact_write_items = transact_write_items
+
+    _patch_cross_account_trust()
+
+
+def _patch_cross_account_trust():
+    from moto.iam import access_control
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.exceptions import NotFoundException
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    def role_backend(self, role_arn):
+        parts = role_arn.split(":")
+        account = parts[4] if len(parts) > 4 and parts[4] else self.account_id
+        return iam_backends[account][get_partition(self._region)]
+
+    def is_assuming_role_operation(self, resource_arn):
+        if ":role" not in resource_arn.lower():
+            return False
+        try:
+            role_backend(self, resource_arn).get_role_by_arn(resource_arn)
+        except NotFoundException:
+            return False
+        return self._action in access_control.REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
+
+    def check_role_trust_relationship(self, role_arn):
+        role = role_backend(self, role_arn).get_role_by_arn(role_arn)
+        result = IAMPolicy(role.assume_role_policy_document).is_action_permitted(
+            self._action,
+            role_arn,
+            self._access_key.arn,
+            access_control.format_incoming_conditional_values(self._data),
+        )
+        return result == PermissionResult.PERMITTED
+
+    access_control.IAMRequestBase._is_assuming_role_operation = is_assuming_role_operation
+    access_control.IAMRequestBase._check_role_trust_relationship = check_role_trust_relationship
 
 
 def _snapshot(backend, transact_items):
