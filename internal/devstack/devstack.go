@@ -50,8 +50,13 @@ type Options struct {
 	GroupPath         string // default "/sym/"
 	// Trust is the principal ARN that may assume the connector role (with
 	// the external id). Default: the account root, i.e. any principal of
-	// the account whose own policy allows it, as on real AWS.
+	// the account whose own policy allows it, as on real AWS. Member
+	// accounts' connector roles trust the same principal.
 	Trust string
+	// MemberAccounts are account ids (12 digits) that each get a member
+	// stack (members.go): connector and IAM-modifier roles, a group of the
+	// same name, a user tagged with the same email, a JIT role.
+	MemberAccounts []string
 }
 
 func (o Options) withDefaults() Options {
@@ -94,6 +99,9 @@ type Stack struct {
 	// JITRoleARN is a role under JITRolePath the group lets its members
 	// assume, with the trust policy session revocation per user needs.
 	JITRoleARN string
+	// Members are the member accounts' stacks, sorted by account id; nil
+	// without Options.MemberAccounts.
+	Members []Member
 }
 
 // Create builds the whole stack in the emulator cfg points at. It is
@@ -109,8 +117,20 @@ func Create(ctx context.Context, cfg aws.Config, opts Options) (Stack, error) {
 		return Stack{}, err
 	}
 	o := opts.withDefaults()
+	var members []string
+	if len(o.MemberAccounts) > 0 {
+		home, err := homeAccount(ctx, cfg)
+		if err != nil {
+			return Stack{}, err
+		}
+		// Before anything is made: a bad id is a usage error.
+		if members, err = checkMembers(o.MemberAccounts, home); err != nil {
+			return Stack{}, err
+		}
+	}
 	b := builder{
 		o:   o,
+		cfg: cfg,
 		sqs: sqs.NewFromConfig(cfg),
 		eb:  eventbridge.NewFromConfig(cfg),
 		ddb: dynamodb.NewFromConfig(cfg),
@@ -131,11 +151,19 @@ func Create(ctx context.Context, cfg aws.Config, opts Options) (Stack, error) {
 			return Stack{}, err
 		}
 	}
+	for _, id := range members {
+		m, err := b.member(ctx, id)
+		if err != nil {
+			return Stack{}, err
+		}
+		b.s.Members = append(b.s.Members, m)
+	}
 	return b.s, nil
 }
 
 type builder struct {
 	o   Options
+	cfg aws.Config
 	sqs *sqs.Client
 	eb  *eventbridge.Client
 	ddb *dynamodb.Client
@@ -618,6 +646,9 @@ func CheckEndpoint(endpoint string) error {
 // Exports renders the stack as shell `export NAME='value'` lines: every
 // IAMJIT_* setting `iamjit run` needs, the dev-only helpers, and the SDK's
 // endpoint and region; dummy credentials only when the caller has none.
+// With members it adds IAMJIT_ACCOUNTS (after IAMJIT_SOURCES) and one
+// IAMJIT_DEV_MEMBER_GROUP_ARN_<id> per member (after IAMJIT_DEV_ROLE_ARN);
+// without, the lines are exactly those of a single-account stack.
 func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
 	vars := [][2]string{
 		{"IAMJIT_QUEUE_URL", s.QueueURL},
@@ -631,14 +662,24 @@ func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
 		{"IAMJIT_ROLE_PATH", JITRolePath},
 		{"IAMJIT_SESSION_REVOCATION", SessionRevocation},
 		{"IAMJIT_SOURCES", SymSource},
+	}
+	if len(s.Members) > 0 {
+		vars = append(vars, [2]string{"IAMJIT_ACCOUNTS", s.AccountsJSON()})
+	}
+	vars = append(vars, [][2]string{
 		{"IAMJIT_DEV_SYM_BUS", s.SymBus},
 		{"IAMJIT_DEV_RESULTS_QUEUE_URL", s.ResultsQueueURL},
 		{"IAMJIT_DEV_GROUP", s.GroupName},
 		{"IAMJIT_DEV_USER", s.UserName},
 		{"IAMJIT_DEV_ROLE_ARN", s.JITRoleARN},
+	}...)
+	for _, m := range s.Members {
+		vars = append(vars, [2]string{"IAMJIT_DEV_MEMBER_GROUP_ARN_" + m.AccountID, m.GroupARN})
+	}
+	vars = append(vars, [][2]string{
 		{"AWS_ENDPOINT_URL", endpoint},
 		{"AWS_REGION", region},
-	}
+	}...)
 	if !haveCreds {
 		vars = append(vars, [2]string{"AWS_ACCESS_KEY_ID", "test"}, [2]string{"AWS_SECRET_ACCESS_KEY", "test"})
 	}

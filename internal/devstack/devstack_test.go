@@ -66,7 +66,7 @@ func TestCreateIsIdempotent(t *testing.T) {
 		Table: first.Table, EventBus: first.EventBus, SymBus: first.SymBus,
 		GroupName: first.GroupName, GroupPath: first.GroupPath, UserName: first.UserName,
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("names = %+v, want %+v", got, want)
 	}
 	for name, v := range map[string]string{
