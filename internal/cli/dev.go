@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +14,8 @@ import (
 )
 
 // runDev creates the whole stack in a local emulator and prints the export
-// lines `iamjit run` needs: eval "$(iamjit dev)".
+// lines `iamjit run` needs: eval "$(iamjit dev)". Each --member-account ID
+// also gets a member account's stack and an IAMJIT_ACCOUNTS entry.
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	var o devstack.Options
@@ -22,6 +24,13 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs.IntVar(&o.MaxReceiveCount, "max-receive", 5, "receives before a message moves to the DLQ")
 	fs.StringVar(&o.User, "user", "alice@example.com", "IAM user to create (named by the email)")
 	fs.StringVar(&o.Group, "group", "", "IAM group to create under /sym/ (default <prefix>-readonly)")
+	fs.Func("member-account", "also create a member account `ID`'s stack (12 digits); repeatable", func(id string) error {
+		if err := devstack.CheckAccountID(id); err != nil {
+			return err
+		}
+		o.MemberAccounts = append(o.MemberAccounts, id)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return usageErr("dev: %v", err)
 	}
@@ -45,6 +54,10 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	cfg.RetryMaxAttempts = 3
 	st, err := devstack.Create(ctx, cfg, o)
+	if errors.Is(err, devstack.ErrMemberAccount) {
+		// Repeated, or the home account: found before anything was made.
+		return usageErr("dev: --member-account: %v", err)
+	}
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}

@@ -50,8 +50,13 @@ type Options struct {
 	GroupPath         string // default "/sym/"
 	// Trust is the principal ARN that may assume the connector role (with
 	// the external id). Default: the account root, i.e. any principal of
-	// the account whose own policy allows it, as on real AWS.
+	// the account whose own policy allows it, as on real AWS. Member
+	// accounts' connector roles trust the same principal.
 	Trust string
+	// MemberAccounts are account ids (12 digits) that each get a member
+	// stack (members.go): connector and IAM-modifier roles, a group of the
+	// same name, a user tagged with the same email, a JIT role.
+	MemberAccounts []string
 }
 
 func (o Options) withDefaults() Options {
@@ -94,6 +99,9 @@ type Stack struct {
 	// JITRoleARN is a role under JITRolePath the group lets its members
 	// assume, with the trust policy session revocation per user needs.
 	JITRoleARN string
+	// Members are the member accounts' stacks, sorted by account id; nil
+	// without Options.MemberAccounts.
+	Members []Member
 }
 
 // Create builds the whole stack in the emulator cfg points at. It is
@@ -109,8 +117,20 @@ func Create(ctx context.Context, cfg aws.Config, opts Options) (Stack, error) {
 		return Stack{}, err
 	}
 	o := opts.withDefaults()
+	var members []string
+	if len(o.MemberAccounts) > 0 {
+		home, err := homeAccount(ctx, cfg)
+		if err != nil {
+			return Stack{}, err
+		}
+		// Before anything is made: a bad id is a usage error.
+		if members, err = checkMembers(o.MemberAccounts, home); err != nil {
+			return Stack{}, err
+		}
+	}
 	b := builder{
 		o:   o,
+		cfg: cfg,
 		sqs: sqs.NewFromConfig(cfg),
 		eb:  eventbridge.NewFromConfig(cfg),
 		ddb: dynamodb.NewFromConfig(cfg),
@@ -131,16 +151,27 @@ func Create(ctx context.Context, cfg aws.Config, opts Options) (Stack, error) {
 			return Stack{}, err
 		}
 	}
+	for _, id := range members {
+		m, err := b.member(ctx, id)
+		if err != nil {
+			return Stack{}, err
+		}
+		b.s.Members = append(b.s.Members, m)
+	}
 	return b.s, nil
 }
 
 type builder struct {
 	o   Options
+	cfg aws.Config
 	sqs *sqs.Client
 	eb  *eventbridge.Client
 	ddb *dynamodb.Client
 	iam *iam.Client
 	s   Stack
+	// trusted is who may assume the connector roles (Options.Trust or the
+	// home account root), set by roles.
+	trusted string
 }
 
 func (b *builder) queues(ctx context.Context) error {
@@ -297,163 +328,219 @@ func (b *builder) table(ctx context.Context) error {
 }
 
 func (b *builder) groupAndUser(ctx context.Context) error {
-	g, err := b.iam.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(b.o.Group), Path: aws.String(b.o.GroupPath)})
-	var exists *iamtypes.EntityAlreadyExistsException
-	switch {
-	case err == nil:
-		b.s.GroupARN = aws.ToString(g.Group.Arn)
-	case errors.As(err, &exists):
-		got, err := b.iam.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(b.o.Group)})
-		if err != nil {
-			return fmt.Errorf("get group %s: %w", b.o.Group, err)
-		}
-		if p := aws.ToString(got.Group.Path); p != b.o.GroupPath {
-			return fmt.Errorf("group %s exists under path %s, not %s", b.o.Group, p, b.o.GroupPath)
-		}
-		b.s.GroupARN = aws.ToString(got.Group.Arn)
-	default:
-		return fmt.Errorf("create group %s: %w", b.o.Group, err)
+	a := b.account()
+	var err error
+	if b.s.GroupARN, err = a.group(ctx); err != nil {
+		return err
 	}
-
-	tags := []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(b.o.User)}}
-	_, err = b.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(b.o.User), Tags: tags})
-	if errors.As(err, &exists) {
-		// Keep the identity tag right even on a user made by hand.
-		_, err = b.iam.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(b.o.User), Tags: tags})
-	}
-	if err != nil {
-		return fmt.Errorf("create user %s: %w", b.o.User, err)
-	}
-	return nil
+	return a.user(ctx, b.o.User)
 }
 
 func (b *builder) roles(ctx context.Context) error {
 	// The stack's account is the one the group was made in; its root is
 	// who may assume the connector role (the caller, in the emulator).
-	groupARN, err := arn.Parse(b.s.GroupARN)
+	home, err := accountOf(b.s.GroupARN)
 	if err != nil {
-		return fmt.Errorf("parse group arn %q: %w", b.s.GroupARN, err)
-	}
-	trusted := b.o.Trust
-	if trusted == "" {
-		trusted = "arn:aws:iam::" + groupARN.AccountID + ":root"
-	}
-
-	connector := b.o.Prefix + "-connector"
-	if b.s.ExternalID, err = b.externalID(ctx, connector); err != nil {
 		return err
 	}
-	b.s.ConnectorRoleARN, err = b.role(ctx, connector,
+	b.trusted = b.o.Trust
+	if b.trusted == "" {
+		b.trusted = "arn:aws:iam::" + home + ":root"
+	}
+	b.s.ConnectorRoleARN, b.s.ExternalID, b.s.IAMRoleARN, err = b.account().roles(ctx, b.trusted)
+	return err
+}
+
+func (b *builder) jitRole(ctx context.Context) error {
+	home, err := accountOf(b.s.GroupARN)
+	if err != nil {
+		return err
+	}
+	b.s.JITRoleARN, err = b.account().jitRole(ctx, home)
+	return err
+}
+
+func (b *builder) account() iamAccount { return iamAccount{o: b.o, iam: b.iam} }
+
+// accountOf is the account id in an IAM ARN.
+func accountOf(iamARN string) (string, error) {
+	a, err := arn.Parse(iamARN)
+	if err != nil {
+		return "", fmt.Errorf("parse arn %q: %w", iamARN, err)
+	}
+	return a.AccountID, nil
+}
+
+// iamAccount makes the IAM part of a stack (group, user, role chain, JIT
+// role) in the one account its client acts in: the home account, or a
+// member account (members.go). Every account gets the same names.
+type iamAccount struct {
+	o   Options
+	iam *iam.Client
+}
+
+// group creates the group under GroupPath (or finds it there) and returns
+// its ARN.
+func (a iamAccount) group(ctx context.Context) (string, error) {
+	g, err := a.iam.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(a.o.Group), Path: aws.String(a.o.GroupPath)})
+	var exists *iamtypes.EntityAlreadyExistsException
+	switch {
+	case err == nil:
+		return aws.ToString(g.Group.Arn), nil
+	case errors.As(err, &exists):
+		got, err := a.iam.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(a.o.Group)})
+		if err != nil {
+			return "", fmt.Errorf("get group %s: %w", a.o.Group, err)
+		}
+		if p := aws.ToString(got.Group.Path); p != a.o.GroupPath {
+			return "", fmt.Errorf("group %s exists under path %s, not %s", a.o.Group, p, a.o.GroupPath)
+		}
+		return aws.ToString(got.Group.Arn), nil
+	default:
+		return "", fmt.Errorf("create group %s: %w", a.o.Group, err)
+	}
+}
+
+// user creates the IAM user name tagged email=<the dev user's email>.
+func (a iamAccount) user(ctx context.Context, name string) error {
+	tags := []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(a.o.User)}}
+	_, err := a.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name), Tags: tags})
+	var exists *iamtypes.EntityAlreadyExistsException
+	if errors.As(err, &exists) {
+		// Keep the identity tag right even on a user made by hand.
+		_, err = a.iam.TagUser(ctx, &iam.TagUserInput{UserName: aws.String(name), Tags: tags})
+	}
+	if err != nil {
+		return fmt.Errorf("create user %s: %w", name, err)
+	}
+	return nil
+}
+
+// roles makes the connector role (trusted by trusted, with the external id
+// it remembers in its ExternalIDTag) and the IAM-modifier role it may
+// assume.
+func (a iamAccount) roles(ctx context.Context, trusted string) (connectorARN, externalID, modifierARN string, err error) {
+	connector := a.o.Prefix + "-connector"
+	if externalID, err = a.externalID(ctx, connector); err != nil {
+		return "", "", "", err
+	}
+	connectorARN, err = a.role(ctx, connector,
 		doc(statement{
 			Effect:    "Allow",
 			Principal: map[string]string{"AWS": trusted},
 			Action:    "sts:AssumeRole",
-			Condition: map[string]map[string]string{"StringEquals": {"sts:ExternalId": b.s.ExternalID}},
+			Condition: map[string]map[string]string{"StringEquals": {"sts:ExternalId": externalID}},
 		}),
 		doc(statement{Effect: "Allow", Action: "sts:AssumeRole", Resource: "arn:aws:iam::*:role" + RolePath + "*"}),
-		[]iamtypes.Tag{{Key: aws.String(ExternalIDTag), Value: aws.String(b.s.ExternalID)}},
+		[]iamtypes.Tag{{Key: aws.String(ExternalIDTag), Value: aws.String(externalID)}},
 	)
 	if err != nil {
-		return err
+		return "", "", "", err
 	}
-
-	b.s.IAMRoleARN, err = b.role(ctx, b.o.Prefix+"-iam-modifier",
-		doc(statement{Effect: "Allow", Principal: map[string]string{"AWS": b.s.ConnectorRoleARN}, Action: "sts:AssumeRole"}),
-		doc(
-			statement{
-				Effect:   "Allow",
-				Action:   []string{"iam:AddUserToGroup", "iam:RemoveUserFromGroup", "iam:GetGroup"},
-				Resource: "arn:aws:iam::*:group" + b.o.GroupPath + "*",
-			},
-			statement{
-				Effect:   "Allow",
-				Action:   []string{"iam:GetUser", "iam:ListUsers", "iam:ListUserTags", "iam:ListGroups"},
-				Resource: "*",
-			},
-			// Session revocation: read what the groups let members assume,
-			// write iamjit's own policy on roles under the role path only.
-			statement{
-				Effect:   "Allow",
-				Action:   []string{"iam:ListGroupPolicies", "iam:GetGroupPolicy", "iam:ListAttachedGroupPolicies"},
-				Resource: "arn:aws:iam::*:group" + b.o.GroupPath + "*",
-			},
-			statement{
-				Effect:   "Allow",
-				Action:   []string{"iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListRoles", "iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy"},
-				Resource: "*",
-			},
-			// IAM has no condition key for an inline policy's name: any
-			// inline policy on these roles (README, Security).
-			statement{
-				Effect:   "Allow",
-				Action:   []string{"iam:PutRolePolicy", "iam:DeleteRolePolicy"},
-				Resource: "arn:aws:iam::*:role" + JITRolePath + "*",
-			},
-		),
+	modifierARN, err = a.role(ctx, a.o.Prefix+"-iam-modifier",
+		doc(statement{Effect: "Allow", Principal: map[string]string{"AWS": connectorARN}, Action: "sts:AssumeRole"}),
+		modifierPolicy(a.o.GroupPath),
 		nil,
 	)
-	return err
+	if err != nil {
+		return "", "", "", err
+	}
+	return connectorARN, externalID, modifierARN, nil
+}
+
+// modifierPolicy is the IAM-modifier role's rights, the same in every
+// account: membership of groups under groupPath, reads for identity
+// mapping and session revocation, iamjit's own policy on JIT roles.
+func modifierPolicy(groupPath string) policy {
+	return doc(
+		statement{
+			Effect:   "Allow",
+			Action:   []string{"iam:AddUserToGroup", "iam:RemoveUserFromGroup", "iam:GetGroup"},
+			Resource: "arn:aws:iam::*:group" + groupPath + "*",
+		},
+		statement{
+			Effect:   "Allow",
+			Action:   []string{"iam:GetUser", "iam:ListUsers", "iam:ListUserTags", "iam:ListGroups"},
+			Resource: "*",
+		},
+		// Session revocation: read what the groups let members assume,
+		// write iamjit's own policy on roles under the role path only.
+		statement{
+			Effect:   "Allow",
+			Action:   []string{"iam:ListGroupPolicies", "iam:GetGroupPolicy", "iam:ListAttachedGroupPolicies"},
+			Resource: "arn:aws:iam::*:group" + groupPath + "*",
+		},
+		statement{
+			Effect:   "Allow",
+			Action:   []string{"iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListRoles", "iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy"},
+			Resource: "*",
+		},
+		// IAM has no condition key for an inline policy's name: any
+		// inline policy on these roles (README, Security).
+		statement{
+			Effect:   "Allow",
+			Action:   []string{"iam:PutRolePolicy", "iam:DeleteRolePolicy"},
+			Resource: "arn:aws:iam::*:role" + JITRolePath + "*",
+		},
+	)
 }
 
 // jitRole makes the role the dev group may assume: under JITRolePath, whose
 // trust policy requires the caller's user name as source identity (so
 // iamjit revokes its sessions per user), and the group policy that lets
-// members assume it.
-func (b *builder) jitRole(ctx context.Context) error {
-	groupARN, err := arn.Parse(b.s.GroupARN)
-	if err != nil {
-		return fmt.Errorf("parse group arn %q: %w", b.s.GroupARN, err)
-	}
-	name := b.o.Prefix + "-jit-readonly"
+// members assume it. account is the account the client acts in.
+func (a iamAccount) jitRole(ctx context.Context, account string) (string, error) {
+	name := a.o.Prefix + "-jit-readonly"
 	trust, _ := json.Marshal(doc(statement{
 		Effect:    "Allow",
-		Principal: map[string]string{"AWS": "arn:aws:iam::" + groupARN.AccountID + ":root"},
+		Principal: map[string]string{"AWS": "arn:aws:iam::" + account + ":root"},
 		Action:    []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"},
 		Condition: map[string]map[string]string{"StringEquals": {"sts:SourceIdentity": "${aws:username}"}},
 	}))
-	out, err := b.iam.CreateRole(ctx, &iam.CreateRoleInput{
+	var roleARN string
+	out, err := a.iam.CreateRole(ctx, &iam.CreateRoleInput{
 		RoleName: aws.String(name), Path: aws.String(JITRolePath),
 		AssumeRolePolicyDocument: aws.String(string(trust)), MaxSessionDuration: aws.Int32(3600),
 	})
 	var exists *iamtypes.EntityAlreadyExistsException
 	switch {
 	case err == nil:
-		b.s.JITRoleARN = aws.ToString(out.Role.Arn)
+		roleARN = aws.ToString(out.Role.Arn)
 	case errors.As(err, &exists):
-		got, err := b.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		got, err := a.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 		if err != nil {
-			return fmt.Errorf("get role %s: %w", name, err)
+			return "", fmt.Errorf("get role %s: %w", name, err)
 		}
 		if p := aws.ToString(got.Role.Path); p != JITRolePath {
-			return fmt.Errorf("role %s exists under path %s, not %s", name, p, JITRolePath)
+			return "", fmt.Errorf("role %s exists under path %s, not %s", name, p, JITRolePath)
 		}
-		b.s.JITRoleARN = aws.ToString(got.Role.Arn)
-		if _, err := b.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+		roleARN = aws.ToString(got.Role.Arn)
+		if _, err := a.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
 			RoleName: aws.String(name), PolicyDocument: aws.String(string(trust)),
 		}); err != nil {
-			return fmt.Errorf("update trust of role %s: %w", name, err)
+			return "", fmt.Errorf("update trust of role %s: %w", name, err)
 		}
 	default:
-		return fmt.Errorf("create role %s: %w", name, err)
+		return "", fmt.Errorf("create role %s: %w", name, err)
 	}
 	assume, _ := json.Marshal(doc(statement{
 		Effect:   "Allow",
 		Action:   []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"},
-		Resource: b.s.JITRoleARN,
+		Resource: roleARN,
 	}))
-	if _, err := b.iam.PutGroupPolicy(ctx, &iam.PutGroupPolicyInput{
-		GroupName: aws.String(b.o.Group), PolicyName: aws.String(b.o.Group + "-assume"), PolicyDocument: aws.String(string(assume)),
+	if _, err := a.iam.PutGroupPolicy(ctx, &iam.PutGroupPolicyInput{
+		GroupName: aws.String(a.o.Group), PolicyName: aws.String(a.o.Group + "-assume"), PolicyDocument: aws.String(string(assume)),
 	}); err != nil {
-		return fmt.Errorf("let group %s assume %s: %w", b.o.Group, name, err)
+		return "", fmt.Errorf("let group %s assume %s: %w", a.o.Group, name, err)
 	}
-	return nil
+	return roleARN, nil
 }
 
 // externalID returns the id tagged on an existing connector role, or a new
 // random one: rerunning `iamjit dev` must not break an already exported
-// IAMJIT_EXTERNAL_ID.
-func (b *builder) externalID(ctx context.Context, role string) (string, error) {
-	out, err := b.iam.ListRoleTags(ctx, &iam.ListRoleTagsInput{RoleName: aws.String(role)})
+// IAMJIT_EXTERNAL_ID (or IAMJIT_ACCOUNTS).
+func (a iamAccount) externalID(ctx context.Context, role string) (string, error) {
+	out, err := a.iam.ListRoleTags(ctx, &iam.ListRoleTagsInput{RoleName: aws.String(role)})
 	var missing *iamtypes.NoSuchEntityException
 	switch {
 	case errors.As(err, &missing):
@@ -475,11 +562,11 @@ func (b *builder) externalID(ctx context.Context, role string) (string, error) {
 
 // role creates or updates a role under RolePath with trust policy trust and
 // one inline policy, and returns its ARN.
-func (b *builder) role(ctx context.Context, name string, trust, inline policy, tags []iamtypes.Tag) (string, error) {
+func (a iamAccount) role(ctx context.Context, name string, trust, inline policy, tags []iamtypes.Tag) (string, error) {
 	trustJSON, _ := json.Marshal(trust)
 	inlineJSON, _ := json.Marshal(inline)
 	var roleARN string
-	out, err := b.iam.CreateRole(ctx, &iam.CreateRoleInput{
+	out, err := a.iam.CreateRole(ctx, &iam.CreateRoleInput{
 		RoleName:                 aws.String(name),
 		Path:                     aws.String(RolePath),
 		AssumeRolePolicyDocument: aws.String(string(trustJSON)),
@@ -490,18 +577,18 @@ func (b *builder) role(ctx context.Context, name string, trust, inline policy, t
 	case err == nil:
 		roleARN = aws.ToString(out.Role.Arn)
 	case errors.As(err, &exists):
-		got, err := b.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		got, err := a.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 		if err != nil {
 			return "", fmt.Errorf("get role %s: %w", name, err)
 		}
 		roleARN = aws.ToString(got.Role.Arn)
-		if _, err := b.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+		if _, err := a.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
 			RoleName: aws.String(name), PolicyDocument: aws.String(string(trustJSON)),
 		}); err != nil {
 			return "", fmt.Errorf("update trust of role %s: %w", name, err)
 		}
 		if len(tags) > 0 {
-			if _, err := b.iam.TagRole(ctx, &iam.TagRoleInput{RoleName: aws.String(name), Tags: tags}); err != nil {
+			if _, err := a.iam.TagRole(ctx, &iam.TagRoleInput{RoleName: aws.String(name), Tags: tags}); err != nil {
 				return "", fmt.Errorf("tag role %s: %w", name, err)
 			}
 		}
@@ -509,7 +596,7 @@ func (b *builder) role(ctx context.Context, name string, trust, inline policy, t
 		return "", fmt.Errorf("create role %s: %w", name, err)
 	}
 	// PutRolePolicy replaces a policy of the same name.
-	if _, err := b.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+	if _, err := a.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
 		RoleName:       aws.String(name),
 		PolicyName:     aws.String(name),
 		PolicyDocument: aws.String(string(inlineJSON)),
@@ -559,6 +646,9 @@ func CheckEndpoint(endpoint string) error {
 // Exports renders the stack as shell `export NAME='value'` lines: every
 // IAMJIT_* setting `iamjit run` needs, the dev-only helpers, and the SDK's
 // endpoint and region; dummy credentials only when the caller has none.
+// With members it adds IAMJIT_ACCOUNTS (after IAMJIT_SOURCES) and one
+// IAMJIT_DEV_MEMBER_GROUP_ARN_<id> per member (after IAMJIT_DEV_ROLE_ARN);
+// without, the lines are exactly those of a single-account stack.
 func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
 	vars := [][2]string{
 		{"IAMJIT_QUEUE_URL", s.QueueURL},
@@ -572,14 +662,24 @@ func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
 		{"IAMJIT_ROLE_PATH", JITRolePath},
 		{"IAMJIT_SESSION_REVOCATION", SessionRevocation},
 		{"IAMJIT_SOURCES", SymSource},
+	}
+	if len(s.Members) > 0 {
+		vars = append(vars, [2]string{"IAMJIT_ACCOUNTS", s.AccountsJSON()})
+	}
+	vars = append(vars, [][2]string{
 		{"IAMJIT_DEV_SYM_BUS", s.SymBus},
 		{"IAMJIT_DEV_RESULTS_QUEUE_URL", s.ResultsQueueURL},
 		{"IAMJIT_DEV_GROUP", s.GroupName},
 		{"IAMJIT_DEV_USER", s.UserName},
 		{"IAMJIT_DEV_ROLE_ARN", s.JITRoleARN},
+	}...)
+	for _, m := range s.Members {
+		vars = append(vars, [2]string{"IAMJIT_DEV_MEMBER_GROUP_ARN_" + m.AccountID, m.GroupARN})
+	}
+	vars = append(vars, [][2]string{
 		{"AWS_ENDPOINT_URL", endpoint},
 		{"AWS_REGION", region},
-	}
+	}...)
 	if !haveCreds {
 		vars = append(vars, [2]string{"AWS_ACCESS_KEY_ID", "test"}, [2]string{"AWS_SECRET_ACCESS_KEY", "test"})
 	}

@@ -1,6 +1,7 @@
 package devstack_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -27,6 +30,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/iamjit/iamjit/events"
+	"github.com/iamjit/iamjit/internal/cli"
 	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
 	"github.com/iamjit/iamjit/sessions"
@@ -66,7 +70,7 @@ func TestCreateIsIdempotent(t *testing.T) {
 		Table: first.Table, EventBus: first.EventBus, SymBus: first.SymBus,
 		GroupName: first.GroupName, GroupPath: first.GroupPath, UserName: first.UserName,
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("names = %+v, want %+v", got, want)
 	}
 	for name, v := range map[string]string{
@@ -277,11 +281,15 @@ func TestRedriveToDLQ(t *testing.T) {
 // chain assumes the connector role with externalID and then the
 // IAM-modifier role, the way iamjit run does.
 func chain(cfg aws.Config, st devstack.Stack, externalID string) aws.Config {
+	return chainARNs(cfg, st.ConnectorRoleARN, externalID, st.IAMRoleARN)
+}
+
+func chainARNs(cfg aws.Config, connectorARN, externalID, modifierARN string) aws.Config {
 	connector := cfg.Copy()
-	connector.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), st.ConnectorRoleARN,
+	connector.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), connectorARN,
 		func(o *stscreds.AssumeRoleOptions) { o.ExternalID = aws.String(externalID) }))
 	modifier := cfg.Copy()
-	modifier.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(connector), st.IAMRoleARN))
+	modifier.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(connector), modifierARN))
 	return modifier
 }
 
@@ -515,5 +523,478 @@ func TestJITRole(t *testing.T) {
 	found, err := sessions.FindRoles([]string{doc}, []sessions.Role{{ARN: st.JITRoleARN}, {ARN: st.IAMRoleARN}})
 	if err != nil || len(found) != 1 || found[0].ARN != st.JITRoleARN {
 		t.Fatalf("the group may assume %+v (%v), want only %s", found, err, st.JITRoleARN)
+	}
+}
+
+// Two member accounts beside the home account (motoserver.AccountID).
+const (
+	member1 = "111111111111"
+	member2 = "222222222222"
+)
+
+// admins are configurations acting in each account of st: the home
+// account with cfg's credentials, each member through AssumeRole.
+func admins(cfg aws.Config, st devstack.Stack) map[string]aws.Config {
+	out := map[string]aws.Config{motoserver.AccountID: cfg}
+	for _, m := range st.Members {
+		out[m.AccountID] = devstack.AccountConfig(cfg, m.AccountID)
+	}
+	return out
+}
+
+// policyDoc is an IAM policy document as IAM returns it (URL-encoded), parsed.
+func policyDoc(t *testing.T, encoded *string) map[string]any {
+	t.Helper()
+	raw, err := url.QueryUnescape(aws.ToString(encoded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(raw), &doc); err != nil {
+		t.Fatalf("policy %s: %v", raw, err)
+	}
+	return doc
+}
+
+// roleDocs are a role's trust policy and its inline policy of its own name.
+func roleDocs(t *testing.T, c *iam.Client, name string) (trust, inline map[string]any) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("GetRole %s: %v", name, err)
+	}
+	p, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("GetRolePolicy %s: %v", name, err)
+	}
+	return policyDoc(t, r.Role.AssumeRolePolicyDocument), policyDoc(t, p.PolicyDocument)
+}
+
+// firstStatement is a policy's only statement.
+func firstStatement(t *testing.T, doc map[string]any) map[string]any {
+	t.Helper()
+	st, _ := doc["Statement"].([]any)
+	if len(st) != 1 {
+		t.Fatalf("want one statement: %v", doc)
+	}
+	s, _ := st[0].(map[string]any)
+	return s
+}
+
+func sortedSet(vs ...string) []string {
+	out := slices.Clone(vs)
+	slices.Sort(out)
+	return out
+}
+
+// (a) Each member account holds exactly its own roles, group and user;
+// the same group name is three groups; the member stacks have the home
+// stack's trust rule and rights.
+func TestMemberAccountsStayApart(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t, devstack.Options{MemberAccounts: []string{member2, member1}})
+	if len(st.Members) != 2 || st.Members[0].AccountID != member1 || st.Members[1].AccountID != member2 {
+		t.Fatalf("members = %+v, want %s and %s in order", st.Members, member1, member2)
+	}
+	type want struct{ roles, groups, users []string }
+	wants := map[string]want{motoserver.AccountID: {
+		roles:  sortedSet(st.ConnectorRoleARN, st.IAMRoleARN, st.JITRoleARN),
+		groups: []string{st.GroupARN}, users: []string{st.UserName},
+	}}
+	ids := map[string]bool{st.ExternalID: true}
+	for _, m := range st.Members {
+		wants[m.AccountID] = want{
+			roles:  sortedSet(m.ConnectorRoleARN, m.IAMRoleARN, m.JITRoleARN),
+			groups: []string{m.GroupARN}, users: []string{m.UserName},
+		}
+		for _, a := range []string{m.ConnectorRoleARN, m.IAMRoleARN, m.JITRoleARN, m.GroupARN} {
+			if !strings.HasPrefix(a, "arn:aws:iam::"+m.AccountID+":") {
+				t.Errorf("%s is not in account %s", a, m.AccountID)
+			}
+		}
+		if m.GroupName != st.GroupName || m.GroupARN != "arn:aws:iam::"+m.AccountID+":group/sym/"+st.GroupName {
+			t.Errorf("member %s group = %s %s, want the home group's name %s under /sym/", m.AccountID, m.GroupName, m.GroupARN, st.GroupName)
+		}
+		if m.UserName != "alice-"+m.AccountID {
+			t.Errorf("member %s user = %q", m.AccountID, m.UserName)
+		}
+		if len(m.ExternalID) != 32 || strings.Trim(m.ExternalID, "0123456789abcdef") != "" || ids[m.ExternalID] {
+			t.Errorf("member %s external id %q is not 32 hex chars of its own", m.AccountID, m.ExternalID)
+		}
+		ids[m.ExternalID] = true
+	}
+
+	var homeConnector, homeModifier map[string]any
+	for acct, c := range admins(cfg, st) {
+		ic := iam.NewFromConfig(c)
+		who, err := sts.NewFromConfig(c).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil || aws.ToString(who.Account) != acct {
+			t.Fatalf("admin of %s acts as %v (%v)", acct, who, err)
+		}
+		roles, err := ic.ListRoles(ctx, &iam.ListRolesInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups, err := ic.ListGroups(ctx, &iam.ListGroupsInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		users, err := ic.ListUsers(ctx, &iam.ListUsersInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got want
+		for _, r := range roles.Roles {
+			got.roles = append(got.roles, aws.ToString(r.Arn))
+		}
+		for _, g := range groups.Groups {
+			got.groups = append(got.groups, aws.ToString(g.Arn))
+		}
+		for _, u := range users.Users {
+			got.users = append(got.users, aws.ToString(u.UserName))
+		}
+		slices.Sort(got.roles)
+		if !reflect.DeepEqual(got, wants[acct]) {
+			t.Errorf("account %s holds %+v, want %+v", acct, got, wants[acct])
+		}
+		if acct == motoserver.AccountID {
+			_, homeConnector = roleDocs(t, ic, "iamjit-connector")
+			_, homeModifier = roleDocs(t, ic, "iamjit-iam-modifier")
+		}
+	}
+
+	for _, m := range st.Members {
+		ic := iam.NewFromConfig(devstack.AccountConfig(cfg, m.AccountID))
+		tags, err := ic.ListUserTags(ctx, &iam.ListUserTagsInput{UserName: aws.String(m.UserName)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tags.Tags) != 1 || aws.ToString(tags.Tags[0].Key) != "email" || aws.ToString(tags.Tags[0].Value) != "alice@example.com" {
+			t.Errorf("member %s user tags = %+v", m.AccountID, tags.Tags)
+		}
+
+		trust, inline := roleDocs(t, ic, "iamjit-connector")
+		s := firstStatement(t, trust)
+		if p, _ := s["Principal"].(map[string]any); p["AWS"] != "arn:aws:iam::"+motoserver.AccountID+":root" {
+			t.Errorf("member %s connector trusts %v, want the home account root", m.AccountID, s["Principal"])
+		}
+		cond, _ := s["Condition"].(map[string]any)
+		if eq, _ := cond["StringEquals"].(map[string]any); eq["sts:ExternalId"] != m.ExternalID {
+			t.Errorf("member %s connector condition = %v, want its external id", m.AccountID, s["Condition"])
+		}
+		if !reflect.DeepEqual(inline, homeConnector) {
+			t.Errorf("member %s connector policy %v, home %v", m.AccountID, inline, homeConnector)
+		}
+		rt, err := ic.ListRoleTags(ctx, &iam.ListRoleTagsInput{RoleName: aws.String("iamjit-connector")})
+		if err != nil || len(rt.Tags) != 1 || aws.ToString(rt.Tags[0].Key) != devstack.ExternalIDTag || aws.ToString(rt.Tags[0].Value) != m.ExternalID {
+			t.Errorf("member %s connector tags = %+v (%v)", m.AccountID, rt, err)
+		}
+
+		trust, inline = roleDocs(t, ic, "iamjit-iam-modifier")
+		if p, _ := firstStatement(t, trust)["Principal"].(map[string]any); p["AWS"] != m.ConnectorRoleARN {
+			t.Errorf("member %s modifier trusts %v, want %s", m.AccountID, p, m.ConnectorRoleARN)
+		}
+		if !reflect.DeepEqual(inline, homeModifier) {
+			t.Errorf("member %s modifier policy %v, home %v", m.AccountID, inline, homeModifier)
+		}
+
+		r, err := ic.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("iamjit-jit-readonly")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jitTrust, _ := url.QueryUnescape(aws.ToString(r.Role.AssumeRolePolicyDocument))
+		if aws.ToString(r.Role.Path) != devstack.JITRolePath || !sessions.RequiresSourceIdentity(jitTrust) ||
+			!strings.Contains(jitTrust, `"arn:aws:iam::`+m.AccountID+`:root"`) {
+			t.Errorf("member %s JIT role under %s, trust %s", m.AccountID, aws.ToString(r.Role.Path), jitTrust)
+		}
+		gp, err := ic.GetGroupPolicy(ctx, &iam.GetGroupPolicyInput{GroupName: aws.String(m.GroupName), PolicyName: aws.String(m.GroupName + "-assume")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gdoc, _ := url.QueryUnescape(aws.ToString(gp.PolicyDocument))
+		found, err := sessions.FindRoles([]string{gdoc}, []sessions.Role{{ARN: m.JITRoleARN}, {ARN: st.JITRoleARN}, {ARN: m.IAMRoleARN}})
+		if err != nil || len(found) != 1 || found[0].ARN != m.JITRoleARN {
+			t.Errorf("member %s group may assume %+v (%v), want only %s", m.AccountID, found, err, m.JITRoleARN)
+		}
+	}
+}
+
+// groupMembers are the user names in group name, as account's admin sees it.
+func groupMembers(t *testing.T, admin aws.Config, name string) []string {
+	t.Helper()
+	g, err := iam.NewFromConfig(admin).GetGroup(context.Background(), &iam.GetGroupInput{GroupName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, u := range g.Users {
+		out = append(out, aws.ToString(u.UserName))
+	}
+	return out
+}
+
+func isNoSuchEntity(err error) bool {
+	var nse *iamtypes.NoSuchEntityException
+	return errors.As(err, &nse)
+}
+
+// (b) The chain into a member account (connector with its external id,
+// then modifier) acts in that account: it adds the member user to the
+// member group, and the groups of the same name in the home account and the
+// other member stay as they were.
+func TestMemberRoleChainActsInItsAccount(t *testing.T) {
+	ctx := context.Background()
+	_, cfg, st := setup(t, devstack.Options{MemberAccounts: []string{member1, member2}})
+	admin := admins(cfg, st)
+	want := map[string][]string{motoserver.AccountID: {}, member1: {}, member2: {}}
+	for _, m := range st.Members {
+		mod := chainARNs(cfg, m.ConnectorRoleARN, m.ExternalID, m.IAMRoleARN)
+		who, err := sts.NewFromConfig(mod).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			t.Fatalf("chain into %s: %v", m.AccountID, err)
+		}
+		if aws.ToString(who.Account) != m.AccountID || !strings.Contains(aws.ToString(who.Arn), ":assumed-role/iamjit-iam-modifier/") {
+			t.Fatalf("chain into %s acts as %s in %s", m.AccountID, aws.ToString(who.Arn), aws.ToString(who.Account))
+		}
+		mc := iam.NewFromConfig(mod)
+		if _, err := mc.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(m.GroupName), UserName: aws.String(m.UserName)}); err != nil {
+			t.Fatalf("AddUserToGroup in %s: %v", m.AccountID, err)
+		}
+		want[m.AccountID] = []string{m.UserName}
+		// The home user's name means nothing there: identities are per account.
+		if _, err := mc.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(m.GroupName), UserName: aws.String(st.UserName)}); !isNoSuchEntity(err) {
+			t.Errorf("AddUserToGroup(%s) in %s: got %v, want NoSuchEntity", st.UserName, m.AccountID, err)
+		}
+		for acct, names := range want {
+			if got := groupMembers(t, admin[acct], st.GroupName); !reflect.DeepEqual(got, names) {
+				t.Errorf("after the add in %s: %s in %s has %v, want %v", m.AccountID, st.GroupName, acct, got, names)
+			}
+		}
+	}
+	// And the home chain cannot reach a member's user.
+	home := chain(cfg, st, st.ExternalID)
+	if _, err := iam.NewFromConfig(home).AddUserToGroup(ctx, &iam.AddUserToGroupInput{
+		GroupName: aws.String(st.GroupName), UserName: aws.String(st.Members[0].UserName),
+	}); !isNoSuchEntity(err) {
+		t.Errorf("home chain AddUserToGroup(%s): got %v, want NoSuchEntity", st.Members[0].UserName, err)
+	}
+	if got := groupMembers(t, cfg, st.GroupName); len(got) != 0 {
+		t.Errorf("home group members = %v", got)
+	}
+}
+
+// runDev runs `iamjit dev` in-process against srv with dummy credentials.
+func runDev(t *testing.T, srv *motoserver.Server, args ...string) (stdout string, err error) {
+	t.Helper()
+	env := map[string]string{"AWS_ENDPOINT_URL": srv.URL(), "AWS_REGION": motoserver.Region}
+	var out, errOut bytes.Buffer
+	err = cli.Run(context.Background(), "test", append([]string{"dev"}, args...), func(k string) string { return env[k] }, &out, &errOut)
+	return out.String(), err
+}
+
+// evalExports evaluates export lines in bash and returns names' values.
+func evalExports(t *testing.T, exports string, names ...string) []string {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatalf("bash: %v", err)
+	}
+	script := `eval "$(cat)"`
+	for _, n := range names {
+		script += `; printf '%s\n' "${` + n + `-UNSET}"`
+	}
+	cmd := exec.Command(bash, "-c", script)
+	cmd.Env = []string{"HOME=/nonexistent"}
+	cmd.Stdin = strings.NewReader(exports)
+	got, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("bash: %v: %s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
+}
+
+// (c) and (e) A second `iamjit dev` (flags in another order) reuses every
+// external id and prints the same lines; IAMJIT_ACCOUNTS is JSON with
+// exactly the contract's keys, and each member group's ARN is exported.
+func TestDevMemberAccountsCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := motoserver.Start(t)
+	first, err := runDev(t, srv, "--member-account", member1, "--member-account", member2)
+	if err != nil {
+		t.Fatalf("iamjit dev: %v", err)
+	}
+	second, err := runDev(t, srv, "--member-account", member2, "--member-account", member1)
+	if err != nil {
+		t.Fatalf("second iamjit dev: %v", err)
+	}
+	if first != second {
+		t.Errorf("second run printed other lines:\n%s\nfirst:\n%s", second, first)
+	}
+	vals := evalExports(t, first, "IAMJIT_ACCOUNTS", "IAMJIT_DEV_MEMBER_GROUP_ARN_"+member1,
+		"IAMJIT_DEV_MEMBER_GROUP_ARN_"+member2, "IAMJIT_EXTERNAL_ID", "IAMJIT_DEV_GROUP")
+	var accounts map[string]map[string]string
+	if err := json.Unmarshal([]byte(vals[0]), &accounts); err != nil {
+		t.Fatalf("IAMJIT_ACCOUNTS %q is not JSON of strings: %v", vals[0], err)
+	}
+	if len(accounts) != 2 {
+		t.Fatalf("IAMJIT_ACCOUNTS has %d accounts: %s", len(accounts), vals[0])
+	}
+	// What the command printed is what is in the emulator.
+	st, err := devstack.Create(ctx, srv.AWSConfig(t), devstack.Options{MemberAccounts: []string{member1, member2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vals[3] != st.ExternalID || vals[4] != st.GroupName {
+		t.Errorf("home settings %v, stack %s %s", vals[3:], st.ExternalID, st.GroupName)
+	}
+	for i, m := range st.Members {
+		want := map[string]string{"connector_role_arn": m.ConnectorRoleARN, "external_id": m.ExternalID, "iam_role_arn": m.IAMRoleARN}
+		if !reflect.DeepEqual(accounts[m.AccountID], want) {
+			t.Errorf("IAMJIT_ACCOUNTS[%s] = %v, want exactly %v", m.AccountID, accounts[m.AccountID], want)
+		}
+		if vals[1+i] != m.GroupARN {
+			t.Errorf("IAMJIT_DEV_MEMBER_GROUP_ARN_%s = %q, want %s", m.AccountID, vals[1+i], m.GroupARN)
+		}
+		// The printed settings make a working chain into that account.
+		who, err := sts.NewFromConfig(chainARNs(srv.AWSConfig(t), m.ConnectorRoleARN, accounts[m.AccountID]["external_id"], m.IAMRoleARN)).
+			GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil || aws.ToString(who.Account) != m.AccountID {
+			t.Errorf("chain from the printed settings of %s: %v %v", m.AccountID, who, err)
+		}
+	}
+	// Without --member-account: no IAMJIT_ACCOUNTS, and otherwise the same
+	// lines as with members.
+	plain, err := runDev(t, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stripped []string
+	for _, l := range strings.SplitAfter(first, "\n") {
+		if !strings.HasPrefix(l, "export IAMJIT_ACCOUNTS=") && !strings.HasPrefix(l, "export IAMJIT_DEV_MEMBER_GROUP_ARN_") {
+			stripped = append(stripped, l)
+		}
+	}
+	if strings.Contains(plain, "IAMJIT_ACCOUNTS") || strings.Join(stripped, "") != plain {
+		t.Errorf("without members:\n%s\nwith members, minus their lines:\n%s", plain, strings.Join(stripped, ""))
+	}
+}
+
+// (e) A bad --member-account stops `iamjit dev` with exit code 2 and a
+// message naming the value, before anything is made.
+func TestDevRejectsBadMemberAccount(t *testing.T) {
+	t.Parallel()
+	srv := motoserver.Start(t)
+	for _, tc := range []struct {
+		args []string
+		bad  string
+	}{
+		{[]string{"--member-account", "12345"}, `"12345"`},
+		{[]string{"--member-account", "1234567890123"}, `"1234567890123"`},
+		{[]string{"--member-account", "12345678901x"}, `"12345678901x"`},
+		{[]string{"--member-account", " 11111111111"}, `" 11111111111"`},
+		{[]string{"--member-account", member1, "--member-account", ""}, `""`},
+		{[]string{"--member-account", member1, "--member-account", member1}, `"` + member1 + `" ... given twice`},
+		{[]string{"--member-account", motoserver.AccountID}, `"` + motoserver.AccountID + `" ... home account`},
+	} {
+		out, err := runDev(t, srv, tc.args...)
+		if code := cli.ExitCode(err); code != 2 {
+			t.Errorf("dev %q: exit %d (%v), want 2", tc.args, code, err)
+			continue
+		}
+		for _, part := range strings.Split(tc.bad, " ... ") {
+			if !strings.Contains(err.Error(), part) {
+				t.Errorf("dev %q: message %q does not say %s", tc.args, err, part)
+			}
+		}
+		if out != "" {
+			t.Errorf("dev %q printed %q", tc.args, out)
+		}
+	}
+	// Nothing was made by the refused runs.
+	groups, err := iam.NewFromConfig(devstack.AccountConfig(srv.AWSConfig(t), member1)).ListGroups(context.Background(), &iam.ListGroupsInput{})
+	if err != nil || len(groups.Groups) != 0 {
+		t.Errorf("groups in %s after refused runs: %+v (%v)", member1, groups, err)
+	}
+	if _, err := devstack.Create(context.Background(), srv.AWSConfig(t), devstack.Options{MemberAccounts: []string{"42"}}); !errors.Is(err, devstack.ErrMemberAccount) {
+		t.Errorf("Create with member 42: %v, want ErrMemberAccount", err)
+	}
+}
+
+// (d) The member connector's external id condition is enforced, under
+// moto's access control, for a caller in the member account; the home
+// stack's id does not open it. moto evaluates a trust policy only when the
+// caller is in the role's own account (it looks the role up there), so
+// the cross-account hop iamjit makes cannot be denied by moto: logged.
+func TestMemberExternalIDUnderAccessControl(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := motoserver.Start(t)
+	cfg := srv.AWSConfig(t)
+	mkUser := func(c aws.Config) (string, aws.Config) {
+		ic := iam.NewFromConfig(c)
+		u, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("task")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{
+			UserName: aws.String("task"), PolicyName: aws.String("assume"),
+			PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("task")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := cfg.Copy()
+		out.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
+		return aws.ToString(u.User.Arn), out
+	}
+	// While calls are free: a caller in the member account, trusted by
+	// name (moto matches principals by exact ARN), and one at home.
+	memberTaskARN, memberTask := mkUser(devstack.AccountConfig(cfg, member1))
+	_, homeTask := mkUser(cfg)
+	st, err := devstack.Create(ctx, cfg, devstack.Options{Trust: memberTaskARN, MemberAccounts: []string{member1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := st.Members[0]
+	srv.ResetAuth(t, 0)
+
+	assume := func(c aws.Config, externalID string) error {
+		_, err := sts.NewFromConfig(c).AssumeRole(ctx, &sts.AssumeRoleInput{
+			RoleArn: aws.String(m.ConnectorRoleARN), RoleSessionName: aws.String("iamjit"), ExternalId: aws.String(externalID),
+		})
+		return err
+	}
+	if err := assume(memberTask, m.ExternalID); err != nil {
+		t.Errorf("AssumeRole(member connector) with its external id: %v", err)
+	}
+	if err := assume(memberTask, "wrong"); !isDenied(err) {
+		t.Errorf("AssumeRole(member connector) with a wrong external id: got %v, want AccessDenied", err)
+	}
+	if err := assume(memberTask, st.ExternalID); !isDenied(err) {
+		t.Errorf("AssumeRole(member connector) with the home external id: got %v, want AccessDenied", err)
+	}
+	t.Logf("cross-account AssumeRole(member connector) from the home account with a wrong external id: %v "+
+		"(moto does not evaluate another account's trust policy; AWS denies)", assume(homeTask, "wrong"))
+}
+
+func TestMemberUserName(t *testing.T) {
+	long := strings.Repeat("a", 60) + "@example.com"
+	for user, want := range map[string]string{
+		"alice@example.com": "alice-" + member1,
+		"bob":               "bob-" + member1,
+		long:                strings.Repeat("a", 51) + "-" + member1,
+	} {
+		if got := devstack.MemberUserName(user, member1); got != want || len(got) > 64 {
+			t.Errorf("MemberUserName(%q) = %q, want %q", user, got, want)
+		}
 	}
 }

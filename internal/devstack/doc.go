@@ -15,6 +15,26 @@
 //	role /sym/p-iam-modifier: trusted by the connector role; may
 //	  Add/RemoveUserFromGroup and GetGroup on group<GroupPath>*, and
 //	  GetUser, ListUsers, ListUserTags, ListGroups on *
+//	role /jit/p-jit-readonly: the group may assume it (session revocation)
+//
+// Each member account (Options.MemberAccounts, `--member-account ID`) gets,
+// in that account: the same connector role (trusted by the same principal:
+// Options.Trust or the HOME account root; its own external id, kept in its
+// own tag), the same IAM-modifier role and rights, a group of the same
+// name and path, a user <local part>-<ID> tagged email=<User> (so the email
+// maps to a different user in each account, by tag), and the JIT role.
+// Exports adds IAMJIT_ACCOUNTS and IAMJIT_DEV_MEMBER_GROUP_ARN_<ID>.
+//
+// Member accounts in moto: Create acts in account ID with credentials from
+// AssumeRole(arn:aws:iam::ID:role/OrganizationAccountAccessRole). moto
+// documents this (docs "Multi-Account support"): the role need not exist,
+// and moto derives the account of every later call from the access key it
+// issued. Create checks with GetCallerIdentity that they act in ID. The
+// other documented way, the x-moto-account-id header, is not used: moto
+// then looks the caller's key up in that account, so with access control
+// on the home credentials are refused (InvalidClientTokenId), and an
+// emulator that ignores the header would silently build in the home
+// account.
 //
 // moto 5.2 behaviours observed while writing this package (tests pin the
 // ones iamjit relies on):
@@ -47,6 +67,12 @@
 //     not match that role's sessions (arn:aws:sts::ACCOUNT:assumed-role/
 //     NAME/SESSION). So the chain's second hop (connector -> iam-modifier)
 //     is always denied by moto, although it is right for AWS.
+//   - A role's trust policy is evaluated only when the role is in the
+//     caller's own account (moto looks it up there). Across accounts only
+//     the caller's identity policy is checked: AssumeRole into a member
+//     connector from the home account succeeds with a wrong ExternalId.
+//     The member's condition is shown enforced with a caller in the member
+//     account; the cross-account denial is AWS's, not shown under moto.
 //   - IAM identity policies are evaluated against resource "*" for every
 //     IAM action except those naming a RoleName: a statement scoped to
 //     arn:aws:iam::*:group/sym/* never matches, so the modifier role's
