@@ -67,12 +67,12 @@
 //     not match that role's sessions (arn:aws:sts::ACCOUNT:assumed-role/
 //     NAME/SESSION). So the chain's second hop (connector -> iam-modifier)
 //     is always denied by moto, although it is right for AWS.
-//   - A role's trust policy is evaluated only when the role is in the
-//     caller's own account (moto looks it up there). Across accounts only
-//     the caller's identity policy is checked: AssumeRole into a member
-//     connector from the home account succeeds with a wrong ExternalId.
-//     The member's condition is shown enforced with a caller in the member
-//     account; the cross-account denial is AWS's, not shown under moto.
+//   - Plain moto evaluates a role's trust policy only when the role is in
+//     the caller's own account (it looks the role up there), so AssumeRole
+//     into a member connector from the home account would succeed with a
+//     wrong ExternalId. The project's launcher (internal/motoserver) looks
+//     the role up in the account its ARN names: the cross-account hop is
+//     checked, and a wrong ExternalId is denied.
 //   - IAM identity policies are evaluated against resource "*" for every
 //     IAM action except those naming a RoleName: a statement scoped to
 //     arn:aws:iam::*:group/sym/* never matches, so the modifier role's
