@@ -62,12 +62,12 @@ func Chain(base aws.Config, connectorARN, externalID, iamRoleARN string) aws.Con
 func VerifyChain(ctx context.Context, chained aws.Config, iamRoleARN string) (string, string, error) {
 	out, err := sts.NewFromConfig(chained).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return "", "", fmt.Errorf("assume the role chain (check IAMJIT_CONNECTOR_ROLE_ARN, IAMJIT_EXTERNAL_ID, IAMJIT_IAM_ROLE_ARN): %w", err)
+		return "", "", fmt.Errorf("assume the role chain: %w", err)
 	}
 	arn := aws.ToString(out.Arn)
 	name := iamRoleARN[strings.LastIndex(iamRoleARN, "/")+1:]
 	if !strings.Contains(arn, ":assumed-role/"+name+"/") {
-		return "", "", fmt.Errorf("role chain ends as %s, not as IAMJIT_IAM_ROLE_ARN %s", arn, iamRoleARN)
+		return "", "", fmt.Errorf("role chain ends as %s, not as the IAM-modifier role %s", arn, iamRoleARN)
 	}
 	return arn, aws.ToString(out.Account), nil
 }

@@ -101,12 +101,20 @@ func (m *account) grants() grants.Account {
 	return grants.Account{IAM: m.iam, Groups: m.iam, Identity: m.ident, Sessions: sessionsHook{m.sessions}}
 }
 
-// label names the account in logs and errors.
+// label names the account in logs and errors, with the settings of its
+// chain.
 func label(member string) string {
 	if member == "" {
+		return "home account (check IAMJIT_CONNECTOR_ROLE_ARN, IAMJIT_EXTERNAL_ID, IAMJIT_IAM_ROLE_ARN)"
+	}
+	return "account " + member + " (check its IAMJIT_ACCOUNTS entry)"
+}
+
+func (m *account) name() string {
+	if m.member == "" {
 		return "home account"
 	}
-	return "account " + member + " (IAMJIT_ACCOUNTS)"
+	return "account " + m.member
 }
 
 // connect builds the IAM side of one account: member "" is the home
@@ -395,7 +403,7 @@ func (a *app) repairSessions(ctx context.Context, grace time.Duration) (int, err
 		wg.Go(func() {
 			counts[i], errs[i] = m.sessions.Repair(ctx, grace, 100)
 			if errs[i] != nil {
-				errs[i] = fmt.Errorf("%s: %w", label(m.member), errs[i])
+				errs[i] = fmt.Errorf("%s: %w", m.name(), errs[i])
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -40,7 +41,7 @@ type chainFixture struct {
 	task      aws.Config
 }
 
-func newChainFixture(t *testing.T) *chainFixture {
+func newChainFixture(t *testing.T, members ...string) *chainFixture {
 	t.Helper()
 	ctx := context.Background()
 	srv := motoserver.Start(t)
@@ -66,9 +67,22 @@ func newChainFixture(t *testing.T) *chainFixture {
 	// moto matches trust principals by exact ARN: the connector trusts the
 	// task user, and the modifier must trust the connector's session ARN
 	// (awsx.Chain names it iamjit-connector), not the role ARN AWS accepts.
-	st, err := devstack.Create(ctx, cfg, devstack.Options{Prefix: "chain", Trust: aws.ToString(user.User.Arn)})
+	st, err := devstack.Create(ctx, cfg, devstack.Options{Prefix: "chain", Trust: aws.ToString(user.User.Arn), MemberAccounts: members})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Each member account's modifier, likewise, trusts its connector's
+	// session ARN.
+	for _, m := range st.Members {
+		connector := m.ConnectorRoleARN[strings.LastIndex(m.ConnectorRoleARN, "/")+1:]
+		modifier := m.IAMRoleARN[strings.LastIndex(m.IAMRoleARN, "/")+1:]
+		memberSession := fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/iamjit-connector", m.AccountID, connector)
+		if _, err := iam.NewFromConfig(devstack.AccountConfig(cfg, m.AccountID)).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+			RoleName:       aws.String(modifier),
+			PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + memberSession + `"},"Action":"sts:AssumeRole"}]}`),
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	session := fmt.Sprintf("arn:aws:sts::%s:assumed-role/chain-connector/iamjit-connector", motoserver.AccountID)
 	if _, err := admin.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
@@ -211,6 +225,81 @@ func TestRunVerifiesRoleChainAtStartup(t *testing.T) {
 			t.Errorf("logs do not show the verified chain:\n%s", out)
 		}
 		for _, s := range []string{f.st.ExternalID, f.secretKey} {
+			if strings.Contains(out, s) {
+				t.Errorf("logs contain a secret (%d chars)", len(s))
+			}
+		}
+	})
+}
+
+// Every member account's chain is verified at start-up through moto's access
+// control (the launcher checks the cross-account hop's trust): a wrong
+// external id for one account stops start-up, naming that account and no
+// secret; the right ones start and log each account's verified chain.
+func TestRunVerifiesEveryMemberChain(t *testing.T) {
+	bin := testbin.Build(t)
+	const a, b = "111111111111", "222222222222"
+	f := newChainFixture(t, a, b)
+	f.moto.ResetAuth(t, 0)
+	good := f.st.AccountsJSON()
+	var wrong string
+	{
+		var accts map[string]map[string]string
+		if err := json.Unmarshal([]byte(good), &accts); err != nil {
+			t.Fatal(err)
+		}
+		accts[b]["external_id"] = "wrong-" + randomHex(t)
+		w, _ := json.Marshal(accts)
+		wrong = string(w)
+	}
+	secrets := []string{f.secretKey, f.st.ExternalID, f.st.Members[0].ExternalID, f.st.Members[1].ExternalID}
+
+	t.Run("wrong external id of one account", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "run")
+		cmd.Env = f.env(t, "IAMJIT_ACCOUNTS="+wrong)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || ctx.Err() != nil {
+			t.Fatalf("iamjit run = %v, want exit code 2; stderr:\n%s", err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "account "+b) || strings.Contains(stderr.String(), "account "+a+" ") {
+			t.Errorf("stderr does not name account %s alone:\n%s", b, stderr.String())
+		}
+		out := stdout.String() + stderr.String()
+		for _, s := range append(secrets, wrong[strings.Index(wrong, "wrong-"):][:30]) {
+			if strings.Contains(out, s) {
+				t.Errorf("output contains a secret (%d chars):\n%s", len(s), out)
+			}
+		}
+		if strings.Contains(out, "iamjit running") {
+			t.Error("started although a member chain is wrong")
+		}
+	})
+
+	t.Run("right external ids start", func(t *testing.T) {
+		addr := testkit.FreeAddr(t)
+		cmd := exec.Command(bin, "run")
+		cmd.Env = f.env(t, "IAMJIT_HTTP_ADDR="+addr, "IAMJIT_ACCOUNTS="+good)
+		p := testkit.Start(t, cmd)
+		testkit.Eventually(t, "iamjit running with both member chains", 30*time.Second, func() bool {
+			select {
+			case <-p.Exited():
+				t.Fatalf("iamjit run exited (%v) with the right external ids:\n%s", p.Err(), p.Output())
+			default:
+			}
+			return strings.Contains(p.Output(), "iamjit running")
+		})
+		out := p.Output()
+		for _, id := range []string{motoserver.AccountID, a, b} {
+			if !strings.Contains(out, `"msg":"role chain verified","account_id":"`+id+`"`) {
+				t.Errorf("logs do not show account %s's verified chain:\n%s", id, out)
+			}
+		}
+		for _, s := range secrets {
 			if strings.Contains(out, s) {
 				t.Errorf("logs contain a secret (%d chars)", len(s))
 			}
