@@ -338,24 +338,11 @@ func TestPoliciesUnderAccessControl(t *testing.T) {
 
 	// While calls are still free: a caller with a moto-issued key that may
 	// assume roles (the ECS task role's stand-in), and a group outside /sym/.
-	user, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("task")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{
-		UserName: aws.String("task"), PolicyName: aws.String("assume"),
-		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("task")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	taskARN, task := taskUser(t, cfg)
 	if _, err := admin.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("admins"), Path: aws.String("/")}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := devstack.Create(ctx, cfg, devstack.Options{Trust: aws.ToString(user.User.Arn)})
+	st, err := devstack.Create(ctx, cfg, devstack.Options{Trust: taskARN})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,9 +355,6 @@ func TestPoliciesUnderAccessControl(t *testing.T) {
 	modifier := cfg.Copy()
 	modifier.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(mod.Credentials.AccessKeyId),
 		aws.ToString(mod.Credentials.SecretAccessKey), aws.ToString(mod.Credentials.SessionToken))
-	task := cfg.Copy()
-	task.Credentials = credentials.NewStaticCredentialsProvider(
-		aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
 
 	srv.ResetAuth(t, 0)
 
@@ -936,26 +920,10 @@ func TestMemberExternalIDUnderAccessControl(t *testing.T) {
 	ctx := context.Background()
 	srv := motoserver.Start(t)
 	cfg := srv.AWSConfig(t)
-	ic := iam.NewFromConfig(cfg)
 	// While calls are free: the task's user at home, trusted by name (moto
 	// matches principals by exact ARN).
-	u, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("task")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{
-		UserName: aws.String("task"), PolicyName: aws.String("assume"),
-		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("task")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	homeTask := cfg.Copy()
-	homeTask.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
-	st, err := devstack.Create(ctx, cfg, devstack.Options{Trust: aws.ToString(u.User.Arn), MemberAccounts: []string{member1}})
+	taskARN, homeTask := taskUser(t, cfg)
+	st, err := devstack.Create(ctx, cfg, devstack.Options{Trust: taskARN, MemberAccounts: []string{member1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -990,4 +958,30 @@ func TestMemberUserName(t *testing.T) {
 			t.Errorf("MemberUserName(%q) = %q, want %q", user, got, want)
 		}
 	}
+}
+
+// taskUser creates, while moto's calls are free, the IAM user "task" with a
+// moto-issued key that may assume any role: the ECS task role's stand-in.
+// It returns its ARN and a configuration signed with its key.
+func taskUser(t *testing.T, cfg aws.Config) (string, aws.Config) {
+	t.Helper()
+	ctx := context.Background()
+	ic := iam.NewFromConfig(cfg)
+	u, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("task")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ic.PutUserPolicy(ctx, &iam.PutUserPolicyInput{
+		UserName: aws.String("task"), PolicyName: aws.String("assume"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("task")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := cfg.Copy()
+	out.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
+	return aws.ToString(u.User.Arn), out
 }

@@ -138,61 +138,71 @@ func randomHex(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
-func TestRunVerifiesRoleChainAtStartup(t *testing.T) {
-	bin := testbin.Build(t)
-	f := newChainFixture(t)
-	// A message waits on the queue: a refused start must not read it.
+// refused runs `iamjit run` with overrides and checks that it exits 2
+// before reading the waiting message, its stderr naming every one of names,
+// its output holding no secret and none of never.
+func (f *chainFixture) refused(t *testing.T, bin string, secrets, names, never []string, overrides ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "run")
+	cmd.Env = f.env(t, overrides...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 2 || ctx.Err() != nil {
+		t.Fatalf("iamjit run = %v, want exit code 2 (a bad chain setting); stderr:\n%s", err, stderr.String())
+	}
+	out := stdout.String() + stderr.String()
+	t.Logf("exit %d, stderr: %s", ee.ExitCode(), strings.TrimSpace(stderr.String()))
+	for _, n := range names {
+		if !strings.Contains(stderr.String(), n) {
+			t.Errorf("stderr does not name %s:\n%s", n, stderr.String())
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("output contains a secret (%d chars):\n%s", len(s), out)
+		}
+	}
+	for _, n := range never {
+		if strings.Contains(out, n) {
+			t.Errorf("output says %q although a chain is wrong", n)
+		}
+	}
+	if visible, inFlight := f.queueCounts(t); visible != "1" || inFlight != "0" {
+		t.Errorf("queue after the refused start: %s visible, %s in flight; want the message untouched", visible, inFlight)
+	}
+}
+
+// waitingMessage puts a message on the queue: a refused start must not read
+// it.
+func (f *chainFixture) waitingMessage(t *testing.T) {
+	t.Helper()
 	if _, err := sqs.NewFromConfig(f.moto.AWSConfig(t)).SendMessage(context.Background(), &sqs.SendMessageInput{
 		QueueUrl: aws.String(f.st.QueueURL), MessageBody: aws.String(`{"source":"sym","detail":{"id":"waiting"}}`),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	f.moto.ResetAuth(t, 0)
+}
 
-	refused := func(t *testing.T, secrets []string, names []string, overrides ...string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "run")
-		cmd.Env = f.env(t, overrides...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		ee, ok := err.(*exec.ExitError)
-		if !ok || ee.ExitCode() != 2 || ctx.Err() != nil {
-			t.Fatalf("iamjit run = %v, want exit code 2 (a bad chain setting); stderr:\n%s", err, stderr.String())
-		}
-		out := stdout.String() + stderr.String()
-		t.Logf("exit %d, stderr: %s", ee.ExitCode(), strings.TrimSpace(stderr.String()))
-		for _, n := range names {
-			if !strings.Contains(stderr.String(), n) {
-				t.Errorf("stderr does not name %s:\n%s", n, stderr.String())
-			}
-		}
-		for _, s := range secrets {
-			if strings.Contains(out, s) {
-				t.Errorf("output contains a secret (%d chars):\n%s", len(s), out)
-			}
-		}
-		for _, never := range []string{"iamjit running", "role chain verified"} {
-			if strings.Contains(out, never) {
-				t.Errorf("output says %q although the chain is wrong", never)
-			}
-		}
-		if visible, inFlight := f.queueCounts(t); visible != "1" || inFlight != "0" {
-			t.Errorf("queue after the refused start: %s visible, %s in flight; want the message untouched", visible, inFlight)
-		}
-	}
+func TestRunVerifiesRoleChainAtStartup(t *testing.T) {
+	bin := testbin.Build(t)
+	f := newChainFixture(t)
+	f.waitingMessage(t)
+	f.moto.ResetAuth(t, 0)
+	never := []string{"iamjit running", "role chain verified"}
 
 	t.Run("wrong external id", func(t *testing.T) {
 		wrong := "wrong-" + randomHex(t)
-		refused(t, []string{wrong, f.st.ExternalID, f.secretKey},
-			[]string{"role chain", "IAMJIT_EXTERNAL_ID", "IAMJIT_CONNECTOR_ROLE_ARN"},
+		f.refused(t, bin, []string{wrong, f.st.ExternalID, f.secretKey},
+			[]string{"role chain", "IAMJIT_EXTERNAL_ID", "IAMJIT_CONNECTOR_ROLE_ARN"}, never,
 			"IAMJIT_EXTERNAL_ID="+wrong)
 	})
 	t.Run("connector role that does not trust the caller", func(t *testing.T) {
-		refused(t, []string{f.st.ExternalID, f.secretKey},
-			[]string{"role chain", "IAMJIT_CONNECTOR_ROLE_ARN"},
+		f.refused(t, bin, []string{f.st.ExternalID, f.secretKey},
+			[]string{"role chain", "IAMJIT_CONNECTOR_ROLE_ARN"}, never,
 			"IAMJIT_CONNECTOR_ROLE_ARN=arn:aws:iam::"+motoserver.AccountID+":role/sym/chain-iam-modifier")
 	})
 
@@ -240,44 +250,25 @@ func TestRunVerifiesEveryMemberChain(t *testing.T) {
 	bin := testbin.Build(t)
 	const a, b = "111111111111", "222222222222"
 	f := newChainFixture(t, a, b)
+	f.waitingMessage(t)
 	f.moto.ResetAuth(t, 0)
 	good := f.st.AccountsJSON()
+	wrongID := "wrong-" + randomHex(t)
 	var wrong string
 	{
 		var accts map[string]map[string]string
 		if err := json.Unmarshal([]byte(good), &accts); err != nil {
 			t.Fatal(err)
 		}
-		accts[b]["external_id"] = "wrong-" + randomHex(t)
+		accts[b]["external_id"] = wrongID
 		w, _ := json.Marshal(accts)
 		wrong = string(w)
 	}
 	secrets := []string{f.secretKey, f.st.ExternalID, f.st.Members[0].ExternalID, f.st.Members[1].ExternalID}
 
 	t.Run("wrong external id of one account", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "run")
-		cmd.Env = f.env(t, "IAMJIT_ACCOUNTS="+wrong)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		ee, ok := err.(*exec.ExitError)
-		if !ok || ee.ExitCode() != 2 || ctx.Err() != nil {
-			t.Fatalf("iamjit run = %v, want exit code 2; stderr:\n%s", err, stderr.String())
-		}
-		if !strings.Contains(stderr.String(), "account "+b) || strings.Contains(stderr.String(), "account "+a+" ") {
-			t.Errorf("stderr does not name account %s alone:\n%s", b, stderr.String())
-		}
-		out := stdout.String() + stderr.String()
-		for _, s := range append(secrets, wrong[strings.Index(wrong, "wrong-"):][:30]) {
-			if strings.Contains(out, s) {
-				t.Errorf("output contains a secret (%d chars):\n%s", len(s), out)
-			}
-		}
-		if strings.Contains(out, "iamjit running") {
-			t.Error("started although a member chain is wrong")
-		}
+		f.refused(t, bin, append(secrets, wrongID), []string{"account " + b + " (check its IAMJIT_ACCOUNTS entry)", "role chain"},
+			[]string{"iamjit running", "account " + a + " ("}, "IAMJIT_ACCOUNTS="+wrong)
 	})
 
 	t.Run("right external ids start", func(t *testing.T) {
