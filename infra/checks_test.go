@@ -8,6 +8,7 @@ package infra
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -39,10 +40,12 @@ type condition struct {
 
 type statement struct {
 	where      string // data.aws_iam_policy_document.X[sid]
+	off        bool   // a dynamic statement the configuration renders no instance of
 	effect     string
 	actions    []string
 	notActions bool
 	resources  []string // source text
+	resolved   []string // the resources' values, where all are known offline (else nil)
 	notRes     bool
 	principals []principal
 	conditions []condition
@@ -67,9 +70,16 @@ func (m *tfModule) doc(name string) ([]statement, bool) {
 	if len(bs) == 0 {
 		return nil, false
 	}
+	return m.docOf(bs[0], name), true
+}
+
+// docOf returns the statements of an aws_iam_policy_document block (one of
+// m's, or an instance deep found), named name in their where.
+func (m *tfModule) docOf(b *hclsyntax.Block, name string) []statement {
 	var out []statement
-	for i, sb := range nested(bs[0], "statement") {
-		s := statement{where: fmt.Sprintf("data.aws_iam_policy_document.%s statement %d", name, i)}
+	live := m.live(b, "statement")
+	for i, sb := range nested(b, "statement") {
+		s := statement{where: fmt.Sprintf("data.aws_iam_policy_document.%s statement %d", name, i), off: !slices.Contains(live, sb)}
 		if sid, ok := m.str(attr(sb, "sid")); ok {
 			s.where = fmt.Sprintf("data.aws_iam_policy_document.%s[%s]", name, sid)
 		}
@@ -80,6 +90,7 @@ func (m *tfModule) doc(name string) ([]statement, bool) {
 		s.actions = m.strings(attr(sb, "actions"))
 		s.notActions = attr(sb, "not_actions") != nil
 		s.resources = m.elems(attr(sb, "resources"))
+		s.resolved = m.knownStrings(attr(sb, "resources"))
 		s.notRes = attr(sb, "not_resources") != nil
 		for _, pb := range append(nested(sb, "principals"), nested(sb, "not_principals")...) {
 			typ, _ := m.str(attr(pb, "type"))
@@ -92,7 +103,7 @@ func (m *tfModule) doc(name string) ([]statement, bool) {
 		}
 		out = append(out, s)
 	}
-	return out, true
+	return out
 }
 
 // docRef returns X when e is data.aws_iam_policy_document.X.json, and
@@ -415,8 +426,28 @@ func checkIAMModifier(m *tfModule) problems {
 			}
 		}
 	}
+	p = append(p, modifierRights(m, perms)...)
+	if rejected, err := m.validationRejects("group_path", cty.StringVal("/")); err != nil || !rejected {
+		p.add("variable group_path must reject \"/\" (every group): %v", err)
+	}
+	for _, bad := range []string{"/", "/sym/"} {
+		if rejected, err := m.validationRejects("role_path", cty.StringVal(bad)); err != nil || !rejected {
+			p.add("variable role_path must reject %q: %v", bad, err)
+		}
+	}
+	if d, _ := m.vars["role_path"]; d.Type() != cty.String || d.AsString() != "/jit/" {
+		p.add("variable role_path: default %v, want \"/jit/\" (IAMJIT_ROLE_PATH's default)", toGo(d))
+	}
+	return p
+}
+
+// modifierRights: the IAM modifier's permissions perms (of m) are only the
+// actions it may have, each only on the resources it is meant for (groups
+// under the group path, role policies under the role path, ...), and every
+// action it needs is there.
+func modifierRights(m *tfModule, perms []statement) problems {
+	var p problems
 	allowedActions(&p, perms, modifierMay)
-	// Each action only on the resources it is meant for.
 	bounds := []struct {
 		actions []string
 		arn     *regexp.Regexp
@@ -454,17 +485,6 @@ func checkIAMModifier(m *tfModule) problems {
 		if !slices.Contains(granted, a) {
 			p.add("iam_modifier: %s not granted", a)
 		}
-	}
-	if rejected, err := m.validationRejects("group_path", cty.StringVal("/")); err != nil || !rejected {
-		p.add("variable group_path must reject \"/\" (every group): %v", err)
-	}
-	for _, bad := range []string{"/", "/sym/"} {
-		if rejected, err := m.validationRejects("role_path", cty.StringVal(bad)); err != nil || !rejected {
-			p.add("variable role_path must reject %q: %v", bad, err)
-		}
-	}
-	if d, _ := m.vars["role_path"]; d.Type() != cty.String || d.AsString() != "/jit/" {
-		p.add("variable role_path: default %v, want \"/jit/\" (IAMJIT_ROLE_PATH's default)", toGo(d))
 	}
 	return p
 }
@@ -810,34 +830,13 @@ func checkService(m *tfModule) problems {
 	if !slices.Contains(m.strings(attr(td, "requires_compatibilities")), "FARGATE") {
 		p.add("aws_ecs_task_definition: requires_compatibilities lacks FARGATE")
 	}
-	defs, ok := m.eval(attr(td, "container_definitions")).([]any)
-	if !ok || len(defs) == 0 {
-		p.add("aws_ecs_task_definition: container_definitions is not a jsonencode([...]) list readable offline")
-		return p
-	}
-	var c map[string]any
-	for _, d := range defs {
-		if cd, _ := d.(map[string]any); cd["name"] == "iamjit" {
-			c = cd
-		}
-	}
+	c, env, secrets := container(m, td, &p)
 	if c == nil {
-		p.add("container_definitions: no container named iamjit")
 		return p
 	}
 	stop, ok := c["stopTimeout"].(float64)
 	if !ok || stop <= defaultShutdown.Seconds() || stop > 120 {
 		p.add("container iamjit: stopTimeout %v, want above %v (IAMJIT_SHUTDOWN_TIMEOUT) and at most 120", c["stopTimeout"], defaultShutdown)
-	}
-	env := map[string]any{}
-	envList, ok := c["environment"].([]any)
-	if !ok {
-		p.add("container iamjit: environment is not readable offline")
-	}
-	for _, e := range envList {
-		kv, _ := e.(map[string]any)
-		name, _ := kv["name"].(string)
-		env[name] = kv["value"]
 	}
 	for _, k := range requiredEnv {
 		if _, ok := env[k]; !ok {
@@ -862,15 +861,7 @@ func checkService(m *tfModule) problems {
 			p.add("container iamjit: stopTimeout %v must exceed IAMJIT_SHUTDOWN_TIMEOUT %q", stop, s)
 		}
 	}
-	secret := false
-	secrets, _ := c["secrets"].([]any)
-	for _, s := range secrets {
-		kv, _ := s.(map[string]any)
-		if kv["name"] == "IAMJIT_EXTERNAL_ID" && kv["valueFrom"] != nil && kv["valueFrom"] != "" {
-			secret = true
-		}
-	}
-	if !secret {
+	if v := secrets["IAMJIT_EXTERNAL_ID"]; v == nil || v == "" {
 		p.add("container iamjit: IAMJIT_EXTERNAL_ID is not in secrets (valueFrom an SSM parameter or secret)")
 	}
 	hc, _ := c["healthCheck"].(map[string]any)
@@ -893,6 +884,40 @@ func checkService(m *tfModule) problems {
 		}
 	}
 	return p
+}
+
+// container returns the iamjit container of task definition td, and its
+// environment (name -> value) and secrets (name -> valueFrom), adding to p
+// what cannot be read offline.
+func container(m *tfModule, td *hclsyntax.Block, p *problems) (c, env, secrets map[string]any) {
+	defs, ok := m.eval(attr(td, "container_definitions")).([]any)
+	if !ok || len(defs) == 0 {
+		p.add("aws_ecs_task_definition: container_definitions is not a jsonencode([...]) list readable offline")
+		return nil, nil, nil
+	}
+	for _, d := range defs {
+		if cd, _ := d.(map[string]any); cd["name"] == "iamjit" {
+			c = cd
+		}
+	}
+	if c == nil {
+		p.add("container_definitions: no container named iamjit")
+		return nil, nil, nil
+	}
+	byName := func(list, value string) map[string]any {
+		out := map[string]any{}
+		l, ok := c[list].([]any)
+		if !ok {
+			p.add("container iamjit: %s is not readable offline", list)
+		}
+		for _, e := range l {
+			kv, _ := e.(map[string]any)
+			name, _ := kv["name"].(string)
+			out[name] = kv[value]
+		}
+		return out
+	}
+	return c, byName("environment", "value"), byName("secrets", "valueFrom")
 }
 
 func roleOf(m *tfModule, e hclsyntax.Expression) string {
@@ -952,11 +977,6 @@ func checkTaskRoles(m *tfModule) problems {
 			}
 		}
 		allowedActions(&p, perms, r.allowed)
-		for _, s := range perms {
-			if s.hasAction("sts:AssumeRole") && !slices.Equal(s.resources, []string{"var.connector_role_arn"}) {
-				p.add("%s: sts:AssumeRole on %v, want only var.connector_role_arn", s.where, s.resources)
-			}
-		}
 	}
 	return p
 }
@@ -1243,11 +1263,20 @@ func checkReferences(m *tfModule, load func(dir string) (*tfModule, error)) prob
 			}
 		}
 	}
+	p = append(p, checkModuleProviders(m, modules)...)
 	for _, b := range m.blocks {
 		if b.Type == "moved" {
 			continue // addresses, not references: checkMoved
 		}
-		walk(b.Body, func(e hclsyntax.Expression) {
+		body := b.Body
+		if b.Type == "module" && body.Attributes["providers"] != nil {
+			// Provider addresses, not references: checkModuleProviders.
+			nb := *body
+			nb.Attributes = maps.Clone(body.Attributes)
+			delete(nb.Attributes, "providers")
+			body = &nb
+		}
+		walk(body, func(e hclsyntax.Expression) {
 			for _, t := range e.Variables() {
 				root := t.RootName()
 				var names []string
@@ -1286,6 +1315,62 @@ func checkReferences(m *tfModule, load func(dir string) (*tfModule, error)) prob
 		})
 	}
 	return append(p, checkMoved(m)...)
+}
+
+// checkModuleProviders: a module call's providers map each provider of the
+// called module (its required_providers) to a provider configuration of
+// this module: the default one (aws) or an alias a provider block declares
+// (aws.member).
+func checkModuleProviders(m *tfModule, modules map[string]*tfModule) problems {
+	var p problems
+	configs := map[string]bool{}
+	for _, b := range m.top("provider") {
+		addr := b.Labels[0]
+		if alias, ok := m.str(attr(b, "alias")); ok {
+			addr += "." + alias
+		}
+		configs[addr] = true
+	}
+	for _, b := range m.top("module") {
+		e := attr(b, "providers")
+		if e == nil {
+			continue
+		}
+		obj, ok := e.(*hclsyntax.ObjectConsExpr)
+		if !ok {
+			p.add("module.%s: providers is not a map of provider addresses", b.Labels[0])
+			continue
+		}
+		for _, it := range obj.Items {
+			key := hcl.ExprAsKeyword(it.KeyExpr)
+			val, isTraversal := it.ValueExpr.(*hclsyntax.ScopeTraversalExpr)
+			if key == "" || !isTraversal {
+				p.add("module.%s: providers: %s = %s is not <name> = <provider address>", b.Labels[0], m.text(it.KeyExpr), m.text(it.ValueExpr))
+				continue
+			}
+			addr := traversalString(val.Traversal)
+			name, _, _ := strings.Cut(addr, ".")
+			if !configs[addr] && addr != name {
+				p.add("module.%s: providers: %s = %s, which no provider block declares", b.Labels[0], key, addr)
+			}
+			if sub := modules[b.Labels[0]]; sub != nil && !sub.requiresProvider(strings.Split(key, ".")[0]) {
+				p.add("module.%s: providers: %s is not a provider the module requires", b.Labels[0], key)
+			}
+		}
+	}
+	return p
+}
+
+// requiresProvider reports whether m's terraform.required_providers names provider.
+func (m *tfModule) requiresProvider(provider string) bool {
+	for _, tb := range m.top("terraform") {
+		for _, rp := range nested(tb, "required_providers") {
+			if _, ok := rp.Body.Attributes[provider]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkMoved: a moved block moves a resource from an address this

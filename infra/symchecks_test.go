@@ -511,16 +511,19 @@ func checkProd(m *tfModule) problems {
 		}
 	}
 
-	// Every flow target is a group an iam_target_group of this environment manages.
-	targets, ok := flow.arg("targets").(*hclsyntax.ScopeTraversalExpr)
+	// Every flow target is a group an iam_target_group of this environment
+	// manages, or (by ARN) one of a member account's groups.
 	var items []item
-	if ok && len(targets.Traversal) == 2 && targets.Traversal.RootName() == "local" {
-		if a, isAttr := targets.Traversal[1].(hcl.TraverseAttr); isAttr {
-			items, ok = m.items(m.localExpr(a.Name))
+	targetLocals, ok := localsOf(flow.arg("targets"))
+	for _, name := range targetLocals {
+		if its, known := m.items(m.localExpr(name)); known {
+			items = append(items, its...)
+		} else {
+			p = append(p, memberOutputsOnly(m, "local."+name, m.localExpr(name), bySource["member_account"], "group_arns", "account_id")...)
 		}
 	}
 	if !ok || len(items) == 0 {
-		p.add("module sym_flow: targets %q is not a local map of groups known offline", m.text(flow.arg("targets")))
+		p.add("module sym_flow: targets %q is not a local map of groups known offline (or merge() of such and the member accounts' groups)", m.text(flow.arg("targets")))
 	}
 	for _, it := range items {
 		obj, _ := it.val.(*hclsyntax.ObjectConsExpr)
@@ -592,9 +595,33 @@ func checkProd(m *tfModule) problems {
 		}
 	}
 
+	p = append(p, checkProdMembers(m, bySource, iamjit, groupPath, rolePath)...)
+
 	// The alarm topic's key lets CloudWatch publish.
 	p = append(p, checkAlarmTopicKey(m)...)
 	return p
+}
+
+// localsOf returns the names of the locals e is (local.x) or merges
+// (merge(local.x, local.y)).
+func localsOf(e hclsyntax.Expression) ([]string, bool) {
+	args := []hclsyntax.Expression{e}
+	if f, ok := e.(*hclsyntax.FunctionCallExpr); ok && f.Name == "merge" && !f.ExpandFinal {
+		args = f.Args
+	}
+	var out []string
+	for _, a := range args {
+		t, ok := a.(*hclsyntax.ScopeTraversalExpr)
+		if !ok || len(t.Traversal) != 2 || t.Traversal.RootName() != "local" {
+			return nil, false
+		}
+		attr, ok := t.Traversal[1].(hcl.TraverseAttr)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, attr.Name)
+	}
+	return out, len(out) > 0
 }
 
 func toString(v any) string {

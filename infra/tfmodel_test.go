@@ -27,14 +27,18 @@ import (
 
 type tfModule struct {
 	dir    string
+	files  map[string]string  // its own files: base name -> contents (after edits)
 	src    map[string][]byte  // file name -> contents
 	blocks []*hclsyntax.Block // as written
 	// instances are the resource and data blocks, one a resource instance:
 	// a block with for_each whose keys are known offline stands for each
 	// instance (see expand), any other block for itself.
 	instances []*hclsyntax.Block
-	vars      map[string]cty.Value // default, or unknown
+	vars      map[string]cty.Value // default (or as with set it), else unknown
 	locals    map[string]cty.Value
+	// known are values with gives the roots of references that are
+	// otherwise unknown offline: a resource type's instances, by name.
+	known map[string]cty.Value
 	// childEdits are loadDirEdited's edits of other directories' files, by
 	// path: they apply when a module call here loads that directory.
 	childEdits map[string][][2]string
@@ -96,6 +100,20 @@ func loadDirEdited(dir string, edits map[string][][2]string) (*tfModule, error) 
 	return m, nil
 }
 
+// with is m as configured with vars (variable name -> value) instead of the
+// defaults, and known: values of references otherwise unknown offline, by
+// root (a resource type: its instances by name, e.g.
+// aws_secretsmanager_secret = {accounts = [{arn = "..."}]}). Its locals and
+// for_each instances are evaluated again with them.
+func (m *tfModule) with(vars, known map[string]cty.Value) (*tfModule, error) {
+	w, err := parseModuleWith(m.dir, m.files, vars, known)
+	if err != nil {
+		return nil, err
+	}
+	w.childEdits = m.childEdits
+	return w, nil
+}
+
 // child loads the module in dir (a local module call's source), with the
 // edits loadDirEdited was given for its files.
 func (m *tfModule) child(dir string) (*tfModule, error) {
@@ -110,7 +128,13 @@ func (m *tfModule) child(dir string) (*tfModule, error) {
 
 // parseModule parses files (name -> HCL text) as one module.
 func parseModule(dir string, files map[string]string) (*tfModule, error) {
-	m := &tfModule{dir: dir, src: map[string][]byte{}, vars: map[string]cty.Value{}, locals: map[string]cty.Value{}}
+	return parseModuleWith(dir, files, nil, nil)
+}
+
+// parseModuleWith is parseModule with variables set to vars and references
+// known (see tfModule.with).
+func parseModuleWith(dir string, files map[string]string, vars, known map[string]cty.Value) (*tfModule, error) {
+	m := &tfModule{dir: dir, files: files, src: map[string][]byte{}, vars: map[string]cty.Value{}, locals: map[string]cty.Value{}, known: known}
 	p := hclparse.NewParser()
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -133,7 +157,15 @@ func parseModule(dir string, files map[string]string) (*tfModule, error) {
 				v = val
 			}
 		}
+		if set, ok := vars[b.Labels[0]]; ok {
+			v = set
+		}
 		m.vars[b.Labels[0]] = v
+	}
+	for name := range vars {
+		if _, ok := m.vars[name]; !ok {
+			return nil, fmt.Errorf("%s: with: variable %q is not declared", dir, name)
+		}
 	}
 	for _, b := range m.top("locals") {
 		for name := range b.Body.Attributes {
@@ -262,6 +294,9 @@ func (m *tfModule) text(e hclsyntax.Expression) string {
 		// expression expand built shows the source it was built from.
 		return traversalString(t.Traversal)
 	}
+	if t, ok := e.(*hclsyntax.TemplateExpr); ok && substituted(t) {
+		return m.renderTemplate(t)
+	}
 	r := e.Range()
 	src := m.src[r.Filename]
 	if r.End.Byte > len(src) {
@@ -272,6 +307,44 @@ func (m *tfModule) text(e hclsyntax.Expression) string {
 		s = s[1 : len(s)-1]
 	}
 	return s
+}
+
+// substituted reports whether expand put parts into t that were not written
+// there: its source text would no longer show what it is.
+func substituted(t *hclsyntax.TemplateExpr) bool {
+	r := t.Range()
+	for _, p := range t.Parts {
+		pr := p.Range()
+		if pr.Filename != r.Filename || pr.Start.Byte < r.Start.Byte || pr.End.Byte > r.End.Byte {
+			return true
+		}
+		if pt, ok := p.(*hclsyntax.TemplateExpr); ok && substituted(pt) {
+			return true
+		}
+	}
+	return false
+}
+
+// renderTemplate writes a template as its source would be after expand's
+// substitution: literal parts escaped as HCL writes them, a template part
+// inline, any other part as ${its text}.
+func (m *tfModule) renderTemplate(t *hclsyntax.TemplateExpr) string {
+	var b strings.Builder
+	for _, p := range t.Parts {
+		switch x := p.(type) {
+		case *hclsyntax.LiteralValueExpr:
+			if x.Val.Type() == cty.String && x.Val.IsKnown() && !x.Val.IsNull() {
+				b.WriteString(strings.NewReplacer("${", "$${", "%{", "%%{").Replace(x.Val.AsString()))
+				continue
+			}
+			b.WriteString("${" + m.text(x) + "}")
+		case *hclsyntax.TemplateExpr:
+			b.WriteString(m.renderTemplate(x))
+		default:
+			b.WriteString("${" + m.text(x) + "}")
+		}
+	}
+	return b.String()
 }
 
 // elems is the source text of each element of a list expression (or of the
@@ -379,12 +452,15 @@ var functions = map[string]function.Function{
 	"length":     stdlib.LengthFunc,
 	"lower":      stdlib.LowerFunc,
 	"merge":      stdlib.MergeFunc,
-	"regex":      stdlib.RegexFunc,
-	"sort":       stdlib.SortFunc,
-	"startswith": startsWithFunc,
-	"try":        tryfunc.TryFunc,
-	"upper":      stdlib.UpperFunc,
-	"tostring":   stdlib.MakeToFunc(cty.String),
+	// Sensitivity is not modelled: a value is what it is.
+	"nonsensitive": identityFunc,
+	"sensitive":    identityFunc,
+	"regex":        stdlib.RegexFunc,
+	"sort":         stdlib.SortFunc,
+	"startswith":   startsWithFunc,
+	"try":          tryfunc.TryFunc,
+	"upper":        stdlib.UpperFunc,
+	"tostring":     stdlib.MakeToFunc(cty.String),
 }
 
 var allTrueFunc = function.New(&function.Spec{
@@ -403,6 +479,12 @@ var allTrueFunc = function.New(&function.Spec{
 		}
 		return result, nil
 	},
+})
+
+var identityFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType, AllowUnknown: true, AllowNull: true, AllowDynamicType: true}},
+	Type:   func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+	Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return args[0], nil },
 })
 
 var startsWithFunc = function.New(&function.Spec{
@@ -433,6 +515,9 @@ func (m *tfModule) value(e hclsyntax.Expression, override map[string]cty.Value) 
 	for _, t := range e.Variables() {
 		if r := t.RootName(); r != "var" && r != "local" {
 			ctx.Variables[r] = cty.DynamicVal
+			if k, ok := m.known[r]; ok {
+				ctx.Variables[r] = k
+			}
 		}
 	}
 	v, _ := e.Value(ctx)
@@ -525,6 +610,24 @@ func (m *tfModule) strings(e hclsyntax.Expression) []string {
 		}
 		return nil
 	})
+	return out
+}
+
+// knownStrings returns the strings e evaluates to when every one is known
+// offline, else nil.
+func (m *tfModule) knownStrings(e hclsyntax.Expression) []string {
+	l, ok := m.eval(e).([]any)
+	if !ok {
+		return nil
+	}
+	out := []string{}
+	for _, x := range l {
+		s, ok := x.(string)
+		if !ok {
+			return nil
+		}
+		out = append(out, s)
+	}
 	return out
 }
 
@@ -1001,15 +1104,20 @@ func (i instance) addr() string { return i.module + i.Labels[0] + "." + i.Labels
 // called module's local, in m's terms: what a call creates, as a check of m
 // sees it. The called modules' files join m.src.
 func (m *tfModule) deepResources(typ string) ([]instance, error) {
+	return m.deep("resource", typ)
+}
+
+// deep is deepResources for blocks of kind "resource" or "data".
+func (m *tfModule) deep(kind, typ string) ([]instance, error) {
 	var out []instance
-	for _, b := range m.top("resource") {
+	for _, b := range m.top(kind) {
 		if typ == "" || b.Labels[0] == typ {
 			out = append(out, instance{"", b})
 		}
 	}
 	err := m.callees(m.blocks, &scope{mod: m}, func(child *tfModule, sc *scope) {
 		for _, b := range child.blocks {
-			if b.Type == "resource" && (typ == "" || b.Labels[0] == typ) {
+			if b.Type == kind && (typ == "" || b.Labels[0] == typ) {
 				for _, ib := range m.expand(b, sc) {
 					out = append(out, instance{sc.module, ib})
 				}

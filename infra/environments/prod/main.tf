@@ -3,12 +3,20 @@
 # Sym bus -> rule -> SQS -> iamjit on Fargate -> role chain -> IAM groups
 # under /sym/, results on the iamjit-results bus). manage_sym = false leaves
 # Sym to be managed elsewhere: then only the AWS half is created.
+# member_account adds a second AWS account, its own chain and groups created
+# there through provider aws.member (IAMJIT_ACCOUNTS).
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 data "aws_ssm_parameter" "external_id" {
   name            = var.external_id_parameter_name
+  with_decryption = true
+}
+
+data "aws_ssm_parameter" "member_external_id" {
+  count           = var.member_account == null ? 0 : 1
+  name            = var.member_account.external_id_parameter_name
   with_decryption = true
 }
 
@@ -26,6 +34,12 @@ locals {
     readonly        = { group_name = module.readonly.group_name, label = "AWS read-only" }
     cloudwatch_logs = { group_name = module.cloudwatch_logs.group_name, label = "CloudWatch Logs read" }
   }
+
+  # The member account's groups, offered by ARN: the ARN names the account
+  # whose group iamjit changes.
+  member_target_groups = merge([for m in module.member_account : {
+    for name, arn in m.group_arns : "${name}-${m.account_id}" => { group_name = arn, label = "${name} in ${m.account_id}" }
+  }]...)
 }
 
 # --- image ------------------------------------------------------------------------
@@ -123,7 +137,7 @@ module "sym_flow" {
 
   environment_id  = module.sym_runtime[0].environment_id
   account_id      = data.aws_caller_identity.current.account_id
-  targets         = local.target_groups
+  targets         = merge(local.target_groups, local.member_target_groups)
   durations       = var.sym_durations
   max_duration    = var.max_duration
   request_channel = var.sym_request_channel
@@ -188,6 +202,24 @@ module "iam_modifier" {
   role_path          = var.role_path
 }
 
+# --- a member account: its chain and groups, created there (provider aws.member) ---
+
+module "member_account" {
+  count     = var.member_account == null ? 0 : 1
+  source    = "../../modules/member_account"
+  providers = { aws = aws.member }
+
+  name          = local.name
+  task_role_arn = module.iamjit.task_role_arn
+  external_id   = data.aws_ssm_parameter.member_external_id[0].value
+  group_path    = var.group_path
+  role_path     = var.role_path
+
+  target_groups = {
+    sym-readonly = { policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"] }
+  }
+}
+
 # --- iamjit ------------------------------------------------------------------------
 
 module "iamjit" {
@@ -208,6 +240,7 @@ module "iamjit" {
   connector_role_arn        = module.connector.role_arn
   iam_role_arn              = module.iam_modifier.role_arn
   external_id_parameter_arn = data.aws_ssm_parameter.external_id.arn
+  member_accounts           = merge([for m in module.member_account : m.accounts_entry]...)
   group_path                = var.group_path
   role_path                 = var.role_path
   session_revocation        = var.session_revocation

@@ -64,8 +64,23 @@ output "log_group_name" {
 }
 
 output "target_groups" {
-  description = "IAM groups iamjit grants (settings.iam_group of the Sym targets)."
-  value       = [for g in local.target_groups : g.group_name]
+  description = "IAM groups iamjit grants (settings.iam_group of the Sym targets): names in this account, ARNs in the member account."
+  value       = [for g in merge(local.target_groups, local.member_target_groups) : g.group_name]
+}
+
+output "member_account" {
+  description = "The member account (member_account): its id, connector and IAM-modifier roles, and groups by name; null without one. Its IAMJIT_ACCOUNTS entry is in the secret accounts_secret_arn."
+  value = var.member_account == null ? null : {
+    account_id         = module.member_account[0].account_id
+    connector_role_arn = module.member_account[0].connector_role_arn
+    iam_role_arn       = module.member_account[0].iam_role_arn
+    group_arns         = module.member_account[0].group_arns
+  }
+}
+
+output "accounts_secret_arn" {
+  description = "The Secrets Manager secret holding IAMJIT_ACCOUNTS (null without a member account)."
+  value       = module.iamjit.accounts_secret_arn
 }
 
 output "sym_runtime_role_arn" {

@@ -20,15 +20,39 @@ terraform {
   # }
 }
 
+locals {
+  default_tags = {
+    app         = "iamjit"
+    environment = var.environment
+    managed-by  = "terraform"
+  }
+}
+
 provider "aws" {
   region = var.region
 
   default_tags {
-    tags = {
-      app         = "iamjit"
-      environment = var.environment
-      managed-by  = "terraform"
+    tags = local.default_tags
+  }
+}
+
+# The member account (var.member_account): Terraform creates its connector,
+# IAM modifier and groups with a role it assumes there. Without one, this
+# provider is the home account's and nothing uses it.
+provider "aws" {
+  alias  = "member"
+  region = var.region
+
+  dynamic "assume_role" {
+    for_each = var.member_account == null ? [] : [var.member_account.terraform_role_arn]
+    content {
+      role_arn     = assume_role.value
+      session_name = "terraform-iamjit-${var.environment}"
     }
+  }
+
+  default_tags {
+    tags = local.default_tags
   }
 }
 

@@ -31,6 +31,15 @@ variable "external_id_parameter_name" {
   default     = "/iamjit/prod/external-id"
 }
 
+variable "member_account" {
+  description = "A second AWS account iamjit serves (IAMJIT_ACCOUNTS): terraform_role_arn, a role there that Terraform assumes to create its connector, IAM modifier and groups (e.g. OrganizationAccountAccessRole); external_id_parameter_name, the SSM SecureString in this account holding the external id iamjit presents to that account's connector (create it first, as the home one). null: this account only."
+  type = object({
+    terraform_role_arn         = string
+    external_id_parameter_name = optional(string, "/iamjit/prod/member-external-id")
+  })
+  default = null
+}
+
 # --- Sym ---------------------------------------------------------------------------
 
 variable "manage_sym" {

@@ -18,6 +18,7 @@ variable "policy_arns" {
   description = "Managed policies attached to the group (what a member may do while the grant lasts)."
   type        = list(string)
   default     = []
+  nullable    = false
 }
 
 variable "statements" {
@@ -27,7 +28,8 @@ variable "statements" {
     actions   = list(string)
     resources = list(string)
   }))
-  default = []
+  default  = []
+  nullable = false
 
   validation {
     condition = alltrue([
@@ -45,13 +47,15 @@ variable "roles" {
     policy_arns          = list(string)
     max_session_duration = optional(number, 3600)
   }))
-  default = {}
+  default  = {}
+  nullable = false
 }
 
 variable "assumable_role_arns" {
   description = "Existing roles members of the group may assume."
   type        = list(string)
   default     = []
+  nullable    = false
 }
 
 variable "role_path" {
@@ -69,12 +73,14 @@ variable "require_source_identity" {
   description = "Roles created here accept a member's session only with sts:SourceIdentity equal to their IAM user name (aws sts assume-role --source-identity <user>): CloudTrail shows the person behind every role session, and iamjit can end one person's sessions instead of the role's. Turn off only for clients that cannot set a source identity."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "require_mfa" {
   description = "Require MFA to assume the roles created from var.roles."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "tags" {

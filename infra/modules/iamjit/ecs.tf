@@ -1,7 +1,7 @@
 # The iamjit service on ECS Fargate.
 
 locals {
-  # Everything `iamjit run` needs, except IAMJIT_EXTERNAL_ID (a secret, below).
+  # Everything `iamjit run` needs, except the secrets (below).
   # merge() order: nothing in extra_environment overrides these.
   environment = merge(var.extra_environment, {
     AWS_REGION                = local.region
@@ -22,6 +22,14 @@ locals {
     IAMJIT_LOG_FORMAT         = "json"
     IAMJIT_RECONCILE_INTERVAL = var.reconcile_interval
   })
+
+  # What the container reads from SSM or Secrets Manager, by variable; never
+  # in environment. IAMJIT_ACCOUNTS names the secret's version, so a change of
+  # the member accounts makes a new task definition and ECS rolls the tasks.
+  secrets = merge(
+    { IAMJIT_EXTERNAL_ID = var.external_id_parameter_arn },
+    local.has_members ? { IAMJIT_ACCOUNTS = "${aws_secretsmanager_secret.accounts[0].arn}:::${aws_secretsmanager_secret_version.accounts[0].version_id}" } : {},
+  )
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -87,9 +95,7 @@ resource "aws_ecs_task_definition" "this" {
 
       environment = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
 
-      secrets = [
-        { name = "IAMJIT_EXTERNAL_ID", valueFrom = var.external_id_parameter_arn },
-      ]
+      secrets = [for k in sort(keys(local.secrets)) : { name = k, valueFrom = local.secrets[k] }]
 
       healthCheck = {
         command     = ["CMD", "/iamjit", "healthcheck"]

@@ -93,11 +93,13 @@ data "aws_iam_policy_document" "task" {
     resources = [aws_cloudwatch_event_bus.results.arn]
   }
 
+  # This account's connector and each member account's (accounts.tf), by ARN:
+  # no other role.
   statement {
     sid       = "AssumeConnectorOnly"
     effect    = "Allow"
     actions   = ["sts:AssumeRole"]
-    resources = [var.connector_role_arn]
+    resources = concat([var.connector_role_arn], local.member_connector_role_arns)
   }
 }
 
@@ -111,7 +113,7 @@ resource "aws_iam_role_policy" "task" {
 
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-execution"
-  description        = "ECS execution role of iamjit: pull the image, write logs, read the external id."
+  description        = "ECS execution role of iamjit: pull the image, write logs, read the external id (and IAMJIT_ACCOUNTS)."
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust["execution"].json
   tags               = var.tags
 }
@@ -151,6 +153,16 @@ data "aws_iam_policy_document" "execution" {
     effect    = "Allow"
     actions   = local.external_id_in_ssm ? ["ssm:GetParameters"] : ["secretsmanager:GetSecretValue"]
     resources = [var.external_id_parameter_arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.has_members ? [1] : []
+    content {
+      sid       = "ReadMemberAccounts"
+      effect    = "Allow"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [aws_secretsmanager_secret.accounts[0].arn]
+    }
   }
 
   dynamic "statement" {

@@ -72,3 +72,8 @@ output "security_group_id" {
   description = "Security group of the tasks."
   value       = aws_security_group.task.id
 }
+
+output "accounts_secret_arn" {
+  description = "The Secrets Manager secret holding IAMJIT_ACCOUNTS (null without member accounts)."
+  value       = one(aws_secretsmanager_secret.accounts[*].arn)
+}

@@ -126,6 +126,26 @@ variable "external_id_kms_key_arn" {
   default     = null
 }
 
+variable "member_accounts" {
+  description = "IAMJIT_ACCOUNTS: the other AWS accounts iamjit serves, by account id, each with its role chain (connector_role_arn, external_id, iam_role_arn): merge module member_account's accounts_entry of each. The task role may assume exactly these connectors besides connector_role_arn; the map, as JSON, is one Secrets Manager secret created here, reaching the container through its secrets, never its environment. Empty (the default): this account only."
+  type = map(object({
+    connector_role_arn = string
+    external_id        = string
+    iam_role_arn       = string
+  }))
+  default   = {}
+  nullable  = false
+  sensitive = true
+
+  validation {
+    condition = alltrue([
+      for id, a in var.member_accounts : can(regex("^[0-9]{12}$", id)) &&
+      can(regex("^arn:[^:]+:iam::${id}:role/", a.connector_role_arn)) && can(regex("^arn:[^:]+:iam::${id}:role/", a.iam_role_arn))
+    ])
+    error_message = "member_accounts: each key must be a 12-digit account id, its connector_role_arn and iam_role_arn roles of that account."
+  }
+}
+
 variable "group_path" {
   description = "IAMJIT_GROUP_PATH: only groups under this IAM path may change."
   type        = string
@@ -180,13 +200,13 @@ variable "event_sources" {
 }
 
 variable "extra_environment" {
-  description = "More IAMJIT_* settings (e.g. IAMJIT_IDENTITY). Cannot override the ones this module sets, and never IAMJIT_EXTERNAL_ID."
+  description = "More IAMJIT_* settings (e.g. IAMJIT_IDENTITY). Cannot override the ones this module sets, and never IAMJIT_EXTERNAL_ID or IAMJIT_ACCOUNTS (secrets)."
   type        = map(string)
   default     = {}
 
   validation {
-    condition     = !contains(keys(var.extra_environment), "IAMJIT_EXTERNAL_ID")
-    error_message = "IAMJIT_EXTERNAL_ID is a secret: set external_id_parameter_arn, never extra_environment."
+    condition     = !contains(keys(var.extra_environment), "IAMJIT_EXTERNAL_ID") && !contains(keys(var.extra_environment), "IAMJIT_ACCOUNTS")
+    error_message = "IAMJIT_EXTERNAL_ID and IAMJIT_ACCOUNTS are secrets: set external_id_parameter_arn and member_accounts, never extra_environment."
   }
 }
 

@@ -1,0 +1,259 @@
+package infra
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// pluginMirror is where `terraform init` finds providers offline: a
+// filesystem mirror holding hashicorp/aws (IAMJIT_TF_PLUGIN_DIR overrides).
+func pluginMirror() string {
+	if d := os.Getenv("IAMJIT_TF_PLUGIN_DIR"); d != "" {
+		return d
+	}
+	return "/opt/tf-plugins"
+}
+
+// symModules use the symopsio/sym provider, which the mirror does not hold.
+var symModules = []string{"modules/sym_runtime", "modules/sym_flow"}
+
+// TestTerraformValidate: `terraform validate`, with providers from the local
+// mirror and no network, passes without a warning on every module and on
+// environments/prod. The Sym modules cannot be validated here (their
+// provider cannot be installed; checkSymSchema holds them to its documented
+// schema): in a copy of the tree they are stand-ins with their variables and
+// outputs, and environments/prod configures no sym provider, so the rest of
+// it, the member account's provider and modules included, is validated as
+// written.
+func TestTerraformValidate(t *testing.T) {
+	tf, root := validateTree(t, nil)
+	for dir := range moduleChecks {
+		if strings.HasPrefix(dir, "modules/sym_") {
+			continue
+		}
+		t.Run(dir, func(t *testing.T) {
+			t.Parallel()
+			if diags := validate(t, tf, root, dir); len(diags) > 0 {
+				t.Errorf("terraform validate %s:\n%s", dir, strings.Join(diags, "\n"))
+			}
+		})
+	}
+}
+
+// TestTerraformValidateCatches: the same validation of a broken copy
+// reports it: an argument no variable of the called module declares, an
+// attribute the provider's schema does not have.
+func TestTerraformValidateCatches(t *testing.T) {
+	for _, c := range []struct {
+		name, dir, file, old, new, want string
+	}{
+		{"unknown module argument", "modules/member_account", "main.tf",
+			"  task_role_arn = var.task_role_arn", "  task_role     = var.task_role_arn", `An argument named "task_role" is not expected here`},
+		{"unknown resource attribute", "modules/iamjit", "accounts.tf",
+			"  secret_string = jsonencode(var.member_accounts)", "  secret_value  = jsonencode(var.member_accounts)", `An argument named "secret_value" is not expected here`},
+		{"provider alias nobody declares", "environments/prod", "main.tf",
+			"providers = { aws = aws.member }", "providers = { aws = aws.members }", `missing provider provider["registry.terraform.io/hashicorp/aws"].members`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			tf, root := validateTree(t, map[string][2]string{filepath.Join(c.dir, c.file): {c.old, c.new}})
+			diags := validate(t, tf, root, c.dir)
+			if !strings.Contains(strings.Join(diags, "\n"), c.want) {
+				t.Errorf("broken %s: want a diagnostic containing %q, got %q", c.dir, c.want, diags)
+			}
+		})
+	}
+}
+
+// validateTree copies modules/ and environments/ into a temporary directory,
+// applies edit (path -> old, new), replaces the Sym modules by stand-ins,
+// removes the sym provider from environments/prod, and writes a CLI
+// configuration that installs providers from the mirror only. It skips the
+// test when terraform or the mirror is missing.
+func validateTree(t *testing.T, edit map[string][2]string) (tf, root string) {
+	t.Helper()
+	tf, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Skip("terraform is not on PATH")
+	}
+	if _, err := os.Stat(filepath.Join(pluginMirror(), "registry.terraform.io", "hashicorp", "aws")); err != nil {
+		t.Skipf("no hashicorp/aws provider in the mirror %s (IAMJIT_TF_PLUGIN_DIR): %v", pluginMirror(), err)
+	}
+	root = t.TempDir()
+	for _, top := range []string{"modules", "environments"} {
+		err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if strings.HasPrefix(d.Name(), ".") {
+					return filepath.SkipDir
+				}
+				return os.MkdirAll(filepath.Join(root, path), 0o755)
+			}
+			if strings.HasPrefix(d.Name(), ".") || strings.HasSuffix(path, ".tfstate") {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if e, ok := edit[path]; ok {
+				if !strings.Contains(string(b), e[0]) {
+					return fmt.Errorf("edit: %q not found in %s", e[0], path)
+				}
+				b = []byte(strings.Replace(string(b), e[0], e[1], 1))
+				delete(edit, path)
+			}
+			return os.WriteFile(filepath.Join(root, path), b, 0o644)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for path := range edit {
+		t.Fatalf("edit: %s does not exist", path)
+	}
+	for _, dir := range symModules {
+		if err := standIn(filepath.Join(root, dir)); err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+	}
+	if err := withoutSymProvider(filepath.Join(root, "environments/prod/providers.tf")); err != nil {
+		t.Fatal(err)
+	}
+	rc := fmt.Sprintf(`provider_installation {
+  filesystem_mirror {
+    path    = %q
+    include = ["registry.terraform.io/hashicorp/*"]
+  }
+}
+`, pluginMirror())
+	if err := os.WriteFile(filepath.Join(root, "terraform.rc"), []byte(rc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return tf, root
+}
+
+// standIn replaces the module in dir by one with the same variables and
+// outputs (each null) and no resource or provider.
+func standIn(dir string) error {
+	m, err := loadDir(dir)
+	if err != nil {
+		return err
+	}
+	var outputs strings.Builder
+	for _, o := range m.top("output") {
+		fmt.Fprintf(&outputs, "output %q {\n  value = null\n}\n\n", o.Labels[0])
+	}
+	vars, err := os.ReadFile(filepath.Join(dir, "variables.tf"))
+	if err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+	}
+	for name, b := range map[string][]byte{
+		"variables.tf": vars,
+		"outputs.tf":   []byte(outputs.String()),
+		"versions.tf":  []byte("terraform {\n  required_version = \">= 1.5\"\n}\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withoutSymProvider removes provider "sym" and required_providers.sym from
+// the file at path.
+func withoutSymProvider(path string) error {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	if diags.HasErrors() {
+		return diags
+	}
+	var cut []hcl.Range
+	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		switch {
+		case b.Type == "provider" && len(b.Labels) == 1 && b.Labels[0] == "sym":
+			cut = append(cut, b.Range())
+		case b.Type == "terraform":
+			for _, rp := range nested(b, "required_providers") {
+				if a, ok := rp.Body.Attributes["sym"]; ok {
+					cut = append(cut, a.SrcRange)
+				}
+			}
+		}
+	}
+	if len(cut) != 2 {
+		return fmt.Errorf("%s: want one provider \"sym\" and one required_providers.sym, found %d", path, len(cut))
+	}
+	slices.SortFunc(cut, func(a, b hcl.Range) int { return b.Start.Byte - a.Start.Byte })
+	for _, r := range cut { // from the end, so the earlier ranges stay right
+		src = append(src[:r.Start.Byte:r.Start.Byte], src[r.End.Byte:]...)
+	}
+	return os.WriteFile(path, src, 0o644)
+}
+
+// validate runs terraform init and validate in root/dir and returns every
+// diagnostic (error or warning) as "severity: summary: detail (file:line)".
+func validate(t *testing.T, tf, root, dir string) []string {
+	t.Helper()
+	run := func(args ...string) ([]byte, error) {
+		cmd := exec.Command(tf, args...)
+		cmd.Dir = filepath.Join(root, dir)
+		cmd.Env = append(os.Environ(),
+			"TF_CLI_CONFIG_FILE="+filepath.Join(root, "terraform.rc"),
+			"TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1", "TF_INPUT=0", "TF_DATA_DIR=.terraform")
+		return cmd.CombinedOutput()
+	}
+	if out, err := run("init", "-backend=false", "-input=false", "-no-color"); err != nil {
+		return []string{fmt.Sprintf("terraform init: %v\n%s", err, out)}
+	}
+	out, _ := run("validate", "-json", "-no-color")
+	var res struct {
+		Valid       bool `json:"valid"`
+		Diagnostics []struct {
+			Severity, Summary, Detail string
+			Range                     *struct {
+				Filename string
+				Start    struct{ Line int }
+			}
+		}
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return []string{fmt.Sprintf("terraform validate -json: %v\n%s", err, out)}
+	}
+	var diags []string
+	for _, d := range res.Diagnostics {
+		at := ""
+		if d.Range != nil {
+			at = fmt.Sprintf(" (%s:%d)", d.Range.Filename, d.Range.Start.Line)
+		}
+		diags = append(diags, fmt.Sprintf("%s: %s: %s%s", d.Severity, d.Summary, d.Detail, at))
+	}
+	if !res.Valid && len(diags) == 0 {
+		diags = append(diags, "not valid, without a diagnostic")
+	}
+	return diags
+}
