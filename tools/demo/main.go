@@ -2,7 +2,9 @@
 // emulator, creates the stack with `iamjit dev`, runs `iamjit run`, publishes
 // a Sym escalate on the Sym bus, prints the membership and the results, waits
 // for the short grant to expire, prints the revocation, and stops everything
-// it started. Run it with `make demo`.
+// it started. A member account beside the home one gets the same request
+// for its group (by ARN): iamjit changes IAM there through that account's
+// own chain, and nowhere else. Run it with `make demo`.
 package main
 
 import (
@@ -10,7 +12,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/url"
@@ -27,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
 )
 
@@ -58,8 +60,8 @@ func run(ctx context.Context, bin string, duration int) error {
 	fmt.Println("    moto at", moto.URL())
 	env := append(os.Environ(), moto.Env()...)
 
-	step("iamjit dev: queue + DLQ, Sym bus + rule, results bus + queue, table, IAM group under /sym/, a user, the role chain")
-	dev := exec.CommandContext(ctx, bin, "dev", "--prefix", "demo", "--visibility", "5")
+	step("iamjit dev: queue + DLQ, Sym bus + rule, results bus + queue, table, IAM group under /sym/, a user, the role chain; and member account %s with its own chain, group and user", memberAccount)
+	dev := exec.CommandContext(ctx, bin, "dev", "--prefix", "demo", "--visibility", "5", "--member-account", memberAccount)
 	dev.Env, dev.Stderr = env, os.Stderr
 	exports, err := dev.Output()
 	if err != nil {
@@ -69,8 +71,11 @@ func run(ctx context.Context, bin string, duration int) error {
 	for _, line := range strings.Split(strings.TrimSpace(string(exports)), "\n") {
 		k, v, _ := strings.Cut(strings.TrimPrefix(line, "export "), "=")
 		vars[k] = strings.Trim(v, "'")
-		if k == "IAMJIT_EXTERNAL_ID" {
+		switch k {
+		case "IAMJIT_EXTERNAL_ID":
 			line = "export IAMJIT_EXTERNAL_ID='…'"
+		case "IAMJIT_ACCOUNTS":
+			line = "export IAMJIT_ACCOUNTS='{\"" + memberAccount + "\": {\"connector_role_arn\", \"external_id\": …, \"iam_role_arn\"}}'"
 		}
 		fmt.Println("   ", line)
 		env = append(env, k+"="+vars[k])
@@ -110,39 +115,70 @@ func run(ctx context.Context, bin string, duration int) error {
 		return err
 	}
 	user, group := vars["IAMJIT_DEV_USER"], vars["IAMJIT_DEV_GROUP"]
-	var entry map[string]any
-	if err := json.Unmarshal(escalate, &entry); err != nil {
+	memberGroup := vars["IAMJIT_DEV_MEMBER_GROUP_ARN_"+memberAccount]
+	home, err := symEntry(user, group, "home", duration)
+	if err != nil {
 		return err
 	}
-	entry["event"].(map[string]any)["timestamp"] = time.Now().UTC().Format("2006-01-02T15:04:05.000000")
-	entry["run"].(map[string]any)["actors"].(map[string]any)["request"].(map[string]any)["username"] = user
-	fields := entry["fields"].(map[string]any)
-	fields["duration"] = duration
-	fields["target"].(map[string]any)["settings"] = map[string]any{"iam_group": group}
-	detail, _ := json.Marshal(entry)
-
-	step("Sym approves: an escalate for %s into %s for %ds, put on the Sym bus %s", user, group, duration, vars["IAMJIT_DEV_SYM_BUS"])
-	_, err = eventbridge.NewFromConfig(cfg).PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
-		EventBusName: aws.String(vars["IAMJIT_DEV_SYM_BUS"]), Source: aws.String("sym"), DetailType: aws.String("SymLogEntry"), Detail: aws.String(string(detail)),
-	}}})
+	member, err := symEntry(user, memberGroup, "member", duration)
 	if err != nil {
-		return fmt.Errorf("put the escalate: %w", err)
+		return err
+	}
+	step("Sym approves: an escalate for %s into %s for %ds, and one into %s, put on the Sym bus %s", user, group, duration, memberGroup, vars["IAMJIT_DEV_SYM_BUS"])
+	_, err = eventbridge.NewFromConfig(cfg).PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
+		{EventBusName: aws.String(vars["IAMJIT_DEV_SYM_BUS"]), Source: aws.String("sym"), DetailType: aws.String("SymLogEntry"), Detail: aws.String(home)},
+		{EventBusName: aws.String(vars["IAMJIT_DEV_SYM_BUS"]), Source: aws.String("sym"), DetailType: aws.String("SymLogEntry"), Detail: aws.String(member)},
+	}})
+	if err != nil {
+		return fmt.Errorf("put the escalates: %w", err)
 	}
 	iamc, sqsc := iam.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
-	if err := waitMembers(ctx, iamc, group, true, user); err != nil {
+	// The member account as it sees itself: its own group of the same name,
+	// and the same email mapped to its own IAM user.
+	memberIAM := iam.NewFromConfig(devstack.AccountConfig(cfg, memberAccount))
+	memberUser := devstack.MemberUserName(user, memberAccount)
+	if err := waitMembers(ctx, iamc, motoserver.AccountID, group, true, user); err != nil {
 		return err
 	}
-	if err := printResult(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Granted"); err != nil {
+	if err := waitMembers(ctx, memberIAM, memberAccount, group, true, memberUser); err != nil {
 		return err
 	}
-	step("no deescalate will come: iamjit ends the grant at its expiry (a timer, to the second; the sweep is the safety net)")
-	if err := waitMembers(ctx, iamc, group, false, user); err != nil {
+	if err := printResults(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Granted", 2); err != nil {
 		return err
 	}
-	if err := printResult(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Revoked"); err != nil {
+	step("no deescalate will come: iamjit ends both grants at their expiry (a timer, to the second; the sweep is the safety net)")
+	if err := waitMembers(ctx, iamc, motoserver.AccountID, group, false, user); err != nil {
+		return err
+	}
+	if err := waitMembers(ctx, memberIAM, memberAccount, group, false, memberUser); err != nil {
+		return err
+	}
+	if err := printResults(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Revoked", 2); err != nil {
 		return err
 	}
 	return printRevocation(ctx, iamc, vars["IAMJIT_DEV_ROLE_ARN"])
+}
+
+// memberAccount is the demo's member account.
+const memberAccount = "210987654321"
+
+// symEntry is the escalate fixture for user into group (a name, or an ARN
+// of a member account's group), for duration seconds; run names the grant.
+func symEntry(user, group, run string, duration int) (string, error) {
+	var entry map[string]any
+	if err := json.Unmarshal(escalate, &entry); err != nil {
+		return "", err
+	}
+	entry["id"] = fmt.Sprintf("%v-%s", entry["id"], run)
+	entry["event"].(map[string]any)["timestamp"] = time.Now().UTC().Format("2006-01-02T15:04:05.000000")
+	r := entry["run"].(map[string]any)
+	r["srn"] = fmt.Sprintf("%v-%s", r["srn"], run)
+	r["actors"].(map[string]any)["request"].(map[string]any)["username"] = user
+	fields := entry["fields"].(map[string]any)
+	fields["duration"] = duration
+	fields["target"].(map[string]any)["settings"] = map[string]any{"iam_group": group}
+	detail, err := json.Marshal(entry)
+	return string(detail), err
 }
 
 // printRevocation shows the Deny iamjit put on the /jit/ role the group let
@@ -162,7 +198,7 @@ func printRevocation(ctx context.Context, c *iam.Client, roleARN string) error {
 	return nil
 }
 
-func waitMembers(ctx context.Context, c *iam.Client, group string, want bool, user string) error {
+func waitMembers(ctx context.Context, c *iam.Client, account, group string, want bool, user string) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		out, err := c.GetGroup(ctx, &iam.GetGroupInput{GroupName: &group})
@@ -175,7 +211,7 @@ func waitMembers(ctx context.Context, c *iam.Client, group string, want bool, us
 		}
 		member := strings.Contains(","+strings.Join(names, ",")+",", ","+user+",")
 		if member == want {
-			step("IAM group %s members: %v", group, names)
+			step("IAM group %s in account %s: members %v", group, account, names)
 			return nil
 		}
 		select {
@@ -187,7 +223,9 @@ func waitMembers(ctx context.Context, c *iam.Client, group string, want bool, us
 	return fmt.Errorf("timed out waiting for %s membership in %s to be %v", user, group, want)
 }
 
-func printResult(ctx context.Context, c *sqs.Client, queue, detailType string) error {
+// printResults prints the result events as they arrive until n of
+// detailType have.
+func printResults(ctx context.Context, c *sqs.Client, queue, detailType string, n int) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &queue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
@@ -207,11 +245,13 @@ func printResult(ctx context.Context, c *sqs.Client, queue, detailType string) e
 			step("result event on the results bus: %s", ev.DetailType)
 			fmt.Println("    " + string(b))
 			if ev.DetailType == detailType {
-				return nil
+				if n--; n == 0 {
+					return nil
+				}
 			}
 		}
 	}
-	return errors.New("no " + detailType + " result arrived")
+	return fmt.Errorf("%d more %s results did not arrive", n, detailType)
 }
 
 func exitText(err error) string {
