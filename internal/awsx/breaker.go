@@ -23,11 +23,13 @@ type BreakerSettings struct {
 
 // Breaker returns an API option that puts one circuit breaker
 // (sony/gobreaker) in front of every call of the clients built with it: an
-// account whose chain or IAM keeps failing (throttled, unreachable, denied
-// by STS after start) fails its calls at once, as retryable errors, instead
-// of holding a worker through the SDK's retries and timeouts each time. So
-// one member account that fails delays only its own requests. Build one per
-// account and share it by all of that account's clients.
+// account whose IAM or chain keeps failing slowly (throttled through the
+// SDK's retries, unreachable, timing out) fails its calls at once, as
+// retryable errors, instead of holding a worker through the retries and
+// timeouts each time. A refusal (STS denying the chain after start,
+// AccessDenied) already fails fast and is an answer, not an outage: it does
+// not trip it. So one member account that fails delays only its own
+// requests. Build one per account and share it by all of its clients.
 func Breaker(account string, s BreakerSettings) func(*middleware.Stack) error {
 	cb := gobreaker.NewCircuitBreaker[middleware.InitializeOutput](gobreaker.Settings{
 		Name:        account,
