@@ -26,13 +26,13 @@ var accountsEntryKeys = []string{"connector_role_arn", "external_id", "iam_role_
 
 // The chain and secrets checkMemberAccounts configures module iamjit with.
 const (
-	homeConnector    = "arn:aws:iam::123456789012:role/sym/iamjit-connector"
-	homeIAMModifier  = "arn:aws:iam::123456789012:role/sym/iamjit-iam-modifier"
-	externalIDParam  = "arn:aws:ssm:us-east-1:123456789012:parameter/iamjit/external-id"
-	accountsSecret   = "arn:aws:secretsmanager:us-east-1:123456789012:secret:iamjit-accounts-AbCdEf"
-	accountsVersion  = "00000000-0000-0000-0000-000000000001"
-	memberConnector  = "arn:aws:iam::%s:role/sym/iamjit-connector"
-	memberIAMModifer = "arn:aws:iam::%s:role/sym/iamjit-iam-modifier"
+	homeConnector     = "arn:aws:iam::123456789012:role/sym/iamjit-connector"
+	homeIAMModifier   = "arn:aws:iam::123456789012:role/sym/iamjit-iam-modifier"
+	externalIDParam   = "arn:aws:ssm:us-east-1:123456789012:parameter/iamjit/external-id"
+	accountsSecret    = "arn:aws:secretsmanager:us-east-1:123456789012:secret:iamjit-accounts-AbCdEf"
+	accountsVersion   = "00000000-0000-0000-0000-000000000001"
+	memberConnector   = "arn:aws:iam::%s:role/sym/iamjit-connector"
+	memberIAMModifier = "arn:aws:iam::%s:role/sym/iamjit-iam-modifier"
 )
 
 // memberAccounts is a value of module iamjit's member_accounts: a chain in
@@ -51,7 +51,7 @@ func memberAccounts(ids ...string) cty.Value {
 		m[id] = cty.ObjectVal(map[string]cty.Value{
 			"connector_role_arn": cty.StringVal(fmt.Sprintf(memberConnector, id)),
 			"external_id":        cty.StringVal("external-id-of-" + id),
-			"iam_role_arn":       cty.StringVal(fmt.Sprintf(memberIAMModifer, id)),
+			"iam_role_arn":       cty.StringVal(fmt.Sprintf(memberIAMModifier, id)),
 		})
 	}
 	return cty.MapVal(m)
@@ -123,7 +123,7 @@ func checkMemberAccounts(m *tfModule) problems {
 	elsewhere := cty.MapVal(map[string]cty.Value{"210987654321": cty.ObjectVal(map[string]cty.Value{
 		"connector_role_arn": cty.StringVal(fmt.Sprintf(memberConnector, "999999999999")),
 		"external_id":        cty.StringVal("external-id-of-210987654321"),
-		"iam_role_arn":       cty.StringVal(fmt.Sprintf(memberIAMModifer, "210987654321")),
+		"iam_role_arn":       cty.StringVal(fmt.Sprintf(memberIAMModifier, "210987654321")),
 	})})
 	if rejected, err := m.validationRejects("member_accounts", elsewhere); err != nil || !rejected {
 		p.add("variable member_accounts must reject a connector in another account than its key: %v", err)
@@ -168,47 +168,39 @@ func checkMemberAccounts(m *tfModule) problems {
 		if got := secrets["IAMJIT_ACCOUNTS"]; got != want {
 			p.add("%s: container iamjit: secret IAMJIT_ACCOUNTS from %v, want %v (the accounts secret, at its version)", with, got, want)
 		}
-		// The task role may assume exactly the chains' first hops.
-		wantAssume := []string{homeConnector}
+		// The task role may assume exactly the chains' first hops; the
+		// execution role may read the external id and the accounts secret.
+		wantAssume, wantRead := []string{homeConnector}, []string{externalIDParam}
 		for _, id := range c.ids {
 			wantAssume = append(wantAssume, fmt.Sprintf(memberConnector, id))
 		}
-		slices.Sort(wantAssume)
-		_, perms, _ := mm.role(roleOf(mm, attr(td, "task_role_arn")))
-		var assume []string
-		for _, s := range perms {
-			if s.off || !s.allow() || !s.hasAction("sts:AssumeRole") {
-				continue
-			}
-			if s.resolved == nil {
-				p.add("%s: %s: sts:AssumeRole on %v, not known offline", with, s.where, s.resources)
-			}
-			assume = append(assume, s.resolved...)
-		}
-		slices.Sort(assume)
-		if !slices.Equal(assume, wantAssume) {
-			p.add("%s: the task role may sts:AssumeRole %v, want exactly the connectors %v", with, assume, wantAssume)
-		}
-		// The execution role reads the external id and the accounts secret, nothing else.
-		readable := []string{externalIDParam}
 		if len(c.ids) > 0 {
-			readable = append(readable, accountsSecret)
+			wantRead = append(wantRead, accountsSecret)
 		}
-		_, perms, _ = mm.role(roleOf(mm, attr(td, "execution_role_arn")))
-		var read []string
-		for _, s := range perms {
-			if s.off || !s.allow() || !(s.hasAction("secretsmanager:GetSecretValue") || s.hasAction("ssm:GetParameters")) {
-				continue
+		for _, r := range []struct {
+			role, what, of string
+			actions        []string
+			want           []string
+		}{
+			{"task_role_arn", "the task role may sts:AssumeRole", "the connectors", []string{"sts:AssumeRole"}, wantAssume},
+			{"execution_role_arn", "the execution role may read the secrets", "the container's", []string{"secretsmanager:GetSecretValue", "ssm:GetParameters"}, wantRead},
+		} {
+			_, perms, _ := mm.role(roleOf(mm, attr(td, r.role)))
+			got := []string{}
+			for _, s := range perms {
+				if s.off || !s.allow() || !slices.ContainsFunc(r.actions, s.hasAction) {
+					continue
+				}
+				if s.resolved == nil {
+					p.add("%s: %s: %v on %v, not known offline", with, s.where, s.actions, s.resources)
+				}
+				got = append(got, s.resolved...)
 			}
-			if s.resolved == nil {
-				p.add("%s: %s: reads %v, not known offline", with, s.where, s.resources)
+			slices.Sort(got)
+			slices.Sort(r.want)
+			if !slices.Equal(got, r.want) {
+				p.add("%s: %s %v, want exactly %s %v", with, r.what, got, r.of, r.want)
 			}
-			read = append(read, s.resolved...)
-		}
-		slices.Sort(read)
-		slices.Sort(readable)
-		if !slices.Equal(read, readable) {
-			p.add("%s: the execution role may read the secrets %v, want exactly %v", with, read, readable)
 		}
 	}
 	return p

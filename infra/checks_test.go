@@ -36,6 +36,7 @@ type principal struct {
 type condition struct {
 	test, variable string
 	values         []string // source text
+	resolved       []string // the values, where all are known offline (else nil)
 }
 
 type statement struct {
@@ -77,9 +78,9 @@ func (m *tfModule) doc(name string) ([]statement, bool) {
 // m's, or an instance deep found), named name in their where.
 func (m *tfModule) docOf(b *hclsyntax.Block, name string) []statement {
 	var out []statement
-	live := m.live(b, "statement")
-	for i, sb := range nested(b, "statement") {
-		s := statement{where: fmt.Sprintf("data.aws_iam_policy_document.%s statement %d", name, i), off: !slices.Contains(live, sb)}
+	for i, r := range m.render(b, "statement") {
+		sb := r.Block
+		s := statement{where: fmt.Sprintf("data.aws_iam_policy_document.%s statement %d", name, i), off: r.off}
 		if sid, ok := m.str(attr(sb, "sid")); ok {
 			s.where = fmt.Sprintf("data.aws_iam_policy_document.%s[%s]", name, sid)
 		}
@@ -92,14 +93,17 @@ func (m *tfModule) docOf(b *hclsyntax.Block, name string) []statement {
 		s.resources = m.elems(attr(sb, "resources"))
 		s.resolved = m.knownStrings(attr(sb, "resources"))
 		s.notRes = attr(sb, "not_resources") != nil
-		for _, pb := range append(nested(sb, "principals"), nested(sb, "not_principals")...) {
-			typ, _ := m.str(attr(pb, "type"))
-			s.principals = append(s.principals, principal{typ: typ, ids: m.elems(attr(pb, "identifiers"))})
+		for _, pb := range append(m.render(sb, "principals"), m.render(sb, "not_principals")...) { // off ones too: a "*" there is still refused
+			typ, _ := m.str(attr(pb.Block, "type"))
+			s.principals = append(s.principals, principal{typ: typ, ids: m.elems(attr(pb.Block, "identifiers"))})
 		}
-		for _, cb := range m.live(sb, "condition") { // a condition a default turns off is not there
-			test, _ := m.str(attr(cb, "test"))
-			variable, _ := m.str(attr(cb, "variable"))
-			s.conditions = append(s.conditions, condition{test: test, variable: variable, values: m.elems(attr(cb, "values"))})
+		for _, cb := range m.render(sb, "condition") {
+			if cb.off {
+				continue // a condition the configuration turns off is not there
+			}
+			test, _ := m.str(attr(cb.Block, "test"))
+			variable, _ := m.str(attr(cb.Block, "variable"))
+			s.conditions = append(s.conditions, condition{test: test, variable: variable, values: m.elems(attr(cb.Block, "values")), resolved: m.knownStrings(attr(cb.Block, "values"))})
 		}
 		out = append(out, s)
 	}
@@ -327,24 +331,37 @@ func allowedActions(p *problems, ss []statement, allowed []string) {
 	}
 }
 
+// chainRole returns the Allow statements of the trust and the permissions
+// of the module's one role (a hop of iamjit's chain, under /sym/), with the
+// problems of finding them; ok is false when there is no such role.
+func chainRole(m *tfModule, what string) (trust, perms []statement, p problems, ok bool) {
+	name, p := onlyRole(m)
+	if name == "" {
+		return nil, nil, p, false
+	}
+	all, perms, rp := m.role(name)
+	p = append(p, rp...)
+	if len(all) == 0 {
+		p.add("%s: empty trust policy", what)
+	}
+	for _, s := range all {
+		if s.allow() {
+			trust = append(trust, s)
+		}
+	}
+	return trust, perms, p, true
+}
+
 // --- modules/connector -----------------------------------------------------
 
 var symRoleARN = regexp.MustCompile(`^arn:(\$\{\}|aws[a-z-]*):iam::(\$\{\}|[0-9]{12}):role/sym/\*$`)
 
 func checkConnector(m *tfModule) problems {
-	name, p := onlyRole(m)
-	if name == "" {
+	trust, perms, p, ok := chainRole(m, "connector")
+	if !ok {
 		return p
 	}
-	trust, perms, rp := m.role(name)
-	p = append(p, rp...)
-	if len(trust) == 0 {
-		p.add("connector: empty trust policy")
-	}
 	for _, s := range trust {
-		if !s.allow() {
-			continue
-		}
 		if len(s.actions) != 1 || s.actions[0] != "sts:AssumeRole" {
 			p.add("%s: connector trust grants %v, want only sts:AssumeRole", s.where, s.actions)
 		}
@@ -402,19 +419,11 @@ var (
 )
 
 func checkIAMModifier(m *tfModule) problems {
-	name, p := onlyRole(m)
-	if name == "" {
+	trust, perms, p, ok := chainRole(m, "iam_modifier")
+	if !ok {
 		return p
 	}
-	trust, perms, rp := m.role(name)
-	p = append(p, rp...)
-	if len(trust) == 0 {
-		p.add("iam_modifier: empty trust policy")
-	}
 	for _, s := range trust {
-		if !s.allow() {
-			continue
-		}
 		if len(s.principals) == 0 {
 			p.add("%s: no principal", s.where)
 		}
@@ -545,10 +554,10 @@ func checkTargetGroup(m *tfModule) problems {
 const awsUsername = "$${aws:username}"
 
 // ownSourceIdentity reports whether s requires sts:SourceIdentity to be the
-// caller's IAM user name.
+// caller's IAM user name (the policy variable, not a name of its own).
 func ownSourceIdentity(s statement) bool {
 	c := s.condition("StringEquals", "sts:SourceIdentity")
-	return c != nil && slices.Equal(c.values, []string{awsUsername})
+	return c != nil && slices.Equal(c.resolved, []string{"${aws:username}"})
 }
 
 // checkSourceIdentity: by default (require_source_identity) the roles members
@@ -737,12 +746,10 @@ func checkRule(m *tfModule) problems {
 
 func checkTable(m *tfModule) problems {
 	var p problems
-	tables := m.resources("aws_dynamodb_table")
-	if len(tables) != 1 {
-		p.add("want one aws_dynamodb_table, found %d", len(tables))
+	t := only(m, &p, "aws_dynamodb_table")
+	if t == nil {
 		return p
 	}
-	t := tables[0]
 	want := func(what string, e hclsyntax.Expression, v any) {
 		if got := m.eval(e); got != v {
 			p.add("aws_dynamodb_table: %s = %v, want %v", what, got, v)
@@ -797,12 +804,10 @@ const defaultShutdown = 25 * time.Second
 
 func checkService(m *tfModule) problems {
 	var p problems
-	svcs := m.resources("aws_ecs_service")
-	if len(svcs) != 1 {
-		p.add("want one aws_ecs_service, found %d", len(svcs))
+	svc := only(m, &p, "aws_ecs_service")
+	if svc == nil {
 		return p
 	}
-	svc := svcs[0]
 	if n, ok := m.num(attr(svc, "desired_count")); !ok || n < 2 {
 		p.add("aws_ecs_service: desired_count %v, want >= 2", m.eval(attr(svc, "desired_count")))
 	}
@@ -818,12 +823,10 @@ func checkService(m *tfModule) problems {
 		p.add("aws_ecs_service: no network_configuration (awsvpc)")
 	}
 
-	tds := m.resources("aws_ecs_task_definition")
-	if len(tds) != 1 {
-		p.add("want one aws_ecs_task_definition, found %d", len(tds))
+	td := only(m, &p, "aws_ecs_task_definition")
+	if td == nil {
 		return p
 	}
-	td := tds[0]
 	if nm, _ := m.str(attr(td, "network_mode")); nm != "awsvpc" {
 		p.add("aws_ecs_task_definition: network_mode %q, want awsvpc", nm)
 	}
@@ -944,16 +947,15 @@ var (
 
 func checkTaskRoles(m *tfModule) problems {
 	var p problems
-	td := m.resources("aws_ecs_task_definition")
-	if len(td) != 1 {
-		p.add("want one aws_ecs_task_definition")
+	td := only(m, &p, "aws_ecs_task_definition")
+	if td == nil {
 		return p
 	}
 	for _, r := range []struct {
 		attr    string
 		allowed []string
 	}{{"task_role_arn", taskMay}, {"execution_role_arn", executionMay}} {
-		name := roleOf(m, attr(td[0], r.attr))
+		name := roleOf(m, attr(td, r.attr))
 		if name == "" {
 			p.add("aws_ecs_task_definition: %s is not a role of this module", r.attr)
 			continue
@@ -1148,12 +1150,10 @@ func checkPipe(m *tfModule) problems {
 			p.add("aws_kinesis_stream.%s: not KMS-encrypted", s.Labels[1])
 		}
 	}
-	pipes := m.resources("aws_pipes_pipe")
-	if len(pipes) != 1 {
-		p.add("want one aws_pipes_pipe, found %d", len(pipes))
+	pp := only(m, &p, "aws_pipes_pipe")
+	if pp == nil {
 		return p
 	}
-	pp := pipes[0]
 	if !strings.HasPrefix(strings.Join(refs(attr(pp, "source")), ","), "aws_kinesis_stream.") {
 		p.add("aws_pipes_pipe: source is not the stream")
 	}

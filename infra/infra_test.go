@@ -126,6 +126,10 @@ func TestFormerAddressesAreMoved(t *testing.T) {
 	}
 }
 
+// symRuntimeGrant is the one grant of Sym's runtime role (modules/sym_runtime).
+const symRuntimeGrant = `    actions   = ["sts:AssumeRole"]
+    resources = [local.role_arn]`
+
 // TestChecksCatchBrokenInvariants breaks each invariant in a copy of the real
 // files and expects the matching check to say so: every check can fail.
 func TestChecksCatchBrokenInvariants(t *testing.T) {
@@ -202,29 +206,15 @@ resource "aws_iam_role_policy" "assume_sym_roles" {`}}},
   default     = true`, `  type        = bool
   default     = false`}}},
 			checkTargetGroup, "require_source_identity: default false"},
-		{"target roles accept any source identity", "modules/iam_target_group", edit{"main.tf": {{`for_each = var.require_source_identity ? [1] : []
-      content {
-        test     = "StringEquals"
-        variable = "sts:SourceIdentity"
-        values   = ["$${aws:username}"]`, `for_each = var.require_source_identity ? [1] : []
-      content {
-        test     = "StringLike"
-        variable = "sts:SourceIdentity"
-        values   = ["*"]`}}},
+		{"target roles accept any source identity", "modules/iam_target_group", edit{"main.tf": {{`own_source_identity = { test = "StringEquals", variable = "sts:SourceIdentity", values = ["$${aws:username}"] }`, `own_source_identity = { test = "StringLike", variable = "sts:SourceIdentity", values = ["*"] }`}}},
 			checkTargetGroup, "lacks StringEquals sts:SourceIdentity"},
-		{"target roles without the source identity condition", "modules/iam_target_group", edit{"main.tf": {{`for_each = var.require_source_identity ? [1] : []
-      content {`, `for_each = []
-      content {`}}},
+		{"target roles accept one fixed source identity", "modules/iam_target_group", edit{"main.tf": {{`values = ["$${aws:username}"] }`, `values = ["alice"] }`}}},
+			checkTargetGroup, "the trust of aws_iam_role.this lacks StringEquals sts:SourceIdentity"},
+		{"target roles without the source identity condition", "modules/iam_target_group", edit{"main.tf": {{`var.require_source_identity ? { source_identity = local.own_source_identity } : {},`, `{},`}}},
 			checkTargetGroup, "lacks StringEquals sts:SourceIdentity"},
 		{"target roles do not allow setting it", "modules/iam_target_group", edit{"main.tf": {{`["sts:AssumeRole", "sts:SetSourceIdentity"] : ["sts:AssumeRole"]`, `["sts:AssumeRole"] : ["sts:AssumeRole"]`}}},
 			checkTargetGroup, "does not allow sts:SetSourceIdentity"},
-		{"members may claim any source identity", "modules/iam_target_group", edit{"main.tf": {{`resources = local.assumable_role_arns
-
-      condition {
-        test     = "StringEquals"`, `resources = local.assumable_role_arns
-
-      condition {
-        test     = "StringLike"`}}},
+		{"members may claim any source identity", "modules/iam_target_group", edit{"main.tf": {{`test     = local.own_source_identity.test`, `test     = "StringLike"`}}},
 			checkTargetGroup, "a member could claim another's name"},
 		{"execution role trust with the task role's conditions", "modules/iamjit", edit{"iam.tf": {{`{ task = true, execution = false }`, `{ task = true, execution = true }`}}},
 			checkTaskRoles, "the execution role's trust has conditions"},
@@ -269,9 +259,7 @@ resource "aws_iam_role_policy" "assume_sym_roles" {`}}},
 			checkSymRuntime, "the account trusted without ArnEquals aws:PrincipalArn"},
 		{"Sym's role may assume iamjit's roles", "modules/sym_runtime", edit{"main.tf": {{`    resources = [local.role_arn]`, `    resources = ["arn:aws:iam::123456789012:role/sym/*"]`}}},
 			checkSymRuntime, "only itself (local.role_arn)"},
-		{"Sym's role may change groups", "modules/sym_runtime", edit{"main.tf": {{`    actions   = ["sts:AssumeRole"]
-    resources = [local.role_arn]`, `    actions   = ["sts:AssumeRole", "iam:AddUserToGroup"]
-    resources = [local.role_arn]`}}},
+		{"Sym's role may change groups", "modules/sym_runtime", edit{"main.tf": {{symRuntimeGrant, strings.Replace(symRuntimeGrant, `"sts:AssumeRole"`, `"sts:AssumeRole", "iam:AddUserToGroup"`, 1)}}},
 			checkSymRuntime, "the runtime role may iam:AddUserToGroup"},
 		{"permission context on another role", "modules/sym_runtime", edit{"main.tf": {{`role_arn    = aws_iam_role.runtime.arn`, `role_arn    = "arn:aws:iam::123456789012:role/sym/SymIAMProd"`}}},
 			checkSymRuntime, "settings.role_arn"},
@@ -329,9 +317,7 @@ resource "aws_iam_role_policy" "assume_sym_roles" {`}}},
 			checkProd, "does not give Sym's runtime role"},
 		{"a duration longer than iamjit's maximum", "environments/prod", edit{"variables.tf": {{`default     = ["30m", "1h", "4h", "12h"]`, `default     = ["30m", "24h"]`}}},
 			checkProd, "duration choice 24h exceeds"},
-		{"another module changes groups", "environments/prod", edit{"../../modules/sym_runtime/main.tf": {{`    actions   = ["sts:AssumeRole"]
-    resources = [local.role_arn]`, `    actions   = ["sts:AssumeRole", "iam:RemoveUserFromGroup"]
-    resources = [local.role_arn]`}}},
+		{"another module changes groups", "environments/prod", edit{"../../modules/sym_runtime/main.tf": {{symRuntimeGrant, strings.Replace(symRuntimeGrant, `"sts:AssumeRole"`, `"sts:AssumeRole", "iam:RemoveUserFromGroup"`, 1)}}},
 			checkProd, "grants iam:RemoveUserFromGroup: only the IAM modifier changes IAM"},
 		{"alarm topic on the AWS-managed key", "environments/prod", edit{"main.tf": {{`kms_master_key_id = aws_kms_key.alarms.arn`, `kms_master_key_id = "alias/aws/sns"`}}},
 			checkProd, "is not a customer-managed aws_kms_key"},
@@ -413,7 +399,8 @@ resource "aws_kms_key" "alarms" {`}}},
 		{"external id in plain env", "modules/iamjit", edit{"ecs.tf": {{`IAMJIT_LOG_FORMAT         = "json"`, `IAMJIT_LOG_FORMAT = "json"
     IAMJIT_EXTERNAL_ID = "x"`}}},
 			checkService, "plain environment"},
-		{"external id not a secret", "modules/iamjit", edit{"ecs.tf": {{`{ IAMJIT_EXTERNAL_ID = var.external_id_parameter_arn },`, `{},`}}},
+		{"external id not a secret", "modules/iamjit", edit{"ecs.tf": {{`      IAMJIT_EXTERNAL_ID = { sid = "ReadExternalId", arn = var.external_id_parameter_arn, value_from = var.external_id_parameter_arn }
+`, ``}}},
 			checkService, "not in secrets"},
 		{"queue url missing", "modules/iamjit", edit{"ecs.tf": {{`IAMJIT_QUEUE_URL          = aws_sqs_queue.main.url`, ``}}},
 			checkService, "lacks IAMJIT_QUEUE_URL"},
@@ -441,7 +428,7 @@ resource "aws_kms_key" "alarms" {`}}},
 			checkAlarms, "DLQ aws_sqs_queue.dlq"},
 		{"DLQ alarm waits for two messages", "modules/sym_log_pipe", edit{"../alarms/main.tf": {{`threshold           = 0`, `threshold           = 1`}}},
 			checkAlarms, `module.alarms.aws_cloudwatch_metric_alarm.this["pipe-dlq-not-empty"]: want ApproximateNumberOfMessagesVisible > 0`},
-		{"no age alarm", "modules/iamjit", edit{"alarms.tf": {{`metric_name         = "ApproximateAgeOfOldestMessage"`, `metric_name         = "NumberOfMessagesSent"`}}},
+		{"no age alarm", "modules/iamjit", edit{"alarms.tf": {{`metric_name        = "ApproximateAgeOfOldestMessage"`, `metric_name        = "NumberOfMessagesSent"`}}},
 			checkAlarms, "ApproximateAgeOfOldestMessage"},
 		{"pipe detail is the record data as one placeholder", "modules/sym_log_pipe", edit{"main.tf": {{`input_template = local.input_template`, `input_template = "<$.data>"`}}},
 			checkPipe, "not a JSON object"},
@@ -510,12 +497,16 @@ resource "aws_kms_key" "alarms" {`}}},
 		{"member accounts in the plain environment", "modules/iamjit", edit{"ecs.tf": {{`IAMJIT_LOG_FORMAT         = "json"`, `IAMJIT_LOG_FORMAT = "json"
     IAMJIT_ACCOUNTS   = jsonencode(var.member_accounts)`}}},
 			checkMemberAccounts, "IAMJIT_ACCOUNTS is in the plain environment"},
-		{"member accounts not a secret", "modules/iamjit", edit{"ecs.tf": {{`local.has_members ? { IAMJIT_ACCOUNTS`, `false ? { IAMJIT_ACCOUNTS`}}},
+		{"member accounts not a secret", "modules/iamjit", edit{"ecs.tf": {{`local.has_members ? {
+      IAMJIT_ACCOUNTS`, `false ? {
+      IAMJIT_ACCOUNTS`}}},
 			checkMemberAccounts, "secret IAMJIT_ACCOUNTS from <nil>, want " + accountsSecret},
-		{"member accounts secret not pinned to its version", "modules/iamjit", edit{"ecs.tf": {{`IAMJIT_ACCOUNTS = "${aws_secretsmanager_secret.accounts[0].arn}:::${aws_secretsmanager_secret_version.accounts[0].version_id}"`, `IAMJIT_ACCOUNTS = aws_secretsmanager_secret.accounts[0].arn`}}},
+		{"member accounts secret not pinned to its version", "modules/iamjit", edit{"ecs.tf": {{`value_from = "${aws_secretsmanager_secret.accounts[0].arn}:::${aws_secretsmanager_secret_version.accounts[0].version_id}"`, `value_from = aws_secretsmanager_secret.accounts[0].arn`}}},
 			checkMemberAccounts, "(the accounts secret, at its version)"},
-		{"execution role reads every secret", "modules/iamjit", edit{"iam.tf": {{`resources = [aws_secretsmanager_secret.accounts[0].arn]`, `resources = ["arn:aws:secretsmanager:us-east-1:123456789012:secret:*"]`}}},
+		{"execution role reads every secret", "modules/iamjit", edit{"iam.tf": {{`resources = [statement.value.arn]`, `resources = ["arn:aws:secretsmanager:us-east-1:123456789012:secret:*"]`}}},
 			checkMemberAccounts, "the execution role may read the secrets"},
+		{"execution role cannot read the external id", "modules/iamjit", edit{"iam.tf": {{`for_each = local.secrets`, `for_each = {}`}}},
+			checkMemberAccounts, "with member accounts []: the execution role may read the secrets [], want exactly the container's [" + externalIDParam + "]"},
 		{"accounts secret holds something else", "modules/iamjit", edit{"accounts.tf": {{`secret_string = jsonencode(var.member_accounts)`, `secret_string = jsonencode({ for id, a in var.member_accounts : id => a.connector_role_arn })`}}},
 			checkMemberAccounts, "secret_string is"},
 		{"accounts secret without member accounts", "modules/iamjit", edit{"accounts.tf": {{`count = local.has_members ? 1 : 0`, `count = 1`}}},
@@ -780,48 +771,42 @@ output "x" { value = aws_sqs_queue.nope.url }`, func(m *tfModule) problems { ret
 	}
 }
 
+// fixture reads an SQS body of events/testdata and returns it with its
+// envelope.
+func fixture(t *testing.T, name string) ([]byte, events.Envelope) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../events/testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env events.Envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatal(err)
+	}
+	return b, env
+}
+
+// pipeTarget returns module sym_log_pipe's pipe's target_parameters and
+// the source and detail-type it puts events with.
+func pipeTarget(t *testing.T) (tp *hclsyntax.Block, source, detailType string, pipe *tfModule) {
+	t.Helper()
+	pipe, err := loadDir("modules/sym_log_pipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp = nested1(pipe.resources("aws_pipes_pipe")[0], "target_parameters")
+	eb := nested1(tp, "eventbridge_event_bus_parameters")
+	source, _ = pipe.str(attr(eb, "source"))
+	detailType, _ = pipe.str(attr(eb, "detail_type"))
+	return tp, source, detailType, pipe
+}
+
 // TestPipeEnvelopeFixture: the SQS body the pipe -> bus -> rule -> queue path
 // produces (events/testdata/pipe_envelope_escalate.json) agrees with the
 // Terraform: the pipe's source and detail-type, the rule's pattern, and a
 // detail that is a SymLogEntry for an IAM group target.
 func TestPipeEnvelopeFixture(t *testing.T) {
-	b, err := os.ReadFile("../events/testdata/pipe_envelope_escalate.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var env struct {
-		Version    string   `json:"version"`
-		ID         string   `json:"id"`
-		DetailType string   `json:"detail-type"`
-		Source     string   `json:"source"`
-		Account    string   `json:"account"`
-		Time       string   `json:"time"`
-		Region     string   `json:"region"`
-		Resources  []string `json:"resources"`
-		Detail     struct {
-			ID    string `json:"id"`
-			Event struct {
-				Type string `json:"type"`
-			} `json:"event"`
-			Fields struct {
-				Duration int `json:"duration"`
-				Target   struct {
-					Type     string            `json:"type"`
-					Settings map[string]string `json:"settings"`
-				} `json:"target"`
-				TargetID string `json:"target_id"`
-			} `json:"fields"`
-			Run struct {
-				SRN    string `json:"srn"`
-				Actors map[string]struct {
-					Username string `json:"username"`
-				} `json:"actors"`
-			} `json:"run"`
-		} `json:"detail"`
-	}
-	if err := json.Unmarshal(b, &env); err != nil {
-		t.Fatal(err)
-	}
+	b, env := fixture(t, "pipe_envelope_escalate.json")
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(b, &keys); err != nil {
 		t.Fatal(err)
@@ -835,13 +820,7 @@ func TestPipeEnvelopeFixture(t *testing.T) {
 	for k := range keys {
 		t.Errorf("fixture envelope has %q, which EventBridge does not send", k)
 	}
-	pipe, err := loadDir("modules/sym_log_pipe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eb := nested1(nested1(pipe.resources("aws_pipes_pipe")[0], "target_parameters"), "eventbridge_event_bus_parameters")
-	src, _ := pipe.str(attr(eb, "source"))
-	dt, _ := pipe.str(attr(eb, "detail_type"))
+	_, src, dt, _ := pipeTarget(t)
 	if env.Source != src || env.DetailType != dt {
 		t.Errorf("fixture source/detail-type %q/%q, pipe puts %q/%q", env.Source, env.DetailType, src, dt)
 	}
@@ -855,17 +834,24 @@ func TestPipeEnvelopeFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var d events.SymLogEntry
+	if err := json.Unmarshal(env.Detail, &d); err != nil {
+		t.Fatal(err)
+	}
 	pat, _ := iamjit.eval(attr(iamjit.resources("aws_cloudwatch_event_rule")[0], "event_pattern")).(map[string]any)
 	if s, _ := pat["source"].([]any); !slices.Contains(s, any(env.Source)) {
 		t.Errorf("the rule (source %v) would not match the fixture's source %q", pat["source"], env.Source)
 	}
 	types := pat["detail"].(map[string]any)["event"].(map[string]any)["type"].([]any)
-	if !slices.Contains(types, any(env.Detail.Event.Type)) {
-		t.Errorf("the rule (types %v) would not match event.type %q", types, env.Detail.Event.Type)
+	if !slices.Contains(types, any(d.Event.Type)) {
+		t.Errorf("the rule (types %v) would not match event.type %q", types, d.Event.Type)
 	}
-	d := env.Detail
-	if d.ID == "" || d.Event.Type != "escalate" || d.Fields.Target.Type != "aws_iam_group" ||
-		d.Fields.Target.Settings["iam_group"] != "sym-readonly" || d.Fields.TargetID == "" || d.Fields.Duration <= 0 ||
+	var duration int
+	if err := json.Unmarshal(d.Fields.Duration, &duration); err != nil {
+		t.Errorf("fixture duration %s: %v", d.Fields.Duration, err)
+	}
+	if d.ID == "" || d.Event.Type != "escalate" || d.Fields.Target == nil || d.Fields.Target.Type != "aws_iam_group" ||
+		d.Fields.Target.Settings["iam_group"] != "sym-readonly" || d.Fields.TargetID == "" || duration <= 0 ||
 		d.Run.SRN == "" || d.Run.Actors["request"].Username == "" {
 		t.Errorf("fixture detail is not an escalate SymLogEntry for IAM group sym-readonly: %+v", d)
 	}
@@ -877,27 +863,17 @@ func TestPipeEnvelopeFixture(t *testing.T) {
 // targets have, its detail has only keys the pipe's template delivers, and
 // iamjit decodes it as an aws_iam_group request for settings.iam_group.
 func TestCustomTargetFixture(t *testing.T) {
-	b, err := os.ReadFile("../events/testdata/pipe_envelope_custom_escalate.json")
-	if err != nil {
+	b, env := fixture(t, "pipe_envelope_custom_escalate.json")
+	var detail map[string]json.RawMessage
+	if err := json.Unmarshal(env.Detail, &detail); err != nil {
 		t.Fatal(err)
 	}
-	var env struct {
-		Source     string                     `json:"source"`
-		DetailType string                     `json:"detail-type"`
-		Detail     map[string]json.RawMessage `json:"detail"`
-	}
-	if err := json.Unmarshal(b, &env); err != nil {
+	var fields events.SymFields
+	if err := json.Unmarshal(detail["fields"], &fields); err != nil {
 		t.Fatal(err)
 	}
-	var fields struct {
-		Target struct {
-			Name     string            `json:"name"`
-			Type     string            `json:"type"`
-			Settings map[string]string `json:"settings"`
-		} `json:"target"`
-	}
-	if err := json.Unmarshal(env.Detail["fields"], &fields); err != nil {
-		t.Fatal(err)
+	if fields.Target == nil {
+		t.Fatal("fixture has no fields.target")
 	}
 	flow, err := loadDir("modules/sym_flow")
 	if err != nil {
@@ -918,19 +894,14 @@ func TestCustomTargetFixture(t *testing.T) {
 	if name := toGo(flow.vars["name"]); !strings.HasPrefix(fields.Target.Name, fmt.Sprint(name)+"-") {
 		t.Errorf("fixture target name %q is not <%v>-<key>", fields.Target.Name, name)
 	}
-	pipe, err := loadDir("modules/sym_log_pipe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := nested1(pipe.resources("aws_pipes_pipe")[0], "target_parameters")
+	tp, src, _, pipe := pipeTarget(t)
 	it, _ := pipe.str(attr(tp, "input_template"))
-	for k := range env.Detail {
+	for k := range detail {
 		if !strings.Contains(it, `"`+k+`": <$.data.`+k+`>`) {
 			t.Errorf("fixture detail key %q is not one the pipe delivers (%s)", k, it)
 		}
 	}
-	eb := nested1(tp, "eventbridge_event_bus_parameters")
-	if src, _ := pipe.str(attr(eb, "source")); env.Source != src {
+	if env.Source != src {
 		t.Errorf("fixture source %q, the pipe puts %q", env.Source, src)
 	}
 	req, err := events.Decode(b)

@@ -259,22 +259,71 @@ func nested(b *hclsyntax.Block, typ string) []*hclsyntax.Block {
 	return out
 }
 
-// live is nested less the dynamic blocks whose for_each is known offline to
-// be empty: the blocks Terraform would render with the variables' defaults.
-func (m *tfModule) live(b *hclsyntax.Block, typ string) []*hclsyntax.Block {
+// rendered is a child block as Terraform renders it: the block itself, or
+// one instance of a dynamic block.
+type rendered struct {
+	*hclsyntax.Block
+	// off: a dynamic block's content, whose for_each is known offline to be
+	// empty: Terraform renders nothing of it with these values.
+	off bool
+}
+
+// render returns b's child blocks of type typ as Terraform renders them
+// with the module's values (its variables' defaults, or as with set them):
+// a dynamic "typ" block is one block a for_each element where the elements'
+// expressions are known offline (the iterator replaced by the element), and
+// its content as written where they are not, off where for_each is known
+// to be empty.
+func (m *tfModule) render(b *hclsyntax.Block, typ string) []rendered {
 	if b == nil {
 		return nil
 	}
-	var out []*hclsyntax.Block
+	var out []rendered
 	for _, c := range b.Body.Blocks {
-		if c.Type == "dynamic" && len(c.Labels) == 1 && c.Labels[0] == typ {
-			if v := m.value(attr(c, "for_each"), nil); v.IsKnown() && !v.IsNull() && v.CanIterateElements() && v.LengthInt() == 0 {
+		if c.Type == typ {
+			out = append(out, rendered{c, false})
+			continue
+		}
+		if c.Type != "dynamic" || len(c.Labels) != 1 || c.Labels[0] != typ {
+			continue
+		}
+		content := nested1(&hclsyntax.Block{Body: c.Body}, "content")
+		if content == nil {
+			continue
+		}
+		iter := typ
+		if e := attr(c, "iterator"); e != nil {
+			iter = hcl.ExprAsKeyword(e)
+		}
+		fe := attr(c, "for_each")
+		if items, ok := m.items(fe); ok {
+			if insts, ok := m.instancesOf(content, typ, iter, items); ok {
+				if len(insts) == 0 {
+					out = append(out, rendered{content, true})
+				}
+				out = append(out, insts...)
 				continue
 			}
 		}
-		out = append(out, nested(&hclsyntax.Block{Body: &hclsyntax.Body{Blocks: []*hclsyntax.Block{c}}}, typ)...)
+		v := m.value(fe, nil)
+		empty := v.IsKnown() && !v.IsNull() && v.CanIterateElements() && v.LengthInt() == 0
+		out = append(out, rendered{content, empty})
 	}
 	return out
+}
+
+// instancesOf is a dynamic block's content once for each of items, with
+// iter.key and iter.value replaced; ok is false when one cannot be.
+func (m *tfModule) instancesOf(content *hclsyntax.Block, typ, iter string, items []item) ([]rendered, bool) {
+	var out []rendered
+	for _, it := range items {
+		body, err := m.substBody(content.Body, &scope{mod: m, each: &it, iter: iter})
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, rendered{&hclsyntax.Block{Type: typ, Body: body, TypeRange: content.TypeRange, OpenBraceRange: content.OpenBraceRange, CloseBraceRange: content.CloseBraceRange}, false})
+	}
+	return out, true
 }
 
 func nested1(b *hclsyntax.Block, typ string) *hclsyntax.Block {
@@ -604,10 +653,24 @@ func (m *tfModule) strings(e hclsyntax.Expression) []string {
 		}
 	}
 	var out []string
+	var conditions []hcl.Range // what a conditional tests is none of its values
 	hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
-		if l, ok := n.(*hclsyntax.LiteralValueExpr); ok && l.Val.Type() == cty.String {
-			out = append(out, l.Val.AsString())
+		if c, ok := n.(*hclsyntax.ConditionalExpr); ok {
+			conditions = append(conditions, c.Condition.Range())
 		}
+		return nil
+	})
+	hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
+		l, ok := n.(*hclsyntax.LiteralValueExpr)
+		if !ok || l.Val.Type() != cty.String {
+			return nil
+		}
+		for _, r := range conditions {
+			if r.Filename == l.SrcRange.Filename && r.ContainsOffset(l.SrcRange.Start.Byte) {
+				return nil
+			}
+		}
+		out = append(out, l.Val.AsString())
 		return nil
 	})
 	return out
@@ -676,8 +739,11 @@ func arnShape(s string) string { return interpolation.ReplaceAllString(s, "${}")
 // module, seen from the caller), var.x is the call's argument (vars, already
 // in the caller's terms) and local.x the module's local, itself substituted.
 type scope struct {
-	mod    *tfModule
-	each   *item
+	mod  *tfModule
+	each *item
+	// iter is the name each goes by: "each" (a resource's for_each) when
+	// empty, else a dynamic block's iterator.
+	iter   string
 	names  map[string]hclsyntax.Expression // nil value: shadowed by an inner for
 	bind   bool
 	vars   map[string]hclsyntax.Expression
@@ -737,6 +803,21 @@ func (m *tfModule) items(e hclsyntax.Expression) ([]item, bool) {
 			out = append(out, item{k, it.ValueExpr})
 		}
 		return out, true
+	case *hclsyntax.TupleConsExpr: // a dynamic block's list: keys are indexes
+		var out []item
+		for i, el := range x.Exprs {
+			out = append(out, item{strconv.Itoa(i), el})
+		}
+		return out, true
+	case *hclsyntax.ConditionalExpr:
+		c, ok := m.boolean(x.Condition)
+		if !ok {
+			return nil, false
+		}
+		if c {
+			return m.items(x.TrueResult)
+		}
+		return m.items(x.FalseResult)
 	case *hclsyntax.ScopeTraversalExpr:
 		if len(x.Traversal) == 2 && x.Traversal.RootName() == "local" {
 			if a, ok := x.Traversal[1].(hcl.TraverseAttr); ok {
@@ -1025,14 +1106,14 @@ func (m *tfModule) bound(t hcl.Traversal, sc *scope) (hclsyntax.Expression, hcl.
 		return v, t[1:], nil
 	}
 	switch {
-	case root == "each" && sc.each != nil:
+	case sc.each != nil && (root == sc.iter || sc.iter == "" && root == "each"):
 		switch attrAt(1) {
 		case "key":
 			return &hclsyntax.LiteralValueExpr{Val: cty.StringVal(sc.each.key), SrcRange: rng}, t[2:], nil
 		case "value":
 			return sc.each.val, t[2:], nil
 		}
-		return nil, nil, fmt.Errorf("%s: each.%s", rng, attrAt(1))
+		return nil, nil, fmt.Errorf("%s: %s.%s", rng, root, attrAt(1))
 	case root == "var" && sc.bind:
 		if v, ok := sc.vars[attrAt(1)]; ok {
 			return v, t[2:], nil

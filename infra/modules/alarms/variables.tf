@@ -19,17 +19,17 @@ variable "dead_letter_queues" {
 }
 
 variable "alarms" {
-  description = "Any other alarm by key (<name>-<key>): metric_name of namespace with dimensions, its statistic over a minute compared with threshold, evaluation_periods minutes running. Keys must not end in -not-empty (the dead-letter queues' alarms)."
+  description = "Any other alarm by key (<name>-<key>): metric_name of namespace with dimensions, its statistic over a minute compared with threshold, evaluation_periods minutes running. By default an alarm is a minute's Maximum above threshold, and missing data is fine. Keys must not end in -not-empty (the dead-letter queues' alarms)."
   type = map(object({
     description         = string
     namespace           = string
     metric_name         = string
     dimensions          = map(string)
-    statistic           = string
-    evaluation_periods  = number
     threshold           = number
-    comparison_operator = string
-    treat_missing_data  = string
+    statistic           = optional(string, "Maximum")
+    evaluation_periods  = optional(number, 1)
+    comparison_operator = optional(string, "GreaterThanThreshold")
+    treat_missing_data  = optional(string, "notBreaching")
   }))
   default = {}
 

@@ -15,6 +15,19 @@ locals {
     ]) : pair.key => pair
   }
   assumable_role_arns = concat([for r in aws_iam_role.this : r.arn], var.assumable_role_arns)
+
+  # A session's source identity is the member's own IAM user name: the roles'
+  # trust requires it (require_source_identity), and the group lets members
+  # set no other.
+  own_source_identity = { test = "StringEquals", variable = "sts:SourceIdentity", values = ["$${aws:username}"] }
+
+  # The conditions of the roles' trust: IAM users only, their own name as
+  # source identity, MFA.
+  role_trust_conditions = merge(
+    { users = { test = "ArnLike", variable = "aws:PrincipalArn", values = ["${local.iam_prefix}:user/*"] } },
+    var.require_source_identity ? { source_identity = local.own_source_identity } : {},
+    var.require_mfa ? { mfa = { test = "Bool", variable = "aws:MultiFactorAuthPresent", values = ["true"] } } : {},
+  )
 }
 
 resource "aws_iam_group" "this" {
@@ -60,9 +73,9 @@ data "aws_iam_policy_document" "group" {
       resources = local.assumable_role_arns
 
       condition {
-        test     = "StringEquals"
-        variable = "sts:SourceIdentity"
-        values   = ["$${aws:username}"]
+        test     = local.own_source_identity.test
+        variable = local.own_source_identity.variable
+        values   = local.own_source_identity.values
       }
     }
   }
@@ -93,27 +106,12 @@ data "aws_iam_policy_document" "role_trust" {
       identifiers = ["${local.iam_prefix}:root"]
     }
 
-    condition {
-      test     = "ArnLike"
-      variable = "aws:PrincipalArn"
-      values   = ["${local.iam_prefix}:user/*"]
-    }
-
     dynamic "condition" {
-      for_each = var.require_source_identity ? [1] : []
+      for_each = local.role_trust_conditions
       content {
-        test     = "StringEquals"
-        variable = "sts:SourceIdentity"
-        values   = ["$${aws:username}"]
-      }
-    }
-
-    dynamic "condition" {
-      for_each = var.require_mfa ? [1] : []
-      content {
-        test     = "Bool"
-        variable = "aws:MultiFactorAuthPresent"
-        values   = ["true"]
+        test     = condition.value.test
+        variable = condition.value.variable
+        values   = condition.value.values
       }
     }
   }

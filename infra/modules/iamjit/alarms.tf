@@ -21,15 +21,12 @@ module "alarms" {
 
   alarms = {
     queue-oldest-message = {
-      description         = "The oldest message in ${aws_sqs_queue.main.name} is older than ${var.oldest_message_alarm_seconds}s: iamjit is not consuming."
-      namespace           = "AWS/SQS"
-      metric_name         = "ApproximateAgeOfOldestMessage"
-      dimensions          = { QueueName = aws_sqs_queue.main.name }
-      statistic           = "Maximum"
-      evaluation_periods  = 3
-      threshold           = var.oldest_message_alarm_seconds
-      comparison_operator = "GreaterThanThreshold"
-      treat_missing_data  = "notBreaching"
+      description        = "The oldest message in ${aws_sqs_queue.main.name} is older than ${var.oldest_message_alarm_seconds}s: iamjit is not consuming."
+      namespace          = "AWS/SQS"
+      metric_name        = "ApproximateAgeOfOldestMessage"
+      dimensions         = { QueueName = aws_sqs_queue.main.name }
+      evaluation_periods = 3
+      threshold          = var.oldest_message_alarm_seconds
     }
     no-running-task = {
       description         = "No iamjit task is running: grants are neither applied nor revoked."

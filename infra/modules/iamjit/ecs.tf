@@ -23,12 +23,22 @@ locals {
     IAMJIT_RECONCILE_INTERVAL = var.reconcile_interval
   })
 
-  # What the container reads from SSM or Secrets Manager, by variable; never
-  # in environment. IAMJIT_ACCOUNTS names the secret's version, so a change of
-  # the member accounts makes a new task definition and ECS rolls the tasks.
+  # The container's secrets, by variable, never in environment: the SSM
+  # parameter or Secrets Manager secret each is read from (arn: what the
+  # execution role may read, iam.tf) and the ECS valueFrom. IAMJIT_ACCOUNTS
+  # names the secret's version, so a change of the member accounts makes a
+  # new task definition and ECS rolls the tasks.
   secrets = merge(
-    { IAMJIT_EXTERNAL_ID = var.external_id_parameter_arn },
-    local.has_members ? { IAMJIT_ACCOUNTS = "${aws_secretsmanager_secret.accounts[0].arn}:::${aws_secretsmanager_secret_version.accounts[0].version_id}" } : {},
+    {
+      IAMJIT_EXTERNAL_ID = { sid = "ReadExternalId", arn = var.external_id_parameter_arn, value_from = var.external_id_parameter_arn }
+    },
+    local.has_members ? {
+      IAMJIT_ACCOUNTS = {
+        sid        = "ReadMemberAccounts"
+        arn        = aws_secretsmanager_secret.accounts[0].arn
+        value_from = "${aws_secretsmanager_secret.accounts[0].arn}:::${aws_secretsmanager_secret_version.accounts[0].version_id}"
+      }
+    } : {},
   )
 }
 
@@ -95,7 +105,7 @@ resource "aws_ecs_task_definition" "this" {
 
       environment = [for k in sort(keys(local.environment)) : { name = k, value = local.environment[k] }]
 
-      secrets = [for k in sort(keys(local.secrets)) : { name = k, valueFrom = local.secrets[k] }]
+      secrets = [for k in sort(keys(local.secrets)) : { name = k, valueFrom = local.secrets[k].value_from }]
 
       healthCheck = {
         command     = ["CMD", "/iamjit", "healthcheck"]

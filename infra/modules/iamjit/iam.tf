@@ -2,10 +2,6 @@
 # may do to start it). IAM is changed only through the role chain:
 # task role -> connector (with external id) -> IAM modifier.
 
-locals {
-  external_id_in_ssm = can(regex("^arn:[^:]+:ssm:", var.external_id_parameter_arn))
-}
-
 # Each role's trust exactly as AWS documents it: the task role with the
 # confused-deputy conditions (aws:SourceAccount, aws:SourceArn) of "Amazon ECS
 # task IAM role"; the execution role without them, as in "Amazon ECS task
@@ -113,7 +109,7 @@ resource "aws_iam_role_policy" "task" {
 
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-execution"
-  description        = "ECS execution role of iamjit: pull the image, write logs, read the external id (and IAMJIT_ACCOUNTS)."
+  description        = "ECS execution role of iamjit: pull the image, write logs, read the external id."
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust["execution"].json
   tags               = var.tags
 }
@@ -148,20 +144,14 @@ data "aws_iam_policy_document" "execution" {
     resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
   }
 
-  statement {
-    sid       = "ReadExternalId"
-    effect    = "Allow"
-    actions   = local.external_id_in_ssm ? ["ssm:GetParameters"] : ["secretsmanager:GetSecretValue"]
-    resources = [var.external_id_parameter_arn]
-  }
-
+  # The container's secrets (ecs.tf), each where it is: no other.
   dynamic "statement" {
-    for_each = local.has_members ? [1] : []
+    for_each = local.secrets
     content {
-      sid       = "ReadMemberAccounts"
+      sid       = statement.value.sid
       effect    = "Allow"
-      actions   = ["secretsmanager:GetSecretValue"]
-      resources = [aws_secretsmanager_secret.accounts[0].arn]
+      actions   = can(regex("^arn:[^:]+:ssm:", statement.value.arn)) ? ["ssm:GetParameters"] : ["secretsmanager:GetSecretValue"]
+      resources = [statement.value.arn]
     }
   }
 

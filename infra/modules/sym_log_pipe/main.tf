@@ -249,15 +249,12 @@ module "alarms" {
 
   alarms = {
     pipe-lag = {
-      description         = "The pipe is behind the Sym log stream by more than ${var.iterator_age_alarm_ms}ms."
-      namespace           = "AWS/Kinesis"
-      metric_name         = "GetRecords.IteratorAgeMilliseconds"
-      dimensions          = { StreamName = aws_kinesis_stream.this.name }
-      statistic           = "Maximum"
-      evaluation_periods  = 5
-      threshold           = var.iterator_age_alarm_ms
-      comparison_operator = "GreaterThanThreshold"
-      treat_missing_data  = "notBreaching"
+      description        = "The pipe is behind the Sym log stream by more than ${var.iterator_age_alarm_ms}ms."
+      namespace          = "AWS/Kinesis"
+      metric_name        = "GetRecords.IteratorAgeMilliseconds"
+      dimensions         = { StreamName = aws_kinesis_stream.this.name }
+      evaluation_periods = 5
+      threshold          = var.iterator_age_alarm_ms
     }
   }
 }
