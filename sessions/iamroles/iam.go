@@ -275,8 +275,8 @@ func (c *Roles) PutPolicy(ctx context.Context, role, doc string) (string, error)
 	if errors.As(err, &nse) {
 		return "", sessions.ErrRoleGone
 	}
-	// IAM's LimitExceeded here is the role's inline size quota, permanent
-	// for this document (awsx.Retryable would call the code retryable).
+	// IAM's LimitExceeded here is the role's inline size quota: no room for
+	// this document, which retrying does not change.
 	var lim *types.LimitExceededException
 	if errors.As(err, &lim) {
 		return "", fmt.Errorf("put %s on role %s: %w: %w", sessions.PolicyName, role, sessions.ErrNoRoom, err)
