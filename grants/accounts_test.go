@@ -170,3 +170,21 @@ func TestUnconfiguredAccountIsAnError(t *testing.T) {
 		t.Fatalf("deescalate in a dropped account: %v, want ErrAccountNotConfigured naming %s", err, memberID)
 	}
 }
+
+// A deescalate before its escalate names the account of its group ARN in
+// its result, configured or not; the escalate that follows is refused.
+func TestTombstoneNamesItsAccount(t *testing.T) {
+	e := newEnv(t)
+	withMember(t, e)
+	for _, acct := range []string{memberID, "999999999999"} {
+		req := deescalate("sym-d-"+acct, "t-"+acct)
+		req.Group = "arn:aws:iam::" + acct + ":group/sym/sym-readonly"
+		if r := one(t, e.handle(t, req)); r.DetailType != events.AccessRevoked || r.AccountID != acct {
+			t.Errorf("tombstone for a group of %s: %+v", acct, r)
+		}
+	}
+	req := deescalate("sym-d-home", "t-home")
+	if r := one(t, e.handle(t, req)); r.AccountID != home {
+		t.Errorf("tombstone for a home group: %+v", r)
+	}
+}

@@ -316,10 +316,10 @@ func (s *Service) tombstone(ctx context.Context, req events.Request, now time.Ti
 		RevokedAt: now, RevokeReason: events.RevokedDeescalated, Tombstone: true,
 		History: []Transition{{At: now, Action: "tombstone", State: StateRevoked, SymEventID: req.SymEventID, Note: "deescalate arrived before escalate"}},
 	}
-	if _, arnAcct, rej := parseGroup(req.Group); rej == nil {
-		if acct, rej := s.route(arnAcct); rej == nil {
-			g.Account = acct // for the result's account_id; no membership is touched
-		}
+	if _, arnAcct, rej := parseGroup(req.Group); rej == nil && arnAcct != s.HomeAccount {
+		// The account the request named, configured or not, for the
+		// result's account_id; a tombstone touches no membership.
+		g.Account = arnAcct
 	}
 	res := s.revokedResult(g)
 	err := s.Store.Tombstone(ctx, g, ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now})
