@@ -199,6 +199,11 @@ func TestWorkloadPlan(t *testing.T) {
 			memberTail = append(memberTail, s.Event)
 		}
 	}
+	if !slices.ContainsFunc(tail, func(s Send) bool {
+		return s.Event.Account == testHome && s.Event.Type == TypeDeesc && s.Event.Group == cast.Groups[0]
+	}) {
+		t.Errorf("no home tail grant on %s, deescalated: %v", cast.Groups[0], tail)
+	}
 	if len(memberTail) != 3 || !slices.ContainsFunc(memberTail, func(e *Event) bool { return e.Group == cast.Groups[0] }) ||
 		slices.ContainsFunc(memberTail, func(e *Event) bool { return e.Type != TypeEsc }) {
 		t.Errorf("member tail %v", memberTail)

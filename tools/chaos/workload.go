@@ -353,7 +353,8 @@ func (w *Workload) AddReorder(id string, now time.Time) *Script {
 
 // AddTail plans n more escalates on the shared pairs, timestamped now and
 // lasting dur, a third of them deescalated a moment later, and (with
-// member accounts) another third in a member account, never deescalated.
+// member accounts) another third in a member account, never deescalated;
+// each account's first on its first group.
 // Sent once the queue has drained, they are what the mid-point check sees
 // still active, in every account.
 func (w *Workload) AddTail(now time.Time, n int, dur time.Duration, seed uint64) []Send {
@@ -361,15 +362,15 @@ func (w *Workload) AddTail(now time.Time, n int, dur time.Duration, seed uint64)
 	first := len(w.Sends)
 	base := now.Sub(w.Start)
 	for i := range n {
-		a := w.Cast.Account
-		grp := g.group(a)
+		a, first := w.Cast.Account, i == 0
 		if ms := w.Cast.Members; i%3 == 2 && len(ms) > 0 {
-			a, grp = ms[(i/3)%len(ms)], g.group(ms[(i/3)%len(ms)])
-			if i/3 < len(ms) {
-				// The group whose members may assume the account's /jit/
-				// role: a membership of it ends in every account.
-				grp = a.Groups[0]
-			}
+			a, first = ms[(i/3)%len(ms)], i/3 < len(ms)
+		}
+		grp := g.group(a)
+		if first {
+			// The group whose members may assume the account's /jit/ role:
+			// a membership of it ends in every account.
+			grp = a.Groups[0]
 		}
 		at := base + time.Duration(g.rng.Int64N(int64(time.Second)))
 		e := g.escalate(ScenPlain, g.grant(), a, g.user(a), grp, w.Start.Add(at), int64(dur/time.Second))
