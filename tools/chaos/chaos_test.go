@@ -125,8 +125,8 @@ func TestChaos(t *testing.T) {
 	cfg.RetryMaxAttempts = 10 // the test's own calls meet no injected faults but a loaded moto
 	// The home account and one member account: its groups have the names
 	// of the first three home groups and the first overlap group, its users
-	// the emails of ten of the twelve home users under other names.
-	cast := NewCast("chaos", motoserver.AccountID, 12, 4, 2).WithMember(memberAccount, 10, 3, 1)
+	// the emails of eight of the twelve home users under other names.
+	cast := NewCast("chaos", motoserver.AccountID, 12, 4, 2).WithMember(memberAccount, 8, 3, 1)
 	stack, err := devstack.Create(ctx, cfg, devstack.Options{
 		Prefix: "chaos", VisibilityTimeout: set.visibility, MaxReceiveCount: 12,
 		User: "chaos-admin@chaos.example", Group: cast.Groups[0], MemberAccounts: []string{memberAccount},

@@ -38,15 +38,24 @@ const (
 )
 
 // testCast is the run's cast: a member account with the names of the first
-// three home groups and the first overlap group, and users of ten of the
+// three home groups and the first overlap group, and users of eight of the
 // twelve home emails.
-func testCast() Cast { return NewCast("t", testHome, 12, 4, 2).WithMember(testMember, 10, 3, 1) }
+func testCast() Cast { return NewCast("t", testHome, 12, 4, 2).WithMember(testMember, 8, 3, 1) }
 
 // The plan holds every scenario, in both accounts where it has a meaning
 // there, its bodies decode to what was planned and its ids are unique.
 func TestWorkloadPlan(t *testing.T) {
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	cast := testCast()
+	// Same emails, other names; each account's decoys are the other's
+	// first user names, none of its own.
+	m := cast.Members[0]
+	if len(m.Users) != 8 || m.Users[0].Email != cast.Users[0].Email || m.Users[0].Name == cast.Users[0].Name || !slices.Equal(m.Groups, cast.Groups[:3]) {
+		t.Fatalf("member cast %+v", m)
+	}
+	if !slices.Equal(m.Decoys, []string{"t-u01", "t-u02", "t-u03", "t-u04"}) || len(cast.Decoys) != Decoys || cast.HasUser(cast.Decoys[0]) || !m.HasUser(cast.Decoys[0]) {
+		t.Fatalf("decoys: home %v, member %v", cast.Decoys, m.Decoys)
+	}
 	w := NewWorkload(cast, start, WorkloadOptions{Events: 400, Spread: 30 * time.Second, Seed: 1})
 	seen := map[string]int{}
 	ids := map[string]bool{}
@@ -166,9 +175,9 @@ func TestWorkloadPlan(t *testing.T) {
 			}
 		}
 	}
-	// 12 users x 2 overlap groups at home, 10 x 1 in the member account:
-	// 34 pairs, each used once.
-	if extra := w.AddOverlap("", start, 30*time.Second); len(pairs) > 34 || (extra == nil) != (len(pairs) == 34) {
+	// 12 users x 2 overlap groups at home, 8 x 1 in the member account:
+	// 32 pairs, each used once.
+	if extra := w.AddOverlap("", start, 30*time.Second); len(pairs) > 32 || (extra == nil) != (len(pairs) == 32) {
 		t.Errorf("%d overlap pairs used, and AddOverlap gives %v", len(pairs), extra)
 	}
 	small := NewWorkload(cast, start, WorkloadOptions{Events: 20, Spread: 30 * time.Second, Seed: 1})
@@ -540,7 +549,7 @@ func perAccountRun() (*Workload, Observed) {
 	now := time.Now()
 	empty := func() map[Place][]string {
 		out := map[Place][]string{}
-		for _, p := range managedAndOutsidePlaces(cast) {
+		for _, p := range managedAndOutside(cast) {
 			out[p] = []string{}
 		}
 		for _, a := range cast.Accounts() {
@@ -577,16 +586,6 @@ func perAccountRun() (*Workload, Observed) {
 		Slack:         5 * time.Second,
 	}
 	return w, o
-}
-
-func managedAndOutsidePlaces(c Cast) []Place {
-	var out []Place
-	for _, a := range c.Accounts() {
-		for _, g := range append(a.Managed(), a.OutsideGroup) {
-			out = append(out, Place{a.ID, g})
-		}
-	}
-	return out
 }
 
 // Every check holds per account: a correct run with the same group name

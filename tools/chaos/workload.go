@@ -101,10 +101,17 @@ func NewCast(prefix, home string, users, groups, overlapGroups int) Cast {
 	return c
 }
 
+// Decoys is how many of each other account's user names every account gets
+// as decoys (the first ones). Few: iamjit's tag:email lookup lists every
+// user's tags in every account on each process start, so each user costs
+// moto a call per restart.
+const Decoys = 4
+
 // WithMember adds member account id: the first users of the home users'
 // emails, each named <home name>-<id>; the first groups and overlapGroups
 // of the home groups' names; an outside group of the same name. Every
-// account gets the other accounts' user names as decoys.
+// account gets the first Decoys user names of each other account as
+// decoys.
 func (c Cast) WithMember(id string, users, groups, overlapGroups int) Cast {
 	m := Account{ID: id, OutsideGroup: c.OutsideGroup,
 		Groups: slices.Clone(c.Groups[:min(groups, len(c.Groups))]), OverlapGroups: slices.Clone(c.OverlapGroups[:min(overlapGroups, len(c.OverlapGroups))])}
@@ -117,7 +124,7 @@ func (c Cast) WithMember(id string, users, groups, overlapGroups int) Cast {
 		var decoys []string
 		for j, other := range all {
 			if j != i {
-				for _, u := range other.Users {
+				for _, u := range other.Users[:min(Decoys, len(other.Users))] {
 					decoys = append(decoys, u.Name)
 				}
 			}
