@@ -204,11 +204,13 @@ func TestChaos(t *testing.T) {
 	go func() { defer close(monDone); mon.run(monCtx, 500*time.Millisecond) }()
 	// Late adds as a killed replica's would land: right after a removal.
 	// Its reads of the shared groups of every account are also what the
-	// whole-run check of invariant 9 reads.
+	// whole-run check of invariant 9 reads. Every 500 ms: well within the
+	// read-back's 5 s, and the seven groups cost moto fewer reads than the
+	// four did at 250 ms (moto is the bottleneck).
 	late := &lateAdder{aw: aw, groups: sharedPlaces, max: 12}
 	late.armed.Store(true)
 	lateDone := make(chan struct{})
-	go func() { defer close(lateDone); late.run(monCtx, 350*time.Millisecond) }()
+	go func() { defer close(lateDone); late.run(monCtx, 500*time.Millisecond) }()
 
 	killCtx, stopKiller := context.WithCancel(ctx)
 	var kills int
@@ -257,9 +259,16 @@ func TestChaos(t *testing.T) {
 			run.ok, run.err = d.run(ctx, s, sent)
 		}()
 	}
+	var lastSentMu sync.Mutex
+	var lastSent string // the planned script whose events were all out last
 	for _, s := range w.Scripts {
 		scriptsSent.Add(1)
-		start(s, scriptsSent.Done)
+		start(s, func() {
+			lastSentMu.Lock()
+			lastSent = fmt.Sprintf("%s script in %s at +%s", s.Scenario, s.Account(), time.Since(w.Start).Round(100*time.Millisecond))
+			lastSentMu.Unlock()
+			scriptsSent.Done()
+		})
 	}
 	waitScripts := func() {
 		scriptsDone.Wait()
@@ -273,12 +282,16 @@ func TestChaos(t *testing.T) {
 	if err := <-sendErr; err != nil {
 		t.Fatalf("send workload: %v", err)
 	}
+	sendsOut := time.Since(w.Start)
 	scriptsSent.Wait()
 	// Keep killing while the last messages and their redeliveries run.
 	sleep(ctx, 3*time.Duration(set.visibility)*time.Second+4*time.Second)
 	stopKiller()
 	<-killDone
-	t.Logf("chaos: workload sent and killer stopped after %d kills; waiting for the queue to drain", kills)
+	lastSentMu.Lock()
+	t.Logf("chaos: planned sends out at +%s, the last script's (%s); killer stopped after %d kills; waiting for the queue to drain",
+		sendsOut.Round(100*time.Millisecond), lastSent, kills)
+	lastSentMu.Unlock()
 
 	drainDeadline := time.Now().Add(set.deadline)
 	if err := aw.waitDrained(ctx, drainDeadline); err != nil {
@@ -341,7 +354,7 @@ func TestChaos(t *testing.T) {
 		}
 		t.Logf("chaos: every %s tail grant of account(s)%s had ended by the mid-point snapshot; sending a longer tail", tailDur, idle)
 	}
-	t.Logf("chaos: queue drained at %s; mid-point snapshot taken", time.Now().Format("15:04:05.000"))
+	t.Logf("chaos: queue drained at %s (+%s); mid-point snapshot taken", time.Now().Format("15:04:05.000"), time.Since(w.Start).Round(100*time.Millisecond))
 	late.armed.Store(true) // the tail's grants end from here on
 
 	// Drive every scripted scenario until it has been exercised at least
@@ -400,9 +413,11 @@ func TestChaos(t *testing.T) {
 			lastExpiry = e.Expires()
 		}
 	}
+	t.Logf("chaos: scenarios driven at +%s; waiting for rest", time.Since(w.Start).Round(100*time.Millisecond))
 	if err := aw.waitAtRest(ctx, lastExpiry.Add(time.Minute)); err != nil {
 		t.Errorf("not at rest: %v", err)
 	}
+	t.Logf("chaos: at rest at +%s", time.Since(w.Start).Round(100*time.Millisecond))
 	late.armed.Store(false)
 	if err := late.waitUndone(ctx, time.Minute); err != nil {
 		t.Errorf("late add: %v", err)
