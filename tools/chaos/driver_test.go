@@ -75,14 +75,14 @@ func (d *driver) run(ctx context.Context, s *Script, sent func()) (bool, error) 
 	}
 	switch s.Scenario {
 	case ScenReorder:
-		return d.reorder(ctx, s)
+		return d.reorder(ctx, s, done)
 	case ScenOverlap:
 		return d.overlap(ctx, s, done)
 	}
 	return false, fmt.Errorf("no driver for %s scripts", s.Scenario)
 }
 
-func (d *driver) reorder(ctx context.Context, s *Script) (bool, error) {
+func (d *driver) reorder(ctx context.Context, s *Script, sent func()) (bool, error) {
 	deesc, esc := s.Events[0], s.Events[1]
 	if err := d.sendNow(ctx, deesc); err != nil {
 		return false, err
@@ -95,6 +95,9 @@ func (d *driver) reorder(ctx context.Context, s *Script) (bool, error) {
 	if err := d.sendNow(ctx, esc); err != nil {
 		return false, err
 	}
+	// Its last event is out: the wait for its result below holds up
+	// nothing else (the killer stops 13 s after the last script's send).
+	sent()
 	if !tombstoned {
 		d.note("reorder %s: no tombstone within %s of the deescalate", esc.GrantID, stateWait)
 		return false, nil
