@@ -2,10 +2,12 @@ package chaos
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -13,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,15 +123,21 @@ func TestChaos(t *testing.T) {
 	moto := motoserver.Start(t)
 	cfg := moto.AWSConfig(t)
 	cfg.RetryMaxAttempts = 10 // the test's own calls meet no injected faults but a loaded moto
-	cast := NewCast("chaos", 12, 4, 2)
+	// The home account and one member account: its groups have the names
+	// of the first three home groups and the first overlap group, its users
+	// the emails of eight of the twelve home users under other names.
+	cast := NewCast("chaos", motoserver.AccountID, 12, 4, 2).WithMember(memberAccount, 8, 3, 1)
 	stack, err := devstack.Create(ctx, cfg, devstack.Options{
 		Prefix: "chaos", VisibilityTimeout: set.visibility, MaxReceiveCount: 12,
-		User: "chaos-admin@chaos.example", Group: cast.Groups[0],
+		User: "chaos-admin@chaos.example", Group: cast.Groups[0], MemberAccounts: []string{memberAccount},
 	})
 	if err != nil {
 		t.Fatalf("dev stack: %v", err)
 	}
-	setup := &awsClients{sqs: sqs.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), iam: iam.NewFromConfig(cfg), stack: stack}
+	if len(stack.Members) != 1 || stack.Members[0].AccountID != memberAccount || stack.Members[0].GroupName != cast.Groups[0] {
+		t.Fatalf("dev stack members %+v, want account %s with group %s", stack.Members, memberAccount, cast.Groups[0])
+	}
+	setup := newClients(cfg, stack, cast)
 	outsideBefore := setup.createCast(ctx, t, cast)
 
 	proxy, err := NewProxy(moto.URL(), ProxyOptions{
@@ -151,7 +158,7 @@ func TestChaos(t *testing.T) {
 	}
 	ccfg := cfg.Copy()
 	ccfg.BaseEndpoint = aws.String(clean)
-	aw := &awsClients{sqs: sqs.NewFromConfig(ccfg), ddb: dynamodb.NewFromConfig(ccfg), iam: iam.NewFromConfig(ccfg), stack: stack}
+	aw := newClients(ccfg, stack, cast)
 
 	replicas := make([]*Replica, set.replicas)
 	for i := range replicas {
@@ -182,15 +189,28 @@ func TestChaos(t *testing.T) {
 	// The plan starts a moment from now so that the replicas are up.
 	w := NewWorkload(cast, time.Now().Add(2*time.Second), WorkloadOptions{Events: set.events, Spread: set.spread, Seed: set.seed})
 
-	mon := &monitor{iam: aw.iam, groups: cast.OverlapGroups}
+	var overlapPlaces, sharedPlaces []Place
+	for _, a := range cast.Accounts() {
+		for _, g := range a.OverlapGroups {
+			overlapPlaces = append(overlapPlaces, Place{a.ID, g})
+		}
+		for _, g := range a.Groups {
+			sharedPlaces = append(sharedPlaces, Place{a.ID, g})
+		}
+	}
+	mon := &monitor{aw: aw, groups: overlapPlaces}
 	monCtx, stopMon := context.WithCancel(ctx)
 	monDone := make(chan struct{})
 	go func() { defer close(monDone); mon.run(monCtx, 500*time.Millisecond) }()
 	// Late adds as a killed replica's would land: right after a removal.
-	late := &lateAdder{aw: aw, groups: cast.Groups, max: 12}
+	// Its reads of the shared groups of every account are also what the
+	// whole-run check of invariant 9 reads. Every 500 ms: well within the
+	// read-back's 5 s, and the seven groups cost moto fewer reads than the
+	// four did at 250 ms (moto is the bottleneck).
+	late := &lateAdder{aw: aw, groups: sharedPlaces, max: 12}
 	late.armed.Store(true)
 	lateDone := make(chan struct{})
-	go func() { defer close(lateDone); late.run(monCtx, 250*time.Millisecond) }()
+	go func() { defer close(lateDone); late.run(monCtx, 500*time.Millisecond) }()
 
 	killCtx, stopKiller := context.WithCancel(ctx)
 	var kills int
@@ -227,8 +247,9 @@ func TestChaos(t *testing.T) {
 	go func() { sendErr <- aw.send(ctx, w, w.Sends) }()
 	var scriptsSent, scriptsDone sync.WaitGroup
 	var runs []*scriptRun // appended to by this goroutine only
-	var overlapped atomic.Int32
-	d.overlapped = func() { overlapped.Add(1) }
+	var overlappedMu sync.Mutex
+	overlapped := map[string]int{} // account -> overlaps exercised so far
+	d.overlapped = func(acct string) { overlappedMu.Lock(); overlapped[acct]++; overlappedMu.Unlock() }
 	start := func(s *Script, sent func()) {
 		run := &scriptRun{s: s}
 		runs = append(runs, run)
@@ -238,9 +259,16 @@ func TestChaos(t *testing.T) {
 			run.ok, run.err = d.run(ctx, s, sent)
 		}()
 	}
+	var lastSentMu sync.Mutex
+	var lastSent string // the planned script whose events were all out last
 	for _, s := range w.Scripts {
 		scriptsSent.Add(1)
-		start(s, scriptsSent.Done)
+		start(s, func() {
+			lastSentMu.Lock()
+			lastSent = fmt.Sprintf("%s script in %s at +%s", s.Scenario, s.Account(), time.Since(w.Start).Round(100*time.Millisecond))
+			lastSentMu.Unlock()
+			scriptsSent.Done()
+		})
 	}
 	waitScripts := func() {
 		scriptsDone.Wait()
@@ -254,12 +282,16 @@ func TestChaos(t *testing.T) {
 	if err := <-sendErr; err != nil {
 		t.Fatalf("send workload: %v", err)
 	}
+	sendsOut := time.Since(w.Start)
 	scriptsSent.Wait()
 	// Keep killing while the last messages and their redeliveries run.
 	sleep(ctx, 3*time.Duration(set.visibility)*time.Second+4*time.Second)
 	stopKiller()
 	<-killDone
-	t.Logf("chaos: workload sent and killer stopped after %d kills; waiting for the queue to drain", kills)
+	lastSentMu.Lock()
+	t.Logf("chaos: planned sends out at +%s, the last script's (%s); killer stopped after %d kills; waiting for the queue to drain",
+		sendsOut.Round(100*time.Millisecond), lastSent, kills)
+	lastSentMu.Unlock()
 
 	drainDeadline := time.Now().Add(set.deadline)
 	if err := aw.waitDrained(ctx, drainDeadline); err != nil {
@@ -271,21 +303,30 @@ func TestChaos(t *testing.T) {
 		t.Errorf("late add: %v", err)
 	}
 	// The queue is empty: an overlap started now meets no backlog. When a
-	// slow emulator has kept every overlap so far from happening, start one
-	// beside the tail rather than after it.
-	if overlapped.Load() == 0 {
-		if s := w.AddOverlap(time.Now(), 30*time.Second); s != nil {
-			t.Logf("chaos: no overlap exercised by the drain; starting one on the empty queue")
+	// slow emulator has kept every overlap of an account so far from
+	// happening, start one there beside the tail rather than after it.
+	for _, a := range cast.Accounts() {
+		overlappedMu.Lock()
+		n := overlapped[a.ID]
+		overlappedMu.Unlock()
+		if n > 0 {
+			continue
+		}
+		if s := w.AddOverlap(a.ID, time.Now(), 30*time.Second); s != nil {
+			t.Logf("chaos: no overlap exercised in account %s by the drain; starting one on the empty queue", a.ID)
 			start(s, func() {})
 		}
 	}
 	// A tail of grants sent now is still active at the mid-point: the
 	// snapshot then checks IAM against live grants, not only empty groups.
-	// When the emulator is so slow that every tail grant ended before the
-	// snapshot, a longer tail follows, until one is seen active.
+	// When the emulator is so slow that every tail grant of an account
+	// ended before the snapshot, a longer tail follows, until one is seen
+	// active in every account. An account that granted none of its tail
+	// grants is not slow but broken: no longer tail is sent for it, and the
+	// run fails on it (RequireExercised) instead of waiting.
 	obs := Observed{OutsideBefore: outsideBefore, Slack: 5 * time.Second}
 	midDeadline := time.Now().Add(set.deadline)
-	for tailDur, n := 25*time.Second, uint64(0); ; tailDur, n = 2*tailDur, n+1 {
+	for tailDur, n := 25*time.Second, uint64(0); ; tailDur, n = min(2*tailDur, 2*time.Minute), n+1 {
 		tail := w.AddTail(time.Now(), 9, tailDur, set.seed+n)
 		if err := aw.send(ctx, w, tail); err != nil {
 			t.Fatalf("send tail: %v", err)
@@ -296,35 +337,72 @@ func TestChaos(t *testing.T) {
 		}
 		mid := aw.snapshot(ctx, t, managedAndOutside(cast))
 		obs.Mid = &mid
-		if MidActive(mid) > 0 || time.Now().After(midDeadline) {
+		idle, slow := "", false
+		for _, a := range cast.Accounts() {
+			if MidActive(w, mid, a.ID) > 0 {
+				continue
+			}
+			idle += " " + a.ID
+			if granted := tailGranted(mid, tail, a.ID); granted > 0 {
+				slow = true
+			} else {
+				t.Logf("chaos: account %s granted none of its tail grants; no longer tail for it", a.ID)
+			}
+		}
+		if !slow || time.Now().After(midDeadline) {
 			break
 		}
-		t.Logf("chaos: every %s tail grant had ended by the mid-point snapshot; sending a longer tail", tailDur)
+		t.Logf("chaos: every %s tail grant of account(s)%s had ended by the mid-point snapshot; sending a longer tail", tailDur, idle)
 	}
-	t.Logf("chaos: queue drained at %s; mid-point snapshot taken", time.Now().Format("15:04:05.000"))
+	t.Logf("chaos: queue drained at %s (+%s); mid-point snapshot taken", time.Now().Format("15:04:05.000"), time.Since(w.Start).Round(100*time.Millisecond))
 	late.armed.Store(true) // the tail's grants end from here on
 
 	// Drive every scripted scenario until it has been exercised at least
 	// once, within a deadline; Check then fails loudly if it still was not.
 	waitScripts()
 	// Keep a minute for the checks that follow.
+	// Each account's scenarios are driven again side by side; not in an
+	// account that has granted nothing at all (broken, not slow: the run
+	// fails on it without waiting for more tries).
 	driveDeadline := minTime(time.Now().Add(set.deadline), ctxDeadline.Add(-time.Minute))
-	for _, scen := range []string{ScenOverlap, ScenReorder} {
-		for extra := 0; !anyExercised(runs, scen); extra++ {
-			var s *Script
-			if scen == ScenOverlap {
-				s = w.AddOverlap(time.Now(), 30*time.Second)
-			} else {
-				s = w.AddReorder(time.Now())
-			}
-			if s == nil || time.Now().After(driveDeadline) {
-				t.Errorf("chaos: %s scenario not exercised after %d more tries", scen, extra)
-				break
-			}
-			t.Logf("chaos: no %s scenario exercised yet; driving one more (%d)", scen, extra+1)
-			start(s, func() {})
-			waitScripts()
+	gaveUp := map[string]bool{}
+	all, err := aw.scanGrants(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cast.Accounts() {
+		if !slices.ContainsFunc(slices.Collect(maps.Values(all)), func(s scanned) bool { return aw.keyOf(s.grant).Account == a.ID && !s.grant.GrantedAt.IsZero() }) {
+			t.Logf("chaos: account %s has granted nothing; its scenarios are not driven again", a.ID)
+			gaveUp[ScenOverlap+"@"+a.ID], gaveUp[ScenReorder+"@"+a.ID] = true, true
 		}
+	}
+	for extra := 0; ; extra++ {
+		more := 0
+		for _, a := range cast.Accounts() {
+			for _, scen := range []string{ScenOverlap, ScenReorder} {
+				if anyExercised(runs, scen, a.ID) || gaveUp[scen+"@"+a.ID] {
+					continue
+				}
+				var s *Script
+				if scen == ScenOverlap {
+					s = w.AddOverlap(a.ID, time.Now(), 30*time.Second)
+				} else {
+					s = w.AddReorder(a.ID, time.Now())
+				}
+				if s == nil || time.Now().After(driveDeadline) {
+					t.Errorf("chaos: %s scenario not exercised in account %s after %d more tries", scen, a.ID, extra)
+					gaveUp[scen+"@"+a.ID] = true
+					continue
+				}
+				t.Logf("chaos: no %s scenario exercised in account %s yet; driving one more (%d)", scen, a.ID, extra+1)
+				start(s, func() {})
+				more++
+			}
+		}
+		if more == 0 {
+			break
+		}
+		waitScripts()
 	}
 
 	// At rest is a state: nothing queued, no grant ACTIVE, nothing due.
@@ -335,9 +413,11 @@ func TestChaos(t *testing.T) {
 			lastExpiry = e.Expires()
 		}
 	}
+	t.Logf("chaos: scenarios driven at +%s; waiting for rest", time.Since(w.Start).Round(100*time.Millisecond))
 	if err := aw.waitAtRest(ctx, lastExpiry.Add(time.Minute)); err != nil {
 		t.Errorf("not at rest: %v", err)
 	}
+	t.Logf("chaos: at rest at +%s", time.Since(w.Start).Round(100*time.Millisecond))
 	late.armed.Store(false)
 	if err := late.waitUndone(ctx, time.Minute); err != nil {
 		t.Errorf("late add: %v", err)
@@ -346,13 +426,20 @@ func TestChaos(t *testing.T) {
 	<-monDone
 	<-lateDone
 	obs.Final = aw.snapshot(ctx, t, managedAndOutside(cast))
-	// Invariant 7, with the replicas still up to finish a dirty role item.
-	revViolations, revChecked, err := aw.waitRevocations(ctx, stack.JITRoleARN, cast.Groups[0], obs.Final.After, 30*time.Second)
-	if err != nil {
-		t.Errorf("session revocation check: %v", err)
+	// Invariant 8, with the replicas still up to finish a dirty role item:
+	// in each account, the /jit/ role its group g1 may assume.
+	jitRoles := map[string]string{stack.Members[0].AccountID: stack.Members[0].JITRoleARN, cast.ID: stack.JITRoleARN}
+	var revViolations []string
+	revChecked := map[string]int{}
+	for _, a := range cast.Accounts() {
+		v, n, err := aw.waitRevocations(ctx, a.ID, jitRoles[a.ID], cast.Groups[0], obs.Final.After, 30*time.Second)
+		if err != nil {
+			t.Errorf("session revocation check in account %s: %v", a.ID, err)
+		}
+		revViolations, revChecked[a.ID] = append(revViolations, v...), n
 	}
 	obs.Members = aw.members(ctx, t)
-	obs.Samples = mon.samples()
+	obs.Samples = append(mon.samples(), late.samples()...)
 
 	stopped = true
 	for _, r := range replicas {
@@ -413,7 +500,14 @@ func TestChaos(t *testing.T) {
 	for _, v := range revViolations {
 		rep.fail("%s", v)
 	}
-	rep.Figures["revocations_checked"] = revChecked
+	for _, a := range cast.Accounts() {
+		rep.Figures["revocations_checked"] += revChecked[a.ID]
+		rep.Figures["revocations_checked@"+a.ID] = revChecked[a.ID]
+		// The replicas' IAM calls in the account, through its role chain,
+		// as the proxy saw them: signed with keys AssumeRole gave for it.
+		rep.Figures["proxy_calls@"+a.ID] = int(pst.ByAccount[a.ID])
+		rep.Figures["proxy_faults@"+a.ID] = pst.FaultsByAccount[a.ID]
+	}
 	for i, n := range pst.PerPort {
 		if n == 0 {
 			rep.fail("inv6: replica %d never called AWS", i)
@@ -431,10 +525,34 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(&b, "  late adds injected %d, all out at rest: %d undone by the read-back, the rest by another convergence first; undos logged %d, replicas' iamjit_stale_adds_repaired_total %d\n",
 		len(injected), rep.Figures["late_adds_undone_by_read_back"], len(undone), staleRepaired)
 	for _, in := range injected {
-		fmt.Fprintf(&b, "    late add: %s to %s at %s\n", in.User, in.Group, in.At.Format("15:04:05.000"))
+		fmt.Fprintf(&b, "    late add: %s to %s of %s at %s\n", in.User, in.Group, in.Account, in.At.Format("15:04:05.000"))
 	}
-	fmt.Fprintf(&b, "  session revocation: %d ended memberships of %s checked against role item and %s on %s\n",
-		revChecked, cast.Groups[0], "iamjit-session-revocation", stack.JITRoleARN)
+	for _, a := range cast.Accounts() {
+		fmt.Fprintf(&b, "  session revocation in %s: %d ended memberships of %s checked against role item and %s on %s\n",
+			a.ID, revChecked[a.ID], cast.Groups[0], "iamjit-session-revocation", jitRoles[a.ID])
+	}
+	fmt.Fprintf(&b, "  AWS calls through the proxy by the account of their credentials: %s; faults: %s\n", renderMap(pst.ByAccount), renderMap(pst.FaultsByAccount))
+	byAcct := w.ByAccount()
+	for _, a := range cast.Accounts() {
+		f := func(name string) int { return rep.Figures[name+"@"+a.ID] }
+		role := "home"
+		if cast.IsMember(a.ID) {
+			role = "member"
+		}
+		total := 0
+		for _, n := range byAcct[a.ID] {
+			total += n
+		}
+		fmt.Fprintf(&b, "  account %s (%s): planned events %d (%s)\n", a.ID, role, total, renderMap(byAcct[a.ID]))
+		fmt.Fprintf(&b, "    grants applied %d, revocation results %d, stored grants ACTIVE %d / REVOKED %d, rejected as expected %d, reorders tombstoned %d, overlaps exercised %d\n",
+			f("granted"), f("results/"+events.AccessRevoked), f("grants/ACTIVE"), f("grants/REVOKED"), f("rejected_as_expected"), f("reorder_tombstoned"), f("overlap_exercised"))
+		fmt.Fprintf(&b, "    mid-point: %d grants active, %d IAM members; membership items %d; group reads checked %d (%d members seen); late adds %d (%d undone by the read-back); session revocations checked %d; IAM calls %d, faults %d\n",
+			f("mid_active_grants"), f("mid_members"), f("memberships"), f("samples"), f("sampled_members"), f("late_adds_injected"), f("late_adds_undone_by_read_back"),
+			f("revocations_checked"), f("proxy_calls"), f("proxy_faults"))
+	}
+	if n := rep.Figures["granted_by_home_arn"]; n > 0 {
+		fmt.Fprintf(&b, "  home grants requested by the home group's ARN: %d\n", n)
+	}
 	fmt.Fprintf(&b, "  scripts run %d, exercised %d\n", len(runs), countExercised(runs))
 	reported = true
 	for _, n := range d.Notes() {
@@ -449,7 +567,7 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(&b, "  messages DLQ'd %d, results received %d (distinct %d, duplicate deliveries %d)\n",
 		rep.Figures["dlq"], rep.Figures["results"], rep.Figures["results_distinct"], rep.Figures["results_duplicate_deliveries"])
 	fmt.Fprintf(&b, "  figures %s\n", renderMap(rep.Figures))
-	fmt.Fprintf(&b, "  overlap samples %d; violations %d", len(obs.Samples), len(rep.Violations))
+	fmt.Fprintf(&b, "  group samples %d; violations %d", len(obs.Samples), len(rep.Violations))
 	t.Log(b.String())
 	if rep.Figures["overlap_exercised"] == 0 {
 		rep.fail("inv5: no overlap scenario was exercised: the check proved nothing")
@@ -460,6 +578,7 @@ func TestChaos(t *testing.T) {
 	if rep.Figures["mid_active_grants"] == 0 {
 		rep.fail("inv1: no grant was active at the mid-point: the mid-point check proved nothing")
 	}
+	RequireExercised(&rep, cast)
 	checkTxRetries(&rep, pst, txMetric)
 	for _, v := range rep.Violations {
 		t.Errorf("violation: %s", v)
@@ -492,6 +611,19 @@ func checkTxRetries(rep *Report, pst ProxyStats, metric map[string]int64) {
 	}
 }
 
+// tailGranted counts the tail's escalates in account acct that the
+// snapshot shows granted (active or ended since).
+func tailGranted(s Snapshot, tail []Send, acct string) int {
+	n := 0
+	for _, send := range tail {
+		e := send.Event
+		if g, ok := s.After[e.GrantID]; ok && e.Account == acct && e.Type == TypeEsc && g.SymEventID == e.SymID && !g.GrantedAt.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
 // scriptRun is one script played by the driver; its goroutine writes ok
 // and err before it is done.
 type scriptRun struct {
@@ -500,9 +632,9 @@ type scriptRun struct {
 	err error
 }
 
-func anyExercised(runs []*scriptRun, scen string) bool {
+func anyExercised(runs []*scriptRun, scen, acct string) bool {
 	for _, r := range runs {
-		if r.s.Scenario == scen && r.ok {
+		if r.s.Scenario == scen && r.s.Account() == acct && r.ok {
 			return true
 		}
 	}
@@ -531,6 +663,9 @@ func replicaEnv(s devstack.Stack, endpoint, httpAddr string, set settings) []str
 		"IAMJIT_EVENT_BUS="+s.EventBus, "IAMJIT_CONNECTOR_ROLE_ARN="+s.ConnectorRoleARN,
 		"IAMJIT_EXTERNAL_ID="+s.ExternalID, "IAMJIT_IAM_ROLE_ARN="+s.IAMRoleARN, "IAMJIT_GROUP_PATH="+s.GroupPath,
 		"IAMJIT_SOURCES="+devstack.SymSource,
+		// The member accounts, each through its own chain; their IAM calls
+		// go through the proxy like every other call.
+		"IAMJIT_ACCOUNTS="+s.AccountsJSON(),
 		"AWS_ENDPOINT_URL="+endpoint, "AWS_REGION="+motoserver.Region,
 		"AWS_ACCESS_KEY_ID="+motoserver.AccessKey, "AWS_SECRET_ACCESS_KEY="+motoserver.SecretKey,
 		"AWS_EC2_METADATA_DISABLED=true",
@@ -543,43 +678,100 @@ func replicaEnv(s devstack.Stack, endpoint, httpAddr string, set settings) []str
 	)
 }
 
-func managedAndOutside(c Cast) []string {
-	return append(append(slices.Clone(c.Groups), c.OverlapGroups...), c.OutsideGroup)
+// memberAccount is the member account of the run.
+const memberAccount = "111111111111"
+
+// managedAndOutside lists every group of the cast in every account.
+func managedAndOutside(c Cast) []Place {
+	var out []Place
+	for _, a := range c.Accounts() {
+		for _, g := range append(a.Managed(), a.OutsideGroup) {
+			out = append(out, Place{a.ID, g})
+		}
+	}
+	return out
 }
 
-// awsClients talk to moto directly, never through the proxy.
+// awsClients talk to moto directly, never through the proxy's faults.
 type awsClients struct {
 	sqs   *sqs.Client
 	ddb   *dynamodb.Client
-	iam   *iam.Client
+	home  string
+	iams  map[string]*iam.Client // account -> IAM acting in it
 	stack devstack.Stack
 }
 
-// createCast makes the users (tagged with their email) and the groups, and
-// puts one user in the outside group; it returns that group's members.
-func (a *awsClients) createCast(ctx context.Context, t *testing.T, c Cast) []string {
+// newClients makes the clients on cfg: IAM of the home account with its
+// credentials, of each member account with admin credentials there
+// (devstack.AccountConfig).
+func newClients(cfg aws.Config, stack devstack.Stack, c Cast) *awsClients {
+	a := &awsClients{sqs: sqs.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), home: c.ID,
+		iams: map[string]*iam.Client{c.ID: iam.NewFromConfig(cfg)}, stack: stack}
+	for _, m := range c.Members {
+		a.iams[m.ID] = iam.NewFromConfig(devstack.AccountConfig(cfg, m.ID))
+	}
+	return a
+}
+
+// iamOf is IAM as account acct sees it.
+func (a *awsClients) iamOf(acct string) *iam.Client {
+	c, ok := a.iams[acct]
+	if !ok {
+		panic("chaos: no IAM client for account " + acct)
+	}
+	return c
+}
+
+// keyOf is the membership a stored grant is about; the store writes no
+// account on the home account's grants.
+func (a *awsClients) keyOf(g grants.Grant) Key {
+	return Key{cmp.Or(g.Account, a.home), g.IAMUser, g.Group}
+}
+
+// createCast makes, in every account, the users (tagged with their email),
+// the decoys (untagged, named as the other accounts' users) and the
+// groups, each checked to be in that account, and puts one user in the
+// outside group; it returns that group's members by account.
+func (a *awsClients) createCast(ctx context.Context, t *testing.T, c Cast) map[string][]string {
 	t.Helper()
-	for _, u := range c.Users {
-		if _, err := a.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u.Name),
-			Tags: []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(u.Email)}}}); err != nil {
-			t.Fatalf("create user %s: %v", u.Name, err)
+	out := map[string][]string{}
+	for _, acct := range c.Accounts() {
+		client := a.iamOf(acct.ID)
+		for _, u := range acct.Users {
+			if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u.Name),
+				Tags: []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(u.Email)}}}); err != nil {
+				t.Fatalf("create user %s in %s: %v", u.Name, acct.ID, err)
+			}
 		}
-	}
-	mk := func(name, path string) {
-		_, err := a.iam.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(name), Path: aws.String(path)})
-		var exists *iamtypes.EntityAlreadyExistsException
-		if err != nil && !errors.As(err, &exists) {
-			t.Fatalf("create group %s: %v", name, err)
+		for _, name := range acct.Decoys {
+			if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
+				t.Fatalf("create decoy %s in %s: %v", name, acct.ID, err)
+			}
 		}
+		mk := func(name, path string) {
+			_, err := client.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(name), Path: aws.String(path)})
+			var exists *iamtypes.EntityAlreadyExistsException
+			if err != nil && !errors.As(err, &exists) {
+				t.Fatalf("create group %s in %s: %v", name, acct.ID, err)
+			}
+			got, err := client.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(name)})
+			if err != nil {
+				t.Fatalf("get group %s in %s: %v", name, acct.ID, err)
+			}
+			if arn := aws.ToString(got.Group.Arn); arn != acct.ARN(name) {
+				t.Fatalf("group %s made as %s, want %s", name, arn, acct.ARN(name))
+			}
+		}
+		for _, g := range acct.Managed() {
+			mk(g, "/sym/")
+		}
+		mk(acct.OutsideGroup, "/other/")
+		if _, err := client.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(acct.OutsideGroup), UserName: aws.String(acct.Users[0].Name)}); err != nil {
+			t.Fatal(err)
+		}
+		out[acct.ID] = []string{acct.Users[0].Name}
 	}
-	for _, g := range append(slices.Clone(c.Groups), c.OverlapGroups...) {
-		mk(g, "/sym/")
-	}
-	mk(c.OutsideGroup, "/other/")
-	if _, err := a.iam.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(c.OutsideGroup), UserName: aws.String(c.Users[0].Name)}); err != nil {
-		t.Fatal(err)
-	}
-	return []string{c.Users[0].Name}
+	return out
 }
 
 // send puts the workload on the queue as the Sym bus rule would, each
@@ -690,6 +882,7 @@ type grantItem struct {
 	PK            string              `dynamodbav:"pk"`
 	ID            string              `dynamodbav:"id"`
 	State         grants.State        `dynamodbav:"state"`
+	Account       string              `dynamodbav:"account"` // absent on the home account's items
 	SymEventID    string              `dynamodbav:"sym_event_id"`
 	RevokeEventID string              `dynamodbav:"revoke_event_id"`
 	IAMUser       string              `dynamodbav:"iam_user"`
@@ -748,7 +941,7 @@ func (a *awsClients) scanGrants(ctx context.Context) (map[string]scanned, error)
 
 func (it grantItem) grant() grants.Grant {
 	return grants.Grant{
-		ID: it.ID, State: it.State, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
+		ID: it.ID, State: it.State, Account: it.Account, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
 		IAMUser: it.IAMUser, Group: it.Group, GrantedAt: parseTS(it.GrantedAt), ExpiresAt: parseTS(it.ExpiresAt),
 		RevokedAt: parseTS(it.RevokedAt), RevokeReason: it.RevokeReason, Tombstone: it.Tombstone, History: it.History,
 	}
@@ -779,22 +972,23 @@ func (a *awsClients) members(ctx context.Context, t *testing.T) []MemberItem {
 	}
 	var out []MemberItem
 	for _, it := range items {
-		out = append(out, MemberItem{IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Dirty: it.DuePK == "DIRTY"})
+		out = append(out, MemberItem{PK: it.PK, Account: it.Account, IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Dirty: it.DuePK == "DIRTY"})
 	}
 	return out
 }
 
-func (a *awsClients) snapshot(ctx context.Context, t *testing.T, groups []string) Snapshot {
+// snapshot reads the groups, each in its own account, between two scans.
+func (a *awsClients) snapshot(ctx context.Context, t *testing.T, groups []Place) Snapshot {
 	t.Helper()
-	s := Snapshot{T0: time.Now(), IAM: map[string][]string{}, Expiring: map[string]bool{}}
+	s := Snapshot{T0: time.Now(), IAM: map[Place][]string{}, Expiring: map[string]bool{}}
 	s.Before = a.grantsNow(ctx, t, s.Expiring)
 	s.T1 = time.Now()
-	for _, g := range groups {
-		m, err := groupMembers(ctx, a.iam, g)
+	for _, p := range groups {
+		m, err := groupMembers(ctx, a.iamOf(p.Account), p.Group)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", p, err)
 		}
-		s.IAM[g] = m
+		s.IAM[p] = m
 	}
 	s.After = a.grantsNow(ctx, t, s.Expiring)
 	s.T2 = time.Now()
@@ -884,23 +1078,24 @@ func (a *awsClients) drainDLQ(ctx context.Context, t *testing.T) []DLQMessage {
 	return out
 }
 
-// monitor samples the overlap groups' members for invariant 5.
+// monitor samples the overlap groups' members, each in its account, for
+// invariant 5.
 type monitor struct {
-	iam    *iam.Client
-	groups []string
+	aw     *awsClients
+	groups []Place
 	mu     sync.Mutex
 	got    []Sample
 }
 
 func (m *monitor) run(ctx context.Context, every time.Duration) {
 	for ctx.Err() == nil {
-		for _, g := range m.groups {
+		for _, p := range m.groups {
 			start := time.Now()
-			members, err := groupMembers(ctx, m.iam, g)
+			members, err := groupMembers(ctx, m.aw.iamOf(p.Account), p.Group)
 			if err != nil {
 				continue
 			}
-			s := Sample{Start: start, End: time.Now(), Group: g, Members: map[string]bool{}}
+			s := Sample{Start: start, End: time.Now(), Account: p.Account, Group: p.Group, Members: map[string]bool{}}
 			for _, u := range members {
 				s.Members[u] = true
 			}

@@ -28,9 +28,10 @@ type driver struct {
 	aw  *awsClients
 	w   *Workload
 	mon *monitor
-	// overlapped, when set, is told as soon as an overlap script has been
-	// exercised (its final judgement waits for the long grant to end).
-	overlapped func()
+	// overlapped, when set, is told (the account of its group) as soon as
+	// an overlap script has been exercised (its final judgement waits for
+	// the long grant to end).
+	overlapped func(acct string)
 
 	mu    sync.Mutex
 	notes []string // why a script was not exercised
@@ -74,14 +75,14 @@ func (d *driver) run(ctx context.Context, s *Script, sent func()) (bool, error) 
 	}
 	switch s.Scenario {
 	case ScenReorder:
-		return d.reorder(ctx, s)
+		return d.reorder(ctx, s, done)
 	case ScenOverlap:
 		return d.overlap(ctx, s, done)
 	}
 	return false, fmt.Errorf("no driver for %s scripts", s.Scenario)
 }
 
-func (d *driver) reorder(ctx context.Context, s *Script) (bool, error) {
+func (d *driver) reorder(ctx context.Context, s *Script, sent func()) (bool, error) {
 	deesc, esc := s.Events[0], s.Events[1]
 	if err := d.sendNow(ctx, deesc); err != nil {
 		return false, err
@@ -94,6 +95,9 @@ func (d *driver) reorder(ctx context.Context, s *Script) (bool, error) {
 	if err := d.sendNow(ctx, esc); err != nil {
 		return false, err
 	}
+	// Its last event is out: the wait for its result below holds up
+	// nothing else (the killer stops 13 s after the last script's send).
+	sent()
 	if !tombstoned {
 		d.note("reorder %s: no tombstone within %s of the deescalate", esc.GrantID, stateWait)
 		return false, nil
@@ -183,11 +187,11 @@ func (d *driver) overlap(ctx context.Context, s *Script, sent func()) (bool, err
 	from, end, ok := OverlapWindow(lg, sg)
 	samples := 0
 	if ok {
-		samples = len(SamplesWithin(d.mon.samples(), long.Group, from, end))
+		samples = len(SamplesWithin(d.mon.samples(), Place{long.Account, long.Group}, from, end))
 	}
 	if !ok || samples == 0 {
-		d.note("overlap %s (%s): long ACTIVE after %s, ends %s; short %s %s revoked %s (%s); window %s-%s, %d samples",
-			long.GrantID, long.Group, longActive.Round(100*time.Millisecond), lg.ExpiresAt.Format("15:04:05.0"), short.GrantID, sg.State,
+		d.note("overlap %s (%s of %s): long ACTIVE after %s, ends %s; short %s %s revoked %s (%s); window %s-%s, %d samples",
+			long.GrantID, long.Group, long.Account, longActive.Round(100*time.Millisecond), lg.ExpiresAt.Format("15:04:05.0"), short.GrantID, sg.State,
 			sg.RevokedAt.Format("15:04:05.0"), sg.RevokeReason, from.Format("15:04:05.0"), end.Format("15:04:05.0"), samples)
 	}
 	return ok && samples > 0, nil
@@ -206,8 +210,8 @@ func (d *driver) watch(ctx context.Context, long, short *Event, deescalated bool
 	assumed := grants.Grant{ExpiresAt: long.Expires()} // nothing else ends it
 	for time.Now().Before(long.Expires()) {
 		if sg, err := d.aw.grant(ctx, short.GrantID); err == nil {
-			if from, _, ok := OverlapWindow(assumed, sg); ok && len(SamplesWithin(d.mon.samples(), long.Group, from, time.Now())) > 0 {
-				d.overlapped()
+			if from, _, ok := OverlapWindow(assumed, sg); ok && len(SamplesWithin(d.mon.samples(), Place{long.Account, long.Group}, from, time.Now())) > 0 {
+				d.overlapped(long.Account)
 				return
 			}
 		}

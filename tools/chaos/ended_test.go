@@ -23,33 +23,38 @@ import (
 )
 
 // lateAdder plays a dead replica's late AddUserToGroup: it watches the
-// managed groups and, when a user leaves one while their membership item
-// holds no grant, adds them back at once, before the replicas' read-back
-// of that removal (IAMJIT_READBACK_DELAY, 5 s). Only while armed, so that
-// no injected add is pending while the test compares IAM with the grants
-// (the mid-point snapshot).
+// managed groups of every account and, when a user leaves one while their
+// membership item holds no grant, adds them back at once, in that account,
+// before the replicas' read-back of that removal (IAMJIT_READBACK_DELAY,
+// 5 s). Only while armed, so that no injected add is pending while the
+// test compares IAM with the grants (the mid-point snapshot). Every read
+// it makes is kept as a sample for the whole-run check (checkSamples).
 type lateAdder struct {
 	aw     *awsClients
-	groups []string
+	groups []Place
 	max    int // injections at most
 
 	armed atomic.Bool
 	mu    sync.Mutex
 	got   []injection
 	errs  []string
+	reads []Sample
 }
 
 // injection is one late add the test made.
 type injection struct {
-	User, Group string
-	At          time.Time
+	Account, User, Group string
+	At                   time.Time
 }
 
+func (in injection) key() Key { return Key{in.Account, in.User, in.Group} }
+
 func (l *lateAdder) run(ctx context.Context, every time.Duration) {
-	prev := map[string]map[string]bool{}
+	prev := map[Place]map[string]bool{}
 	for ctx.Err() == nil {
-		for _, g := range l.groups {
-			members, err := groupMembers(ctx, l.aw.iam, g)
+		for _, p := range l.groups {
+			start := time.Now()
+			members, err := groupMembers(ctx, l.aw.iamOf(p.Account), p.Group)
 			if err != nil {
 				continue
 			}
@@ -57,23 +62,43 @@ func (l *lateAdder) run(ctx context.Context, every time.Duration) {
 			for _, u := range members {
 				now[u] = true
 			}
-			for u := range prev[g] {
-				if !now[u] && l.armed.Load() && len(l.injections()) < l.max && !l.injected(u, g) {
-					l.maybeAdd(ctx, u, g)
+			l.mu.Lock()
+			l.reads = append(l.reads, Sample{Start: start, End: time.Now(), Account: p.Account, Group: p.Group, Members: now})
+			l.mu.Unlock()
+			for u := range prev[p] {
+				k := Key{p.Account, u, p.Group}
+				if !now[u] && l.armed.Load() && len(l.injections()) < l.max && !l.injected(k) {
+					l.maybeAdd(ctx, k)
 				}
 			}
-			prev[g] = now
+			prev[p] = now
 		}
 		sleep(ctx, every)
 	}
 }
 
-// maybeAdd adds user back to group if the store says the membership is
-// empty (a removal iamjit meant, not one between two grants' writes) and
-// its read-back is queued.
-func (l *lateAdder) maybeAdd(ctx context.Context, user, group string) {
+// samples are the reads the adder made.
+func (l *lateAdder) samples() []Sample {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.reads)
+}
+
+// storeKey is the store's key of membership k (grants/dynamo): the home
+// account's items keep their old key, a member account's name it.
+func (a *awsClients) storeKey(k Key) string {
+	if k.Account == a.home {
+		return "member#" + k.User + "#" + k.Group
+	}
+	return "member#" + k.Account + "#" + k.User + "#" + k.Group
+}
+
+// maybeAdd adds the user back to the group if the store says the
+// membership is empty (a removal iamjit meant, not one between two grants'
+// writes) and its read-back is queued.
+func (l *lateAdder) maybeAdd(ctx context.Context, k Key) {
 	out, err := l.aw.ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: &l.aw.stack.Table, ConsistentRead: aws.Bool(true),
-		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "member#" + user + "#" + group}}})
+		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: l.aw.storeKey(k)}}})
 	if err != nil || out.Item == nil {
 		return
 	}
@@ -87,26 +112,27 @@ func (l *lateAdder) maybeAdd(ctx context.Context, user, group string) {
 		return
 	}
 	at := time.Now()
-	if _, err := l.aw.iam.AddUserToGroup(ctx, &iam.AddUserToGroupInput{UserName: &user, GroupName: &group}); err != nil {
+	if _, err := l.aw.iamOf(k.Account).AddUserToGroup(ctx, &iam.AddUserToGroupInput{UserName: &k.User, GroupName: &k.Group}); err != nil {
 		if ctx.Err() == nil {
 			l.mu.Lock()
-			l.errs = append(l.errs, fmt.Sprintf("late add of %s to %s: %v", user, group, err))
+			l.errs = append(l.errs, fmt.Sprintf("late add of %s: %v", k, err))
 			l.mu.Unlock()
 		}
 		return
 	}
 	l.mu.Lock()
-	l.got = append(l.got, injection{User: user, Group: group, At: at})
+	l.got = append(l.got, injection{Account: k.Account, User: k.User, Group: k.Group, At: at})
 	l.mu.Unlock()
 }
 
-// injected reports whether user was added back to group already: once per
-// membership, since the removal that undoes a late add is not read back
-// again (a second late add after it would stay; a dead replica sends one).
-func (l *lateAdder) injected(user, group string) bool {
+// injected reports whether the membership had its late add already: once
+// per membership, since the removal that undoes a late add is not read
+// back again (a second late add after it would stay; a dead replica sends
+// one).
+func (l *lateAdder) injected(k Key) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.ContainsFunc(l.got, func(in injection) bool { return in.User == user && in.Group == group })
+	return slices.ContainsFunc(l.got, func(in injection) bool { return in.key() == k })
 }
 
 func (l *lateAdder) injections() []injection {
@@ -116,7 +142,8 @@ func (l *lateAdder) injections() []injection {
 }
 
 // waitUndone waits until every injected user is out of their group or has
-// an ACTIVE grant on it again (a newer grant superseded the read-back).
+// an ACTIVE grant on it again in its account (a newer grant superseded the
+// read-back).
 func (l *lateAdder) waitUndone(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
@@ -126,7 +153,7 @@ func (l *lateAdder) waitUndone(ctx context.Context, limit time.Duration) error {
 			return err
 		}
 		for _, in := range l.injections() {
-			members, err := groupMembers(ctx, l.aw.iam, in.Group)
+			members, err := groupMembers(ctx, l.aw.iamOf(in.Account), in.Group)
 			if err != nil {
 				return err
 			}
@@ -135,12 +162,12 @@ func (l *lateAdder) waitUndone(ctx context.Context, limit time.Duration) error {
 			}
 			active := false
 			for _, s := range all {
-				if s.grant.IAMUser == in.User && s.grant.Group == in.Group && s.grant.State == grants.StateActive {
+				if l.aw.keyOf(s.grant) == in.key() && s.grant.State == grants.StateActive {
 					active = true
 				}
 			}
 			if !active {
-				still = append(still, in.User+" in "+in.Group)
+				still = append(still, in.key().String())
 			}
 		}
 		if len(still) == 0 {
@@ -163,8 +190,9 @@ func (l *lateAdder) waitUndone(ctx context.Context, limit time.Duration) error {
 // must hold every undo logged before the counter was read (none lost) and
 // no more than were logged (none invented; a SIGKILL may fall between the
 // read and an undo), and the read-back must have undone at least one
-// injected late add. undone lists the logged undos as "user#group";
+// injected late add. undone lists the logged undos as "account#user#group";
 // beforeRead of them were logged before their process's counter was read.
+// An undo logged in another account than its injection's is no undo of it.
 func checkLateAdds(rep *Report, injected []injection, undone []string, beforeRead int, repaired int64, errs []string) {
 	for _, e := range errs {
 		rep.fail("late add: the test could not inject: %s", e)
@@ -175,8 +203,10 @@ func checkLateAdds(rep *Report, injected []injection, undone []string, beforeRea
 	}
 	byReadBack := 0
 	for _, in := range injected {
-		if slices.Contains(undone, in.User+"#"+in.Group) {
+		rep.Figures["late_adds_injected@"+in.Account]++
+		if slices.Contains(undone, in.Account+"#"+in.User+"#"+in.Group) {
 			byReadBack++
+			rep.Figures["late_adds_undone_by_read_back@"+in.Account]++
 		}
 	}
 	rep.Figures["late_adds_injected"] = len(injected)
@@ -193,17 +223,18 @@ func checkLateAdds(rep *Report, injected []injection, undone []string, beforeRea
 }
 
 // undoneInLog lists the late adds a replica's log says it undid, as
-// "user#group", and how many of them were logged before their process's
+// "account#user#group", and how many of them were logged before their process's
 // metrics were read (the harness marks each read in the log): those the
 // counter read must include.
 func undoneInLog(path string) (undone []string, beforeRead int) {
 	read := false
 	_ = eachLogLine(path, func(b []byte) {
 		var line struct {
-			Chaos string `json:"chaos"`
-			Msg   string `json:"msg"`
-			User  string `json:"iam_user"`
-			Group string `json:"group"`
+			Chaos   string `json:"chaos"`
+			Msg     string `json:"msg"`
+			Account string `json:"account_id"`
+			User    string `json:"iam_user"`
+			Group   string `json:"group"`
 		}
 		if json.Unmarshal(b, &line) != nil {
 			return
@@ -214,7 +245,7 @@ func undoneInLog(path string) (undone []string, beforeRead int) {
 		case line.Chaos == "scraped":
 			read = true
 		case strings.HasPrefix(line.Msg, "late add undone"):
-			undone = append(undone, line.User+"#"+line.Group)
+			undone = append(undone, line.Account+"#"+line.User+"#"+line.Group)
 			if !read {
 				beforeRead++
 			}
@@ -288,8 +319,9 @@ func (p revocationPolicy) denies(user string, end time.Time) bool {
 	return !p.perUser[user].Before(end) || !p.roleWide.Before(end)
 }
 
-// roleItem reads the role's item (sessions/dynamo): each user's recorded
-// revocation time and whether the item is still dirty.
+// roleItem reads the role's item (sessions/dynamo; keyed by the role's
+// ARN, so one per account): each user's recorded revocation time and
+// whether the item is still dirty.
 func (a *awsClients) roleItem(ctx context.Context, roleARN string) (map[string]time.Time, string, error) {
 	out, err := a.ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: &a.stack.Table, ConsistentRead: aws.Bool(true),
 		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "role#" + roleARN}}})
@@ -313,17 +345,21 @@ func (a *awsClients) roleItem(ctx context.Context, roleARN string) (map[string]t
 	return users, due, nil
 }
 
-// revocationCheck is invariant 7: no session-revocation statement lost.
-// For every user whose membership of the group ended in the run (their
-// last granted grant on it ended at end), the role's item in DynamoDB
-// records a revocation at or after end, and the policy read back from IAM
-// denies their sessions issued before it (a statement for them, or a
-// role-wide one, as new). It returns the violations (empty when none) and
-// how many memberships it checked.
-func (a *awsClients) revocationCheck(ctx context.Context, roleARN, group string, final map[string]grants.Grant) ([]string, int, error) {
+// revocationCheck is invariant 8 in account acct: no session-revocation
+// statement lost. For every user whose membership of the group there ended
+// in the run (their last granted grant on it ended at end), the role's item
+// in DynamoDB records a revocation at or after end, and the policy read
+// back from that account's IAM denies their sessions issued before it (a
+// statement for them, or a role-wide one, as new). The same-named group's
+// memberships in other accounts count for nothing here. It returns the
+// violations (empty when none) and how many memberships it checked.
+func (a *awsClients) revocationCheck(ctx context.Context, acct, roleARN, group string, final map[string]grants.Grant) ([]string, int, error) {
+	if arnAccount(roleARN) != acct {
+		return nil, 0, fmt.Errorf("role %s is not in account %s", roleARN, acct)
+	}
 	ended := map[string]time.Time{}
 	for _, g := range final {
-		if g.Group != group || g.GrantedAt.IsZero() || g.State == grants.StateActive {
+		if g.Group != group || a.keyOf(g).Account != acct || g.GrantedAt.IsZero() || g.State == grants.StateActive {
 			continue
 		}
 		if g.RevokedAt.After(ended[g.IAMUser]) {
@@ -331,42 +367,42 @@ func (a *awsClients) revocationCheck(ctx context.Context, roleARN, group string,
 		}
 	}
 	if len(ended) == 0 {
-		return []string{fmt.Sprintf("inv7: no membership of %s ended in the run: the session-revocation check proved nothing", group)}, 0, nil
+		return []string{fmt.Sprintf("inv8: no membership of %s in account %s ended in the run: the session-revocation check proved nothing", group, acct)}, 0, nil
 	}
 	item, due, err := a.roleItem(ctx, roleARN)
 	if err != nil {
 		return nil, 0, err
 	}
 	name := roleARN[strings.LastIndex(roleARN, "/")+1:]
-	out, err := a.iam.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: &name, PolicyName: aws.String(sessions.PolicyName)})
+	out, err := a.iamOf(acct).GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: &name, PolicyName: aws.String(sessions.PolicyName)})
 	var missing *iamtypes.NoSuchEntityException
 	if errors.As(err, &missing) {
-		return []string{fmt.Sprintf("inv7: %d memberships of %s ended but role %s has no %s policy", len(ended), group, name, sessions.PolicyName)}, len(ended), nil
+		return []string{fmt.Sprintf("inv8: %d memberships of %s ended but role %s has no %s policy", len(ended), group, name, sessions.PolicyName)}, len(ended), nil
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("get role policy: %w", err)
 	}
 	pol, err := parseRevocationPolicy(aws.ToString(out.PolicyDocument))
 	if err != nil {
-		return []string{"inv7: " + err.Error()}, len(ended), nil
+		return []string{"inv8: " + err.Error()}, len(ended), nil
 	}
 	var v []string
 	if due == "SESSIONS_DIRTY" {
-		v = append(v, fmt.Sprintf("inv7: role item of %s still dirty at rest", name))
+		v = append(v, fmt.Sprintf("inv8: role item of %s still dirty at rest", name))
 	}
 	for u, end := range ended {
 		if at, ok := item[u]; !ok || at.Before(end) {
-			v = append(v, fmt.Sprintf("inv7: %s's membership of %s ended at %s; the role item records %v", u, group, end.Format(time.RFC3339Nano), at))
+			v = append(v, fmt.Sprintf("inv8: %s's membership of %s ended at %s; the role item records %v", u, group, end.Format(time.RFC3339Nano), at))
 		}
 		if !pol.denies(u, end) {
-			v = append(v, fmt.Sprintf("inv7: %s's membership of %s ended at %s; %s on %s denies their sessions only before %s (role-wide %s)",
+			v = append(v, fmt.Sprintf("inv8: %s's membership of %s ended at %s; %s on %s denies their sessions only before %s (role-wide %s)",
 				u, group, end.Format(time.RFC3339Nano), sessions.PolicyName, name, pol.perUser[u], pol.roleWide))
 		}
 	}
 	// And the policy says what the item says, entry by entry.
 	for u, at := range item {
 		if !pol.denies(u, sessions.Cutoff(at)) {
-			v = append(v, fmt.Sprintf("inv7: the role item records %s revoked at %s; the policy on %s does not deny their older sessions", u, at, name))
+			v = append(v, fmt.Sprintf("inv8: the role item records %s revoked at %s; the policy on %s does not deny their older sessions", u, at, name))
 		}
 	}
 	return v, len(ended), nil
@@ -374,10 +410,10 @@ func (a *awsClients) revocationCheck(ctx context.Context, roleARN, group string,
 
 // waitRevocations runs revocationCheck until it passes or limit passes (a
 // role item left dirty by a killed writer is finished by a sweep).
-func (a *awsClients) waitRevocations(ctx context.Context, roleARN, group string, final map[string]grants.Grant, limit time.Duration) ([]string, int, error) {
+func (a *awsClients) waitRevocations(ctx context.Context, acct, roleARN, group string, final map[string]grants.Grant, limit time.Duration) ([]string, int, error) {
 	deadline := time.Now().Add(limit)
 	for {
-		v, n, err := a.revocationCheck(ctx, roleARN, group, final)
+		v, n, err := a.revocationCheck(ctx, acct, roleARN, group, final)
 		if err != nil || len(v) == 0 || time.Now().After(deadline) {
 			return v, n, err
 		}

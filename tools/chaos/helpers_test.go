@@ -3,6 +3,8 @@ package chaos
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +22,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/iamjit/iamjit/events"
@@ -29,15 +32,69 @@ import (
 	"github.com/iamjit/iamjit/internal/metrics"
 )
 
-// The plan holds every scenario, its bodies decode to what was planned and
-// its ids are unique.
+const (
+	testHome   = "123456789012"
+	testMember = "111111111111"
+)
+
+// testCast is the run's cast: a member account with the names of the first
+// three home groups and the first overlap group, and users of eight of the
+// twelve home emails.
+func testCast() Cast { return NewCast("t", testHome, 12, 4, 2).WithMember(testMember, 8, 3, 1) }
+
+// The plan holds every scenario, in both accounts where it has a meaning
+// there, its bodies decode to what was planned and its ids are unique.
 func TestWorkloadPlan(t *testing.T) {
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	w := NewWorkload(NewCast("t", 12, 4, 2), start, WorkloadOptions{Events: 400, Spread: 30 * time.Second, Seed: 1})
+	cast := testCast()
+	// Same emails, other names; each account's decoys are the other's
+	// first user names, none of its own.
+	m := cast.Members[0]
+	if len(m.Users) != 8 || m.Users[0].Email != cast.Users[0].Email || m.Users[0].Name == cast.Users[0].Name || !slices.Equal(m.Groups, cast.Groups[:3]) {
+		t.Fatalf("member cast %+v", m)
+	}
+	if !slices.Equal(m.Decoys, []string{"t-u01", "t-u02", "t-u03", "t-u04"}) || len(cast.Decoys) != Decoys || cast.HasUser(cast.Decoys[0]) || !m.HasUser(cast.Decoys[0]) {
+		t.Fatalf("decoys: home %v, member %v", cast.Decoys, m.Decoys)
+	}
+	w := NewWorkload(cast, start, WorkloadOptions{Events: 400, Spread: 30 * time.Second, Seed: 1})
 	seen := map[string]int{}
 	ids := map[string]bool{}
+	byAcct := map[string]int{}
 	for _, e := range w.Events {
 		seen[e.Scenario]++
+		if e.Scenario != ScenPoison {
+			seen[e.Scenario+"@"+e.Account]++
+			byAcct[e.Account]++
+		}
+		a, known := cast.Find(e.Account)
+		switch {
+		case e.Scenario == ScenPoison:
+		case e.Scenario == ScenForeign:
+			if e.Account != ForeignAccount || e.ARN != GroupARN(ForeignAccount, "/sym/", e.Group) {
+				t.Errorf("foreign escalate %s names %s in %s", e.SymID, e.Target(), e.Account)
+			}
+		case !known:
+			t.Errorf("%s event %s in account %q, not the cast's", e.Scenario, e.SymID, e.Account)
+		case cast.IsMember(e.Account):
+			// A member account's group by its ARN; its user by that
+			// account's name for the email.
+			if e.ARN != a.ARN(e.Group) {
+				t.Errorf("member event %s names group %q, want %s", e.SymID, e.Target(), a.ARN(e.Group))
+			}
+			if e.User != "" && (!a.HasUser(e.User) || cast.HasUser(e.User)) {
+				t.Errorf("member event %s is for user %s", e.SymID, e.User)
+			}
+			if e.Scenario == ScenAbsent && slices.Contains(a.Managed(), e.Group) {
+				t.Errorf("absent escalate %s names group %s, which account %s has", e.SymID, e.Group, a.ID)
+			}
+		default:
+			if e.ARN != "" && e.ARN != a.ARN(e.Group) {
+				t.Errorf("home event %s names group %q", e.SymID, e.ARN)
+			}
+			if e.User != "" && !a.HasUser(e.User) {
+				t.Errorf("home event %s is for user %s", e.SymID, e.User)
+			}
+		}
 		if ids[e.SymID] {
 			t.Fatalf("Sym id %s planned twice", e.SymID)
 		}
@@ -53,15 +110,38 @@ func TestWorkloadPlan(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s body does not decode: %v", e.Scenario, err)
 		}
-		if req.SymEventID != e.SymID || req.Type != e.Type || req.GrantID() != e.GrantID || req.Group != e.Group ||
+		if req.SymEventID != e.SymID || req.Type != e.Type || req.GrantID() != e.GrantID || req.Group != e.Target() ||
 			req.Requester != e.Email || req.Duration != e.Duration || !req.Timestamp.Equal(e.Timestamp) || req.Source != "sym" {
 			t.Errorf("body of %s decodes to %+v", e.SymID, req)
 		}
 	}
-	for _, s := range []string{ScenPlain, ScenHot, ScenReorder, ScenStale, ScenOverlap, ScenUnknown, ScenOutside, ScenNoise, ScenPoison} {
+	for _, s := range []string{ScenPlain, ScenHot, ScenReorder, ScenStale, ScenOverlap, ScenUnknown, ScenOutside, ScenNoise, ScenPoison, ScenAbsent, ScenForeign} {
 		if seen[s] == 0 {
 			t.Errorf("no %s scenario in the plan: %v", s, seen)
 		}
+	}
+	for _, s := range []string{ScenPlain, ScenHot, ScenReorder, ScenStale, ScenOverlap, ScenUnknown, ScenOutside, ScenNoise} {
+		for _, a := range cast.Accounts() {
+			if seen[s+"@"+a.ID] == 0 {
+				t.Errorf("no %s scenario in account %s: %v", s, a.ID, seen)
+			}
+		}
+	}
+	if share := float64(byAcct[testMember]) / float64(byAcct[testMember]+byAcct[testHome]); share < 0.2 || share > 0.45 {
+		t.Errorf("member account's share of events %.2f (%v), want about a third", share, byAcct)
+	}
+	// Some unknown requesters in the member account are home users: their
+	// email must not be mapped in the home account.
+	homeOnly := 0
+	for _, e := range w.Events {
+		if m, _ := cast.Find(testMember); e.Scenario == ScenUnknown && e.Account == testMember &&
+			slices.ContainsFunc(cast.Users, func(u User) bool { return u.Email == e.Email }) &&
+			!slices.ContainsFunc(m.Users, func(u User) bool { return u.Email == e.Email }) {
+			homeOnly++
+		}
+	}
+	if homeOnly == 0 {
+		t.Errorf("no member-account request for a home-only email")
 	}
 	for i, s := range w.Sends {
 		if i > 0 && s.At < w.Sends[i-1].At {
@@ -85,37 +165,70 @@ func TestWorkloadPlan(t *testing.T) {
 			if long.Role != "long" || short.Role != "short" || long.Pair != short.GrantID || short.Expires().After(long.Expires()) {
 				t.Errorf("overlap script %+v, %+v", long, short)
 			}
-			if p := long.User + "/" + long.Group; pairs[p] {
+			if long.Account != short.Account || long.ARN != short.ARN {
+				t.Errorf("overlap script's grants in %s (%s) and %s (%s)", long.Account, long.ARN, short.Account, short.ARN)
+			}
+			if p := long.Account + "/" + long.User + "/" + long.Group; pairs[p] {
 				t.Errorf("overlap pair %s used twice", p)
 			} else {
 				pairs[p] = true
 			}
 		}
 	}
-	// 12 users x 2 overlap groups: 24 pairs, each used once.
-	if extra := w.AddOverlap(start, 30*time.Second); len(pairs) > 24 || (extra == nil) != (len(pairs) == 24) {
+	// 12 users x 2 overlap groups at home, 8 x 1 in the member account:
+	// 32 pairs, each used once.
+	if extra := w.AddOverlap("", start, 30*time.Second); len(pairs) > 32 || (extra == nil) != (len(pairs) == 32) {
 		t.Errorf("%d overlap pairs used, and AddOverlap gives %v", len(pairs), extra)
 	}
-	small := NewWorkload(NewCast("t", 12, 4, 2), start, WorkloadOptions{Events: 20, Spread: 30 * time.Second, Seed: 1})
-	if extra := small.AddOverlap(start.Add(time.Minute), 30*time.Second); extra == nil || extra.At != time.Minute || extra.Scenario != ScenOverlap || extra.Events[0].Duration < 30 || len(extra.Events) != 3 {
-		t.Errorf("AddOverlap = %+v, want a deescalated overlap script a minute in", extra)
+	small := NewWorkload(cast, start, WorkloadOptions{Events: 20, Spread: 30 * time.Second, Seed: 1})
+	for _, a := range cast.Accounts() {
+		if !small.hasScript(ScenOverlap, a.ID) || !small.hasScript(ScenReorder, a.ID) {
+			t.Errorf("a small plan has no overlap or reorder script in account %s", a.ID)
+		}
+		extra := small.AddOverlap(a.ID, start.Add(time.Minute), 30*time.Second)
+		if extra == nil || extra.At != time.Minute || extra.Scenario != ScenOverlap || extra.Account() != a.ID || extra.Events[0].Duration < 30 || len(extra.Events) != 3 {
+			t.Errorf("AddOverlap(%s) = %+v, want a deescalated overlap script there a minute in", a.ID, extra)
+		}
+		if re := small.AddReorder(a.ID, start); re == nil || re.Account() != a.ID || re.Scenario != ScenReorder {
+			t.Errorf("AddReorder(%s) = %+v", a.ID, re)
+		}
 	}
-	tail := w.AddTail(start.Add(time.Minute), 3, 20*time.Second, 2)
-	if len(tail) < 4 || tail[0].At < time.Minute {
+	if small.AddReorder(ForeignAccount, start) != nil {
+		t.Errorf("AddReorder plans in an account the cast does not have")
+	}
+	tail := w.AddTail(start.Add(time.Minute), 9, 20*time.Second, 2)
+	if len(tail) < 12 || tail[0].At < time.Minute {
 		t.Errorf("tail = %d sends starting at %s", len(tail), tail[0].At)
+	}
+	// Three tail grants in the member account, never deescalated, the
+	// first on the group whose members may assume its /jit/ role.
+	var memberTail []*Event
+	for _, s := range tail {
+		if s.Event.Account == testMember && !slices.Contains(memberTail, s.Event) {
+			memberTail = append(memberTail, s.Event)
+		}
+	}
+	if !slices.ContainsFunc(tail, func(s Send) bool {
+		return s.Event.Account == testHome && s.Event.Type == TypeDeesc && s.Event.Group == cast.Groups[0]
+	}) {
+		t.Errorf("no home tail grant on %s, deescalated: %v", cast.Groups[0], tail)
+	}
+	if len(memberTail) != 3 || !slices.ContainsFunc(memberTail, func(e *Event) bool { return e.Group == cast.Groups[0] }) ||
+		slices.ContainsFunc(memberTail, func(e *Event) bool { return e.Type != TypeEsc }) {
+		t.Errorf("member tail %v", memberTail)
 	}
 }
 
 // The checker finds planted violations of each invariant.
 func TestCheckFindsViolations(t *testing.T) {
 	start := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
-	cast := NewCast("t", 2, 1, 1)
+	cast := NewCast("t", testHome, 2, 1, 1)
 	u, grp, ov := cast.Users[0], cast.Groups[0], cast.OverlapGroups[0]
 	w := &Workload{Cast: cast, Start: start}
-	esc := &Event{SymID: "e1", Type: TypeEsc, Scenario: ScenPlain, GrantID: "r1/t", User: u.Name, Group: grp, Timestamp: start, Duration: 10}
-	stale := &Event{SymID: "e2", Type: TypeEsc, Scenario: ScenStale, GrantID: "r2/t", User: u.Name, Group: grp, Timestamp: start, Duration: 1}
-	lost := &Event{SymID: "e3", Type: TypeEsc, Scenario: ScenPlain, GrantID: "r3/t", User: u.Name, Group: grp, Timestamp: start, Duration: 10}
-	long := &Event{SymID: "e4", Type: TypeEsc, Scenario: ScenOverlap, Role: "long", GrantID: "r4/t", Pair: "r5/t", User: u.Name, Group: ov, Timestamp: start, Duration: 40}
+	esc := &Event{SymID: "e1", Type: TypeEsc, Scenario: ScenPlain, GrantID: "r1/t", User: u.Name, Group: grp, Account: testHome, Timestamp: start, Duration: 10}
+	stale := &Event{SymID: "e2", Type: TypeEsc, Scenario: ScenStale, GrantID: "r2/t", User: u.Name, Group: grp, Account: testHome, Timestamp: start, Duration: 1}
+	lost := &Event{SymID: "e3", Type: TypeEsc, Scenario: ScenPlain, GrantID: "r3/t", User: u.Name, Group: grp, Account: testHome, Timestamp: start, Duration: 10}
+	long := &Event{SymID: "e4", Type: TypeEsc, Scenario: ScenOverlap, Role: "long", GrantID: "r4/t", Pair: "r5/t", User: u.Name, Group: ov, Account: testHome, Timestamp: start, Duration: 40}
 	w.Events = []*Event{esc, stale, lost, long}
 	g1 := grants.Grant{ID: "r1/t", State: grants.StateRevoked, SymEventID: "e1", IAMUser: u.Name, Group: grp, RevokedAt: start.Add(10 * time.Second), RevokeReason: "expired",
 		History: []grants.Transition{{Action: "escalate"}, {Action: "escalate"}}}
@@ -124,7 +237,7 @@ func TestCheckFindsViolations(t *testing.T) {
 	shortG := grants.Grant{ID: "r5/t", State: grants.StateRevoked, IAMUser: u.Name, Group: ov, GrantedAt: start, RevokedAt: start.Add(5 * time.Second),
 		History: []grants.Transition{{Action: "revoke"}, {Action: "iam_add", At: start.Add(6 * time.Second)}}}
 	now := time.Now()
-	final := Snapshot{T0: now, T1: now, T2: now, IAM: map[string][]string{grp: {u.Name, cast.Users[1].Name}, cast.OutsideGroup: {}},
+	final := Snapshot{T0: now, T1: now, T2: now, IAM: map[Place][]string{{testHome, grp}: {u.Name, cast.Users[1].Name}, {testHome, ov}: {}, {testHome, cast.OutsideGroup}: {}},
 		After: map[string]grants.Grant{g1.ID: g1, g2.ID: g2, longG.ID: longG, shortG.ID: shortG}}
 	granted := events.Result{DetailType: events.AccessGranted, ResultID: "a", SymEventID: "e1", GrantID: "r1/t", IAMUser: u.Name, Group: grp}
 	obs := Observed{
@@ -135,24 +248,25 @@ func TestCheckFindsViolations(t *testing.T) {
 			{DetailType: events.AccessGranted, ResultID: "e", SymEventID: "e4", GrantID: "r4/t", IAMUser: u.Name, Group: ov}},
 		DLQ: []DLQMessage{{Body: "{}"}},
 		Samples: []Sample{
-			{Start: start.Add(7 * time.Second), End: start.Add(7100 * time.Millisecond), Group: ov, Members: map[string]bool{u.Name: true}},
-			{Start: start.Add(8 * time.Second), End: start.Add(8100 * time.Millisecond), Group: ov, Members: map[string]bool{}},
+			{Start: start.Add(7 * time.Second), End: start.Add(7100 * time.Millisecond), Account: testHome, Group: ov, Members: map[string]bool{u.Name: true}},
+			{Start: start.Add(8 * time.Second), End: start.Add(8100 * time.Millisecond), Account: testHome, Group: ov, Members: map[string]bool{}},
 		},
-		OutsideBefore: []string{cast.Users[1].Name},
+		OutsideBefore: map[string][]string{testHome: {cast.Users[1].Name}},
 	}
 	rep := Check(w, obs)
 	all := strings.Join(rep.Violations, "\n")
 	for _, want := range []string{
-		"inv1: at rest " + cast.Users[1].Name + " is in IAM group " + grp + " without an active grant",
+		"inv1: at rest " + cast.Users[1].Name + " is in IAM group " + grp + " of account " + testHome + " without an active grant",
 		"inv1: at rest grant r2/t",                // ACTIVE past expiry
 		"inv2: escalate e3 (plain) has no result", // lost
 		"inv2: message  \"{}\" reached the DLQ without iamjit's reason",
 		"inv3: Sym event e1|Access Granted has 2 different result_ids",
 		"inv3: grant r1/t took effect more than once",
 		"inv3: grant r1/t is REVOKED (expired) in DynamoDB but its results say [deescalated]",
-		"inv4: stale escalate e2: want Access Request Rejected expired",
-		"inv5: " + u.Name + " left " + ov,
-		"inv7: group t-outside outside the managed path changed",
+		"inv4: stale escalate e2 (group t-g1): want Access Request Rejected expired",
+		"inv5: " + u.Name + " left " + ov + " of account " + testHome,
+		"inv7: group t-outside of account " + testHome + ", outside the managed path, changed",
+		"inv9: Access Granted result of grant r1/t (t-u01 in t-g1) carries account_id \"\"", // results name the home account too
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("violations lack %q; got:\n%s", want, all)
@@ -360,10 +474,11 @@ func TestRevocationPolicyDenies(t *testing.T) {
 }
 
 // The late-add check fails when nothing was injected, when the read-back
-// undid none of them, and when the counter lacks an undo logged before it
-// was read or holds more than were logged.
+// undid none of them (an undo of the same names in another account is
+// none), and when the counter lacks an undo logged before it was read or
+// holds more than were logged.
 func TestCheckLateAddsFails(t *testing.T) {
-	in := []injection{{User: "u1", Group: "g1"}, {User: "u2", Group: "g1"}}
+	in := []injection{{Account: testHome, User: "u1", Group: "g1"}, {Account: testMember, User: "u2", Group: "g1"}}
 	for _, c := range []struct {
 		name       string
 		injected   []injection
@@ -373,11 +488,13 @@ func TestCheckLateAddsFails(t *testing.T) {
 		fails      bool
 	}{
 		{"none injected", nil, nil, 0, 0, true},
-		{"read-back undid none", in, []string{"u9#g1"}, 1, 1, true},
-		{"metric short", in, []string{"u1#g1", "u9#g1"}, 2, 1, true},
-		{"metric invents", in, []string{"u1#g1", "u9#g1"}, 2, 3, true},
-		{"ok", in, []string{"u1#g1", "u9#g1"}, 2, 2, false},
-		{"ok: killed between the read and an undo", in, []string{"u1#g1", "u9#g1"}, 1, 1, false},
+		{"read-back undid none", in, []string{testHome + "#u9#g1"}, 1, 1, true},
+		{"read-back undid the same names in another account", in, []string{testMember + "#u1#g1", testHome + "#u2#g1"}, 2, 2, true},
+		{"metric short", in, []string{testHome + "#u1#g1", testHome + "#u9#g1"}, 2, 1, true},
+		{"metric invents", in, []string{testHome + "#u1#g1", testHome + "#u9#g1"}, 2, 3, true},
+		{"ok", in, []string{testHome + "#u1#g1", testHome + "#u9#g1"}, 2, 2, false},
+		{"ok in the member account", in, []string{testMember + "#u2#g1"}, 1, 1, false},
+		{"ok: killed between the read and an undo", in, []string{testHome + "#u1#g1", testHome + "#u9#g1"}, 1, 1, false},
 	} {
 		r := Report{Figures: map[string]int{}}
 		checkLateAdds(&r, c.injected, c.undone, c.beforeRead, c.metric, nil)
@@ -392,17 +509,232 @@ func TestCheckLateAddsFails(t *testing.T) {
 func TestUndoneInLogSplitsAtTheRead(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "replica.log")
 	log := `{"chaos":"start","replica":0,"start":1}
-{"msg":"late add undone: IAM had the user","iam_user":"a","group":"g"}
+{"msg":"late add undone: IAM had the user","account_id":"123456789012","iam_user":"a","group":"g"}
 {"chaos":"scraped","replica":0}
-{"msg":"late add undone: IAM had the user","iam_user":"b","group":"g"}
+{"msg":"late add undone: IAM had the user","account_id":"123456789012","iam_user":"b","group":"g"}
 {"chaos":"start","replica":0,"start":2}
-{"msg":"late add undone: IAM had the user","iam_user":"c","group":"g"}
+{"msg":"late add undone: IAM had the user","account_id":"111111111111","iam_user":"c","group":"g"}
 `
 	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	undone, before := undoneInLog(path)
-	if strings.Join(undone, ",") != "a#g,b#g,c#g" || before != 2 {
+	if strings.Join(undone, ",") != testHome+"#a#g,"+testHome+"#b#g,"+testMember+"#c#g" || before != 2 {
 		t.Fatalf("undone %v, before the read %d; want a, b, c and 2 (a and c)", undone, before)
+	}
+}
+
+// perAccountRun is a correct run in two accounts with one group name in
+// both: t-u01 granted t-g1 at home, t-u01-111111111111 (the same email)
+// granted t-g1 in the member account, both active at the mid-point and
+// expired at rest.
+func perAccountRun() (*Workload, Observed) {
+	cast := testCast()
+	m := cast.Members[0]
+	hu, mu, g := cast.Users[0], m.Users[0], cast.Groups[0]
+	start := time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond)
+	w := &Workload{Cast: cast, Start: start}
+	eh := &Event{SymID: "eh", Type: TypeEsc, Scenario: ScenPlain, GrantID: "rh/t-" + g, User: hu.Name, Email: hu.Email, Group: g, Account: testHome, Timestamp: start, Duration: 10}
+	em := &Event{SymID: "em", Type: TypeEsc, Scenario: ScenPlain, GrantID: "rm/t-" + testMember + "-" + g, User: mu.Name, Email: mu.Email, Group: g,
+		Account: testMember, ARN: m.ARN(g), Timestamp: start, Duration: 10}
+	ab := &Event{SymID: "ea", Type: TypeEsc, Scenario: ScenAbsent, GrantID: "ra/t", User: mu.Name, Email: mu.Email, Group: cast.Groups[3],
+		Account: testMember, ARN: m.ARN(cast.Groups[3]), Timestamp: start, Duration: 3600}
+	w.Events = []*Event{eh, em, ab}
+	grant := func(e *Event, acct string, state grants.State) grants.Grant {
+		return grants.Grant{ID: e.GrantID, State: state, Account: acct, SymEventID: e.SymID, IAMUser: e.User, Group: g,
+			GrantedAt: start, ExpiresAt: start.Add(10 * time.Second), RevokedAt: start.Add(10 * time.Second), RevokeReason: "expired",
+			History: []grants.Transition{{Action: "escalate"}, {Action: "revoke"}}}
+	}
+	gh, gm := grant(eh, "", grants.StateRevoked), grant(em, testMember, grants.StateRevoked)
+	now := time.Now()
+	empty := func() map[Place][]string {
+		out := map[Place][]string{}
+		for _, p := range managedAndOutside(cast) {
+			out[p] = []string{}
+		}
+		for _, a := range cast.Accounts() {
+			out[Place{a.ID, a.OutsideGroup}] = []string{a.Users[0].Name}
+		}
+		return out
+	}
+	// The mid-point: both active, each user in its own account's group.
+	ah, am := grant(eh, "", grants.StateActive), grant(em, testMember, grants.StateActive)
+	ah.ExpiresAt, am.ExpiresAt, ah.RevokedAt, am.RevokedAt = now.Add(time.Minute), now.Add(time.Minute), time.Time{}, time.Time{}
+	mid := Snapshot{T0: now, T1: now, T2: now, IAM: empty(), Expiring: map[string]bool{},
+		Before: map[string]grants.Grant{ah.ID: ah, am.ID: am}, After: map[string]grants.Grant{ah.ID: ah, am.ID: am}}
+	mid.IAM[Place{testHome, g}] = []string{hu.Name}
+	mid.IAM[Place{testMember, g}] = []string{mu.Name}
+	result := func(kind string, gr grants.Grant, acct string, e *Event) events.Result {
+		return events.Result{DetailType: kind, ResultID: kind + gr.ID, SymEventID: e.SymID, GrantID: gr.ID, IAMUser: gr.IAMUser, Group: g,
+			GroupARN: GroupARN(acct, "/sym/", g), AccountID: acct, Reason: map[string]string{events.AccessRevoked: "expired"}[kind]}
+	}
+	o := Observed{
+		Mid:   &mid,
+		Final: Snapshot{T0: now, T1: now, T2: now, IAM: empty(), After: map[string]grants.Grant{gh.ID: gh, gm.ID: gm}},
+		Members: []MemberItem{
+			{PK: "member#" + hu.Name + "#" + g, IAMUser: hu.Name, Group: g},
+			{PK: "member#" + testMember + "#" + mu.Name + "#" + g, Account: testMember, IAMUser: mu.Name, Group: g},
+		},
+		Results: []events.Result{result(events.AccessGranted, gh, testHome, eh), result(events.AccessRevoked, gh, testHome, eh),
+			result(events.AccessGranted, gm, testMember, em), result(events.AccessRevoked, gm, testMember, em),
+			{DetailType: events.AccessRejected, ResultID: "x", SymEventID: ab.SymID, GrantID: ab.GrantID, Group: ab.ARN, Code: "unknown_group"}},
+		Samples: []Sample{
+			{Start: start.Add(time.Second), End: start.Add(1100 * time.Millisecond), Account: testHome, Group: g, Members: map[string]bool{hu.Name: true}},
+			{Start: start.Add(time.Second), End: start.Add(1100 * time.Millisecond), Account: testMember, Group: g, Members: map[string]bool{mu.Name: true}},
+		},
+		OutsideBefore: map[string][]string{testHome: {hu.Name}, testMember: {mu.Name}},
+		Slack:         5 * time.Second,
+	}
+	return w, o
+}
+
+// Every check holds per account: a correct run with the same group name
+// in two accounts passes, and each way of mixing the accounts up, or of
+// leaving one unexercised, fails it.
+func TestCheckPerAccount(t *testing.T) {
+	// check is the run's verdict, with the figures the harness adds (the
+	// scripts' and the proxy's) set in both accounts, fig then changing them.
+	check := func(w *Workload, o Observed, fig func(map[string]int)) Report {
+		r := Check(w, o)
+		for _, a := range w.Cast.Accounts() {
+			for _, f := range []string{"overlap_exercised", "reorder_tombstoned", "proxy_calls", "proxy_faults"} {
+				r.Figures[f+"@"+a.ID] = 1
+			}
+		}
+		if fig != nil {
+			fig(r.Figures)
+		}
+		RequireExercised(&r, w.Cast)
+		return r
+	}
+	w, o := perAccountRun()
+	rep := check(w, o, nil)
+	if len(rep.Violations) > 0 {
+		t.Fatalf("a correct run in two accounts has violations:\n%s", strings.Join(rep.Violations, "\n"))
+	}
+	for _, f := range []string{"granted@" + testHome, "granted@" + testMember, "mid_active_grants@" + testMember, "samples@" + testMember,
+		"results/Access Revoked@" + testMember, "rejected_as_expected@" + testMember, "memberships@" + testMember} {
+		if rep.Figures[f] != 1 {
+			t.Errorf("figure %s = %d, want 1 (%v)", f, rep.Figures[f], rep.Figures)
+		}
+	}
+	hu, mu, g := w.Cast.Users[0].Name, w.Cast.Members[0].Users[0].Name, w.Cast.Groups[0]
+	home, member := Place{testHome, g}, Place{testMember, g}
+	for _, c := range []struct {
+		name string
+		obs  func(w *Workload, o *Observed)
+		fig  func(map[string]int)
+		want string
+	}{
+		{"a member grant's result names the home account", func(w *Workload, o *Observed) {
+			o.Results[2].AccountID = testHome
+		}, nil, "inv9: Access Granted result of grant rm/t-111111111111-t-g1 (t-u01-111111111111 in t-g1) carries account_id \"123456789012\"; its group is in account 111111111111"},
+		{"a result names the group of the other account", func(w *Workload, o *Observed) {
+			o.Results[1].GroupARN = GroupARN(testMember, "/sym/", g)
+		}, nil, "inv9: Access Revoked result of grant rh/t-t-g1 names group arn:aws:iam::111111111111:group/sym/t-g1"},
+		{"a member grant stored as a home grant", func(w *Workload, o *Observed) {
+			gm := o.Final.After["rm/t-111111111111-t-g1"]
+			gm.Account = ""
+			o.Final.After[gm.ID] = gm
+		}, nil, "inv9: grant rm/t-111111111111-t-g1 (t-u01-111111111111 in t-g1) is stored in account 123456789012; its request named a group of account 111111111111"},
+		{"a member grant for the home user (email mapped at home)", func(w *Workload, o *Observed) {
+			gm := o.Final.After["rm/t-111111111111-t-g1"]
+			gm.IAMUser = hu
+			o.Final.After[gm.ID] = gm
+		}, nil, "inv9: grant rm/t-111111111111-t-g1 in account 111111111111 is for IAM user t-u01, who is not a user of that account"},
+		{"the mid-point finds the member user in the home group", func(w *Workload, o *Observed) {
+			o.Mid.IAM[home] = []string{hu, mu}
+		}, nil, "t-u01-111111111111 is in IAM group t-g1 of account 123456789012 with no grant there active or just ended"},
+		{"the home grant applied in the member group", func(w *Workload, o *Observed) {
+			o.Mid.IAM[home], o.Mid.IAM[member] = []string{}, []string{mu, hu}
+		}, nil, "inv1 (mid-point): grant rh/t-t-g1 was active throughout the read but t-u01 is not in IAM group t-g1 of account 123456789012"},
+		{"the home user's name (a decoy) in the member group", func(w *Workload, o *Observed) {
+			o.Samples = append(o.Samples, Sample{Start: w.Start.Add(2 * time.Second), End: w.Start.Add(2 * time.Second), Account: testMember, Group: g, Members: map[string]bool{hu: true}})
+		}, nil, "is in IAM group t-g1 of account 111111111111, and is not a user of that account"},
+		{"the member user in the member group before any grant there", func(w *Workload, o *Observed) {
+			o.Samples = append(o.Samples, Sample{Start: w.Start.Add(-2 * time.Second), End: w.Start.Add(-time.Second), Account: testMember, Group: g, Members: map[string]bool{mu: true}})
+		}, nil, "is in IAM group t-g1 of account 111111111111, never granted there by then"},
+		{"at rest the member group keeps its user", func(w *Workload, o *Observed) {
+			o.Final.IAM[member] = []string{mu}
+		}, nil, "inv1: at rest t-u01-111111111111 is in IAM group t-g1 of account 111111111111 without an active grant there"},
+		{"at rest the member group was not read", func(w *Workload, o *Observed) {
+			delete(o.Final.IAM, member)
+		}, nil, "inv1: at rest group t-g1 of account 111111111111 was not read"},
+		{"a member membership item under the home key", func(w *Workload, o *Observed) {
+			o.Members[1].PK = "member#" + mu + "#" + g
+		}, nil, "inv9: membership item member#t-u01-111111111111#t-g1 has account \"111111111111\""},
+		{"the member account's outside group changed", func(w *Workload, o *Observed) {
+			o.Final.IAM[Place{testMember, w.Cast.OutsideGroup}] = []string{}
+		}, nil, "inv7: group t-outside of account 111111111111, outside the managed path, changed"},
+		{"a member request for a home-only group applied at home", func(w *Workload, o *Observed) {
+			o.Results[4] = events.Result{DetailType: events.AccessGranted, ResultID: "y", SymEventID: "ea", GrantID: "ra/t", IAMUser: mu, Group: w.Cast.Groups[3], AccountID: testHome}
+		}, nil, "inv4: absent escalate ea (group arn:aws:iam::111111111111:group/sym/t-g4): want Access Request Rejected unknown_group"},
+		{"nothing granted in the member account", nil, func(f map[string]int) {
+			delete(f, "granted@"+testMember)
+		}, "inv9: account 111111111111 was not exercised: granted@111111111111 is 0"},
+		{"no IAM call in the member account went through the proxy", nil, func(f map[string]int) {
+			delete(f, "proxy_calls@"+testMember)
+		}, "inv9: account 111111111111 was not exercised: proxy_calls@111111111111 is 0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w, o := perAccountRun()
+			if c.obs != nil {
+				c.obs(w, &o)
+			}
+			r := check(w, o, c.fig)
+			all := strings.Join(r.Violations, "\n")
+			if !strings.Contains(all, c.want) {
+				t.Errorf("violations lack %q; got:\n%s", c.want, all)
+			}
+		})
+	}
+}
+
+// The proxy counts requests and faults by the account of the credentials
+// that signed them: keys handed out by an AssumeRole answer through it act
+// in the assumed role's account; others are BaseCredentials.
+func TestProxyCountsByAccount(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), "Action=AssumeRole") {
+			w.Header().Set("Content-Type", "text/xml")
+			fmt.Fprint(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>
+<Credentials><AccessKeyId>ASIAMEMBERKEY</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>tok</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>
+<AssumedRoleUser><AssumedRoleId>AROA:x</AssumedRoleId><Arn>arn:aws:sts::111111111111:assumed-role/chaos-connector/x</Arn></AssumedRoleUser>
+</AssumeRoleResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprint(w, `<GetGroupResponse><GetGroupResult><Group><GroupName>g</GroupName></Group><Users></Users><IsTruncated>false</IsTruncated></GetGroupResult></GetGroupResponse>`)
+	}))
+	t.Cleanup(backend.Close)
+	// Every IAM call fails once (then succeeds on the SDK's retry); the
+	// AssumeRole is exempt.
+	p, cfg := throughProxy(t, backend.URL, ProxyOptions{Rate: 0.5, Kinds: []string{Fault500}, Seed: 9, Exempt: map[string]bool{"sts.AssumeRole": true}}, 8)
+	ctx := context.Background()
+	out, err := sts.NewFromConfig(cfg).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::111111111111:role/sym/chaos-connector"), RoleSessionName: aws.String("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := cfg.Copy()
+	member.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(out.Credentials.AccessKeyId), aws.ToString(out.Credentials.SecretAccessKey), aws.ToString(out.Credentials.SessionToken))
+	for range 6 {
+		if _, err := iam.NewFromConfig(member).GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String("g")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := iam.NewFromConfig(cfg).GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String("g")}); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	var total int64
+	for _, n := range st.ByAccount {
+		total += n
+	}
+	if st.ByAccount["111111111111"] < 6 || st.ByAccount[BaseCredentials] < 2 || total != st.Requests {
+		t.Errorf("requests by account %v (of %d), want 6+ in 111111111111 and 2+ with the base credentials", st.ByAccount, st.Requests)
+	}
+	if st.FaultsByAccount["111111111111"] == 0 || st.FaultsByAccount["111111111111"]+st.FaultsByAccount[BaseCredentials] != st.Total() {
+		t.Errorf("faults by account %v, of %d", st.FaultsByAccount, st.Total())
 	}
 }

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -11,23 +12,37 @@ import (
 	"github.com/iamjit/iamjit/grants"
 )
 
+// Place is a group of one account.
+type Place struct{ Account, Group string }
+
+func (p Place) String() string { return p.Group + " of " + p.Account }
+
+// Key is one membership: an IAM user in a group of an account. Groups
+// (and users) of the same name in two accounts are different keys.
+type Key struct{ Account, User, Group string }
+
+func (k Key) String() string { return k.User + " in " + k.Group + " of " + k.Account }
+
 // Snapshot is IAM read between two reads of DynamoDB's grants.
 type Snapshot struct {
 	T0, T1, T2 time.Time               // before the first scan, at the IAM read, after the second scan
 	Before     map[string]grants.Grant // grant id -> grant, scanned at T0
-	IAM        map[string][]string     // group -> members, read at T1
+	IAM        map[Place][]string      // group -> members, read at T1 in the group's account
 	After      map[string]grants.Grant // scanned at T2
 	// Expiring holds grants still in the expiry index in either scan: the
 	// sweeper has not yet converged and published their revocation.
 	Expiring map[string]bool
 }
 
-// Sample is one read of a group's members.
+// Sample is one read of a group's members, in the group's account.
 type Sample struct {
 	Start, End time.Time
+	Account    string
 	Group      string
 	Members    map[string]bool
 }
+
+func (s Sample) Place() Place { return Place{s.Account, s.Group} }
 
 // DLQMessage is a message found in the dead-letter queue.
 type DLQMessage struct {
@@ -37,8 +52,11 @@ type DLQMessage struct {
 	Reason string
 }
 
-// MemberItem is the store's membership record for one (user, group).
+// MemberItem is the store's membership record for one (account, user,
+// group).
 type MemberItem struct {
+	PK             string
+	Account        string // its account attribute: "" on a home item
 	IAMUser, Group string
 	GrantIDs       []string
 	Dirty          bool
@@ -51,9 +69,9 @@ type Observed struct {
 	Members       []MemberItem
 	Results       []events.Result // every result event received, duplicates included
 	DLQ           []DLQMessage
-	Samples       []Sample
-	OutsideBefore []string
-	Slack         time.Duration // how long after a revocation IAM may still lag at the mid-point
+	Samples       []Sample            // reads of managed groups, in every account, during the run
+	OutsideBefore map[string][]string // account -> members of its outside group before the run
+	Slack         time.Duration       // how long after a revocation IAM may still lag at the mid-point
 }
 
 // Report is the checker's verdict and figures.
@@ -66,9 +84,19 @@ func (r *Report) fail(format string, args ...any) {
 	r.Violations = append(r.Violations, fmt.Sprintf(format, args...))
 }
 
-// Check verifies invariants 1–5 of DESIGN.md against the plan.
+// Check verifies invariants 1–5 and 7 of DESIGN.md against the plan, each
+// per account, and invariant 9: every grant, membership, result and IAM
+// change is in the account of the request's group, and the same names in
+// two accounts never meet.
 func Check(w *Workload, o Observed) Report {
 	r := Report{Figures: map[string]int{}}
+	// The account each planned grant's group lives in.
+	planned := map[string]string{}
+	for _, e := range w.Events {
+		if e.GrantID != "" {
+			planned[e.GrantID] = e.Account
+		}
+	}
 	byID := map[string][]events.Result{}
 	bySymType := map[string]map[string]bool{} // sym id + type -> result ids
 	revokedByGrant := map[string][]events.Result{}
@@ -85,6 +113,7 @@ func Check(w *Workload, o Observed) Report {
 		}
 		distinct[res.ResultID] = true
 		r.Figures["results/"+res.DetailType]++
+		checkResultAccount(&r, res, planned)
 	}
 	r.Figures["results"] = len(o.Results)
 	r.Figures["results_distinct"] = len(distinct)
@@ -141,6 +170,7 @@ func Check(w *Workload, o Observed) Report {
 		if esc > 1 || rev > 1 {
 			r.fail("inv3: grant %s took effect more than once: %d escalate and %d revoke transitions", id, esc, rev)
 		}
+		checkGrantAccount(&r, w, g, planned)
 	}
 
 	// Invariant 2 (every event accounted for) and invariant 4 (reordered and
@@ -191,16 +221,18 @@ func Check(w *Workload, o Observed) Report {
 			r.fail("inv3: escalate %s was both granted and rejected (%s)", e.SymID, rejected.Code)
 		}
 		g, hasGrant := grantsNow[e.GrantID]
-		want := map[string]string{ScenStale: "expired", ScenUnknown: "unknown_user", ScenOutside: "group_not_allowed"}[e.Scenario]
+		want := map[string]string{ScenStale: "expired", ScenUnknown: "unknown_user", ScenOutside: "group_not_allowed",
+			ScenAbsent: "unknown_group", ScenForeign: "foreign_account"}[e.Scenario]
 		switch {
 		case want != "":
 			if !isRejected || rejected.Code != want {
-				r.fail("inv4: %s escalate %s: want Access Request Rejected %s, got %v", e.Scenario, e.SymID, want, kindsOf(kinds))
+				r.fail("inv4: %s escalate %s (group %s): want Access Request Rejected %s, got %v", e.Scenario, e.SymID, e.Target(), want, kindsOf(kinds))
 			}
 			if hasGrant {
 				r.fail("inv4: %s escalate %s left a grant %s in state %s", e.Scenario, e.SymID, e.GrantID, g.State)
 			}
 			r.Figures["rejected_as_expected"]++
+			r.Figures["rejected_as_expected@"+e.Account]++
 		case isGranted:
 			if granted.GrantID != e.GrantID || granted.IAMUser != e.User || granted.Group != e.Group {
 				r.fail("inv2: escalate %s granted %s to %s in %s; planned %s to %s in %s", e.SymID, granted.GrantID, granted.IAMUser, granted.Group, e.GrantID, e.User, e.Group)
@@ -215,6 +247,10 @@ func Check(w *Workload, o Observed) Report {
 				r.Figures["reorder_raced"]++ // processed before its deescalate after all
 			}
 			r.Figures["granted"]++
+			r.Figures["granted@"+e.Account]++
+			if e.ARN != "" && !w.Cast.IsMember(e.Account) {
+				r.Figures["granted_by_home_arn"]++
+			}
 		case isRejected:
 			switch rejected.Code {
 			case "expired":
@@ -225,11 +261,12 @@ func Check(w *Workload, o Observed) Report {
 				}
 				if e.Scenario == ScenReorder {
 					r.Figures["reorder_tombstoned"]++
+					r.Figures["reorder_tombstoned@"+e.Account]++
 				} else {
 					r.Figures["rejected_already_revoked"]++
 				}
 			default:
-				r.fail("inv2: escalate %s (%s) rejected with unexpected code %s: %s", e.SymID, e.Scenario, rejected.Code, rejected.Message)
+				r.fail("inv2: escalate %s (%s, group %s) rejected with unexpected code %s: %s", e.SymID, e.Scenario, e.Target(), rejected.Code, rejected.Message)
 			}
 			if hasGrant && g.SymEventID == e.SymID && g.State == grants.StateActive {
 				r.fail("inv4: escalate %s was rejected (%s) yet its grant is ACTIVE", e.SymID, rejected.Code)
@@ -243,62 +280,136 @@ func Check(w *Workload, o Observed) Report {
 			}
 		}
 	}
+	for _, res := range o.Results {
+		if res.DetailType == events.AccessRevoked && res.GrantID != "" {
+			r.Figures["results/"+res.DetailType+"@"+planned[res.GrantID]]++
+		}
+	}
 
 	checkAtRest(&r, w, o)
 	if o.Mid != nil {
 		checkMid(&r, w, *o.Mid, o.Slack)
 	}
 	checkOverlap(&r, w, o)
+	checkSamples(&r, w, o)
 	sort.Strings(r.Violations)
 	return r
 }
 
-// managed lists the groups iamjit may change.
-func managed(w *Workload) []string {
-	return append(slices.Clone(w.Cast.Groups), w.Cast.OverlapGroups...)
+// accountOf is the account a stored grant's group lives in: the store
+// writes no account on the home account's items.
+func accountOf(w *Workload, g grants.Grant) string {
+	if g.Account == "" {
+		return w.Cast.ID
+	}
+	return g.Account
 }
 
-// checkAtRest is invariant 1 after every expiry: IAM, the store's
-// memberships and the grants agree, and every grant has ended.
+// keyOf is the membership a stored grant is about.
+func keyOf(w *Workload, g grants.Grant) Key { return Key{accountOf(w, g), g.IAMUser, g.Group} }
+
+// arnAccount is the account of an ARN ("" when it is none).
+func arnAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[4]
+}
+
+// checkResultAccount is invariant 9 on one result: a grant's or a
+// revocation's result names the account of the request's group, the home
+// one included, and its group ARN is in that account.
+func checkResultAccount(r *Report, res events.Result, planned map[string]string) {
+	if res.DetailType != events.AccessGranted && res.DetailType != events.AccessRevoked {
+		return
+	}
+	want, ok := planned[res.GrantID]
+	if !ok {
+		r.fail("inv2: %s result %s is about grant %s, which the plan never asked for", res.DetailType, res.ResultID, res.GrantID)
+		return
+	}
+	if res.AccountID != want {
+		r.fail("inv9: %s result of grant %s (%s in %s) carries account_id %q; its group is in account %s", res.DetailType, res.GrantID, res.IAMUser, res.Group, res.AccountID, want)
+	}
+	if res.GroupARN != "" && arnAccount(res.GroupARN) != want {
+		r.fail("inv9: %s result of grant %s names group %s; its group is in account %s", res.DetailType, res.GrantID, res.GroupARN, want)
+	}
+}
+
+// checkGrantAccount is invariant 9 on one stored grant: it is in the
+// account the request named (a home grant stores none), for a user of that
+// account, never another account's user or a decoy.
+func checkGrantAccount(r *Report, w *Workload, g grants.Grant, planned map[string]string) {
+	acct := accountOf(w, g)
+	if g.Account == w.Cast.ID {
+		r.fail("inv9: grant %s stores the home account %s; home items carry no account", g.ID, g.Account)
+	}
+	if want, ok := planned[g.ID]; ok && acct != want {
+		r.fail("inv9: grant %s (%s in %s) is stored in account %s; its request named a group of account %s", g.ID, g.IAMUser, g.Group, acct, want)
+	}
+	r.Figures["grants/"+string(g.State)+"@"+acct]++
+	if g.Tombstone {
+		return
+	}
+	a, ok := w.Cast.Find(acct)
+	switch {
+	case !ok:
+		r.fail("inv9: grant %s is stored in account %s, which iamjit does not serve", g.ID, acct)
+	case !a.HasUser(g.IAMUser):
+		r.fail("inv9: grant %s in account %s is for IAM user %s, who is not a user of that account (an email mapped in another account)", g.ID, acct, g.IAMUser)
+	case !slices.Contains(a.Managed(), g.Group):
+		r.fail("inv9: grant %s in account %s is for group %s, which that account does not manage", g.ID, acct, g.Group)
+	}
+}
+
+// checkAtRest is invariant 1 after every expiry, per account: IAM, the
+// store's memberships and the grants agree, and every grant has ended.
 func checkAtRest(r *Report, w *Workload, o Observed) {
 	f := o.Final
-	active := map[string]map[string]bool{} // group -> users with an active grant
+	active := map[Key]bool{} // memberships with an active grant
 	for id, g := range f.After {
 		if g.State == grants.StateActive {
 			if !g.ExpiresAt.After(f.T2) {
-				r.fail("inv1: at rest grant %s (%s in %s) is still ACTIVE %s after it expired", id, g.IAMUser, g.Group, f.T2.Sub(g.ExpiresAt).Round(time.Millisecond))
+				r.fail("inv1: at rest grant %s (%s) is still ACTIVE %s after it expired", id, keyOf(w, g), f.T2.Sub(g.ExpiresAt).Round(time.Millisecond))
 			}
-			if active[g.Group] == nil {
-				active[g.Group] = map[string]bool{}
-			}
-			active[g.Group][g.IAMUser] = true
+			active[keyOf(w, g)] = true
 		}
 		r.Figures["grants/"+string(g.State)]++
 	}
-	for _, grp := range managed(w) {
-		members := f.IAM[grp]
-		for _, u := range members {
-			if !active[grp][u] {
-				r.fail("inv1: at rest %s is in IAM group %s without an active grant; its grants: %s", u, grp, describe(f.After, u, grp))
+	for _, a := range w.Cast.Accounts() {
+		for _, grp := range a.Managed() {
+			members, ok := f.IAM[Place{a.ID, grp}]
+			if !ok {
+				r.fail("inv1: at rest group %s of account %s was not read", grp, a.ID)
+			}
+			for _, u := range members {
+				if !active[Key{a.ID, u, grp}] {
+					r.fail("inv1: at rest %s is in IAM group %s of account %s without an active grant there; its grants: %s", u, grp, a.ID, describe(w, f.After, Key{a.ID, u, grp}))
+				}
 			}
 		}
-		for u := range active[grp] {
-			if !slices.Contains(members, u) {
-				r.fail("inv1: at rest %s has an active grant in %s but is not in the IAM group", u, grp)
-			}
+		outside := slices.Clone(f.IAM[Place{a.ID, a.OutsideGroup}])
+		slices.Sort(outside)
+		before := slices.Clone(o.OutsideBefore[a.ID])
+		slices.Sort(before)
+		if !slices.Equal(outside, before) {
+			r.fail("inv7: group %s of account %s, outside the managed path, changed: %v -> %v", a.OutsideGroup, a.ID, before, outside)
 		}
 	}
-	outside := slices.Clone(f.IAM[w.Cast.OutsideGroup])
-	slices.Sort(outside)
-	before := slices.Clone(o.OutsideBefore)
-	slices.Sort(before)
-	if !slices.Equal(outside, before) {
-		r.fail("inv7: group %s outside the managed path changed: %v -> %v", w.Cast.OutsideGroup, before, outside)
+	for k := range active {
+		if !slices.Contains(f.IAM[Place{k.Account, k.Group}], k.User) {
+			r.fail("inv1: at rest %s has an active grant but is not in the IAM group", k)
+		}
 	}
 	for _, m := range o.Members {
+		k, ok := memberKey(r, w, m)
+		if !ok {
+			continue
+		}
 		want := []string{}
 		for id, g := range f.After {
-			if g.State == grants.StateActive && g.IAMUser == m.IAMUser && g.Group == m.Group {
+			if g.State == grants.StateActive && keyOf(w, g) == k {
 				want = append(want, id)
 			}
 		}
@@ -306,66 +417,97 @@ func checkAtRest(r *Report, w *Workload, o Observed) {
 		slices.Sort(got)
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
-			r.fail("inv1: membership item %s in %s holds grants %v; active grants are %v", m.IAMUser, m.Group, got, want)
+			r.fail("inv1: membership item %s holds grants %v; active grants are %v", k, got, want)
 		}
 		if m.Dirty {
 			r.Figures["memberships_dirty_at_rest"]++
 		}
+		r.Figures["memberships@"+k.Account]++
 	}
 	r.Figures["memberships"] = len(o.Members)
 }
 
-// checkMid is invariant 1 while grants are still active. IAM was read
-// between two scans; a member is explained by a grant active in either scan
-// or ended less than slack before the first, and a grant active throughout
-// must show in IAM (the queue had drained, so every escalate had converged).
+// memberKey reads a membership item's key, checking the store's format
+// (member#<user>#<group> in the home account, member#<account>#<user>#<group>
+// with an account attribute in a member account) and that the user is one
+// of that account's (invariant 9).
+func memberKey(r *Report, w *Workload, m MemberItem) (Key, bool) {
+	k := Key{cmp.Or(m.Account, w.Cast.ID), m.IAMUser, m.Group}
+	want := "member#" + m.IAMUser + "#" + m.Group
+	if m.Account != "" {
+		want = "member#" + m.Account + "#" + m.IAMUser + "#" + m.Group
+	}
+	if m.PK != want || m.Account == w.Cast.ID {
+		r.fail("inv9: membership item %s has account %q, user %s, group %s: not the store's key for them", m.PK, m.Account, m.IAMUser, m.Group)
+		return k, false
+	}
+	a, ok := w.Cast.Find(k.Account)
+	if !ok || !a.HasUser(k.User) {
+		r.fail("inv9: membership item %s: %s is not a user of account %s", m.PK, k.User, k.Account)
+	}
+	return k, true
+}
+
+// checkMid is invariant 1 while grants are still active, per account. IAM
+// was read between two scans; a member is explained by a grant of that
+// account active in either scan or ended less than slack before the first,
+// and a grant active throughout must show in its account's IAM (the queue
+// had drained, so every escalate had converged).
 func checkMid(r *Report, w *Workload, s Snapshot, slack time.Duration) {
-	type pair struct{ user, group string }
-	explained := map[pair]bool{}
-	required := map[pair]string{}
+	explained := map[Key]bool{}
+	required := map[Key]string{}
 	for _, scan := range []map[string]grants.Grant{s.Before, s.After} {
 		for _, g := range scan {
-			p := pair{g.IAMUser, g.Group}
+			k := keyOf(w, g)
 			switch {
 			case g.State == grants.StateActive:
-				explained[p] = true
+				explained[k] = true
 			case !g.RevokedAt.IsZero() && g.RevokedAt.After(s.T0.Add(-slack)):
-				explained[p] = true
+				explained[k] = true
 			case s.Expiring[g.ID]:
 				// Revoked by a sweep that has not converged it yet. Its
 				// RevokedAt is when that sweep started, which can be long
 				// before the revocation itself when many grants fall due.
-				explained[p] = true
+				explained[k] = true
 			}
 		}
 	}
 	for id, g := range s.Before {
 		a, ok := s.After[id]
 		if g.State == grants.StateActive && ok && a.State == grants.StateActive && g.ExpiresAt.After(s.T2) {
-			required[pair{g.IAMUser, g.Group}] = id
+			k := keyOf(w, g)
+			required[k] = id
 			r.Figures["mid_active_grants"]++
+			r.Figures["mid_active_grants@"+k.Account]++
 		}
 	}
-	for _, grp := range managed(w) {
-		members := s.IAM[grp]
-		for _, u := range members {
-			if !explained[pair{u, grp}] {
-				r.fail("inv1 (mid-point, IAM read at %s): %s is in IAM group %s with no grant active or just ended; its grants: %s",
-					s.T1.Format("15:04:05.000"), u, grp, describe(s.After, u, grp))
+	for _, a := range w.Cast.Accounts() {
+		for _, grp := range a.Managed() {
+			members, ok := s.IAM[Place{a.ID, grp}]
+			if !ok {
+				r.fail("inv1 (mid-point): group %s of account %s was not read", grp, a.ID)
 			}
+			for _, u := range members {
+				k := Key{a.ID, u, grp}
+				if !explained[k] {
+					r.fail("inv1 (mid-point, IAM read at %s): %s is in IAM group %s of account %s with no grant there active or just ended; its grants: %s",
+						s.T1.Format("15:04:05.000"), u, grp, a.ID, describe(w, s.After, k))
+				}
+			}
+			r.Figures["mid_members"] += len(members)
+			r.Figures["mid_members@"+a.ID] += len(members)
 		}
-		r.Figures["mid_members"] += len(members)
 	}
-	for p, id := range required {
-		if !slices.Contains(s.IAM[p.group], p.user) {
-			r.fail("inv1 (mid-point): grant %s was active throughout the read but %s is not in IAM group %s", id, p.user, p.group)
+	for k, id := range required {
+		if !slices.Contains(s.IAM[Place{k.Account, k.Group}], k.User) {
+			r.fail("inv1 (mid-point): grant %s was active throughout the read but %s is not in IAM group %s of account %s", id, k.User, k.Group, k.Account)
 		}
 	}
 }
 
 // checkOverlap is invariant 5 on the dedicated overlap pairs: from the
 // moment the grants overlapped (see OverlapWindow) until the long grant
-// ended, every sample must show the user in the group.
+// ended, every sample of the group in its account must show the user.
 func checkOverlap(r *Report, w *Workload, o Observed) {
 	g := o.Final.After
 	for _, e := range w.Events {
@@ -383,7 +525,7 @@ func checkOverlap(r *Report, w *Workload, o Observed) {
 			r.Figures["overlap_sequential"]++
 			continue
 		}
-		in := SamplesWithin(o.Samples, e.Group, from, end)
+		in := SamplesWithin(o.Samples, Place{e.Account, e.Group}, from, end)
 		var missing []string
 		for _, s := range in {
 			if !s.Members[e.User] {
@@ -394,11 +536,75 @@ func checkOverlap(r *Report, w *Workload, o Observed) {
 		case len(in) == 0:
 			r.Figures["overlap_not_exercised"]++
 		case len(missing) > 0:
-			r.fail("inv5: %s left %s at %v while grant %s was active until %s (the short grant %s was revoked with the long one still in the membership at %s)",
-				e.User, e.Group, missing, e.GrantID, end.Format("15:04:05.000"), e.Pair, from.Format("15:04:05.000"))
+			r.fail("inv5: %s left %s of account %s at %v while grant %s was active until %s (the short grant %s was revoked with the long one still in the membership at %s)",
+				e.User, e.Group, e.Account, missing, e.GrantID, end.Format("15:04:05.000"), e.Pair, from.Format("15:04:05.000"))
 		default:
 			r.Figures["overlap_exercised"]++
+			r.Figures["overlap_exercised@"+e.Account]++
 			r.Figures["overlap_samples_checked"] += len(in)
+		}
+	}
+}
+
+// checkSamples is invariant 9 over the whole run: in every read of a
+// managed group, each member is a user of the group's account who had
+// been granted that group in that account by the end of the read. A user
+// of another account (a decoy of the same name) or a grant of the
+// same-named group in another account never explains a member.
+func checkSamples(r *Report, w *Workload, o Observed) {
+	first := map[Key]time.Time{} // earliest grant of each membership
+	for _, g := range o.Final.After {
+		if g.GrantedAt.IsZero() {
+			continue
+		}
+		k := keyOf(w, g)
+		if t, ok := first[k]; !ok || g.GrantedAt.Before(t) {
+			first[k] = g.GrantedAt
+		}
+	}
+	reported := map[Key]bool{}
+	for _, s := range o.Samples {
+		a, ok := w.Cast.Find(s.Account)
+		if !ok || !slices.Contains(a.Managed(), s.Group) {
+			continue
+		}
+		r.Figures["samples@"+s.Account]++
+		for u := range s.Members {
+			k := Key{s.Account, u, s.Group}
+			r.Figures["sampled_members@"+s.Account]++
+			t, granted := first[k]
+			switch {
+			case reported[k]:
+			case !a.HasUser(u):
+				reported[k] = true
+				r.fail("inv9: at %s %s is in IAM group %s of account %s, and is not a user of that account (a decoy: a change made in the wrong account)",
+					s.Start.Format("15:04:05.000"), u, s.Group, s.Account)
+			case !granted || t.After(s.End):
+				reported[k] = true
+				r.fail("inv9: at %s %s is in IAM group %s of account %s, never granted there by then; its grants: %s",
+					s.Start.Format("15:04:05.000"), u, s.Group, s.Account, describe(w, o.Final.After, k))
+			}
+		}
+	}
+}
+
+// PerAccount are the figures (name@account) that must not be 0 in any
+// account of the cast: grants applied, revocations reported, grants active
+// at the mid-point, reads of its groups (Check counts these), an overlap
+// and a tombstoned reorder exercised there (Check), and the replicas' IAM
+// calls and faults in it through the proxy (the harness adds those).
+var PerAccount = []string{"granted", "results/" + events.AccessRevoked, "mid_active_grants", "samples",
+	"overlap_exercised", "reorder_tombstoned", "proxy_calls", "proxy_faults"}
+
+// RequireExercised fails the report for every account of the cast in which
+// one of the PerAccount figures is 0: a check per account that saw nothing
+// in one proves nothing about it.
+func RequireExercised(r *Report, c Cast) {
+	for _, a := range c.Accounts() {
+		for _, f := range PerAccount {
+			if r.Figures[f+"@"+a.ID] == 0 {
+				r.fail("inv9: account %s was not exercised: %s@%s is 0, so its checks proved nothing there", a.ID, f, a.ID)
+			}
 		}
 	}
 }
@@ -428,36 +634,37 @@ func OverlapWindow(long, short grants.Grant) (from, end time.Time, ok bool) {
 	return from, end, !from.IsZero() && from.Before(end)
 }
 
-// SamplesWithin are the samples of group taken wholly between from and end.
-func SamplesWithin(samples []Sample, group string, from, end time.Time) []Sample {
+// SamplesWithin are the samples of group p taken wholly between from and end.
+func SamplesWithin(samples []Sample, p Place, from, end time.Time) []Sample {
 	var out []Sample
 	for _, s := range samples {
-		if s.Group == group && s.Start.After(from) && s.End.Before(end) {
+		if s.Place() == p && s.Start.After(from) && s.End.Before(end) {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// MidActive counts the grants active in both scans of s and not expired by
-// the second: those the mid-point check requires IAM to show.
-func MidActive(s Snapshot) int {
+// MidActive counts the grants of account acct active in both scans of s
+// and not expired by the second: those the mid-point check requires IAM to
+// show there.
+func MidActive(w *Workload, s Snapshot, acct string) int {
 	n := 0
 	for id, g := range s.Before {
 		a, ok := s.After[id]
-		if g.State == grants.StateActive && ok && a.State == grants.StateActive && g.ExpiresAt.After(s.T2) {
+		if g.State == grants.StateActive && ok && a.State == grants.StateActive && g.ExpiresAt.After(s.T2) && accountOf(w, g) == acct {
 			n++
 		}
 	}
 	return n
 }
 
-// describe lists the grants of (user, group) with their state, end and
+// describe lists the grants of membership k with their state, end and
 // history, for a violation's message.
-func describe(all map[string]grants.Grant, user, group string) string {
+func describe(w *Workload, all map[string]grants.Grant, k Key) string {
 	var out []string
 	for id, g := range all {
-		if g.IAMUser != user || g.Group != group {
+		if keyOf(w, g) != k {
 			continue
 		}
 		var h []string

@@ -88,6 +88,12 @@ type Proxy struct {
 	retried     map[string]int // kind -> sent again within RetryWindow
 	retriedLate map[string]int // kind -> sent again, but later
 	maxDelay    time.Duration  // longest in-process retry seen
+	// The account of each access key that an AssumeRole answer through
+	// the proxy handed out, and requests and faults by the account of the
+	// key that signed them (BaseCredentials for any other key).
+	keys         map[string]string
+	byAcct       map[string]int64
+	faultsByAcct map[string]int
 
 	requests atomic.Int64
 }
@@ -118,6 +124,7 @@ func NewProxy(target string, opts ProxyOptions) (*Proxy, error) {
 		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		faults: map[string]int{}, byOp: map[string]int{}, timing: map[string]*opTiming{},
 		pending: map[sentKey]pendingFault{}, retried: map[string]int{}, retriedLate: map[string]int{},
+		keys: map[string]string{}, byAcct: map[string]int64{}, faultsByAcct: map[string]int{},
 	}
 	return p, nil
 }
@@ -185,7 +192,17 @@ type ProxyStats struct {
 	// later than that.
 	Retried, RetriedLate map[string]int
 	MaxRetryDelay        time.Duration
+	// Requests and faults by the account of the credentials that signed
+	// them: an account id for keys from an AssumeRole answer (a role
+	// chain's IAM calls), BaseCredentials for the rest (SQS, DynamoDB,
+	// EventBridge and the chains' first hop).
+	ByAccount       map[string]int64
+	FaultsByAccount map[string]int
 }
+
+// BaseCredentials labels requests signed with a key no AssumeRole answer
+// through the proxy handed out.
+const BaseCredentials = "base"
 
 // TxFaults is the number of TxFaultKinds faults injected.
 func (s ProxyStats) TxFaults() int {
@@ -241,6 +258,7 @@ func (p *Proxy) Stats() ProxyStats {
 		st.PerPort = append(st.PerPort, c.Load())
 	}
 	st.Retried, st.RetriedLate = maps.Clone(p.retried), maps.Clone(p.retriedLate)
+	st.ByAccount, st.FaultsByAccount = maps.Clone(p.byAcct), maps.Clone(p.faultsByAcct)
 	st.MaxRetryDelay = p.maxDelay
 	return st
 }
@@ -255,10 +273,16 @@ type fault struct {
 const opTransactWrite = "dynamodb.TransactWriteItems"
 
 // decide draws the latency and the fault (kind "" for none) for one
-// request; items is the number of items of a transaction.
-func (p *Proxy) decide(op string, items int) fault {
+// request signed with access key akid; items is the number of items of a
+// transaction.
+func (p *Proxy) decide(op, akid string, items int) fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	acct, ok := p.keys[akid]
+	if !ok {
+		acct = BaseCredentials
+	}
+	p.byAcct[acct]++
 	var f fault
 	if p.opts.MaxLatency > 0 {
 		f.lat = time.Duration(p.rng.Int64N(int64(p.opts.MaxLatency) + 1))
@@ -288,7 +312,34 @@ func (p *Proxy) decide(op string, items int) fault {
 	}
 	p.faults[f.kind]++
 	p.byOp[op+" "+f.kind]++
+	p.faultsByAcct[acct]++
 	return f
+}
+
+var (
+	signedBy       = regexp.MustCompile(`Credential=([^/]+)/`)
+	assumedKey     = regexp.MustCompile(`<AccessKeyId>([^<]+)</AccessKeyId>`)
+	assumedAccount = regexp.MustCompile(`<Arn>arn:aws:sts::(\d{12}):assumed-role/`)
+)
+
+// accessKey is the access key id that signed r ("" when unsigned).
+func accessKey(r *http.Request) string {
+	if m := signedBy.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// learnKey reads an AssumeRole answer: the access key it hands out acts in
+// the account of the assumed role.
+func (p *Proxy) learnKey(body []byte) {
+	k, a := assumedKey.FindSubmatch(body), assumedAccount.FindSubmatch(body)
+	if k == nil || a == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.keys[string(k[1])] = string(a[1])
 }
 
 // sentAgain notes a transaction arriving on port: if the same body was
@@ -334,7 +385,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, port int) {
 			p.sentAgain(sent)
 			items = transactItems(body)
 		}
-		f = p.decide(call.op(), items)
+		f = p.decide(call.op(), accessKey(r), items)
 	}
 	if !sleep(r.Context(), f.lat) {
 		return
@@ -373,6 +424,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, port int) {
 			return
 		}
 		defer resp.Body.Close()
+		if call.op() == "sts.AssumeRole" && resp.StatusCode == http.StatusOK {
+			// forward read the whole answer; read it again for its key.
+			b, _ := io.ReadAll(resp.Body)
+			p.learnKey(b)
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+		}
 		for k, vs := range resp.Header {
 			for _, v := range vs {
 				w.Header().Add(k, v)

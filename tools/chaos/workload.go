@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 )
@@ -19,6 +20,8 @@ const (
 	ScenNoise   = "noise"    // prompt, request, approve, deny: acknowledged, no result
 	ScenPoison  = "poison"   // a body with no Sym id: the DLQ, with a reason
 	ScenHot     = "hot"      // a burst of grants on one (user, group), some deescalated: replicas race on one membership
+	ScenAbsent  = "absent"   // a member account's group ARN with a name only the home account has: unknown_group
+	ScenForeign = "foreign"  // a group ARN of an account iamjit does not serve: foreign_account
 	TypeEsc     = "escalate" // Sym event types used here
 	TypeDeesc   = "deescalate"
 )
@@ -29,17 +32,63 @@ type User struct {
 	Email string
 }
 
-// Cast is who and what the workload talks about.
-type Cast struct {
+// ForeignAccount is an account iamjit does not serve (not in
+// IAMJIT_ACCOUNTS): a group ARN naming it is refused as foreign_account.
+const ForeignAccount = "333333333333"
+
+// MemberShare is the share of scenarios (and of tail grants) played in a
+// member account, when the cast has one.
+const MemberShare = 1.0 / 3
+
+// Account is one AWS account's part of the cast.
+type Account struct {
+	ID            string
 	Users         []User
 	Groups        []string // managed (/sym/) groups shared by every scenario
 	OverlapGroups []string // managed groups used only by overlap scenarios
 	OutsideGroup  string   // a group outside the managed path
+	// Decoys are IAM users without an email tag, named as the other
+	// accounts' users: a request applied in the wrong account, or an email
+	// mapped to a user in the wrong one, then finds a user of that name and
+	// shows up in IAM, where the checks see it, instead of failing quietly.
+	Decoys []string
 }
 
-// NewCast names users u01.. and groups for prefix.
-func NewCast(prefix string, users, groups, overlapGroups int) Cast {
-	c := Cast{OutsideGroup: prefix + "-outside"}
+// Managed lists the groups iamjit may change in the account.
+func (a Account) Managed() []string { return append(slices.Clone(a.Groups), a.OverlapGroups...) }
+
+// HasUser reports whether name is one of the account's (tagged) users.
+func (a Account) HasUser(name string) bool {
+	return slices.ContainsFunc(a.Users, func(u User) bool { return u.Name == name })
+}
+
+// ARN is the ARN of the account's group name (under /other/ for the
+// outside group, /sym/ otherwise).
+func (a Account) ARN(group string) string {
+	path := "/sym/"
+	if group == a.OutsideGroup {
+		path = "/other/"
+	}
+	return GroupARN(a.ID, path, group)
+}
+
+// GroupARN is IAM's ARN of a group.
+func GroupARN(account, path, name string) string {
+	return "arn:aws:iam::" + account + ":group" + path + name
+}
+
+// Cast is who and what the workload talks about: the home account (the
+// embedded Account) and the member accounts, whose groups have the home
+// groups' names and whose users have the home users' emails under other
+// names (requests name their groups by ARN).
+type Cast struct {
+	Account
+	Members []Account
+}
+
+// NewCast names users u01.. and groups for prefix in the home account.
+func NewCast(prefix, home string, users, groups, overlapGroups int) Cast {
+	c := Cast{Account: Account{ID: home, OutsideGroup: prefix + "-outside"}}
 	for i := 1; i <= users; i++ {
 		c.Users = append(c.Users, User{Name: fmt.Sprintf("%s-u%02d", prefix, i), Email: fmt.Sprintf("u%02d@chaos.example", i)})
 	}
@@ -52,6 +101,58 @@ func NewCast(prefix string, users, groups, overlapGroups int) Cast {
 	return c
 }
 
+// Decoys is how many of each other account's user names every account gets
+// as decoys (the first ones). Few: iamjit's tag:email lookup lists every
+// user's tags in every account on each process start, so each user costs
+// moto a call per restart.
+const Decoys = 4
+
+// WithMember adds member account id: the first users of the home users'
+// emails, each named <home name>-<id>; the first groups and overlapGroups
+// of the home groups' names; an outside group of the same name. Every
+// account gets the first Decoys user names of each other account as
+// decoys.
+func (c Cast) WithMember(id string, users, groups, overlapGroups int) Cast {
+	m := Account{ID: id, OutsideGroup: c.OutsideGroup,
+		Groups: slices.Clone(c.Groups[:min(groups, len(c.Groups))]), OverlapGroups: slices.Clone(c.OverlapGroups[:min(overlapGroups, len(c.OverlapGroups))])}
+	for _, u := range c.Users[:min(users, len(c.Users))] {
+		m.Users = append(m.Users, User{Name: u.Name + "-" + id, Email: u.Email})
+	}
+	c.Members = append(slices.Clone(c.Members), m)
+	all := c.Accounts()
+	for i := range all {
+		var decoys []string
+		for j, other := range all {
+			if j != i {
+				for _, u := range other.Users[:min(Decoys, len(other.Users))] {
+					decoys = append(decoys, u.Name)
+				}
+			}
+		}
+		all[i].Decoys = decoys
+	}
+	c.Account, c.Members = all[0], all[1:]
+	return c
+}
+
+// Accounts lists the home account first, then the members.
+func (c Cast) Accounts() []Account { return append([]Account{c.Account}, c.Members...) }
+
+// Find returns the account of id.
+func (c Cast) Find(id string) (Account, bool) {
+	for _, a := range c.Accounts() {
+		if a.ID == id {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
+
+// IsMember reports whether id is one of the member accounts.
+func (c Cast) IsMember(id string) bool {
+	return slices.ContainsFunc(c.Members, func(a Account) bool { return a.ID == id })
+}
+
 // Event is one Sym event of the plan.
 type Event struct {
 	SymID     string
@@ -61,7 +162,9 @@ type Event struct {
 	GrantID   string
 	User      string // IAM user ("" when unknown)
 	Email     string
-	Group     string
+	Group     string // the group's name
+	Account   string // the group's account (the cast's home id, a member's, or ForeignAccount)
+	ARN       string // when set, the request names the group by this ARN, not by Group
 	Timestamp time.Time
 	Duration  int64 // seconds
 	Body      string
@@ -77,6 +180,14 @@ type Event struct {
 func (e *Event) Stamp(ts time.Time) {
 	e.Timestamp = ts.UTC()
 	e.Body = body(e)
+}
+
+// Target is what the request puts in fields.target.settings.iam_group.
+func (e *Event) Target() string {
+	if e.ARN != "" {
+		return e.ARN
+	}
+	return e.Group
 }
 
 // Grants reports whether the event can leave a grant behind: an escalate
@@ -110,6 +221,9 @@ type Script struct {
 	Pause    time.Duration // between a state being reached and the next event
 }
 
+// Account is the account of the script's group.
+func (s *Script) Account() string { return s.Events[0].Account }
+
 // Workload is the whole plan.
 type Workload struct {
 	Cast    Cast
@@ -119,7 +233,14 @@ type Workload struct {
 	Start   time.Time
 
 	g     *gen
-	pairs [][2]string // overlap (user, group) pairs not used yet
+	pairs []pair // overlap pairs not used yet
+}
+
+// pair is one (account, user, overlap group) membership.
+type pair struct {
+	acct  Account
+	user  User
+	group string
 }
 
 // WorkloadOptions size the plan.
@@ -130,79 +251,136 @@ type WorkloadOptions struct {
 }
 
 // NewWorkload plans the events for a run starting at start. Timestamps are
-// the planned send times (UTC) so that durations are meaningful.
+// the planned send times (UTC) so that durations are meaningful. A share
+// MemberShare of the scenarios is played in the cast's member accounts,
+// each kind that has a meaning there.
 func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 	w := &Workload{Cast: cast, Start: start.UTC()}
 	g := &gen{w: w, rng: rand.New(rand.NewPCG(o.Seed, o.Seed+1)), spread: o.Spread}
 	w.g = g
-	// Overlap pairs are dedicated: each (user, overlap group) is used once,
-	// so nothing else moves that membership while the check samples it.
-	for _, grp := range cast.OverlapGroups {
-		for _, u := range cast.Users {
-			w.pairs = append(w.pairs, [2]string{u.Name, grp})
+	// Overlap pairs are dedicated: each (account, user, overlap group) is
+	// used once, so nothing else moves that membership while the check
+	// samples it.
+	for _, a := range cast.Accounts() {
+		for _, grp := range a.OverlapGroups {
+			for _, u := range a.Users {
+				w.pairs = append(w.pairs, pair{a, u, grp})
+			}
 		}
 	}
 	g.rng.Shuffle(len(w.pairs), func(i, j int) { w.pairs[i], w.pairs[j] = w.pairs[j], w.pairs[i] })
 	g.poison()
 	g.poison()
 	for len(w.Events) < o.Events {
+		a := g.acct()
 		switch r := g.rng.Float64(); {
 		case r < 0.32:
-			g.plain()
+			g.plain(a)
 		case r < 0.42:
-			g.hot()
+			g.hot(a)
 		case r < 0.56:
 			// Most wait for their tombstone; some race, as planned sends.
 			if g.rng.IntN(4) == 0 {
-				g.reorder()
+				g.reorder(a)
 			} else {
-				g.reorderScript(g.at())
+				g.reorderScript(a, g.at())
 			}
-		case r < 0.64:
-			g.stale()
-		case r < 0.78 && len(w.pairs) > 0:
+		case r < 0.63:
+			g.stale(a)
+		case r < 0.77 && w.hasPair(a.ID):
 			// In the first half of the spread, before a slow emulator's
 			// backlog grows: its three events pass through the queue one
 			// after another.
-			g.overlap(g.at()/2, 40*time.Second, g.rng.IntN(2) == 0)
-		case r < 0.88:
-			g.noise()
+			g.overlap(w.takePair(a.ID), g.at()/2, 40*time.Second, g.rng.IntN(2) == 0)
+		case r < 0.85:
+			g.noise(a)
+		case r < 0.90:
+			g.unknown(a)
 		case r < 0.94:
-			g.unknown()
+			g.outside(a)
+		case r < 0.97 && len(cast.Members) > 0:
+			g.absent()
+		case len(cast.Members) > 0:
+			g.foreign()
 		default:
-			g.outside()
+			g.unknown(a)
+		}
+	}
+	// Every account gets a scripted overlap and reorder, whatever the draw.
+	for _, a := range cast.Accounts() {
+		if !w.hasScript(ScenOverlap, a.ID) && w.hasPair(a.ID) {
+			g.overlap(w.takePair(a.ID), g.at()/2, 40*time.Second, g.rng.IntN(2) == 0)
+		}
+		if !w.hasScript(ScenReorder, a.ID) {
+			g.reorderScript(a, g.at())
 		}
 	}
 	sort.SliceStable(w.Sends, func(i, j int) bool { return w.Sends[i].At < w.Sends[j].At })
 	return w
 }
 
-// AddOverlap plans one more overlap script on an unused pair, starting at
-// now, its long grant lasting long to long+10s, its short one ended by a
-// deescalate (which, unlike an expiry, does not wait for a sweeper that a
-// loaded emulator slows down); nil when every pair is used.
-func (w *Workload) AddOverlap(now time.Time, long time.Duration) *Script {
-	if len(w.pairs) == 0 {
-		return nil
-	}
-	return w.g.overlap(now.Sub(w.Start), long, true)
+func (w *Workload) hasScript(scen, id string) bool {
+	return slices.ContainsFunc(w.Scripts, func(s *Script) bool { return s.Scenario == scen && s.Account() == id })
 }
 
-// AddReorder plans one more reorder script, starting at now.
-func (w *Workload) AddReorder(now time.Time) *Script {
-	return w.g.reorderScript(now.Sub(w.Start))
+// hasPair reports whether an overlap pair of account id ("" any) is left.
+func (w *Workload) hasPair(id string) bool {
+	return slices.ContainsFunc(w.pairs, func(p pair) bool { return id == "" || p.acct.ID == id })
+}
+
+// takePair uses the next overlap pair of account id ("" any).
+func (w *Workload) takePair(id string) pair {
+	i := slices.IndexFunc(w.pairs, func(p pair) bool { return id == "" || p.acct.ID == id })
+	p := w.pairs[i]
+	w.pairs = slices.Delete(w.pairs, i, i+1)
+	return p
+}
+
+// AddOverlap plans one more overlap script on an unused pair of account
+// id ("" any), starting at now, its long grant lasting long to long+10s,
+// its short one ended by a deescalate (which, unlike an expiry, does not
+// wait for a sweeper that a loaded emulator slows down); nil when every
+// such pair is used.
+func (w *Workload) AddOverlap(id string, now time.Time, long time.Duration) *Script {
+	if !w.hasPair(id) {
+		return nil
+	}
+	return w.g.overlap(w.takePair(id), now.Sub(w.Start), long, true)
+}
+
+// AddReorder plans one more reorder script in account id, starting at
+// now; nil when the cast has no such account.
+func (w *Workload) AddReorder(id string, now time.Time) *Script {
+	a, ok := w.Cast.Find(id)
+	if !ok {
+		return nil
+	}
+	return w.g.reorderScript(a, now.Sub(w.Start))
 }
 
 // AddTail plans n more escalates on the shared pairs, timestamped now and
-// lasting dur, a third of them deescalated a moment later. Sent once the
-// queue has drained, they are what the mid-point check sees still active.
+// lasting dur, a third of them deescalated a moment later, and (with
+// member accounts) another third in a member account, never deescalated;
+// each account's first on its first group.
+// Sent once the queue has drained, they are what the mid-point check sees
+// still active, in every account.
 func (w *Workload) AddTail(now time.Time, n int, dur time.Duration, seed uint64) []Send {
 	g := &gen{w: w, rng: rand.New(rand.NewPCG(seed, seed+2)), n: len(w.Events) + 10000}
 	first := len(w.Sends)
 	base := now.Sub(w.Start)
 	for i := range n {
+		a, first := w.Cast.Account, i == 0
+		if ms := w.Cast.Members; i%3 == 2 && len(ms) > 0 {
+			a, first = ms[(i/3)%len(ms)], i/3 < len(ms)
+		}
+		grp := g.group(a)
+		if first {
+			// The group whose members may assume the account's /jit/ role:
+			// a membership of it ends in every account.
+			grp = a.Groups[0]
+		}
 		at := base + time.Duration(g.rng.Int64N(int64(time.Second)))
-		e := g.escalate(ScenPlain, g.grant(), g.user(), g.group(), w.Start.Add(at), int64(dur/time.Second))
+		e := g.escalate(ScenPlain, g.grant(), a, g.user(a), grp, w.Start.Add(at), int64(dur/time.Second))
 		g.add(e, at, 0.5)
 		if i%3 == 0 {
 			dAt := at + g.secs(1, 2)
@@ -232,9 +410,18 @@ func (g *gen) secs(lo, hi int) time.Duration {
 	return time.Duration(lo)*time.Second + time.Duration(g.rng.Int64N(int64(hi-lo)*int64(time.Second)+1))
 }
 
-func (g *gen) user() User { return g.w.Cast.Users[g.rng.IntN(len(g.w.Cast.Users))] }
+// acct picks the account a scenario plays in: a member account for a share
+// MemberShare of them.
+func (g *gen) acct() Account {
+	if ms := g.w.Cast.Members; len(ms) > 0 && g.rng.Float64() < MemberShare {
+		return ms[g.rng.IntN(len(ms))]
+	}
+	return g.w.Cast.Account
+}
 
-func (g *gen) group() string { return g.w.Cast.Groups[g.rng.IntN(len(g.w.Cast.Groups))] }
+func (g *gen) user(a Account) User { return a.Users[g.rng.IntN(len(a.Users))] }
+
+func (g *gen) group(a Account) string { return a.Groups[g.rng.IntN(len(a.Groups))] }
 
 // grant starts a new run SRN.
 func (g *gen) grant() string { return g.id("run") }
@@ -261,20 +448,33 @@ func (g *gen) add(e *Event, at time.Duration, dupP float64) {
 	}
 }
 
-func (g *gen) escalate(scen, grantID string, u User, group string, ts time.Time, dur int64) *Event {
+// escalate plans an escalate of u to group in account a. A member
+// account's group is named by its ARN, as a request must; a home group by
+// its name, or now and then by its ARN (which stays in the home account).
+func (g *gen) escalate(scen, grantID string, a Account, u User, group string, ts time.Time, dur int64) *Event {
+	e := &Event{SymID: g.id("esc"), Type: TypeEsc, Scenario: scen, User: u.Name, Email: u.Email,
+		Group: group, Account: a.ID, Timestamp: ts, Duration: dur}
+	target := "t-" + group
+	switch {
+	case g.w.Cast.IsMember(a.ID):
+		e.ARN = a.ARN(group)
+		target = "t-" + a.ID + "-" + group
+	case g.rng.IntN(5) == 0:
+		e.ARN = a.ARN(group)
+	}
 	// iamjit's grant id is run.srn + "/" + fields.target_id.
-	return &Event{SymID: g.id("esc"), Type: TypeEsc, Scenario: scen, GrantID: grantID + "/t-" + group, User: u.Name, Email: u.Email,
-		Group: group, Timestamp: ts, Duration: dur}
+	e.GrantID = grantID + "/" + target
+	return e
 }
 
 func (g *gen) deescalate(esc *Event, ts time.Time) *Event {
 	return &Event{SymID: g.id("deesc"), Type: TypeDeesc, Scenario: esc.Scenario, Role: esc.Role, GrantID: esc.GrantID,
-		User: esc.User, Email: esc.Email, Group: esc.Group, Timestamp: ts, Duration: esc.Duration}
+		User: esc.User, Email: esc.Email, Group: esc.Group, Account: esc.Account, ARN: esc.ARN, Timestamp: ts, Duration: esc.Duration}
 }
 
-func (g *gen) plain() {
+func (g *gen) plain(a Account) {
 	at := g.at()
-	e := g.escalate(ScenPlain, g.grant(), g.user(), g.group(), g.w.Start.Add(at), int64(6+g.rng.IntN(25)))
+	e := g.escalate(ScenPlain, g.grant(), a, g.user(a), g.group(a), g.w.Start.Add(at), int64(6+g.rng.IntN(25)))
 	g.add(e, at, 0.5)
 	if g.rng.Float64() < 0.4 {
 		dAt := at + g.secs(1, 4)
@@ -285,12 +485,12 @@ func (g *gen) plain() {
 // hot sends five grants for one (user, group) within half a second, with
 // different expiries, and deescalates two of them a moment later, so that
 // several replicas write and converge the same membership at once.
-func (g *gen) hot() {
+func (g *gen) hot(a Account) {
 	at := g.at()
-	u, grp := g.user(), g.group()
+	u, grp := g.user(a), g.group(a)
 	for i := range 5 {
 		eAt := at + time.Duration(g.rng.Int64N(int64(500*time.Millisecond)))
-		e := g.escalate(ScenHot, g.grant(), u, grp, g.w.Start.Add(eAt), int64(8+g.rng.IntN(20)))
+		e := g.escalate(ScenHot, g.grant(), a, u, grp, g.w.Start.Add(eAt), int64(8+g.rng.IntN(20)))
 		g.add(e, eAt, 0.3)
 		if i < 2 {
 			dAt := eAt + g.secs(1, 3)
@@ -313,11 +513,11 @@ func (g *gen) scripted(e *Event, dupP float64) {
 	}
 }
 
-func (g *gen) reorderScript(at time.Duration) *Script {
+func (g *gen) reorderScript(a Account, at time.Duration) *Script {
 	// Long enough that no backlog makes the late escalate "expired": the
 	// tombstone must be what refuses it. It is never granted, so it adds
 	// nothing to the wait for every grant to end.
-	e := g.escalate(ScenReorder, g.grant(), g.user(), g.group(), g.w.Start.Add(at), int64(60+g.rng.IntN(30)))
+	e := g.escalate(ScenReorder, g.grant(), a, g.user(a), g.group(a), g.w.Start.Add(at), int64(60+g.rng.IntN(30)))
 	d := g.deescalate(e, g.w.Start.Add(at))
 	g.scripted(d, 0.3)
 	g.scripted(e, 0.3)
@@ -326,38 +526,31 @@ func (g *gen) reorderScript(at time.Duration) *Script {
 	return s
 }
 
-func (g *gen) reorder() {
+func (g *gen) reorder(a Account) {
 	dAt := g.at()
 	eAt := dAt + g.secs(3, 6)
-	e := g.escalate(ScenReorder, g.grant(), g.user(), g.group(), g.w.Start.Add(eAt), int64(15+g.rng.IntN(15)))
+	e := g.escalate(ScenReorder, g.grant(), a, g.user(a), g.group(a), g.w.Start.Add(eAt), int64(15+g.rng.IntN(15)))
 	g.add(g.deescalate(e, g.w.Start.Add(dAt)), dAt, 0.3)
 	g.add(e, eAt, 0.3)
 }
 
-func (g *gen) stale() {
+func (g *gen) stale(a Account) {
 	at := g.at()
 	dur := int64(5 + g.rng.IntN(25))
 	ts := g.w.Start.Add(at).Add(-time.Duration(dur)*time.Second - g.secs(20, 120))
-	g.add(g.escalate(ScenStale, g.grant(), g.user(), g.group(), ts, dur), at, 0.3)
+	g.add(g.escalate(ScenStale, g.grant(), a, g.user(a), g.group(a), ts, dur), at, 0.3)
 }
 
-// overlap plans two grants on the next dedicated pair: a long one and a
-// short one that ends, by a deescalate or else by expiry, while the long
-// one is still active (the driver times it).
-func (g *gen) overlap(at, longDur time.Duration, deescalated bool) *Script {
-	pair := g.w.pairs[0]
-	g.w.pairs = g.w.pairs[1:]
-	var u User
-	for _, c := range g.w.Cast.Users {
-		if c.Name == pair[0] {
-			u = c
-		}
-	}
-	long := g.escalate(ScenOverlap, g.grant(), u, pair[1], g.w.Start.Add(at), int64(longDur/time.Second)+int64(g.rng.IntN(10)))
+// overlap plans two grants on pair p: a long one and a short one that ends,
+// by a deescalate or else by expiry, while the long one is still active
+// (the driver times it).
+func (g *gen) overlap(p pair, at, longDur time.Duration, deescalated bool) *Script {
+	long := g.escalate(ScenOverlap, g.grant(), p.acct, p.user, p.group, g.w.Start.Add(at), int64(longDur/time.Second)+int64(g.rng.IntN(10)))
 	long.Role = "long"
 	// Planned durations; the driver sets the short one's when it sends it.
-	short := g.escalate(ScenOverlap, g.grant(), u, pair[1], g.w.Start.Add(at), int64(8+g.rng.IntN(5)))
-	short.Role = "short"
+	// Both name the group the same way.
+	short := g.escalate(ScenOverlap, g.grant(), p.acct, p.user, p.group, g.w.Start.Add(at), int64(8+g.rng.IntN(5)))
+	short.Role, short.ARN = "short", long.ARN
 	long.Pair, short.Pair = short.GrantID, long.GrantID
 	g.scripted(long, 0.3)
 	s := &Script{At: at, Scenario: ScenOverlap, Events: []*Event{long, short}, Pause: g.secs(1, 3)}
@@ -374,24 +567,65 @@ func (g *gen) overlap(at, longDur time.Duration, deescalated bool) *Script {
 	return s
 }
 
-func (g *gen) noise() {
+func (g *gen) noise(a Account) {
 	at := g.at()
 	types := []string{"prompt", "request", "approve", "deny"}
-	e := g.escalate(ScenNoise, g.grant(), g.user(), g.group(), g.w.Start.Add(at), 10)
+	e := g.escalate(ScenNoise, g.grant(), a, g.user(a), g.group(a), g.w.Start.Add(at), 10)
 	e.Type = types[g.rng.IntN(len(types))]
 	g.add(e, at, 0.3)
 }
 
-func (g *gen) unknown() {
+// unknown asks for a requester who maps to no IAM user in the group's
+// account: an email nobody has, or, in a member account, half the time the
+// email of a user only the home account has (whom a lookup in the wrong
+// account would find).
+func (g *gen) unknown(a Account) {
 	at := g.at()
 	u := User{Email: fmt.Sprintf("nobody%d@chaos.example", g.rng.IntN(1000))}
+	var homeOnly []User
+	for _, h := range g.w.Cast.Users {
+		if !slices.ContainsFunc(a.Users, func(m User) bool { return m.Email == h.Email }) {
+			homeOnly = append(homeOnly, h)
+		}
+	}
+	if len(homeOnly) > 0 && g.rng.IntN(2) == 0 {
+		u = User{Email: homeOnly[g.rng.IntN(len(homeOnly))].Email}
+	}
 	// Long enough that only the identity can be why it is refused.
-	g.add(g.escalate(ScenUnknown, g.grant(), u, g.group(), g.w.Start.Add(at), 3600), at, 0.3)
+	g.add(g.escalate(ScenUnknown, g.grant(), a, u, g.group(a), g.w.Start.Add(at), 3600), at, 0.3)
 }
 
-func (g *gen) outside() {
+func (g *gen) outside(a Account) {
 	at := g.at()
-	g.add(g.escalate(ScenOutside, g.grant(), g.user(), g.w.Cast.OutsideGroup, g.w.Start.Add(at), 3600), at, 0.3)
+	g.add(g.escalate(ScenOutside, g.grant(), a, g.user(a), a.OutsideGroup, g.w.Start.Add(at), 3600), at, 0.3)
+}
+
+// absent asks, by a member account's ARN, for a group name that only the
+// home account has: unknown_group, never the home group of that name.
+func (g *gen) absent() {
+	m := g.w.Cast.Members[g.rng.IntN(len(g.w.Cast.Members))]
+	var only []string
+	for _, grp := range g.w.Cast.Managed() {
+		if !slices.Contains(m.Managed(), grp) {
+			only = append(only, grp)
+		}
+	}
+	if len(only) == 0 {
+		g.unknown(m)
+		return
+	}
+	at := g.at()
+	e := g.escalate(ScenAbsent, g.grant(), m, g.user(m), only[g.rng.IntN(len(only))], g.w.Start.Add(at), 3600)
+	g.add(e, at, 0.3)
+}
+
+// foreign asks for a home group's name by an ARN of ForeignAccount.
+func (g *gen) foreign() {
+	at := g.at()
+	a := g.w.Cast.Account
+	e := g.escalate(ScenForeign, g.grant(), a, g.user(a), g.group(a), g.w.Start.Add(at), 3600)
+	e.Account, e.ARN = ForeignAccount, GroupARN(ForeignAccount, "/sym/", e.Group)
+	g.add(e, at, 0.3)
 }
 
 func (g *gen) poison() {
@@ -425,8 +659,8 @@ func body(e *Event) string {
 		"actor": actor("approver@chaos.example"),
 		"fields": map[string]any{
 			"reason": "chaos " + e.Scenario, "duration": e.Duration, "target_id": target,
-			"target": map[string]any{"name": e.Group, "srn": "chaos:access_target:aws_iam_group:" + e.Group, "type": "aws_iam_group",
-				"label": e.Group, "settings": map[string]string{"iam_group": e.Group}},
+			"target": map[string]any{"name": e.Group, "srn": "chaos:access_target:aws_iam_group:" + target, "type": "aws_iam_group",
+				"label": e.Group, "settings": map[string]string{"iam_group": e.Target()}},
 		},
 		"type": "event",
 	}
@@ -456,4 +690,20 @@ func (w *Workload) Figures() (events, messages, duplicates int, byScenario map[s
 		duplicates += e.Copies - 1
 	}
 	return len(w.Events), len(w.Sends), duplicates, byScenario
+}
+
+// ByAccount counts the plan's events per account of their group, by
+// scenario and type (poison bodies name no group and are left out).
+func (w *Workload) ByAccount() map[string]map[string]int {
+	out := map[string]map[string]int{}
+	for _, e := range w.Events {
+		if e.Account == "" {
+			continue
+		}
+		if out[e.Account] == nil {
+			out[e.Account] = map[string]int{}
+		}
+		out[e.Account][e.Scenario+"/"+e.Type]++
+	}
+	return out
 }
