@@ -460,23 +460,9 @@ func TestExports(t *testing.T) {
 		t.Errorf("dummy credentials exported although the caller has some:\n%s", withCreds)
 	}
 
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Fatalf("bash: %v", err)
-	}
-	cmd := exec.Command(bash, "-c", `eval "$(cat)"; printf '%s\n' "$IAMJIT_QUEUE_URL" "$IAMJIT_EXTERNAL_ID" "$IAMJIT_SOURCES" "$AWS_SECRET_ACCESS_KEY"`)
-	cmd.Env = []string{"HOME=/nonexistent"}
-	cmd.Stdin = strings.NewReader(out)
-	got, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("bash: %v: %s", err, ee.Stderr)
-		}
-		t.Fatal(err)
-	}
-	want := st.QueueURL + "\n" + st.ExternalID + "\nsym\ntest\n"
-	if string(got) != want {
+	got := strings.Join(evalExports(t, out, "IAMJIT_QUEUE_URL", "IAMJIT_EXTERNAL_ID", "IAMJIT_SOURCES", "AWS_SECRET_ACCESS_KEY"), "\n")
+	want := st.QueueURL + "\n" + st.ExternalID + "\nsym\ntest"
+	if got != want {
 		t.Errorf("bash read back %q, want %q", got, want)
 	}
 }
