@@ -205,6 +205,13 @@ type outcome struct {
 // protocol in the package comment.
 func (r *Revoker) converge(ctx context.Context, arn, name string) (outcome, error) {
 	var o outcome
+	// The role and the room beside its other inline policies are read
+	// once: a new round means another writer changed the item, not IAM.
+	role, roleErr := r.Roles.Role(ctx, name)
+	others := 0
+	if roleErr == nil {
+		others, roleErr = r.Roles.OtherInlineSize(ctx, name)
+	}
 	for range maxConverge {
 		st, err := r.Store.Get(ctx, arn)
 		if err != nil {
@@ -213,11 +220,7 @@ func (r *Revoker) converge(ctx context.Context, arn, name string) (outcome, erro
 		if st.Token == "" {
 			return o, nil // never written, or deleted by a writer that found nothing left
 		}
-		role, err := r.Roles.Role(ctx, name)
-		others := 0
-		if err == nil {
-			others, err = r.Roles.OtherInlineSize(ctx, name)
-		}
+		err = roleErr
 		if errors.Is(err, ErrRoleGone) {
 			o = outcome{gone: true, writes: o.writes}
 			ok, err := r.Store.Synced(ctx, arn, st.Token, slices.Collect(maps.Keys(st.Users)), 0, time.Time{})

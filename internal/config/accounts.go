@@ -87,6 +87,8 @@ func jsonProblem(err error) string {
 	case errors.As(err, &typ):
 		return fmt.Sprintf("%s must not be a JSON %s", cmp.Or(typ.Field, "the value"), typ.Value)
 	}
+	// encoding/json has no error type for DisallowUnknownFields: its text
+	// is the only place the key's name is.
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
 		return "unknown key " + strings.TrimPrefix(msg, "json: unknown field ")
 	}
