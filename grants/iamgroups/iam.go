@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/internal/awsx"
+	"github.com/iamjit/iamjit/internal/ttlcache"
 )
 
 // API is the part of the IAM client iamjit uses.
@@ -31,18 +31,9 @@ type API interface {
 
 // IAM implements grants.GroupMembership, grants.Groups and grants.Directory.
 type IAM struct {
-	api API
-	now func() time.Time
-	ttl time.Duration
-
-	mu     sync.Mutex
-	groups map[string]cachedGroup
-	users  map[string]time.Time // users seen to exist, and when
-}
-
-type cachedGroup struct {
-	info grants.GroupInfo
-	at   time.Time
+	api    API
+	groups *ttlcache.Cache[string, grants.GroupInfo]
+	users  *ttlcache.Cache[string, bool] // users seen to exist
 }
 
 // maxCache bounds each cache; past it the cache starts over.
@@ -51,7 +42,7 @@ const maxCache = 4096
 // New returns an IAM adapter. ttl bounds how long a group's path or a user's
 // existence is trusted before IAM is asked again.
 func New(api API, ttl time.Duration, now func() time.Time) *IAM {
-	return &IAM{api: api, now: now, ttl: ttl, groups: map[string]cachedGroup{}, users: map[string]time.Time{}}
+	return &IAM{api: api, groups: ttlcache.New[string, grants.GroupInfo](ttl, maxCache, now), users: ttlcache.New[string, bool](ttl, maxCache, now)}
 }
 
 // AddUser implements grants.GroupMembership. Adding a member is a no-op in IAM.
@@ -107,12 +98,9 @@ func (c *IAM) IsMember(ctx context.Context, user, group string) (bool, error) {
 
 // Group implements grants.Groups: IAM's own record of the group's path.
 func (c *IAM) Group(ctx context.Context, name string) (grants.GroupInfo, error) {
-	c.mu.Lock()
-	if g, ok := c.groups[name]; ok && c.now().Sub(g.at) < c.ttl {
-		c.mu.Unlock()
-		return g.info, nil
+	if info, ok := c.groups.Get(name); ok {
+		return info, nil
 	}
-	c.mu.Unlock()
 	out, err := c.api.GetGroup(ctx, &iam.GetGroupInput{GroupName: &name, MaxItems: aws.Int32(1)})
 	var nse *types.NoSuchEntityException
 	if errors.As(err, &nse) {
@@ -122,21 +110,13 @@ func (c *IAM) Group(ctx context.Context, name string) (grants.GroupInfo, error) 
 		return grants.GroupInfo{}, fmt.Errorf("get group %s: %w", name, err)
 	}
 	info := grants.GroupInfo{Name: aws.ToString(out.Group.GroupName), ARN: aws.ToString(out.Group.Arn), Path: aws.ToString(out.Group.Path)}
-	c.mu.Lock()
-	if len(c.groups) >= maxCache {
-		clear(c.groups)
-	}
-	c.groups[name] = cachedGroup{info: info, at: c.now()}
-	c.mu.Unlock()
+	c.groups.Put(name, info)
 	return info, nil
 }
 
 // UserExists implements grants.Directory.
 func (c *IAM) UserExists(ctx context.Context, name string) (bool, error) {
-	c.mu.Lock()
-	at, ok := c.users[name]
-	c.mu.Unlock()
-	if ok && c.now().Sub(at) < c.ttl {
+	if _, ok := c.users.Get(name); ok {
 		return true, nil
 	}
 	_, err := c.api.GetUser(ctx, &iam.GetUserInput{UserName: &name})
@@ -147,12 +127,7 @@ func (c *IAM) UserExists(ctx context.Context, name string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("get user %s: %w", name, err)
 	}
-	c.mu.Lock()
-	if len(c.users) >= maxCache {
-		clear(c.users)
-	}
-	c.users[name] = c.now()
-	c.mu.Unlock()
+	c.users.Put(name, true)
 	return true, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/iamjit/iamjit/internal/awsx"
+	"github.com/iamjit/iamjit/internal/ttlcache"
 	"github.com/iamjit/iamjit/sessions"
 )
 
@@ -40,18 +40,10 @@ type API interface {
 // Roles implements sessions.Roles.
 type Roles struct {
 	api API
-	ttl time.Duration
-	now func() time.Time
 	log *slog.Logger
 
-	mu     sync.Mutex
-	groups map[string]cached // group name -> the roles it may assume
-	all    cached            // every role of the account
-}
-
-type cached struct {
-	roles []sessions.Role
-	at    time.Time
+	groups *ttlcache.Cache[string, []sessions.Role]   // group name -> the roles it may assume
+	all    *ttlcache.Cache[struct{}, []sessions.Role] // every role of the account
 }
 
 // maxCache bounds the group cache; past it the cache starts over.
@@ -60,19 +52,17 @@ const maxCache = 4096
 // New returns the adapter. ttl bounds how long a group's assumable roles
 // (and the account's role list they are resolved against) are trusted.
 func New(api API, ttl time.Duration, now func() time.Time, log *slog.Logger) *Roles {
-	return &Roles{api: api, ttl: ttl, now: now, log: log, groups: map[string]cached{}}
+	return &Roles{api: api, log: log, groups: ttlcache.New[string, []sessions.Role](ttl, maxCache, now),
+		all: ttlcache.New[struct{}, []sessions.Role](ttl, 1, now)}
 }
 
 var _ sessions.Roles = (*Roles)(nil)
 
 // Assumable implements sessions.Roles.
 func (c *Roles) Assumable(ctx context.Context, group string) ([]sessions.Role, error) {
-	c.mu.Lock()
-	if g, ok := c.groups[group]; ok && c.now().Sub(g.at) < c.ttl {
-		c.mu.Unlock()
-		return g.roles, nil
+	if roles, ok := c.groups.Get(group); ok {
+		return roles, nil
 	}
-	c.mu.Unlock()
 	docs, err := c.groupDocuments(ctx, group)
 	if err != nil {
 		return nil, err
@@ -87,12 +77,7 @@ func (c *Roles) Assumable(ctx context.Context, group string) ([]sessions.Role, e
 			return nil, fmt.Errorf("policies of group %s: %w", group, err)
 		}
 	}
-	c.mu.Lock()
-	if len(c.groups) >= maxCache {
-		clear(c.groups)
-	}
-	c.groups[group] = cached{roles: roles, at: c.now()}
-	c.mu.Unlock()
+	c.groups.Put(group, roles)
 	return roles, nil
 }
 
@@ -168,12 +153,9 @@ func (c *Roles) managedDocument(ctx context.Context, arn string) (string, error)
 
 // allRoles lists every role of the account, for resolving wildcards.
 func (c *Roles) allRoles(ctx context.Context) ([]sessions.Role, error) {
-	c.mu.Lock()
-	if c.all.roles != nil && c.now().Sub(c.all.at) < c.ttl {
-		defer c.mu.Unlock()
-		return c.all.roles, nil
+	if roles, ok := c.all.Get(struct{}{}); ok {
+		return roles, nil
 	}
-	c.mu.Unlock()
 	roles := []sessions.Role{}
 	p := iam.NewListRolesPaginator(c.api, &iam.ListRolesInput{})
 	for p.HasMorePages() {
@@ -189,9 +171,7 @@ func (c *Roles) allRoles(ctx context.Context) ([]sessions.Role, error) {
 			roles = append(roles, role)
 		}
 	}
-	c.mu.Lock()
-	c.all = cached{roles: roles, at: c.now()}
-	c.mu.Unlock()
+	c.all.Put(struct{}{}, roles)
 	return roles, nil
 }
 
