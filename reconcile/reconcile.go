@@ -181,24 +181,47 @@ const maxConverge = 8
 func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 	now := r.Now().UTC()
 	rep := Report{At: now, Enforced: enforce, Differences: []Difference{}}
+	// Every account's groups are listed before the grants are read: a
+	// member the listing shows was added after its grant was written, so
+	// the grant is in what is read next (the other way round, a grant and
+	// its AddUserToGroup landing in between read as an unexplained member).
+	ids := append([]string{""}, slices.Sorted(maps.Keys(r.Members))...)
+	listed := map[string]map[string][]string{}
+	var errs []error
+	for _, id := range ids {
+		acct, ok := r.account(id)
+		if !ok {
+			continue
+		}
+		groups, err := acct.Members.ManagedGroups(ctx, r.GroupPath)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list managed groups%s: %w", inAccount(id), err))
+			continue
+		}
+		listed[id] = groups
+	}
+	if len(errs) == len(ids) {
+		return rep, errors.Join(errs...)
+	}
 	active, err := r.Store.ActiveGrants(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("list active grants: %w", err)
+		return rep, errors.Join(append(errs, fmt.Errorf("list active grants: %w", err))...)
 	}
 	byAcct := map[string][]grants.Grant{}
 	for _, g := range active {
 		byAcct[g.Account] = append(byAcct[g.Account], g)
 	}
-	var errs []error
-	for _, id := range append([]string{""}, slices.Sorted(maps.Keys(r.Members))...) {
+	for _, id := range ids {
 		acct, ok := r.account(id)
 		if !ok {
 			continue
 		}
-		n, err := r.compare(ctx, &rep, id, acct, byAcct[id], now, enforce)
-		rep.Groups += n
-		if err != nil {
-			errs = append(errs, err)
+		if groups, ok := listed[id]; ok {
+			n, err := r.compare(ctx, &rep, id, acct, groups, byAcct[id], now, enforce)
+			rep.Groups += n
+			if err != nil {
+				errs = append(errs, err)
+			}
 		}
 		delete(byAcct, id)
 	}
@@ -248,11 +271,7 @@ func (r *Reconciler) account(id string) (Account, bool) {
 
 // compare adds the differences of one account to rep and returns how many
 // managed groups it has.
-func (r *Reconciler) compare(ctx context.Context, rep *Report, id string, acct Account, active []grants.Grant, now time.Time, enforce bool) (int, error) {
-	groups, err := acct.Members.ManagedGroups(ctx, r.GroupPath)
-	if err != nil {
-		return 0, fmt.Errorf("list managed groups%s: %w", inAccount(id), err)
-	}
+func (r *Reconciler) compare(ctx context.Context, rep *Report, id string, acct Account, groups map[string][]string, active []grants.Grant, now time.Time, enforce bool) (int, error) {
 	if len(r.AllowedGroups) > 0 {
 		for name := range groups {
 			if !slices.Contains(r.AllowedGroups, name) && !r.allowedARN(id, name) {

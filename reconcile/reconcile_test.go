@@ -23,6 +23,8 @@ type fakeIAM struct {
 	// listed, when set, is what ManagedGroups returns: a listing taken
 	// before IAM changed to groups.
 	listed map[string][]string
+	// afterList runs once the groups are listed.
+	afterList func()
 }
 
 func (f *fakeIAM) ManagedGroups(ctx context.Context, path string) (map[string][]string, error) {
@@ -33,6 +35,9 @@ func (f *fakeIAM) ManagedGroups(ctx context.Context, path string) (map[string][]
 	out := map[string][]string{}
 	for g, us := range src {
 		out[g] = slices.Clone(us)
+	}
+	if f.afterList != nil {
+		f.afterList()
 	}
 	return out, nil
 }
@@ -76,10 +81,17 @@ type fakeStore struct {
 	synced  []synced
 	onRead  func(p pair)
 	reads   int
+	// afterActive runs once the active grants are read: an escalate
+	// landing between reconcile's reads.
+	afterActive func()
 }
 
 func (f *fakeStore) ActiveGrants(ctx context.Context) ([]grants.Grant, error) {
-	return slices.Clone(f.active), nil
+	out := slices.Clone(f.active)
+	if f.afterActive != nil {
+		f.afterActive()
+	}
+	return out, nil
 }
 
 func (f *fakeStore) Membership(ctx context.Context, k grants.Key) (grants.Membership, error) {
@@ -492,5 +504,30 @@ func TestAccountsAreReconciledApart(t *testing.T) {
 	}
 	if rep.Groups != 3 {
 		t.Errorf("groups %d, want 3: the home account's 2 and the member's 1", rep.Groups)
+	}
+}
+
+// An escalate whose grant and AddUserToGroup land between reconcile's reads
+// is no drift: the groups are listed before the grants are read, so the
+// member is in both reads or only in the grants (and then confirmed in
+// IAM), never an unexplained member that enforce "keeps" with a re-add.
+func TestEscalateBetweenTheReadsIsNoDrift(t *testing.T) {
+	r, iam, st, pub := setup()
+	landed := false
+	escalate := func() { // right after whichever read comes first
+		if landed {
+			return
+		}
+		landed = true
+		st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
+		iam.groups["sym-ro"] = append(iam.groups["sym-ro"], "alice")
+	}
+	st.afterActive, iam.afterList = escalate, escalate
+	rep, err := r.Run(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Differences) != 0 || len(iam.calls) != 0 || len(pub.got) != 0 {
+		t.Fatalf("differences %+v, IAM calls %v, results %v: want none", rep.Differences, iam.calls, pub.got)
 	}
 }
