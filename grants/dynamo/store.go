@@ -139,18 +139,20 @@ func key(pk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}
 }
 
-// timeFormat is fixed-width so that index order is time order.
-const timeFormat = "2006-01-02T15:04:05.000Z"
+// TimeFormat is how every time in the table is written: fixed-width, so
+// that the due index's order is time order. The session store's role items
+// share that index and write their times in it too.
+const TimeFormat = "2006-01-02T15:04:05.000Z"
 
 func ts(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(timeFormat)
+	return t.UTC().Format(TimeFormat)
 }
 
 func parseTS(s string) time.Time {
-	t, _ := time.Parse(timeFormat, s)
+	t, _ := time.Parse(TimeFormat, s)
 	return t
 }
 

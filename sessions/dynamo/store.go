@@ -67,7 +67,7 @@ func New(db API, table string, now func() time.Time) *Store {
 
 var _ sessions.Store = (*Store)(nil)
 
-const timeFormat = "2006-01-02T15:04:05.000Z"
+const timeFormat = gdynamo.TimeFormat // the due index orders both stores' items
 
 func ts(t time.Time) string { return t.UTC().Format(timeFormat) }
 
