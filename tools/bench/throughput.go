@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/iamjit/iamjit/grants/dynamo"
 )
 
 // drain is one pipeline draining one batch of escalates.
@@ -200,8 +201,8 @@ func percentile(sorted []float64, p float64) float64 {
 	return sorted[rank-1]
 }
 
-// timeFormat is the store's fixed-width time format (grants/dynamo).
-const timeFormat = "2006-01-02T15:04:05.000Z"
+// timeFormat is the store's fixed-width time format.
+const timeFormat = dynamo.TimeFormat
 
 // lastTraceback is moto's last Python traceback, which explains a 500.
 func lastTraceback(out string) string {
