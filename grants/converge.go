@@ -3,66 +3,109 @@ package grants
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // maxConverge bounds how often one caller chases a membership that others
 // keep changing; past it the caller fails and its message is retried.
 const maxConverge = 8
 
-// converge makes IAM agree with the membership item k, in k's account.
-// With a token, the caller has just written the item and knows that it wants
-// the user in the group (want); without one it reads the item first. It
-// returns what ending the membership did to the role sessions it enabled.
-func (s *Service) converge(ctx context.Context, k Key, token string, want bool, grantID, symID string) (SessionsEnded, error) {
+// change is what one converge knows and notes.
+type change struct {
+	// token and want: the item as the caller has just written it; without a
+	// token converge reads the item first.
+	token string
+	want  bool
+	// grantID and symID: whose history notes the IAM call ("" none).
+	grantID, symID string
+	// note, when set, is the history note of an add, and the add is noted in
+	// the grant explain picks of those the item holds (Converge).
+	note    string
+	explain []string
+}
+
+// converge makes IAM agree with the membership item k, in k's account, and
+// reports whether the user ended up in the group and what ending the
+// membership did to the role sessions it enabled.
+//
+// A removal ends the membership's role sessions when IAM really had the
+// user (a request id, not "not a member") or a write emptied the set since
+// IAM last agreed (dirty): either way access that was there ends now.
+// It runs before MarkSynced, so a failure leaves the item to be converged
+// again.
+func (s *Service) converge(ctx context.Context, k Key, c change) (bool, SessionsEnded, error) {
 	var ended SessionsEnded
 	acct, err := s.account(k.Account)
 	if err != nil {
-		return ended, err
+		return false, ended, err
 	}
 	user, group := k.User, k.Group
-	dirty := false
+	token, want, grantID, dirty := c.token, c.want, c.grantID, false
 	for range maxConverge {
 		if token == "" {
 			m, err := s.Store.Membership(ctx, k)
 			if err != nil {
-				return ended, fmt.Errorf("read membership %s: %w", k, err)
+				return false, ended, fmt.Errorf("read membership %s: %w", k, err)
 			}
 			token, want, dirty = m.Token, len(m.GrantIDs) > 0, m.Dirty
+			if c.note != "" {
+				grantID = ""
+				if want {
+					grantID = explaining(m.GrantIDs, c.explain)
+				}
+			}
 		}
-		action := "iam_remove"
-		var reqID string
+		t := Transition{Action: "iam_remove", SymEventID: c.symID}
 		var err error
 		if want {
-			action = "iam_add"
-			reqID, err = acct.IAM.AddUser(ctx, user, group)
+			t.Action, t.Note = "iam_add", c.note
+			t.IAMRequestID, err = acct.IAM.AddUser(ctx, user, group)
 		} else {
-			reqID, err = acct.IAM.RemoveUser(ctx, user, group)
-			if err == nil && dirty {
-				// A write emptied the set since IAM last agreed: the
-				// membership ends now, and so must its role sessions.
+			t.IAMRequestID, err = acct.IAM.RemoveUser(ctx, user, group)
+			if err == nil && (t.IAMRequestID != "" || dirty) {
 				var res SessionsEnded
-				res, err = s.endSessions(ctx, acct, k, grantID, symID)
+				res, err = s.endSessions(ctx, acct, k, grantID, c.symID)
 				ended.merge(res)
 			}
 		}
 		if err != nil {
-			return ended, fmt.Errorf("converge %s: %w", k, err)
+			return false, ended, fmt.Errorf("converge %s: %w", k, err)
 		}
-		t := Transition{At: s.Now().UTC(), Action: action, SymEventID: symID, IAMRequestID: reqID}
+		t.At = s.Now().UTC()
 		ok, err := s.Store.MarkSynced(ctx, k, token, grantID, t)
 		if err != nil {
-			return ended, fmt.Errorf("mark %s synced: %w", k, err)
+			return false, ended, fmt.Errorf("mark %s synced: %w", k, err)
 		}
 		if ok {
 			// A membership never written (no token) queued no read-back.
 			if !want && token != "" && s.Timers != nil {
 				s.Timers.Recheck(k, token)
 			}
-			return ended, nil
+			return want, ended, nil
 		}
 		token = "" // someone wrote after us: read and converge again
 	}
-	return ended, fmt.Errorf("converge %s: membership changed %d times while converging", k, maxConverge)
+	return false, ended, fmt.Errorf("converge %s: membership changed %d times while converging", k, maxConverge)
+}
+
+// Converge makes IAM agree with the membership item k for a caller that did
+// not write it (reconcile), through the same protocol as every other writer.
+// A re-add is noted, with note, in the history of the first of prefer the
+// item still holds, else of the item's first grant. It reports whether the
+// user ended up in the group.
+func (s *Service) Converge(ctx context.Context, k Key, note string, prefer []string) (bool, SessionsEnded, error) {
+	return s.converge(ctx, k, change{note: note, explain: prefer})
+}
+
+// explaining picks the grant whose history records a re-add: the first of
+// prefer the item still holds, else the item's first.
+func explaining(stored, prefer []string) string {
+	for _, id := range prefer {
+		if slices.Contains(stored, id) {
+			return id
+		}
+	}
+	return slices.Min(stored)
 }
 
 // recheck reads IAM back after a removal has settled. An AddUserToGroup

@@ -391,6 +391,9 @@ func (f *fakeIAM) call(add bool, user, group string) (string, error) {
 		f.members[iamKey{user, group}] = true
 	} else {
 		f.removes++
+		if !f.members[iamKey{user, group}] {
+			return "", nil // IAM's NoSuchEntity, which iamgroups answers with no request id
+		}
 		delete(f.members, iamKey{user, group})
 	}
 	return "req-" + strconv.Itoa(f.n), nil

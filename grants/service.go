@@ -199,7 +199,7 @@ func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, er
 	case err != nil:
 		return Outcome{}, fmt.Errorf("activate grant %s: %w", g.ID, err)
 	}
-	if _, err := s.converge(ctx, g.Key(), token, true, g.ID, req.SymEventID); err != nil {
+	if _, _, err := s.converge(ctx, g.Key(), change{token: token, want: true, grantID: g.ID, symID: req.SymEventID}); err != nil {
 		return Outcome{}, err
 	}
 	if s.Timers != nil {
@@ -224,7 +224,7 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 		}
 		return Outcome{}, fmt.Errorf("record event %s: %w", req.SymEventID, err)
 	}
-	if _, err := s.converge(ctx, g.Key(), "", false, g.ID, req.SymEventID); err != nil {
+	if _, _, err := s.converge(ctx, g.Key(), change{grantID: g.ID, symID: req.SymEventID}); err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{Kind: Duplicate, Results: []events.Result{res}, GrantID: g.ID}, nil
@@ -234,7 +234,7 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 // case the first delivery died between its write and its IAM call.
 func (s *Service) duplicate(ctx context.Context, ev ProcessedEvent) (Outcome, error) {
 	if ev.GrantID != "" && ev.Result.IAMUser != "" {
-		if _, err := s.converge(ctx, resultKey(ev.Result, s.HomeAccount), "", false, ev.GrantID, ev.SymEventID); err != nil {
+		if _, _, err := s.converge(ctx, resultKey(ev.Result, s.HomeAccount), change{grantID: ev.GrantID, symID: ev.SymEventID}); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -354,7 +354,7 @@ func (s *Service) revoke(ctx context.Context, g Grant, ev *ProcessedEvent, keepD
 	if ev != nil {
 		symID = ev.SymEventID
 	}
-	ended, err := s.converge(ctx, g.Key(), "", false, g.ID, symID)
+	_, ended, err := s.converge(ctx, g.Key(), change{grantID: g.ID, symID: symID})
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -629,7 +629,7 @@ func (s *Service) Fail(ctx context.Context, req events.Request, code, msg string
 		return out, fmt.Errorf("mark grant %s failed: %w", g.ID, err)
 	}
 	// Best effort: if IAM is what failed, the sweeper's dirty repair finishes.
-	if _, err := s.converge(ctx, g.Key(), "", false, g.ID, req.SymEventID); err != nil {
+	if _, _, err := s.converge(ctx, g.Key(), change{grantID: g.ID, symID: req.SymEventID}); err != nil {
 		s.Log.WarnContext(ctx, "membership left for the sweeper to repair", "grant_id", g.ID, "err", err)
 	}
 	return out, nil

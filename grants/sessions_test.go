@@ -164,3 +164,28 @@ func TestUndoingALateAddEndsItsSessions(t *testing.T) {
 		t.Fatalf("%d session revocations (want 2), one made while the user was still in: %v", f.count(), f.sawIn)
 	}
 }
+
+// An ended membership whose user is back in IAM (an add that landed after
+// the read-back, or someone's console click): the next converge that removes
+// the user ends the sessions that membership let them start, although the
+// item is clean, because IAM's removal says the user was in.
+func TestARemovalIAMConfirmsEndsSessions(t *testing.T) {
+	e := newEnv(t)
+	f := withFakeSessions(e)
+	e.handle(t, escalate("esc-1", "run-1", 30))
+	e.handle(t, deescalate("de-1", "run-1"))
+	if f.count() != 1 {
+		t.Fatalf("deescalate: %d hook calls", f.count())
+	}
+	if _, err := e.iam.AddUser(context.Background(), alice, readonly); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute)
+	e.handle(t, deescalate("de-1", "run-1")) // redelivered: converges again
+	if e.iam.isMember(alice, readonly) {
+		t.Fatal("the redelivered deescalate left alice in the group")
+	}
+	if f.count() != 2 || f.sawIn || !f.at[1].Equal(e.clock.Now()) {
+		t.Fatalf("hook calls = %d (want 2), ran while a member = %v, at %v (want %v)", f.count(), f.sawIn, f.at, e.clock.Now())
+	}
+}

@@ -61,7 +61,7 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 		errs = append(errs, fmt.Errorf("read dirty memberships: %w", err))
 	}
 	for _, err := range byAccount(dirty, func(m Membership) string { return m.Account }, func(m Membership) error {
-		_, err := s.converge(ctx, m.Key(), "", false, "", "")
+		_, _, err := s.converge(ctx, m.Key(), change{})
 		return err
 	}) {
 		if err != nil {
@@ -126,7 +126,7 @@ func (s *Service) expire(ctx context.Context, pub Publisher, g Grant) error {
 		if err != nil {
 			return err
 		}
-	} else if _, err := s.converge(ctx, g.Key(), "", false, "", ""); err != nil {
+	} else if _, _, err := s.converge(ctx, g.Key(), change{}); err != nil {
 		return err
 	}
 	if err := pub.Publish(ctx, out.Results); err != nil {

@@ -1,9 +1,10 @@
 // Package reconcile compares IAM's members of the managed groups with the
 // active grants (drift) and, when asked to enforce, converges IAM back to the
-// grants through the same membership protocol the grants service uses: read
-// the membership item, change IAM, mark it synced only if nobody wrote the
-// item meanwhile, else read and converge again. So a grant that appears or
-// ends while reconcile runs is never undone by it.
+// grants through the grants service's own converge (the membership
+// protocol): read the membership item, change IAM, mark it synced only if
+// nobody wrote the item meanwhile, else read and converge again. So a grant
+// that appears or ends while reconcile runs is never undone by it, and a
+// removal ends role sessions by the same rule wherever it is made.
 package reconcile
 
 import (
@@ -32,20 +33,20 @@ type Members interface {
 	IsMember(ctx context.Context, iamUser, group string) (bool, error)
 }
 
-// Store is what reconcile reads and writes in the grants table
-// (grants/dynamo).
+// Store is what reconcile reads in the grants table (grants/dynamo).
 type Store interface {
 	// ActiveGrants lists every ACTIVE grant, expired or not.
 	ActiveGrants(ctx context.Context) ([]grants.Grant, error)
 	Membership(ctx context.Context, k grants.Key) (grants.Membership, error)
-	MarkSynced(ctx context.Context, k grants.Key, token, grantID string, t grants.Transition) (bool, error)
 }
 
-// GroupMembership changes IAM; both calls are idempotent and return the AWS
-// request id.
-type GroupMembership interface {
-	AddUser(ctx context.Context, iamUser, group string) (string, error)
-	RemoveUser(ctx context.Context, iamUser, group string) (string, error)
+// Converger makes IAM agree with one membership item, in its account,
+// through the protocol every writer follows (grants.Service.Converge): a
+// re-add is noted with note in the history of the first of prefer the item
+// still holds; a removal ends the role sessions the membership enabled. It
+// reports whether the user ended up in the group.
+type Converger interface {
+	Converge(ctx context.Context, k grants.Key, note string, prefer []string) (bool, grants.SessionsEnded, error)
 }
 
 // Publisher makes result events durable.
@@ -135,13 +136,9 @@ type SessionChecker interface {
 	Check(ctx context.Context, enforce bool) ([]sessions.Missing, error)
 }
 
-// Account is one AWS account's IAM, as reconcile reads and repairs it.
+// Account is one AWS account's IAM, as reconcile reads it.
 type Account struct {
 	Members Members
-	IAM     GroupMembership
-	// Sessions, when set, ends the role sessions of a member a drift
-	// removal took out of a group.
-	Sessions grants.Sessions
 	// SessionCheck, when set, reports (and repairs) missing revocations.
 	SessionCheck SessionChecker
 }
@@ -154,8 +151,10 @@ type Reconciler struct {
 	// when unknown.
 	HomeAccount string
 	// Members are the accounts of IAMJIT_ACCOUNTS, by id.
-	Members       map[string]Account
-	Store         Store
+	Members map[string]Account
+	Store   Store
+	// Converger changes IAM under enforce, in every account.
+	Converger     Converger
 	Publisher     Publisher
 	GroupPath     string
 	AllowedGroups []string // when set, only these groups under the path are reconciled
@@ -167,10 +166,6 @@ type Reconciler struct {
 	Now    func() time.Time
 	Log    *slog.Logger
 }
-
-// maxConverge bounds how often one membership is chased while others keep
-// writing it.
-const maxConverge = 8
 
 // Run compares every managed group of every account with the active
 // grants. With enforce it removes unexplained members (publishing Access
@@ -384,13 +379,12 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 			continue
 		}
 		k := grants.Key{Account: d.Account, User: d.IAMUser, Group: d.Group}
-		acct, _ := r.account(k.Account)
 		m, err := r.Store.Membership(ctx, k)
 		if err == nil && m.Dirty {
 			d.Action = ActionInFlight
 			continue
 		}
-		in, ended, err := r.converge(ctx, acct, k, d.GrantIDs, now)
+		in, ended, err := r.Converger.Converge(ctx, k, readdNote, d.GrantIDs)
 		d.SessionsRevoked = ended.Revoked
 		if err != nil {
 			d.Action, d.Error = ActionFailed, err.Error()
@@ -425,64 +419,8 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 	return errors.Join(errs...)
 }
 
-// converge makes IAM agree with the membership item of (user, group) and
-// says whether the user ended up in the group. A re-add is noted in the
-// history of the grant that explains it; a removal ends the sessions the
-// membership enabled.
-func (r *Reconciler) converge(ctx context.Context, acct Account, k grants.Key, hint []string, now time.Time) (bool, grants.SessionsEnded, error) {
-	var ended grants.SessionsEnded
-	user, group := k.User, k.Group
-	for range maxConverge {
-		m, err := r.Store.Membership(ctx, k)
-		if err != nil {
-			return false, ended, fmt.Errorf("read membership %s: %w", k, err)
-		}
-		want := len(m.GrantIDs) > 0
-		t := grants.Transition{At: now}
-		grantID := ""
-		var reqID string
-		if want {
-			reqID, err = acct.IAM.AddUser(ctx, user, group)
-			t.Action, t.Note = "iam_add", "reconcile: re-added after drift"
-			grantID = explaining(m.GrantIDs, hint)
-		} else {
-			reqID, err = acct.IAM.RemoveUser(ctx, user, group)
-			t.Action = "iam_remove"
-			// IAM had the user (a request id, not NoSuchEntity) or a write
-			// emptied the set since IAM last agreed: a membership ends now.
-			// Before MarkSynced, as in grants: a failure is retried.
-			if err == nil && acct.Sessions != nil && (reqID != "" || m.Dirty) {
-				ended, err = acct.Sessions.MembershipEnded(ctx, user, group, r.Now().UTC())
-				if err != nil {
-					err = fmt.Errorf("end role sessions: %w", err)
-				}
-			}
-		}
-		if err != nil {
-			return false, ended, fmt.Errorf("converge %s: %w", k, err)
-		}
-		t.IAMRequestID = reqID
-		ok, err := r.Store.MarkSynced(ctx, k, m.Token, grantID, t)
-		if err != nil {
-			return false, ended, fmt.Errorf("mark %s synced: %w", k, err)
-		}
-		if ok {
-			return want, ended, nil
-		}
-	}
-	return false, ended, fmt.Errorf("converge %s: membership changed %d times while converging", k, maxConverge)
-}
-
-// explaining picks the grant whose history records the re-add: one the
-// report named if the store still has it, else the store's first.
-func explaining(stored, hint []string) string {
-	for _, id := range hint {
-		if slices.Contains(stored, id) {
-			return id
-		}
-	}
-	return slices.Min(stored)
-}
+// readdNote is the history note of a re-add by reconcile.
+const readdNote = "reconcile: re-added after drift"
 
 // DriftKey is what the result id of an Access Revoked (drift) is derived
 // from: the membership (the home account's keys are as before accounts

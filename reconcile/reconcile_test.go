@@ -74,8 +74,10 @@ type pair = grants.Key
 func homePair(user, group string) pair { return grants.Key{User: user, Group: group} }
 
 // fakeStore holds grants and memberships; onRead runs before a membership
-// is returned, to play a concurrent writer.
+// is returned, to play a concurrent writer. It is the grants.Service's store
+// too, which converges through Membership and MarkSynced only.
 type fakeStore struct {
+	grants.Store
 	active  []grants.Grant
 	members map[pair]grants.Membership
 	synced  []synced
@@ -141,10 +143,16 @@ func setup() (*Reconciler, *fakeIAM, *fakeStore, *fakePub) {
 	iam := &fakeIAM{groups: map[string][]string{"sym-ro": {}, "sym-admin": {}}}
 	st := &fakeStore{members: map[pair]grants.Membership{}}
 	pub := &fakePub{}
-	r := &Reconciler{Home: Account{Members: iam, IAM: iam}, Store: st, Publisher: pub, GroupPath: "/sym/",
-		Window: time.Hour, Now: func() time.Time { return t0 }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	now := func() time.Time { return t0 }
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := &grants.Service{Store: st, IAM: iam, Now: now, Log: log}
+	r := &Reconciler{Home: Account{Members: iam}, Store: st, Converger: svc, Publisher: pub, GroupPath: "/sym/",
+		Window: time.Hour, Now: now, Log: log}
 	return r, iam, st, pub
 }
+
+// service is the grants.Service setup gave r to change IAM with.
+func service(r *Reconciler) *grants.Service { return r.Converger.(*grants.Service) }
 
 func kinds(rep Report) []string {
 	var out []string
@@ -240,8 +248,8 @@ func TestEnforceRemovesAndReadds(t *testing.T) {
 			remove = &st.synced[i]
 		}
 	}
-	if readd == nil || readd.grantID != "g1" || readd.t.Action != "iam_add" || readd.t.IAMRequestID != "req-add-alice" {
-		t.Fatalf("re-add recorded as %+v, want iam_add on g1 with the request id", readd)
+	if readd == nil || readd.grantID != "g1" || readd.t.Action != "iam_add" || readd.t.IAMRequestID != "req-add-alice" || readd.t.Note != readdNote {
+		t.Fatalf("re-add recorded as %+v, want iam_add on g1 with the request id and the note %q", readd, readdNote)
 	}
 	if remove == nil || remove.grantID != "" || remove.t.Action != "iam_remove" {
 		t.Fatalf("removal recorded as %+v, want iam_remove on no grant", remove)
@@ -302,7 +310,7 @@ func TestEnforceConvergesAgainAfterAConcurrentWrite(t *testing.T) {
 	iam.groups["sym-ro"] = []string{"bob"}
 	st.members[homePair("bob", "sym-ro")] = grants.Membership{IAMUser: "bob", Group: "sym-ro", Token: "tok-0"}
 	m := &markRacer{fakeStore: st}
-	r.Store = m
+	r.Store, service(r).Store = m, m
 	rep, err := r.Run(context.Background(), true)
 	if err != nil {
 		t.Fatal(err)
@@ -397,7 +405,7 @@ func TestSessionsOnDriftAndMissingRevocations(t *testing.T) {
 	r, iam, _, pub := setup()
 	ss := &fakeSessions{}
 	chk := &fakeChecker{missing: []sessions.Missing{{RoleARN: "arn:aws:iam::123456789012:role/jit/ro", User: "dave", At: t0.Add(-time.Minute)}}}
-	r.Home.Sessions, r.Home.SessionCheck = ss, chk
+	service(r).Sessions, r.Home.SessionCheck = ss, chk
 	iam.groups["sym-ro"] = []string{"bob"}
 
 	rep, err := r.Run(context.Background(), false)
@@ -476,7 +484,8 @@ func TestAccountsAreReconciledApart(t *testing.T) {
 	r, home, st, pub := setup()
 	r.HomeAccount = "123456789012"
 	member := &fakeIAM{groups: map[string][]string{"sym-ro": {"alice"}}}
-	r.Members = map[string]Account{"210987654321": {Members: member, IAM: member}}
+	r.Members = map[string]Account{"210987654321": {Members: member}}
+	service(r).Members = map[string]grants.Account{"210987654321": {IAM: member}}
 	// alice's grant is in the home account; in the member account nothing
 	// explains her.
 	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))

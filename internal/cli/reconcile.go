@@ -121,7 +121,7 @@ func (a *app) reconciler() *reconcile.Reconciler {
 	}
 	return &reconcile.Reconciler{
 		Home: a.home.reconciled(), HomeAccount: a.home.id, Members: members,
-		Store: a.store, Publisher: a.pub,
+		Store: a.store, Converger: a.svc, Publisher: a.pub,
 		GroupPath: a.cfg.GroupPath, AllowedGroups: a.cfg.AllowedGroups, Window: window,
 		Now: func() time.Time { return time.Now().UTC() }, Log: a.log,
 	}
@@ -170,5 +170,5 @@ func (a *app) reconcileLoop(ctx context.Context) {
 }
 
 func (m *account) reconciled() reconcile.Account {
-	return reconcile.Account{Members: m.iam, IAM: m.iam, Sessions: sessionsHook{m.sessions}, SessionCheck: m.sessions}
+	return reconcile.Account{Members: m.iam, SessionCheck: m.sessions}
 }
