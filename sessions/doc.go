@@ -15,8 +15,10 @@
 //
 // Which roles: read from IAM (FindRoles): every Allow of sts:AssumeRole in
 // the group's inline and attached managed policies, its Resource patterns
-// resolved against the roles that exist. Roles outside the path are only
-// reported.
+// resolved against the roles that exist in every account iamjit manages
+// (Revoker.Peers): a role in another managed account is written through
+// that account's Revoker. Roles outside the path, and role ARNs in accounts
+// iamjit does not manage (ForeignRoles), are only reported.
 //
 // The protocol is the grants membership protocol applied to roles. The store
 // keeps, per role, the set of (user -> revocation time) and a token that

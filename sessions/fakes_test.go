@@ -1,7 +1,9 @@
 package sessions_test
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strconv"
@@ -111,6 +113,19 @@ type fakeRoles struct {
 	beforePut func()
 	assumable []string // role names the group may assume
 	putErr    error    // returned by every put
+	account   string   // of the roles; "" is 123456789012
+	// foreign: role ARNs in other accounts the group's policy names too.
+	foreign []string
+	listErr error // returned by AllRoles
+}
+
+// arn is the ARN of role name as add made it, or as it was before it was
+// deleted (the group's policy still names it).
+func (f *fakeRoles) arn(name string) string {
+	if r, ok := f.roles[name]; ok {
+		return r.ARN
+	}
+	return "arn:aws:iam::" + cmp.Or(f.account, "123456789012") + ":role/" + name
 }
 
 func newFakeRoles() *fakeRoles {
@@ -120,20 +135,47 @@ func newFakeRoles() *fakeRoles {
 func (f *fakeRoles) add(name, path string, trust string) sessions.Role {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r := sessions.Role{ARN: "arn:aws:iam::123456789012:role" + path + name, Name: name, Path: path,
+	r := sessions.Role{ARN: "arn:aws:iam::" + cmp.Or(f.account, "123456789012") + ":role" + path + name, Name: name, Path: path,
 		MaxSessionDuration: time.Hour, Trust: trust}
 	f.roles[name] = r
 	f.assumable = append(f.assumable, name)
 	return r
 }
 
-func (f *fakeRoles) Assumable(context.Context, string) ([]sessions.Role, error) {
+// GroupPolicies is one policy allowing sts:AssumeRole on the assumable
+// roles (and on foreign, role ARNs of other accounts): the revoker resolves
+// it with FindRoles as it does IAM's.
+func (f *fakeRoles) GroupPolicies(context.Context, string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var arns []string
+	for _, n := range f.assumable {
+		arns = append(arns, f.arn(n))
+	}
+	arns = append(arns, f.foreign...)
+	if len(arns) == 0 {
+		return nil, nil
+	}
+	doc, err := json.Marshal(map[string]any{"Statement": []any{map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arns}}})
+	return []string{string(doc)}, err
+}
+
+func (f *fakeRoles) AllRoles(context.Context) ([]sessions.Role, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	// In the order add made them (the order the revoker writes them in).
 	var out []sessions.Role
 	for _, n := range f.assumable {
-		if r, ok := f.roles[n]; ok {
+		if r, ok := f.roles[n]; ok && !slices.Contains(out, r) {
 			out = append(out, r)
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(f.roles)) {
+		if !slices.Contains(f.assumable, n) {
+			out = append(out, f.roles[n])
 		}
 	}
 	return out, nil

@@ -481,7 +481,15 @@ func TestBadInput(t *testing.T) {
 		e := newMotoEnv(t, sessions.RevokeUser)
 		gone := e.role(t, "/jit/", "gone", true, 3600)
 		e.allowAssume(t, "assume", gone)
-		if roles, err := e.roles.Assumable(ctx, group); err != nil || len(roles) != 1 {
+		docs, err := e.roles.GroupPolicies(ctx, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := e.roles.AllRoles(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if roles, err := sessions.FindRoles(docs, all); err != nil || len(roles) != 1 {
 			t.Fatalf("lookup: %v %v", roles, err)
 		}
 		e.must(t)(e.iam.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("gone")}))

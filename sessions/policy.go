@@ -185,6 +185,41 @@ func FindRoles(docs []string, existing []Role) ([]Role, error) {
 	return out, nil
 }
 
+// ForeignRoles returns the role patterns the group policy documents let a
+// member assume in an account managed reports false for: the Resource of
+// an Allow that covers sts:AssumeRole, where it names a role
+// (arn:<partition>:iam::<12 digits>:role/...). iamjit cannot list or write
+// roles there, so it can only report them. A pattern whose account is a
+// wildcard or a variable names no one account and is not returned.
+func ForeignRoles(docs []string, managed func(account string) bool) []string {
+	var out []string
+	for _, doc := range docs {
+		d, err := parse(doc)
+		if err != nil {
+			continue // FindRoles reports it
+		}
+		for _, st := range d.Statement {
+			if !st.allowsAssume() {
+				continue
+			}
+			for _, p := range st.Resource {
+				parts := strings.SplitN(p, ":", 6)
+				if len(parts) < 6 || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") || !isAccountID(parts[4]) || managed(parts[4]) {
+					continue
+				}
+				if !slices.Contains(out, p) {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func isAccountID(s string) bool {
+	return len(s) == 12 && strings.Trim(s, "0123456789") == ""
+}
+
 // RequiresSourceIdentity reports whether every way into the role sets the
 // caller's IAM user name as the session's source identity: each Allow of
 // sts:AssumeRole in the trust policy conditions sts:SourceIdentity with

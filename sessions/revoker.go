@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,9 +29,12 @@ var ErrNoRoom = errors.New("inline policies of the role would exceed IAM's limit
 // Roles reads and writes IAM roles through the chained IAM-modifier client
 // (sessions/iamroles).
 type Roles interface {
-	// Assumable lists the existing roles the group's policies let its
-	// members assume (FindRoles), cached for a while.
-	Assumable(ctx context.Context, group string) ([]Role, error)
+	// GroupPolicies returns the group's policy documents: its inline
+	// policies and the default versions of its attached managed ones,
+	// cached for a while; none when the group is gone.
+	GroupPolicies(ctx context.Context, group string) ([]string, error)
+	// AllRoles lists every role of the account, cached for a while.
+	AllRoles(ctx context.Context) ([]Role, error)
 	// Role reads one role afresh. ErrRoleGone when it does not exist.
 	Role(ctx context.Context, name string) (Role, error)
 	// OtherInlineSize is the Size of the role's inline policies other than
@@ -117,6 +121,34 @@ type Revoker struct {
 	// account's (the others have their own Revoker, through their own
 	// chain). "" takes every item: one account only.
 	Account string
+	// Peers are the Revokers of the other accounts iamjit manages, by id.
+	// A group's policy may let its members assume a role in another
+	// account; when the membership ends, the sessions of that role end too,
+	// written through that account's own chain and Revoker (whose Repair
+	// and Check then own the role's item).
+	Peers map[string]*Revoker
+}
+
+// target is a role a membership enabled, with the Revoker of its account.
+type target struct {
+	rev  *Revoker
+	role Role
+}
+
+// accounts are r and its peers, r first, the peers by id.
+func (r *Revoker) accounts() []*Revoker {
+	out := []*Revoker{r}
+	for _, id := range slices.Sorted(maps.Keys(r.Peers)) {
+		out = append(out, r.Peers[id])
+	}
+	return out
+}
+
+// managed reports whether account id is r's or one of its peers'. With
+// r's account unknown (one account, no chain) every account is.
+func (r *Revoker) managed(id string) bool {
+	_, peer := r.Peers[id]
+	return r.Account == "" || id == r.Account || peer
 }
 
 // mine reports whether a role item belongs to this Revoker's account.
@@ -142,33 +174,59 @@ func (r *Revoker) MembershipEnded(ctx context.Context, user, group string, at ti
 	if r.Mode == RevokeOff {
 		return res, nil
 	}
-	roles, err := r.Roles.Assumable(ctx, group)
+	docs, err := r.Roles.GroupPolicies(ctx, group)
 	if err != nil {
-		return res, fmt.Errorf("roles %s may assume: %w", group, err)
+		return res, fmt.Errorf("policies of group %s: %w", group, err)
 	}
-	var mine []Role
-	for _, role := range roles {
-		if !role.InPath(r.RolePath) {
-			res.Skipped = append(res.Skipped, role.ARN)
-			r.Log.WarnContext(ctx, "role outside IAMJIT_ROLE_PATH: its sessions are not revoked",
-				"role", role.ARN, "group", group, "iam_user", user, "role_path", r.RolePath)
-			if r.Observer != nil {
-				r.Observer.SessionRoleSkipped()
-			}
+	if len(docs) == 0 {
+		return res, nil
+	}
+	// The roles are found in every managed account; an account whose roles
+	// cannot be listed does not keep the others from being written, and its
+	// error leaves the membership to be ended again.
+	var errs []error
+	var mine []target
+	for _, rev := range r.accounts() {
+		all, err := rev.Roles.AllRoles(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("roles of account %s: %w", cmp.Or(rev.Account, "home"), err))
 			continue
 		}
-		mine = append(mine, role)
+		roles, err := FindRoles(docs, all)
+		if err != nil {
+			return res, fmt.Errorf("policies of group %s: %w", group, err)
+		}
+		for _, role := range roles {
+			if !role.InPath(r.RolePath) {
+				res.Skipped = append(res.Skipped, role.ARN)
+				r.Log.WarnContext(ctx, "role outside IAMJIT_ROLE_PATH: its sessions are not revoked",
+					"role", role.ARN, "group", group, "iam_user", user, "role_path", r.RolePath)
+				if r.Observer != nil {
+					r.Observer.SessionRoleSkipped()
+				}
+				continue
+			}
+			mine = append(mine, target{rev, role})
+		}
+	}
+	for _, arn := range ForeignRoles(docs, r.managed) {
+		res.Skipped = append(res.Skipped, arn)
+		r.Log.WarnContext(ctx, "role in an account iamjit does not manage (not in IAMJIT_ACCOUNTS): its sessions are not revoked",
+			"role", arn, "group", group, "iam_user", user)
+		if r.Observer != nil {
+			r.Observer.SessionRoleSkipped()
+		}
 	}
 	// Every entry first, then the writes: once Add returned, the sweeper
 	// finishes a role even if this process dies before writing it.
-	for _, role := range mine {
-		if err := r.Store.Add(ctx, role, user, at, r.NewToken()); err != nil {
-			return res, fmt.Errorf("record revocation of %s on %s: %w", user, role.ARN, err)
+	for _, t := range mine {
+		if err := t.rev.Store.Add(ctx, t.role, user, at, r.NewToken()); err != nil {
+			return res, errors.Join(append(errs, fmt.Errorf("record revocation of %s on %s: %w", user, t.role.ARN, err))...)
 		}
 	}
-	var errs []error
-	for _, role := range mine {
-		o, err := r.converge(ctx, role.ARN, role.Name)
+	for _, t := range mine {
+		role := t.role
+		o, err := t.rev.converge(ctx, role.ARN, role.Name)
 		res.Writes = append(res.Writes, o.writes...)
 		if err != nil {
 			errs = append(errs, err)

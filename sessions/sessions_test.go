@@ -459,3 +459,78 @@ func TestRevokerTakesOnlyItsAccountsItems(t *testing.T) {
 		t.Fatalf("its own account's revoker: repaired %d %v, policy %q", n, err, f.roles.policy("si"))
 	}
 }
+
+// A group may let its members assume a role in another account iamjit
+// manages: that role's older sessions end with the membership, written
+// through that account's Revoker (its Roles, its chain), never through the
+// home one; the role's item is the other account's to repair and check.
+// A role in an account iamjit does not manage is reported, not written.
+func TestMembershipEndedReachesRolesOfOtherAccounts(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(sessions.RevokeUser)
+	f.rev.Account = "123456789012"
+	home := f.roles.add("home-ro", "/jit/", trustSI)
+
+	other := &fixture{roles: newFakeRoles(), store: f.store, clk: f.clk, obs: f.obs, tok: f.tok}
+	other.roles.account = "210987654321"
+	other.rev = other.revoker(sessions.RevokeUser)
+	other.rev.Account = "210987654321"
+	far := other.roles.add("far-ro", "/jit/", trustPlain)
+	other.roles.assumable = nil // the home group's policy names it, not the other account's
+	outside := other.roles.add("outside", "/", trustPlain)
+	other.roles.assumable = nil
+	unmanaged := "arn:aws:iam::333333333333:role/jit/elsewhere"
+	f.roles.foreign = []string{far.ARN, outside.ARN, unmanaged}
+	f.rev.Peers = map[string]*sessions.Revoker{"210987654321": other.rev}
+
+	res, err := f.rev.MembershipEnded(ctx, "alice", "g", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Revoked, []string{home.ARN, far.ARN}) {
+		t.Fatalf("revoked = %v, want the home role and the other account's", res.Revoked)
+	}
+	if !slices.Equal(res.Skipped, []string{outside.ARN, unmanaged}) || f.obs.skipped != 2 {
+		t.Fatalf("skipped = %v (observer %d), want the role outside the path and the unmanaged account's", res.Skipped, f.obs.skipped)
+	}
+	if !sessions.Denies(other.roles.policy("far-ro"), "bob", t0) || f.roles.policy("far-ro") != "" {
+		t.Fatalf("far-ro written through the wrong account: other %q, home %q", other.roles.policy("far-ro"), f.roles.policy("far-ro"))
+	}
+	if other.roles.policy("home-ro") != "" || other.roles.policy("outside") != "" {
+		t.Fatal("the other account's Revoker wrote a role it must not")
+	}
+
+	// The other account's Check owns the far role's item: it finds the
+	// statement gone and restores it; the home Check does not see it.
+	other.roles.policies = map[string]string{}
+	if m, err := f.rev.Check(ctx, false); err != nil || len(m) != 0 {
+		t.Fatalf("home check: %v %v", m, err)
+	}
+	m, err := other.rev.Check(ctx, true)
+	if err != nil || len(m) != 1 || m[0].RoleARN != far.ARN || !m[0].Restored || !sessions.Denies(other.roles.policy("far-ro"), "alice", t0) {
+		t.Fatalf("other check: %+v %v", m, err)
+	}
+}
+
+// An account whose roles cannot be listed does not keep the others'
+// sessions from ending, and its error leaves the membership to be ended
+// again.
+func TestAnAccountThatCannotBeListedDoesNotStopTheOthers(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(sessions.RevokeUser)
+	f.rev.Account = "123456789012"
+	home := f.roles.add("home-ro", "/jit/", trustSI)
+	other := &fixture{roles: newFakeRoles(), store: f.store, clk: f.clk, obs: f.obs, tok: f.tok}
+	other.roles.account, other.roles.listErr = "210987654321", errors.New("throttled")
+	other.rev = other.revoker(sessions.RevokeUser)
+	other.rev.Account = "210987654321"
+	f.rev.Peers = map[string]*sessions.Revoker{"210987654321": other.rev}
+
+	res, err := f.rev.MembershipEnded(ctx, "alice", "g", t0)
+	if err == nil || !strings.Contains(err.Error(), "210987654321") {
+		t.Fatalf("err = %v, want the other account's listing error", err)
+	}
+	if !slices.Equal(res.Revoked, []string{home.ARN}) || !sessions.Denies(f.roles.policy("home-ro"), "alice", t0) {
+		t.Fatalf("revoked = %v: the home role must still be written", res.Revoked)
+	}
+}

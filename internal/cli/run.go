@@ -236,6 +236,17 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 		a.members[id] = m
 		a.svc.Members[id] = m.grants()
 	}
+	// A group may let its members assume roles in another managed account:
+	// each account's revoker ends those sessions through the other's chain.
+	all := append([]*account{home}, slices.Collect(maps.Values(a.members))...)
+	for _, m := range all {
+		m.sessions.Peers = map[string]*sessions.Revoker{}
+		for _, o := range all {
+			if o != m && o.id != "" {
+				m.sessions.Peers[o.id] = o.sessions
+			}
+		}
+	}
 	if _, err := a.ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &cfg.Table}); err != nil {
 		return nil, fmt.Errorf("IAMJIT_TABLE %s is not reachable: %w", cfg.Table, err)
 	}

@@ -42,43 +42,33 @@ type Roles struct {
 	api API
 	log *slog.Logger
 
-	groups *ttlcache.Cache[string, []sessions.Role]   // group name -> the roles it may assume
+	groups *ttlcache.Cache[string, []string]          // group name -> its policy documents
 	all    *ttlcache.Cache[struct{}, []sessions.Role] // every role of the account
 }
 
 // maxCache bounds the group cache; past it the cache starts over.
 const maxCache = 4096
 
-// New returns the adapter. ttl bounds how long a group's assumable roles
-// (and the account's role list they are resolved against) are trusted.
+// New returns the adapter. ttl bounds how long a group's policies (and the
+// account's role list they are resolved against) are trusted.
 func New(api API, ttl time.Duration, now func() time.Time, log *slog.Logger) *Roles {
-	return &Roles{api: api, log: log, groups: ttlcache.New[string, []sessions.Role](ttl, maxCache, now),
+	return &Roles{api: api, log: log, groups: ttlcache.New[string, []string](ttl, maxCache, now),
 		all: ttlcache.New[struct{}, []sessions.Role](ttl, 1, now)}
 }
 
 var _ sessions.Roles = (*Roles)(nil)
 
-// Assumable implements sessions.Roles.
-func (c *Roles) Assumable(ctx context.Context, group string) ([]sessions.Role, error) {
-	if roles, ok := c.groups.Get(group); ok {
-		return roles, nil
+// GroupPolicies implements sessions.Roles.
+func (c *Roles) GroupPolicies(ctx context.Context, group string) ([]string, error) {
+	if docs, ok := c.groups.Get(group); ok {
+		return docs, nil
 	}
 	docs, err := c.groupDocuments(ctx, group)
 	if err != nil {
 		return nil, err
 	}
-	var roles []sessions.Role
-	if len(docs) > 0 {
-		all, err := c.allRoles(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if roles, err = sessions.FindRoles(docs, all); err != nil {
-			return nil, fmt.Errorf("policies of group %s: %w", group, err)
-		}
-	}
-	c.groups.Put(group, roles)
-	return roles, nil
+	c.groups.Put(group, docs)
+	return docs, nil
 }
 
 // groupDocuments returns the group's inline policies and the default
@@ -151,8 +141,9 @@ func (c *Roles) managedDocument(ctx context.Context, arn string) (string, error)
 	return doc, nil
 }
 
-// allRoles lists every role of the account, for resolving wildcards.
-func (c *Roles) allRoles(ctx context.Context) ([]sessions.Role, error) {
+// AllRoles implements sessions.Roles: every role of the account, for
+// resolving the patterns of group policies.
+func (c *Roles) AllRoles(ctx context.Context) ([]sessions.Role, error) {
 	if roles, ok := c.all.Get(struct{}{}); ok {
 		return roles, nil
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
 	"github.com/iamjit/iamjit/reconcile"
+	"github.com/iamjit/iamjit/sessions"
 )
 
 // One iamjit, three accounts: the home one and two member accounts, each
@@ -168,5 +170,43 @@ func TestManyAccounts(t *testing.T) {
 			t.Fatalf("differences %v, want %v", got, exp)
 		}
 		want(t, motoserver.AccountID)
+	})
+
+	t.Run("a home group's roles in a member account end with its membership", func(t *testing.T) {
+		// The home group lets its members assume account b's /jit/ role
+		// too, and a role in an account iamjit does not manage.
+		ctx := context.Background()
+		bIAM := iam.NewFromConfig(devstack.AccountConfig(e.Cfg, b))
+		listed, err := bIAM.ListRoles(ctx, &iam.ListRolesInput{PathPrefix: aws.String("/jit/")})
+		if err != nil || len(listed.Roles) != 1 {
+			t.Fatalf("account %s's /jit/ roles: %v %v", b, listed, err)
+		}
+		bRole := aws.ToString(listed.Roles[0].Arn)
+		unmanaged := "arn:aws:iam::333333333333:role/jit/elsewhere"
+		doc, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{
+			map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": []string{bRole, unmanaged}}}})
+		if _, err := iam.NewFromConfig(e.Cfg).PutGroupPolicy(ctx, &iam.PutGroupPolicyInput{
+			GroupName: &group, PolicyName: aws.String("cross-account"), PolicyDocument: aws.String(string(doc))}); err != nil {
+			t.Fatal(err)
+		}
+		revoked := e.deescalate(t, inHome, "multi-home-1-deesc")
+		want(t)
+		roles, _ := revoked.Detail["sessions_revoked"].([]any)
+		if !slices.Contains(roles, any(bRole)) || !slices.ContainsFunc(roles, func(r any) bool {
+			return strings.HasPrefix(r.(string), "arn:aws:iam::"+motoserver.AccountID+":role/jit/")
+		}) {
+			t.Fatalf("sessions_revoked %v, want the home /jit/ role and account %s's %s", roles, b, bRole)
+		}
+		if skipped, _ := revoked.Detail["sessions_skipped"].([]any); !slices.Contains(skipped, any(unmanaged)) {
+			t.Fatalf("sessions_skipped %v, want the unmanaged account's role %s", skipped, unmanaged)
+		}
+		name := bRole[strings.LastIndex(bRole, "/")+1:]
+		out, err := bIAM.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: &name, PolicyName: aws.String("iamjit-session-revocation")})
+		if err != nil {
+			t.Fatalf("account %s's role %s has no revocation policy: %v", b, name, err)
+		}
+		if doc, _ := url.PathUnescape(aws.ToString(out.PolicyDocument)); !sessions.Denies(doc, iamUser[motoserver.AccountID], time.Now().Add(-time.Minute)) {
+			t.Fatalf("account %s's role policy does not deny the home user's older sessions: %s", b, doc)
+		}
 	})
 }
