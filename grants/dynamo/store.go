@@ -407,19 +407,27 @@ func failedAt(tce *types.TransactionCanceledException, i int) bool {
 	return i < len(tce.CancellationReasons) && aws.ToString(tce.CancellationReasons[i].Code) == "ConditionalCheckFailed"
 }
 
-// eventFrom decodes the old item a failed condition returned, reading it
-// when the service did not return it.
-func (s *Store) eventFrom(ctx context.Context, item map[string]types.AttributeValue, symID string) (grants.ProcessedEvent, error) {
+// oldItem decodes the old item a failed condition returned, reading the item
+// pk when the service did not return it.
+func oldItem[T any](ctx context.Context, s *Store, item map[string]types.AttributeValue, pk, what string) (T, error) {
+	var it T
 	if len(item) == 0 {
-		out, err := s.get(ctx, eventKey(symID))
-		if err != nil {
-			return grants.ProcessedEvent{}, err
+		var err error
+		if item, err = s.get(ctx, pk); err != nil {
+			return it, err
 		}
-		item = out
 	}
-	var it eventItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return grants.ProcessedEvent{}, fmt.Errorf("decode event %s: %w", symID, err)
+		return it, fmt.Errorf("decode %s: %w", what, err)
+	}
+	return it, nil
+}
+
+// eventFrom decodes the old event item a failed condition returned (see oldItem).
+func (s *Store) eventFrom(ctx context.Context, item map[string]types.AttributeValue, symID string) (grants.ProcessedEvent, error) {
+	it, err := oldItem[eventItem](ctx, s, item, eventKey(symID), "event "+symID)
+	if err != nil {
+		return grants.ProcessedEvent{}, err
 	}
 	ev := grants.ProcessedEvent{SymEventID: it.SymID, GrantID: it.GrantID, At: parseTS(it.At)}
 	if err := json.Unmarshal([]byte(it.Result), &ev.Result); err != nil {
@@ -428,17 +436,12 @@ func (s *Store) eventFrom(ctx context.Context, item map[string]types.AttributeVa
 	return ev, nil
 }
 
+// grantFrom decodes a grant item, or the old one a failed condition
+// returned (see oldItem).
 func (s *Store) grantFrom(ctx context.Context, item map[string]types.AttributeValue, id string) (grants.Grant, error) {
-	if len(item) == 0 {
-		out, err := s.get(ctx, grantKey(id))
-		if err != nil {
-			return grants.Grant{}, err
-		}
-		item = out
-	}
-	var it grantItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return grants.Grant{}, fmt.Errorf("decode grant %s: %w", id, err)
+	it, err := oldItem[grantItem](ctx, s, item, grantKey(id), "grant "+id)
+	if err != nil {
+		return grants.Grant{}, err
 	}
 	return fromItem(it), nil
 }
@@ -560,20 +563,12 @@ func (s *Store) MarkSynced(ctx context.Context, k grants.Key, token, grantID str
 
 // Due implements grants.Store.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int32) ([]grants.Grant, error) {
-	items, err := s.queryDue(ctx, dueExpiry, now, limit)
-	if err != nil {
-		return nil, err
-	}
-	return decodeEach(items, "due grant", fromItem)
+	return queryDue(ctx, s, dueExpiry, now, limit, "due grant", fromItem)
 }
 
 // Dirty implements grants.Store.
 func (s *Store) Dirty(ctx context.Context, before time.Time, limit int32) ([]grants.Membership, error) {
-	items, err := s.queryDue(ctx, dueDirty, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	return decodeEach(items, "dirty membership", memberItem.membership)
+	return queryDue(ctx, s, dueDirty, before, limit, "dirty membership", memberItem.membership)
 }
 
 // decodeEach unmarshals every item into a T and converts it.
@@ -589,7 +584,9 @@ func decodeEach[T, R any](items []map[string]types.AttributeValue, what string, 
 	return out, nil
 }
 
-func (s *Store) queryDue(ctx context.Context, partition string, upTo time.Time, limit int32) ([]map[string]types.AttributeValue, error) {
+// queryDue decodes up to limit items of one partition of the due index that
+// are due by upTo. A function, not a method: methods take no type parameters.
+func queryDue[T, R any](ctx context.Context, s *Store, partition string, upTo time.Time, limit int32, what string, conv func(T) R) ([]R, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: aws.String(IndexName),
 		KeyConditionExpression: aws.String("due_pk = :p AND due_at <= :t"),
@@ -602,16 +599,12 @@ func (s *Store) queryDue(ctx context.Context, partition string, upTo time.Time, 
 	if err != nil {
 		return nil, fmt.Errorf("query %s index: %w", IndexName, err)
 	}
-	return out.Items, nil
+	return decodeEach(out.Items, what, conv)
 }
 
 // Rechecks implements grants.Store.
 func (s *Store) Rechecks(ctx context.Context, before time.Time, limit int32) ([]grants.Membership, error) {
-	items, err := s.queryDue(ctx, dueRecheck, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	return decodeEach(items, "membership to read back", memberItem.membership)
+	return queryDue(ctx, s, dueRecheck, before, limit, "membership to read back", memberItem.membership)
 }
 
 // Rechecked implements grants.Store.
@@ -692,18 +685,27 @@ func (s *Store) List(ctx context.Context, f Filter) ([]grants.Grant, error) {
 		vals[":since"] = &types.AttributeValueMemberS{Value: ts(f.Since)}
 	}
 	in := &dynamodb.ScanInput{TableName: &s.table, FilterExpression: &expr, ExpressionAttributeNames: names, ExpressionAttributeValues: vals}
-	var out []grants.Grant
-	p := dynamodb.NewScanPaginator(s.db, in)
+	items, err := allItems(ctx, dynamodb.NewScanPaginator(s.db, in),
+		func(p *dynamodb.ScanOutput) []map[string]types.AttributeValue { return p.Items })
+	if err != nil {
+		return nil, fmt.Errorf("scan grants: %w", err)
+	}
+	return decodeEach(items, "grant", fromItem)
+}
+
+// allItems reads every page of a Scan or Query paginator; items takes a
+// page's items, as the two paginators' pages are of different types.
+func allItems[P any](ctx context.Context, p interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*dynamodb.Options)) (P, error)
+}, items func(P) []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+	var out []map[string]types.AttributeValue
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("scan grants: %w", err)
-		}
-		gs, err := decodeEach(page.Items, "grant", fromItem)
-		if err != nil {
 			return nil, err
 		}
-		out = append(out, gs...)
+		out = append(out, items(page)...)
 	}
 	return out, nil
 }
@@ -728,20 +730,12 @@ func (s *Store) activeQuery(sel types.Select) *dynamodb.QueryInput {
 // index (eventually consistent: reconcile re-reads each membership
 // consistently before it changes anything).
 func (s *Store) ActiveGrants(ctx context.Context) ([]grants.Grant, error) {
-	var out []grants.Grant
-	p := dynamodb.NewQueryPaginator(s.db, s.activeQuery(types.SelectAllAttributes))
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query active grants: %w", err)
-		}
-		gs, err := decodeEach(page.Items, "active grant", fromItem)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, gs...)
+	items, err := allItems(ctx, dynamodb.NewQueryPaginator(s.db, s.activeQuery(types.SelectAllAttributes)),
+		func(p *dynamodb.QueryOutput) []map[string]types.AttributeValue { return p.Items })
+	if err != nil {
+		return nil, fmt.Errorf("query active grants: %w", err)
 	}
-	return out, nil
+	return decodeEach(items, "active grant", fromItem)
 }
 
 // CountActive counts ACTIVE grants (the active-grants gauge).
