@@ -156,7 +156,13 @@ func parseTS(s string) time.Time {
 	return t
 }
 
-func (s *Store) toItem(g grants.Grant) grantItem {
+// GrantItem is the item the store writes for g, kept retention after g
+// ends: for tools that seed a table directly (tools/bench).
+func GrantItem(g grants.Grant, retention time.Duration) (map[string]types.AttributeValue, error) {
+	return attributevalue.MarshalMap(toItem(g, retention))
+}
+
+func toItem(g grants.Grant, retention time.Duration) grantItem {
 	end := g.ExpiresAt
 	if !g.RevokedAt.IsZero() {
 		end = g.RevokedAt
@@ -167,7 +173,7 @@ func (s *Store) toItem(g grants.Grant) grantItem {
 		Group: g.Group, GroupARN: g.GroupARN, Approver: g.Approver, Reason: g.Reason,
 		GrantedAt: ts(g.GrantedAt), ExpiresAt: ts(g.ExpiresAt), RevokedAt: ts(g.RevokedAt),
 		RevokeReason: g.RevokeReason, Tombstone: g.Tombstone, History: g.History,
-		TTL: end.Add(s.retention).Unix(),
+		TTL: end.Add(retention).Unix(),
 	}
 	if it.History == nil {
 		it.History = []grants.Transition{}
@@ -241,7 +247,7 @@ func (s *Store) memberUpdate(k grants.Key, grantID, op, token string) *types.Upd
 
 // Activate implements grants.Store.
 func (s *Store) Activate(ctx context.Context, g grants.Grant, ev grants.ProcessedEvent, token string) error {
-	av, err := attributevalue.MarshalMap(s.toItem(g))
+	av, err := GrantItem(g, s.retention)
 	if err != nil {
 		return fmt.Errorf("marshal grant: %w", err)
 	}
@@ -349,7 +355,7 @@ func (s *Store) Fail(ctx context.Context, g grants.Grant, token string) error {
 
 // Tombstone implements grants.Store.
 func (s *Store) Tombstone(ctx context.Context, g grants.Grant, ev grants.ProcessedEvent) error {
-	it := s.toItem(g)
+	it := toItem(g, s.retention)
 	// Keep the tombstone at least as long as a late escalate can arrive.
 	if min := g.RevokedAt.Add(eventTTL + s.retention).Unix(); it.TTL < min {
 		it.TTL = min
