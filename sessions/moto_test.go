@@ -21,7 +21,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/iamjit/iamjit/events"
@@ -61,23 +60,7 @@ func newMotoEnv(t *testing.T, mode string) *motoEnv {
 	cfg := srv.AWSConfig(t)
 	e := &motoEnv{iam: iam.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond)), obs: &fakeObserver{}}
 	ctx := context.Background()
-	if _, err := e.ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("due_pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("due_at"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-		},
-		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
-		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
-			IndexName: aws.String(gdynamo.IndexName),
-			KeySchema: []ddbtypes.KeySchemaElement{
-				{AttributeName: aws.String("due_pk"), KeyType: ddbtypes.KeyTypeHash},
-				{AttributeName: aws.String("due_at"), KeyType: ddbtypes.KeyTypeRange},
-			},
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
-		}},
-	}); err != nil {
+	if _, err := e.ddb.CreateTable(ctx, gdynamo.TableInput(table)); err != nil {
 		t.Fatal(err)
 	}
 	e.must(t)(e.iam.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(group), Path: aws.String("/sym/")}))

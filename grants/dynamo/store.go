@@ -33,6 +33,29 @@ import (
 // IndexName is the global secondary index of due work.
 const IndexName = "due"
 
+// TableInput creates the table the store, and the session store beside it,
+// run on: hash key pk and the due index (due_pk, due_at), on demand. Time
+// to live on ttl is switched on apart (UpdateTimeToLive): CreateTable cannot.
+func TableInput(name string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
+		TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("due_pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("due_at"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName: aws.String(IndexName),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String("due_pk"), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String("due_at"), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}},
+	}
+}
+
 const (
 	dueExpiry = "EXPIRY"
 	dueDirty  = "DIRTY"
