@@ -27,6 +27,7 @@ import (
 	"github.com/iamjit/iamjit/grants"
 	gdynamo "github.com/iamjit/iamjit/grants/dynamo"
 	"github.com/iamjit/iamjit/grants/iamgroups"
+	"github.com/iamjit/iamjit/internal/cli"
 	"github.com/iamjit/iamjit/internal/motoserver"
 	"github.com/iamjit/iamjit/internal/testclock"
 	"github.com/iamjit/iamjit/sessions"
@@ -80,22 +81,10 @@ func newMotoEnv(t *testing.T, mode string) *motoEnv {
 		t.Fatal(err)
 	}
 	e.svc = &grants.Service{Store: e.store, IAM: groups, Groups: groups, Identity: id, Now: e.clk.Now, Log: log, NewToken: tok,
-		Sessions: hook{e.rev},
+		Sessions: cli.SessionsHook{Revoker: e.rev},
 		Policy: grants.Policy{GroupPath: "/sym/", MaxDuration: 12 * time.Hour, DurationUnit: time.Second,
 			Sources: []string{"sym"}, MaxClockSkew: 5 * time.Minute}}
 	return e
-}
-
-// hook is internal/cli's adapter, repeated: grants declares the interface.
-type hook struct{ r *sessions.Revoker }
-
-func (h hook) MembershipEnded(ctx context.Context, user, group string, at time.Time) (grants.SessionsEnded, error) {
-	res, err := h.r.MembershipEnded(ctx, user, group, at)
-	out := grants.SessionsEnded{Revoked: res.Revoked, Skipped: res.Skipped, NotRevoked: res.NoRoom}
-	for _, w := range res.Writes {
-		out.Writes = append(out.Writes, grants.RoleWrite{RoleARN: w.RoleARN, Op: w.Op, RequestID: w.RequestID})
-	}
-	return out, err
 }
 
 func (e *motoEnv) must(t *testing.T) func(any, error) {

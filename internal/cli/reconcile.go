@@ -170,5 +170,5 @@ func (a *app) reconcileLoop(ctx context.Context) {
 }
 
 func (m *account) reconciled() reconcile.Account {
-	return reconcile.Account{Members: m.iam, IAM: m.iam, Sessions: sessionsHook{m.sessions}, SessionCheck: m.sessions}
+	return reconcile.Account{Members: m.iam, IAM: m.iam, Sessions: SessionsHook{m.sessions}, SessionCheck: m.sessions}
 }
