@@ -142,26 +142,22 @@ func TestTimersReadBackAfterARemoval(t *testing.T) {
 
 	e.handle(t, escalate("s1", "r1", 30))
 	e.handle(t, deescalate("s2", "r1")) // arms the read-back
-	lateAdd(e.iam, alice, readonly)
-	select {
-	case <-undone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the read-back never undid the late add")
+	undo := func(which string) {
+		t.Helper()
+		lateAdd(e.iam, alice, readonly)
+		select {
+		case <-undone:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the %s late add was never undone", which)
+		}
+		if e.iam.isMember(alice, readonly) {
+			t.Fatalf("alice is still in after the %s read-back", which)
+		}
 	}
-	if e.iam.isMember(alice, readonly) {
-		t.Fatal("alice is still in after the read-back")
-	}
+	undo("first")
 	// The undoing removal is read back too: a second late add goes the
 	// same way.
-	lateAdd(e.iam, alice, readonly)
-	select {
-	case <-undone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a second late add was never undone")
-	}
-	if e.iam.isMember(alice, readonly) {
-		t.Fatal("alice is still in after the second read-back")
-	}
+	undo("second")
 }
 
 // lateAdd puts the user in the group behind iamjit's back, as an

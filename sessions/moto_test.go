@@ -21,13 +21,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
 	gdynamo "github.com/iamjit/iamjit/grants/dynamo"
 	"github.com/iamjit/iamjit/grants/iamgroups"
+	"github.com/iamjit/iamjit/internal/cli"
 	"github.com/iamjit/iamjit/internal/motoserver"
 	"github.com/iamjit/iamjit/internal/testclock"
 	"github.com/iamjit/iamjit/sessions"
@@ -61,23 +61,7 @@ func newMotoEnv(t *testing.T, mode string) *motoEnv {
 	cfg := srv.AWSConfig(t)
 	e := &motoEnv{iam: iam.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond)), obs: &fakeObserver{}}
 	ctx := context.Background()
-	if _, err := e.ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("due_pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("due_at"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-		},
-		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
-		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
-			IndexName: aws.String(gdynamo.IndexName),
-			KeySchema: []ddbtypes.KeySchemaElement{
-				{AttributeName: aws.String("due_pk"), KeyType: ddbtypes.KeyTypeHash},
-				{AttributeName: aws.String("due_at"), KeyType: ddbtypes.KeyTypeRange},
-			},
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
-		}},
-	}); err != nil {
+	if _, err := e.ddb.CreateTable(ctx, gdynamo.TableInput(table)); err != nil {
 		t.Fatal(err)
 	}
 	e.must(t)(e.iam.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(group), Path: aws.String("/sym/")}))
@@ -97,22 +81,10 @@ func newMotoEnv(t *testing.T, mode string) *motoEnv {
 		t.Fatal(err)
 	}
 	e.svc = &grants.Service{Store: e.store, IAM: groups, Groups: groups, Identity: id, Now: e.clk.Now, Log: log, NewToken: tok,
-		Sessions: hook{e.rev},
+		Sessions: cli.SessionsHook{Revoker: e.rev},
 		Policy: grants.Policy{GroupPath: "/sym/", MaxDuration: 12 * time.Hour, DurationUnit: time.Second,
 			Sources: []string{"sym"}, MaxClockSkew: 5 * time.Minute}}
 	return e
-}
-
-// hook is internal/cli's adapter, repeated: grants declares the interface.
-type hook struct{ r *sessions.Revoker }
-
-func (h hook) MembershipEnded(ctx context.Context, user, group string, at time.Time) (grants.SessionsEnded, error) {
-	res, err := h.r.MembershipEnded(ctx, user, group, at)
-	out := grants.SessionsEnded{Revoked: res.Revoked, Skipped: res.Skipped, NotRevoked: res.NoRoom}
-	for _, w := range res.Writes {
-		out.Writes = append(out.Writes, grants.RoleWrite{RoleARN: w.RoleARN, Op: w.Op, RequestID: w.RequestID})
-	}
-	return out, err
 }
 
 func (e *motoEnv) must(t *testing.T) func(any, error) {

@@ -33,6 +33,29 @@ import (
 // IndexName is the global secondary index of due work.
 const IndexName = "due"
 
+// TableInput creates the table the store, and the session store beside it,
+// run on: hash key pk and the due index (due_pk, due_at), on demand. Time
+// to live on ttl is switched on apart (UpdateTimeToLive): CreateTable cannot.
+func TableInput(name string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
+		TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("due_pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("due_at"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName: aws.String(IndexName),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String("due_pk"), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String("due_at"), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}},
+	}
+}
+
 const (
 	dueExpiry = "EXPIRY"
 	dueDirty  = "DIRTY"
@@ -156,7 +179,13 @@ func parseTS(s string) time.Time {
 	return t
 }
 
-func (s *Store) toItem(g grants.Grant) grantItem {
+// GrantItem is the item the store writes for g, kept retention after g
+// ends: for tools that seed a table directly (tools/bench).
+func GrantItem(g grants.Grant, retention time.Duration) (map[string]types.AttributeValue, error) {
+	return attributevalue.MarshalMap(toItem(g, retention))
+}
+
+func toItem(g grants.Grant, retention time.Duration) grantItem {
 	end := g.ExpiresAt
 	if !g.RevokedAt.IsZero() {
 		end = g.RevokedAt
@@ -167,7 +196,7 @@ func (s *Store) toItem(g grants.Grant) grantItem {
 		Group: g.Group, GroupARN: g.GroupARN, Approver: g.Approver, Reason: g.Reason,
 		GrantedAt: ts(g.GrantedAt), ExpiresAt: ts(g.ExpiresAt), RevokedAt: ts(g.RevokedAt),
 		RevokeReason: g.RevokeReason, Tombstone: g.Tombstone, History: g.History,
-		TTL: end.Add(s.retention).Unix(),
+		TTL: end.Add(retention).Unix(),
 	}
 	if it.History == nil {
 		it.History = []grants.Transition{}
@@ -241,7 +270,7 @@ func (s *Store) memberUpdate(k grants.Key, grantID, op, token string) *types.Upd
 
 // Activate implements grants.Store.
 func (s *Store) Activate(ctx context.Context, g grants.Grant, ev grants.ProcessedEvent, token string) error {
-	av, err := attributevalue.MarshalMap(s.toItem(g))
+	av, err := GrantItem(g, s.retention)
 	if err != nil {
 		return fmt.Errorf("marshal grant: %w", err)
 	}
@@ -349,7 +378,7 @@ func (s *Store) Fail(ctx context.Context, g grants.Grant, token string) error {
 
 // Tombstone implements grants.Store.
 func (s *Store) Tombstone(ctx context.Context, g grants.Grant, ev grants.ProcessedEvent) error {
-	it := s.toItem(g)
+	it := toItem(g, s.retention)
 	// Keep the tombstone at least as long as a late escalate can arrive.
 	if min := g.RevokedAt.Add(eventTTL + s.retention).Unix(); it.TTL < min {
 		it.TTL = min
@@ -407,19 +436,27 @@ func failedAt(tce *types.TransactionCanceledException, i int) bool {
 	return i < len(tce.CancellationReasons) && aws.ToString(tce.CancellationReasons[i].Code) == "ConditionalCheckFailed"
 }
 
-// eventFrom decodes the old item a failed condition returned, reading it
-// when the service did not return it.
-func (s *Store) eventFrom(ctx context.Context, item map[string]types.AttributeValue, symID string) (grants.ProcessedEvent, error) {
+// oldItem decodes the old item a failed condition returned, reading the item
+// pk when the service did not return it.
+func oldItem[T any](ctx context.Context, s *Store, item map[string]types.AttributeValue, pk, what string) (T, error) {
+	var it T
 	if len(item) == 0 {
-		out, err := s.get(ctx, eventKey(symID))
-		if err != nil {
-			return grants.ProcessedEvent{}, err
+		var err error
+		if item, err = s.get(ctx, pk); err != nil {
+			return it, err
 		}
-		item = out
 	}
-	var it eventItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return grants.ProcessedEvent{}, fmt.Errorf("decode event %s: %w", symID, err)
+		return it, fmt.Errorf("decode %s: %w", what, err)
+	}
+	return it, nil
+}
+
+// eventFrom decodes the old event item a failed condition returned (see oldItem).
+func (s *Store) eventFrom(ctx context.Context, item map[string]types.AttributeValue, symID string) (grants.ProcessedEvent, error) {
+	it, err := oldItem[eventItem](ctx, s, item, eventKey(symID), "event "+symID)
+	if err != nil {
+		return grants.ProcessedEvent{}, err
 	}
 	ev := grants.ProcessedEvent{SymEventID: it.SymID, GrantID: it.GrantID, At: parseTS(it.At)}
 	if err := json.Unmarshal([]byte(it.Result), &ev.Result); err != nil {
@@ -428,17 +465,12 @@ func (s *Store) eventFrom(ctx context.Context, item map[string]types.AttributeVa
 	return ev, nil
 }
 
+// grantFrom decodes a grant item, or the old one a failed condition
+// returned (see oldItem).
 func (s *Store) grantFrom(ctx context.Context, item map[string]types.AttributeValue, id string) (grants.Grant, error) {
-	if len(item) == 0 {
-		out, err := s.get(ctx, grantKey(id))
-		if err != nil {
-			return grants.Grant{}, err
-		}
-		item = out
-	}
-	var it grantItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return grants.Grant{}, fmt.Errorf("decode grant %s: %w", id, err)
+	it, err := oldItem[grantItem](ctx, s, item, grantKey(id), "grant "+id)
+	if err != nil {
+		return grants.Grant{}, err
 	}
 	return fromItem(it), nil
 }
@@ -560,20 +592,12 @@ func (s *Store) MarkSynced(ctx context.Context, k grants.Key, token, grantID str
 
 // Due implements grants.Store.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int32) ([]grants.Grant, error) {
-	items, err := s.queryDue(ctx, dueExpiry, now, limit)
-	if err != nil {
-		return nil, err
-	}
-	return decodeEach(items, "due grant", fromItem)
+	return queryDue(ctx, s, dueExpiry, now, limit, "due grant", fromItem)
 }
 
 // Dirty implements grants.Store.
 func (s *Store) Dirty(ctx context.Context, before time.Time, limit int32) ([]grants.Membership, error) {
-	items, err := s.queryDue(ctx, dueDirty, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	return decodeEach(items, "dirty membership", memberItem.membership)
+	return queryDue(ctx, s, dueDirty, before, limit, "dirty membership", memberItem.membership)
 }
 
 // decodeEach unmarshals every item into a T and converts it.
@@ -589,7 +613,9 @@ func decodeEach[T, R any](items []map[string]types.AttributeValue, what string, 
 	return out, nil
 }
 
-func (s *Store) queryDue(ctx context.Context, partition string, upTo time.Time, limit int32) ([]map[string]types.AttributeValue, error) {
+// queryDue decodes up to limit items of one partition of the due index that
+// are due by upTo. A function, not a method: methods take no type parameters.
+func queryDue[T, R any](ctx context.Context, s *Store, partition string, upTo time.Time, limit int32, what string, conv func(T) R) ([]R, error) {
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: aws.String(IndexName),
 		KeyConditionExpression: aws.String("due_pk = :p AND due_at <= :t"),
@@ -602,16 +628,12 @@ func (s *Store) queryDue(ctx context.Context, partition string, upTo time.Time, 
 	if err != nil {
 		return nil, fmt.Errorf("query %s index: %w", IndexName, err)
 	}
-	return out.Items, nil
+	return decodeEach(out.Items, what, conv)
 }
 
 // Rechecks implements grants.Store.
 func (s *Store) Rechecks(ctx context.Context, before time.Time, limit int32) ([]grants.Membership, error) {
-	items, err := s.queryDue(ctx, dueRecheck, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	return decodeEach(items, "membership to read back", memberItem.membership)
+	return queryDue(ctx, s, dueRecheck, before, limit, "membership to read back", memberItem.membership)
 }
 
 // Rechecked implements grants.Store.
@@ -692,18 +714,27 @@ func (s *Store) List(ctx context.Context, f Filter) ([]grants.Grant, error) {
 		vals[":since"] = &types.AttributeValueMemberS{Value: ts(f.Since)}
 	}
 	in := &dynamodb.ScanInput{TableName: &s.table, FilterExpression: &expr, ExpressionAttributeNames: names, ExpressionAttributeValues: vals}
-	var out []grants.Grant
-	p := dynamodb.NewScanPaginator(s.db, in)
+	items, err := allItems(ctx, dynamodb.NewScanPaginator(s.db, in),
+		func(p *dynamodb.ScanOutput) []map[string]types.AttributeValue { return p.Items })
+	if err != nil {
+		return nil, fmt.Errorf("scan grants: %w", err)
+	}
+	return decodeEach(items, "grant", fromItem)
+}
+
+// allItems reads every page of a Scan or Query paginator; items takes a
+// page's items, as the two paginators' pages are of different types.
+func allItems[P any](ctx context.Context, p interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*dynamodb.Options)) (P, error)
+}, items func(P) []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+	var out []map[string]types.AttributeValue
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("scan grants: %w", err)
-		}
-		gs, err := decodeEach(page.Items, "grant", fromItem)
-		if err != nil {
 			return nil, err
 		}
-		out = append(out, gs...)
+		out = append(out, items(page)...)
 	}
 	return out, nil
 }
@@ -728,20 +759,12 @@ func (s *Store) activeQuery(sel types.Select) *dynamodb.QueryInput {
 // index (eventually consistent: reconcile re-reads each membership
 // consistently before it changes anything).
 func (s *Store) ActiveGrants(ctx context.Context) ([]grants.Grant, error) {
-	var out []grants.Grant
-	p := dynamodb.NewQueryPaginator(s.db, s.activeQuery(types.SelectAllAttributes))
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query active grants: %w", err)
-		}
-		gs, err := decodeEach(page.Items, "active grant", fromItem)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, gs...)
+	items, err := allItems(ctx, dynamodb.NewQueryPaginator(s.db, s.activeQuery(types.SelectAllAttributes)),
+		func(p *dynamodb.QueryOutput) []map[string]types.AttributeValue { return p.Items })
+	if err != nil {
+		return nil, fmt.Errorf("query active grants: %w", err)
 	}
-	return out, nil
+	return decodeEach(items, "active grant", fromItem)
 }
 
 // CountActive counts ACTIVE grants (the active-grants gauge).

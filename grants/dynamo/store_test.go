@@ -93,30 +93,14 @@ type fixture struct {
 
 var tableN int
 
-// newTable creates a table shaped like devstack's (hash pk; GSI "due" on
-// due_pk, due_at; TTL on ttl) and a store on it.
+// newTable creates the store's table (dynamo.TableInput, TTL on ttl, as
+// devstack does) and a store on it.
 func newTable(t *testing.T, client *dynamodb.Client, strip bool) fixture {
 	t.Helper()
 	tableN++
 	name := "grants-" + strconv.Itoa(tableN)
 	ctx := context.Background()
-	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("due_pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("due_at"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(dynamo.IndexName),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String("due_pk"), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String("due_at"), KeyType: types.KeyTypeRange},
-			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-		}},
-	})
+	_, err := client.CreateTable(ctx, dynamo.TableInput(name))
 	if err != nil {
 		t.Fatalf("create table: %v", err)
 	}

@@ -98,7 +98,7 @@ type account struct {
 }
 
 func (m *account) grants() grants.Account {
-	return grants.Account{IAM: m.iam, Groups: m.iam, Identity: m.ident, Sessions: sessionsHook{m.sessions}}
+	return grants.Account{IAM: m.iam, Groups: m.iam, Identity: m.ident, Sessions: SessionsHook{m.sessions}}
 }
 
 // label names the account in logs and errors, with the settings of its
@@ -212,7 +212,7 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 	}
 	a.home = home
 	a.svc = &grants.Service{
-		Store: a.store, IAM: home.iam, Groups: home.iam, Identity: home.ident, Sessions: sessionsHook{home.sessions},
+		Store: a.store, IAM: home.iam, Groups: home.iam, Identity: home.ident, Sessions: SessionsHook{home.sessions},
 		HomeAccount: home.id, Now: now, Log: a.log, NewToken: newToken,
 		OnStaleAdd: func() { a.metrics.StaleAddsRepaired(1) },
 		Policy: grants.Policy{

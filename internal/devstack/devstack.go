@@ -22,6 +22,8 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/iamjit/iamjit/grants/dynamo"
 )
 
 // Names fixed by the contract (DESIGN.md): Sym events carry source "sym",
@@ -277,24 +279,7 @@ func (b *builder) route(ctx context.Context, bus, source, queueURL, queueARN str
 
 func (b *builder) table(ctx context.Context) error {
 	name := b.s.Table
-	_, err := b.ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("due_pk"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			{AttributeName: aws.String("due_at"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-		},
-		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: ddbtypes.KeyTypeHash}},
-		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{{
-			IndexName: aws.String("due"),
-			KeySchema: []ddbtypes.KeySchemaElement{
-				{AttributeName: aws.String("due_pk"), KeyType: ddbtypes.KeyTypeHash},
-				{AttributeName: aws.String("due_at"), KeyType: ddbtypes.KeyTypeRange},
-			},
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll},
-		}},
-	})
+	_, err := b.ddb.CreateTable(ctx, dynamo.TableInput(name))
 	var inUse *ddbtypes.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
 		return fmt.Errorf("create table %s: %w", name, err)
@@ -497,31 +482,12 @@ func (a iamAccount) jitRole(ctx context.Context, account string) (string, error)
 		Action:    []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"},
 		Condition: map[string]map[string]string{"StringEquals": {"sts:SourceIdentity": "${aws:username}"}},
 	}))
-	var roleARN string
-	out, err := a.iam.CreateRole(ctx, &iam.CreateRoleInput{
+	roleARN, err := a.ensureRole(ctx, &iam.CreateRoleInput{
 		RoleName: aws.String(name), Path: aws.String(JITRolePath),
 		AssumeRolePolicyDocument: aws.String(string(trust)), MaxSessionDuration: aws.Int32(3600),
-	})
-	var exists *iamtypes.EntityAlreadyExistsException
-	switch {
-	case err == nil:
-		roleARN = aws.ToString(out.Role.Arn)
-	case errors.As(err, &exists):
-		got, err := a.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
-		if err != nil {
-			return "", fmt.Errorf("get role %s: %w", name, err)
-		}
-		if p := aws.ToString(got.Role.Path); p != JITRolePath {
-			return "", fmt.Errorf("role %s exists under path %s, not %s", name, p, JITRolePath)
-		}
-		roleARN = aws.ToString(got.Role.Arn)
-		if _, err := a.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
-			RoleName: aws.String(name), PolicyDocument: aws.String(string(trust)),
-		}); err != nil {
-			return "", fmt.Errorf("update trust of role %s: %w", name, err)
-		}
-	default:
-		return "", fmt.Errorf("create role %s: %w", name, err)
+	}, true)
+	if err != nil {
+		return "", err
 	}
 	assume, _ := json.Marshal(doc(statement{
 		Effect:   "Allow",
@@ -565,35 +531,14 @@ func (a iamAccount) externalID(ctx context.Context, role string) (string, error)
 func (a iamAccount) role(ctx context.Context, name string, trust, inline policy, tags []iamtypes.Tag) (string, error) {
 	trustJSON, _ := json.Marshal(trust)
 	inlineJSON, _ := json.Marshal(inline)
-	var roleARN string
-	out, err := a.iam.CreateRole(ctx, &iam.CreateRoleInput{
+	roleARN, err := a.ensureRole(ctx, &iam.CreateRoleInput{
 		RoleName:                 aws.String(name),
 		Path:                     aws.String(RolePath),
 		AssumeRolePolicyDocument: aws.String(string(trustJSON)),
 		Tags:                     tags,
-	})
-	var exists *iamtypes.EntityAlreadyExistsException
-	switch {
-	case err == nil:
-		roleARN = aws.ToString(out.Role.Arn)
-	case errors.As(err, &exists):
-		got, err := a.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
-		if err != nil {
-			return "", fmt.Errorf("get role %s: %w", name, err)
-		}
-		roleARN = aws.ToString(got.Role.Arn)
-		if _, err := a.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
-			RoleName: aws.String(name), PolicyDocument: aws.String(string(trustJSON)),
-		}); err != nil {
-			return "", fmt.Errorf("update trust of role %s: %w", name, err)
-		}
-		if len(tags) > 0 {
-			if _, err := a.iam.TagRole(ctx, &iam.TagRoleInput{RoleName: aws.String(name), Tags: tags}); err != nil {
-				return "", fmt.Errorf("tag role %s: %w", name, err)
-			}
-		}
-	default:
-		return "", fmt.Errorf("create role %s: %w", name, err)
+	}, false)
+	if err != nil {
+		return "", err
 	}
 	// PutRolePolicy replaces a policy of the same name.
 	if _, err := a.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
@@ -604,6 +549,39 @@ func (a iamAccount) role(ctx context.Context, name string, trust, inline policy,
 		return "", fmt.Errorf("put policy on role %s: %w", name, err)
 	}
 	return roleARN, nil
+}
+
+// ensureRole creates the role in describes or, when one of that name
+// exists, gives it in's trust policy and tags; it returns the role's ARN.
+// With samePath an existing role under another path is refused, untouched.
+func (a iamAccount) ensureRole(ctx context.Context, in *iam.CreateRoleInput, samePath bool) (string, error) {
+	name := aws.ToString(in.RoleName)
+	out, err := a.iam.CreateRole(ctx, in)
+	var exists *iamtypes.EntityAlreadyExistsException
+	switch {
+	case err == nil:
+		return aws.ToString(out.Role.Arn), nil
+	case !errors.As(err, &exists):
+		return "", fmt.Errorf("create role %s: %w", name, err)
+	}
+	got, err := a.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: in.RoleName})
+	if err != nil {
+		return "", fmt.Errorf("get role %s: %w", name, err)
+	}
+	if p := aws.ToString(got.Role.Path); samePath && p != aws.ToString(in.Path) {
+		return "", fmt.Errorf("role %s exists under path %s, not %s", name, p, aws.ToString(in.Path))
+	}
+	if _, err := a.iam.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+		RoleName: in.RoleName, PolicyDocument: in.AssumeRolePolicyDocument,
+	}); err != nil {
+		return "", fmt.Errorf("update trust of role %s: %w", name, err)
+	}
+	if len(in.Tags) > 0 {
+		if _, err := a.iam.TagRole(ctx, &iam.TagRoleInput{RoleName: in.RoleName, Tags: in.Tags}); err != nil {
+			return "", fmt.Errorf("tag role %s: %w", name, err)
+		}
+	}
+	return aws.ToString(got.Role.Arn), nil
 }
 
 type policy struct {

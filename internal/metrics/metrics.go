@@ -193,34 +193,30 @@ func (r *registrar) register(c prometheus.Collector) {
 	r.err = errors.Join(r.err, r.reg.Register(c))
 }
 
-func (r *registrar) counter(name, help string) prometheus.Counter {
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+// made registers a metric just made and returns it.
+func made[C prometheus.Collector](r *registrar, c C) C {
 	r.register(c)
 	return c
+}
+
+func (r *registrar) counter(name, help string) prometheus.Counter {
+	return made(r, prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help}))
 }
 
 func (r *registrar) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	r.register(c)
-	return c
+	return made(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels))
 }
 
 func (r *registrar) gauge(name, help string) prometheus.Gauge {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
-	r.register(g)
-	return g
+	return made(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help}))
 }
 
 func (r *registrar) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-	r.register(g)
-	return g
+	return made(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels))
 }
 
 func (r *registrar) histogram(name, help string, buckets []float64) prometheus.Histogram {
-	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
-	r.register(h)
-	return h
+	return made(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}))
 }
 
 // awsCalls exposes an awsx.Counter: the SDK middleware keeps counting as it

@@ -10,12 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/iamjit/iamjit/events"
 	ebpub "github.com/iamjit/iamjit/events/eventbridge"
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/grants/dynamo"
@@ -56,28 +56,8 @@ func (s *scanCounter) Query(ctx context.Context, in *dynamodb.QueryInput, opts .
 	return out, err
 }
 
-// sweepItem is grants/dynamo's grantItem, written directly.
-type sweepItem struct {
-	PK           string              `dynamodbav:"pk"`
-	Kind         string              `dynamodbav:"kind"`
-	ID           string              `dynamodbav:"id"`
-	State        string              `dynamodbav:"state"`
-	SymEventID   string              `dynamodbav:"sym_event_id,omitempty"`
-	RunSRN       string              `dynamodbav:"run_srn,omitempty"`
-	Requester    string              `dynamodbav:"requester,omitempty"`
-	IAMUser      string              `dynamodbav:"iam_user,omitempty"`
-	Group        string              `dynamodbav:"grp,omitempty"`
-	GroupARN     string              `dynamodbav:"group_arn,omitempty"`
-	Approver     string              `dynamodbav:"approver,omitempty"`
-	GrantedAt    string              `dynamodbav:"granted_at,omitempty"`
-	ExpiresAt    string              `dynamodbav:"expires_at,omitempty"`
-	RevokedAt    string              `dynamodbav:"revoked_at,omitempty"`
-	RevokeReason string              `dynamodbav:"revoke_reason,omitempty"`
-	History      []grants.Transition `dynamodbav:"history"`
-	DuePK        string              `dynamodbav:"due_pk,omitempty"`
-	DueAt        string              `dynamodbav:"due_at,omitempty"`
-	TTL          int64               `dynamodbav:"ttl"`
-}
+// sweepRetention is how long the sweep's store keeps a grant's history.
+const sweepRetention = 90 * 24 * time.Hour
 
 // runSweep loads 20,000 grants (10,000 long revoked, 9,900 active and not
 // due, 100 due) and runs one sweep with the product's service, store, IAM
@@ -93,41 +73,30 @@ func (b *bench) runSweep(ctx context.Context, total int) (*sweepResult, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	ic := iam.NewFromConfig(b.direct)
 	var items []map[string]ddbtypes.AttributeValue
-	add := func(it sweepItem) error {
-		av, err := attributevalue.MarshalMap(it)
-		if err != nil {
-			return err
-		}
-		items = append(items, av)
-		return nil
-	}
 	for i := range sweepRevoked + sweepActive + sweepDue {
 		user, group := e.users[i%nUsers], e.groups[(i/nUsers)%nGroups]
 		id := fmt.Sprintf("bench:run:sweep:%06d/t", i)
-		it := sweepItem{PK: "grant#" + id, Kind: "grant", ID: id, SymEventID: fmt.Sprintf("sym-sw-%06d", i), RunSRN: id,
+		g := grants.Grant{ID: id, State: grants.StateActive, SymEventID: fmt.Sprintf("sym-sw-%06d", i), RunSRN: id,
 			Requester: user, IAMUser: user, Group: group, GroupARN: "arn:aws:iam::123456789012:group/sym/" + group,
 			Approver: "approver@example.com"}
-		var granted, expires time.Time
 		switch {
 		case i < sweepRevoked:
-			granted = now.Add(-time.Duration(30+i%300) * 24 * time.Hour)
-			expires = granted.Add(time.Hour)
-			it.State, it.RevokedAt, it.RevokeReason = "REVOKED", expires.Format(timeFormat), "expired"
+			g.GrantedAt = now.Add(-time.Duration(30+i%300) * 24 * time.Hour)
+			g.ExpiresAt = g.GrantedAt.Add(time.Hour)
+			g.State, g.RevokedAt, g.RevokeReason = grants.StateRevoked, g.ExpiresAt, events.RevokedExpired
 		case i < sweepRevoked+sweepActive:
-			granted = now.Add(-time.Duration(i%60) * time.Minute)
-			expires = now.Add(time.Duration(1+i%600) * time.Minute)
-			it.State, it.DuePK, it.DueAt = "ACTIVE", "EXPIRY", expires.Format(timeFormat)
+			g.GrantedAt = now.Add(-time.Duration(i%60) * time.Minute)
+			g.ExpiresAt = now.Add(time.Duration(1+i%600) * time.Minute)
 		default:
-			granted = now.Add(-2 * time.Hour)
-			expires = now.Add(-time.Duration(1+i%90) * time.Minute)
-			it.State, it.DuePK, it.DueAt = "ACTIVE", "EXPIRY", expires.Format(timeFormat)
+			g.GrantedAt = now.Add(-2 * time.Hour)
+			g.ExpiresAt = now.Add(-time.Duration(1+i%90) * time.Minute)
 		}
-		it.GrantedAt, it.ExpiresAt = granted.Format(timeFormat), expires.Format(timeFormat)
-		it.History = []grants.Transition{{At: granted, Action: "escalate", State: grants.StateActive, SymEventID: it.SymEventID}}
-		it.TTL = expires.Add(90 * 24 * time.Hour).Unix()
-		if err := add(it); err != nil {
+		g.History = []grants.Transition{{At: g.GrantedAt, Action: "escalate", State: grants.StateActive, SymEventID: g.SymEventID}}
+		av, err := dynamo.GrantItem(g, sweepRetention)
+		if err != nil {
 			return nil, err
 		}
+		items = append(items, av)
 	}
 	// The due users are members, as iamjit would have made them.
 	g := newGroup(ctx, 8)
@@ -156,7 +125,7 @@ func (b *bench) runSweep(ctx context.Context, total int) (*sweepResult, error) {
 	clock := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 	adapter := iamgroups.New(iam.NewFromConfig(cfg), 5*time.Minute, clock)
 	svc := &grants.Service{
-		Store: dynamo.New(db, e.stack.Table, 2160*time.Hour, clock), IAM: adapter, Groups: adapter,
+		Store: dynamo.New(db, e.stack.Table, sweepRetention, clock), IAM: adapter, Groups: adapter,
 		Now: clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), NewToken: token,
 	}
 	pub := ebpub.New(eventbridge.NewFromConfig(cfg), e.stack.EventBus, devstack.ResultSource)

@@ -137,23 +137,22 @@ func run(ctx context.Context, bin string, duration int) error {
 	// and the same email mapped to its own IAM user.
 	memberIAM := iam.NewFromConfig(devstack.AccountConfig(cfg, memberAccount))
 	memberUser := devstack.MemberUserName(user, memberAccount)
-	if err := waitMembers(ctx, iamc, motoserver.AccountID, group, true, user); err != nil {
-		return err
+	// settled waits until the user is in (or out of) the group in both
+	// accounts and prints the two results that say so.
+	settled := func(in bool, result string) error {
+		if err := waitMembers(ctx, iamc, motoserver.AccountID, group, in, user); err != nil {
+			return err
+		}
+		if err := waitMembers(ctx, memberIAM, memberAccount, group, in, memberUser); err != nil {
+			return err
+		}
+		return printResults(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], result, 2)
 	}
-	if err := waitMembers(ctx, memberIAM, memberAccount, group, true, memberUser); err != nil {
-		return err
-	}
-	if err := printResults(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Granted", 2); err != nil {
+	if err := settled(true, "Access Granted"); err != nil {
 		return err
 	}
 	step("no deescalate will come: iamjit ends both grants at their expiry (a timer, to the second; the sweep is the safety net)")
-	if err := waitMembers(ctx, iamc, motoserver.AccountID, group, false, user); err != nil {
-		return err
-	}
-	if err := waitMembers(ctx, memberIAM, memberAccount, group, false, memberUser); err != nil {
-		return err
-	}
-	if err := printResults(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], "Access Revoked", 2); err != nil {
+	if err := settled(false, "Access Revoked"); err != nil {
 		return err
 	}
 	return printRevocation(ctx, iamc, vars["IAMJIT_DEV_ROLE_ARN"])
