@@ -145,9 +145,11 @@ func TestExpiryAndManualRevokeEndSessions(t *testing.T) {
 	}
 }
 
-// A late add undone by the read-back ends the sessions it let the user
-// start: a second cutoff, after the undoing removal.
-func TestUndoingALateAddEndsItsSessions(t *testing.T) {
+// endedAndBack grants alice, ends it (one session revocation), and puts
+// her back into the group behind the store's back: a late add, or someone's
+// console click.
+func endedAndBack(t *testing.T) (*env, *fakeSessions) {
+	t.Helper()
 	e := newEnv(t)
 	f := withFakeSessions(e)
 	e.handle(t, escalate("s1", "r1", 30))
@@ -156,36 +158,36 @@ func TestUndoingALateAddEndsItsSessions(t *testing.T) {
 		t.Fatalf("%d session revocations after the deescalate, want 1", f.count())
 	}
 	lateAdd(e.iam, alice, readonly)
-	st, err := e.svc.Sweep(context.Background(), &fakePublisher{}, 100, time.Minute)
-	if err != nil || st.StaleAdds != 1 {
-		t.Fatalf("sweep: %+v, %v; want the late add undone", st, err)
-	}
-	if f.count() != 2 || f.sawIn {
-		t.Fatalf("%d session revocations (want 2), one made while the user was still in: %v", f.count(), f.sawIn)
-	}
+	return e, f
 }
 
-// An ended membership whose user is back in IAM (an add that landed after
-// the read-back, or someone's console click): the next converge that removes
-// the user ends the sessions that membership let them start, although the
-// item is clean, because IAM's removal says the user was in.
-func TestARemovalIAMConfirmsEndsSessions(t *testing.T) {
-	e := newEnv(t)
-	f := withFakeSessions(e)
-	e.handle(t, escalate("esc-1", "run-1", 30))
-	e.handle(t, deescalate("de-1", "run-1"))
-	if f.count() != 1 {
-		t.Fatalf("deescalate: %d hook calls", f.count())
-	}
-	if _, err := e.iam.AddUser(context.Background(), alice, readonly); err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Advance(time.Minute)
-	e.handle(t, deescalate("de-1", "run-1")) // redelivered: converges again
-	if e.iam.isMember(alice, readonly) {
-		t.Fatal("the redelivered deescalate left alice in the group")
-	}
-	if f.count() != 2 || f.sawIn || !f.at[1].Equal(e.clock.Now()) {
-		t.Fatalf("hook calls = %d (want 2), ran while a member = %v, at %v (want %v)", f.count(), f.sawIn, f.at, e.clock.Now())
+// A user back in the group after the membership ended is removed again, and
+// the sessions that let them start end too, with a second cutoff after the
+// removal: when the read-back undoes a late add, and when a converge of the
+// clean membership finds them in (IAM's removal says the user was in).
+func TestARemovalOfAUserBackInTheGroupEndsSessions(t *testing.T) {
+	for name, remove := range map[string]func(t *testing.T, e *env){
+		"the read-back undoes a late add": func(t *testing.T, e *env) {
+			st, err := e.svc.Sweep(context.Background(), &fakePublisher{}, 100, time.Minute)
+			if err != nil || st.StaleAdds != 1 {
+				t.Fatalf("sweep: %+v, %v; want the late add undone", st, err)
+			}
+		},
+		"a redelivered deescalate converges again": func(t *testing.T, e *env) {
+			e.handle(t, deescalate("s2", "r1"))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e, f := endedAndBack(t)
+			e.clock.Advance(time.Minute)
+			remove(t, e)
+			if e.iam.isMember(alice, readonly) {
+				t.Fatal("alice was left in the group")
+			}
+			if f.count() != 2 || f.sawIn || !f.at[1].Equal(e.clock.Now()) {
+				t.Fatalf("%d session revocations (want 2), one made while the user was still in: %v, at %v (want the second at %v)",
+					f.count(), f.sawIn, f.at, e.clock.Now())
+			}
+		})
 	}
 }

@@ -460,6 +460,21 @@ func TestRevokerTakesOnlyItsAccountsItems(t *testing.T) {
 	}
 }
 
+// withPeer is a home fixture (account 123456789012) and the fixture of a
+// second managed account (210987654321) sharing its table, each the
+// other's peer.
+func withPeer() (home, other *fixture) {
+	home = newFixture(sessions.RevokeUser)
+	home.rev.Account = "123456789012"
+	other = &fixture{roles: newFakeRoles(), store: home.store, clk: home.clk, obs: home.obs, tok: home.tok}
+	other.roles.account = "210987654321"
+	other.rev = other.revoker(sessions.RevokeUser)
+	other.rev.Account = "210987654321"
+	home.rev.Peers = map[string]*sessions.Revoker{"210987654321": other.rev}
+	other.rev.Peers = map[string]*sessions.Revoker{"123456789012": home.rev}
+	return home, other
+}
+
 // A group may let its members assume a role in another account iamjit
 // manages: that role's older sessions end with the membership, written
 // through that account's Revoker (its Roles, its chain), never through the
@@ -467,21 +482,14 @@ func TestRevokerTakesOnlyItsAccountsItems(t *testing.T) {
 // A role in an account iamjit does not manage is reported, not written.
 func TestMembershipEndedReachesRolesOfOtherAccounts(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(sessions.RevokeUser)
-	f.rev.Account = "123456789012"
+	f, other := withPeer()
 	home := f.roles.add("home-ro", "/jit/", trustSI)
-
-	other := &fixture{roles: newFakeRoles(), store: f.store, clk: f.clk, obs: f.obs, tok: f.tok}
-	other.roles.account = "210987654321"
-	other.rev = other.revoker(sessions.RevokeUser)
-	other.rev.Account = "210987654321"
 	far := other.roles.add("far-ro", "/jit/", trustPlain)
 	other.roles.assumable = nil // the home group's policy names it, not the other account's
 	outside := other.roles.add("outside", "/", trustPlain)
 	other.roles.assumable = nil
 	unmanaged := "arn:aws:iam::333333333333:role/jit/elsewhere"
 	f.roles.foreign = []string{far.ARN, outside.ARN, unmanaged}
-	f.rev.Peers = map[string]*sessions.Revoker{"210987654321": other.rev}
 
 	res, err := f.rev.MembershipEnded(ctx, "alice", "g", t0)
 	if err != nil {
@@ -517,14 +525,9 @@ func TestMembershipEndedReachesRolesOfOtherAccounts(t *testing.T) {
 // again.
 func TestAnAccountThatCannotBeListedDoesNotStopTheOthers(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(sessions.RevokeUser)
-	f.rev.Account = "123456789012"
+	f, other := withPeer()
 	home := f.roles.add("home-ro", "/jit/", trustSI)
-	other := &fixture{roles: newFakeRoles(), store: f.store, clk: f.clk, obs: f.obs, tok: f.tok}
-	other.roles.account, other.roles.listErr = "210987654321", errors.New("throttled")
-	other.rev = other.revoker(sessions.RevokeUser)
-	other.rev.Account = "210987654321"
-	f.rev.Peers = map[string]*sessions.Revoker{"210987654321": other.rev}
+	other.roles.listErr = errors.New("throttled")
 
 	res, err := f.rev.MembershipEnded(ctx, "alice", "g", t0)
 	if err == nil || !strings.Contains(err.Error(), "210987654321") {
