@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,6 +29,7 @@ type API interface {
 	ListUserTags(context.Context, *iam.ListUserTagsInput, ...func(*iam.Options)) (*iam.ListUserTagsOutput, error)
 	ListGroups(context.Context, *iam.ListGroupsInput, ...func(*iam.Options)) (*iam.ListGroupsOutput, error)
 	ListGroupsForUser(context.Context, *iam.ListGroupsForUserInput, ...func(*iam.Options)) (*iam.ListGroupsForUserOutput, error)
+	GetAccountAuthorizationDetails(context.Context, *iam.GetAccountAuthorizationDetailsInput, ...func(*iam.Options)) (*iam.GetAccountAuthorizationDetailsOutput, error)
 }
 
 // IAM implements grants.GroupMembership, grants.Groups and grants.Directory.
@@ -34,6 +37,9 @@ type IAM struct {
 	api    API
 	groups *ttlcache.Cache[string, grants.GroupInfo]
 	users  *ttlcache.Cache[string, bool] // users seen to exist
+	// Log, when set, says once that user tags are read the slow way.
+	Log           *slog.Logger
+	deniedDetails sync.Once
 }
 
 // maxCache bounds each cache; past it the cache starts over.
@@ -131,9 +137,51 @@ func (c *IAM) UserExists(ctx context.Context, name string) (bool, error) {
 	return true, nil
 }
 
-// UsersWithTag implements grants.Directory. ListUsers does not return tags,
-// so each user's tags are listed; Identity caches the result.
+// UsersWithTag implements grants.Directory; Identity caches the result.
+// GetAccountAuthorizationDetails (users only) carries up to 1,000 users with
+// their tags a call, where ListUsers, which has no tags, and a ListUserTags
+// per user cost one call per user: in a large account, IAM throttling at
+// start-up and at every refresh of the index. A role not allowed it (a
+// deployment from before iamjit asked for it) is answered through the
+// per-user listing, which needs only iam:ListUsers and iam:ListUserTags;
+// it is asked again at the next refresh, so granting it takes effect
+// without a restart.
 func (c *IAM) UsersWithTag(ctx context.Context, key string) (map[string]string, error) {
+	out, err := c.tagsFromDetails(ctx, key)
+	if !awsx.IsCode(err, "AccessDenied") {
+		return out, err
+	}
+	c.deniedDetails.Do(func() {
+		if c.Log != nil {
+			c.Log.WarnContext(ctx, "iam:GetAccountAuthorizationDetails is denied: user tags are listed one call per user (grant it to the IAM-modifier role)", "err", err)
+		}
+	})
+	return c.tagsPerUser(ctx, key)
+}
+
+// tagsFromDetails reads every user's tag of key, 1,000 users a call.
+func (c *IAM) tagsFromDetails(ctx context.Context, key string) (map[string]string, error) {
+	out := map[string]string{}
+	p := iam.NewGetAccountAuthorizationDetailsPaginator(c.api, &iam.GetAccountAuthorizationDetailsInput{
+		Filter: []types.EntityType{types.EntityTypeUser}, MaxItems: aws.Int32(1000)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("get account authorization details (users): %w", err)
+		}
+		for _, u := range page.UserDetailList {
+			for _, t := range u.Tags {
+				if aws.ToString(t.Key) == key {
+					out[aws.ToString(u.UserName)] = aws.ToString(t.Value)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// tagsPerUser reads every user's tag of key, one call per user.
+func (c *IAM) tagsPerUser(ctx context.Context, key string) (map[string]string, error) {
 	out := map[string]string{}
 	p := iam.NewListUsersPaginator(c.api, &iam.ListUsersInput{})
 	for p.HasMorePages() {

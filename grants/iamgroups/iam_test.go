@@ -1,15 +1,19 @@
 package iamgroups_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/grants/iamgroups"
@@ -132,6 +136,28 @@ func TestIAM(t *testing.T) {
 			t.Errorf("tag keys are case-sensitive: %v %v", got, err)
 		}
 	})
+	t.Run("users with tag: one call for all users, or one per user where it is denied", func(t *testing.T) {
+		for _, deny := range []bool{false, true} {
+			api := &countingIAM{Client: client, denyDetails: deny}
+			var logged bytes.Buffer
+			a := iamgroups.New(api, time.Minute, c.Now)
+			a.Log = slog.New(slog.NewTextHandler(&logged, nil))
+			for range 2 {
+				got, err := a.UsersWithTag(ctx, "email")
+				if err != nil || len(got) != 2 || got["alice"] != "alice@example.com" || got["bob"] != "bob@example.com" {
+					t.Fatalf("deny=%v: UsersWithTag(email) = %v, %v", deny, got, err)
+				}
+			}
+			wantDetails, wantTags, wantWarnings := 2, 0, 0
+			if deny {
+				wantTags, wantWarnings = 2*3, 1 // three users, twice; asked again each time, said once
+			}
+			if api.details != wantDetails || api.tags != wantTags || strings.Count(logged.String(), "GetAccountAuthorizationDetails is denied") != wantWarnings {
+				t.Errorf("deny=%v: %d GetAccountAuthorizationDetails (want %d), %d ListUserTags (want %d), log %q",
+					deny, api.details, wantDetails, api.tags, wantTags, logged.String())
+			}
+		}
+	})
 	t.Run("managed groups", func(t *testing.T) {
 		if _, err := a.AddUser(ctx, "bob", "sym-readonly"); err != nil {
 			t.Fatal(err)
@@ -144,4 +170,26 @@ func TestIAM(t *testing.T) {
 			t.Errorf("ManagedGroups(/sym/) = %v", got)
 		}
 	})
+}
+
+// countingIAM is moto's IAM, counting the calls that read user tags; with
+// denyDetails it refuses GetAccountAuthorizationDetails as IAM refuses a
+// role without iam:GetAccountAuthorizationDetails.
+type countingIAM struct {
+	*iam.Client
+	denyDetails   bool
+	details, tags int
+}
+
+func (c *countingIAM) GetAccountAuthorizationDetails(ctx context.Context, in *iam.GetAccountAuthorizationDetailsInput, opts ...func(*iam.Options)) (*iam.GetAccountAuthorizationDetailsOutput, error) {
+	c.details++
+	if c.denyDetails {
+		return nil, &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform: iam:GetAccountAuthorizationDetails"}
+	}
+	return c.Client.GetAccountAuthorizationDetails(ctx, in, opts...)
+}
+
+func (c *countingIAM) ListUserTags(ctx context.Context, in *iam.ListUserTagsInput, opts ...func(*iam.Options)) (*iam.ListUserTagsOutput, error) {
+	c.tags++
+	return c.Client.ListUserTags(ctx, in, opts...)
 }

@@ -445,7 +445,7 @@ func modifierPolicy(groupPath string) policy {
 		},
 		statement{
 			Effect:   "Allow",
-			Action:   []string{"iam:GetUser", "iam:ListUsers", "iam:ListUserTags", "iam:ListGroups"},
+			Action:   []string{"iam:GetUser", "iam:ListUsers", "iam:ListUserTags", "iam:GetAccountAuthorizationDetails", "iam:ListGroups"},
 			Resource: "*",
 		},
 		// Session revocation: read what the groups let members assume,

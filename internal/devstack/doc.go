@@ -14,7 +14,8 @@
 //	  the external id is kept in its tag iamjit:external-id for reruns
 //	role /sym/p-iam-modifier: trusted by the connector role; may
 //	  Add/RemoveUserFromGroup and GetGroup on group<GroupPath>*, and
-//	  GetUser, ListUsers, ListUserTags, ListGroups on *
+//	  GetUser, ListUsers, ListUserTags, GetAccountAuthorizationDetails,
+//	  ListGroups on *
 //	role /jit/p-jit-readonly: the group may assume it (session revocation)
 //
 // Each member account (Options.MemberAccounts, `--member-account ID`) gets,
