@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,19 +29,27 @@ func pluginMirror() string {
 var symModules = []string{"modules/sym_runtime", "modules/sym_flow"}
 
 // TestTerraformValidate: `terraform validate`, with providers from the local
-// mirror and no network, passes without a warning on every module and on
-// environments/prod. The Sym modules cannot be validated here (their
-// provider cannot be installed; checkSymSchema holds them to its documented
-// schema): in a copy of the tree they are stand-ins with their variables and
-// outputs, and environments/prod configures no sym provider, so the rest of
-// it, the member account's provider and modules included, is validated as
-// written.
+// mirror and no network, passes without a warning on environments/prod and
+// on every module no environment calls. Validating an environment validates
+// every module it calls, and the modules those call, as the calls configure
+// them: one validation (one load of the AWS provider's schema, the bulk of
+// its time) proves what one a module did. The Sym modules cannot be
+// validated here (their provider cannot be installed; checkSymSchema holds
+// them to its documented schema): in a copy of the tree they are stand-ins
+// with their variables and outputs, and environments/prod configures no sym
+// provider, so the rest of it, the member account's provider and modules
+// included, is validated as written.
 func TestTerraformValidate(t *testing.T) {
-	tf, root := validateTree(t, nil)
-	for dir := range moduleChecks {
-		if strings.HasPrefix(dir, "modules/sym_") {
-			continue
+	dirs, through := validateDirs(t)
+	for _, dir := range slices.Sorted(maps.Keys(through)) {
+		if slices.Contains(symModules, dir) {
+			t.Logf("%s: a stand-in in %s", dir, through[dir])
+		} else {
+			t.Logf("%s: validated through %s", dir, through[dir])
 		}
+	}
+	tf, root := validateTree(t, nil)
+	for _, dir := range dirs {
 		t.Run(dir, func(t *testing.T) {
 			t.Parallel()
 			if diags := validate(t, tf, root, dir); len(diags) > 0 {
@@ -50,26 +59,76 @@ func TestTerraformValidate(t *testing.T) {
 	}
 }
 
+// validateDirs returns the directories TestTerraformValidate validates:
+// every environment, and every module (but the Sym modules) that no
+// environment calls, directly or through its modules; and, for each module
+// an environment calls, the environment that validates it. The Sym modules'
+// own calls do not count: they are stand-ins there.
+func validateDirs(t *testing.T) (dirs []string, through map[string]string) {
+	t.Helper()
+	through = map[string]string{}
+	var visit func(env, dir string)
+	visit = func(env, dir string) {
+		if slices.Contains(symModules, dir) {
+			return
+		}
+		m, err := loadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range m.top("module") {
+			src, _ := m.str(attr(b, "source"))
+			if !strings.HasPrefix(src, "./") && !strings.HasPrefix(src, "../") {
+				continue
+			}
+			child := filepath.ToSlash(filepath.Join(dir, src))
+			if _, seen := through[child]; !seen {
+				through[child] = env
+				visit(env, child)
+			}
+		}
+	}
+	for _, dir := range slices.Sorted(maps.Keys(moduleChecks)) {
+		if strings.HasPrefix(dir, "environments/") {
+			dirs = append(dirs, dir)
+			visit(dir, dir)
+		}
+	}
+	for _, dir := range slices.Sorted(maps.Keys(moduleChecks)) {
+		if _, called := through[dir]; !called && strings.HasPrefix(dir, "modules/") && !slices.Contains(symModules, dir) {
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs, through
+}
+
 // TestTerraformValidateCatches: the same validation of a broken copy
-// reports it: an argument no variable of the called module declares, an
-// attribute the provider's schema does not have.
+// reports it, in the environment and in the modules it validates through
+// it: an argument no variable of the called module declares, an attribute
+// the provider's schema does not have.
 func TestTerraformValidateCatches(t *testing.T) {
 	for _, c := range []struct {
-		name, dir, file, old, new, want string
+		name, file, old, new, want string
 	}{
-		{"unknown module argument", "modules/member_account", "main.tf",
+		{"unknown module argument", "modules/member_account/main.tf",
 			"  task_role_arn = var.task_role_arn", "  task_role     = var.task_role_arn", `An argument named "task_role" is not expected here`},
-		{"unknown resource attribute", "modules/iamjit", "accounts.tf",
+		{"unknown resource attribute", "modules/iamjit/accounts.tf",
 			"  secret_string = jsonencode(var.member_accounts)", "  secret_value  = jsonencode(var.member_accounts)", `An argument named "secret_value" is not expected here`},
-		{"provider alias nobody declares", "environments/prod", "main.tf",
+		{"provider alias nobody declares", "environments/prod/main.tf",
 			"providers = { aws = aws.member }", "providers = { aws = aws.members }", `missing provider provider["registry.terraform.io/hashicorp/aws"].members`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			tf, root := validateTree(t, map[string][2]string{filepath.Join(c.dir, c.file): {c.old, c.new}})
-			diags := validate(t, tf, root, c.dir)
+			dirs, _ := validateDirs(t)
+			tf, root := validateTree(t, map[string][2]string{c.file: {c.old, c.new}})
+			// What TestTerraformValidate validates that holds the file.
+			dir := "environments/prod"
+			if slices.Contains(dirs, filepath.Dir(c.file)) {
+				dir = filepath.Dir(c.file)
+			}
+			diags := validate(t, tf, root, dir)
 			if !strings.Contains(strings.Join(diags, "\n"), c.want) {
-				t.Errorf("broken %s: want a diagnostic containing %q, got %q", c.dir, c.want, diags)
+				t.Errorf("broken %s, validating %s: want a diagnostic containing %q, got %q", c.file, dir, c.want, diags)
 			}
 		})
 	}
