@@ -239,7 +239,7 @@ func (m *tfModule) keyPolicyDocs() map[string]bool {
 
 // unscopable are the actions that support no resource-level permissions:
 // "*" is the only resource IAM accepts for them.
-var unscopable = []string{"iam:ListGroups", "iam:ListRoles", "iam:ListUsers", "ecr:GetAuthorizationToken", "kinesis:ListStreams"}
+var unscopable = []string{"iam:GetAccountAuthorizationDetails", "iam:ListGroups", "iam:ListRoles", "iam:ListUsers", "ecr:GetAuthorizationToken", "kinesis:ListStreams"}
 
 // checkStarResources: resource "*" only for actions IAM cannot scope (and in
 // key policies, where "*" is the key).
@@ -409,7 +409,7 @@ var (
 	rolePolicyActions = []string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:PutRolePolicy"}
 	policyReadActions = []string{"iam:GetPolicy", "iam:GetPolicyVersion"}
 	modifierNeeds     = slices.Concat(groupActions, groupReadActions, rolePolicyActions, policyReadActions, []string{"iam:GetRole", "iam:ListRoles"})
-	modifierMay       = append(slices.Clone(modifierNeeds), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups")
+	modifierMay       = append(slices.Clone(modifierNeeds), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups", "iam:GetAccountAuthorizationDetails")
 	groupPathARN      = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):group(\$\{(var|local)\.group_path\}|/[[:alnum:]_+=,.@-]+(/[[:alnum:]_+=,.@-]+)*/)\*$`)
 	rolePathARN       = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role(\$\{(var|local)\.role_path\}|/[[:alnum:]_+=,.@-]+(/[[:alnum:]_+=,.@-]+)*/)\*$`)
 	anyRoleARN        = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role/`)

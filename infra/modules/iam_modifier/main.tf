@@ -122,6 +122,17 @@ data "aws_iam_policy_document" "modify_groups" {
     ]
     resources = ["*"]
   }
+
+  # The email -> IAM user index by tag: 1,000 users and their tags a call,
+  # where ListUsers + ListUserTags cost a call per user (IAM throttling in a
+  # large account). Read-only, and it takes no resource. Without it iamjit
+  # falls back to the per-user calls above.
+  statement {
+    sid       = "ReadUsersWithTheirTagsInBulk"
+    effect    = "Allow"
+    actions   = ["iam:GetAccountAuthorizationDetails"]
+    resources = ["*"]
+  }
 }
 
 resource "aws_iam_role_policy" "modify_groups" {
