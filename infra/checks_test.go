@@ -406,7 +406,7 @@ var (
 	groupReadActions = []string{"iam:GetGroupPolicy", "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"}
 	// iamjit's own inline policy on roles under IAMJIT_ROLE_PATH: the only
 	// writes besides membership.
-	rolePolicyActions = []string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:PutRolePolicy"}
+	rolePolicyActions = []string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:PutRolePolicy"}
 	policyReadActions = []string{"iam:GetPolicy", "iam:GetPolicyVersion"}
 	modifierNeeds     = slices.Concat(groupActions, groupReadActions, rolePolicyActions, policyReadActions, []string{"iam:GetRole", "iam:ListRoles"})
 	modifierMay       = append(slices.Clone(modifierNeeds), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups", "iam:GetAccountAuthorizationDetails")

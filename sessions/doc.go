@@ -17,8 +17,11 @@
 // the group's inline and attached managed policies, its Resource patterns
 // resolved against the roles that exist in every account iamjit manages
 // (Revoker.Peers): a role in another managed account is written through
-// that account's Revoker. Roles outside the path, and role ARNs in accounts
-// iamjit does not manage (ForeignRoles), are only reported.
+// that account's Revoker. Then the same for each role found: the roles its
+// own policies let it assume and whose trust lets it in (Trusts) are
+// enabled by the membership too (role chaining), down the chain, each role
+// once. Roles outside the path, and role ARNs in accounts iamjit does not
+// manage (ForeignRoles), are only reported and not followed.
 //
 // The protocol is the grants membership protocol applied to roles. The store
 // keeps, per role, the set of (user -> revocation time) and a token that

@@ -117,6 +117,8 @@ type fakeRoles struct {
 	// foreign: role ARNs in other accounts the group's policy names too.
 	foreign []string
 	listErr error // returned by AllRoles
+	// chains: role name -> the role ARNs its own policy lets it assume.
+	chains map[string][]string
 }
 
 // arn is the ARN of role name as add made it, or as it was before it was
@@ -157,6 +159,18 @@ func (f *fakeRoles) GroupPolicies(context.Context, string) ([]string, error) {
 		return nil, nil
 	}
 	doc, err := json.Marshal(map[string]any{"Statement": []any{map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arns}}})
+	return []string{string(doc)}, err
+}
+
+// RolePolicies is one policy allowing sts:AssumeRole on the ARNs chains
+// names for the role, if any.
+func (f *fakeRoles) RolePolicies(_ context.Context, role string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.chains[role]) == 0 {
+		return nil, nil
+	}
+	doc, err := json.Marshal(map[string]any{"Statement": []any{map[string]any{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f.chains[role]}}})
 	return []string{string(doc)}, err
 }
 

@@ -6,6 +6,7 @@ package sessions_test
 // stores but never evaluates aws:TokenIssueTime or aws:SourceIdentity).
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go"
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
@@ -505,6 +507,59 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("managed policy: %+v %v", r, err)
 		}
 	})
+
+	t.Run("a role the group allows may assume others: their sessions end too", func(t *testing.T) {
+		e := newMotoEnv(t, sessions.RevokeUser)
+		first := e.role(t, "/jit/", "first", true, 3600)
+		inline := e.role(t, "/jit/", "by-inline", true, 3600)
+		managed := e.role(t, "/jit/", "by-managed", false, 3600)
+		e.role(t, "/jit/", "unreached", true, 3600)
+		e.allowAssume(t, "assume-first", first)
+		assume := func(arn string) *string {
+			return aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"` + arn + `"}]}`)
+		}
+		e.must(t)(e.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("first"), PolicyName: aws.String("chain"), PolicyDocument: assume(inline)}))
+		p, err := e.iam.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("chain-managed"), PolicyDocument: assume(managed)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.must(t)(e.iam.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String("by-inline"), PolicyArn: p.Policy.Arn}))
+		r, err := e.rev.MembershipEnded(ctx, "alice", group, e.clk.Now())
+		if err != nil || !slices.Equal(r.Revoked, []string{first, inline, managed}) {
+			t.Fatalf("chain: %+v %v; want first, the role its inline policy allows, the role that one's managed policy allows", r, err)
+		}
+		for _, name := range []string{"first", "by-inline", "by-managed"} {
+			if !sessions.Denies(e.policy(t, name), "alice", e.clk.Now()) {
+				t.Errorf("%s does not deny alice's older sessions: %q", name, e.policy(t, name))
+			}
+		}
+		if e.policy(t, "unreached") != "" {
+			t.Error("a role no chain reaches was written")
+		}
+
+		// A modifier role not allowed iam:ListAttachedRolePolicies (one from
+		// before chains were followed) follows inline policies only, says
+		// so once, and still ends the membership without an error.
+		var logged bytes.Buffer
+		e.rev.Roles = iamroles.New(denyAttachedRolePolicies{e.iam}, 5*time.Minute, e.clk.Now, slog.New(slog.NewTextHandler(&logged, nil)))
+		for range 2 {
+			r, err = e.rev.MembershipEnded(ctx, "bob", group, e.clk.Now())
+			if err != nil || !slices.Equal(r.Revoked, []string{first, inline}) {
+				t.Fatalf("denied ListAttachedRolePolicies: %+v %v; want first and the inline chain's role, no error", r, err)
+			}
+		}
+		if n := strings.Count(logged.String(), "ListAttachedRolePolicies is denied"); n != 1 {
+			t.Fatalf("%d warnings, want 1: %s", n, logged.String())
+		}
+	})
+}
+
+// denyAttachedRolePolicies is moto's IAM refusing
+// iam:ListAttachedRolePolicies as IAM refuses a role without it.
+type denyAttachedRolePolicies struct{ *iam.Client }
+
+func (denyAttachedRolePolicies) ListAttachedRolePolicies(context.Context, *iam.ListAttachedRolePoliciesInput, ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error) {
+	return nil, &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform: iam:ListAttachedRolePolicies"}
 }
 
 // bigPolicy is a valid policy of about n characters.

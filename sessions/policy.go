@@ -38,12 +38,14 @@ func (s *stringList) UnmarshalJSON(b []byte) error {
 }
 
 type statement struct {
-	Effect      string
-	Action      stringList
-	NotAction   stringList
-	Resource    stringList
-	NotResource stringList
-	Condition   map[string]map[string]stringList
+	Effect       string
+	Principal    json.RawMessage
+	NotPrincipal json.RawMessage
+	Action       stringList
+	NotAction    stringList
+	Resource     stringList
+	NotResource  stringList
+	Condition    map[string]map[string]stringList
 }
 
 // statements is a Statement field: one object or a list.
@@ -218,6 +220,47 @@ func ForeignRoles(docs []string, managed func(account string) bool) []string {
 
 func isAccountID(s string) bool {
 	return len(s) == 12 && strings.Trim(s, "0123456789") == ""
+}
+
+// Trusts reports whether the trust policy lets sessions of the role
+// roleARN assume the role it belongs to: an Allow of sts:AssumeRole whose
+// Principal is "*", or whose AWS principals name that role, its account
+// (the id or its :root) or "*", or one with a NotPrincipal. Conditions are
+// ignored: that can only add roles, as in FindRoles. A trust policy that
+// does not parse trusts it too, for the same reason.
+func Trusts(trust, roleARN string) bool {
+	d, err := parse(trust)
+	if err != nil {
+		return true
+	}
+	parts := strings.SplitN(roleARN, ":", 6)
+	if len(parts) < 6 {
+		return true
+	}
+	account := parts[4]
+	names := func(p string) bool {
+		return p == "*" || p == roleARN || p == account || p == "arn:"+parts[1]+":iam::"+account+":root"
+	}
+	for _, st := range d.Statement {
+		if !st.allowsAssume() {
+			continue
+		}
+		if len(st.NotPrincipal) > 0 {
+			return true
+		}
+		var star string
+		if json.Unmarshal(st.Principal, &star) == nil {
+			if star == "*" {
+				return true
+			}
+			continue
+		}
+		var by map[string]stringList
+		if json.Unmarshal(st.Principal, &by) == nil && slices.ContainsFunc(by["AWS"], names) {
+			return true
+		}
+	}
+	return false
 }
 
 // RequiresSourceIdentity reports whether every way into the role sets the

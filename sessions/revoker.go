@@ -33,6 +33,10 @@ type Roles interface {
 	// policies and the default versions of its attached managed ones,
 	// cached for a while; none when the group is gone.
 	GroupPolicies(ctx context.Context, group string) ([]string, error)
+	// RolePolicies returns the role's own policy documents (inline but
+	// PolicyName, and attached managed), cached for a while; none when the
+	// role is gone.
+	RolePolicies(ctx context.Context, role string) ([]string, error)
 	// AllRoles lists every role of the account, cached for a while.
 	AllRoles(ctx context.Context) ([]Role, error)
 	// Role reads one role afresh. ErrRoleGone when it does not exist.
@@ -185,36 +189,76 @@ func (r *Revoker) MembershipEnded(ctx context.Context, user, group string, at ti
 	// cannot be listed does not keep the others from being written, and its
 	// error leaves the membership to be ended again.
 	var errs []error
-	var mine []target
+	all := map[*Revoker][]Role{}
 	for _, rev := range r.accounts() {
-		all, err := rev.Roles.AllRoles(ctx)
+		roles, err := rev.Roles.AllRoles(ctx)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("roles of account %s: %w", cmp.Or(rev.Account, "home"), err))
 			continue
 		}
-		roles, err := FindRoles(docs, all)
-		if err != nil {
-			return res, fmt.Errorf("policies of group %s: %w", group, err)
-		}
-		for _, role := range roles {
-			if !role.InPath(r.RolePath) {
-				res.Skipped = append(res.Skipped, role.ARN)
-				r.Log.WarnContext(ctx, "role outside IAMJIT_ROLE_PATH: its sessions are not revoked",
-					"role", role.ARN, "group", group, "iam_user", user, "role_path", r.RolePath)
-				if r.Observer != nil {
-					r.Observer.SessionRoleSkipped()
+		all[rev] = roles
+	}
+	// Then the roles those roles may assume, and so on: a session of a
+	// role the group allows can assume (chain into) another role, and
+	// that session was enabled by the membership too. Only roles under the
+	// path are followed; iamjit may read their policies, and a role it
+	// does not revoke could assume the next one again anyway.
+	var mine []target
+	seen := map[string]bool{}
+	// visit adds the roles docs let one assume; from (a role ARN, "" for
+	// the group) must be trusted by them: a role's own policies allowing
+	// sts:AssumeRole on "*" reach only the roles that trust it.
+	visit := func(who, from string, docs []string) error {
+		for _, rev := range r.accounts() {
+			roles, err := FindRoles(docs, all[rev])
+			if err != nil {
+				return fmt.Errorf("policies of %s: %w", who, err)
+			}
+			for _, role := range roles {
+				if seen[role.ARN] || from != "" && !Trusts(role.Trust, from) {
+					continue
 				}
+				seen[role.ARN] = true
+				if !role.InPath(r.RolePath) {
+					res.Skipped = append(res.Skipped, role.ARN)
+					r.Log.WarnContext(ctx, "role outside IAMJIT_ROLE_PATH: its sessions are not revoked",
+						"role", role.ARN, "via", who, "group", group, "iam_user", user, "role_path", r.RolePath)
+					if r.Observer != nil {
+						r.Observer.SessionRoleSkipped()
+					}
+					continue
+				}
+				mine = append(mine, target{rev, role})
+			}
+		}
+		for _, arn := range ForeignRoles(docs, r.managed) {
+			if seen[arn] {
 				continue
 			}
-			mine = append(mine, target{rev, role})
+			seen[arn] = true
+			res.Skipped = append(res.Skipped, arn)
+			r.Log.WarnContext(ctx, "role in an account iamjit does not manage (not in IAMJIT_ACCOUNTS): its sessions are not revoked",
+				"role", arn, "via", who, "group", group, "iam_user", user)
+			if r.Observer != nil {
+				r.Observer.SessionRoleSkipped()
+			}
 		}
+		return nil
 	}
-	for _, arn := range ForeignRoles(docs, r.managed) {
-		res.Skipped = append(res.Skipped, arn)
-		r.Log.WarnContext(ctx, "role in an account iamjit does not manage (not in IAMJIT_ACCOUNTS): its sessions are not revoked",
-			"role", arn, "group", group, "iam_user", user)
-		if r.Observer != nil {
-			r.Observer.SessionRoleSkipped()
+	if err := visit("group "+group, "", docs); err != nil {
+		return res, err
+	}
+	// A role's policy that cannot be read or parsed leaves the roles it
+	// reaches unwritten this time; its error makes the membership be
+	// ended again.
+	for i := 0; i < len(mine); i++ {
+		t := mine[i]
+		docs, err := t.rev.Roles.RolePolicies(ctx, t.role.Name)
+		if err == nil {
+			err = visit("role "+t.role.ARN, t.role.ARN, docs)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("roles that %s may assume: %w", t.role.ARN, err))
 		}
 	}
 	// Every entry first, then the writes: once Add returned, the sweeper

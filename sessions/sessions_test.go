@@ -537,3 +537,69 @@ func TestAnAccountThatCannotBeListedDoesNotStopTheOthers(t *testing.T) {
 		t.Fatalf("revoked = %v: the home role must still be written", res.Revoked)
 	}
 }
+
+// A session of a role the group allows can assume the roles that role's own
+// policies allow and that trust it, and so on: those sessions came from the
+// membership too, and end with it, in whichever managed account they are.
+// The chain stops at roles outside the path (reported) and at roles that do
+// not trust the one before; a cycle ends.
+func TestMembershipEndedFollowsRoleChains(t *testing.T) {
+	ctx := context.Background()
+	f, other := withPeer()
+	trusting := func(arn string) string {
+		return `{"Statement":[{"Effect":"Allow","Principal":{"AWS":["` + arn + `"]},"Action":"sts:AssumeRole"}]}`
+	}
+	a := f.roles.add("a", "/jit/", trustPlain)
+	b := f.roles.add("b", "/jit/", trustSI) // trusts the account: a's sessions too
+	c := f.roles.add("c", "/", trustPlain)
+	d := f.roles.add("d", "/jit/", trusting("arn:aws:iam::123456789012:role/jit/someone-else"))
+	e := other.roles.add("e", "/jit/", trusting(b.ARN))
+	f.roles.assumable, other.roles.assumable = []string{"a"}, nil // the group allows a only
+	unmanaged := "arn:aws:iam::333333333333:role/jit/x"
+	f.roles.chains = map[string][]string{
+		"a": {b.ARN, c.ARN, d.ARN, a.ARN},
+		"b": {e.ARN, unmanaged, a.ARN},
+	}
+
+	res, err := f.rev.MembershipEnded(ctx, "alice", "g", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Revoked, []string{a.ARN, b.ARN, e.ARN}) {
+		t.Fatalf("revoked = %v, want a, b (a may assume it) and the other account's e (b may)", res.Revoked)
+	}
+	if !slices.Equal(res.Skipped, []string{c.ARN, unmanaged}) {
+		t.Fatalf("skipped = %v, want c (outside the path) and the unmanaged account's role", res.Skipped)
+	}
+	if f.roles.policy("d") != "" {
+		t.Fatal("d trusts neither a nor its account, yet was written")
+	}
+	if !sessions.Denies(other.roles.policy("e"), "alice", t0) || !strings.Contains(f.roles.policy("b"), `"aws:SourceIdentity":"alice"`) {
+		t.Fatalf("chained roles not revoked: e %q, b %q", other.roles.policy("e"), f.roles.policy("b"))
+	}
+}
+
+func TestTrusts(t *testing.T) {
+	const from = "arn:aws:iam::123456789012:role/jit/a"
+	doc := func(principal string) string {
+		return `{"Statement":[{"Effect":"Allow","Principal":` + principal + `,"Action":"sts:AssumeRole"}]}`
+	}
+	for trust, want := range map[string]bool{
+		doc(`"*"`):                    true,
+		doc(`{"AWS":"*"}`):            true,
+		doc(`{"AWS":"123456789012"}`): true,
+		doc(`{"AWS":"arn:aws:iam::123456789012:root"}`):                                           true,
+		doc(`{"AWS":["x","` + from + `"]}`):                                                       true,
+		doc(`{"AWS":"arn:aws:iam::210987654321:root"}`):                                           false,
+		doc(`{"AWS":"arn:aws:iam::123456789012:role/b"}`):                                         false,
+		doc(`{"Service":"ec2.amazonaws.com"}`):                                                    false,
+		`{"Statement":[{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRole"}]}`:             false,
+		`{"Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"x"},"Action":"sts:AssumeRole"}]}`: true,
+		`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRoleWithSAML"}]}`:    false,
+		`not json`: true,
+	} {
+		if got := sessions.Trusts(trust, from); got != want {
+			t.Errorf("Trusts(%s) = %v, want %v", trust, got, want)
+		}
+	}
+}

@@ -457,7 +457,7 @@ func modifierPolicy(groupPath string) policy {
 		},
 		statement{
 			Effect:   "Allow",
-			Action:   []string{"iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListRoles", "iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy"},
+			Action:   []string{"iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListRoles", "iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"},
 			Resource: "*",
 		},
 		// IAM has no condition key for an inline policy's name: any

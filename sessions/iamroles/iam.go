@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,6 +28,7 @@ type API interface {
 	ListGroupPolicies(context.Context, *iam.ListGroupPoliciesInput, ...func(*iam.Options)) (*iam.ListGroupPoliciesOutput, error)
 	GetGroupPolicy(context.Context, *iam.GetGroupPolicyInput, ...func(*iam.Options)) (*iam.GetGroupPolicyOutput, error)
 	ListAttachedGroupPolicies(context.Context, *iam.ListAttachedGroupPoliciesInput, ...func(*iam.Options)) (*iam.ListAttachedGroupPoliciesOutput, error)
+	ListAttachedRolePolicies(context.Context, *iam.ListAttachedRolePoliciesInput, ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error)
 	GetPolicy(context.Context, *iam.GetPolicyInput, ...func(*iam.Options)) (*iam.GetPolicyOutput, error)
 	GetPolicyVersion(context.Context, *iam.GetPolicyVersionInput, ...func(*iam.Options)) (*iam.GetPolicyVersionOutput, error)
 	ListRoles(context.Context, *iam.ListRolesInput, ...func(*iam.Options)) (*iam.ListRolesOutput, error)
@@ -42,8 +44,11 @@ type Roles struct {
 	api API
 	log *slog.Logger
 
-	groups *ttlcache.Cache[string, []string]          // group name -> its policy documents
-	all    *ttlcache.Cache[struct{}, []sessions.Role] // every role of the account
+	groups    *ttlcache.Cache[string, []string]          // group name -> its policy documents
+	rolesDocs *ttlcache.Cache[string, []string]          // role name -> its policy documents
+	all       *ttlcache.Cache[struct{}, []sessions.Role] // every role of the account
+
+	deniedAttached sync.Once
 }
 
 // maxCache bounds the group cache; past it the cache starts over.
@@ -53,7 +58,8 @@ const maxCache = 4096
 // account's role list they are resolved against) are trusted.
 func New(api API, ttl time.Duration, now func() time.Time, log *slog.Logger) *Roles {
 	return &Roles{api: api, log: log, groups: ttlcache.New[string, []string](ttl, maxCache, now),
-		all: ttlcache.New[struct{}, []sessions.Role](ttl, 1, now)}
+		rolesDocs: ttlcache.New[string, []string](ttl, maxCache, now),
+		all:       ttlcache.New[struct{}, []sessions.Role](ttl, 1, now)}
 }
 
 var _ sessions.Roles = (*Roles)(nil)
@@ -63,66 +69,167 @@ func (c *Roles) GroupPolicies(ctx context.Context, group string) ([]string, erro
 	if docs, ok := c.groups.Get(group); ok {
 		return docs, nil
 	}
-	docs, err := c.groupDocuments(ctx, group)
+	docs, found, err := c.documents(ctx, c.groupSource(group))
 	if err != nil {
 		return nil, err
+	}
+	if !found {
+		// The group is gone: what it allowed cannot be read any more.
+		c.log.WarnContext(ctx, "group deleted: the roles it let members assume cannot be found", "group", group)
 	}
 	c.groups.Put(group, docs)
 	return docs, nil
 }
 
-// groupDocuments returns the group's inline policies and the default
-// versions of its attached managed policies.
-func (c *Roles) groupDocuments(ctx context.Context, group string) ([]string, error) {
-	var docs []string
-	var nse *types.NoSuchEntityException
-	inline := iam.NewListGroupPoliciesPaginator(c.api, &iam.ListGroupPoliciesInput{GroupName: &group})
-	for inline.HasMorePages() {
-		page, err := inline.NextPage(ctx)
-		if errors.As(err, &nse) {
-			// The group is gone: what it allowed cannot be read any more.
-			c.log.WarnContext(ctx, "group deleted: the roles it let members assume cannot be found", "group", group)
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list inline policies of group %s: %w", group, err)
-		}
-		for _, name := range page.PolicyNames {
-			out, err := c.api.GetGroupPolicy(ctx, &iam.GetGroupPolicyInput{GroupName: &group, PolicyName: &name})
-			if errors.As(err, &nse) {
-				continue // deleted while listing
-			}
-			if err != nil {
-				return nil, fmt.Errorf("get policy %s of group %s: %w", name, group, err)
-			}
-			doc, err := decodeDoc(aws.ToString(out.PolicyDocument))
-			if err != nil {
-				return nil, fmt.Errorf("policy %s of group %s: %w", name, group, err)
-			}
-			docs = append(docs, doc)
-		}
+// RolePolicies implements sessions.Roles.
+func (c *Roles) RolePolicies(ctx context.Context, role string) ([]string, error) {
+	if docs, ok := c.rolesDocs.Get(role); ok {
+		return docs, nil
 	}
-	attached := iam.NewListAttachedGroupPoliciesPaginator(c.api, &iam.ListAttachedGroupPoliciesInput{GroupName: &group})
-	for attached.HasMorePages() {
-		page, err := attached.NextPage(ctx)
-		if errors.As(err, &nse) {
-			return docs, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list managed policies of group %s: %w", group, err)
-		}
-		for _, p := range page.AttachedPolicies {
-			doc, err := c.managedDocument(ctx, aws.ToString(p.PolicyArn))
-			if errors.As(err, &nse) {
-				continue
-			}
+	docs, _, err := c.documents(ctx, c.roleSource(role))
+	if err != nil {
+		return nil, err
+	}
+	c.rolesDocs.Put(role, docs)
+	return docs, nil
+}
+
+// source is where an entity's policies are read: its inline policies by
+// name, and the ARNs of its attached managed policies. A gone entity
+// answers NoSuchEntity.
+type source struct {
+	kind, name string // "group" or "role", for errors
+	inline     func(ctx context.Context) ([]string, error)
+	get        func(ctx context.Context, policy string) (*string, error)
+	attached   func(ctx context.Context) ([]string, error)
+}
+
+func (c *Roles) groupSource(group string) source {
+	return source{kind: "group", name: group,
+		inline: func(ctx context.Context) ([]string, error) {
+			return pages(ctx, iam.NewListGroupPoliciesPaginator(c.api, &iam.ListGroupPoliciesInput{GroupName: &group}),
+				func(o *iam.ListGroupPoliciesOutput) []string { return o.PolicyNames })
+		},
+		get: func(ctx context.Context, policy string) (*string, error) {
+			out, err := c.api.GetGroupPolicy(ctx, &iam.GetGroupPolicyInput{GroupName: &group, PolicyName: &policy})
 			if err != nil {
 				return nil, err
 			}
-			docs = append(docs, doc)
-		}
+			return out.PolicyDocument, nil
+		},
+		attached: func(ctx context.Context) ([]string, error) {
+			return pages(ctx, iam.NewListAttachedGroupPoliciesPaginator(c.api, &iam.ListAttachedGroupPoliciesInput{GroupName: &group}),
+				func(o *iam.ListAttachedGroupPoliciesOutput) []string { return arns(o.AttachedPolicies) })
+		},
 	}
-	return docs, nil
+}
+
+func (c *Roles) roleSource(role string) source {
+	return source{kind: "role", name: role,
+		inline: func(ctx context.Context) ([]string, error) {
+			return pages(ctx, iam.NewListRolePoliciesPaginator(c.api, &iam.ListRolePoliciesInput{RoleName: &role}),
+				func(o *iam.ListRolePoliciesOutput) []string { return o.PolicyNames })
+		},
+		get: func(ctx context.Context, policy string) (*string, error) {
+			out, err := c.api.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: &role, PolicyName: &policy})
+			if err != nil {
+				return nil, err
+			}
+			return out.PolicyDocument, nil
+		},
+		attached: func(ctx context.Context) ([]string, error) {
+			return pages(ctx, iam.NewListAttachedRolePoliciesPaginator(c.api, &iam.ListAttachedRolePoliciesInput{RoleName: &role}),
+				func(o *iam.ListAttachedRolePoliciesOutput) []string { return arns(o.AttachedPolicies) })
+		},
+	}
+}
+
+// pager is what the SDK's list paginators have in common.
+type pager[O any] interface {
+	HasMorePages() bool
+	NextPage(context.Context, ...func(*iam.Options)) (O, error)
+}
+
+// pages collects what each page of p lists.
+func pages[O any](ctx context.Context, p pager[O], items func(O) []string) ([]string, error) {
+	var out []string
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items(page)...)
+	}
+	return out, nil
+}
+
+// arns are the ARNs of attached policies.
+func arns(ps []types.AttachedPolicy) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, aws.ToString(p.PolicyArn))
+	}
+	return out
+}
+
+// documents returns the entity's inline policies (but iamjit's own, which
+// only denies) and the default versions of its attached managed policies;
+// none when the entity is gone.
+func (c *Roles) documents(ctx context.Context, src source) ([]string, bool, error) {
+	var nse *types.NoSuchEntityException
+	names, err := src.inline(ctx)
+	if errors.As(err, &nse) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("list inline policies of %s %s: %w", src.kind, src.name, err)
+	}
+	var docs []string
+	for _, name := range names {
+		if src.kind == "role" && name == sessions.PolicyName {
+			continue
+		}
+		raw, err := src.get(ctx, name)
+		if errors.As(err, &nse) {
+			continue // deleted while listing
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("get policy %s of %s %s: %w", name, src.kind, src.name, err)
+		}
+		doc, err := decodeDoc(aws.ToString(raw))
+		if err != nil {
+			return nil, false, fmt.Errorf("policy %s of %s %s: %w", name, src.kind, src.name, err)
+		}
+		docs = append(docs, doc)
+	}
+	arns, err := src.attached(ctx)
+	if errors.As(err, &nse) {
+		return docs, true, nil
+	}
+	if src.kind == "role" && awsx.IsCode(err, "AccessDenied") {
+		// A modifier role from before iamjit followed role chains may not
+		// list a role's managed policies: the chain is followed through
+		// inline policies only, as said once, never an error that would
+		// keep every membership from ending.
+		c.deniedAttached.Do(func() {
+			c.log.WarnContext(ctx, "iam:ListAttachedRolePolicies is denied: roles reached through a role's managed policies are not revoked (grant it on the role path to the IAM-modifier role)", "role", src.name, "err", err)
+		})
+		return docs, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("list managed policies of %s %s: %w", src.kind, src.name, err)
+	}
+	for _, arn := range arns {
+		doc, err := c.managedDocument(ctx, arn)
+		if errors.As(err, &nse) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		docs = append(docs, doc)
+	}
+	return docs, true, nil
 }
 
 func (c *Roles) managedDocument(ctx context.Context, arn string) (string, error) {

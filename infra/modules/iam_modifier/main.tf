@@ -86,13 +86,16 @@ data "aws_iam_policy_document" "modify_groups" {
 
   # The only writes outside group membership: iamjit's own inline policy on
   # roles under the role path. ListRolePolicies lets it see how close a role
-  # is to IAM's inline-policy size limit before it writes.
+  # is to IAM's inline-policy size limit before it writes; it, GetRolePolicy
+  # and ListAttachedRolePolicies read which roles a role under the path may
+  # assume in turn (role chaining), whose sessions end too.
   statement {
     sid    = "SessionRevocationPolicyOnRolesUnderPath"
     effect = "Allow"
     actions = [
       "iam:DeleteRolePolicy",
       "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies",
       "iam:ListRolePolicies",
       "iam:PutRolePolicy",
     ]
