@@ -188,6 +188,7 @@ const rolePermissions = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
 // role-wide where not), the role elsewhere is untouched and reported, and
 // the simulator confirms what the read-back documents deny.
 func TestDeescalateEndsSessionsOnJITRolesOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newMotoEnv(t, sessions.RevokeUser)
 	ro := e.role(t, "/jit/", "jit-ro", true, 3600)
@@ -279,6 +280,7 @@ func TestDeescalateEndsSessionsOnJITRolesOnly(t *testing.T) {
 
 // With two overlapping grants nothing is written until the last ends.
 func TestOverlappingGrantsWriteNothingUntilTheLastEnds(t *testing.T) {
+	t.Parallel()
 	e := newMotoEnv(t, sessions.RevokeUser)
 	ro := e.role(t, "/jit/", "jit-ro", true, 3600)
 	e.allowAssume(t, "assume", ro)
@@ -309,6 +311,7 @@ func TestOverlappingGrantsWriteNothingUntilTheLastEnds(t *testing.T) {
 // hour and stays under IAM's limit; at 30 s each the users still live would
 // not fit, and one role-wide statement stands in for them.
 func TestTwoHundredRevocationsStayBounded(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newMotoEnv(t, sessions.RevokeUser)
 	ro := e.role(t, "/jit/", "jit-ro", true, 3600)
@@ -380,6 +383,7 @@ func TestTwoHundredRevocationsStayBounded(t *testing.T) {
 // Bad input, each with its documented outcome; nothing outside the path is
 // touched.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 
 	t.Run("sts:AssumeRole on * and role/*", func(t *testing.T) {
@@ -574,6 +578,7 @@ func bigPolicy(n int) string {
 // DynamoDB conditions keeps every statement: the last PutRolePolicy
 // reflects every entry.
 func TestConcurrentWritersLoseNoStatement(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newMotoEnv(t, sessions.RevokeUser)
 	ro := e.role(t, "/jit/", "jit-ro", true, 3600)

@@ -101,6 +101,7 @@ func ownerOf(it map[string]types.AttributeValue) string {
 // receipt of their own): exactly one wins, and every loser is cancelled
 // with ConditionalCheckFailed on that item, seeing the winner's copy.
 func TestConcurrentConditionalTransactionsOneWins(t *testing.T) {
+	t.Parallel()
 	s := motoserver.Start(t)
 	db := newTable(t, s)
 	seed(t, db, 2000) // plain moto's per-transaction table copy widens the race
@@ -183,6 +184,7 @@ func TestConcurrentConditionalTransactionsOneWins(t *testing.T) {
 
 // A thousand concurrent ADDs to one counter end at exactly a thousand.
 func TestConcurrentAddsAreNotLost(t *testing.T) {
+	t.Parallel()
 	s := motoserver.Start(t)
 	db := newTable(t, s)
 	const n, workers = 1000, 32
@@ -230,6 +232,7 @@ func TestConcurrentAddsAreNotLost(t *testing.T) {
 // failing condition remains. The table is large enough that plain moto's
 // whole-table copy takes long, so writes land while it is held.
 func TestCancelledTransactionUndoesOnlyItsItems(t *testing.T) {
+	t.Parallel()
 	s := motoserver.Start(t)
 	db := newTable(t, s)
 	ctx := context.Background()

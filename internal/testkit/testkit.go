@@ -9,9 +9,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -278,4 +282,22 @@ func (s *Stack) QueueEmpty(t testing.TB) bool {
 		t.Fatal(err)
 	}
 	return out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+}
+
+// MainParallel runs m with -test.parallel raised to n unless the command
+// line sets it, for a package whose parallel tests spend their time waiting
+// on moto and on the processes they start, not on the CPU: the default
+// (GOMAXPROCS) would run two at a time on two cores, each mostly asleep.
+// Use it from TestMain: os.Exit(testkit.MainParallel(m, 6)).
+func MainParallel(m *testing.M, n int) int {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set && n > runtime.GOMAXPROCS(0) {
+		if err := flag.Set("test.parallel", strconv.Itoa(n)); err != nil {
+			fmt.Fprintln(os.Stderr, "testkit:", err)
+			return 2
+		}
+	}
+	return m.Run()
 }

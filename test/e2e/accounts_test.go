@@ -22,6 +22,7 @@ import (
 // with a group of the same name and alice under another IAM user name.
 // Every request changes IAM in its group's account only.
 func TestManyAccounts(t *testing.T) {
+	t.Parallel()
 	const a, b = "111111111111", "222222222222"
 	e := e2eStack(t, "--prefix", "multi", "--member-account", a, "--member-account", b)
 	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]

@@ -9,6 +9,7 @@ import (
 // Dependencies point one way: the binary never depends on a harness, the
 // bench, the demo, a test package or the emulator launcher.
 func TestBinaryDependsOnNoHarness(t *testing.T) {
+	t.Parallel()
 	const module = "github.com/iamjit/iamjit"
 	out, err := exec.Command("go", "list", "-deps", module).CombinedOutput()
 	if err != nil {

@@ -194,6 +194,7 @@ func (e *e2eEnv) grantItem(t *testing.T, id string) map[string]any {
 func grantID(r request) string { return "healthy-health:run:iam:1.0.0:" + r.run + "/" + r.target }
 
 func TestE2E(t *testing.T) {
+	t.Parallel()
 	e := e2eStack(t, "--prefix", "e2e", "--visibility", "3", "--max-receive", "3")
 	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	proc := e.startRun(t, "IAMJIT_MAX_DURATION=1h")
@@ -363,6 +364,7 @@ func TestE2E(t *testing.T) {
 }
 
 func TestConfigErrorsExit2(t *testing.T) {
+	t.Parallel()
 	bin := testbin.Build(t)
 	cmd := exec.Command(bin, "run")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "IAMJIT_MAX_DURATION=forever", "IAMJIT_WORKERS=0"}
@@ -379,6 +381,7 @@ func TestConfigErrorsExit2(t *testing.T) {
 }
 
 func TestDevRefusesWithoutEmulator(t *testing.T) {
+	t.Parallel()
 	bin := testbin.Build(t)
 	for _, ep := range []string{"", "https://sqs.us-east-1.amazonaws.com"} {
 		cmd := exec.Command(bin, "dev")

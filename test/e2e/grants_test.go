@@ -15,6 +15,7 @@ import (
 // The grants commands as processes against moto: list shows an active
 // grant, show has its history with AWS request ids, revoke ends it early.
 func TestGrantsCLI(t *testing.T) {
+	t.Parallel()
 	e := e2eStack(t, "--prefix", "gr")
 	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	e.startRun(t)
@@ -133,6 +134,7 @@ type grantJSON struct {
 // user and nobody else's, asks for --yes when it cannot ask a terminal, and
 // a rerun finds nothing left; `--all` ends the rest.
 func TestGrantsRevokeBulk(t *testing.T) {
+	t.Parallel()
 	e := e2eStack(t, "--prefix", "rb")
 	alice, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	const bob, group2 = "bob@example.com", "rb-second"

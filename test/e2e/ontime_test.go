@@ -12,6 +12,7 @@ import (
 // apart (one at start-up, the next long after this test), a grant of three
 // seconds still ends, by the timer the replica armed when it granted it.
 func TestGrantEndsAtItsExpiryBetweenSweeps(t *testing.T) {
+	t.Parallel()
 	e := e2eStack(t, "--prefix", "ontime")
 	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	e.startRun(t, "IAMJIT_SWEEP_INTERVAL=10m")
@@ -37,6 +38,7 @@ func (e *e2eEnv) expires(t *testing.T, r request) {
 // replica that died mid-converge), is undone within the read-back delay and
 // counted, long before any sweep or reconcile.
 func TestLateAddIsUndone(t *testing.T) {
+	t.Parallel()
 	e := e2eStack(t, "--prefix", "late")
 	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	proc := e.startRun(t, "IAMJIT_SWEEP_INTERVAL=10m", "IAMJIT_READBACK_DELAY=15s")

@@ -74,6 +74,7 @@ func reconcileJSON(t *testing.T, out string) reconcile.Report {
 }
 
 func TestReconcileCLI(t *testing.T) {
+	t.Parallel()
 	e := e2eStack(t, "--prefix", "rec")
 	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	e.startRun(t)
@@ -194,6 +195,7 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 // A known workload (3 escalates, 1 unparseable body) gives known counts,
 // and run's reconcile loop removes a member added by hand.
 func TestRunMetricsAndReconcileLoop(t *testing.T) {
+	t.Parallel()
 	e := e2eStack(t, "--prefix", "met")
 	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	proc := e.startRun(t, "IAMJIT_RECONCILE_INTERVAL=1s")

@@ -37,6 +37,7 @@ func envelope(t *testing.T, entry map[string]any) string {
 // expired and grants nothing. The real binary, `iamjit dev`, `iamjit run`
 // and `iamjit replay`, against moto.
 func TestReplayE2E(t *testing.T) {
+	t.Parallel()
 	e := e2eStack(t, "--prefix", "rpl", "--visibility", "3", "--max-receive", "3")
 	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
 	stale := "rpl-stale-group"

@@ -188,6 +188,7 @@ func (f *chainFixture) waitingMessage(t *testing.T) {
 }
 
 func TestRunVerifiesRoleChainAtStartup(t *testing.T) {
+	t.Parallel()
 	bin := testbin.Build(t)
 	f := newChainFixture(t)
 	f.waitingMessage(t)
@@ -247,6 +248,7 @@ func TestRunVerifiesRoleChainAtStartup(t *testing.T) {
 // external id for one account stops start-up, naming that account and no
 // secret; the right ones start and log each account's verified chain.
 func TestRunVerifiesEveryMemberChain(t *testing.T) {
+	t.Parallel()
 	bin := testbin.Build(t)
 	const a, b = "111111111111", "222222222222"
 	f := newChainFixture(t, a, b)
@@ -299,6 +301,7 @@ func TestRunVerifiesEveryMemberChain(t *testing.T) {
 }
 
 func TestRunBadConfigNamesEveryVariable(t *testing.T) {
+	t.Parallel()
 	bin := testbin.Build(t)
 	const secret = "s3cr3t-external-id-value"
 	cmd := exec.Command(bin, "run")

@@ -21,6 +21,7 @@ import (
 )
 
 func TestSessionsEndWithTheMembership(t *testing.T) {
+	t.Parallel()
 	e := e2eStack(t, "--prefix", "ss")
 	user, group, roleARN := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"], e.Vars["IAMJIT_DEV_ROLE_ARN"]
 	if roleARN == "" || e.Vars["IAMJIT_ROLE_PATH"] != "/jit/" || e.Vars["IAMJIT_SESSION_REVOCATION"] != "user" {

@@ -442,14 +442,29 @@ func TestChaos(t *testing.T) {
 	obs.Samples = append(mon.samples(), late.samples()...)
 
 	stopped = true
-	for _, r := range replicas {
-		code, err := r.Stop(20 * time.Second)
-		if err != nil || code != 0 {
-			t.Errorf("replica %d: SIGTERM ended it with code %d, err %v; want 0", r.Index, code, err)
+	// All at once: each drains on its own; every exit is checked.
+	codes, errs := make([]int, len(replicas)), make([]error, len(replicas))
+	var stops sync.WaitGroup
+	for i, r := range replicas {
+		stops.Go(func() { codes[i], errs[i] = r.Stop(20 * time.Second) })
+	}
+	stops.Wait()
+	for i, r := range replicas {
+		if errs[i] != nil || codes[i] != 0 {
+			t.Errorf("replica %d: SIGTERM ended it with code %d, err %v; want 0", r.Index, codes[i], errs[i])
 		}
 	}
+	// The two queues side by side: each drain ends on three empty polls.
+	var dlq []sqstypes.Message
+	var dlqErr error
+	dlqDone := make(chan struct{})
+	go func() { defer close(dlqDone); dlq, dlqErr = aw.drain(ctx, aw.stack.DLQURL) }()
 	obs.Results = aw.drainResults(ctx, t)
-	obs.DLQ = aw.drainDLQ(ctx, t)
+	<-dlqDone
+	if dlqErr != nil {
+		t.Fatal(dlqErr)
+	}
+	obs.DLQ = dlqMessages(dlq)
 
 	nEvents, nMessages, nDup, byScen := w.Figures()
 	rep := Check(w, obs)
@@ -1012,14 +1027,13 @@ func groupMembers(ctx context.Context, c *iam.Client, group string) ([]string, e
 
 // drain receives and deletes everything in a queue until it answers empty
 // three times in a row.
-func (a *awsClients) drain(ctx context.Context, t *testing.T, url string) []sqstypes.Message {
-	t.Helper()
+func (a *awsClients) drain(ctx context.Context, url string) ([]sqstypes.Message, error) {
 	var out []sqstypes.Message
 	for empty := 0; empty < 3; {
 		got, err := a.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10,
 			WaitTimeSeconds: 1, VisibilityTimeout: 120, MessageAttributeNames: []string{"All"}})
 		if err != nil {
-			t.Fatalf("drain %s: %v", url, err)
+			return nil, fmt.Errorf("drain %s: %w", url, err)
 		}
 		if len(got.Messages) == 0 {
 			empty++
@@ -1032,16 +1046,20 @@ func (a *awsClients) drain(ctx context.Context, t *testing.T, url string) []sqst
 			del = append(del, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle})
 		}
 		if _, err := a.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &url, Entries: del}); err != nil {
-			t.Fatalf("delete from %s: %v", url, err)
+			return nil, fmt.Errorf("delete from %s: %w", url, err)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func (a *awsClients) drainResults(ctx context.Context, t *testing.T) []events.Result {
 	t.Helper()
 	var out []events.Result
-	for _, m := range a.drain(ctx, t, a.stack.ResultsQueueURL) {
+	msgs, err := a.drain(ctx, a.stack.ResultsQueueURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
 		var env struct {
 			DetailType string        `json:"detail-type"`
 			Source     string        `json:"source"`
@@ -1059,10 +1077,10 @@ func (a *awsClients) drainResults(ctx context.Context, t *testing.T) []events.Re
 	return out
 }
 
-func (a *awsClients) drainDLQ(ctx context.Context, t *testing.T) []DLQMessage {
-	t.Helper()
+// dlqMessages reads what drain took from the DLQ.
+func dlqMessages(msgs []sqstypes.Message) []DLQMessage {
 	var out []DLQMessage
-	for _, m := range a.drain(ctx, t, a.stack.DLQURL) {
+	for _, m := range msgs {
 		d := DLQMessage{Body: aws.ToString(m.Body)}
 		if req, err := events.Decode([]byte(d.Body)); err == nil || req.SymEventID != "" {
 			d.SymID = req.SymEventID
