@@ -405,6 +405,36 @@ func TestChaos(t *testing.T) {
 		waitScripts()
 	}
 
+	// The read-back must have undone at least one injected late add (the
+	// run fails otherwise: checkLateAdds). On a loaded machine every late
+	// add may have been undone first by another convergence of its
+	// membership; then a few grants on the quiet queue end, and their late
+	// adds, with nothing else writing those memberships, are the read-back's
+	// to undo.
+	for try := 0; ; try++ {
+		if err := late.waitUndone(ctx, time.Minute); err != nil {
+			t.Errorf("late add: %v", err)
+			break
+		}
+		if err := aw.waitRechecked(ctx, time.Now().Add(time.Minute)); err != nil {
+			t.Errorf("late add: %v", err)
+			break
+		}
+		if undoneByReadBack(late.injections(), replicas) > 0 || try == 3 || time.Now().After(driveDeadline) {
+			break
+		}
+		t.Logf("chaos: no late add undone by the read-back yet; ending a few grants on the quiet queue (%d)", try+1)
+		late.allow(3)
+		tail := w.AddTail(time.Now(), 3, 10*time.Second, set.seed+500+uint64(try))
+		if err := aw.send(ctx, w, tail); err != nil {
+			t.Fatalf("send the late-add tail: %v", err)
+		}
+		if err := aw.waitAtRest(ctx, time.Now().Add(time.Minute+10*time.Second)); err != nil {
+			t.Errorf("late-add tail not at rest: %v", err)
+			break
+		}
+	}
+
 	// At rest is a state: nothing queued, no grant ACTIVE, nothing due.
 	// Every grant the plan can leave has expired by lastExpiry.
 	lastExpiry := w.Start
@@ -940,6 +970,30 @@ func (a *awsClients) scan(ctx context.Context, prefix string) ([]grantItem, erro
 		out = append(out, items...)
 	}
 	return out, nil
+}
+
+// waitRechecked waits until no membership's read-back is queued: every
+// removal has been read back (and a late add it found undone).
+func (a *awsClients) waitRechecked(ctx context.Context, deadline time.Time) error {
+	for {
+		items, err := a.scan(ctx, "member#")
+		if err != nil {
+			return err
+		}
+		var queued []string
+		for _, it := range items {
+			if it.DuePK == "RECHECK" {
+				queued = append(queued, it.PK)
+			}
+		}
+		if len(queued) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("read-backs still queued: %s", strings.Join(queued, ", "))
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
 }
 
 func (a *awsClients) scanGrants(ctx context.Context) (map[string]scanned, error) {

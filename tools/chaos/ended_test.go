@@ -49,6 +49,29 @@ type injection struct {
 
 func (in injection) key() Key { return Key{in.Account, in.User, in.Group} }
 
+// undoneIn reports whether a replica logged undoing this late add (undone
+// as undoneInLog lists them).
+func (in injection) undoneIn(undone []string) bool {
+	return slices.Contains(undone, in.Account+"#"+in.User+"#"+in.Group)
+}
+
+// undoneByReadBack counts the injected late adds the replicas' logs say
+// their read-back undid.
+func undoneByReadBack(injected []injection, replicas []*Replica) int {
+	var undone []string
+	for _, r := range replicas {
+		u, _ := undoneInLog(r.LogPath())
+		undone = append(undone, u...)
+	}
+	n := 0
+	for _, in := range injected {
+		if in.undoneIn(undone) {
+			n++
+		}
+	}
+	return n
+}
+
 func (l *lateAdder) run(ctx context.Context, every time.Duration) {
 	prev := map[Place]map[string]bool{}
 	for ctx.Err() == nil {
@@ -67,7 +90,7 @@ func (l *lateAdder) run(ctx context.Context, every time.Duration) {
 			l.mu.Unlock()
 			for u := range prev[p] {
 				k := Key{p.Account, u, p.Group}
-				if !now[u] && l.armed.Load() && len(l.injections()) < l.max && !l.injected(k) {
+				if !now[u] && l.armed.Load() && l.room() && !l.injected(k) {
 					l.maybeAdd(ctx, k)
 				}
 			}
@@ -75,6 +98,20 @@ func (l *lateAdder) run(ctx context.Context, every time.Duration) {
 		}
 		sleep(ctx, every)
 	}
+}
+
+// room reports whether the adder may inject one more.
+func (l *lateAdder) room() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.got) < l.max
+}
+
+// allow lets the adder inject n more than it has.
+func (l *lateAdder) allow(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.max = len(l.got) + n
 }
 
 // samples are the reads the adder made.
@@ -204,7 +241,7 @@ func checkLateAdds(rep *Report, injected []injection, undone []string, beforeRea
 	byReadBack := 0
 	for _, in := range injected {
 		rep.Figures["late_adds_injected@"+in.Account]++
-		if slices.Contains(undone, in.Account+"#"+in.User+"#"+in.Group) {
+		if in.undoneIn(undone) {
 			byReadBack++
 			rep.Figures["late_adds_undone_by_read_back@"+in.Account]++
 		}
