@@ -54,7 +54,9 @@ func (s *Service) route(arnAccount string) (string, *Rejection) {
 		// identity): the group lookup below tells whether it is this one.
 		return "", nil
 	}
-	return "", reject("foreign_account", "group ARN names account "+arnAccount+", which is neither this one nor in IAMJIT_ACCOUNTS")
+	rej := reject("foreign_account", "group ARN names account "+arnAccount+", which is neither this one nor in IAMJIT_ACCOUNTS")
+	rej.Account = arnAccount
+	return "", rej
 }
 
 // AccountID is the account a grant's group lives in, as results name it.

@@ -90,8 +90,11 @@ func TestGroupARNRouting(t *testing.T) {
 		name, group, code, account string
 	}{
 		{"home account ARN", roARN, "", home},
-		{"unconfigured account", "arn:aws:iam::999999999999:group/sym/sym-readonly", "foreign_account", ""},
-		{"member ARN with another path", "arn:aws:iam::" + memberID + ":group/other/sym-readonly", "invalid_group", ""},
+		// A refusal names the group's account once the group named one.
+		{"unconfigured account", "arn:aws:iam::999999999999:group/sym/sym-readonly", "foreign_account", "999999999999"},
+		{"member ARN with another path", "arn:aws:iam::" + memberID + ":group/other/sym-readonly", "invalid_group", memberID},
+		{"home group outside the path", "admins", "group_not_allowed", home},
+		{"not a group ARN", "arn:aws:iam::" + memberID + ":user/sym-readonly", "invalid_group", ""},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -147,6 +147,9 @@ func revokedResult(g Grant) events.Result {
 type Rejection struct {
 	Code string
 	Msg  string
+	// Account is the AWS account of the requested group, once the group
+	// named one ("" before that): results carry it as account_id.
+	Account string
 }
 
 func (r *Rejection) Error() string { return r.Code + ": " + r.Msg }
@@ -159,7 +162,7 @@ func rejectedResult(req events.Request, rej *Rejection) events.Result {
 		ResultID:   events.ResultID(events.AccessRejected, req.SymEventID),
 		GrantID:    req.GrantID(), SymEventID: req.SymEventID, RunSRN: req.RunSRN,
 		Requester: req.Requester, Group: req.Group, Approver: req.Approver,
-		Code: rej.Code, Message: rej.Msg,
+		Code: rej.Code, Message: rej.Msg, AccountID: rej.Account,
 	}
 }
 

@@ -448,6 +448,10 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 	if rej != nil {
 		return Grant{}, rej, nil
 	}
+	// From here a refusal names the group's account (account_id).
+	reject := func(code, msg string) *Rejection {
+		return &Rejection{Code: code, Msg: msg, Account: s.AccountID(acctID)}
+	}
 	if !allowed(p.AllowedGroups, name, "") {
 		return Grant{}, reject("group_not_allowed", "group "+name+" is not in IAMJIT_ALLOWED_GROUPS"), nil
 	}
@@ -469,7 +473,9 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 		return Grant{}, reject("group_not_allowed", "group "+name+" has path "+grp.Path+", outside "+p.GroupPath), nil
 	}
 	if arnAcct != "" && arnAccount(grp.ARN) != arnAcct {
-		return Grant{}, reject("foreign_account", "group ARN names account "+arnAcct+", not this one"), nil
+		rej := reject("foreign_account", "group ARN names account "+arnAcct+", not this one")
+		rej.Account = arnAcct
+		return Grant{}, rej, nil
 	}
 	if arnAcct != "" && grp.ARN != req.Group {
 		// Same name, other path or partition: the ARN does not name this group.

@@ -117,8 +117,8 @@ func TestManyAccounts(t *testing.T) {
 		r := request{symID: "multi-foreign-1", run: "run-f", target: "t-f", user: user,
 			group: "arn:aws:iam::333333333333:group/sym/" + group, duration: 600, at: time.Now()}
 		e.putSym(t, symEntry(t, "escalate_iam_group.json", r.apply))
-		if res := e.WaitResult(t, "Access Request Rejected", r.symID); res.Detail["code"] != "foreign_account" {
-			t.Fatalf("result %v, want foreign_account", res.Detail)
+		if res := e.WaitResult(t, "Access Request Rejected", r.symID); res.Detail["code"] != "foreign_account" || res.Detail["account_id"] != "333333333333" {
+			t.Fatalf("result %v, want foreign_account naming account 333333333333", res.Detail)
 		}
 		want(t, motoserver.AccountID)
 	})
