@@ -148,7 +148,7 @@ func (c *IAM) UserExists(ctx context.Context, name string) (bool, error) {
 // without a restart.
 func (c *IAM) UsersWithTag(ctx context.Context, key string) (map[string]string, error) {
 	out, err := c.tagsFromDetails(ctx, key)
-	if !awsx.IsCode(err, "AccessDenied") {
+	if !awsx.Denied(err) {
 		return out, err
 	}
 	c.deniedDetails.Do(func() {

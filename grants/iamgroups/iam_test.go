@@ -3,17 +3,19 @@ package iamgroups_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/grants/iamgroups"
@@ -136,28 +138,6 @@ func TestIAM(t *testing.T) {
 			t.Errorf("tag keys are case-sensitive: %v %v", got, err)
 		}
 	})
-	t.Run("users with tag: one call for all users, or one per user where it is denied", func(t *testing.T) {
-		for _, deny := range []bool{false, true} {
-			api := &countingIAM{Client: client, denyDetails: deny}
-			var logged bytes.Buffer
-			a := iamgroups.New(api, time.Minute, c.Now)
-			a.Log = slog.New(slog.NewTextHandler(&logged, nil))
-			for range 2 {
-				got, err := a.UsersWithTag(ctx, "email")
-				if err != nil || len(got) != 2 || got["alice"] != "alice@example.com" || got["bob"] != "bob@example.com" {
-					t.Fatalf("deny=%v: UsersWithTag(email) = %v, %v", deny, got, err)
-				}
-			}
-			wantDetails, wantTags, wantWarnings := 2, 0, 0
-			if deny {
-				wantTags, wantWarnings = 2*3, 1 // three users, twice; asked again each time, said once
-			}
-			if api.details != wantDetails || api.tags != wantTags || strings.Count(logged.String(), "GetAccountAuthorizationDetails is denied") != wantWarnings {
-				t.Errorf("deny=%v: %d GetAccountAuthorizationDetails (want %d), %d ListUserTags (want %d), log %q",
-					deny, api.details, wantDetails, api.tags, wantTags, logged.String())
-			}
-		}
-	})
 	t.Run("managed groups", func(t *testing.T) {
 		if _, err := a.AddUser(ctx, "bob", "sym-readonly"); err != nil {
 			t.Fatal(err)
@@ -172,24 +152,73 @@ func TestIAM(t *testing.T) {
 	})
 }
 
-// countingIAM is moto's IAM, counting the calls that read user tags; with
-// denyDetails it refuses GetAccountAuthorizationDetails as IAM refuses a
-// role without iam:GetAccountAuthorizationDetails.
-type countingIAM struct {
-	*iam.Client
-	denyDetails   bool
-	details, tags int
-}
-
-func (c *countingIAM) GetAccountAuthorizationDetails(ctx context.Context, in *iam.GetAccountAuthorizationDetailsInput, opts ...func(*iam.Options)) (*iam.GetAccountAuthorizationDetailsOutput, error) {
-	c.details++
-	if c.denyDetails {
-		return nil, &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform: iam:GetAccountAuthorizationDetails"}
+// The tag index reads users in bulk where the role may
+// iam:GetAccountAuthorizationDetails, and one ListUserTags per user where
+// IAM (moto's access control) denies it: the same answer either way, the
+// denial said once.
+func TestUsersWithTagUnderAccessControl(t *testing.T) {
+	srv := motoserver.Start(t)
+	ctx := context.Background()
+	admin := iam.NewFromConfig(srv.AWSConfig(t))
+	for user, email := range map[string]string{"alice": "alice@example.com", "bob": "bob@example.com", "carol": ""} {
+		in := &iam.CreateUserInput{UserName: aws.String(user)}
+		if email != "" {
+			in.Tags = []types.Tag{{Key: aws.String("email"), Value: aws.String(email)}}
+		}
+		if _, err := admin.CreateUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return c.Client.GetAccountAuthorizationDetails(ctx, in, opts...)
-}
+	// reader is an IAM user allowed actions, with moto-issued keys.
+	reader := func(name string, actions ...string) aws.Config {
+		doc, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{"Effect": "Allow", "Action": actions, "Resource": "*"}}})
+		if _, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: &name}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: &name, PolicyName: aws.String("read"), PolicyDocument: aws.String(string(doc))}); err != nil {
+			t.Fatal(err)
+		}
+		key, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: &name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := srv.AWSConfig(t)
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
+		return cfg
+	}
+	bulk := reader("bulk-reader", "iam:GetAccountAuthorizationDetails")
+	perUser := reader("per-user-reader", "iam:ListUsers", "iam:ListUserTags")
+	srv.ResetAuth(t, 0)
 
-func (c *countingIAM) ListUserTags(ctx context.Context, in *iam.ListUserTagsInput, opts ...func(*iam.Options)) (*iam.ListUserTagsOutput, error) {
-	c.tags++
-	return c.Client.ListUserTags(ctx, in, opts...)
+	for name, cfg := range map[string]aws.Config{"bulk": bulk, "per user": perUser} {
+		t.Run(name, func(t *testing.T) {
+			calls := awsx.NewCounter()
+			cfg.APIOptions = append(cfg.APIOptions, calls.Register)
+			var logged bytes.Buffer
+			a := iamgroups.New(iam.NewFromConfig(cfg), time.Minute, time.Now)
+			a.Log = slog.New(slog.NewTextHandler(&logged, nil))
+			for range 2 {
+				got, err := a.UsersWithTag(ctx, "email")
+				if err != nil || len(got) != 2 || got["alice"] != "alice@example.com" || got["bob"] != "bob@example.com" {
+					t.Fatalf("UsersWithTag(email) = %v, %v", got, err)
+				}
+			}
+			n := map[string]int64{}
+			for _, c := range calls.Snapshot() {
+				n[c.Operation] = c.Calls
+			}
+			// Two builds: one call each in bulk; denied, the bulk call is
+			// asked again each time, then ListUsers and a ListUserTags for
+			// each of the five users.
+			want := map[string]int64{"GetAccountAuthorizationDetails": 2}
+			warnings := 0
+			if name == "per user" {
+				want = map[string]int64{"GetAccountAuthorizationDetails": 2, "ListUsers": 2, "ListUserTags": 2 * 5}
+				warnings = 1
+			}
+			if !maps.Equal(n, want) || strings.Count(logged.String(), "GetAccountAuthorizationDetails is denied") != warnings {
+				t.Errorf("calls %v, want %v; log %q (want %d warning)", n, want, logged.String(), warnings)
+			}
+		})
+	}
 }

@@ -92,3 +92,15 @@ func IsCode(err error, code string) bool {
 	var api smithy.APIError
 	return errors.As(err, &api) && api.ErrorCode() == code
 }
+
+// Denied reports whether err is AWS refusing the caller the action: the
+// code AccessDenied (IAM, STS) or AccessDeniedException (JSON services),
+// or a bare HTTP 403 whose body the SDK could not read a code from (moto's
+// IAM access control answers so).
+func Denied(err error) bool {
+	if IsCode(err, "AccessDenied") || IsCode(err, "AccessDeniedException") {
+		return true
+	}
+	var resp *awshttp.ResponseError
+	return errors.As(err, &resp) && resp.HTTPStatusCode() == 403
+}

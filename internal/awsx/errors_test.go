@@ -56,3 +56,20 @@ func TestRetryableByTypeAndCode(t *testing.T) {
 		}
 	}
 }
+
+func TestDenied(t *testing.T) {
+	for err, want := range map[error]bool{
+		&smithy.GenericAPIError{Code: "AccessDenied"}:                                  true,
+		fmt.Errorf("read: %w", &smithy.GenericAPIError{Code: "AccessDeniedException"}): true,
+		httpErr(403): true, // moto's IAM access control: a 403 with no code the SDK can read
+		httpErr(404): false,
+		&smithy.GenericAPIError{Code: "NoSuchEntity"}:                         false,
+		&smithy.GenericAPIError{Code: "Throttling", Message: "access denied"}: false, // text never decides
+		errors.New("AccessDenied"):                                            false,
+		nil:                                                                   false,
+	} {
+		if got := Denied(err); got != want {
+			t.Errorf("Denied(%v) = %v, want %v", err, got, want)
+		}
+	}
+}

@@ -206,7 +206,7 @@ func (c *Roles) documents(ctx context.Context, src source) ([]string, bool, erro
 	if errors.As(err, &nse) {
 		return docs, true, nil
 	}
-	if src.kind == "role" && awsx.IsCode(err, "AccessDenied") {
+	if src.kind == "role" && awsx.Denied(err) {
 		// A modifier role from before iamjit followed role chains may not
 		// list a role's managed policies: the chain is followed through
 		// inline policies only, as said once, never an error that would
