@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/smithy-go"
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
@@ -47,6 +47,7 @@ const (
 )
 
 type motoEnv struct {
+	srv   *motoserver.Server
 	iam   *iam.Client
 	ddb   *dynamodb.Client
 	clk   *testclock.Clock
@@ -61,7 +62,7 @@ func newMotoEnv(t *testing.T, mode string) *motoEnv {
 	t.Helper()
 	srv := motoserver.Start(t)
 	cfg := srv.AWSConfig(t)
-	e := &motoEnv{iam: iam.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond)), obs: &fakeObserver{}}
+	e := &motoEnv{srv: srv, iam: iam.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond)), obs: &fakeObserver{}}
 	ctx := context.Background()
 	if _, err := e.ddb.CreateTable(ctx, gdynamo.TableInput(table)); err != nil {
 		t.Fatal(err)
@@ -541,11 +542,24 @@ func TestBadInput(t *testing.T) {
 			t.Error("a role no chain reaches was written")
 		}
 
-		// A modifier role not allowed iam:ListAttachedRolePolicies (one from
-		// before chains were followed) follows inline policies only, says
-		// so once, and still ends the membership without an error.
+		// A modifier not allowed iam:ListAttachedRolePolicies (one from
+		// before chains were followed; here a user moto's access control
+		// denies it) follows inline policies only, says so once, and still
+		// ends the membership without an error.
+		e.must(t)(e.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("old-modifier")}))
+		e.must(t)(e.iam.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("old-modifier"), PolicyName: aws.String("all-but"),
+			PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},` +
+				`{"Effect":"Deny","Action":"iam:ListAttachedRolePolicies","Resource":"*"}]}`)}))
+		key, err := e.iam.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("old-modifier")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := e.srv.AWSConfig(t)
+		old.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "")
+		e.srv.ResetAuth(t, 0)
 		var logged bytes.Buffer
-		e.rev.Roles = iamroles.New(denyAttachedRolePolicies{e.iam}, 5*time.Minute, e.clk.Now, slog.New(slog.NewTextHandler(&logged, nil)))
+		e.rev.Roles = iamroles.New(iam.NewFromConfig(old), 5*time.Minute, e.clk.Now, slog.New(slog.NewTextHandler(&logged, nil)))
+		e.rev.Store = sdynamo.New(dynamodb.NewFromConfig(old), table, e.clk.Now)
 		for range 2 {
 			r, err = e.rev.MembershipEnded(ctx, "bob", group, e.clk.Now())
 			if err != nil || !slices.Equal(r.Revoked, []string{first, inline}) {
@@ -556,14 +570,6 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("%d warnings, want 1: %s", n, logged.String())
 		}
 	})
-}
-
-// denyAttachedRolePolicies is moto's IAM refusing
-// iam:ListAttachedRolePolicies as IAM refuses a role without it.
-type denyAttachedRolePolicies struct{ *iam.Client }
-
-func (denyAttachedRolePolicies) ListAttachedRolePolicies(context.Context, *iam.ListAttachedRolePoliciesInput, ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error) {
-	return nil, &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized to perform: iam:ListAttachedRolePolicies"}
 }
 
 // bigPolicy is a valid policy of about n characters.
