@@ -16,6 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/iamjit/iamjit/internal/motoserver"
 )
 
@@ -174,46 +178,35 @@ func (p *proc) scrape(ctx context.Context) (metricsSnap, error) {
 	return m, err
 }
 
-// parseMetrics reads iamjit_aws_calls_total and iamjit_messages_total.
+// parseMetrics reads iamjit_aws_calls_total, iamjit_aws_errors_total and
+// iamjit_messages_total, with the Prometheus library's own text parser.
 func parseMetrics(r io.Reader) (metricsSnap, error) {
 	m := metricsSnap{calls: calls{}, errors: calls{}, outcomes: map[string]int64{}}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		line := sc.Text()
-		name, rest, ok := strings.Cut(line, "{")
-		if !ok {
-			continue
-		}
-		labels, val, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil {
-			continue
-		}
-		lab := parseLabels(labels)
-		switch name {
-		case "iamjit_aws_calls_total":
-			m.calls[lab["service"]+"."+lab["operation"]] = int64(n)
-		case "iamjit_aws_errors_total":
-			m.errors[lab["service"]+"."+lab["operation"]] = int64(n)
-		case "iamjit_messages_total":
-			m.outcomes[lab["outcome"]] = int64(n)
-		}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return m, fmt.Errorf("parse /metrics: %w", err)
 	}
-	return m, sc.Err()
+	for _, x := range fams["iamjit_aws_calls_total"].GetMetric() {
+		m.calls[label(x, "service")+"."+label(x, "operation")] = int64(x.GetCounter().GetValue())
+	}
+	for _, x := range fams["iamjit_aws_errors_total"].GetMetric() {
+		m.errors[label(x, "service")+"."+label(x, "operation")] = int64(x.GetCounter().GetValue())
+	}
+	for _, x := range fams["iamjit_messages_total"].GetMetric() {
+		m.outcomes[label(x, "outcome")] = int64(x.GetCounter().GetValue())
+	}
+	return m, nil
 }
 
-func parseLabels(s string) map[string]string {
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		if ok {
-			out[k] = strings.Trim(v, `"`)
+// label is the value of the sample's label name ("" without it).
+func label(x *dto.Metric, name string) string {
+	for _, l := range x.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
 		}
 	}
-	return out
+	return ""
 }
 
 // tailBuffer keeps the last max bytes a child wrote.

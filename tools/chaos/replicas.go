@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Replica is one `iamjit run` process, restarted after every kill.
@@ -222,36 +222,26 @@ func readRetries(ctx context.Context, url string) (map[string]int64, error) {
 	return parseRetries(resp.Body)
 }
 
-// parseRetries reads the retry counter's series from Prometheus text:
-// iamjit_dynamodb_transaction_retries_total{reason="X"} N, and the stale
-// adds counter (iamjit_stale_adds_repaired_total N) under staleAddsKey.
+// parseRetries reads the retry counter's series
+// (iamjit_dynamodb_transaction_retries_total{reason="X"}), and the stale
+// adds counter (iamjit_stale_adds_repaired_total) under staleAddsKey, with
+// the Prometheus library's own text parser.
 func parseRetries(r io.Reader) (map[string]int64, error) {
-	out := map[string]int64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	prefix := retriesMetric + `{reason="`
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), staleMetric+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				return nil, fmt.Errorf("value of %q: %w", sc.Text(), err)
-			}
-			out[staleAddsKey] += int64(f)
-			continue
-		}
-		rest, ok := strings.CutPrefix(sc.Text(), prefix)
-		if !ok {
-			continue
-		}
-		reason, value, ok := strings.Cut(rest, `"} `)
-		if !ok {
-			return nil, fmt.Errorf("bad series %q", sc.Text())
-		}
-		f, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			return nil, fmt.Errorf("value of %q: %w", sc.Text(), err)
-		}
-		out[reason] += int64(f)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("parse /metrics: %w", err)
 	}
-	return out, sc.Err()
+	out := map[string]int64{}
+	for _, x := range fams[retriesMetric].GetMetric() {
+		for _, l := range x.GetLabel() {
+			if l.GetName() == "reason" {
+				out[l.GetValue()] += int64(x.GetCounter().GetValue())
+			}
+		}
+	}
+	for _, x := range fams[staleMetric].GetMetric() {
+		out[staleAddsKey] += int64(x.GetCounter().GetValue())
+	}
+	return out, nil
 }
