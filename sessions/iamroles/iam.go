@@ -51,7 +51,7 @@ type Roles struct {
 	deniedAttached sync.Once
 }
 
-// maxCache bounds the group cache; past it the cache starts over.
+// maxCache bounds the group and role caches; past it a cache starts over.
 const maxCache = 4096
 
 // New returns the adapter. ttl bounds how long a group's policies (and the
