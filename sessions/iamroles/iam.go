@@ -102,6 +102,11 @@ type source struct {
 	inline     func(ctx context.Context) ([]string, error)
 	get        func(ctx context.Context, policy string) (*string, error)
 	attached   func(ctx context.Context) ([]string, error)
+	// skip is an inline policy not read: iamjit's own, which only denies.
+	skip string
+	// attachedOptional: a denied attached listing leaves the managed
+	// policies out (said once) instead of failing the read.
+	attachedOptional bool
 }
 
 func (c *Roles) groupSource(group string) source {
@@ -125,7 +130,10 @@ func (c *Roles) groupSource(group string) source {
 }
 
 func (c *Roles) roleSource(role string) source {
-	return source{kind: "role", name: role,
+	// A modifier role from before iamjit followed role chains may not list
+	// a role's managed policies: the chain is then followed through inline
+	// policies only, never an error that would keep memberships from ending.
+	return source{kind: "role", name: role, skip: sessions.PolicyName, attachedOptional: true,
 		inline: func(ctx context.Context) ([]string, error) {
 			return pages(ctx, iam.NewListRolePoliciesPaginator(c.api, &iam.ListRolePoliciesInput{RoleName: &role}),
 				func(o *iam.ListRolePoliciesOutput) []string { return o.PolicyNames })
@@ -172,9 +180,9 @@ func arns(ps []types.AttachedPolicy) []string {
 	return out
 }
 
-// documents returns the entity's inline policies (but iamjit's own, which
-// only denies) and the default versions of its attached managed policies;
-// none when the entity is gone.
+// documents returns the entity's inline policies (but src.skip) and the
+// default versions of its attached managed policies; none when the entity
+// is gone.
 func (c *Roles) documents(ctx context.Context, src source) ([]string, bool, error) {
 	var nse *types.NoSuchEntityException
 	names, err := src.inline(ctx)
@@ -186,7 +194,7 @@ func (c *Roles) documents(ctx context.Context, src source) ([]string, bool, erro
 	}
 	var docs []string
 	for _, name := range names {
-		if src.kind == "role" && name == sessions.PolicyName {
+		if name == src.skip {
 			continue
 		}
 		raw, err := src.get(ctx, name)
@@ -206,11 +214,7 @@ func (c *Roles) documents(ctx context.Context, src source) ([]string, bool, erro
 	if errors.As(err, &nse) {
 		return docs, true, nil
 	}
-	if src.kind == "role" && awsx.Denied(err) {
-		// A modifier role from before iamjit followed role chains may not
-		// list a role's managed policies: the chain is followed through
-		// inline policies only, as said once, never an error that would
-		// keep every membership from ending.
+	if src.attachedOptional && awsx.Denied(err) {
 		c.deniedAttached.Do(func() {
 			c.log.WarnContext(ctx, "iam:ListAttachedRolePolicies is denied: roles reached through a role's managed policies are not revoked (grant it on the role path to the IAM-modifier role)", "role", src.name, "err", err)
 		})
