@@ -78,7 +78,7 @@ func newMotoEnv(t *testing.T, mode string) *motoEnv {
 	e.roles = iamroles.New(e.iam, 5*time.Minute, e.clk.Now, log)
 	e.rev = &sessions.Revoker{Roles: e.roles, Store: sdynamo.New(e.ddb, table, e.clk.Now), Mode: mode, RolePath: "/jit/",
 		Now: e.clk.Now, NewToken: tok, Log: log, Observer: e.obs}
-	groups := iamgroups.New(e.iam, 5*time.Minute, e.clk.Now)
+	groups := iamgroups.New(e.iam, 5*time.Minute, e.clk.Now, log)
 	id, err := grants.NewIdentity(groups, []string{"username"}, 5*time.Minute, e.clk.Now)
 	if err != nil {
 		t.Fatal(err)

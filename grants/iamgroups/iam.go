@@ -34,12 +34,11 @@ type API interface {
 
 // IAM implements grants.GroupMembership, grants.Groups and grants.Directory.
 type IAM struct {
-	api    API
-	groups *ttlcache.Cache[string, grants.GroupInfo]
-	users  *ttlcache.Cache[string, bool] // users seen to exist
-	// Log, when set, says once that user tags are read the slow way.
-	Log           *slog.Logger
-	deniedDetails sync.Once
+	api           API
+	groups        *ttlcache.Cache[string, grants.GroupInfo]
+	users         *ttlcache.Cache[string, bool] // users seen to exist
+	log           *slog.Logger
+	deniedDetails sync.Once // user tags are read the slow way: said once
 }
 
 // maxCache bounds each cache; past it the cache starts over.
@@ -47,8 +46,8 @@ const maxCache = 4096
 
 // New returns an IAM adapter. ttl bounds how long a group's path or a user's
 // existence is trusted before IAM is asked again.
-func New(api API, ttl time.Duration, now func() time.Time) *IAM {
-	return &IAM{api: api, groups: ttlcache.New[string, grants.GroupInfo](ttl, maxCache, now), users: ttlcache.New[string, bool](ttl, maxCache, now)}
+func New(api API, ttl time.Duration, now func() time.Time, log *slog.Logger) *IAM {
+	return &IAM{api: api, log: log, groups: ttlcache.New[string, grants.GroupInfo](ttl, maxCache, now), users: ttlcache.New[string, bool](ttl, maxCache, now)}
 }
 
 // AddUser implements grants.GroupMembership. Adding a member is a no-op in IAM.
@@ -152,9 +151,7 @@ func (c *IAM) UsersWithTag(ctx context.Context, key string) (map[string]string, 
 		return out, err
 	}
 	c.deniedDetails.Do(func() {
-		if c.Log != nil {
-			c.Log.WarnContext(ctx, "iam:GetAccountAuthorizationDetails is denied: user tags are listed one call per user (grant it to the IAM-modifier role)", "err", err)
-		}
+		c.log.WarnContext(ctx, "iam:GetAccountAuthorizationDetails is denied: user tags are listed one call per user (grant it to the IAM-modifier role)", "err", err)
 	})
 	return c.tagsPerUser(ctx, key)
 }

@@ -58,7 +58,7 @@ func TestIAM(t *testing.T) {
 		must(client.CreateUser(ctx, in))
 	}
 	c := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	a := iamgroups.New(client, time.Minute, c.Now)
+	a := iamgroups.New(client, time.Minute, c.Now, slog.New(slog.DiscardHandler))
 
 	t.Run("add is idempotent", func(t *testing.T) {
 		for range 2 {
@@ -195,8 +195,7 @@ func TestUsersWithTagUnderAccessControl(t *testing.T) {
 			calls := awsx.NewCounter()
 			cfg.APIOptions = append(cfg.APIOptions, calls.Register)
 			var logged bytes.Buffer
-			a := iamgroups.New(iam.NewFromConfig(cfg), time.Minute, time.Now)
-			a.Log = slog.New(slog.NewTextHandler(&logged, nil))
+			a := iamgroups.New(iam.NewFromConfig(cfg), time.Minute, time.Now, slog.New(slog.NewTextHandler(&logged, nil)))
 			for range 2 {
 				got, err := a.UsersWithTag(ctx, "email")
 				if err != nil || len(got) != 2 || got["alice"] != "alice@example.com" || got["bob"] != "bob@example.com" {

@@ -167,8 +167,7 @@ func (a *app) connect(ctx context.Context, member string, ch config.Chain, now f
 		},
 	}))
 	iamClient := iam.NewFromConfig(iamCfg)
-	m := &account{member: member, id: id, iam: iamgroups.New(iamClient, 5*time.Minute, now)}
-	m.iam.Log = a.log
+	m := &account{member: member, id: id, iam: iamgroups.New(iamClient, 5*time.Minute, now, a.log)}
 	var err error
 	if m.ident, err = grants.NewIdentity(m.iam, cfg.Identity, 5*time.Minute, now); err != nil {
 		return nil, &exitError{code: 2, err: err}

@@ -123,7 +123,7 @@ func (b *bench) runSweep(ctx context.Context, total int) (*sweepResult, error) {
 	}
 	db := &scanCounter{Client: dynamodb.NewFromConfig(cfg)}
 	clock := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
-	adapter := iamgroups.New(iam.NewFromConfig(cfg), 5*time.Minute, clock)
+	adapter := iamgroups.New(iam.NewFromConfig(cfg), 5*time.Minute, clock, slog.New(slog.DiscardHandler))
 	svc := &grants.Service{
 		Store: dynamo.New(db, e.stack.Table, sweepRetention, clock), IAM: adapter, Groups: adapter,
 		Now: clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), NewToken: token,
