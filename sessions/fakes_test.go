@@ -117,6 +117,7 @@ type fakeRoles struct {
 	// foreign: role ARNs in other accounts the group's policy names too.
 	foreign []string
 	listErr error // returned by AllRoles
+	lists   int   // AllRoles calls
 	// chains: role name -> the role ARNs its own policy lets it assume.
 	chains map[string][]string
 }
@@ -177,6 +178,7 @@ func (f *fakeRoles) RolePolicies(_ context.Context, role string) ([]string, erro
 func (f *fakeRoles) AllRoles(context.Context) ([]sessions.Role, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lists++
 	if f.listErr != nil {
 		return nil, f.listErr
 	}

@@ -187,6 +187,38 @@ func FindRoles(docs []string, existing []Role) ([]Role, error) {
 	return out, nil
 }
 
+// MayName reports whether the group policy documents could let a member
+// assume a role in account (every account when it is ""): an Allow that
+// covers sts:AssumeRole with a NotResource, or a Resource whose account
+// field, variables read as *, matches it. Only such an account's roles need
+// listing, so an account that no policy names never holds up the others.
+func MayName(docs []string, account string) bool {
+	if account == "" {
+		return true
+	}
+	for _, doc := range docs {
+		d, err := parse(doc)
+		if err != nil {
+			return true // FindRoles reports it
+		}
+		for _, st := range d.Statement {
+			if !st.allowsAssume() {
+				continue
+			}
+			if len(st.NotResource) > 0 {
+				return true
+			}
+			for _, p := range st.Resource {
+				parts := strings.SplitN(resourcePattern(p), ":", 6)
+				if len(parts) < 5 || wildMatch(parts[4], account) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // ForeignRoles returns the role patterns the group policy documents let a
 // member assume in an account managed reports false for: the Resource of
 // an Allow that covers sts:AssumeRole, where it names a role

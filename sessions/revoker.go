@@ -185,18 +185,26 @@ func (r *Revoker) MembershipEnded(ctx context.Context, user, group string, at ti
 	if len(docs) == 0 {
 		return res, nil
 	}
-	// The roles are found in every managed account; an account whose roles
-	// cannot be listed does not keep the others from being written, and its
-	// error leaves the membership to be ended again.
+	// The roles are found in the managed accounts the policies may name,
+	// each account's list read once; an account whose roles cannot be
+	// listed does not keep the others from being written, and its error
+	// leaves the membership to be ended again. An account no policy names
+	// is never asked, so it cannot hold up this one.
 	var errs []error
-	all := map[*Revoker][]Role{}
-	for _, rev := range r.accounts() {
+	lists := map[*Revoker][]Role{}
+	failed := map[*Revoker]bool{}
+	rolesOf := func(rev *Revoker) ([]Role, bool) {
+		if roles, ok := lists[rev]; ok || failed[rev] {
+			return roles, ok
+		}
 		roles, err := rev.Roles.AllRoles(ctx)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("roles of account %s: %w", cmp.Or(rev.Account, "home"), err))
-			continue
+			failed[rev] = true
+			return nil, false
 		}
-		all[rev] = roles
+		lists[rev] = roles
+		return roles, true
 	}
 	// Then the roles those roles may assume, and so on: a session of a
 	// role the group allows can assume (chain into) another role, and
@@ -210,7 +218,14 @@ func (r *Revoker) MembershipEnded(ctx context.Context, user, group string, at ti
 	// sts:AssumeRole on "*" reach only the roles that trust it.
 	visit := func(who, from string, docs []string) error {
 		for _, rev := range r.accounts() {
-			roles, err := FindRoles(docs, all[rev])
+			if !MayName(docs, rev.Account) {
+				continue
+			}
+			existing, ok := rolesOf(rev)
+			if !ok {
+				continue
+			}
+			roles, err := FindRoles(docs, existing)
 			if err != nil {
 				return fmt.Errorf("policies of %s: %w", who, err)
 			}

@@ -521,20 +521,30 @@ func TestMembershipEndedReachesRolesOfOtherAccounts(t *testing.T) {
 }
 
 // An account whose roles cannot be listed does not keep the others'
-// sessions from ending, and its error leaves the membership to be ended
-// again.
+// sessions from ending; where the group's policy names that account, its
+// error leaves the membership to be ended again, and where no policy names
+// it, it is never asked: a member account that is down holds up only the
+// memberships that reach into it.
 func TestAnAccountThatCannotBeListedDoesNotStopTheOthers(t *testing.T) {
 	ctx := context.Background()
-	f, other := withPeer()
-	home := f.roles.add("home-ro", "/jit/", trustSI)
-	other.roles.listErr = errors.New("throttled")
+	for _, named := range []bool{true, false} {
+		f, other := withPeer()
+		home := f.roles.add("home-ro", "/jit/", trustSI)
+		other.roles.listErr = errors.New("throttled")
+		if named {
+			f.roles.foreign = []string{"arn:aws:iam::210987654321:role/jit/far"}
+		}
 
-	res, err := f.rev.MembershipEnded(ctx, "alice", "g", t0)
-	if err == nil || !strings.Contains(err.Error(), "210987654321") {
-		t.Fatalf("err = %v, want the other account's listing error", err)
-	}
-	if !slices.Equal(res.Revoked, []string{home.ARN}) || !sessions.Denies(f.roles.policy("home-ro"), "alice", t0) {
-		t.Fatalf("revoked = %v: the home role must still be written", res.Revoked)
+		res, err := f.rev.MembershipEnded(ctx, "alice", "g", t0)
+		if named && (err == nil || !strings.Contains(err.Error(), "210987654321")) {
+			t.Fatalf("err = %v, want the other account's listing error", err)
+		}
+		if !named && (err != nil || other.roles.lists != 0) {
+			t.Fatalf("err = %v, %d listings of the other account: a policy that names only home roles must not ask it", err, other.roles.lists)
+		}
+		if !slices.Equal(res.Revoked, []string{home.ARN}) || !sessions.Denies(f.roles.policy("home-ro"), "alice", t0) {
+			t.Fatalf("named=%v: revoked = %v: the home role must still be written", named, res.Revoked)
+		}
 	}
 }
 
@@ -601,5 +611,30 @@ func TestTrusts(t *testing.T) {
 		if got := sessions.Trusts(trust, from); got != want {
 			t.Errorf("Trusts(%s) = %v, want %v", trust, got, want)
 		}
+	}
+}
+
+func TestMayName(t *testing.T) {
+	allow := func(res string) string {
+		return `{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":` + res + `}]}`
+	}
+	const other = "210987654321"
+	for doc, want := range map[string]bool{
+		allow(`"arn:aws:iam::123456789012:role/jit/a"`):                                   false,
+		allow(`["arn:aws:iam::123456789012:role/a","arn:aws:iam::` + other + `:role/b"]`): true,
+		allow(`"*"`):                                               true,
+		allow(`"arn:aws:iam::*:role/jit/*"`):                       true,
+		allow(`"arn:aws:iam::21098765432?:role/jit/x"`):            true,
+		allow(`"arn:aws:iam::${aws:PrincipalAccount}:role/jit/x"`): true,
+		`{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","NotResource":"arn:aws:iam::123456789012:role/x"}]}`: true,
+		`{"Statement":[{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*"}]}`:                                    false,
+		`{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`:                                             false,
+	} {
+		if got := sessions.MayName([]string{doc}, other); got != want {
+			t.Errorf("MayName(%s, %s) = %v, want %v", doc, other, got, want)
+		}
+	}
+	if !sessions.MayName([]string{allow(`"arn:aws:iam::123456789012:role/a"`)}, "") {
+		t.Error("an unknown account must always be asked")
 	}
 }
