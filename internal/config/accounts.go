@@ -23,6 +23,9 @@ type Chain struct {
 	IAMRoleARN       string `json:"iam_role_arn"`
 }
 
+// IsAccountID reports whether s is an AWS account id: exactly 12 digits.
+func IsAccountID(s string) bool { return accountIDRE.MatchString(s) }
+
 var accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
 
 // parseAccounts reads IAMJIT_ACCOUNTS: inline JSON, or @PATH to a file of
@@ -54,7 +57,7 @@ func parseAccounts(v string) (map[string]Chain, error) {
 			bad("want {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"}: %s", jsonProblem(err))
 			continue
 		}
-		if !accountIDRE.MatchString(id) {
+		if !IsAccountID(id) {
 			bad("an account id is 12 digits")
 		}
 		for _, r := range []struct{ key, v string }{{"connector_role_arn", c.ConnectorRoleARN}, {"iam_role_arn", c.IAMRoleARN}} {

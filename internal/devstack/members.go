@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/iamjit/iamjit/internal/config"
 )
 
 // MemberAccessRole is the role Create assumes in a member account to build
@@ -43,7 +45,7 @@ type Member struct {
 
 // CheckAccountID accepts an AWS account id: exactly 12 digits.
 func CheckAccountID(id string) error {
-	if len(id) != 12 || strings.Trim(id, "0123456789") != "" {
+	if !config.IsAccountID(id) {
 		return fmt.Errorf("%w %q: an AWS account id is 12 digits", ErrMemberAccount, id)
 	}
 	return nil
