@@ -44,7 +44,7 @@ type Message struct {
 
 // Disposition is what a Handler decided for a message.
 type Disposition struct {
-	Outcome string          // for logs and metrics: applied, rejected, duplicate, ignored, poison
+	Outcome events.Outcome  // for logs and metrics
 	Results []events.Result // published before the message is deleted
 	Poison  *Poison         // move to the DLQ instead of deleting
 	Err     error           // keep the message and retry it later
@@ -54,7 +54,7 @@ type Disposition struct {
 
 // Poison says why a message goes to the dead-letter queue.
 type Poison struct {
-	Code string
+	Code events.Code
 	Msg  string
 }
 
@@ -67,7 +67,7 @@ type Handler interface {
 
 // Observer hears about each message's end (metrics). May be nil.
 type Observer interface {
-	Observed(outcome string, took time.Duration)
+	Observed(outcome events.Outcome, took time.Duration)
 	InFlight(delta int)
 	DLQMoved()
 	Received()
@@ -252,7 +252,7 @@ func (c *Consumer) process(ctx context.Context, m Message, deleter *batcher[Mess
 		cause := d.Err
 		d = c.Handler.GiveUp(ctx, m, cause)
 		if d.Poison == nil {
-			d.Poison = &Poison{Code: "gave_up", Msg: cause.Error()}
+			d.Poison = &Poison{Code: events.CodeGaveUp, Msg: cause.Error()}
 		}
 	}
 	defer decided()()
@@ -278,7 +278,7 @@ func (c *Consumer) process(ctx context.Context, m Message, deleter *batcher[Mess
 		// attributes) recoverable from the logs by sqs_message_id.
 		log.Warn("message will be retried", "err", d.Err, "error_code", awsx.Code(d.Err), "outcome", d.Outcome, "retry_in", delay)
 		c.retryLater(ctx, m, delay)
-		d.Outcome = "retry"
+		d.Outcome = events.OutcomeRetry
 	} else {
 		log.Debug("message done", "outcome", d.Outcome)
 	}
@@ -392,7 +392,7 @@ func (c *Consumer) moveToDLQ(ctx context.Context, m Message, p *Poison) error {
 	if first.IsZero() {
 		first = c.Now()
 	}
-	str(AttrCode, p.Code)
+	str(AttrCode, string(p.Code))
 	str(AttrError, msg)
 	str(AttrFirstReceive, first.UTC().Format(time.RFC3339Nano))
 	str(AttrLastReceive, c.Now().UTC().Format(time.RFC3339Nano))

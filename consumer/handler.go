@@ -15,7 +15,7 @@ import (
 type Grants interface {
 	Handle(ctx context.Context, req events.Request) (grants.Outcome, error)
 	Malformed(ctx context.Context, req events.Request, derr *events.DecodeError) (grants.Outcome, error)
-	Fail(ctx context.Context, req events.Request, code, msg string) (grants.Outcome, error)
+	Fail(ctx context.Context, req events.Request, code events.Code, msg string) (grants.Outcome, error)
 }
 
 // SymHandler turns SQS messages into Sym requests for grants.
@@ -32,13 +32,13 @@ func (h *SymHandler) Handle(ctx context.Context, m Message) Disposition {
 	if errors.As(err, &derr) {
 		if derr.SymEventID == "" {
 			// No id to answer to: nothing to publish, keep it for a human.
-			return Disposition{Outcome: "poison", Poison: &Poison{Code: derr.Code, Msg: derr.Msg}}
+			return Disposition{Outcome: events.OutcomePoison, Poison: &Poison{Code: derr.Code, Msg: derr.Msg}}
 		}
 		out, err := h.Grants.Malformed(ctx, req, derr)
 		return disposition(req, out, err)
 	}
 	if err != nil {
-		return Disposition{Outcome: "poison", Poison: &Poison{Code: "invalid_body", Msg: err.Error()}}
+		return Disposition{Outcome: events.OutcomePoison, Poison: &Poison{Code: events.CodeInvalidBody, Msg: err.Error()}}
 	}
 	out, err := h.Grants.Handle(ctx, req)
 	return disposition(req, out, err)
@@ -48,13 +48,13 @@ func (h *SymHandler) Handle(ctx context.Context, m Message) Disposition {
 // any was given, is taken back) and an Access Grant Failed is published; the
 // message goes to the DLQ with the cause for replay once it is fixed.
 func (h *SymHandler) GiveUp(ctx context.Context, m Message, cause error) Disposition {
-	poison := &Poison{Code: awsx.Code(cause), Msg: cause.Error()}
+	poison := &Poison{Code: events.Code(awsx.Code(cause)), Msg: cause.Error()}
 	req, err := events.Decode([]byte(m.Body))
 	if err != nil {
-		return Disposition{Outcome: "poison", Poison: poison}
+		return Disposition{Outcome: events.OutcomePoison, Poison: poison}
 	}
 	ctx = WithLogAttrs(ctx, slog.String("sym_event_id", req.SymEventID), slog.String("grant_id", bounded(req.GrantID())))
-	d := Disposition{Outcome: "failed", Poison: poison, SymID: req.SymEventID, GrantID: req.GrantID()}
+	d := Disposition{Outcome: events.OutcomeFailed, Poison: poison, SymID: req.SymEventID, GrantID: req.GrantID()}
 	if req.Type != events.TypeEscalate && req.Type != events.TypeDeescalate {
 		return d
 	}
@@ -70,7 +70,7 @@ func (h *SymHandler) GiveUp(ctx context.Context, m Message, cause error) Disposi
 
 func disposition(req events.Request, out grants.Outcome, err error) Disposition {
 	if err != nil {
-		return Disposition{Outcome: "error", Err: err, SymID: req.SymEventID, GrantID: req.GrantID()}
+		return Disposition{Outcome: events.OutcomeError, Err: err, SymID: req.SymEventID, GrantID: req.GrantID()}
 	}
 	return Disposition{Outcome: out.Kind, Results: out.Results, SymID: req.SymEventID, GrantID: out.GrantID}
 }

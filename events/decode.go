@@ -68,14 +68,14 @@ func (r Request) GrantID() string {
 // DecodeError says why a body is not a SymLogEntry. SymEventID is set when
 // the id could be read even though the rest could not.
 type DecodeError struct {
-	Code       string // machine-readable: body_too_large, invalid_json, …
+	Code       Code // machine-readable: body_too_large, invalid_json, …
 	Msg        string
 	SymEventID string
 }
 
-func (e *DecodeError) Error() string { return e.Code + ": " + e.Msg }
+func (e *DecodeError) Error() string { return string(e.Code) + ": " + e.Msg }
 
-func decodeErr(code, format string, args ...any) *DecodeError {
+func decodeErr(code Code, format string, args ...any) *DecodeError {
 	return &DecodeError{Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
@@ -84,10 +84,10 @@ func decodeErr(code, format string, args ...any) *DecodeError {
 // not UTF-8, too deeply nested, have duplicate keys, or lack a Sym id.
 func Decode(body []byte) (Request, error) {
 	if len(body) > MaxBodyBytes {
-		return Request{}, decodeErr("body_too_large", "body is %d bytes, limit %d", len(body), MaxBodyBytes)
+		return Request{}, decodeErr(CodeBodyTooLarge, "body is %d bytes, limit %d", len(body), MaxBodyBytes)
 	}
 	if !utf8.Valid(body) {
-		return Request{}, decodeErr("invalid_utf8", "body is not valid UTF-8")
+		return Request{}, decodeErr(CodeInvalidUTF8, "body is not valid UTF-8")
 	}
 	if err := checkStructure(body); err != nil {
 		return Request{}, err
@@ -99,14 +99,14 @@ func Decode(body []byte) (Request, error) {
 		Detail json.RawMessage `json:"detail"`
 	}
 	if err := json.Unmarshal(body, &probe); err != nil {
-		return Request{}, decodeErr("invalid_json", "%v", err)
+		return Request{}, decodeErr(CodeInvalidJSON, "%v", err)
 	}
 	req := Request{}
 	entry := body
 	if probe.Detail != nil {
 		var env Envelope
 		if err := json.Unmarshal(body, &env); err != nil {
-			return Request{}, decodeErr("invalid_envelope", "%v", err)
+			return Request{}, decodeErr(CodeInvalidEnvelope, "%v", err)
 		}
 		req.Source = env.Source
 		entry = env.Detail
@@ -117,19 +117,19 @@ func Decode(body []byte) (Request, error) {
 		ID any `json:"id"`
 	}
 	if err := json.Unmarshal(entry, &id); err != nil {
-		return Request{}, decodeErr("invalid_entry", "detail is not a JSON object: %v", err)
+		return Request{}, decodeErr(CodeInvalidEntry, "detail is not a JSON object: %v", err)
 	}
 	symID, ok := id.ID.(string)
 	if !ok || strings.TrimSpace(symID) == "" {
-		return Request{}, decodeErr("missing_id", "SymLogEntry has no string id")
+		return Request{}, decodeErr(CodeMissingID, "SymLogEntry has no string id")
 	}
 	if len(symID) > 128 || hasControl(symID) {
-		return Request{}, decodeErr("invalid_id", "Sym id is too long or has control characters")
+		return Request{}, decodeErr(CodeInvalidID, "Sym id is too long or has control characters")
 	}
 	req.SymEventID = symID
 	var e SymLogEntry
 	if err := json.Unmarshal(entry, &e); err != nil {
-		de := decodeErr("invalid_entry", "SymLogEntry does not match the schema: %v", err)
+		de := decodeErr(CodeInvalidEntry, "SymLogEntry does not match the schema: %v", err)
 		de.SymEventID = symID
 		return req, de
 	}
@@ -223,7 +223,7 @@ func checkStructure(body []byte) error {
 			break
 		}
 		if err != nil {
-			return decodeErr("invalid_json", "%v", err)
+			return decodeErr(CodeInvalidJSON, "%v", err)
 		}
 		var top *frame
 		if len(stack) > 0 {
@@ -235,7 +235,7 @@ func checkStructure(body []byte) error {
 			// event.type), so keys equal under folding are duplicates too.
 			fk := foldKey(k)
 			if _, dup := top.keys[fk]; dup {
-				return decodeErr("duplicate_key", "key %q appears twice in one object", truncate(k, 64))
+				return decodeErr(CodeDuplicateKey, "key %q appears twice in one object", truncate(k, 64))
 			}
 			top.keys[fk] = struct{}{}
 			top.expKey = false
@@ -256,7 +256,7 @@ func checkStructure(body []byte) error {
 			}
 		}
 		if len(stack) > maxDepth {
-			return decodeErr("too_deep", "JSON nesting exceeds %d levels", maxDepth)
+			return decodeErr(CodeTooDeep, "JSON nesting exceeds %d levels", maxDepth)
 		}
 	}
 	return nil

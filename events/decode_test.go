@@ -253,7 +253,7 @@ func TestDecodeMalformed(t *testing.T) {
 	cases := []struct {
 		name   string
 		body   string
-		code   string
+		code   events.Code
 		withID string // SymEventID the DecodeError must carry, if any
 	}{
 		{"not json", `hello`, "invalid_json", ""},

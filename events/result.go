@@ -41,7 +41,7 @@ type Result struct {
 	GrantedAt  *time.Time `json:"granted_at,omitempty"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-	Code       string     `json:"code,omitempty"`
+	Code       Code       `json:"code,omitempty"`
 	Message    string     `json:"message,omitempty"`
 	// Access Revoked: the roles whose sessions issued before the revocation
 	// now fail, the roles the group could assume outside IAMJIT_ROLE_PATH

@@ -54,7 +54,7 @@ func (s *Service) route(arnAccount string) (string, *Rejection) {
 		// identity): the group lookup below tells whether it is this one.
 		return "", nil
 	}
-	rej := reject("foreign_account", "group ARN names account "+arnAccount+", which is neither this one nor in IAMJIT_ACCOUNTS")
+	rej := reject(events.CodeForeignAccount, "group ARN names account "+arnAccount+", which is neither this one nor in IAMJIT_ACCOUNTS")
 	rej.Account = arnAccount
 	return "", rej
 }

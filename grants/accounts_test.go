@@ -87,14 +87,16 @@ func TestGroupARNRouting(t *testing.T) {
 	e := newEnv(t)
 	withMember(t, e)
 	cases := []struct {
-		name, group, code, account string
+		name, group string
+		code        events.Code
+		account     string
 	}{
 		{"home account ARN", roARN, "", home},
 		// A refusal names the group's account once the group named one.
-		{"unconfigured account", "arn:aws:iam::999999999999:group/sym/sym-readonly", "foreign_account", "999999999999"},
-		{"member ARN with another path", "arn:aws:iam::" + memberID + ":group/other/sym-readonly", "invalid_group", memberID},
-		{"home group outside the path", "admins", "group_not_allowed", home},
-		{"not a group ARN", "arn:aws:iam::" + memberID + ":user/sym-readonly", "invalid_group", ""},
+		{"unconfigured account", "arn:aws:iam::999999999999:group/sym/sym-readonly", events.CodeForeignAccount, "999999999999"},
+		{"member ARN with another path", "arn:aws:iam::" + memberID + ":group/other/sym-readonly", events.CodeInvalidGroup, memberID},
+		{"home group outside the path", "admins", events.CodeGroupNotAllowed, home},
+		{"not a group ARN", "arn:aws:iam::" + memberID + ":user/sym-readonly", events.CodeInvalidGroup, ""},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -112,7 +114,7 @@ func TestAllowListNamesGroupsOrARNs(t *testing.T) {
 	e := newEnv(t)
 	m := withMember(t, e)
 	e.svc.Policy.AllowedGroups = []string{memberARN} // the member's group only
-	if r := one(t, e.handle(t, escalate("sym-1", "a", 30))); r.Code != "group_not_allowed" {
+	if r := one(t, e.handle(t, escalate("sym-1", "a", 30))); r.Code != events.CodeGroupNotAllowed {
 		t.Errorf("home group with only the member ARN allowed: %+v", r)
 	}
 	if r := one(t, e.handle(t, inMember(escalate("sym-2", "b", 30)))); r.DetailType != events.AccessGranted || !m.iam.isMember(aliceThere, readonly) {

@@ -145,16 +145,16 @@ func revokedResult(g Grant) events.Result {
 
 // Rejection is a request refused for what it asks, not for a failure.
 type Rejection struct {
-	Code string
+	Code events.Code
 	Msg  string
 	// Account is the AWS account of the requested group, once the group
 	// named one ("" before that): results carry it as account_id.
 	Account string
 }
 
-func (r *Rejection) Error() string { return r.Code + ": " + r.Msg }
+func (r *Rejection) Error() string { return string(r.Code) + ": " + r.Msg }
 
-func reject(code, msg string) *Rejection { return &Rejection{Code: code, Msg: msg} }
+func reject(code events.Code, msg string) *Rejection { return &Rejection{Code: code, Msg: msg} }
 
 func rejectedResult(req events.Request, rej *Rejection) events.Result {
 	return events.Result{
@@ -167,7 +167,7 @@ func rejectedResult(req events.Request, rej *Rejection) events.Result {
 }
 
 // FailedResult is published when iamjit gives up on a request after retries.
-func FailedResult(req events.Request, code, msg string) events.Result {
+func FailedResult(req events.Request, code events.Code, msg string) events.Result {
 	return events.Result{
 		DetailType: events.AccessFailed,
 		ResultID:   events.ResultID(events.AccessFailed, req.SymEventID),

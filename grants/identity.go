@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/iamjit/iamjit/events"
 	"os"
 	"slices"
 	"strings"
@@ -22,11 +23,11 @@ type Directory interface {
 
 // IdentityError is a refusal to map an email: unknown or ambiguous.
 type IdentityError struct {
-	Code string // unknown_user or ambiguous_user
+	Code events.Code // CodeUnknownUser or CodeAmbiguousUser
 	Msg  string
 }
 
-func (e *IdentityError) Error() string { return e.Code + ": " + e.Msg }
+func (e *IdentityError) Error() string { return string(e.Code) + ": " + e.Msg }
 
 // Identity maps a requester's email to an IAM user through strategies tried
 // in order; the first strategy that finds anyone decides. Two candidates from
@@ -119,7 +120,7 @@ func (id *Identity) resolve(ctx context.Context, email string, approver bool) (s
 	email = strings.TrimSpace(email)
 	key := strings.ToLower(email)
 	if strings.Count(email, "@") != 1 || len(email) > 254 || strings.ContainsAny(email, " \t*/\\") {
-		return "", &IdentityError{Code: "unknown_user", Msg: fmt.Sprintf("%q is not an email address", clip(email))}
+		return "", &IdentityError{Code: events.CodeUnknownUser, Msg: fmt.Sprintf("%q is not an email address", clip(email))}
 	}
 	id.mu.Lock()
 	if c, ok := id.cache[key]; ok && id.now().Sub(c.at) < id.ttl {
@@ -128,7 +129,7 @@ func (id *Identity) resolve(ctx context.Context, email string, approver bool) (s
 	}
 	if at, ok := id.misses[key]; approver && ok && id.now().Sub(at) < id.ttl/10 {
 		id.mu.Unlock()
-		return "", &IdentityError{Code: "unknown_user", Msg: "no IAM user for " + clip(email)}
+		return "", &IdentityError{Code: events.CodeUnknownUser, Msg: "no IAM user for " + clip(email)}
 	}
 	id.mu.Unlock()
 	for _, st := range id.strategies {
@@ -143,7 +144,7 @@ func (id *Identity) resolve(ctx context.Context, email string, approver bool) (s
 			id.remember(key, cands[0])
 			return cands[0], nil
 		default:
-			return "", &IdentityError{Code: "ambiguous_user", Msg: fmt.Sprintf("%s matches %d IAM users (%s)", clip(email), len(cands), st.kind)}
+			return "", &IdentityError{Code: events.CodeAmbiguousUser, Msg: fmt.Sprintf("%s matches %d IAM users (%s)", clip(email), len(cands), st.kind)}
 		}
 	}
 	id.mu.Lock()
@@ -152,7 +153,7 @@ func (id *Identity) resolve(ctx context.Context, email string, approver bool) (s
 	}
 	id.misses[key] = id.now()
 	id.mu.Unlock()
-	return "", &IdentityError{Code: "unknown_user", Msg: "no IAM user for " + clip(email)}
+	return "", &IdentityError{Code: events.CodeUnknownUser, Msg: "no IAM user for " + clip(email)}
 }
 
 func (id *Identity) candidates(ctx context.Context, st strategy, email string, approver bool) ([]string, error) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/internal/testclock"
 )
@@ -32,19 +33,22 @@ func TestIdentityStrategies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct{ email, user, code string }{
+	cases := []struct {
+		email, user string
+		code        events.Code
+	}{
 		{"dave@example.com", "dave@example.com", ""},
 		{"erin@example.com", "erin", ""},
 		{"gina@example.com", "g.mapped", ""}, // file comes before tag
 		{"frank@corp.example", "frank", ""},
-		{"frank@other.example", "", "unknown_user"},
-		{"ghost@example.com", "", "unknown_user"}, // mapped to a user that does not exist
-		{"h@example.com", "", "ambiguous_user"},
-		{"nobody@example.com", "", "unknown_user"},
-		{"frank", "", "unknown_user"},
-		{"", "", "unknown_user"},
-		{"a b@example.com", "", "unknown_user"},
-		{"*@example.com", "", "unknown_user"},
+		{"frank@other.example", "", events.CodeUnknownUser},
+		{"ghost@example.com", "", events.CodeUnknownUser}, // mapped to a user that does not exist
+		{"h@example.com", "", events.CodeAmbiguousUser},
+		{"nobody@example.com", "", events.CodeUnknownUser},
+		{"frank", "", events.CodeUnknownUser},
+		{"", "", events.CodeUnknownUser},
+		{"a b@example.com", "", events.CodeUnknownUser},
+		{"*@example.com", "", events.CodeUnknownUser},
 	}
 	for _, tc := range cases {
 		got, err := id.Resolve(context.Background(), tc.email)
@@ -120,7 +124,7 @@ func FuzzIdentity(f *testing.F) {
 		user, err := id.Resolve(context.Background(), email)
 		if err != nil {
 			var ie *grants.IdentityError
-			if !errors.As(err, &ie) || (ie.Code != "unknown_user" && ie.Code != "ambiguous_user") {
+			if !errors.As(err, &ie) || (ie.Code != events.CodeUnknownUser && ie.Code != events.CodeAmbiguousUser) {
 				t.Fatalf("Resolve(%q): %v; want an IdentityError", email, err)
 			}
 			if user != "" {

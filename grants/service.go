@@ -123,25 +123,17 @@ type Service struct {
 
 // Outcome of one request.
 type Outcome struct {
-	Kind    string          // applied, rejected, duplicate, ignored
+	Kind    events.Outcome
 	Results []events.Result // to publish before the message is deleted
 	GrantID string
 }
-
-// Outcome kinds.
-const (
-	Applied   = "applied"
-	Rejected  = "rejected"
-	Duplicate = "duplicate"
-	Ignored   = "ignored"
-)
 
 // Handle applies one decoded request. A returned error means nothing final
 // happened and the request should be retried; every refusal is an Outcome.
 func (s *Service) Handle(ctx context.Context, req events.Request) (Outcome, error) {
 	if rej := s.checkOrigin(req); rej != nil {
 		// Not recorded: a forged message must not claim a real Sym id.
-		return Outcome{Kind: Rejected, Results: []events.Result{rejectedResult(echoable(req), rej)}}, nil
+		return Outcome{Kind: events.OutcomeRejected, Results: []events.Result{rejectedResult(echoable(req), rej)}}, nil
 	}
 	switch req.Type {
 	case events.TypeEscalate:
@@ -149,7 +141,7 @@ func (s *Service) Handle(ctx context.Context, req events.Request) (Outcome, erro
 	case events.TypeDeescalate:
 		return s.deescalate(ctx, req)
 	default:
-		return Outcome{Kind: Ignored}, nil
+		return Outcome{Kind: events.OutcomeIgnored}, nil
 	}
 }
 
@@ -159,20 +151,20 @@ func (s *Service) Malformed(ctx context.Context, req events.Request, derr *event
 	if rej := s.checkOrigin(req); rej != nil {
 		// Not recorded, as in Handle: a forged malformed body must not take a
 		// real Sym id and turn the genuine event into a "duplicate".
-		return Outcome{Kind: Rejected, Results: []events.Result{rejectedResult(echoable(req), rej)}}, nil
+		return Outcome{Kind: events.OutcomeRejected, Results: []events.Result{rejectedResult(echoable(req), rej)}}, nil
 	}
-	return s.rejectRecorded(ctx, req, reject("malformed", derr.Msg))
+	return s.rejectRecorded(ctx, req, reject(events.CodeMalformed, derr.Msg))
 }
 
 func (s *Service) checkOrigin(req events.Request) *Rejection {
 	if req.Bare {
 		if !s.Policy.AcceptBare {
-			return reject("bare_not_accepted", "a bare SymLogEntry arrived and IAMJIT_ACCEPT_BARE is false")
+			return reject(events.CodeBareNotAccepted, "a bare SymLogEntry arrived and IAMJIT_ACCEPT_BARE is false")
 		}
 		return nil
 	}
 	if !slices.Contains(s.Policy.Sources, req.Source) {
-		return reject("source_not_allowed", fmt.Sprintf("source %q is not in IAMJIT_SOURCES", clip(req.Source)))
+		return reject(events.CodeSourceNotAllowed, fmt.Sprintf("source %q is not in IAMJIT_SOURCES", clip(req.Source)))
 	}
 	return nil
 }
@@ -206,7 +198,7 @@ func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, er
 		s.Timers.Expire(g)
 	}
 	s.Log.InfoContext(ctx, "access granted", "grant_id", g.ID, "account_id", s.AccountID(g.Account), "iam_user", g.IAMUser, "group", g.Group, "expires_at", g.ExpiresAt)
-	return Outcome{Kind: Applied, Results: []events.Result{res}, GrantID: g.ID}, nil
+	return Outcome{Kind: events.OutcomeApplied, Results: []events.Result{res}, GrantID: g.ID}, nil
 }
 
 // escalateExisting handles an escalate with a new Sym id for a grant that
@@ -214,7 +206,7 @@ func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, er
 // revoked (a late escalate: refused, so no access is left behind).
 func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Grant, now time.Time) (Outcome, error) {
 	if g.State != StateActive {
-		return s.rejectRecorded(ctx, req, reject("already_revoked", "grant "+g.ID+" already ended ("+string(g.State)+")"))
+		return s.rejectRecorded(ctx, req, reject(events.CodeAlreadyRevoked, "grant "+g.ID+" already ended ("+string(g.State)+")"))
 	}
 	res := s.grantedResult(g)
 	if err := s.Store.RecordEvent(ctx, ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now}); err != nil {
@@ -227,7 +219,7 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 	if _, _, err := s.converge(ctx, g.Key(), change{grantID: g.ID, symID: req.SymEventID}); err != nil {
 		return Outcome{}, err
 	}
-	return Outcome{Kind: Duplicate, Results: []events.Result{res}, GrantID: g.ID}, nil
+	return Outcome{Kind: events.OutcomeDuplicate, Results: []events.Result{res}, GrantID: g.ID}, nil
 }
 
 // duplicate republishes the stored result and converges the membership, in
@@ -239,7 +231,7 @@ func (s *Service) duplicate(ctx context.Context, ev ProcessedEvent) (Outcome, er
 		}
 	}
 	s.Log.InfoContext(ctx, "duplicate delivery", "sym_event_id", ev.SymEventID, "result_id", ev.Result.ResultID)
-	return Outcome{Kind: Duplicate, Results: []events.Result{ev.Result}, GrantID: ev.GrantID}, nil
+	return Outcome{Kind: events.OutcomeDuplicate, Results: []events.Result{ev.Result}, GrantID: ev.GrantID}, nil
 }
 
 func (s *Service) rejectRecorded(ctx context.Context, req events.Request, rej *Rejection) (Outcome, error) {
@@ -254,21 +246,21 @@ func (s *Service) rejectRecorded(ctx context.Context, req events.Request, rej *R
 		return Outcome{}, fmt.Errorf("record rejection of %s: %w", req.SymEventID, err)
 	}
 	s.Log.WarnContext(ctx, "request rejected", "sym_event_id", req.SymEventID, "code", rej.Code, "reason", rej.Msg)
-	return Outcome{Kind: Rejected, Results: []events.Result{res}, GrantID: req.GrantID()}, nil
+	return Outcome{Kind: events.OutcomeRejected, Results: []events.Result{res}, GrantID: req.GrantID()}, nil
 }
 
 func (s *Service) deescalate(ctx context.Context, req events.Request) (Outcome, error) {
 	if !strings.HasPrefix(req.Template, "sym:template:approval:") {
 		// Another template's deescalate could otherwise end (or, before the
 		// escalate, tombstone) an approval grant that shares its ids.
-		return s.rejectRecorded(ctx, req, reject("unsupported_template", fmt.Sprintf("template %q is not Sym's approval template", clip(req.Template))))
+		return s.rejectRecorded(ctx, req, reject(events.CodeUnsupportedTemplate, fmt.Sprintf("template %q is not Sym's approval template", clip(req.Template))))
 	}
 	id := req.GrantID()
 	if id == "" {
-		return s.rejectRecorded(ctx, req, reject("invalid_request", "run.srn and fields.target_id are required"))
+		return s.rejectRecorded(ctx, req, reject(events.CodeInvalidRequest, "run.srn and fields.target_id are required"))
 	}
 	if len(id) > 1024 || events.HasControl(id) {
-		return s.rejectRecorded(ctx, req, reject("invalid_request", "grant id is too long or has control characters"))
+		return s.rejectRecorded(ctx, req, reject(events.CodeInvalidRequest, "grant id is too long or has control characters"))
 	}
 	now := s.Now().UTC()
 	for range 3 {
@@ -294,7 +286,7 @@ func (s *Service) deescalate(ctx context.Context, req events.Request) (Outcome, 
 				}
 				return Outcome{}, fmt.Errorf("record event %s: %w", req.SymEventID, err)
 			}
-			return Outcome{Kind: Duplicate, Results: []events.Result{res}, GrantID: id}, nil
+			return Outcome{Kind: events.OutcomeDuplicate, Results: []events.Result{res}, GrantID: id}, nil
 		}
 		g.State, g.RevokedAt, g.RevokeReason, g.RevokeEventID = StateRevoked, now, events.RevokedDeescalated, req.SymEventID
 		res := s.revokedResult(g)
@@ -333,7 +325,7 @@ func (s *Service) tombstone(ctx context.Context, req events.Request, now time.Ti
 		return Outcome{}, fmt.Errorf("tombstone %s: %w", g.ID, err)
 	}
 	s.Log.InfoContext(ctx, "deescalate before escalate: tombstone written", "grant_id", g.ID)
-	return Outcome{Kind: Applied, Results: []events.Result{res}, GrantID: g.ID}, nil
+	return Outcome{Kind: events.OutcomeApplied, Results: []events.Result{res}, GrantID: g.ID}, nil
 }
 
 // revoke ends an ACTIVE grant g (already moved to REVOKED in memory) and
@@ -361,7 +353,7 @@ func (s *Service) revoke(ctx context.Context, g Grant, ev *ProcessedEvent, keepD
 	s.Log.InfoContext(ctx, "access revoked", "grant_id", g.ID, "account_id", s.AccountID(g.Account), "iam_user", g.IAMUser, "group", g.Group, "reason", g.RevokeReason)
 	res := s.revokedResult(g)
 	res.SessionsRevoked, res.SessionsSkipped, res.SessionsNotRevoked = ended.Revoked, ended.Skipped, ended.NotRevoked
-	return Outcome{Kind: Applied, Results: []events.Result{res}, GrantID: g.ID}, nil
+	return Outcome{Kind: events.OutcomeApplied, Results: []events.Result{res}, GrantID: g.ID}, nil
 }
 
 // Revoke ends an active grant by hand (iamjit grants revoke) through the
@@ -372,7 +364,7 @@ func (s *Service) Revoke(ctx context.Context, grantID, reason string) (Outcome, 
 		return Outcome{}, fmt.Errorf("read grant %s: %w", grantID, err)
 	}
 	if g.State != StateActive {
-		return Outcome{Kind: Duplicate, Results: []events.Result{s.revokedResult(g)}, GrantID: g.ID}, nil
+		return Outcome{Kind: events.OutcomeDuplicate, Results: []events.Result{s.revokedResult(g)}, GrantID: g.ID}, nil
 	}
 	g.State, g.RevokedAt, g.RevokeReason = StateRevoked, s.Now().UTC(), reason
 	out, err := s.revoke(ctx, g, nil, false)
@@ -390,55 +382,55 @@ var groupNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 func (s *Service) validateEscalate(ctx context.Context, req events.Request, now time.Time) (Grant, *Rejection, error) {
 	p := s.Policy
 	if !strings.HasPrefix(req.Template, "sym:template:approval:") {
-		return Grant{}, reject("unsupported_template", fmt.Sprintf("template %q is not Sym's approval template", clip(req.Template))), nil
+		return Grant{}, reject(events.CodeUnsupportedTemplate, fmt.Sprintf("template %q is not Sym's approval template", clip(req.Template))), nil
 	}
 	if req.TargetType != "aws_iam_group" {
-		return Grant{}, reject("unsupported_target", fmt.Sprintf("target type %q is not aws_iam_group", clip(req.TargetType))), nil
+		return Grant{}, reject(events.CodeUnsupportedTarget, fmt.Sprintf("target type %q is not aws_iam_group", clip(req.TargetType))), nil
 	}
 	id := req.GrantID()
 	if id == "" {
-		return Grant{}, reject("invalid_request", "run.srn and fields.target_id are required"), nil
+		return Grant{}, reject(events.CodeInvalidRequest, "run.srn and fields.target_id are required"), nil
 	}
 	for _, f := range []string{id, req.Requester, req.Approver, req.Group} {
 		if events.HasControl(f) || len(f) > 1024 {
-			return Grant{}, reject("invalid_request", "a field is too long or has control characters"), nil
+			return Grant{}, reject(events.CodeInvalidRequest, "a field is too long or has control characters"), nil
 		}
 	}
 	// The requester's reason is free text from a Slack form: line breaks and
 	// tabs are normal there; other control characters and length are not.
 	if events.HasControl(strings.NewReplacer("\n", "", "\r", "", "\t", "").Replace(req.Reason)) || len(req.Reason) > 4096 {
-		return Grant{}, reject("invalid_request", "fields.reason is too long or has control characters"), nil
+		return Grant{}, reject(events.CodeInvalidRequest, "fields.reason is too long or has control characters"), nil
 	}
 	if req.Requester == "" {
-		return Grant{}, reject("invalid_request", "run.actors.request.username is required"), nil
+		return Grant{}, reject(events.CodeInvalidRequest, "run.actors.request.username is required"), nil
 	}
 	if req.Approver == "" {
-		return Grant{}, reject("invalid_request", "run.actors.approve.username is required"), nil
+		return Grant{}, reject(events.CodeInvalidRequest, "run.actors.approve.username is required"), nil
 	}
 	if !p.AllowSelfApproval && strings.EqualFold(req.Requester, req.Approver) {
-		return Grant{}, reject("self_approval", "the requester approved their own request"), nil
+		return Grant{}, reject(events.CodeSelfApproval, "the requester approved their own request"), nil
 	}
 	if req.TSErr != "" {
-		return Grant{}, reject("invalid_timestamp", req.TSErr), nil
+		return Grant{}, reject(events.CodeInvalidTimestamp, req.TSErr), nil
 	}
 	if req.Timestamp.After(now.Add(p.MaxClockSkew)) {
-		return Grant{}, reject("future_timestamp", "event.timestamp "+req.Timestamp.Format(time.RFC3339)+" is in the future"), nil
+		return Grant{}, reject(events.CodeFutureTimestamp, "event.timestamp "+req.Timestamp.Format(time.RFC3339)+" is in the future"), nil
 	}
 	if !req.HasDur {
-		return Grant{}, reject("invalid_duration", "fields.duration is required"), nil
+		return Grant{}, reject(events.CodeInvalidDuration, "fields.duration is required"), nil
 	}
 	if req.DurErr != "" {
-		return Grant{}, reject("invalid_duration", req.DurErr), nil
+		return Grant{}, reject(events.CodeInvalidDuration, req.DurErr), nil
 	}
 	if req.Duration <= 0 {
-		return Grant{}, reject("invalid_duration", "fields.duration must be positive"), nil
+		return Grant{}, reject(events.CodeInvalidDuration, "fields.duration must be positive"), nil
 	}
 	if req.Duration > int64(p.MaxDuration/p.DurationUnit) {
-		return Grant{}, reject("duration_too_long", fmt.Sprintf("fields.duration %d exceeds IAMJIT_MAX_DURATION %s", req.Duration, p.MaxDuration)), nil
+		return Grant{}, reject(events.CodeDurationTooLong, fmt.Sprintf("fields.duration %d exceeds IAMJIT_MAX_DURATION %s", req.Duration, p.MaxDuration)), nil
 	}
 	expires := req.Timestamp.Add(time.Duration(req.Duration) * p.DurationUnit).Truncate(time.Millisecond)
 	if !expires.After(now) {
-		return Grant{}, reject("expired", "the grant would have ended at "+expires.Format(time.RFC3339)), nil
+		return Grant{}, reject(events.CodeExpired, "the grant would have ended at "+expires.Format(time.RFC3339)), nil
 	}
 	name, arnAcct, rej := parseGroup(req.Group)
 	if rej != nil {
@@ -449,11 +441,11 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 		return Grant{}, rej, nil
 	}
 	// From here a refusal names the group's account (account_id).
-	reject := func(code, msg string) *Rejection {
+	reject := func(code events.Code, msg string) *Rejection {
 		return &Rejection{Code: code, Msg: msg, Account: s.AccountID(acctID)}
 	}
 	if !allowed(p.AllowedGroups, name, "") {
-		return Grant{}, reject("group_not_allowed", "group "+name+" is not in IAMJIT_ALLOWED_GROUPS"), nil
+		return Grant{}, reject(events.CodeGroupNotAllowed, "group "+name+" is not in IAMJIT_ALLOWED_GROUPS"), nil
 	}
 	acct, err := s.account(acctID)
 	if err != nil {
@@ -461,25 +453,25 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 	}
 	grp, err := acct.Groups.Group(ctx, name)
 	if errors.Is(err, ErrNotFound) {
-		return Grant{}, reject("unknown_group", "IAM has no group "+name+s.inAccount(acctID)), nil
+		return Grant{}, reject(events.CodeUnknownGroup, "IAM has no group "+name+s.inAccount(acctID)), nil
 	}
 	if err != nil {
 		return Grant{}, nil, fmt.Errorf("look up group %s%s: %w", name, s.inAccount(acctID), err)
 	}
 	if !allowed(p.AllowedGroups, name, grp.ARN) {
-		return Grant{}, reject("group_not_allowed", "group "+grp.ARN+" is not in IAMJIT_ALLOWED_GROUPS"), nil
+		return Grant{}, reject(events.CodeGroupNotAllowed, "group "+grp.ARN+" is not in IAMJIT_ALLOWED_GROUPS"), nil
 	}
 	if !strings.HasPrefix(grp.Path, p.GroupPath) {
-		return Grant{}, reject("group_not_allowed", "group "+name+" has path "+grp.Path+", outside "+p.GroupPath), nil
+		return Grant{}, reject(events.CodeGroupNotAllowed, "group "+name+" has path "+grp.Path+", outside "+p.GroupPath), nil
 	}
 	if arnAcct != "" && arnAccount(grp.ARN) != arnAcct {
-		rej := reject("foreign_account", "group ARN names account "+arnAcct+", not this one")
+		rej := reject(events.CodeForeignAccount, "group ARN names account "+arnAcct+", not this one")
 		rej.Account = arnAcct
 		return Grant{}, rej, nil
 	}
 	if arnAcct != "" && grp.ARN != req.Group {
 		// Same name, other path or partition: the ARN does not name this group.
-		return Grant{}, reject("invalid_group", fmt.Sprintf("%q is not IAM's ARN for group %s", clip(req.Group), name)), nil
+		return Grant{}, reject(events.CodeInvalidGroup, fmt.Sprintf("%q is not IAM's ARN for group %s", clip(req.Group), name)), nil
 	}
 	user, err := acct.Identity.Resolve(ctx, req.Requester)
 	var idErr *IdentityError
@@ -499,7 +491,7 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 		case err != nil:
 			return Grant{}, nil, fmt.Errorf("map approver %s to an IAM user: %w", req.Approver, err)
 		case approver == user:
-			return Grant{}, reject("self_approval", "the approver maps to the requester's IAM user "+user), nil
+			return Grant{}, reject(events.CodeSelfApproval, "the approver maps to the requester's IAM user "+user), nil
 		}
 	}
 	return Grant{
@@ -514,23 +506,23 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 // and, for an ARN, its account.
 func parseGroup(s string) (name, account string, rej *Rejection) {
 	if s == "" {
-		return "", "", reject("invalid_group", "fields.target.settings.iam_group is required")
+		return "", "", reject(events.CodeInvalidGroup, "fields.target.settings.iam_group is required")
 	}
 	if strings.HasPrefix(s, "arn:") {
 		parts := strings.SplitN(s, ":", 6)
 		if len(parts) != 6 || parts[2] != "iam" || !strings.HasPrefix(parts[5], "group/") {
-			return "", "", reject("invalid_group", fmt.Sprintf("%q is not an IAM group ARN", clip(s)))
+			return "", "", reject(events.CodeInvalidGroup, fmt.Sprintf("%q is not an IAM group ARN", clip(s)))
 		}
 		account = parts[4]
 		res := strings.TrimPrefix(parts[5], "group")
 		name = res[strings.LastIndex(res, "/")+1:]
 		if !groupNameRE.MatchString(name) || strings.Contains(res, "..") || strings.Contains(res, "*") {
-			return "", "", reject("invalid_group", fmt.Sprintf("%q is not an IAM group ARN", clip(s)))
+			return "", "", reject(events.CodeInvalidGroup, fmt.Sprintf("%q is not an IAM group ARN", clip(s)))
 		}
 		return name, account, nil
 	}
 	if !groupNameRE.MatchString(s) {
-		return "", "", reject("invalid_group", fmt.Sprintf("%q is not an IAM group name", clip(s)))
+		return "", "", reject(events.CodeInvalidGroup, fmt.Sprintf("%q is not an IAM group name", clip(s)))
 	}
 	return s, "", nil
 }
@@ -614,9 +606,9 @@ func clip(s string) string {
 // goes to FAILED and leaves its membership; its event record is dropped so a
 // replay once the cause is fixed applies it afresh). A deescalate that failed
 // changes nothing here: the grant still expires through the sweeper.
-func (s *Service) Fail(ctx context.Context, req events.Request, code, msg string) (Outcome, error) {
+func (s *Service) Fail(ctx context.Context, req events.Request, code events.Code, msg string) (Outcome, error) {
 	res := FailedResult(req, code, msg)
-	out := Outcome{Kind: "failed", Results: []events.Result{res}, GrantID: req.GrantID()}
+	out := Outcome{Kind: events.OutcomeFailed, Results: []events.Result{res}, GrantID: req.GrantID()}
 	if req.Type != events.TypeEscalate || req.GrantID() == "" {
 		return out, nil
 	}

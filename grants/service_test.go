@@ -126,7 +126,7 @@ func TestEscalateGrants(t *testing.T) {
 	e := newEnv(t)
 	req := escalate("sym-1", "a", 30)
 	out := e.handle(t, req)
-	if out.Kind != grants.Applied || out.GrantID != req.GrantID() {
+	if out.Kind != events.OutcomeApplied || out.GrantID != req.GrantID() {
 		t.Fatalf("outcome %+v", out)
 	}
 	res := one(t, out)
@@ -166,7 +166,7 @@ func TestDuplicateEscalate(t *testing.T) {
 	first := one(t, e.handle(t, req))
 	for range 3 {
 		out := e.handle(t, req)
-		if out.Kind != grants.Duplicate || one(t, out).ResultID != first.ResultID {
+		if out.Kind != events.OutcomeDuplicate || one(t, out).ResultID != first.ResultID {
 			t.Fatalf("redelivery: %+v, want duplicate with result id %s", out, first.ResultID)
 		}
 	}
@@ -200,7 +200,7 @@ func TestDeescalateRevokes(t *testing.T) {
 	e.handle(t, escalate("sym-1", "a", 30))
 	out := e.handle(t, deescalate("sym-2", "a"))
 	res := one(t, out)
-	if out.Kind != grants.Applied || res.DetailType != events.AccessRevoked || res.Reason != events.RevokedDeescalated ||
+	if out.Kind != events.OutcomeApplied || res.DetailType != events.AccessRevoked || res.Reason != events.RevokedDeescalated ||
 		res.ResultID != events.ResultID(events.AccessRevoked, out.GrantID) || res.SymEventID != "sym-2" || res.RevokedAt == nil {
 		t.Fatalf("outcome %+v", out)
 	}
@@ -221,7 +221,7 @@ func TestDeescalateBeforeEscalate(t *testing.T) {
 	e := newEnv(t)
 	out := e.handle(t, deescalate("sym-2", "a"))
 	res := one(t, out)
-	if out.Kind != grants.Applied || res.DetailType != events.AccessRevoked || res.Message == "" {
+	if out.Kind != events.OutcomeApplied || res.DetailType != events.AccessRevoked || res.Message == "" {
 		t.Fatalf("outcome %+v: want a tombstone revocation", out)
 	}
 	g, err := e.store.GetGrant(context.Background(), out.GrantID)
@@ -230,7 +230,7 @@ func TestDeescalateBeforeEscalate(t *testing.T) {
 	}
 	late := e.handle(t, escalate("sym-1", "a", 30))
 	lr := one(t, late)
-	if late.Kind != grants.Rejected || lr.Code != "already_revoked" {
+	if late.Kind != events.OutcomeRejected || lr.Code != events.CodeAlreadyRevoked {
 		t.Fatalf("late escalate: %+v, want rejected already_revoked", late)
 	}
 	if adds, _ := e.iam.calls(); adds != 0 || e.iam.isMember(alice, readonly) {
@@ -246,7 +246,7 @@ func TestEscalateAlreadyExpired(t *testing.T) {
 	e := newEnv(t)
 	e.clock.Advance(time.Hour) // a replay long after approval
 	out := e.handle(t, escalate("sym-1", "a", 30))
-	if r := one(t, out); out.Kind != grants.Rejected || r.Code != "expired" {
+	if r := one(t, out); out.Kind != events.OutcomeRejected || r.Code != "expired" {
 		t.Fatalf("outcome %+v, want rejected expired", out)
 	}
 	if adds, _ := e.iam.calls(); adds != 0 {
@@ -423,7 +423,7 @@ func TestConvergeGivesUpThenRedeliveryConverges(t *testing.T) {
 	}
 	e.iam.setDuring(nil)
 	out := e.handle(t, req)
-	if out.Kind != grants.Duplicate || one(t, out).ResultID != events.ResultID(events.AccessGranted, req.GrantID()) {
+	if out.Kind != events.OutcomeDuplicate || one(t, out).ResultID != events.ResultID(events.AccessGranted, req.GrantID()) {
 		t.Fatalf("redelivery: %+v", out)
 	}
 	e.checkAtRest(t)
@@ -460,7 +460,7 @@ func TestFailUndoesEscalateAndReplayReapplies(t *testing.T) {
 
 	e.iam.addErr = nil // cause fixed; iamjit replay
 	out = e.handle(t, req)
-	if out.Kind != grants.Applied || one(t, out).ResultID != events.ResultID(events.AccessGranted, req.GrantID()) {
+	if out.Kind != events.OutcomeApplied || one(t, out).ResultID != events.ResultID(events.AccessGranted, req.GrantID()) {
 		t.Fatalf("replay: %+v", out)
 	}
 	if !e.iam.isMember(alice, readonly) {
@@ -638,37 +638,37 @@ func TestSweepIndexError(t *testing.T) {
 func TestRejections(t *testing.T) {
 	cases := []struct {
 		name     string
-		code     string
+		code     events.Code
 		recorded bool // a rejection under the Sym id, returned again on redelivery
 		edit     func(r *events.Request, e *env)
 	}{
-		{"zero duration", "invalid_duration", true, func(r *events.Request, _ *env) { r.Duration = 0 }},
-		{"negative duration", "invalid_duration", true, func(r *events.Request, _ *env) { r.Duration = -5 }},
-		{"fractional duration", "invalid_duration", true, func(r *events.Request, _ *env) {
+		{"zero duration", events.CodeInvalidDuration, true, func(r *events.Request, _ *env) { r.Duration = 0 }},
+		{"negative duration", events.CodeInvalidDuration, true, func(r *events.Request, _ *env) { r.Duration = -5 }},
+		{"fractional duration", events.CodeInvalidDuration, true, func(r *events.Request, _ *env) {
 			r.Duration, r.DurErr = 0, "fields.duration is not an integer"
 		}},
-		{"no duration", "invalid_duration", true, func(r *events.Request, _ *env) { r.Duration, r.HasDur = 0, false }},
-		{"duration too long", "duration_too_long", true, func(r *events.Request, _ *env) { r.Duration = 12*60 + 1 }},
-		{"lambda target", "unsupported_target", true, func(r *events.Request, _ *env) { r.TargetType = "aws_lambda_function" }},
-		{"custom template", "unsupported_template", true, func(r *events.Request, _ *env) { r.Template = "sym:template:custom:1.0.0" }},
-		{"bad group name", "invalid_group", true, func(r *events.Request, _ *env) { r.Group = "sym readonly!" }},
-		{"empty group", "invalid_group", true, func(r *events.Request, _ *env) { r.Group = "" }},
-		{"non-group ARN", "invalid_group", true, func(r *events.Request, _ *env) { r.Group = "arn:aws:iam::123456789012:role/sym/x" }},
-		{"wildcard ARN", "invalid_group", true, func(r *events.Request, _ *env) { r.Group = "arn:aws:iam::123456789012:group/sym/*" }},
-		{"unknown group", "unknown_group", true, func(r *events.Request, _ *env) { r.Group = "nope" }},
-		{"group outside path", "group_not_allowed", true, func(r *events.Request, _ *env) { r.Group = "admins" }},
-		{"path prefix without slash", "group_not_allowed", true, func(r *events.Request, _ *env) { r.Group = "symbolic" }},
-		{"ARN of another account", "foreign_account", true, func(r *events.Request, _ *env) {
+		{"no duration", events.CodeInvalidDuration, true, func(r *events.Request, _ *env) { r.Duration, r.HasDur = 0, false }},
+		{"duration too long", events.CodeDurationTooLong, true, func(r *events.Request, _ *env) { r.Duration = 12*60 + 1 }},
+		{"lambda target", events.CodeUnsupportedTarget, true, func(r *events.Request, _ *env) { r.TargetType = "aws_lambda_function" }},
+		{"custom template", events.CodeUnsupportedTemplate, true, func(r *events.Request, _ *env) { r.Template = "sym:template:custom:1.0.0" }},
+		{"bad group name", events.CodeInvalidGroup, true, func(r *events.Request, _ *env) { r.Group = "sym readonly!" }},
+		{"empty group", events.CodeInvalidGroup, true, func(r *events.Request, _ *env) { r.Group = "" }},
+		{"non-group ARN", events.CodeInvalidGroup, true, func(r *events.Request, _ *env) { r.Group = "arn:aws:iam::123456789012:role/sym/x" }},
+		{"wildcard ARN", events.CodeInvalidGroup, true, func(r *events.Request, _ *env) { r.Group = "arn:aws:iam::123456789012:group/sym/*" }},
+		{"unknown group", events.CodeUnknownGroup, true, func(r *events.Request, _ *env) { r.Group = "nope" }},
+		{"group outside path", events.CodeGroupNotAllowed, true, func(r *events.Request, _ *env) { r.Group = "admins" }},
+		{"path prefix without slash", events.CodeGroupNotAllowed, true, func(r *events.Request, _ *env) { r.Group = "symbolic" }},
+		{"ARN of another account", events.CodeForeignAccount, true, func(r *events.Request, _ *env) {
 			r.Group = "arn:aws:iam::999999999999:group/sym/sym-readonly"
 		}},
-		{"unknown user", "unknown_user", true, func(r *events.Request, _ *env) { r.Requester = "mallory@example.com" }},
-		{"not an email", "unknown_user", true, func(r *events.Request, _ *env) { r.Requester = "alice" }},
-		{"ambiguous user", "ambiguous_user", true, func(r *events.Request, _ *env) { r.Requester = "bob@example.com" }},
-		{"self approval", "self_approval", true, func(r *events.Request, _ *env) { r.Approver = strings.ToUpper(aliceMail) }},
-		{"future timestamp", "future_timestamp", true, func(r *events.Request, e *env) { r.Timestamp = e.clock.Now().Add(time.Hour) }},
-		{"source not allowed", "source_not_allowed", false, func(r *events.Request, _ *env) { r.Source = "evil" }},
-		{"bare", "bare_not_accepted", false, func(r *events.Request, _ *env) { r.Source, r.Bare = "", true }},
-		{"bare deescalate", "bare_not_accepted", false, func(r *events.Request, _ *env) {
+		{"unknown user", events.CodeUnknownUser, true, func(r *events.Request, _ *env) { r.Requester = "mallory@example.com" }},
+		{"not an email", events.CodeUnknownUser, true, func(r *events.Request, _ *env) { r.Requester = "alice" }},
+		{"ambiguous user", events.CodeAmbiguousUser, true, func(r *events.Request, _ *env) { r.Requester = "bob@example.com" }},
+		{"self approval", events.CodeSelfApproval, true, func(r *events.Request, _ *env) { r.Approver = strings.ToUpper(aliceMail) }},
+		{"future timestamp", events.CodeFutureTimestamp, true, func(r *events.Request, e *env) { r.Timestamp = e.clock.Now().Add(time.Hour) }},
+		{"source not allowed", events.CodeSourceNotAllowed, false, func(r *events.Request, _ *env) { r.Source = "evil" }},
+		{"bare", events.CodeBareNotAccepted, false, func(r *events.Request, _ *env) { r.Source, r.Bare = "", true }},
+		{"bare deescalate", events.CodeBareNotAccepted, false, func(r *events.Request, _ *env) {
 			r.Source, r.Bare, r.Type = "", true, events.TypeDeescalate
 		}},
 	}
@@ -679,7 +679,7 @@ func TestRejections(t *testing.T) {
 			tc.edit(&req, e)
 			out := e.handle(t, req)
 			r := one(t, out)
-			if out.Kind != grants.Rejected || r.DetailType != events.AccessRejected || r.Code != tc.code {
+			if out.Kind != events.OutcomeRejected || r.DetailType != events.AccessRejected || r.Code != tc.code {
 				t.Fatalf("outcome %s %+v, want rejected %s", out.Kind, r, tc.code)
 			}
 			if r.ResultID != events.ResultID(events.AccessRejected, "sym-1") || r.Message == "" {
@@ -721,7 +721,7 @@ func TestOtherStepsIgnored(t *testing.T) {
 	for _, typ := range []string{"prompt", "request", "approve", "deny", "ignore", ""} {
 		req := escalate("sym-"+typ, "a", 30)
 		req.Type = typ
-		if out := e.handle(t, req); out.Kind != grants.Ignored || len(out.Results) != 0 {
+		if out := e.handle(t, req); out.Kind != events.OutcomeIgnored || len(out.Results) != 0 {
 			t.Errorf("%q: %+v", typ, out)
 		}
 	}
@@ -734,7 +734,7 @@ func TestMalformedIsRecorded(t *testing.T) {
 	e := newEnv(t)
 	req := events.Request{SymEventID: "sym-bad", Source: "sym"}
 	out, err := e.svc.Malformed(context.Background(), req, &events.DecodeError{Code: "invalid_entry", Msg: "bad", SymEventID: "sym-bad"})
-	if err != nil || out.Kind != grants.Rejected || one(t, out).Code != "malformed" {
+	if err != nil || out.Kind != events.OutcomeRejected || one(t, out).Code != events.CodeMalformed {
 		t.Fatalf("%+v %v", out, err)
 	}
 	if _, ok := e.store.event("sym-bad"); !ok {
@@ -751,7 +751,7 @@ func TestManualRevoke(t *testing.T) {
 		t.Fatalf("%+v %v", out, err)
 	}
 	out, err = e.svc.Revoke(context.Background(), req.GrantID(), events.RevokedManual)
-	if err != nil || out.Kind != grants.Duplicate {
+	if err != nil || out.Kind != events.OutcomeDuplicate {
 		t.Fatalf("second revoke: %+v %v", out, err)
 	}
 	e.checkAtRest(t)
@@ -768,7 +768,7 @@ func TestReasonMayHaveLineBreaks(t *testing.T) {
 	}
 	bad := escalate("e-reason-bell", "run-reason-bell", 30)
 	bad.Reason = "ding\a"
-	if got := one(t, e.handle(t, bad)); got.Code != "invalid_request" {
+	if got := one(t, e.handle(t, bad)); got.Code != events.CodeInvalidRequest {
 		t.Fatalf("reason with BEL: got %s %q, want invalid_request", got.DetailType, got.Code)
 	}
 	if e.iam.isMember(alice, readonly) != true {

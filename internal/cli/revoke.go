@@ -188,7 +188,7 @@ func revokeOne(ctx context.Context, a *app, id, reason string) (string, error) {
 		return "", err
 	}
 	var note string
-	if out.Kind == grants.Duplicate {
+	if out.Kind == events.OutcomeDuplicate {
 		g, err := a.store.GetGrant(ctx, id)
 		if err != nil {
 			return "", err

@@ -6,6 +6,7 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"github.com/iamjit/iamjit/events"
 	"net/http"
 	"time"
 
@@ -102,8 +103,8 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Observed counts a finished message by outcome with its processing time.
-func (m *Metrics) Observed(outcome string, took time.Duration) {
-	m.messages.WithLabelValues(outcome).Inc()
+func (m *Metrics) Observed(outcome events.Outcome, took time.Duration) {
+	m.messages.WithLabelValues(string(outcome)).Inc()
 	m.processing.Observe(took.Seconds())
 }
 

@@ -105,15 +105,15 @@ func (d *driver) reorder(ctx context.Context, s *Script, sent func()) (bool, err
 	// Long: a backlog may hold the escalate for a while, and the test waits
 	// for the drain before it asks.
 	code, err := d.waitResult(ctx, esc.SymID, time.Now().Add(2*time.Minute))
-	if err == nil && code != "already_revoked" {
+	if err == nil && code != events.CodeAlreadyRevoked {
 		d.note("reorder %s: the late escalate's stored result is %q", esc.GrantID, code)
 	}
-	return code == "already_revoked", err
+	return code == events.CodeAlreadyRevoked, err
 }
 
 // waitResult reads the stored result of Sym event symID until there is one
 // or deadline passes, and returns its rejection code ("" when none).
-func (d *driver) waitResult(ctx context.Context, symID string, deadline time.Time) (string, error) {
+func (d *driver) waitResult(ctx context.Context, symID string, deadline time.Time) (events.Code, error) {
 	for {
 		out, err := d.aw.ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: &d.aw.stack.Table, ConsistentRead: aws.Bool(true),
 			Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "event#" + symID}}})

@@ -577,7 +577,7 @@ func perAccountRun() (*Workload, Observed) {
 		},
 		Results: []events.Result{result(events.AccessGranted, gh, testHome, eh), result(events.AccessRevoked, gh, testHome, eh),
 			result(events.AccessGranted, gm, testMember, em), result(events.AccessRevoked, gm, testMember, em),
-			{DetailType: events.AccessRejected, ResultID: "x", SymEventID: ab.SymID, GrantID: ab.GrantID, Group: ab.ARN, Code: "unknown_group"}},
+			{DetailType: events.AccessRejected, ResultID: "x", SymEventID: ab.SymID, GrantID: ab.GrantID, Group: ab.ARN, Code: events.CodeUnknownGroup}},
 		Samples: []Sample{
 			{Start: start.Add(time.Second), End: start.Add(1100 * time.Millisecond), Account: testHome, Group: g, Members: map[string]bool{hu.Name: true}},
 			{Start: start.Add(time.Second), End: start.Add(1100 * time.Millisecond), Account: testMember, Group: g, Members: map[string]bool{mu.Name: true}},

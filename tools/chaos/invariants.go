@@ -221,8 +221,8 @@ func Check(w *Workload, o Observed) Report {
 			r.fail("inv3: escalate %s was both granted and rejected (%s)", e.SymID, rejected.Code)
 		}
 		g, hasGrant := grantsNow[e.GrantID]
-		want := map[string]string{ScenStale: "expired", ScenUnknown: "unknown_user", ScenOutside: "group_not_allowed",
-			ScenAbsent: "unknown_group", ScenForeign: "foreign_account"}[e.Scenario]
+		want := map[string]events.Code{ScenStale: events.CodeExpired, ScenUnknown: events.CodeUnknownUser, ScenOutside: events.CodeGroupNotAllowed,
+			ScenAbsent: events.CodeUnknownGroup, ScenForeign: events.CodeForeignAccount}[e.Scenario]
 		switch {
 		case want != "":
 			if !isRejected || rejected.Code != want {
@@ -690,7 +690,7 @@ func keys(m map[string]bool) []string {
 func kindsOf(m map[string]events.Result) []string {
 	var out []string
 	for k, v := range m {
-		out = append(out, k+" "+v.Code)
+		out = append(out, k+" "+string(v.Code))
 	}
 	sort.Strings(out)
 	return out
