@@ -34,11 +34,16 @@ func withMember(t *testing.T, e *env) *member {
 		t.Fatal(err)
 	}
 	m := &member{iam: newFakeIAM(), sessions: &fakeSessions{}}
-	e.svc.HomeAccount = home
-	e.svc.Members = map[string]grants.Account{memberID: {
-		IAM: m.iam, Identity: id, Sessions: m.sessions,
+	h := e.svc.Accounts.Home()
+	h.ID = home
+	accts, err := grants.NewAccounts(h, &grants.Account{
+		ID: memberID, IAM: m.iam, Identity: id, Sessions: m.sessions,
 		Groups: fakeGroups{readonly: {Name: readonly, ARN: memberARN, Path: "/sym/"}},
-	}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Accounts = accts
 	return m
 }
 
@@ -168,8 +173,12 @@ func TestUnconfiguredAccountIsAnError(t *testing.T) {
 	e := newEnv(t)
 	withMember(t, e)
 	e.handle(t, inMember(escalate("sym-1", "a", 30)))
-	e.svc.Members = nil
-	_, err := e.svc.Handle(context.Background(), inMember(deescalate("sym-2", "a")))
+	only, err := grants.NewAccounts(e.svc.Accounts.Home())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Accounts = only
+	_, err = e.svc.Handle(context.Background(), inMember(deescalate("sym-2", "a")))
 	var nc *grants.ErrAccountNotConfigured
 	if !errors.As(err, &nc) || nc.Account != memberID {
 		t.Fatalf("deescalate in a dropped account: %v, want ErrAccountNotConfigured naming %s", err, memberID)

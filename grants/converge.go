@@ -35,7 +35,7 @@ type change struct {
 // again.
 func (s *Service) converge(ctx context.Context, k Key, c change) (bool, SessionsEnded, error) {
 	var ended SessionsEnded
-	acct, err := s.account(k.Account)
+	acct, err := s.Accounts.Get(k.Account)
 	if err != nil {
 		return false, ended, err
 	}
@@ -115,7 +115,7 @@ func explaining(stored, prefer []string) string {
 // was removed (same token, no grant) and IAM has the user, remove again. It
 // reports whether it undid a late add.
 func (s *Service) recheck(ctx context.Context, k Key, token string) (bool, error) {
-	acct, err := s.account(k.Account)
+	acct, err := s.Accounts.Get(k.Account)
 	if err != nil {
 		return false, err
 	}
@@ -142,7 +142,7 @@ func (s *Service) recheck(ctx context.Context, k Key, token string) (bool, error
 					s.OnStaleAdd()
 				}
 				s.Log.WarnContext(ctx, "late add undone: IAM had the user in the group after the last removal",
-					"account_id", s.AccountID(k.Account), "iam_user", user, "group", group, "aws_request_id", reqID)
+					"account_id", k.Account, "iam_user", user, "group", group, "aws_request_id", reqID)
 				// Sessions started through the late add end with it: a new
 				// cutoff, as for any ended membership. On an error the
 				// read-back stays queued and is tried again.

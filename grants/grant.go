@@ -21,7 +21,7 @@ const (
 type Grant struct {
 	ID            string
 	State         State
-	Account       string // the group's AWS account; "" is the home account
+	Account       string // the group's AWS account id (Accounts)
 	SymEventID    string // the escalate's Sym id
 	RevokeEventID string // the deescalate's Sym id, if any
 	RunSRN        string
@@ -53,7 +53,7 @@ type Transition struct {
 // Key names one membership: an IAM user in a group of one account. The
 // same names in two accounts are two memberships.
 type Key struct {
-	Account string // "" is the home account
+	Account string // the account id (Accounts)
 	User    string
 	Group   string
 }
@@ -73,7 +73,7 @@ func (g Grant) Key() Key { return Key{Account: g.Account, User: g.IAMUser, Group
 // Membership is the store's view of one (account, IAM user, group): the
 // active grants that explain it. IAM membership must equal len(GrantIDs) > 0.
 type Membership struct {
-	Account  string // "" is the home account
+	Account  string // the account id (Accounts)
 	IAMUser  string
 	Group    string
 	GrantIDs []string
@@ -123,7 +123,7 @@ func grantedResult(g Grant) events.Result {
 		DetailType: events.AccessGranted,
 		ResultID:   events.ResultID(events.AccessGranted, g.ID),
 		GrantID:    g.ID, SymEventID: g.SymEventID, RunSRN: g.RunSRN,
-		Requester: g.Requester, IAMUser: g.IAMUser, Group: g.Group, GroupARN: g.GroupARN,
+		Requester: g.Requester, IAMUser: g.IAMUser, Group: g.Group, GroupARN: g.GroupARN, AccountID: g.Account,
 		Approver: g.Approver, GrantedAt: events.TimePtr(g.GrantedAt), ExpiresAt: events.TimePtr(g.ExpiresAt),
 	}
 }

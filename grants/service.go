@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,20 +99,12 @@ type Policy struct {
 
 // Service applies Sym requests.
 type Service struct {
-	Store Store
-	// IAM, Groups, Identity and Sessions act in the home account (the chain
-	// of IAMJIT_CONNECTOR_ROLE_ARN); Members in each account of
-	// IAMJIT_ACCOUNTS, by account id.
-	IAM         GroupMembership
-	Groups      Groups
-	Identity    *Identity
-	Sessions    Sessions // nil: role sessions are left to expire
-	HomeAccount string   // the home account's id, for results; "" when unknown
-	Members     map[string]Account
-	Policy      Policy
-	Now         func() time.Time
-	Log         *slog.Logger
-	NewToken    func() string
+	Store    Store
+	Accounts *Accounts // every account served: where each target is changed
+	Policy   Policy
+	Now      func() time.Time
+	Log      *slog.Logger
+	NewToken func() string
 	// Timers, when set, ends grants at their expiry and reads removals back
 	// promptly; nil leaves both to the sweep.
 	Timers Scheduler
@@ -178,7 +171,7 @@ func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, er
 	if rej != nil {
 		return s.rejectRecorded(ctx, req, rej)
 	}
-	res := s.grantedResult(g)
+	res := grantedResult(g)
 	ev := ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now}
 	token := s.NewToken()
 	err = s.Store.Activate(ctx, g, ev, token)
@@ -197,7 +190,7 @@ func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, er
 	if s.Timers != nil {
 		s.Timers.Expire(g)
 	}
-	s.Log.InfoContext(ctx, "access granted", "grant_id", g.ID, "account_id", s.AccountID(g.Account), "iam_user", g.IAMUser, "group", g.Group, "expires_at", g.ExpiresAt)
+	s.Log.InfoContext(ctx, "access granted", "grant_id", g.ID, "account_id", g.Account, "iam_user", g.IAMUser, "group", g.Group, "expires_at", g.ExpiresAt)
 	return Outcome{Kind: events.OutcomeApplied, Results: []events.Result{res}, GrantID: g.ID}, nil
 }
 
@@ -208,7 +201,7 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 	if g.State != StateActive {
 		return s.rejectRecorded(ctx, req, reject(events.CodeAlreadyRevoked, "grant "+g.ID+" already ended ("+string(g.State)+")"))
 	}
-	res := s.grantedResult(g)
+	res := grantedResult(g)
 	if err := s.Store.RecordEvent(ctx, ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now}); err != nil {
 		var conflict *ConflictError
 		if errors.As(err, &conflict) && conflict.Event != nil {
@@ -226,7 +219,7 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 // case the first delivery died between its write and its IAM call.
 func (s *Service) duplicate(ctx context.Context, ev ProcessedEvent) (Outcome, error) {
 	if ev.GrantID != "" && ev.Result.IAMUser != "" {
-		if _, _, err := s.converge(ctx, resultKey(ev.Result, s.HomeAccount), change{grantID: ev.GrantID, symID: ev.SymEventID}); err != nil {
+		if _, _, err := s.converge(ctx, resultKey(ev.Result, s.Accounts.Home().ID), change{grantID: ev.GrantID, symID: ev.SymEventID}); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -278,7 +271,7 @@ func (s *Service) deescalate(ctx context.Context, req events.Request) (Outcome, 
 		if g.State != StateActive {
 			// Already ended (expired, revoked by hand, a duplicate with a new
 			// id): the same revocation, same result id.
-			res := s.revokedResult(g)
+			res := revokedResult(g)
 			if err := s.Store.RecordEvent(ctx, ProcessedEvent{SymEventID: req.SymEventID, GrantID: id, Result: res, At: now}); err != nil {
 				var conflict *ConflictError
 				if errors.As(err, &conflict) && conflict.Event != nil {
@@ -289,7 +282,7 @@ func (s *Service) deescalate(ctx context.Context, req events.Request) (Outcome, 
 			return Outcome{Kind: events.OutcomeDuplicate, Results: []events.Result{res}, GrantID: id}, nil
 		}
 		g.State, g.RevokedAt, g.RevokeReason, g.RevokeEventID = StateRevoked, now, events.RevokedDeescalated, req.SymEventID
-		res := s.revokedResult(g)
+		res := revokedResult(g)
 		out, err := s.revoke(ctx, g, &ProcessedEvent{SymEventID: req.SymEventID, GrantID: id, Result: res, At: now}, false)
 		if errors.Is(err, errRaced) {
 			continue
@@ -308,12 +301,13 @@ func (s *Service) tombstone(ctx context.Context, req events.Request, now time.Ti
 		RevokedAt: now, RevokeReason: events.RevokedDeescalated, Tombstone: true,
 		History: []Transition{{At: now, Action: "tombstone", State: StateRevoked, SymEventID: req.SymEventID, Note: "deescalate arrived before escalate"}},
 	}
-	if _, arnAcct, rej := parseGroup(req.Group); rej == nil && arnAcct != s.HomeAccount {
-		// The account the request named, configured or not, for the
-		// result's account_id; a tombstone touches no membership.
+	// The account the request named, configured or not, for the result's
+	// account_id; a tombstone touches no membership.
+	g.Account = s.Accounts.Home().ID
+	if _, arnAcct, rej := parseGroup(req.Group); rej == nil && arnAcct != "" {
 		g.Account = arnAcct
 	}
-	res := s.revokedResult(g)
+	res := revokedResult(g)
 	err := s.Store.Tombstone(ctx, g, ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now})
 	var conflict *ConflictError
 	switch {
@@ -350,8 +344,8 @@ func (s *Service) revoke(ctx context.Context, g Grant, ev *ProcessedEvent, keepD
 	if err != nil {
 		return Outcome{}, err
 	}
-	s.Log.InfoContext(ctx, "access revoked", "grant_id", g.ID, "account_id", s.AccountID(g.Account), "iam_user", g.IAMUser, "group", g.Group, "reason", g.RevokeReason)
-	res := s.revokedResult(g)
+	s.Log.InfoContext(ctx, "access revoked", "grant_id", g.ID, "account_id", g.Account, "iam_user", g.IAMUser, "group", g.Group, "reason", g.RevokeReason)
+	res := revokedResult(g)
 	res.SessionsRevoked, res.SessionsSkipped, res.SessionsNotRevoked = ended.Revoked, ended.Skipped, ended.NotRevoked
 	return Outcome{Kind: events.OutcomeApplied, Results: []events.Result{res}, GrantID: g.ID}, nil
 }
@@ -364,7 +358,7 @@ func (s *Service) Revoke(ctx context.Context, grantID, reason string) (Outcome, 
 		return Outcome{}, fmt.Errorf("read grant %s: %w", grantID, err)
 	}
 	if g.State != StateActive {
-		return Outcome{Kind: events.OutcomeDuplicate, Results: []events.Result{s.revokedResult(g)}, GrantID: g.ID}, nil
+		return Outcome{Kind: events.OutcomeDuplicate, Results: []events.Result{revokedResult(g)}, GrantID: g.ID}, nil
 	}
 	g.State, g.RevokedAt, g.RevokeReason = StateRevoked, s.Now().UTC(), reason
 	out, err := s.revoke(ctx, g, nil, false)
@@ -378,128 +372,170 @@ func (s *Service) Revoke(ctx context.Context, grantID, reason string) (Outcome, 
 var groupNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 
 // validateEscalate turns a request into the grant it asks for, or says why
-// it is refused. Only IAM lookups can fail with an error.
+// it is refused. Only lookups in AWS can fail with an error.
 func (s *Service) validateEscalate(ctx context.Context, req events.Request, now time.Time) (Grant, *Rejection, error) {
-	p := s.Policy
+	if rej := s.checkRequest(req); rej != nil {
+		return Grant{}, rej, nil
+	}
+	expires, rej := s.expiry(req, now)
+	if rej != nil {
+		return Grant{}, rej, nil
+	}
+	acct, grp, rej, err := s.resolveGroup(ctx, req.Group)
+	if rej != nil || err != nil {
+		return Grant{}, rej, err
+	}
+	user, rej, err := s.resolveRequester(ctx, acct, req)
+	if rej != nil || err != nil {
+		return Grant{}, rej, err
+	}
+	return Grant{
+		ID: req.GrantID(), State: StateActive, Account: acct.ID, SymEventID: req.SymEventID, RunSRN: req.RunSRN,
+		Requester: req.Requester, IAMUser: user, Group: grp.Name, GroupARN: grp.ARN,
+		Approver: req.Approver, Reason: req.Reason, GrantedAt: now, ExpiresAt: expires,
+		History: []Transition{{At: now, Action: "escalate", State: StateActive, SymEventID: req.SymEventID}},
+	}, nil, nil
+}
+
+// checkRequest refuses what the request itself gets wrong, before anything
+// is looked up: template, target type, ids, free text, actors.
+func (s *Service) checkRequest(req events.Request) *Rejection {
 	if !strings.HasPrefix(req.Template, "sym:template:approval:") {
-		return Grant{}, reject(events.CodeUnsupportedTemplate, fmt.Sprintf("template %q is not Sym's approval template", clip(req.Template))), nil
+		return reject(events.CodeUnsupportedTemplate, fmt.Sprintf("template %q is not Sym's approval template", clip(req.Template)))
 	}
 	if req.TargetType != "aws_iam_group" {
-		return Grant{}, reject(events.CodeUnsupportedTarget, fmt.Sprintf("target type %q is not aws_iam_group", clip(req.TargetType))), nil
+		return reject(events.CodeUnsupportedTarget, fmt.Sprintf("target type %q is not aws_iam_group", clip(req.TargetType)))
 	}
-	id := req.GrantID()
-	if id == "" {
-		return Grant{}, reject(events.CodeInvalidRequest, "run.srn and fields.target_id are required"), nil
+	if req.GrantID() == "" {
+		return reject(events.CodeInvalidRequest, "run.srn and fields.target_id are required")
 	}
-	for _, f := range []string{id, req.Requester, req.Approver, req.Group} {
+	for _, f := range []string{req.GrantID(), req.Requester, req.Approver, req.Group} {
 		if events.HasControl(f) || len(f) > 1024 {
-			return Grant{}, reject(events.CodeInvalidRequest, "a field is too long or has control characters"), nil
+			return reject(events.CodeInvalidRequest, "a field is too long or has control characters")
 		}
 	}
 	// The requester's reason is free text from a Slack form: line breaks and
 	// tabs are normal there; other control characters and length are not.
 	if events.HasControl(strings.NewReplacer("\n", "", "\r", "", "\t", "").Replace(req.Reason)) || len(req.Reason) > 4096 {
-		return Grant{}, reject(events.CodeInvalidRequest, "fields.reason is too long or has control characters"), nil
+		return reject(events.CodeInvalidRequest, "fields.reason is too long or has control characters")
 	}
 	if req.Requester == "" {
-		return Grant{}, reject(events.CodeInvalidRequest, "run.actors.request.username is required"), nil
+		return reject(events.CodeInvalidRequest, "run.actors.request.username is required")
 	}
 	if req.Approver == "" {
-		return Grant{}, reject(events.CodeInvalidRequest, "run.actors.approve.username is required"), nil
+		return reject(events.CodeInvalidRequest, "run.actors.approve.username is required")
 	}
-	if !p.AllowSelfApproval && strings.EqualFold(req.Requester, req.Approver) {
-		return Grant{}, reject(events.CodeSelfApproval, "the requester approved their own request"), nil
+	if !s.Policy.AllowSelfApproval && strings.EqualFold(req.Requester, req.Approver) {
+		return reject(events.CodeSelfApproval, "the requester approved their own request")
 	}
-	if req.TSErr != "" {
-		return Grant{}, reject(events.CodeInvalidTimestamp, req.TSErr), nil
-	}
-	if req.Timestamp.After(now.Add(p.MaxClockSkew)) {
-		return Grant{}, reject(events.CodeFutureTimestamp, "event.timestamp "+req.Timestamp.Format(time.RFC3339)+" is in the future"), nil
-	}
-	if !req.HasDur {
-		return Grant{}, reject(events.CodeInvalidDuration, "fields.duration is required"), nil
-	}
-	if req.DurErr != "" {
-		return Grant{}, reject(events.CodeInvalidDuration, req.DurErr), nil
-	}
-	if req.Duration <= 0 {
-		return Grant{}, reject(events.CodeInvalidDuration, "fields.duration must be positive"), nil
-	}
-	if req.Duration > int64(p.MaxDuration/p.DurationUnit) {
-		return Grant{}, reject(events.CodeDurationTooLong, fmt.Sprintf("fields.duration %d exceeds IAMJIT_MAX_DURATION %s", req.Duration, p.MaxDuration)), nil
+	return nil
+}
+
+// expiry is when the grant ends: the event's time plus its duration, which
+// must be present, positive, within IAMJIT_MAX_DURATION and still ahead.
+func (s *Service) expiry(req events.Request, now time.Time) (time.Time, *Rejection) {
+	p := s.Policy
+	switch {
+	case req.TSErr != "":
+		return time.Time{}, reject(events.CodeInvalidTimestamp, req.TSErr)
+	case req.Timestamp.After(now.Add(p.MaxClockSkew)):
+		return time.Time{}, reject(events.CodeFutureTimestamp, "event.timestamp "+req.Timestamp.Format(time.RFC3339)+" is in the future")
+	case !req.HasDur:
+		return time.Time{}, reject(events.CodeInvalidDuration, "fields.duration is required")
+	case req.DurErr != "":
+		return time.Time{}, reject(events.CodeInvalidDuration, req.DurErr)
+	case req.Duration <= 0:
+		return time.Time{}, reject(events.CodeInvalidDuration, "fields.duration must be positive")
+	case req.Duration > int64(p.MaxDuration/p.DurationUnit):
+		return time.Time{}, reject(events.CodeDurationTooLong, fmt.Sprintf("fields.duration %d exceeds IAMJIT_MAX_DURATION %s", req.Duration, p.MaxDuration))
 	}
 	expires := req.Timestamp.Add(time.Duration(req.Duration) * p.DurationUnit).Truncate(time.Millisecond)
 	if !expires.After(now) {
-		return Grant{}, reject(events.CodeExpired, "the grant would have ended at "+expires.Format(time.RFC3339)), nil
+		return time.Time{}, reject(events.CodeExpired, "the grant would have ended at "+expires.Format(time.RFC3339))
 	}
-	name, arnAcct, rej := parseGroup(req.Group)
+	return expires, nil
+}
+
+// resolveGroup finds the requested group in the account it lives in and
+// checks that iamjit may grant it: allow-list, path, and an ARN that is
+// IAM's own for the group. From the routing on, a refusal names the
+// group's account (account_id).
+func (s *Service) resolveGroup(ctx context.Context, group string) (*Account, GroupInfo, *Rejection, error) {
+	name, arnAcct, rej := parseGroup(group)
 	if rej != nil {
-		return Grant{}, rej, nil
+		return nil, GroupInfo{}, rej, nil
 	}
-	acctID, rej := s.route(arnAcct)
+	acct, rej := s.Accounts.Route(arnAcct)
 	if rej != nil {
-		return Grant{}, rej, nil
+		return nil, GroupInfo{}, rej, nil
 	}
-	// From here a refusal names the group's account (account_id).
 	reject := func(code events.Code, msg string) *Rejection {
-		return &Rejection{Code: code, Msg: msg, Account: s.AccountID(acctID)}
+		return &Rejection{Code: code, Msg: msg, Account: acct.ID}
 	}
+	p := s.Policy
 	if !allowed(p.AllowedGroups, name, "") {
-		return Grant{}, reject(events.CodeGroupNotAllowed, "group "+name+" is not in IAMJIT_ALLOWED_GROUPS"), nil
-	}
-	acct, err := s.account(acctID)
-	if err != nil {
-		return Grant{}, nil, err
+		return nil, GroupInfo{}, reject(events.CodeGroupNotAllowed, "group "+name+" is not in IAMJIT_ALLOWED_GROUPS"), nil
 	}
 	grp, err := acct.Groups.Group(ctx, name)
 	if errors.Is(err, ErrNotFound) {
-		return Grant{}, reject(events.CodeUnknownGroup, "IAM has no group "+name+s.inAccount(acctID)), nil
+		return nil, GroupInfo{}, reject(events.CodeUnknownGroup, "IAM has no group "+name+inMember(acct)), nil
 	}
 	if err != nil {
-		return Grant{}, nil, fmt.Errorf("look up group %s%s: %w", name, s.inAccount(acctID), err)
+		return nil, GroupInfo{}, nil, fmt.Errorf("look up group %s%s: %w", name, inMember(acct), err)
 	}
-	if !allowed(p.AllowedGroups, name, grp.ARN) {
-		return Grant{}, reject(events.CodeGroupNotAllowed, "group "+grp.ARN+" is not in IAMJIT_ALLOWED_GROUPS"), nil
-	}
-	if !strings.HasPrefix(grp.Path, p.GroupPath) {
-		return Grant{}, reject(events.CodeGroupNotAllowed, "group "+name+" has path "+grp.Path+", outside "+p.GroupPath), nil
-	}
-	if arnAcct != "" && arnAccount(grp.ARN) != arnAcct {
+	switch {
+	case !allowed(p.AllowedGroups, name, grp.ARN):
+		return nil, GroupInfo{}, reject(events.CodeGroupNotAllowed, "group "+grp.ARN+" is not in IAMJIT_ALLOWED_GROUPS"), nil
+	case !strings.HasPrefix(grp.Path, p.GroupPath):
+		return nil, GroupInfo{}, reject(events.CodeGroupNotAllowed, "group "+name+" has path "+grp.Path+", outside "+p.GroupPath), nil
+	case arnAcct != "" && arnAccount(grp.ARN) != arnAcct:
 		rej := reject(events.CodeForeignAccount, "group ARN names account "+arnAcct+", not this one")
 		rej.Account = arnAcct
-		return Grant{}, rej, nil
-	}
-	if arnAcct != "" && grp.ARN != req.Group {
+		return nil, GroupInfo{}, rej, nil
+	case arnAcct != "" && grp.ARN != group:
 		// Same name, other path or partition: the ARN does not name this group.
-		return Grant{}, reject(events.CodeInvalidGroup, fmt.Sprintf("%q is not IAM's ARN for group %s", clip(req.Group), name)), nil
+		return nil, GroupInfo{}, reject(events.CodeInvalidGroup, fmt.Sprintf("%q is not IAM's ARN for group %s", clip(group), name)), nil
+	}
+	return acct, grp, nil, nil
+}
+
+// resolveRequester maps the requester's email to the IAM user of acct, and
+// refuses an approver who maps to the same user: two emails of one person
+// (an alias, a mapping-file entry) are still a self-approval.
+func (s *Service) resolveRequester(ctx context.Context, acct *Account, req events.Request) (string, *Rejection, error) {
+	reject := func(code events.Code, msg string) *Rejection {
+		return &Rejection{Code: code, Msg: msg, Account: acct.ID}
 	}
 	user, err := acct.Identity.Resolve(ctx, req.Requester)
 	var idErr *IdentityError
 	if errors.As(err, &idErr) {
-		return Grant{}, reject(idErr.Code, idErr.Msg), nil
+		return "", reject(idErr.Code, idErr.Msg), nil
 	}
 	if err != nil {
-		return Grant{}, nil, fmt.Errorf("map %s to an IAM user: %w", req.Requester, err)
+		return "", nil, fmt.Errorf("map %s to an IAM user: %w", req.Requester, err)
 	}
-	if !p.AllowSelfApproval {
-		// Two emails of one person (an alias, a mapping-file entry) are
-		// still a self-approval: compare the IAM users they map to.
-		approver, err := acct.Identity.ResolveApprover(ctx, req.Approver)
-		switch {
-		case errors.As(err, &idErr):
-			// The approver has no (single) IAM user: not the requester's.
-		case err != nil:
-			return Grant{}, nil, fmt.Errorf("map approver %s to an IAM user: %w", req.Approver, err)
-		case approver == user:
-			return Grant{}, reject(events.CodeSelfApproval, "the approver maps to the requester's IAM user "+user), nil
-		}
+	if s.Policy.AllowSelfApproval {
+		return user, nil, nil
 	}
-	return Grant{
-		ID: id, State: StateActive, Account: acctID, SymEventID: req.SymEventID, RunSRN: req.RunSRN,
-		Requester: req.Requester, IAMUser: user, Group: grp.Name, GroupARN: grp.ARN,
-		Approver: req.Approver, Reason: req.Reason, GrantedAt: now, ExpiresAt: expires,
-		History: []Transition{{At: now, Action: "escalate", State: StateActive, SymEventID: req.SymEventID}},
-	}, nil, nil
+	approver, err := acct.Identity.ResolveApprover(ctx, req.Approver)
+	switch {
+	case errors.As(err, &idErr):
+		// The approver has no (single) IAM user: not the requester's.
+	case err != nil:
+		return "", nil, fmt.Errorf("map approver %s to an IAM user: %w", req.Approver, err)
+	case approver == user:
+		return "", reject(events.CodeSelfApproval, "the approver maps to the requester's IAM user "+user), nil
+	}
+	return user, nil, nil
+}
+
+// inMember names a member account in messages; the home account is
+// implied.
+func inMember(a *Account) string {
+	if a.Home {
+		return ""
+	}
+	return " in account " + a.ID
 }
 
 // parseGroup accepts a group name or an IAM group ARN and returns the name
@@ -546,23 +582,10 @@ func allowed(list []string, name, arn string) bool {
 	return false
 }
 
-// inAccount names a member account in messages; the home account is
-// implied.
-func (s *Service) inAccount(account string) string {
-	if account == "" {
-		return ""
-	}
-	return " in account " + account
-}
-
 // resultKey is the membership a stored result is about: results name the
-// home account by its id (or not at all, before accounts existed).
+// account by its id (none, from before there were accounts: the home one).
 func resultKey(r events.Result, home string) Key {
-	acct := r.AccountID
-	if acct == home {
-		acct = ""
-	}
-	return Key{Account: acct, User: r.IAMUser, Group: r.Group}
+	return Key{Account: cmp.Or(r.AccountID, home), User: r.IAMUser, Group: r.Group}
 }
 
 func groupName(s string) string {

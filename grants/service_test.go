@@ -50,15 +50,20 @@ func newEnv(t testing.TB) *env {
 	store := newFakeStore(clock.Now)
 	iam := newFakeIAM()
 	var n atomic.Int64
+	// The home account's id is unknown here, as with no role chain; tests
+	// of many accounts name it (withMember).
+	accts, err := grants.NewAccounts(&grants.Account{IAM: iam, Identity: id, Groups: fakeGroups{
+		readonly:   {Name: readonly, ARN: roARN, Path: "/sym/"},
+		"sym-ops":  {Name: "sym-ops", ARN: "arn:aws:iam::123456789012:group/sym/team/sym-ops", Path: "/sym/team/"},
+		"admins":   {Name: "admins", ARN: "arn:aws:iam::123456789012:group/admins", Path: "/"},
+		"symbolic": {Name: "symbolic", ARN: "arn:aws:iam::123456789012:group/symbolic/symbolic", Path: "/symbolic/"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc := &grants.Service{
-		Store: store, IAM: iam, Identity: id, Now: clock.Now,
+		Store: store, Accounts: accts, Now: clock.Now,
 		Log: slog.New(slog.DiscardHandler),
-		Groups: fakeGroups{
-			readonly:   {Name: readonly, ARN: roARN, Path: "/sym/"},
-			"sym-ops":  {Name: "sym-ops", ARN: "arn:aws:iam::123456789012:group/sym/team/sym-ops", Path: "/sym/team/"},
-			"admins":   {Name: "admins", ARN: "arn:aws:iam::123456789012:group/admins", Path: "/"},
-			"symbolic": {Name: "symbolic", ARN: "arn:aws:iam::123456789012:group/symbolic/symbolic", Path: "/symbolic/"},
-		},
 		Policy: grants.Policy{
 			GroupPath: "/sym/", MaxDuration: 12 * time.Hour, DurationUnit: time.Minute,
 			Sources: []string{"sym"}, MaxClockSkew: 5 * time.Minute,
@@ -116,7 +121,7 @@ func (e *env) checkAtRest(t testing.TB) {
 	if member := e.iam.isMember(alice, readonly); member != (len(active) > 0) {
 		t.Fatalf("IAM member = %v, active unexpired grants = %v", member, active)
 	}
-	m, _ := e.store.Membership(context.Background(), grants.Key{User: alice, Group: readonly})
+	m, _ := e.store.Membership(context.Background(), grants.Key{Account: e.svc.Accounts.Home().ID, User: alice, Group: readonly})
 	if len(m.GrantIDs) != len(active) || m.Dirty {
 		t.Fatalf("membership %+v, want grants %v and clean", m, active)
 	}

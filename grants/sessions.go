@@ -39,7 +39,7 @@ type historyStore interface {
 // write emptied: the membership ended now.
 // The roles are those of the membership's account, written through its
 // chain.
-func (s *Service) endSessions(ctx context.Context, acct Account, k Key, grantID, symID string) (SessionsEnded, error) {
+func (s *Service) endSessions(ctx context.Context, acct *Account, k Key, grantID, symID string) (SessionsEnded, error) {
 	if acct.Sessions == nil {
 		return SessionsEnded{}, nil
 	}

@@ -44,7 +44,7 @@ func (f *fakeSessions) count() int { f.mu.Lock(); defer f.mu.Unlock(); return le
 
 func withFakeSessions(e *env) *fakeSessions {
 	f := &fakeSessions{inIAM: func() bool { return e.iam.isMember(alice, readonly) }}
-	e.svc.Sessions = f
+	e.svc.Accounts.Home().Sessions = f
 	return f
 }
 

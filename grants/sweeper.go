@@ -113,7 +113,7 @@ func (s *Service) Upcoming(ctx context.Context, horizon time.Duration, limit int
 }
 
 func (s *Service) expire(ctx context.Context, pub Publisher, g Grant) error {
-	out := Outcome{Results: []events.Result{s.revokedResult(g)}}
+	out := Outcome{Results: []events.Result{revokedResult(g)}}
 	if g.State == StateActive {
 		// The time of the revocation, not of the sweep's start: a long sweep
 		// must not backdate the grants it reaches late.

@@ -8,12 +8,10 @@
 package reconcile
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -23,15 +21,6 @@ import (
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/sessions"
 )
-
-// Members lists the groups under an IAM path with their members
-// (grants/iamgroups).
-type Members interface {
-	ManagedGroups(ctx context.Context, path string) (map[string][]string, error)
-	// IsMember reads one membership now: differences found in the listing
-	// are confirmed with it before they are reported.
-	IsMember(ctx context.Context, iamUser, group string) (bool, error)
-}
 
 // Store is what reconcile reads in the grants table (grants/dynamo).
 type Store interface {
@@ -136,23 +125,15 @@ type SessionChecker interface {
 	Check(ctx context.Context, enforce bool) ([]sessions.Missing, error)
 }
 
-// Account is one AWS account's IAM, as reconcile reads it.
-type Account struct {
-	Members Members
-	// SessionCheck, when set, reports (and repairs) missing revocations.
-	SessionCheck SessionChecker
-}
-
-// Reconciler compares and, with enforce, repairs: the home account and
-// every member account, each group under the path in each.
+// Reconciler compares and, with enforce, repairs: every account iamjit
+// serves, each group under the path in each, read through the account's
+// own listing (grants.Account.Members) and confirmed with its IAM.
 type Reconciler struct {
-	Home Account
-	// HomeAccount is the home account's id, for reports and results; ""
-	// when unknown.
-	HomeAccount string
-	// Members are the accounts of IAMJIT_ACCOUNTS, by id.
-	Members map[string]Account
-	Store   Store
+	Accounts *grants.Accounts
+	// SessionChecks, by account id, report (and repair) missing
+	// revocations; an account without one has its sessions unchecked.
+	SessionChecks map[string]SessionChecker
+	Store         Store
 	// Converger changes IAM under enforce, in every account.
 	Converger     Converger
 	Publisher     Publisher
@@ -180,22 +161,18 @@ func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 	// member the listing shows was added after its grant was written, so
 	// the grant is in what is read next (the other way round, a grant and
 	// its AddUserToGroup landing in between read as an unexplained member).
-	ids := append([]string{""}, slices.Sorted(maps.Keys(r.Members))...)
+	accts := r.Accounts.All()
 	listed := map[string]map[string][]string{}
 	var errs []error
-	for _, id := range ids {
-		acct, ok := r.account(id)
-		if !ok {
-			continue
-		}
+	for _, acct := range accts {
 		groups, err := acct.Members.ManagedGroups(ctx, r.GroupPath)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("list managed groups%s: %w", inAccount(id), err))
+			errs = append(errs, fmt.Errorf("list managed groups%s: %w", inMember(acct), err))
 			continue
 		}
-		listed[id] = groups
+		listed[acct.ID] = groups
 	}
-	if len(errs) == len(ids) {
+	if len(errs) == len(accts) {
 		return rep, errors.Join(errs...)
 	}
 	active, err := r.Store.ActiveGrants(ctx)
@@ -206,19 +183,15 @@ func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 	for _, g := range active {
 		byAcct[g.Account] = append(byAcct[g.Account], g)
 	}
-	for _, id := range ids {
-		acct, ok := r.account(id)
-		if !ok {
-			continue
-		}
-		if groups, ok := listed[id]; ok {
-			n, err := r.compare(ctx, &rep, id, acct, groups, byAcct[id], now, enforce)
+	for _, acct := range accts {
+		if groups, ok := listed[acct.ID]; ok {
+			n, err := r.compare(ctx, &rep, acct, groups, byAcct[acct.ID], now, enforce)
 			rep.Groups += n
 			if err != nil {
 				errs = append(errs, err)
 			}
 		}
-		delete(byAcct, id)
+		delete(byAcct, acct.ID)
 	}
 	for id, gs := range byAcct {
 		// Grants of an account no longer configured: nobody can read its
@@ -247,26 +220,13 @@ func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 	if enforce {
 		errs = append(errs, r.enforce(ctx, &rep, now))
 	}
-	// Reports name the home account by its id once it is known.
-	for i := range rep.Differences {
-		if rep.Differences[i].Account == "" {
-			rep.Differences[i].Account = r.HomeAccount
-		}
-	}
 	return rep, errors.Join(errs...)
-}
-
-func (r *Reconciler) account(id string) (Account, bool) {
-	if id == "" {
-		return r.Home, r.Home.Members != nil
-	}
-	a, ok := r.Members[id]
-	return a, ok
 }
 
 // compare adds the differences of one account to rep and returns how many
 // managed groups it has.
-func (r *Reconciler) compare(ctx context.Context, rep *Report, id string, acct Account, groups map[string][]string, active []grants.Grant, now time.Time, enforce bool) (int, error) {
+func (r *Reconciler) compare(ctx context.Context, rep *Report, acct *grants.Account, groups map[string][]string, active []grants.Grant, now time.Time, enforce bool) (int, error) {
+	id := acct.ID
 	if len(r.AllowedGroups) > 0 {
 		for name := range groups {
 			if !slices.Contains(r.AllowedGroups, name) && !r.allowedARN(id, name) {
@@ -305,16 +265,16 @@ func (r *Reconciler) compare(ctx context.Context, rep *Report, id string, acct A
 			diffs = append(diffs, Difference{Kind: MissingMember, Account: id, IAMUser: k.User, Group: k.Group, GrantIDs: sorted(ids)})
 		}
 	}
-	diffs = confirmed(ctx, acct.Members, diffs)
+	diffs = confirmed(ctx, acct.IAM, diffs)
 	for k, ids := range overdue {
 		if live[k] == nil {
 			diffs = append(diffs, Difference{Kind: Overdue, Account: id, IAMUser: k.User, Group: k.Group, GrantIDs: sorted(ids)})
 		}
 	}
 	var sessErr error
-	if acct.SessionCheck != nil {
+	if check := r.SessionChecks[id]; check != nil {
 		var missing []sessions.Missing
-		missing, sessErr = acct.SessionCheck.Check(ctx, enforce)
+		missing, sessErr = check.Check(ctx, enforce)
 		for _, m := range missing {
 			d := Difference{Kind: MissingRevocation, Account: id, IAMUser: m.User, Role: m.RoleARN}
 			if enforce {
@@ -326,7 +286,7 @@ func (r *Reconciler) compare(ctx context.Context, rep *Report, id string, acct A
 			diffs = append(diffs, d)
 		}
 		if sessErr != nil {
-			sessErr = fmt.Errorf("check session revocations%s: %w", inAccount(id), sessErr)
+			sessErr = fmt.Errorf("check session revocations%s: %w", inMember(acct), sessErr)
 		}
 	}
 	rep.Differences = append(rep.Differences, diffs...)
@@ -335,8 +295,7 @@ func (r *Reconciler) compare(ctx context.Context, rep *Report, id string, acct A
 
 // allowedARN: the allow-list may name a group by its ARN (that account's
 // group only).
-func (r *Reconciler) allowedARN(id, name string) bool {
-	acct := cmp.Or(id, r.HomeAccount)
+func (r *Reconciler) allowedARN(acct, name string) bool {
 	for _, e := range r.AllowedGroups {
 		if strings.HasPrefix(e, "arn:") && strings.HasSuffix(e, "/"+name) && strings.Contains(e, ":"+acct+":") {
 			return true
@@ -345,11 +304,13 @@ func (r *Reconciler) allowedARN(id, name string) bool {
 	return false
 }
 
-func inAccount(id string) string {
-	if id == "" {
+// inMember names a member account in messages; the home account is
+// implied.
+func inMember(a *grants.Account) string {
+	if a.Home {
 		return ""
 	}
-	return " in account " + id
+	return " in account " + a.ID
 }
 
 // confirmed keeps the member differences IAM still shows when asked again.
@@ -357,7 +318,7 @@ func inAccount(id string) string {
 // escalate whose AddUserToGroup lands in between would otherwise be reported
 // (and re-added) as a missing member, and a deescalate's removal as an
 // unexplained one. A difference that cannot be re-read is kept.
-func confirmed(ctx context.Context, members Members, diffs []Difference) []Difference {
+func confirmed(ctx context.Context, members grants.GroupMembership, diffs []Difference) []Difference {
 	return slices.DeleteFunc(diffs, func(d Difference) bool {
 		if d.Kind != MissingMember && d.Kind != UnexplainedMember {
 			return false
@@ -405,7 +366,7 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 		default:
 			d.Action = ActionNone
 		}
-		r.Log.InfoContext(ctx, "reconcile enforced", "kind", d.Kind, "account_id", cmp.Or(d.Account, r.HomeAccount), "iam_user", d.IAMUser, "group", d.Group,
+		r.Log.InfoContext(ctx, "reconcile enforced", "kind", d.Kind, "account_id", d.Account, "iam_user", d.IAMUser, "group", d.Group,
 			"grant_ids", strings.Join(d.GrantIDs, ","), "action", d.Action)
 	}
 	// Published after the removals: a notice is never sent for a removal
@@ -423,11 +384,12 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 const readdNote = "reconcile: re-added after drift"
 
 // DriftKey is what the result id of an Access Revoked (drift) is derived
-// from: the membership (the home account's keys are as before accounts
-// existed) and the start of the detection window.
-func DriftKey(k grants.Key, detected time.Time, window time.Duration) string {
+// from: the membership and the start of the detection window. A membership
+// of the home account is named without the account, as before there were
+// accounts, so its result ids did not change.
+func DriftKey(k grants.Key, home string, detected time.Time, window time.Duration) string {
 	who := k.User + "/" + k.Group
-	if k.Account != "" {
+	if k.Account != home {
 		who = k.Account + "/" + who
 	}
 	return "drift/" + who + "/" + detected.UTC().Truncate(window).Format(time.RFC3339)
@@ -440,8 +402,8 @@ func (r *Reconciler) driftResult(k grants.Key, now time.Time) events.Result {
 	}
 	return events.Result{
 		DetailType: events.AccessRevoked,
-		ResultID:   events.ResultID(events.AccessRevoked, DriftKey(k, now, w)),
-		AccountID:  cmp.Or(k.Account, r.HomeAccount),
+		ResultID:   events.ResultID(events.AccessRevoked, DriftKey(k, r.Accounts.Home().ID, now, w)),
+		AccountID:  k.Account,
 		IAMUser:    k.User, Group: k.Group, Reason: events.RevokedDrift, RevokedAt: events.TimePtr(now),
 		Message: "member of a managed group with no active grant: removed by reconcile",
 	}

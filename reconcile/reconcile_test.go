@@ -139,16 +139,27 @@ func (f *fakePub) Publish(ctx context.Context, rs []events.Result) error {
 
 var t0 = time.Date(2026, 5, 1, 12, 10, 0, 0, time.UTC)
 
-func setup() (*Reconciler, *fakeIAM, *fakeStore, *fakePub) {
+func setup(t testing.TB) (*Reconciler, *fakeIAM, *fakeStore, *fakePub) {
 	iam := &fakeIAM{groups: map[string][]string{"sym-ro": {}, "sym-admin": {}}}
 	st := &fakeStore{members: map[pair]grants.Membership{}}
 	pub := &fakePub{}
 	now := func() time.Time { return t0 }
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := &grants.Service{Store: st, IAM: iam, Now: now, Log: log}
-	r := &Reconciler{Home: Account{Members: iam}, Store: st, Converger: svc, Publisher: pub, GroupPath: "/sym/",
-		Window: time.Hour, Now: now, Log: log}
+	r := &Reconciler{Store: st, Publisher: pub, GroupPath: "/sym/", Window: time.Hour, Now: now, Log: log}
+	withAccounts(t, r, &grants.Account{IAM: iam, Members: iam})
 	return r, iam, st, pub
+}
+
+// withAccounts gives the reconciler and its grants service one registry of
+// home (whose id is unknown here, as the fake store names it "") and
+// members.
+func withAccounts(t testing.TB, r *Reconciler, home *grants.Account, members ...*grants.Account) {
+	accts, err := grants.NewAccounts(home, members...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Accounts = accts
+	r.Converger = &grants.Service{Store: r.Store.(*fakeStore), Accounts: accts, Now: r.Now, Log: r.Log}
 }
 
 // service is the grants.Service setup gave r to change IAM with.
@@ -164,7 +175,7 @@ func kinds(rep Report) []string {
 }
 
 func TestNoDrift(t *testing.T) {
-	r, iam, st, _ := setup()
+	r, iam, st, _ := setup(t)
 	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
 	iam.groups["sym-ro"] = []string{"alice"}
 	rep, err := r.Run(context.Background(), true)
@@ -180,7 +191,7 @@ func TestNoDrift(t *testing.T) {
 }
 
 func TestReportOnlyChangesNothing(t *testing.T) {
-	r, iam, st, pub := setup()
+	r, iam, st, pub := setup(t)
 	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))    // lost its membership
 	st.grant("g2", "carol", "sym-ro", t0.Add(-time.Minute)) // overdue, still in IAM
 	st.grant("g3", "dave", "sym-gone", t0.Add(time.Hour))   // group not managed
@@ -212,7 +223,7 @@ func TestReportOnlyChangesNothing(t *testing.T) {
 }
 
 func TestEnforceRemovesAndReadds(t *testing.T) {
-	r, iam, st, pub := setup()
+	r, iam, st, pub := setup(t)
 	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
 	st.grant("g2", "carol", "sym-ro", t0.Add(-time.Minute))
 	iam.groups["sym-ro"] = []string{"bob", "carol"}
@@ -259,7 +270,7 @@ func TestEnforceRemovesAndReadds(t *testing.T) {
 func TestDriftResultIDIsStablePerWindow(t *testing.T) {
 	ids := map[string]bool{}
 	for _, at := range []time.Time{t0, t0.Add(40 * time.Minute)} { // same hour: 12:10, 12:50
-		r, iam, _, pub := setup()
+		r, iam, _, pub := setup(t)
 		r.Now = func() time.Time { return at }
 		iam.groups["sym-ro"] = []string{"bob"}
 		if _, err := r.Run(context.Background(), true); err != nil {
@@ -270,7 +281,7 @@ func TestDriftResultIDIsStablePerWindow(t *testing.T) {
 	if len(ids) != 1 {
 		t.Fatalf("two detections in one window published %d result ids, want 1", len(ids))
 	}
-	r, iam, _, pub := setup()
+	r, iam, _, pub := setup(t)
 	r.Now = func() time.Time { return t0.Add(time.Hour) }
 	iam.groups["sym-ro"] = []string{"bob"}
 	if _, err := r.Run(context.Background(), true); err != nil {
@@ -284,7 +295,7 @@ func TestDriftResultIDIsStablePerWindow(t *testing.T) {
 // A grant activated after the listing but before the repair explains the
 // member: reconcile must keep it, not undo the new grant.
 func TestEnforceKeepsAMemberAGrantNowExplains(t *testing.T) {
-	r, iam, st, pub := setup()
+	r, iam, st, pub := setup(t)
 	iam.groups["sym-ro"] = []string{"bob"}
 	st.onRead = func(p pair) {
 		if p.User == "bob" && st.members[p].Token == "" {
@@ -306,7 +317,7 @@ func TestEnforceKeepsAMemberAGrantNowExplains(t *testing.T) {
 // A writer that changes the membership between the read and the mark makes
 // reconcile read and converge again, ending where the store says.
 func TestEnforceConvergesAgainAfterAConcurrentWrite(t *testing.T) {
-	r, iam, st, pub := setup()
+	r, iam, st, pub := setup(t)
 	iam.groups["sym-ro"] = []string{"bob"}
 	st.members[homePair("bob", "sym-ro")] = grants.Membership{IAMUser: "bob", Group: "sym-ro", Token: "tok-0"}
 	m := &markRacer{fakeStore: st}
@@ -343,7 +354,7 @@ func (m *markRacer) MarkSynced(ctx context.Context, k grants.Key, token, grantID
 }
 
 func TestAllowedGroupsLimitsWhatIsJudged(t *testing.T) {
-	r, iam, _, _ := setup()
+	r, iam, _, _ := setup(t)
 	r.AllowedGroups = []string{"sym-ro"}
 	iam.groups["sym-admin"] = []string{"root-ish"}
 	rep, err := r.Run(context.Background(), true)
@@ -356,7 +367,7 @@ func TestAllowedGroupsLimitsWhatIsJudged(t *testing.T) {
 }
 
 func TestEnforceReportsFailures(t *testing.T) {
-	r, iam, st, pub := setup()
+	r, iam, st, pub := setup(t)
 	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
 	iam.groups["sym-ro"] = []string{"bob"}
 	iam.failAdd = errors.New("AccessDenied")
@@ -402,10 +413,10 @@ func (f *fakeChecker) Check(ctx context.Context, enforce bool) ([]sessions.Missi
 // Revoked says which; a missing revocation statement is reported and, with
 // enforce, restored.
 func TestSessionsOnDriftAndMissingRevocations(t *testing.T) {
-	r, iam, _, pub := setup()
+	r, iam, _, pub := setup(t)
 	ss := &fakeSessions{}
 	chk := &fakeChecker{missing: []sessions.Missing{{RoleARN: "arn:aws:iam::123456789012:role/jit/ro", User: "dave", At: t0.Add(-time.Minute)}}}
-	service(r).Sessions, r.Home.SessionCheck = ss, chk
+	r.Accounts.Home().Sessions, r.SessionChecks = ss, map[string]SessionChecker{"": chk}
 	iam.groups["sym-ro"] = []string{"bob"}
 
 	rep, err := r.Run(context.Background(), false)
@@ -434,7 +445,7 @@ func TestSessionsOnDriftAndMissingRevocations(t *testing.T) {
 // between its transaction and its AddUser, or a deescalate before its
 // RemoveUser): enforce leaves it to them and changes nothing in IAM.
 func TestEnforceLeavesADirtyMembershipToItsWriter(t *testing.T) {
-	r, iam, st, pub := setup()
+	r, iam, st, pub := setup(t)
 	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour)) // escalate in flight: not in IAM yet
 	m := st.members[homePair("alice", "sym-ro")]
 	m.Dirty = true
@@ -461,7 +472,7 @@ func TestEnforceLeavesADirtyMembershipToItsWriter(t *testing.T) {
 // The group listing is older than the grants it is compared with: a member
 // added (or removed) since is not drift, and nothing is reported or changed.
 func TestDifferencesAreConfirmedBeforeTheyAreReported(t *testing.T) {
-	r, iam, st, pub := setup()
+	r, iam, st, pub := setup(t)
 	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
 	iam.groups["sym-ro"] = []string{"alice"}            // her escalate's add landed
 	iam.listed = map[string][]string{"sym-ro": {"bob"}} // listed before it, and before bob's removal
@@ -481,11 +492,9 @@ func TestDifferencesAreConfirmedBeforeTheyAreReported(t *testing.T) {
 // names in two accounts never explain each other, and enforce acts in the
 // difference's account only.
 func TestAccountsAreReconciledApart(t *testing.T) {
-	r, home, st, pub := setup()
-	r.HomeAccount = "123456789012"
+	r, home, st, pub := setup(t)
 	member := &fakeIAM{groups: map[string][]string{"sym-ro": {"alice"}}}
-	r.Members = map[string]Account{"210987654321": {Members: member}}
-	service(r).Members = map[string]grants.Account{"210987654321": {IAM: member}}
+	withAccounts(t, r, r.Accounts.Home(), &grants.Account{ID: "210987654321", IAM: member, Members: member})
 	// alice's grant is in the home account; in the member account nothing
 	// explains her.
 	st.grant("g1", "alice", "sym-ro", t0.Add(time.Hour))
@@ -508,7 +517,7 @@ func TestAccountsAreReconciledApart(t *testing.T) {
 		t.Errorf("home IAM was changed: %v", home.calls)
 	}
 	if len(pub.got) != 1 || pub.got[0].AccountID != "210987654321" ||
-		pub.got[0].ResultID == events.ResultID(events.AccessRevoked, DriftKey(grants.Key{User: "alice", Group: "sym-ro"}, t0, time.Hour)) {
+		pub.got[0].ResultID == events.ResultID(events.AccessRevoked, DriftKey(grants.Key{User: "alice", Group: "sym-ro"}, "", t0, time.Hour)) {
 		t.Errorf("drift results %+v: want one for the member account, its id apart from the home one's", pub.got)
 	}
 	if rep.Groups != 3 {
@@ -521,7 +530,7 @@ func TestAccountsAreReconciledApart(t *testing.T) {
 // member is in both reads or only in the grants (and then confirmed in
 // IAM), never an unexplained member that enforce "keeps" with a re-add.
 func TestEscalateBetweenTheReadsIsNoDrift(t *testing.T) {
-	r, iam, st, pub := setup()
+	r, iam, st, pub := setup(t)
 	landed := false
 	escalate := func() { // right after whichever read comes first
 		if landed {

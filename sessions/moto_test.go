@@ -74,7 +74,7 @@ func newMotoEnv(t *testing.T, mode string) *motoEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var n atomic.Int64
 	tok := func() string { return "tok-" + strconv.FormatInt(n.Add(1), 10) }
-	e.store = gdynamo.New(e.ddb, table, 90*24*time.Hour, e.clk.Now)
+	e.store = gdynamo.New(e.ddb, table, 90*24*time.Hour, e.clk.Now, "")
 	e.roles = iamroles.New(e.iam, 5*time.Minute, e.clk.Now, log)
 	e.rev = &sessions.Revoker{Roles: e.roles, Store: sdynamo.New(e.ddb, table, e.clk.Now), Mode: mode, RolePath: "/jit/",
 		Now: e.clk.Now, NewToken: tok, Log: log, Observer: e.obs}
@@ -83,8 +83,12 @@ func newMotoEnv(t *testing.T, mode string) *motoEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc = &grants.Service{Store: e.store, IAM: groups, Groups: groups, Identity: id, Now: e.clk.Now, Log: log, NewToken: tok,
-		Sessions: cli.SessionsHook{Revoker: e.rev},
+	accts, err := grants.NewAccounts(&grants.Account{IAM: groups, Groups: groups, Members: groups, Identity: id,
+		Sessions: cli.SessionsHook{Revoker: e.rev}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = &grants.Service{Store: e.store, Accounts: accts, Now: e.clk.Now, Log: log, NewToken: tok,
 		Policy: grants.Policy{GroupPath: "/sym/", MaxDuration: 12 * time.Hour, DurationUnit: time.Second,
 			Sources: []string{"sym"}, MaxClockSkew: 5 * time.Minute}}
 	return e

@@ -5,7 +5,10 @@
 //     due_pk=EXPIRY, due_at=<expiry> while it still needs the sweeper;
 //   - member#<iam user>#<group> (home account) or
 //     member#<account id>#<iam user>#<group> (a member account; IAM names
-//     have no "#", so the two never meet): the set of active grant ids, a
+//     have no "#", so the two never meet). The home account is written
+//     without its id, as before there were accounts: tables from then need
+//     no migration. Only the store knows this; everything above it names
+//     every account by its id: the set of active grant ids, a
 //     token that every write replaces and a version; in the "due" index
 //     under due_pk=DIRTY, due_at=<last write> until IAM is known to agree;
 //   - event#<sym id>: the result of a processed Sym event.
@@ -15,6 +18,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,16 +88,30 @@ type Store struct {
 	table     string
 	retention time.Duration
 	now       func() time.Time
+	// home is the home account's id: its grants and memberships are stored
+	// without an account (see the package comment).
+	home string
 	// RecheckAfter is how long after a removal its read-back is due
 	// (IAMJIT_READBACK_DELAY); 0 queues no read-back.
 	RecheckAfter time.Duration
 }
 
 // New returns a Store on table. retention is how long a grant's history is
-// kept after it ends.
-func New(db API, table string, retention time.Duration, now func() time.Time) *Store {
-	return &Store{db: db, table: table, retention: retention, now: now}
+// kept after it ends; home is the home account's id ("" when unknown).
+func New(db API, table string, retention time.Duration, now func() time.Time, home string) *Store {
+	return &Store{db: db, table: table, retention: retention, now: now, home: home}
 }
+
+// stored is how an account id is written: the home account as "" (absent).
+func (s *Store) stored(account string) string {
+	if account == s.home {
+		return ""
+	}
+	return account
+}
+
+// loaded is the account id of what was read: absent is the home account.
+func (s *Store) loaded(account string) string { return cmp.Or(account, s.home) }
 
 // grantItem is a grant as stored.
 type grantItem struct {
@@ -133,8 +151,8 @@ type memberItem struct {
 	DuePK   string   `dynamodbav:"due_pk,omitempty"`
 }
 
-func (it memberItem) membership() grants.Membership {
-	return grants.Membership{Account: it.Account, IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: it.DuePK == dueDirty}
+func (s *Store) membership(it memberItem) grants.Membership {
+	return grants.Membership{Account: s.loaded(it.Account), IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: it.DuePK == dueDirty}
 }
 
 type eventItem struct {
@@ -151,11 +169,11 @@ func grantKey(id string) string { return "grant#" + id }
 
 // memberKey keeps the home account's keys as they were before accounts
 // existed: tables written then need no migration.
-func memberKey(k grants.Key) string {
-	if k.Account == "" {
-		return "member#" + k.User + "#" + k.Group
+func (s *Store) memberKey(k grants.Key) string {
+	if acct := s.stored(k.Account); acct != "" {
+		return "member#" + acct + "#" + k.User + "#" + k.Group
 	}
-	return "member#" + k.Account + "#" + k.User + "#" + k.Group
+	return "member#" + k.User + "#" + k.Group
 }
 func eventKey(symID string) string { return "event#" + symID }
 func key(pk string) map[string]types.AttributeValue {
@@ -179,19 +197,20 @@ func parseTS(s string) time.Time {
 	return t
 }
 
-// GrantItem is the item the store writes for g, kept retention after g
-// ends: for tools that seed a table directly (tools/bench).
-func GrantItem(g grants.Grant, retention time.Duration) (map[string]types.AttributeValue, error) {
-	return attributevalue.MarshalMap(toItem(g, retention))
+// GrantItem is the item the store writes for g, kept the store's retention
+// after g ends: for tools that seed a table directly (tools/bench).
+func (s *Store) GrantItem(g grants.Grant) (map[string]types.AttributeValue, error) {
+	return attributevalue.MarshalMap(s.toItem(g))
 }
 
-func toItem(g grants.Grant, retention time.Duration) grantItem {
+func (s *Store) toItem(g grants.Grant) grantItem {
+	retention := s.retention
 	end := g.ExpiresAt
 	if !g.RevokedAt.IsZero() {
 		end = g.RevokedAt
 	}
 	it := grantItem{
-		PK: grantKey(g.ID), Kind: "grant", ID: g.ID, State: g.State, Account: g.Account, SymEventID: g.SymEventID,
+		PK: grantKey(g.ID), Kind: "grant", ID: g.ID, State: g.State, Account: s.stored(g.Account), SymEventID: g.SymEventID,
 		RevokeEventID: g.RevokeEventID, RunSRN: g.RunSRN, Requester: g.Requester, IAMUser: g.IAMUser,
 		Group: g.Group, GroupARN: g.GroupARN, Approver: g.Approver, Reason: g.Reason,
 		GrantedAt: ts(g.GrantedAt), ExpiresAt: ts(g.ExpiresAt), RevokedAt: ts(g.RevokedAt),
@@ -207,9 +226,9 @@ func toItem(g grants.Grant, retention time.Duration) grantItem {
 	return it
 }
 
-func fromItem(it grantItem) grants.Grant {
+func (s *Store) fromItem(it grantItem) grants.Grant {
 	return grants.Grant{
-		ID: it.ID, State: it.State, Account: it.Account, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
+		ID: it.ID, State: it.State, Account: s.loaded(it.Account), SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
 		RunSRN: it.RunSRN, Requester: it.Requester, IAMUser: it.IAMUser, Group: it.Group,
 		GroupARN: it.GroupARN, Approver: it.Approver, Reason: it.Reason,
 		GrantedAt: parseTS(it.GrantedAt), ExpiresAt: parseTS(it.ExpiresAt), RevokedAt: parseTS(it.RevokedAt),
@@ -250,9 +269,9 @@ func (s *Store) memberUpdate(k grants.Key, grantID, op, token string) *types.Upd
 		":one":   &types.AttributeValueMemberN{Value: "1"},
 	}
 	names := map[string]string{"#tok": "token"}
-	if k.Account != "" {
+	if acct := s.stored(k.Account); acct != "" {
 		set += ", #acct = :acct"
-		vals[":acct"] = &types.AttributeValueMemberS{Value: k.Account}
+		vals[":acct"] = &types.AttributeValueMemberS{Value: acct}
 		names["#acct"] = "account"
 	}
 	expr := "ADD grants :g, version :one" + set // one ADD clause per expression
@@ -261,7 +280,7 @@ func (s *Store) memberUpdate(k grants.Key, grantID, op, token string) *types.Upd
 	}
 	return &types.Update{
 		TableName:                 &s.table,
-		Key:                       key(memberKey(k)),
+		Key:                       key(s.memberKey(k)),
 		UpdateExpression:          aws.String(expr),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: vals,
@@ -270,7 +289,7 @@ func (s *Store) memberUpdate(k grants.Key, grantID, op, token string) *types.Upd
 
 // Activate implements grants.Store.
 func (s *Store) Activate(ctx context.Context, g grants.Grant, ev grants.ProcessedEvent, token string) error {
-	av, err := GrantItem(g, s.retention)
+	av, err := s.GrantItem(g)
 	if err != nil {
 		return fmt.Errorf("marshal grant: %w", err)
 	}
@@ -378,7 +397,7 @@ func (s *Store) Fail(ctx context.Context, g grants.Grant, token string) error {
 
 // Tombstone implements grants.Store.
 func (s *Store) Tombstone(ctx context.Context, g grants.Grant, ev grants.ProcessedEvent) error {
-	it := toItem(g, s.retention)
+	it := s.toItem(g)
 	// Keep the tombstone at least as long as a late escalate can arrive.
 	if min := g.RevokedAt.Add(eventTTL + s.retention).Unix(); it.TTL < min {
 		it.TTL = min
@@ -472,7 +491,7 @@ func (s *Store) grantFrom(ctx context.Context, item map[string]types.AttributeVa
 	if err != nil {
 		return grants.Grant{}, err
 	}
-	return fromItem(it), nil
+	return s.fromItem(it), nil
 }
 
 func (s *Store) get(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
@@ -522,7 +541,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (grants.Grant, error) {
 // Membership implements grants.Store. A membership never written reads as
 // empty with no token.
 func (s *Store) Membership(ctx context.Context, k grants.Key) (grants.Membership, error) {
-	item, err := s.get(ctx, memberKey(k))
+	item, err := s.get(ctx, s.memberKey(k))
 	if errors.Is(err, grants.ErrNotFound) {
 		return grants.Membership{Account: k.Account, IAMUser: k.User, Group: k.Group}, nil
 	}
@@ -533,7 +552,7 @@ func (s *Store) Membership(ctx context.Context, k grants.Key) (grants.Membership
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return grants.Membership{}, fmt.Errorf("decode membership: %w", err)
 	}
-	return it.membership(), nil
+	return s.membership(it), nil
 }
 
 // MarkSynced implements grants.Store.
@@ -541,10 +560,10 @@ func (s *Store) MarkSynced(ctx context.Context, k grants.Key, token, grantID str
 	var member types.TransactWriteItem
 	if token == "" {
 		// Never written: it stays unwritten unless someone wrote meanwhile.
-		member.ConditionCheck = &types.ConditionCheck{TableName: &s.table, Key: key(memberKey(k)),
+		member.ConditionCheck = &types.ConditionCheck{TableName: &s.table, Key: key(s.memberKey(k)),
 			ConditionExpression: aws.String("attribute_not_exists(pk)")}
 	} else {
-		member.Update = &types.Update{TableName: &s.table, Key: key(memberKey(k)),
+		member.Update = &types.Update{TableName: &s.table, Key: key(s.memberKey(k)),
 			UpdateExpression:          aws.String("REMOVE due_pk, due_at"),
 			ConditionExpression:       aws.String("#tok = :tok"),
 			ExpressionAttributeNames:  map[string]string{"#tok": "token"},
@@ -558,7 +577,7 @@ func (s *Store) MarkSynced(ctx context.Context, k grants.Key, token, grantID str
 	}
 	if grantID == "" {
 		if member.Update == nil {
-			_, err := s.get(ctx, memberKey(k))
+			_, err := s.get(ctx, s.memberKey(k))
 			if errors.Is(err, grants.ErrNotFound) {
 				return true, nil
 			}
@@ -592,12 +611,12 @@ func (s *Store) MarkSynced(ctx context.Context, k grants.Key, token, grantID str
 
 // Due implements grants.Store.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int32) ([]grants.Grant, error) {
-	return queryDue(ctx, s, dueExpiry, now, limit, "due grant", fromItem)
+	return queryDue(ctx, s, dueExpiry, now, limit, "due grant", s.fromItem)
 }
 
 // Dirty implements grants.Store.
 func (s *Store) Dirty(ctx context.Context, before time.Time, limit int32) ([]grants.Membership, error) {
-	return queryDue(ctx, s, dueDirty, before, limit, "dirty membership", memberItem.membership)
+	return queryDue(ctx, s, dueDirty, before, limit, "dirty membership", s.membership)
 }
 
 // decodeEach unmarshals every item into a T and converts it.
@@ -633,12 +652,12 @@ func queryDue[T, R any](ctx context.Context, s *Store, partition string, upTo ti
 
 // Rechecks implements grants.Store.
 func (s *Store) Rechecks(ctx context.Context, before time.Time, limit int32) ([]grants.Membership, error) {
-	return queryDue(ctx, s, dueRecheck, before, limit, "membership to read back", memberItem.membership)
+	return queryDue(ctx, s, dueRecheck, before, limit, "membership to read back", s.membership)
 }
 
 // Rechecked implements grants.Store.
 func (s *Store) Rechecked(ctx context.Context, k grants.Key, token string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(memberKey(k)),
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(s.memberKey(k)),
 		UpdateExpression:         aws.String("REMOVE due_pk, due_at"),
 		ConditionExpression:      aws.String("#tok = :tok AND due_pk = :recheck"),
 		ExpressionAttributeNames: map[string]string{"#tok": "token"},
@@ -669,14 +688,11 @@ var _ grants.Store = (*Store)(nil)
 // Filter selects grants for List (iamjit grants list). Zero fields match
 // everything.
 type Filter struct {
-	Active bool   // only ACTIVE grants
-	User   string // IAM user or requester email
-	Group  string // group name
-	// Account: a member account's id, or HomeAccount for the home one
-	// (whose grants are stored without an account).
-	Account     string
-	HomeAccount string
-	Since       time.Time // granted, or ended, at or after Since
+	Active  bool      // only ACTIVE grants
+	User    string    // IAM user or requester email
+	Group   string    // group name
+	Account string    // the group's account id
+	Since   time.Time // granted, or ended, at or after Since
 }
 
 // List returns the grants matching f. It is an operator command, not a
@@ -701,7 +717,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]grants.Grant, error) {
 	}
 	switch {
 	case f.Account == "":
-	case f.Account == f.HomeAccount:
+	case s.stored(f.Account) == "":
 		expr += " AND attribute_not_exists(#acct)"
 		names["#acct"] = "account"
 	default:
@@ -719,7 +735,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]grants.Grant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan grants: %w", err)
 	}
-	return decodeEach(items, "grant", fromItem)
+	return decodeEach(items, "grant", s.fromItem)
 }
 
 // allItems reads every page of a Scan or Query paginator; items takes a
@@ -764,7 +780,7 @@ func (s *Store) ActiveGrants(ctx context.Context) ([]grants.Grant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query active grants: %w", err)
 	}
-	return decodeEach(items, "active grant", fromItem)
+	return decodeEach(items, "active grant", s.fromItem)
 }
 
 // CountActive counts ACTIVE grants (the active-grants gauge).

@@ -110,7 +110,7 @@ func newTable(t *testing.T, client *dynamodb.Client, strip bool) fixture {
 	}
 	a := &api{Client: client, strip: strip}
 	c := testclock.New(t0)
-	return fixture{store: dynamo.New(a, name, retention, c.Now), api: a, clock: c, table: name}
+	return fixture{store: dynamo.New(a, name, retention, c.Now, ""), api: a, clock: c, table: name}
 }
 
 // rawItem reads an item as stored.
@@ -601,7 +601,10 @@ func testRechecks(t *testing.T, f fixture) {
 // keys of a table written before accounts existed.
 func testAccounts(t *testing.T, f fixture) {
 	ctx := context.Background()
+	// Above the store every account is named by its id, the home one too.
+	f.store = dynamo.New(f.api, f.table, retention, f.clock.Now, "123456789012")
 	home := grant("run/home", "sym-1", t0.Add(30*time.Minute))
+	home.Account = "123456789012"
 	member := grant("run/member", "sym-2", t0.Add(30*time.Minute))
 	member.Account = "210987654321"
 	member.GroupARN = "arn:aws:iam::210987654321:group/sym/sym-readonly"
@@ -617,9 +620,9 @@ func testAccounts(t *testing.T, f fixture) {
 	if got := f.rawItem(t, "member#210987654321#alice#sym-readonly")["account"]; got == nil {
 		t.Error("the member account's membership item has no account attribute")
 	}
-	hk := grants.Key{User: "alice", Group: "sym-readonly"}
+	hk := grants.Key{Account: "123456789012", User: "alice", Group: "sym-readonly"}
 	mk := grants.Key{Account: "210987654321", User: "alice", Group: "sym-readonly"}
-	if m, _ := f.store.Membership(ctx, hk); len(m.GrantIDs) != 1 || m.GrantIDs[0] != home.ID || m.Account != "" {
+	if m, _ := f.store.Membership(ctx, hk); len(m.GrantIDs) != 1 || m.GrantIDs[0] != home.ID || m.Account != hk.Account {
 		t.Errorf("home membership %+v, want only %s", m, home.ID)
 	}
 	if m, _ := f.store.Membership(ctx, mk); len(m.GrantIDs) != 1 || m.GrantIDs[0] != member.ID || m.Account != mk.Account {
@@ -628,12 +631,18 @@ func testAccounts(t *testing.T, f fixture) {
 	if g, _ := f.store.GetGrant(ctx, member.ID); g.Account != member.Account {
 		t.Errorf("grant read back in account %q, want %q", g.Account, member.Account)
 	}
+	if _, ok := f.rawItem(t, "grant#"+home.ID)["account"]; ok {
+		t.Error("the home grant item carries an account: its shape must stay as before accounts")
+	}
+	if g, _ := f.store.GetGrant(ctx, home.ID); g.Account != home.Account {
+		t.Errorf("home grant read back in account %q, want the home id %q", g.Account, home.Account)
+	}
 	dirty, err := f.store.Dirty(ctx, t0, 10)
 	if err != nil || len(dirty) != 2 {
 		t.Fatalf("Dirty = %+v %v, want both", dirty, err)
 	}
 	for _, d := range dirty {
-		want := ""
+		want := hk.Account
 		if d.Token == "tok-m" {
 			want = mk.Account
 		}
@@ -656,8 +665,8 @@ func testAccounts(t *testing.T, f fixture) {
 		filter dynamo.Filter
 		want   string
 	}{
-		{dynamo.Filter{Account: "123456789012", HomeAccount: "123456789012"}, home.ID},
-		{dynamo.Filter{Account: "210987654321", HomeAccount: "123456789012"}, member.ID},
+		{dynamo.Filter{Account: "123456789012"}, home.ID},
+		{dynamo.Filter{Account: "210987654321"}, member.ID},
 	} {
 		list, err := f.store.List(ctx, c.filter)
 		if err != nil || len(list) != 1 || list[0].ID != c.want {

@@ -129,7 +129,6 @@ func grantsList(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	f.HomeAccount = a.home.id
 	list, err := a.store.List(ctx, f)
 	if err != nil {
 		return fmt.Errorf("grants list: %w", err)
@@ -150,7 +149,7 @@ func grantsList(ctx context.Context, args []string, getenv func(string) string, 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	// The account column only where there is more than one account: a
 	// single-account deployment's listing is as it always was.
-	many := len(a.members) > 0
+	many := len(a.accounts.All()) > 1
 	head := "ID\tSTATE\tIAM USER\tGROUP\tGRANTED\tEXPIRES\tENDED"
 	if many {
 		head = "ID\tSTATE\tACCOUNT\tIAM USER\tGROUP\tGRANTED\tEXPIRES\tENDED"
@@ -163,7 +162,7 @@ func grantsList(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		state := string(g.State)
 		if many {
-			state += "\t" + dash(a.svc.AccountID(g.Account))
+			state += "\t" + dash(g.Account)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, state, dash(g.IAMUser), dash(g.Group), stamp(g.GrantedAt), stamp(g.ExpiresAt), ended)
 	}
@@ -195,7 +194,7 @@ func grantsShow(ctx context.Context, args []string, getenv func(string) string, 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, kv := range [][2]string{
 		{"id", g.ID}, {"state", string(g.State)}, {"requester", g.Requester}, {"iam user", g.IAMUser},
-		{"account", a.svc.AccountID(g.Account)}, {"group", g.Group}, {"group arn", g.GroupARN}, {"approver", g.Approver}, {"reason", g.Reason},
+		{"account", g.Account}, {"group", g.Group}, {"group arn", g.GroupARN}, {"approver", g.Approver}, {"reason", g.Reason},
 		{"granted at", stamp(g.GrantedAt)}, {"expires at", stamp(g.ExpiresAt)}, {"revoked at", stamp(g.RevokedAt)},
 		{"revoke reason", g.RevokeReason}, {"run srn", g.RunSRN}, {"sym event id", g.SymEventID},
 		{"revoke event id", g.RevokeEventID}, {"tombstone", fmt.Sprint(g.Tombstone)},
@@ -239,7 +238,7 @@ func (a *app) toJSON(g grants.Grant) grantJSON {
 		h = []grants.Transition{}
 	}
 	return grantJSON{
-		ID: g.ID, State: g.State, Requester: g.Requester, AccountID: a.svc.AccountID(g.Account), IAMUser: g.IAMUser, Group: g.Group, GroupARN: g.GroupARN,
+		ID: g.ID, State: g.State, Requester: g.Requester, AccountID: g.Account, IAMUser: g.IAMUser, Group: g.Group, GroupARN: g.GroupARN,
 		Approver: g.Approver, Reason: g.Reason, GrantedAt: events.TimePtr(g.GrantedAt), ExpiresAt: events.TimePtr(g.ExpiresAt),
 		RevokedAt: events.TimePtr(g.RevokedAt), RevokeReason: g.RevokeReason, RunSRN: g.RunSRN, SymEventID: g.SymEventID,
 		RevokeEventID: g.RevokeEventID, Tombstone: g.Tombstone, History: h,

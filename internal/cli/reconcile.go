@@ -115,12 +115,12 @@ func (a *app) reconciler() *reconcile.Reconciler {
 	if window <= 0 {
 		window = time.Hour
 	}
-	members := map[string]reconcile.Account{}
-	for id, m := range a.members {
-		members[id] = m.reconciled()
+	checks := map[string]reconcile.SessionChecker{}
+	for id, r := range a.revokers {
+		checks[id] = r
 	}
 	return &reconcile.Reconciler{
-		Home: a.home.reconciled(), HomeAccount: a.home.id, Members: members,
+		Accounts: a.accounts, SessionChecks: checks,
 		Store: a.store, Converger: a.svc, Publisher: a.pub,
 		GroupPath: a.cfg.GroupPath, AllowedGroups: a.cfg.AllowedGroups, Window: window,
 		Now: func() time.Time { return time.Now().UTC() }, Log: a.log,
@@ -167,8 +167,4 @@ func (a *app) reconcileLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-func (m *account) reconciled() reconcile.Account {
-	return reconcile.Account{Members: m.iam, SessionCheck: m.sessions}
 }

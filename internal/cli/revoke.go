@@ -85,7 +85,7 @@ func grantsRevoke(ctx context.Context, args []string, getenv func(string) string
 		return nil
 	}
 
-	list, err := a.store.List(ctx, dynamo.Filter{Active: true, User: *user, Group: *group, Account: *acct, HomeAccount: a.home.id})
+	list, err := a.store.List(ctx, dynamo.Filter{Active: true, User: *user, Group: *group, Account: *acct})
 	if err != nil {
 		return fmt.Errorf("grants revoke: %w", err)
 	}

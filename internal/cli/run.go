@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,24 +9,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/term"
 
@@ -35,33 +29,30 @@ import (
 	ebpub "github.com/iamjit/iamjit/events/eventbridge"
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/grants/dynamo"
-	"github.com/iamjit/iamjit/grants/iamgroups"
 	"github.com/iamjit/iamjit/internal/awsx"
 	"github.com/iamjit/iamjit/internal/config"
 	"github.com/iamjit/iamjit/internal/metrics"
 	"github.com/iamjit/iamjit/sessions"
-	sdynamo "github.com/iamjit/iamjit/sessions/dynamo"
-	"github.com/iamjit/iamjit/sessions/iamroles"
 )
 
 // app is everything built once from the configuration.
 type app struct {
-	cfg       config.Config
-	log       *slog.Logger
-	base      aws.Config
-	sqs       *sqs.Client
-	ddb       *dynamodb.Client
-	home      *account            // the home account's IAM (IAMJIT_CONNECTOR_ROLE_ARN's chain)
-	members   map[string]*account // IAMJIT_ACCOUNTS, by account id
-	store     *dynamo.Store
-	svc       *grants.Service
-	timers    *grants.Timers // iamjit run only: the one-shot commands leave expiry and read-back to the sweep
-	pub       *ebpub.Publisher
-	calls     *awsx.Counter
-	metrics   *metrics.Metrics
-	dlqURL    string
-	maxRecv   int
-	visTimout time.Duration
+	cfg        config.Config
+	log        *slog.Logger
+	base       aws.Config
+	sqs        *sqs.Client
+	ddb        *dynamodb.Client
+	accounts   *grants.Accounts             // every account served, each through its own chain
+	revokers   map[string]*sessions.Revoker // each account's session revocation, by account id
+	store      *dynamo.Store
+	svc        *grants.Service
+	timers     *grants.Timers // iamjit run only: the one-shot commands leave expiry and read-back to the sweep
+	pub        *ebpub.Publisher
+	calls      *awsx.Counter
+	metrics    *metrics.Metrics
+	dlqURL     string
+	maxRecv    int
+	visibility time.Duration // the queue's visibility timeout
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -86,103 +77,6 @@ func newToken() string {
 	return hex.EncodeToString(b)
 }
 
-// account is one AWS account's IAM side, built once: its chained
-// configuration (behind its own circuit breaker), groups and users, the
-// identity mapping with its caches, and session revocation on its roles.
-type account struct {
-	member   string // its IAMJIT_ACCOUNTS key; "" for the home account
-	id       string // "" for a home account whose id is unknown (no chain, no member accounts)
-	iam      *iamgroups.IAM
-	ident    *grants.Identity
-	sessions *sessions.Revoker
-}
-
-func (m *account) grants() grants.Account {
-	return grants.Account{IAM: m.iam, Groups: m.iam, Identity: m.ident, Sessions: SessionsHook{m.sessions}}
-}
-
-// label names the account in logs and errors, with the settings of its
-// chain.
-func label(member string) string {
-	if member == "" {
-		return "home account (check IAMJIT_CONNECTOR_ROLE_ARN, IAMJIT_EXTERNAL_ID, IAMJIT_IAM_ROLE_ARN)"
-	}
-	return "account " + member + " (check its IAMJIT_ACCOUNTS entry)"
-}
-
-func (m *account) name() string {
-	if m.member == "" {
-		return "home account"
-	}
-	return "account " + m.member
-}
-
-// connect builds the IAM side of one account: member "" is the home
-// account. The chain is verified with GetCallerIdentity; a chain that is
-// denied, or that ends in another account than the entry's, is a bad
-// setting (exit 2) named by its account.
-func (a *app) connect(ctx context.Context, member string, ch config.Chain, now func() time.Time) (*account, error) {
-	cfg := a.cfg
-	iamCfg := a.base
-	id := member
-	if ch.ConnectorRoleARN != "" {
-		iamCfg = awsx.Chain(a.base, ch.ConnectorRoleARN, string(ch.ExternalID), ch.IAMRoleARN)
-		arn, acct, err := awsx.VerifyChain(ctx, iamCfg, ch.IAMRoleARN)
-		if err != nil {
-			err = fmt.Errorf("%s: %w", label(member), err)
-			if !awsx.Retryable(err) {
-				// A denied chain is a bad setting (role or external id): exit 2.
-				return nil, &exitError{code: 2, err: err}
-			}
-			return nil, err
-		}
-		if member != "" && acct != member {
-			return nil, &exitError{code: 2, err: fmt.Errorf("%s: the role chain ends in account %s", label(member), acct)}
-		}
-		id = acct
-		a.log.Info("role chain verified", "account_id", acct, "caller", arn)
-	} else {
-		a.log.Warn("no role chain configured: IAM is changed with the base credentials")
-		if len(cfg.Accounts) > 0 {
-			// Group ARNs of the home account must be told from members'.
-			out, err := sts.NewFromConfig(a.base).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-			if err != nil {
-				return nil, fmt.Errorf("home account: who are the base credentials: %w", err)
-			}
-			id = aws.ToString(out.Account)
-		}
-	}
-	iamCfg = iamCfg.Copy()
-	// One breaker per account, on every IAM call made in it: an account
-	// that stops answering fails its own calls fast (see awsx.Breaker).
-	iamCfg.APIOptions = append(slices.Clone(iamCfg.APIOptions), awsx.Breaker(cmp.Or(id, "home"), awsx.BreakerSettings{
-		Failures: 5, Open: 10 * time.Second,
-		OnChange: func(acct string, open bool) {
-			a.metrics.AccountFailing(acct, open)
-			if open {
-				a.log.Warn("account failing: its IAM calls fail fast for a while", "account_id", acct)
-			} else {
-				a.log.Info("account answering again", "account_id", acct)
-			}
-		},
-	}))
-	iamClient := iam.NewFromConfig(iamCfg)
-	m := &account{member: member, id: id, iam: iamgroups.New(iamClient, 5*time.Minute, now, a.log)}
-	var err error
-	if m.ident, err = grants.NewIdentity(m.iam, cfg.Identity, 5*time.Minute, now); err != nil {
-		return nil, &exitError{code: 2, err: err}
-	}
-	// Same chained IAM client and table as the memberships: the role writes
-	// are part of the same revocation.
-	m.sessions = &sessions.Revoker{
-		Roles: iamroles.New(iamClient, 5*time.Minute, now, a.log), Store: sdynamo.New(a.ddb, cfg.Table, now),
-		Mode: cfg.SessionRevocation, RolePath: cfg.RolePath, Now: now, NewToken: newToken, Log: a.log, Observer: a.metrics,
-		Settle:  cfg.ReadbackDelay, // the same "IAM has settled" as the read-back of a removal
-		Account: id,
-	}
-	return m, nil
-}
-
 // build loads the configuration and the AWS clients, and checks that the
 // role chain, the table and the queue are reachable before anything runs.
 func build(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer) (*app, error) {
@@ -203,49 +97,22 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 	// not after an SQS visibility back-off; the retries are counted.
 	a.ddb = dynamodb.NewFromConfig(a.base, dynamo.WithRetryer(a.metrics.TransactionRetried))
 	now := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
-	a.store = dynamo.New(a.ddb, cfg.Table, cfg.Retention, now)
-	a.store.RecheckAfter = cfg.ReadbackDelay
 	a.pub = ebpub.New(eventbridge.NewFromConfig(a.base), cfg.EventBus, cfg.ResultSource)
-	home, err := a.connect(ctx, "", config.Chain{ConnectorRoleARN: cfg.ConnectorRoleARN, ExternalID: cfg.ExternalID, IAMRoleARN: cfg.IAMRoleARN}, now)
-	if err != nil {
+	// Every account's chain is built once and verified here; one that is
+	// denied stops start-up naming it.
+	if err := a.connectAccounts(ctx, now); err != nil {
 		return nil, err
 	}
-	a.home = home
+	a.store = dynamo.New(a.ddb, cfg.Table, cfg.Retention, now, a.accounts.Home().ID)
+	a.store.RecheckAfter = cfg.ReadbackDelay
 	a.svc = &grants.Service{
-		Store: a.store, IAM: home.iam, Groups: home.iam, Identity: home.ident, Sessions: SessionsHook{home.sessions},
-		HomeAccount: home.id, Now: now, Log: a.log, NewToken: newToken,
+		Store: a.store, Accounts: a.accounts, Now: now, Log: a.log, NewToken: newToken,
 		OnStaleAdd: func() { a.metrics.StaleAddsRepaired(1) },
 		Policy: grants.Policy{
 			GroupPath: cfg.GroupPath, AllowedGroups: cfg.AllowedGroups, MaxDuration: cfg.MaxDuration,
 			DurationUnit: cfg.DurationUnit, Sources: cfg.Sources, AcceptBare: cfg.AcceptBare,
 			AllowSelfApproval: cfg.AllowSelfApproval, MaxClockSkew: 5 * time.Minute,
 		},
-	}
-	// Every member account's chain is built once and verified here; one
-	// that is denied stops start-up naming it.
-	a.members = map[string]*account{}
-	a.svc.Members = map[string]grants.Account{}
-	for _, id := range slices.Sorted(maps.Keys(cfg.Accounts)) {
-		if id == home.id {
-			return nil, &exitError{code: 2, err: fmt.Errorf("IAMJIT_ACCOUNTS: entry %q is the home account", id)}
-		}
-		m, err := a.connect(ctx, id, cfg.Accounts[id], now)
-		if err != nil {
-			return nil, err
-		}
-		a.members[id] = m
-		a.svc.Members[id] = m.grants()
-	}
-	// A group may let its members assume roles in another managed account:
-	// each account's revoker ends those sessions through the other's chain.
-	all := append([]*account{home}, slices.Collect(maps.Values(a.members))...)
-	for _, m := range all {
-		m.sessions.Peers = map[string]*sessions.Revoker{}
-		for _, o := range all {
-			if o != m && o.id != "" {
-				m.sessions.Peers[o.id] = o.sessions
-			}
-		}
 	}
 	if _, err := a.ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &cfg.Table}); err != nil {
 		return nil, fmt.Errorf("IAMJIT_TABLE %s is not reachable: %w", cfg.Table, err)
@@ -264,7 +131,7 @@ func (a *app) queueSettings(ctx context.Context) error {
 		return fmt.Errorf("IAMJIT_QUEUE_URL %s is not reachable: %w", a.cfg.QueueURL, err)
 	}
 	vis, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameVisibilityTimeout)])
-	a.visTimout = time.Duration(vis) * time.Second
+	a.visibility = time.Duration(vis) * time.Second
 	a.maxRecv = 5
 	a.dlqURL = a.cfg.DLQURL
 	if rp := out.Attributes[string(sqstypes.QueueAttributeNameRedrivePolicy)]; rp != "" {
@@ -317,7 +184,7 @@ func runConsumer(ctx context.Context, version string, args []string, getenv func
 		SQS: a.sqs, QueueURL: a.cfg.QueueURL, DLQURL: a.dlqURL,
 		Handler:   &consumer.SymHandler{Grants: a.svc, Log: a.log},
 		Publisher: a.pub, Workers: a.cfg.Workers, WaitTime: a.cfg.WaitTime,
-		Visibility: a.visTimout, MaxReceive: a.maxRecv,
+		Visibility: a.visibility, MaxReceive: a.maxRecv,
 		Backoff: 2 * time.Second, MaxBackoff: 5 * time.Minute,
 		Version: version, Log: a.log, Now: time.Now, Observer: a.metrics,
 		Alive: func() { alive.Store(time.Now().UnixNano()) },
@@ -340,7 +207,7 @@ func runConsumer(ctx context.Context, version string, args []string, getenv func
 	reconcileDone := make(chan struct{})
 	go func() { defer close(reconcileDone); a.reconcileLoop(ctx) }()
 	a.log.Info("iamjit running", "version", version, "queue", a.cfg.QueueURL, "dlq", a.dlqURL,
-		"workers", a.cfg.Workers, "max_receive", a.maxRecv, "visibility", a.visTimout)
+		"workers", a.cfg.Workers, "max_receive", a.maxRecv, "visibility", a.visibility)
 	err = c.Run(ctx, a.cfg.ShutdownTimeout)
 	<-sweepDone
 	<-reconcileDone
@@ -356,7 +223,7 @@ const activeCountEvery = 10
 // IAMJIT_SWEEP_INTERVAL; every replica sweeps, the store's conditions keep
 // that safe.
 func (a *app) sweepLoop(ctx context.Context) {
-	grace := max(2*a.visTimout, 30*time.Second)
+	grace := max(2*a.visibility, 30*time.Second)
 	if a.cfg.RepairGrace > 0 {
 		grace = a.cfg.RepairGrace // IAMJIT_REPAIR_GRACE: tests repair while writers are still converging
 	}
@@ -403,29 +270,6 @@ func (a *app) sweepLoop(ctx context.Context) {
 	}
 }
 
-// repairSessions runs every account's session repair side by side: one
-// account that fails does not hold the others back.
-func (a *app) repairSessions(ctx context.Context, grace time.Duration) (int, error) {
-	all := append([]*account{a.home}, slices.Collect(maps.Values(a.members))...)
-	counts := make([]int, len(all))
-	errs := make([]error, len(all))
-	var wg sync.WaitGroup
-	for i, m := range all {
-		wg.Go(func() {
-			counts[i], errs[i] = m.sessions.Repair(ctx, grace, 100)
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("%s: %w", m.name(), errs[i])
-			}
-		})
-	}
-	wg.Wait()
-	n := 0
-	for _, c := range counts {
-		n += c
-	}
-	return n, errors.Join(errs...)
-}
-
 // serveHTTP serves /healthz, /readyz and /metrics on IAMJIT_HTTP_ADDR.
 func (a *app) serveHTTP(ctx context.Context, alive *atomic.Int64) (func(), error) {
 	if a.cfg.HTTPAddr == "" {
@@ -452,7 +296,7 @@ func (a *app) serveHTTP(ctx context.Context, alive *atomic.Int64) (func(), error
 			http.Error(w, "table: "+awsx.Code(err), http.StatusServiceUnavailable)
 			return
 		}
-		if _, err := a.home.iam.Group(rctx, "iamjit-readiness-probe"); err != nil && !errors.Is(err, grants.ErrNotFound) {
+		if _, err := a.accounts.Home().Groups.Group(rctx, "iamjit-readiness-probe"); err != nil && !errors.Is(err, grants.ErrNotFound) {
 			http.Error(w, "role chain: "+awsx.Code(err), http.StatusServiceUnavailable)
 			return
 		}

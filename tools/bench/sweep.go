@@ -73,6 +73,7 @@ func (b *bench) runSweep(ctx context.Context, total int) (*sweepResult, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	ic := iam.NewFromConfig(b.direct)
 	var items []map[string]ddbtypes.AttributeValue
+	seed := dynamo.New(nil, e.stack.Table, sweepRetention, time.Now, "")
 	for i := range sweepRevoked + sweepActive + sweepDue {
 		user, group := e.users[i%nUsers], e.groups[(i/nUsers)%nGroups]
 		id := fmt.Sprintf("bench:run:sweep:%06d/t", i)
@@ -92,7 +93,7 @@ func (b *bench) runSweep(ctx context.Context, total int) (*sweepResult, error) {
 			g.ExpiresAt = now.Add(-time.Duration(1+i%90) * time.Minute)
 		}
 		g.History = []grants.Transition{{At: g.GrantedAt, Action: "escalate", State: grants.StateActive, SymEventID: g.SymEventID}}
-		av, err := dynamo.GrantItem(g, sweepRetention)
+		av, err := seed.GrantItem(g)
 		if err != nil {
 			return nil, err
 		}
@@ -124,8 +125,12 @@ func (b *bench) runSweep(ctx context.Context, total int) (*sweepResult, error) {
 	db := &scanCounter{Client: dynamodb.NewFromConfig(cfg)}
 	clock := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 	adapter := iamgroups.New(iam.NewFromConfig(cfg), 5*time.Minute, clock, slog.New(slog.DiscardHandler))
+	accts, err := grants.NewAccounts(&grants.Account{IAM: adapter, Groups: adapter, Members: adapter})
+	if err != nil {
+		return nil, err
+	}
 	svc := &grants.Service{
-		Store: dynamo.New(db, e.stack.Table, sweepRetention, clock), IAM: adapter, Groups: adapter,
+		Store: dynamo.New(db, e.stack.Table, sweepRetention, clock, ""), Accounts: accts,
 		Now: clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), NewToken: token,
 	}
 	pub := ebpub.New(eventbridge.NewFromConfig(cfg), e.stack.EventBus, devstack.ResultSource)

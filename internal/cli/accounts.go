@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/grants/iamgroups"
+	"github.com/iamjit/iamjit/internal/awsx"
+	"github.com/iamjit/iamjit/internal/config"
+	"github.com/iamjit/iamjit/sessions"
+	sdynamo "github.com/iamjit/iamjit/sessions/dynamo"
+	"github.com/iamjit/iamjit/sessions/iamroles"
+)
+
+// connectAccounts builds every account iamjit serves, once: the home
+// account (IAMJIT_CONNECTOR_ROLE_ARN's chain) and each of IAMJIT_ACCOUNTS,
+// each through its own verified role chain. It fills the registry the
+// domain routes by (a.accounts) and the session revokers the process also
+// drives (repair, checks), by account id.
+func (a *app) connectAccounts(ctx context.Context, now func() time.Time) error {
+	cfg := a.cfg
+	home, err := a.connect(ctx, "", config.Chain{ConnectorRoleARN: cfg.ConnectorRoleARN, ExternalID: cfg.ExternalID, IAMRoleARN: cfg.IAMRoleARN}, now)
+	if err != nil {
+		return err
+	}
+	members := []*grants.Account{}
+	for _, id := range slices.Sorted(maps.Keys(cfg.Accounts)) {
+		if id == home.ID {
+			return &exitError{code: 2, err: fmt.Errorf("IAMJIT_ACCOUNTS: entry %q is the home account", id)}
+		}
+		m, err := a.connect(ctx, id, cfg.Accounts[id], now)
+		if err != nil {
+			return err
+		}
+		members = append(members, m)
+	}
+	if a.accounts, err = grants.NewAccounts(home, members...); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	// A group may let its members assume roles in another managed account:
+	// each account's revoker ends those sessions through the other's chain.
+	for id, r := range a.revokers {
+		r.Peers = map[string]*sessions.Revoker{}
+		for oid, o := range a.revokers {
+			if oid != id && oid != "" {
+				r.Peers[oid] = o
+			}
+		}
+	}
+	return nil
+}
+
+// label names an account in start-up errors, with the settings of its
+// chain; member is its IAMJIT_ACCOUNTS key, "" for the home account.
+func label(member string) string {
+	if member == "" {
+		return "home account (check IAMJIT_CONNECTOR_ROLE_ARN, IAMJIT_EXTERNAL_ID, IAMJIT_IAM_ROLE_ARN)"
+	}
+	return "account " + member + " (check its IAMJIT_ACCOUNTS entry)"
+}
+
+// connect builds one account: member "" is the home account. The chain is
+// verified with GetCallerIdentity; a chain that is denied, or that ends in
+// another account than the entry's, is a bad setting (exit 2) named by its
+// account.
+func (a *app) connect(ctx context.Context, member string, ch config.Chain, now func() time.Time) (*grants.Account, error) {
+	iamCfg, id, err := a.chain(ctx, member, ch)
+	if err != nil {
+		return nil, err
+	}
+	iamCfg = iamCfg.Copy()
+	// One breaker per account, on every IAM call made in it: an account
+	// that stops answering fails its own calls fast (see awsx.Breaker).
+	iamCfg.APIOptions = append(slices.Clone(iamCfg.APIOptions), awsx.Breaker(breakerName(id), awsx.BreakerSettings{
+		Failures: 5, Open: 10 * time.Second,
+		OnChange: func(acct string, open bool) {
+			a.metrics.AccountFailing(acct, open)
+			if open {
+				a.log.Warn("account failing: its IAM calls fail fast for a while", "account_id", acct)
+			} else {
+				a.log.Info("account answering again", "account_id", acct)
+			}
+		},
+	}))
+	iamClient := iam.NewFromConfig(iamCfg)
+	groups := iamgroups.New(iamClient, 5*time.Minute, now, a.log)
+	ident, err := grants.NewIdentity(groups, a.cfg.Identity, 5*time.Minute, now)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	// Same chained IAM client and table as the memberships: the role writes
+	// are part of the same revocation.
+	rev := &sessions.Revoker{
+		Roles: iamroles.New(iamClient, 5*time.Minute, now, a.log), Store: sdynamo.New(a.ddb, a.cfg.Table, now),
+		Mode: a.cfg.SessionRevocation, RolePath: a.cfg.RolePath, Now: now, NewToken: newToken, Log: a.log, Observer: a.metrics,
+		Settle:  a.cfg.ReadbackDelay, // the same "IAM has settled" as the read-back of a removal
+		Account: id,
+	}
+	if a.revokers == nil {
+		a.revokers = map[string]*sessions.Revoker{}
+	}
+	a.revokers[id] = rev
+	return &grants.Account{ID: id, IAM: groups, Groups: groups, Members: groups, Identity: ident, Sessions: SessionsHook{rev}}, nil
+}
+
+// breakerName names an account's breaker: its id, or "home" when unknown.
+func breakerName(id string) string {
+	if id == "" {
+		return "home"
+	}
+	return id
+}
+
+// chain is the AWS configuration that acts in one account, and the
+// account's id: through its verified role chain, or the base credentials
+// when no chain is set (the home account only; its id is then the caller's,
+// "" if even that cannot be read and no member account needs it).
+func (a *app) chain(ctx context.Context, member string, ch config.Chain) (aws.Config, string, error) {
+	if ch.ConnectorRoleARN == "" {
+		a.log.Warn("no role chain configured: IAM is changed with the base credentials")
+		out, err := sts.NewFromConfig(a.base).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		switch {
+		case err == nil:
+			return a.base, aws.ToString(out.Account), nil
+		case len(a.cfg.Accounts) > 0:
+			// Group ARNs of the home account must be told from members'.
+			return aws.Config{}, "", fmt.Errorf("home account: who are the base credentials: %w", err)
+		}
+		a.log.Warn("home account id unknown: results carry no account_id", "err", err)
+		return a.base, "", nil
+	}
+	cfg := awsx.Chain(a.base, ch.ConnectorRoleARN, string(ch.ExternalID), ch.IAMRoleARN)
+	arn, acct, err := awsx.VerifyChain(ctx, cfg, ch.IAMRoleARN)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", label(member), err)
+		if !awsx.Retryable(err) {
+			// A denied chain is a bad setting (role or external id): exit 2.
+			return aws.Config{}, "", &exitError{code: 2, err: err}
+		}
+		return aws.Config{}, "", err
+	}
+	if member != "" && acct != member {
+		return aws.Config{}, "", &exitError{code: 2, err: fmt.Errorf("%s: the role chain ends in account %s", label(member), acct)}
+	}
+	a.log.Info("role chain verified", "account_id", acct, "caller", arn)
+	return cfg, acct, nil
+}
+
+// repairSessions runs every account's session repair side by side: one
+// account that fails does not hold the others back.
+func (a *app) repairSessions(ctx context.Context, grace time.Duration) (int, error) {
+	all := a.accounts.All()
+	counts := make([]int, len(all))
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	for i, acct := range all {
+		wg.Go(func() {
+			counts[i], errs[i] = a.revokers[acct.ID].Repair(ctx, grace, 100)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("%s: %w", acct.Name(), errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n, errors.Join(errs...)
+}
