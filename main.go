@@ -1,5 +1,5 @@
 // Command iamjit turns approved Sym access requests into temporary IAM group
-// membership. See README.md; the contract is DESIGN.md. main only wires the
+// membership. See README.md; the contract is docs/design.md. main only wires the
 // process; the commands are in internal/cli.
 package main
 

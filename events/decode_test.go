@@ -70,7 +70,7 @@ func TestDecodeGolden(t *testing.T) {
 	}
 }
 
-// TestDecodeFollowsDesignTable checks each fixture against DESIGN.md's
+// TestDecodeFollowsDesignTable checks each fixture against docs/design.md's
 // table, reading the raw JSON independently of Decode, so that a golden
 // rewritten with -update cannot silently enshrine a wrong mapping.
 func TestDecodeFollowsDesignTable(t *testing.T) {

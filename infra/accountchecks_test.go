@@ -21,7 +21,7 @@ import (
 // --- modules/iamjit: member_accounts ---------------------------------------------
 
 // accountsEntryKeys are the keys of an account's chain in IAMJIT_ACCOUNTS
-// (DESIGN.md, Configuration): the Go side reads exactly these.
+// (docs/design.md, Configuration): the Go side reads exactly these.
 var accountsEntryKeys = []string{"connector_role_arn", "external_id", "iam_role_arn"}
 
 // The chain and secrets checkMemberAccounts configures module iamjit with.

@@ -22,7 +22,7 @@ func TestDefaults(t *testing.T) {
 	if c.GroupPath != "/sym/" || c.MaxDuration != 12*time.Hour || c.SweepInterval != 30*time.Second ||
 		c.ShutdownTimeout != 25*time.Second || c.Retention != 2160*time.Hour || c.ResultSource != "iamjit" ||
 		strings.Join(c.Identity, ",") != "username,tag:email" || strings.Join(c.Sources, ",") != "sym" || c.AcceptBare {
-		t.Fatalf("defaults differ from DESIGN.md: %+v", c)
+		t.Fatalf("defaults differ from docs/design.md: %+v", c)
 	}
 }
 

@@ -26,7 +26,7 @@ import (
 	"github.com/iamjit/iamjit/grants/dynamo"
 )
 
-// Names fixed by the contract (DESIGN.md): Sym events carry source "sym",
+// Names fixed by the contract (docs/design.md): Sym events carry source "sym",
 // iamjit's results carry "iamjit", roles live under /sym/.
 const (
 	SymSource    = "sym"

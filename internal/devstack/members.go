@@ -144,7 +144,7 @@ func (b *builder) member(ctx context.Context, id string) (Member, error) {
 	return m, nil
 }
 
-// accountSettings is one IAMJIT_ACCOUNTS entry (DESIGN.md, Configuration).
+// accountSettings is one IAMJIT_ACCOUNTS entry (docs/design.md, Configuration).
 type accountSettings struct {
 	ConnectorRoleARN string `json:"connector_role_arn"`
 	ExternalID       string `json:"external_id"`

@@ -1,4 +1,4 @@
-// Package chaos proves iamjit's invariants (DESIGN.md 1–9) under
+// Package chaos proves iamjit's invariants (docs/design.md 1–9) under
 // at-least-once delivery, reordering, overlapping grants, several replicas,
 // AWS faults and SIGKILL, in two accounts at once (the home one and a
 // member account with the same group names), each invariant per account.

@@ -84,7 +84,7 @@ func (r *Report) fail(format string, args ...any) {
 	r.Violations = append(r.Violations, fmt.Sprintf(format, args...))
 }
 
-// Check verifies invariants 1–5 and 7 of DESIGN.md against the plan, each
+// Check verifies invariants 1–5 and 7 of docs/design.md against the plan, each
 // per account, and invariant 9: every grant, membership, result and IAM
 // change is in the account of the request's group, and the same names in
 // two accounts never meet.
