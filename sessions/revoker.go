@@ -169,12 +169,12 @@ func (r *Revoker) mine(roleARN string) bool {
 const maxConverge = 8
 
 // MembershipEnded puts a Deny for user's sessions issued before at on every
-// role under the role path that group lets its members assume. Call it
-// after IAM removed the user and before the membership is marked synced:
-// an error (or a crash) leaves the membership dirty, so it is called again.
+// role under the role path that group lets its members assume, directly or
+// down a chain of roles. Call it after IAM removed the user and before the
+// membership is marked synced: an error (or a crash) leaves the membership
+// dirty, so it is called again.
 func (r *Revoker) MembershipEnded(ctx context.Context, user, group string, at time.Time) (Result, error) {
 	var res Result
-	at = at.Add(r.Settle)
 	if r.Mode == RevokeOff {
 		return res, nil
 	}
@@ -185,105 +185,33 @@ func (r *Revoker) MembershipEnded(ctx context.Context, user, group string, at ti
 	if len(docs) == 0 {
 		return res, nil
 	}
-	// The roles are found in the managed accounts the policies may name,
-	// each account's list read once; an account whose roles cannot be
-	// listed does not keep the others from being written, and its error
-	// leaves the membership to be ended again. An account no policy names
-	// is never asked, so it cannot hold up this one.
-	var errs []error
-	lists := map[*Revoker][]Role{}
-	failed := map[*Revoker]bool{}
-	rolesOf := func(rev *Revoker) ([]Role, bool) {
-		if roles, ok := lists[rev]; ok || failed[rev] {
-			return roles, ok
-		}
-		roles, err := rev.Roles.AllRoles(ctx)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("roles of account %s: %w", cmp.Or(rev.Account, "home"), err))
-			failed[rev] = true
-			return nil, false
-		}
-		lists[rev] = roles
-		return roles, true
-	}
-	// Then the roles those roles may assume, and so on: a session of a
-	// role the group allows can assume (chain into) another role, and
-	// that session was enabled by the membership too. Only roles under the
-	// path are followed; iamjit may read their policies, and a role it
-	// does not revoke could assume the next one again anyway.
-	var mine []target
-	seen := map[string]bool{}
-	// visit adds the roles docs let one assume; from (a role ARN, "" for
-	// the group) must be trusted by them: a role's own policies allowing
-	// sts:AssumeRole on "*" reach only the roles that trust it.
-	visit := func(who, from string, docs []string) error {
-		for _, rev := range r.accounts() {
-			if !MayName(docs, rev.Account) {
-				continue
-			}
-			existing, ok := rolesOf(rev)
-			if !ok {
-				continue
-			}
-			roles, err := FindRoles(docs, existing)
-			if err != nil {
-				return fmt.Errorf("policies of %s: %w", who, err)
-			}
-			for _, role := range roles {
-				if seen[role.ARN] || from != "" && !Trusts(role.Trust, from) {
-					continue
-				}
-				seen[role.ARN] = true
-				if !role.InPath(r.RolePath) {
-					res.Skipped = append(res.Skipped, role.ARN)
-					r.Log.WarnContext(ctx, "role outside IAMJIT_ROLE_PATH: its sessions are not revoked",
-						"role", role.ARN, "via", who, "group", group, "iam_user", user, "role_path", r.RolePath)
-					if r.Observer != nil {
-						r.Observer.SessionRoleSkipped()
-					}
-					continue
-				}
-				mine = append(mine, target{rev, role})
-			}
-		}
-		for _, arn := range ForeignRoles(docs, r.managed) {
-			if seen[arn] {
-				continue
-			}
-			seen[arn] = true
-			res.Skipped = append(res.Skipped, arn)
-			r.Log.WarnContext(ctx, "role in an account iamjit does not manage (not in IAMJIT_ACCOUNTS): its sessions are not revoked",
-				"role", arn, "via", who, "group", group, "iam_user", user)
-			if r.Observer != nil {
-				r.Observer.SessionRoleSkipped()
-			}
-		}
-		return nil
-	}
-	if err := visit("group "+group, "", docs); err != nil {
+	w := &reach{r: r, user: user, group: group, lists: map[*Revoker][]Role{}, failed: map[*Revoker]bool{}, seen: map[string]bool{}}
+	if err := w.visit(ctx, "group "+group, "", docs); err != nil {
 		return res, err
 	}
-	// A role's policy that cannot be read or parsed leaves the roles it
-	// reaches unwritten this time; its error makes the membership be
-	// ended again.
-	for i := 0; i < len(mine); i++ {
-		t := mine[i]
-		docs, err := t.rev.Roles.RolePolicies(ctx, t.role.Name)
-		if err == nil {
-			err = visit("role "+t.role.ARN, t.role.ARN, docs)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("roles that %s may assume: %w", t.role.ARN, err))
-		}
-	}
+	w.chains(ctx)
+	res.Skipped = w.skipped
 	// Every entry first, then the writes: once Add returned, the sweeper
 	// finishes a role even if this process dies before writing it.
-	for _, t := range mine {
+	at = at.Add(r.Settle)
+	for _, t := range w.roles {
 		if err := t.rev.Store.Add(ctx, t.role, user, at, r.NewToken()); err != nil {
-			return res, errors.Join(append(errs, fmt.Errorf("record revocation of %s on %s: %w", user, t.role.ARN, err))...)
+			return res, errors.Join(append(w.errs, fmt.Errorf("record revocation of %s on %s: %w", user, t.role.ARN, err))...)
 		}
 	}
-	for _, t := range mine {
+	errs := append(w.errs, r.write(ctx, user, w.roles, &res)...)
+	if len(res.Revoked) > 0 {
+		r.Log.InfoContext(ctx, "role sessions revoked", "iam_user", user, "group", group, "roles", res.Revoked)
+	}
+	return res, errors.Join(errs...)
+}
+
+// write converges each role's policy with its item and sorts the roles into
+// res by what became of them; it returns the errors of the roles that
+// failed (the others are written).
+func (r *Revoker) write(ctx context.Context, user string, roles []target, res *Result) []error {
+	var errs []error
+	for _, t := range roles {
 		role := t.role
 		o, err := t.rev.converge(ctx, role.ARN, role.Name)
 		res.Writes = append(res.Writes, o.writes...)
@@ -304,10 +232,105 @@ func (r *Revoker) MembershipEnded(ctx context.Context, user, group string, at ti
 			}
 		}
 	}
-	if len(res.Revoked) > 0 {
-		r.Log.InfoContext(ctx, "role sessions revoked", "iam_user", user, "group", group, "roles", res.Revoked)
+	return errs
+}
+
+// reach finds the roles an ended membership enabled: those the group's
+// policies let its members assume, in every managed account the policies
+// may name, and the roles those may assume in turn.
+type reach struct {
+	r           *Revoker
+	user, group string
+	// Each account's roles are listed once; an account whose roles cannot
+	// be listed does not keep the others from being written, and its error
+	// leaves the membership to be ended again. An account no policy names
+	// is never asked, so it cannot hold up this one.
+	lists   map[*Revoker][]Role
+	failed  map[*Revoker]bool
+	seen    map[string]bool
+	roles   []target // under the role path: to revoke
+	skipped []string // outside the path or in an unmanaged account
+	errs    []error
+}
+
+func (w *reach) rolesOf(ctx context.Context, rev *Revoker) ([]Role, bool) {
+	if roles, ok := w.lists[rev]; ok || w.failed[rev] {
+		return roles, ok
 	}
-	return res, errors.Join(errs...)
+	roles, err := rev.Roles.AllRoles(ctx)
+	if err != nil {
+		w.errs = append(w.errs, fmt.Errorf("roles of account %s: %w", cmp.Or(rev.Account, "home"), err))
+		w.failed[rev] = true
+		return nil, false
+	}
+	w.lists[rev] = roles
+	return roles, true
+}
+
+// visit adds the roles docs let one assume; from (a role ARN, "" for the
+// group) must be trusted by them: a role's own policies allowing
+// sts:AssumeRole on "*" reach only the roles that trust it.
+func (w *reach) visit(ctx context.Context, who, from string, docs []string) error {
+	for _, rev := range w.r.accounts() {
+		if !MayName(docs, rev.Account) {
+			continue
+		}
+		existing, ok := w.rolesOf(ctx, rev)
+		if !ok {
+			continue
+		}
+		roles, err := FindRoles(docs, existing)
+		if err != nil {
+			return fmt.Errorf("policies of %s: %w", who, err)
+		}
+		for _, role := range roles {
+			if w.seen[role.ARN] || from != "" && !Trusts(role.Trust, from) {
+				continue
+			}
+			w.seen[role.ARN] = true
+			if !role.InPath(w.r.RolePath) {
+				w.skip(ctx, role.ARN, who, "role outside IAMJIT_ROLE_PATH: its sessions are not revoked", "role_path", w.r.RolePath)
+				continue
+			}
+			w.roles = append(w.roles, target{rev, role})
+		}
+	}
+	for _, arn := range ForeignRoles(docs, w.r.managed) {
+		if !w.seen[arn] {
+			w.seen[arn] = true
+			w.skip(ctx, arn, who, "role in an account iamjit does not manage (not in IAMJIT_ACCOUNTS): its sessions are not revoked")
+		}
+	}
+	return nil
+}
+
+// chains follows the roles found so far: a session of a role the group
+// allows can assume (chain into) another role, and that session was
+// enabled by the membership too. Only roles under the path are followed;
+// iamjit may read their policies, and a role it does not revoke could
+// assume the next one again anyway. A role's policy that cannot be read or
+// parsed leaves the roles it reaches unwritten this time; its error makes
+// the membership be ended again.
+func (w *reach) chains(ctx context.Context) {
+	for i := 0; i < len(w.roles); i++ {
+		t := w.roles[i]
+		docs, err := t.rev.Roles.RolePolicies(ctx, t.role.Name)
+		if err == nil {
+			err = w.visit(ctx, "role "+t.role.ARN, t.role.ARN, docs)
+		}
+		if err != nil {
+			w.errs = append(w.errs, fmt.Errorf("roles that %s may assume: %w", t.role.ARN, err))
+		}
+	}
+}
+
+// skip reports a role whose sessions are not revoked, and why.
+func (w *reach) skip(ctx context.Context, arn, via, why string, attrs ...any) {
+	w.skipped = append(w.skipped, arn)
+	w.r.Log.WarnContext(ctx, why, append([]any{"role", arn, "via", via, "group", w.group, "iam_user", w.user}, attrs...)...)
+	if w.r.Observer != nil {
+		w.r.Observer.SessionRoleSkipped()
+	}
 }
 
 // outcome of converging one role.
