@@ -42,6 +42,15 @@ func (a *Account) Name() string {
 	return "account " + a.ID
 }
 
+// In names a member account at the end of a message ("group x in account
+// <id>"); the home account is implied ("").
+func (a *Account) In() string {
+	if a.Home {
+		return ""
+	}
+	return " in account " + a.ID
+}
+
 // Accounts is the registry of the accounts iamjit serves: the home account
 // and those of IAMJIT_ACCOUNTS. Memberships, grants and results name an
 // account by its id; only the store writes the home account as an absent

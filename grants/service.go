@@ -478,10 +478,10 @@ func (s *Service) resolveGroup(ctx context.Context, group string) (*Account, Gro
 	}
 	grp, err := acct.Groups.Group(ctx, name)
 	if errors.Is(err, ErrNotFound) {
-		return nil, GroupInfo{}, reject(events.CodeUnknownGroup, "IAM has no group "+name+inMember(acct)), nil
+		return nil, GroupInfo{}, reject(events.CodeUnknownGroup, "IAM has no group "+name+acct.In()), nil
 	}
 	if err != nil {
-		return nil, GroupInfo{}, nil, fmt.Errorf("look up group %s%s: %w", name, inMember(acct), err)
+		return nil, GroupInfo{}, nil, fmt.Errorf("look up group %s%s: %w", name, acct.In(), err)
 	}
 	switch {
 	case !allowed(p.AllowedGroups, name, grp.ARN):
@@ -529,14 +529,6 @@ func (s *Service) resolveRequester(ctx context.Context, acct *Account, req event
 	return user, nil, nil
 }
 
-// inMember names a member account in messages; the home account is
-// implied.
-func inMember(a *Account) string {
-	if a.Home {
-		return ""
-	}
-	return " in account " + a.ID
-}
 
 // parseGroup accepts a group name or an IAM group ARN and returns the name
 // and, for an ARN, its account.

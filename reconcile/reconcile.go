@@ -167,7 +167,7 @@ func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 	for _, acct := range accts {
 		groups, err := acct.Members.ManagedGroups(ctx, r.GroupPath)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("list managed groups%s: %w", inMember(acct), err))
+			errs = append(errs, fmt.Errorf("list managed groups%s: %w", acct.In(), err))
 			continue
 		}
 		listed[acct.ID] = groups
@@ -286,7 +286,7 @@ func (r *Reconciler) compare(ctx context.Context, rep *Report, acct *grants.Acco
 			diffs = append(diffs, d)
 		}
 		if sessErr != nil {
-			sessErr = fmt.Errorf("check session revocations%s: %w", inMember(acct), sessErr)
+			sessErr = fmt.Errorf("check session revocations%s: %w", acct.In(), sessErr)
 		}
 	}
 	rep.Differences = append(rep.Differences, diffs...)
@@ -304,14 +304,6 @@ func (r *Reconciler) allowedARN(acct, name string) bool {
 	return false
 }
 
-// inMember names a member account in messages; the home account is
-// implied.
-func inMember(a *grants.Account) string {
-	if a.Home {
-		return ""
-	}
-	return " in account " + a.ID
-}
 
 // confirmed keeps the member differences IAM still shows when asked again.
 // The group listing is a snapshot taken before the grants were read: an
