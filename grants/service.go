@@ -529,7 +529,6 @@ func (s *Service) resolveRequester(ctx context.Context, acct *Account, req event
 	return user, nil, nil
 }
 
-
 // parseGroup accepts a group name or an IAM group ARN and returns the name
 // and, for an ARN, its account.
 func parseGroup(s string) (name, account string, rej *Rejection) {

@@ -304,7 +304,6 @@ func (r *Reconciler) allowedARN(acct, name string) bool {
 	return false
 }
 
-
 // confirmed keeps the member differences IAM still shows when asked again.
 // The group listing is a snapshot taken before the grants were read: an
 // escalate whose AddUserToGroup lands in between would otherwise be reported
