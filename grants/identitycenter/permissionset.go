@@ -68,10 +68,14 @@ func parseDuration(s string) (time.Duration, error) {
 			continue
 		}
 		n, err := strconv.Atoi(m[i+1])
-		if err != nil || n > 1000 {
+		if err != nil || n > 1_000_000 { // bounded: no overflow
+
 			return 0, fmt.Errorf("%q: %q is out of range", s, m[i+1])
 		}
 		d += time.Duration(n) * unit
+	}
+	if d <= 0 || d > 24*time.Hour { // AWS allows 1 to 12 hours
+		return 0, fmt.Errorf("%q is not a session duration", s)
 	}
 	return d, nil
 }
