@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
+	"github.com/aws/smithy-go"
 )
 
 // PermissionSet is a permission set's description.
@@ -39,6 +40,13 @@ func (c *Client) PermissionSet(ctx context.Context, arn string) (PermissionSet, 
 	var nf *types.ResourceNotFoundException
 	if errors.As(err, &nf) {
 		return PermissionSet{}, &NotFoundError{Kind: "permission set", ID: arn, Err: err}
+	}
+	var undecodable *smithy.DeserializationError
+	if errors.As(err, &undecodable) {
+		// moto 5.2.1 stores a permission set created (or updated) without a
+		// SessionDuration as the number 3600 where AWS writes "PT1H", and
+		// the SDK cannot read that answer (quirk).
+		return PermissionSet{}, fmt.Errorf("describe permission set %s: its description cannot be read (moto 5.2.1 writes a permission set made without a session duration that way: give it one): %w", arn, err)
 	}
 	if err != nil {
 		return PermissionSet{}, fmt.Errorf("describe permission set %s: %w", arn, err)
@@ -69,7 +77,6 @@ func parseDuration(s string) (time.Duration, error) {
 		}
 		n, err := strconv.Atoi(m[i+1])
 		if err != nil || n > 1_000_000 { // bounded: no overflow
-
 			return 0, fmt.Errorf("%q: %q is out of range", s, m[i+1])
 		}
 		d += time.Duration(n) * unit
