@@ -289,3 +289,30 @@ func serverError() error {
 	return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
 		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 500}}, Err: errors.New("internal server error")}}
 }
+
+// provisioner is SSO Admin's provisioning as far as the tests need it.
+type provisioner struct {
+	*fakeAdmin
+	replies []reply // the first is ProvisionPermissionSet's
+	err     error   // ProvisionPermissionSet's error
+}
+
+func (p *provisioner) ProvisionPermissionSet(_ context.Context, in *ssoadmin.ProvisionPermissionSetInput, _ ...func(*ssoadmin.Options)) (*ssoadmin.ProvisionPermissionSetOutput, error) {
+	p.record("ProvisionPermissionSet")
+	if p.err != nil {
+		return nil, p.err
+	}
+	r := p.next(&p.replies)
+	return &ssoadmin.ProvisionPermissionSetOutput{PermissionSetProvisioningStatus: &types.PermissionSetProvisioningStatus{
+		RequestId: aws.String("prov-1"), Status: r.status, FailureReason: aws.String(r.reason), AccountId: in.TargetId}}, nil
+}
+
+func (p *provisioner) DescribePermissionSetProvisioningStatus(_ context.Context, in *ssoadmin.DescribePermissionSetProvisioningStatusInput, _ ...func(*ssoadmin.Options)) (*ssoadmin.DescribePermissionSetProvisioningStatusOutput, error) {
+	p.record("DescribePermissionSetProvisioningStatus")
+	r := p.next(&p.replies)
+	if r.err != nil {
+		return nil, r.err
+	}
+	return &ssoadmin.DescribePermissionSetProvisioningStatusOutput{PermissionSetProvisioningStatus: &types.PermissionSetProvisioningStatus{
+		RequestId: in.ProvisionPermissionSetRequestId, Status: r.status, FailureReason: aws.String(r.reason)}}, nil
+}

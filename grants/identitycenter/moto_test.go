@@ -249,6 +249,25 @@ func TestMotoAssignments(t *testing.T) {
 			t.Errorf("IsAssigned = %v, %v", ok, err)
 		}
 	})
+	t.Run("inline policy and provisioning", func(t *testing.T) {
+		if p, err := m.c.InlinePolicy(ctx, psARN); err != nil || p != "" {
+			t.Fatalf("InlinePolicy of a new set = %q, %v", p, err)
+		}
+		policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2026-01-01T00:00:00Z"}}}]}`
+		if _, err := m.c.PutInlinePolicy(ctx, psARN, policy); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := m.c.InlinePolicy(ctx, psARN); err != nil || p != policy {
+			t.Fatalf("InlinePolicy = %q, %v", p, err)
+		}
+		if id, err := m.c.Provision(ctx, psARN, motoserver.AccountID); err != nil || id == "" {
+			t.Fatalf("Provision = %q, %v", id, err)
+		}
+		out, err := m.sso.ListAccountsForProvisionedPermissionSet(ctx, &ssoadmin.ListAccountsForProvisionedPermissionSetInput{InstanceArn: &m.inst, PermissionSetArn: &psARN})
+		if err != nil || !slices.Equal(out.AccountIds, []string{motoserver.AccountID}) {
+			t.Errorf("provisioned to %v, %v", out, err)
+		}
+	})
 	t.Run("permission set", func(t *testing.T) {
 		got, err := m.c.PermissionSet(ctx, psARN)
 		if err != nil || got != (identitycenter.PermissionSet{ARN: psARN, Name: "admin", SessionDuration: 2 * time.Hour}) {

@@ -386,3 +386,51 @@ func TestUserByEmail(t *testing.T) {
 		}
 	})
 }
+
+func TestProvision(t *testing.T) {
+	fixtureP := func(t *testing.T, p *provisioner) (*identitycenter.Client, *sleeper) {
+		clock := testclock.New(t0)
+		s := &sleeper{clock: clock}
+		c := identitycenter.NewFromAPIs(p, &fakeStore{}, identitycenter.Options{Now: clock.Now, Sleep: s.Sleep})
+		if _, err := c.Discover(context.Background(), instanceARN); err != nil {
+			t.Fatal(err)
+		}
+		return c, s
+	}
+	t.Run("polls until succeeded", func(t *testing.T) {
+		p := &provisioner{fakeAdmin: newFakeAdmin(), replies: []reply{{status: types.StatusValuesInProgress}, {status: types.StatusValuesInProgress}, {status: types.StatusValuesSucceeded}}}
+		c, s := fixtureP(t, p)
+		if id, err := c.Provision(context.Background(), psARN, account); err != nil || id != "prov-1" {
+			t.Fatalf("Provision = %q, %v", id, err)
+		}
+		if want := []time.Duration{200 * time.Millisecond, 400 * time.Millisecond}; !slices.Equal(s.waits, want) {
+			t.Errorf("waits %v, want %v (the default backoff)", s.waits, want)
+		}
+	})
+	t.Run("failed carries the reason", func(t *testing.T) {
+		p := &provisioner{fakeAdmin: newFakeAdmin(), replies: []reply{{status: types.StatusValuesInProgress}, {status: types.StatusValuesFailed, reason: "policy too large"}}}
+		c, _ := fixtureP(t, p)
+		var failed *identitycenter.FailedError
+		if _, err := c.Provision(context.Background(), psARN, account); !errors.As(err, &failed) || failed.Reason != "policy too large" || failed.RequestID != "prov-1" {
+			t.Fatalf("err %v", err)
+		}
+	})
+	t.Run("done at once is not described", func(t *testing.T) {
+		p := &provisioner{fakeAdmin: newFakeAdmin()} // answers SUCCEEDED, as moto does
+		c, _ := fixtureP(t, p)
+		if _, err := c.Provision(context.Background(), psARN, account); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(p.calls, "DescribePermissionSetProvisioningStatus") {
+			t.Error("described a request already done (moto has no such call)")
+		}
+	})
+	t.Run("conflict and throttling are retryable", func(t *testing.T) {
+		for _, e := range []error{&types.ConflictException{}, &types.ThrottlingException{}} {
+			c, _ := fixtureP(t, &provisioner{fakeAdmin: newFakeAdmin(), err: e})
+			if _, err := c.Provision(context.Background(), psARN, account); !awsx.Retryable(err) {
+				t.Errorf("%T: %v, want retryable", e, err)
+			}
+		}
+	})
+}
