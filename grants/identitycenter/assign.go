@@ -1,0 +1,179 @@
+package identitycenter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
+
+	"github.com/iamjit/iamjit/internal/awsx"
+)
+
+// Assignment is one permission set assigned to one user in one account.
+type Assignment struct {
+	PermissionSetARN string
+	AccountID        string
+	UserID           string // Identity Store user id
+}
+
+func (a Assignment) String() string {
+	return fmt.Sprintf("user %s in account %s with %s", a.UserID, a.AccountID, a.PermissionSetARN)
+}
+
+// Assign assigns the permission set to the user in the account and returns
+// once AWS confirms it. It reads first: an existing assignment is success
+// with "" (moto 5.2.1 would store a second copy). Otherwise it returns the
+// CreateAccountAssignment call's AWS request id (the assignment request id
+// when the response carried none). A ConflictException (AWS: another write
+// to it has not propagated yet) or a FAILED request is success when a second
+// read finds the assignment, as when another replica made it meanwhile;
+// otherwise the conflict is retryable and the failure carries AWS's reason.
+func (c *Client) Assign(ctx context.Context, a Assignment) (string, error) {
+	in, err := c.instance()
+	if err != nil {
+		return "", err
+	}
+	if ok, err := c.IsAssigned(ctx, a); err != nil || ok {
+		return "", err
+	}
+	out, err := c.admin.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{
+		InstanceArn: &in.arn, PermissionSetArn: &a.PermissionSetARN, TargetId: &a.AccountID, TargetType: types.TargetTypeAwsAccount,
+		PrincipalType: types.PrincipalTypeUser, PrincipalId: &a.UserID})
+	var conflict *types.ConflictException
+	if errors.As(err, &conflict) {
+		return "", c.settled(ctx, a, true, &awsx.Transient{Err: fmt.Errorf("assign %s: %w", a, err)})
+	}
+	if err != nil {
+		return "", fmt.Errorf("assign %s: %w", a, err)
+	}
+	st := out.AccountAssignmentCreationStatus
+	reqID := aws.ToString(st.RequestId)
+	err = c.await(ctx, "assign "+a.String(), reqID, statusOf(st), func(ctx context.Context) (status, error) {
+		out, err := c.admin.DescribeAccountAssignmentCreationStatus(ctx, &ssoadmin.DescribeAccountAssignmentCreationStatusInput{
+			InstanceArn: &in.arn, AccountAssignmentCreationRequestId: &reqID})
+		if err != nil {
+			return status{}, err
+		}
+		return statusOf(out.AccountAssignmentCreationStatus), nil
+	})
+	var failed *FailedError
+	if errors.As(err, &failed) {
+		return "", c.settled(ctx, a, true, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return requestID(awsx.RequestID(out.ResultMetadata), reqID), nil
+}
+
+// Unassign removes the assignment and returns once AWS confirms it. No
+// assignment is success with "" (read first: AWS and moto answer a delete of
+// nothing differently, moto with ResourceNotFoundException). A conflict, a
+// ResourceNotFoundException or a FAILED request is success when a second
+// read no longer finds the assignment. Where moto holds several copies, one
+// call removes one.
+func (c *Client) Unassign(ctx context.Context, a Assignment) (string, error) {
+	in, err := c.instance()
+	if err != nil {
+		return "", err
+	}
+	if ok, err := c.IsAssigned(ctx, a); err != nil || !ok {
+		return "", err
+	}
+	out, err := c.admin.DeleteAccountAssignment(ctx, &ssoadmin.DeleteAccountAssignmentInput{
+		InstanceArn: &in.arn, PermissionSetArn: &a.PermissionSetARN, TargetId: &a.AccountID, TargetType: types.TargetTypeAwsAccount,
+		PrincipalType: types.PrincipalTypeUser, PrincipalId: &a.UserID})
+	var conflict *types.ConflictException
+	var nf *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &conflict):
+		return "", c.settled(ctx, a, false, &awsx.Transient{Err: fmt.Errorf("unassign %s: %w", a, err)})
+	case errors.As(err, &nf):
+		return "", c.settled(ctx, a, false, fmt.Errorf("unassign %s: %w", a, err))
+	case err != nil:
+		return "", fmt.Errorf("unassign %s: %w", a, err)
+	}
+	st := out.AccountAssignmentDeletionStatus
+	reqID := aws.ToString(st.RequestId)
+	err = c.await(ctx, "unassign "+a.String(), reqID, statusOf(st), func(ctx context.Context) (status, error) {
+		out, err := c.admin.DescribeAccountAssignmentDeletionStatus(ctx, &ssoadmin.DescribeAccountAssignmentDeletionStatusInput{
+			InstanceArn: &in.arn, AccountAssignmentDeletionRequestId: &reqID})
+		if err != nil {
+			return status{}, err
+		}
+		return statusOf(out.AccountAssignmentDeletionStatus), nil
+	})
+	var failed *FailedError
+	if errors.As(err, &failed) {
+		return "", c.settled(ctx, a, false, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return requestID(awsx.RequestID(out.ResultMetadata), reqID), nil
+}
+
+// settled decides a write that did not go through by reading again: nil
+// when the assignment is as wanted after all, else cause. Deciding by the
+// state rather than by AWS's failure text keeps "already assigned" and "no
+// such assignment" successes without parsing messages.
+func (c *Client) settled(ctx context.Context, a Assignment, want bool, cause error) error {
+	ok, err := c.IsAssigned(ctx, a)
+	if err != nil {
+		return errors.Join(cause, err)
+	}
+	if ok == want {
+		return nil
+	}
+	return cause
+}
+
+// IsAssigned reports whether the user holds the permission set in the
+// account.
+func (c *Client) IsAssigned(ctx context.Context, a Assignment) (bool, error) {
+	users, err := c.AssignedUsers(ctx, a.PermissionSetARN, a.AccountID)
+	if err != nil {
+		return false, err
+	}
+	_, found := slices.BinarySearch(users, a.UserID)
+	return found, nil
+}
+
+// AssignedUsers lists the users (PrincipalType USER; groups are left out)
+// assigned the permission set in the account, sorted, each once (moto may
+// hold copies).
+func (c *Client) AssignedUsers(ctx context.Context, permissionSetARN, accountID string) ([]string, error) {
+	in, err := c.instance()
+	if err != nil {
+		return nil, err
+	}
+	users := []string{}
+	p := ssoadmin.NewListAccountAssignmentsPaginator(c.admin, &ssoadmin.ListAccountAssignmentsInput{
+		InstanceArn: &in.arn, PermissionSetArn: &permissionSetARN, AccountId: &accountID})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list assignments of %s in account %s: %w", permissionSetARN, accountID, err)
+		}
+		for _, as := range page.AccountAssignments {
+			if as.PrincipalType == types.PrincipalTypeUser {
+				users = append(users, aws.ToString(as.PrincipalId))
+			}
+		}
+	}
+	slices.Sort(users)
+	return slices.Compact(users), nil
+}
+
+// requestID prefers the HTTP request id, which joins CloudTrail's record of
+// the call, over the asynchronous request's own id.
+func requestID(awsID, asyncID string) string {
+	if awsID != "" {
+		return awsID
+	}
+	return asyncID
+}
