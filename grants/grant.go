@@ -50,21 +50,56 @@ type Transition struct {
 	Note         string    `json:"note,omitempty" dynamodbav:"note,omitempty"`
 }
 
-// Key names one membership: an IAM user in a group of one account. The
-// same names in two accounts are two memberships.
+// Kind of membership a grant gives. The zero value is an IAM user in an IAM
+// group, the only kind before Identity Center: items and keys written then
+// read as it.
+type Kind string
+
+const (
+	IAMGroup Kind = ""
+	// PermissionSet is an Identity Center account assignment of a
+	// permission set to a user (principal type USER) in one account.
+	PermissionSet Kind = "aws_sso_permission_set"
+	// SSOGroup is a user's membership of an Identity Store group.
+	SSOGroup Kind = "aws_sso_group"
+)
+
+// TargetType is Sym's name of the kind, as results carry it (target_type).
+func (k Kind) TargetType() string {
+	if k == IAMGroup {
+		return "aws_iam_group"
+	}
+	return string(k)
+}
+
+// Key names one membership. The same names in two accounts are two
+// memberships.
+//   - IAMGroup: Account is the group's account, User the IAM user name,
+//     Group the group name.
+//   - PermissionSet: Account is the account assigned, User the Identity
+//     Store user id, Group the permission set ARN.
+//   - SSOGroup: Account is the account that holds the Identity Center
+//     instance, User the Identity Store user id, Group the group id.
 type Key struct {
-	Account string // the account id (Accounts)
+	Kind    Kind
+	Account string // an account id (Accounts)
 	User    string
 	Group   string
 }
 
-// String names the membership in messages: "user in group", and the
-// account when it is not the home one.
+// String names the membership in messages.
 func (k Key) String() string {
-	if k.Account == "" {
-		return k.User + " in " + k.Group
+	s := k.User + " in " + k.Group
+	switch {
+	case k.Kind == PermissionSet:
+		s = k.User + " assigned " + k.Group
+	case k.Kind != IAMGroup:
+		s = k.User + " in " + string(k.Kind) + " " + k.Group
 	}
-	return k.User + " in " + k.Group + " (account " + k.Account + ")"
+	if k.Account == "" {
+		return s
+	}
+	return s + " (account " + k.Account + ")"
 }
 
 // Key of the grant's membership.
