@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
+	"github.com/iamjit/iamjit/sessions"
 )
 
 // Config is everything `iamjit run` needs. Field comments name the variable.
@@ -79,7 +81,7 @@ func Defaults() Config {
 		HTTPAddr:        ":8080",
 		// The path infra/modules/iam_target_group puts its roles under.
 		RolePath:          "/jit/",
-		SessionRevocation: "user",
+		SessionRevocation: sessions.RevokeUser,
 	}
 }
 
@@ -369,7 +371,7 @@ func (c Config) checkSessionRevocation(p *problems) {
 		p.add("IAMJIT_ROLE_PATH", "%q must not contain or lie under /sym/, where iamjit's own roles are", c.RolePath)
 	}
 	switch c.SessionRevocation {
-	case "user", "role", "off":
+	case sessions.RevokeUser, sessions.RevokeRole, sessions.RevokeOff:
 	default:
 		p.add("IAMJIT_SESSION_REVOCATION", "%q is not user, role or off", c.SessionRevocation)
 	}
