@@ -6,9 +6,11 @@ import (
 	"slices"
 )
 
-// maxConverge bounds how often one caller chases a membership that others
-// keep changing; past it the caller fails and its message is retried.
-const maxConverge = 8
+// maxMembershipChanges bounds how often one converge chases a membership
+// item that other writers keep changing; past it the caller fails and its
+// message (or the sweep) retries. sessions bounds its role items alike, on
+// its own: neither domain package imports the other for a constant.
+const maxMembershipChanges = 8
 
 // change is what one converge knows and notes.
 type change struct {
@@ -41,7 +43,7 @@ func (s *Service) converge(ctx context.Context, k Key, c change) (bool, Sessions
 	}
 	user, group := k.User, k.Group
 	token, want, grantID, dirty := c.token, c.want, c.grantID, false
-	for range maxConverge {
+	for range maxMembershipChanges {
 		if token == "" {
 			m, err := s.Store.Membership(ctx, k)
 			if err != nil {
@@ -85,7 +87,7 @@ func (s *Service) converge(ctx context.Context, k Key, c change) (bool, Sessions
 		}
 		token = "" // someone wrote after us: read and converge again
 	}
-	return false, ended, fmt.Errorf("converge %s: membership changed %d times while converging", k, maxConverge)
+	return false, ended, fmt.Errorf("converge %s: membership changed %d times while converging", k, maxMembershipChanges)
 }
 
 // Converge makes IAM agree with the membership item k for a caller that did
