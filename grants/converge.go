@@ -93,14 +93,15 @@ func (s *Service) converge(ctx context.Context, k Key, c change) (bool, Sessions
 // Converge makes IAM agree with the membership item k for a caller that did
 // not write it (reconcile), through the same protocol as every other writer.
 // A re-add is noted, with note, in the history of the first of prefer the
-// item still holds, else of the item's first grant. It reports whether the
-// user ended up in the group.
+// item still holds, else of the item's least grant id. It reports whether
+// the user ended up in the group.
 func (s *Service) Converge(ctx context.Context, k Key, note string, prefer []string) (bool, SessionsEnded, error) {
 	return s.converge(ctx, k, change{note: note, explain: prefer})
 }
 
 // explaining picks the grant whose history records a re-add: the first of
-// prefer the item still holds, else the item's first.
+// prefer the item still holds, else the least id the item holds (the
+// store's set has no order; the least is the same pick on every replica).
 func explaining(stored, prefer []string) string {
 	for _, id := range prefer {
 		if slices.Contains(stored, id) {
