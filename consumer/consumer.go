@@ -44,7 +44,10 @@ type Message struct {
 
 // Disposition is what a Handler decided for a message.
 type Disposition struct {
-	Outcome string          // for logs and metrics: applied, rejected, duplicate, ignored, poison
+	// Outcome is for logs and metrics: a grants Outcome kind (applied,
+	// rejected, duplicate, ignored), poison or failed (to the DLQ), or
+	// error; a message kept for later is counted as retry.
+	Outcome string
 	Results []events.Result // published before the message is deleted
 	Poison  *Poison         // move to the DLQ instead of deleting
 	Err     error           // keep the message and retry it later
@@ -65,7 +68,8 @@ type Handler interface {
 	GiveUp(ctx context.Context, m Message, cause error) Disposition
 }
 
-// Observer hears about each message's end (metrics). May be nil.
+// Observer hears about messages for the metrics: each one received, in
+// flight, moved to the DLQ, and finished with its outcome. May be nil.
 type Observer interface {
 	Observed(outcome string, took time.Duration)
 	InFlight(delta int)
