@@ -44,7 +44,7 @@ type Config struct {
 	Retention         time.Duration // IAMJIT_RETENTION
 	LogLevel          slog.Level    // IAMJIT_LOG_LEVEL
 	LogFormat         string        // IAMJIT_LOG_FORMAT: json, text or auto
-	HTTPAddr          string        // IAMJIT_HTTP_ADDR ("" : off)
+	HTTPAddr          string        // IAMJIT_HTTP_ADDR ("": off)
 	RolePath          string        // IAMJIT_ROLE_PATH: only roles under it get session-revocation statements
 	SessionRevocation string        // IAMJIT_SESSION_REVOCATION: user, role or off
 	// Accounts are the member accounts (IAMJIT_ACCOUNTS), by account id;
