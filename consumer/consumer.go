@@ -44,7 +44,10 @@ type Message struct {
 
 // Disposition is what a Handler decided for a message.
 type Disposition struct {
-	Outcome events.Outcome  // for logs and metrics
+	// Outcome is for logs and metrics (events.Outcome): applied, rejected,
+	// duplicate or ignored (the grants service's), poison or failed (to the
+	// DLQ), or error; a message kept for later is counted as retry.
+	Outcome events.Outcome
 	Results []events.Result // published before the message is deleted
 	Poison  *Poison         // move to the DLQ instead of deleting
 	Err     error           // keep the message and retry it later
@@ -65,7 +68,8 @@ type Handler interface {
 	GiveUp(ctx context.Context, m Message, cause error) Disposition
 }
 
-// Observer hears about each message's end (metrics). May be nil.
+// Observer hears about messages for the metrics: each one received, in
+// flight, moved to the DLQ, and finished with its outcome. May be nil.
 type Observer interface {
 	Observed(outcome events.Outcome, took time.Duration)
 	InFlight(delta int)
@@ -116,97 +120,168 @@ func (c *Consumer) Run(ctx context.Context, drain time.Duration) error {
 	// work outlives ctx by the drain deadline so in-flight messages finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	stopBatchers := make(chan struct{})
-	deleter := newBatcher(10, 20*time.Millisecond, c.deleteBatch)
-	publisher := newBatcher(10, 20*time.Millisecond, c.publishBatch)
-	go deleter.run(work, stopBatchers)
-	go publisher.run(work, stopBatchers)
-	stopExtender := make(chan struct{})
-	extenderDone := make(chan struct{})
-	go func() { defer close(extenderDone); c.extendLoop(work, stopExtender) }()
+	p := c.startPipeline(work)
+	var inFlight sync.WaitGroup
+	c.receiveUntilCancelled(ctx, work, p, &inFlight)
+	drainErr := waitDrained(&inFlight, drain, cancelWork)
+	p.stop()
+	return drainErr
+}
 
-	// A worker slot bounds messages being decided (Handle: DynamoDB and
-	// IAM); it is freed as soon as the decision is made, so the next
-	// message is received while this one's results are published and it is
-	// deleted in the batchers' next batch. finishing bounds those.
-	slots := make(chan struct{}, c.Workers)
-	finishing := make(chan struct{}, 4*c.Workers)
-	var wg sync.WaitGroup
-	var recvErr error
-	backoff := time.Duration(0)
-	for ctx.Err() == nil {
+// pipeline is what runs beside the receive loop and outlives it until the
+// drain: the batchers that publish results and delete messages, and the
+// extender that keeps slow messages invisible.
+type pipeline struct {
+	deleter      *batcher[Message]
+	publisher    *batcher[events.Result]
+	stopBatchers chan struct{}
+	stopExtender chan struct{}
+	extenderDone chan struct{}
+}
+
+func (c *Consumer) startPipeline(work context.Context) *pipeline {
+	p := &pipeline{
+		deleter:      newBatcher(10, 20*time.Millisecond, c.deleteBatch),
+		publisher:    newBatcher(10, 20*time.Millisecond, c.publishBatch),
+		stopBatchers: make(chan struct{}),
+		stopExtender: make(chan struct{}),
+		extenderDone: make(chan struct{}),
+	}
+	go p.deleter.run(work, p.stopBatchers)
+	go p.publisher.run(work, p.stopBatchers)
+	go func() { defer close(p.extenderDone); c.extendLoop(work, p.stopExtender) }()
+	return p
+}
+
+// stop ends the extender, then flushes what the batchers still hold.
+func (p *pipeline) stop() {
+	close(p.stopExtender)
+	<-p.extenderDone
+	close(p.stopBatchers)
+	<-p.deleter.done
+	<-p.publisher.done
+}
+
+// capacity bounds the messages in hand. A deciding slot bounds messages
+// being decided (Handle: DynamoDB and IAM); it is freed as soon as the
+// decision is made, so the next message is received while this one's
+// results are published and it is deleted in the batchers' next batch. A
+// finishing slot bounds those.
+type capacity struct {
+	deciding  chan struct{}
+	finishing chan struct{}
+}
+
+func newCapacity(workers int) capacity {
+	return capacity{deciding: make(chan struct{}, workers), finishing: make(chan struct{}, 4*workers)}
+}
+
+// gather takes a free deciding slot, then lingers up to receiveLinger for
+// more, up to want: under load slots free up one at a time, and one receive
+// should fill several workers instead of one each. It returns how many
+// slots it took: 0 when ctx ended first.
+func (k capacity) gather(ctx context.Context, want int) int {
+	select {
+	case k.deciding <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	free := 1
+	linger := time.NewTimer(receiveLinger)
+	defer linger.Stop()
+	for free < want {
 		select {
-		case slots <- struct{}{}:
+		case k.deciding <- struct{}{}:
+			free++
+		case <-linger.C:
+			return free
 		case <-ctx.Done():
+			return free
+		}
+	}
+	return free
+}
+
+// release gives back n deciding slots.
+func (k capacity) release(n int) {
+	for range n {
+		<-k.deciding
+	}
+}
+
+// receiveUntilCancelled receives as many messages as there are free slots
+// and starts a worker for each, until ctx is cancelled. A failed receive is
+// retried after a growing pause.
+func (c *Consumer) receiveUntilCancelled(ctx, work context.Context, p *pipeline, inFlight *sync.WaitGroup) {
+	slots := newCapacity(c.Workers)
+	var pause time.Duration
+	for ctx.Err() == nil {
+		free := slots.gather(ctx, min(10, c.Workers))
+		if free == 0 {
 			continue
 		}
-		// Under load slots free up one at a time: wait a moment for more so
-		// that one receive fills several workers instead of one each.
-		free, want := 1, min(10, c.Workers)
-		gather := time.NewTimer(receiveLinger)
-	fill:
-		for free < want {
-			select {
-			case slots <- struct{}{}:
-				free++
-			case <-gather.C:
-				break fill
-			case <-ctx.Done():
-				break fill
-			}
-		}
-		gather.Stop()
 		msgs, err := c.receive(ctx, free)
 		if c.Alive != nil && err == nil {
 			c.Alive()
 		}
-		for range free - len(msgs) {
-			<-slots
-		}
+		slots.release(free - len(msgs))
 		if err != nil {
 			if ctx.Err() != nil {
-				break
+				return
 			}
-			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
-			c.Log.Error("receive failed", "err", err, "retry_in", backoff)
+			pause = receiveRetryPause(pause)
+			c.Log.Error("receive failed", "err", err, "retry_in", pause)
 			select {
 			case <-ctx.Done():
-			case <-time.After(backoff):
+			case <-time.After(pause):
 			}
 			continue
 		}
-		backoff = 0
+		pause = 0
 		for _, m := range msgs {
-			c.track(m)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var once sync.Once
-				free := func() { once.Do(func() { <-slots }) }
-				defer free()
-				c.process(work, m, deleter, publisher, func() (done func()) {
-					finishing <- struct{}{}
-					free()
-					return func() { <-finishing }
-				})
-			}()
+			c.startWorker(work, m, p, slots, inFlight)
 		}
 	}
+}
+
+// receiveRetryPause is how long to wait after a failed receive, given the
+// pause before it: 100ms at first, doubling, at most 10s.
+func receiveRetryPause(last time.Duration) time.Duration {
+	return min(max(2*last, 100*time.Millisecond), 10*time.Second)
+}
+
+// startWorker processes m in a goroutine that holds one of the deciding
+// slots until m is decided, then one of the finishing slots until m is done.
+func (c *Consumer) startWorker(work context.Context, m Message, p *pipeline, slots capacity, inFlight *sync.WaitGroup) {
+	c.track(m)
+	inFlight.Add(1)
+	go func() {
+		defer inFlight.Done()
+		var once sync.Once
+		free := func() { once.Do(func() { slots.release(1) }) }
+		defer free()
+		c.process(work, m, p.deleter, p.publisher, func() (done func()) {
+			slots.finishing <- struct{}{}
+			free()
+			return func() { <-slots.finishing }
+		})
+	}()
+}
+
+// waitDrained waits up to drain for the in-flight messages. Past it, their
+// work is cancelled (they stay on the queue, to be redelivered) and the
+// missed deadline is the error.
+func waitDrained(inFlight *sync.WaitGroup, drain time.Duration, cancelWork context.CancelFunc) error {
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { inFlight.Wait(); close(done) }()
 	select {
 	case <-done:
+		return nil
 	case <-time.After(drain):
-		recvErr = fmt.Errorf("shutdown: in-flight work did not finish within %s; it will be redelivered", drain)
 		cancelWork()
 		<-done
+		return fmt.Errorf("shutdown: in-flight work did not finish within %s; it will be redelivered", drain)
 	}
-	close(stopExtender)
-	<-extenderDone
-	close(stopBatchers)
-	<-deleter.done
-	<-publisher.done
-	return recvErr
 }
 
 func (c *Consumer) receive(ctx context.Context, n int) ([]Message, error) {

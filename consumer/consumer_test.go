@@ -343,6 +343,19 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	}
 }
 
+func TestReceiveRetryPauseStartsAt100msDoublesAndCapsAt10s(t *testing.T) {
+	for _, tc := range []struct{ last, want time.Duration }{
+		{0, 100 * time.Millisecond},
+		{100 * time.Millisecond, 200 * time.Millisecond},
+		{6 * time.Second, 10 * time.Second},
+		{10 * time.Second, 10 * time.Second},
+	} {
+		if got := receiveRetryPause(tc.last); got != tc.want {
+			t.Errorf("receiveRetryPause(%s) = %s, want %s", tc.last, got, tc.want)
+		}
+	}
+}
+
 // gatedPublisher holds every Publish until gate is closed.
 type gatedPublisher struct {
 	*fakePublisher

@@ -6,9 +6,11 @@ import (
 	"slices"
 )
 
-// maxConverge bounds how often one caller chases a membership that others
-// keep changing; past it the caller fails and its message is retried.
-const maxConverge = 8
+// maxMembershipChanges bounds how often one converge chases a membership
+// item that other writers keep changing; past it the caller fails and its
+// message (or the sweep) retries. sessions bounds its role items alike, on
+// its own: neither domain package imports the other for a constant.
+const maxMembershipChanges = 8
 
 // change is what one converge knows and notes.
 type change struct {
@@ -41,7 +43,7 @@ func (s *Service) converge(ctx context.Context, k Key, c change) (bool, Sessions
 	}
 	user, group := k.User, k.Group
 	token, want, grantID, dirty := c.token, c.want, c.grantID, false
-	for range maxConverge {
+	for range maxMembershipChanges {
 		if token == "" {
 			m, err := s.Store.Membership(ctx, k)
 			if err != nil {
@@ -85,20 +87,21 @@ func (s *Service) converge(ctx context.Context, k Key, c change) (bool, Sessions
 		}
 		token = "" // someone wrote after us: read and converge again
 	}
-	return false, ended, fmt.Errorf("converge %s: membership changed %d times while converging", k, maxConverge)
+	return false, ended, fmt.Errorf("converge %s: membership changed %d times while converging", k, maxMembershipChanges)
 }
 
 // Converge makes IAM agree with the membership item k for a caller that did
 // not write it (reconcile), through the same protocol as every other writer.
 // A re-add is noted, with note, in the history of the first of prefer the
-// item still holds, else of the item's first grant. It reports whether the
-// user ended up in the group.
+// item still holds, else of the item's least grant id. It reports whether
+// the user ended up in the group.
 func (s *Service) Converge(ctx context.Context, k Key, note string, prefer []string) (bool, SessionsEnded, error) {
 	return s.converge(ctx, k, change{note: note, explain: prefer})
 }
 
 // explaining picks the grant whose history records a re-add: the first of
-// prefer the item still holds, else the item's first.
+// prefer the item still holds, else the least id the item holds (the
+// store's set has no order; the least is the same pick on every replica).
 func explaining(stored, prefer []string) string {
 	for _, id := range prefer {
 		if slices.Contains(stored, id) {

@@ -8,20 +8,25 @@ import (
 	"time"
 )
 
-// Timers ends grants on time and reads removals back promptly, in this
-// process. The sweep runs every IAMJIT_SWEEP_INTERVAL: alone, it ends a
-// grant up to that late. Timers fire at the second instead:
+// Timers ends grants at their expiry, and reads removals back once IAM
+// has settled, from timers in this process. The sweep (every
+// IAMJIT_SWEEP_INTERVAL) does both as well, but alone it ends a grant up to
+// an interval late; a timer fires on time:
 //
-//   - Expire arms a timer at a grant's expires_at. The replica that granted
-//     it arms one, and so does every replica whose sweep sees it coming
-//     (Service.Upcoming). All of them may fire; the store's conditional
-//     revoke lets exactly one win, and only the winner calls IAM, so
-//     replicas do not multiply RemoveUserFromGroup calls.
-//   - Recheck arms the read-back of a removal after Settle (see
-//     Service.recheck).
+//   - Expire arms a grant's end at its expires_at; a grant expiring beyond
+//     the horizon first gets a wake-up, one horizon before, that arms it.
+//     The replica that granted it arms one, and so does every replica whose
+//     sweep sees it coming (Service.Upcoming). All of them may fire; the
+//     store's conditional revoke lets exactly one win, and only the winner
+//     calls IAM, so replicas do not multiply RemoveUserFromGroup calls.
+//   - Recheck arms the read-back of a removal settle after it
+//     (IAMJIT_READBACK_DELAY; see Service.recheck). A read-back that undid
+//     a late add arms the read-back of its own removal.
 //
-// Both are also in the store's indexes (expiry, read-back queue): if this
-// process dies, the next sweep of any replica finishes them.
+// A timer is armed at most once at a time per grant or removal. Both kinds
+// are also in the store's indexes (expiry, read-back queue): if this
+// process dies or a timer's work fails, the next sweep of any replica
+// finishes it.
 type Timers struct {
 	svc     *Service
 	pub     Publisher
@@ -30,14 +35,14 @@ type Timers struct {
 	log     *slog.Logger
 
 	mu      sync.Mutex
-	ctx     context.Context // nil until Run, and after it returns
+	ctx     context.Context // nil until Start, and again once Start's ctx ends
 	pending map[string]*time.Timer
 	wg      sync.WaitGroup
 }
 
 // NewTimers returns timers for svc that publish through pub. horizon bounds
-// how far ahead expiries are armed (the sweep arms the rest later); settle
-// is how long after a removal IAM is read back.
+// how far ahead an expiry is armed (a later one gets a wake-up first);
+// settle is how long after a removal IAM is read back.
 func NewTimers(svc *Service, pub Publisher, horizon, settle time.Duration, log *slog.Logger) *Timers {
 	return &Timers{svc: svc, pub: pub, horizon: horizon, settle: settle, log: log, pending: map[string]*time.Timer{}}
 }
@@ -75,7 +80,7 @@ func (t *Timers) Horizon() time.Duration { return t.horizon }
 // expiry, which arms the expiry then: the sweep's look-ahead (Upcoming) is
 // a page of the next grants due, which many grants expiring close together
 // outrun, so the replica that granted g must not leave a longer grant to
-// it. A grant is armed once per process.
+// it. A grant whose timer is still pending is not armed again.
 func (t *Timers) Expire(g Grant) {
 	d := g.ExpiresAt.Sub(t.svc.Now())
 	if d > t.horizon {

@@ -20,7 +20,10 @@ type Role struct {
 // InPath reports whether the role lies under path (IAMJIT_ROLE_PATH).
 func (r Role) InPath(path string) bool { return strings.HasPrefix(r.Path, path) }
 
-// strings is a policy field that IAM accepts as one string or a list.
+// stringList is a policy field that IAM policy JSON allows as one string
+// or a list of strings (Action, Resource, a condition's values, a
+// principal's ARNs). It decodes either form into a list, so callers never
+// ask which one a document used.
 type stringList []string
 
 func (s *stringList) UnmarshalJSON(b []byte) error {

@@ -16,7 +16,10 @@ const PolicyName = "iamjit-session-revocation"
 // characters, whitespace not counted.
 const InlineLimit = 10240
 
-// How a policy denies.
+// How a rendered policy denies: a Plan's Mode, and the mode label of the
+// revocation metrics. Not IAMJIT_SESSION_REVOCATION, whose values are the
+// Revoke* modes: under RevokeUser a role that does not require source
+// identity still gets a ModeRole policy.
 const (
 	ModeUser = "user" // by aws:SourceIdentity, per user
 	ModeRole = "role" // by aws:TokenIssueTime alone, every session of the role

@@ -164,9 +164,9 @@ func (r *Revoker) mine(roleARN string) bool {
 	return len(parts) == 6 && parts[4] == r.Account
 }
 
-// maxConverge bounds how often one writer chases a role item others keep
-// changing; past it the caller fails and is retried.
-const maxConverge = 8
+// maxRoleItemChanges bounds how often one writer chases a role item others
+// keep changing; past it the caller fails and is retried.
+const maxRoleItemChanges = 8
 
 // MembershipEnded puts a Deny for user's sessions issued before at on every
 // role under the role path that group lets its members assume, directly or
@@ -352,7 +352,7 @@ func (r *Revoker) converge(ctx context.Context, arn, name string) (outcome, erro
 	if roleErr == nil {
 		others, roleErr = r.Roles.OtherInlineSize(ctx, name)
 	}
-	for range maxConverge {
+	for range maxRoleItemChanges {
 		st, err := r.Store.Get(ctx, arn)
 		if err != nil {
 			return o, fmt.Errorf("read revocations of %s: %w", arn, err)
@@ -426,7 +426,7 @@ func (r *Revoker) converge(ctx context.Context, arn, name string) (outcome, erro
 		}
 		// Someone wrote after we read: what we put may miss their entry.
 	}
-	return o, fmt.Errorf("revoke sessions on %s: its item changed %d times while writing", arn, maxConverge)
+	return o, fmt.Errorf("revoke sessions on %s: its item changed %d times while writing", arn, maxRoleItemChanges)
 }
 
 // Repair finishes role items a writer left dirty for longer than grace and

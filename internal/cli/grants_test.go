@@ -90,6 +90,27 @@ func TestBulkRevokeUsageErrors(t *testing.T) {
 	}
 }
 
+func TestRevokeRequestAsksForOneThing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		req  revokeRequest
+		ok   bool
+	}{
+		{"one id", revokeRequest{id: "G1", parallel: 1, reason: "x"}, true},
+		{"a user in an account", revokeRequest{user: "u", account: "111111111111", parallel: maxParallel, reason: "x"}, true},
+		{"all", revokeRequest{all: true, parallel: 4, reason: "x"}, true},
+		{"all in an account", revokeRequest{all: true, account: "111111111111", parallel: 4, reason: "x"}, false},
+		{"too parallel", revokeRequest{all: true, parallel: maxParallel + 1, reason: "x"}, false},
+		{"a control character in the reason", revokeRequest{id: "G1", parallel: 4, reason: "a\x1bb"}, false},
+		{"a reason too long", revokeRequest{id: "G1", parallel: 4, reason: strings.Repeat("x", 1025)}, false},
+	} {
+		err := tc.req.check()
+		if tc.ok && err != nil || !tc.ok && ExitCode(err) != 2 {
+			t.Errorf("%s: err = %v, want ok=%v (else a usage error)", tc.name, err, tc.ok)
+		}
+	}
+}
+
 func TestConfirm(t *testing.T) {
 	list := []grants.Grant{{ID: "G1", IAMUser: "alice", Group: "g"}, {ID: "G2", IAMUser: "alice", Group: "h"}}
 	if err := confirm(prompt{in: strings.NewReader("revoke 2\n")}, io.Discard, list, "user alice"); ExitCode(err) != 2 || !strings.Contains(err.Error(), "--yes") {

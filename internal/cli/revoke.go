@@ -41,72 +41,122 @@ const maxParallel = 16
 // Running it again republishes what is already revoked (one id) or
 // finishes what an interrupted run left (bulk: the grants still active).
 func grantsRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, logOut io.Writer, in prompt) error {
-	fs := flag.NewFlagSet("grants revoke", flag.ContinueOnError)
-	fs.SetOutput(logOut)
-	reason := fs.String("reason", "", "why the grants are ended (required; kept in their history and the result's message)")
-	user := fs.String("user", "", "every active grant of this IAM user or requester email")
-	group := fs.String("group", "", "every active grant in this IAM group")
-	acct := fs.String("account", "", "only grants in this AWS account (the home account or one of IAMJIT_ACCOUNTS)")
-	all := fs.Bool("all", false, "every active grant")
-	yes := fs.Bool("yes", false, "revoke without asking for confirmation")
-	parallel := fs.Int("parallel", 4, fmt.Sprintf("grants revoked at once (1-%d)", maxParallel))
-	id, err := parseOptionalID(fs, args)
+	req, err := parseRevoke(args, logOut)
 	if err != nil {
-		return usageErr("grants revoke: %v", err)
-	}
-	bulk := *all || *user != "" || *group != "" || *acct != ""
-	switch {
-	case id == "" && !bulk:
-		return usageErr("grants revoke: a grant id, --user, --group, --account or --all is required")
-	case id != "" && bulk:
-		return usageErr("grants revoke: give a grant id or --user/--group/--account/--all, not both")
-	case *all && (*user != "" || *group != "" || *acct != ""):
-		return usageErr("grants revoke: --all cannot be narrowed by --user, --group or --account")
-	case *parallel < 1 || *parallel > maxParallel:
-		return usageErr("grants revoke: --parallel must be between 1 and %d", maxParallel)
-	}
-	*reason = strings.TrimSpace(*reason)
-	if *reason == "" {
-		return usageErr("grants revoke: --reason is required")
-	}
-	if len(*reason) > 1024 || events.HasControl(*reason) {
-		return usageErr("grants revoke: --reason is too long or has control characters")
+		return err
 	}
 	a, err := build(ctx, nil, getenv, logOut)
 	if err != nil {
 		return err
 	}
-	if id != "" {
-		line, err := revokeOne(ctx, a, id, *reason)
+	if req.id != "" {
+		line, err := revokeOne(ctx, a, req.id, req.reason)
 		if err != nil {
 			return fmt.Errorf("grants revoke: %w", err)
 		}
 		fmt.Fprintln(stdout, line)
 		return nil
 	}
+	return revokeSelected(ctx, a, req, stdout, logOut, in)
+}
 
-	list, err := a.store.List(ctx, dynamo.Filter{Active: true, User: *user, Group: *group, Account: *acct})
+// revokeRequest is what `grants revoke` was asked: one grant by id, or the
+// active grants a selection matches.
+type revokeRequest struct {
+	id                   string
+	user, group, account string
+	all, yes             bool
+	parallel             int
+	reason               string
+}
+
+func (r revokeRequest) bulk() bool {
+	return r.all || r.user != "" || r.group != "" || r.account != ""
+}
+
+// parseRevoke reads the flags and checks that they ask for one thing: a
+// usage error otherwise.
+func parseRevoke(args []string, logOut io.Writer) (revokeRequest, error) {
+	var r revokeRequest
+	fs := flag.NewFlagSet("grants revoke", flag.ContinueOnError)
+	fs.SetOutput(logOut)
+	fs.StringVar(&r.reason, "reason", "", "why the grants are ended (required; kept in their history and the result's message)")
+	fs.StringVar(&r.user, "user", "", "every active grant of this IAM user or requester email")
+	fs.StringVar(&r.group, "group", "", "every active grant in this IAM group")
+	fs.StringVar(&r.account, "account", "", "only grants in this AWS account (the home account or one of IAMJIT_ACCOUNTS)")
+	fs.BoolVar(&r.all, "all", false, "every active grant")
+	fs.BoolVar(&r.yes, "yes", false, "revoke without asking for confirmation")
+	fs.IntVar(&r.parallel, "parallel", 4, fmt.Sprintf("grants revoked at once (1-%d)", maxParallel))
+	var err error
+	if r.id, err = parseOptionalID(fs, args); err != nil {
+		return r, usageErr("grants revoke: %v", err)
+	}
+	r.reason = strings.TrimSpace(r.reason)
+	return r, r.check()
+}
+
+// check reports the first way r does not ask for one thing, as a usage error.
+func (r revokeRequest) check() error {
+	switch {
+	case r.id == "" && !r.bulk():
+		return usageErr("grants revoke: a grant id, --user, --group, --account or --all is required")
+	case r.id != "" && r.bulk():
+		return usageErr("grants revoke: give a grant id or --user/--group/--account/--all, not both")
+	case r.all && (r.user != "" || r.group != "" || r.account != ""):
+		return usageErr("grants revoke: --all cannot be narrowed by --user, --group or --account")
+	case r.parallel < 1 || r.parallel > maxParallel:
+		return usageErr("grants revoke: --parallel must be between 1 and %d", maxParallel)
+	case r.reason == "":
+		return usageErr("grants revoke: --reason is required")
+	case len(r.reason) > 1024 || events.HasControl(r.reason):
+		return usageErr("grants revoke: --reason is too long or has control characters")
+	}
+	return nil
+}
+
+// selection says which grants a bulk revoke matches, for its messages.
+func (r revokeRequest) selection() string {
+	what := describeSelection(r.user, r.group)
+	if r.account != "" {
+		what += " in account " + r.account
+	}
+	return what
+}
+
+// revokeSelected revokes every active grant the request selects, once
+// confirmed, and fails when any was not revoked: the same command again
+// finishes them.
+func revokeSelected(ctx context.Context, a *app, req revokeRequest, stdout, logOut io.Writer, in prompt) error {
+	list, err := a.store.List(ctx, dynamo.Filter{Active: true, User: req.user, Group: req.group, Account: req.account})
 	if err != nil {
 		return fmt.Errorf("grants revoke: %w", err)
 	}
-	what := describeSelection(*user, *group)
-	if *acct != "" {
-		what += " in account " + *acct
-	}
+	what := req.selection()
 	if len(list) == 0 {
 		fmt.Fprintf(stdout, "no active grant of %s: nothing to revoke\n", what)
 		return nil
 	}
-	if !*yes {
+	if !req.yes {
 		if err := confirm(in, logOut, list, what); err != nil {
 			return err
 		}
 	}
+	failed := revokeAll(ctx, a, list, req.reason, req.parallel, stdout)
+	fmt.Fprintf(stdout, "revoked %d of %d active grants of %s; %d failed\n", len(list)-failed, len(list), what, failed)
+	if failed > 0 {
+		return fmt.Errorf("grants revoke: %d of %d grants failed; rerun the same command to finish", failed, len(list))
+	}
+	return nil
+}
+
+// revokeAll revokes list, parallel at a time, printing a line for each,
+// and returns how many were not revoked: failed, or not started because
+// ctx ended (after Ctrl-C nothing new starts).
+func revokeAll(ctx context.Context, a *app, list []grants.Grant, reason string, parallel int, stdout io.Writer) (failed int) {
 	var (
-		mu     sync.Mutex
-		failed int
-		wg     sync.WaitGroup
-		slots  = make(chan struct{}, *parallel)
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, parallel)
 	)
 	for _, g := range list {
 		// A slot first: after Ctrl-C nothing new starts, and the summary
@@ -124,7 +174,7 @@ func grantsRevoke(ctx context.Context, args []string, getenv func(string) string
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			line, err := revokeOne(ctx, a, g.ID, *reason)
+			line, err := revokeOne(ctx, a, g.ID, reason)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -136,11 +186,7 @@ func grantsRevoke(ctx context.Context, args []string, getenv func(string) string
 		})
 	}
 	wg.Wait()
-	fmt.Fprintf(stdout, "revoked %d of %d active grants of %s; %d failed\n", len(list)-failed, len(list), what, failed)
-	if failed > 0 {
-		return fmt.Errorf("grants revoke: %d of %d grants failed; rerun the same command to finish", failed, len(list))
-	}
-	return nil
+	return failed
 }
 
 func describeSelection(user, group string) string {

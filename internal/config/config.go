@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
+	"github.com/iamjit/iamjit/sessions"
 )
 
 // Config is everything `iamjit run` needs. Field comments name the variable.
@@ -42,7 +44,7 @@ type Config struct {
 	Retention         time.Duration // IAMJIT_RETENTION
 	LogLevel          slog.Level    // IAMJIT_LOG_LEVEL
 	LogFormat         string        // IAMJIT_LOG_FORMAT: json, text or auto
-	HTTPAddr          string        // IAMJIT_HTTP_ADDR ("" : off)
+	HTTPAddr          string        // IAMJIT_HTTP_ADDR ("": off)
 	RolePath          string        // IAMJIT_ROLE_PATH: only roles under it get session-revocation statements
 	SessionRevocation string        // IAMJIT_SESSION_REVOCATION: user, role or off
 	// Accounts are the member accounts (IAMJIT_ACCOUNTS), by account id;
@@ -79,7 +81,7 @@ func Defaults() Config {
 		HTTPAddr:        ":8080",
 		// The path infra/modules/iam_target_group puts its roles under.
 		RolePath:          "/jit/",
-		SessionRevocation: "user",
+		SessionRevocation: sessions.RevokeUser,
 	}
 }
 
@@ -87,208 +89,315 @@ func Defaults() Config {
 // It returns every problem it found, joined, each naming its variable.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	c := Defaults()
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	var errs []error
-	str := func(p *string, name, flagName, usage string) {
-		if v := getenv(name); v != "" {
-			*p = v
-		}
-		fs.StringVar(p, flagName, *p, usage+" ("+name+")")
-	}
-	list := func(p *[]string, name, flagName, usage string) {
-		fs.Func(flagName, usage+" ("+name+")", func(s string) error { *p = splitList(s); return nil })
-		if v, ok := lookup(getenv, name); ok {
-			*p = splitList(v)
-		}
-	}
-	// parsed registers a value that set parses, from the flag or the
-	// variable; a bad variable is reported with the others.
-	parsed := func(name, flagName, usage string, set func(string) error) {
-		fs.Func(flagName, usage+" ("+name+")", set)
-		if v := getenv(name); v != "" {
-			if err := set(v); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	dur := func(p *time.Duration, name, flagName, usage string) {
-		parsed(name, flagName, usage, func(s string) error {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return fmt.Errorf("%s: %q is not a duration like 90s or 12h", name, s)
-			}
-			*p = d
-			return nil
-		})
-	}
-	boolean := func(p *bool, name, flagName, usage string) {
-		parsed(name, flagName, usage, func(s string) error {
-			switch strings.ToLower(s) {
-			case "true", "1", "yes":
-				*p = true
-			case "false", "0", "no":
-				*p = false
-			default:
-				return fmt.Errorf("%s: %q is not true or false", name, s)
-			}
-			return nil
-		})
-	}
-	var ext, level string
-	str(&c.QueueURL, "IAMJIT_QUEUE_URL", "queue-url", "SQS queue to consume")
-	str(&c.DLQURL, "IAMJIT_DLQ_URL", "dlq-url", "dead-letter queue")
-	str(&c.Table, "IAMJIT_TABLE", "table", "DynamoDB table")
-	str(&c.EventBus, "IAMJIT_EVENT_BUS", "event-bus", "EventBridge bus for results")
-	str(&c.ResultSource, "IAMJIT_RESULT_SOURCE", "result-source", "source of result events")
-	str(&c.ConnectorRoleARN, "IAMJIT_CONNECTOR_ROLE_ARN", "connector-role-arn", "connector role")
-	str(&ext, "IAMJIT_EXTERNAL_ID", "external-id", "external id for the connector role")
-	str(&c.IAMRoleARN, "IAMJIT_IAM_ROLE_ARN", "iam-role-arn", "IAM-modifier role")
-	str(&c.GroupPath, "IAMJIT_GROUP_PATH", "group-path", "IAM path of managed groups")
-	list(&c.AllowedGroups, "IAMJIT_ALLOWED_GROUPS", "allowed-groups", "comma-separated group names allowed")
-	dur(&c.MaxDuration, "IAMJIT_MAX_DURATION", "max-duration", "longest grant")
-	dur(&c.DurationUnit, "IAMJIT_DURATION_UNIT", "duration-unit", "unit of fields.duration")
-	list(&c.Identity, "IAMJIT_IDENTITY", "identity", "identity strategies")
-	list(&c.Sources, "IAMJIT_SOURCES", "sources", "accepted EventBridge sources")
-	boolean(&c.AcceptBare, "IAMJIT_ACCEPT_BARE", "accept-bare", "accept bare SymLogEntries")
-	boolean(&c.AllowSelfApproval, "IAMJIT_ALLOW_SELF_APPROVAL", "allow-self-approval", "accept requester = approver")
-	dur(&c.SweepInterval, "IAMJIT_SWEEP_INTERVAL", "sweep-interval", "sweeper period")
-	dur(&c.ReadbackDelay, "IAMJIT_READBACK_DELAY", "readback-delay", "how long after a removal IAM is read back to undo a late add")
-	dur(&c.RepairGrace, "IAMJIT_REPAIR_GRACE", "repair-grace", "age of a dirty membership the sweeper repairs (0: max(2×visibility, 30s))")
-	dur(&c.ReconcileInterval, "IAMJIT_RECONCILE_INTERVAL", "reconcile-interval", "drift check period (0: off)")
-	dur(&c.ShutdownTimeout, "IAMJIT_SHUTDOWN_TIMEOUT", "shutdown-timeout", "drain time on SIGTERM")
-	dur(&c.WaitTime, "IAMJIT_WAIT_TIME", "wait-time", "SQS long-poll wait")
-	dur(&c.Retention, "IAMJIT_RETENTION", "retention", "history kept after a grant ends")
-	str(&level, "IAMJIT_LOG_LEVEL", "log-level", "debug, info, warn or error")
-	str(&c.LogFormat, "IAMJIT_LOG_FORMAT", "log-format", "json, text or auto")
-	str(&c.HTTPAddr, "IAMJIT_HTTP_ADDR", "http-addr", "health and metrics listener")
-	str(&c.RolePath, "IAMJIT_ROLE_PATH", "role-path", "IAM path of the roles whose sessions end with the membership")
-	str(&c.SessionRevocation, "IAMJIT_SESSION_REVOCATION", "session-revocation", "user (per user where the role requires source identity), role or off")
-	workers := ""
-	str(&workers, "IAMJIT_WORKERS", "workers", "concurrent messages")
-	parsed("IAMJIT_ACCOUNTS", "accounts", "member accounts: JSON or @PATH, {\"<account id>\": {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"}}", func(s string) error {
-		var err error
-		c.Accounts, err = parseAccounts(s)
-		return err
-	})
+	l := &loader{fs: flag.NewFlagSet("run", flag.ContinueOnError), getenv: getenv}
+	var text textSettings
+	l.bindOutputs(&c)
+	l.bindRequests(&c)
+	l.bindTiming(&c)
+	l.bindOperation(&c, &text)
+	l.bindChains(&c, &text)
+	l.problems.report(l.fs.Parse(args))
+	text.apply(&c, &l.problems)
+	l.problems.report(c.Validate())
+	return c, l.problems.err()
+}
 
-	if err := fs.Parse(args); err != nil {
-		errs = append(errs, err)
+// problems collects every problem, instead of stopping at the first, so
+// an operator sees them all in one run.
+type problems []error
+
+// add records a problem of the variable name.
+func (p *problems) add(name, format string, args ...any) {
+	*p = append(*p, fmt.Errorf(name+": "+format, args...))
+}
+
+// report records err, if any.
+func (p *problems) report(err error) {
+	if err != nil {
+		*p = append(*p, err)
 	}
-	c.ExternalID = Secret(ext)
-	if workers != "" {
+}
+
+func (p problems) err() error { return errors.Join(p...) }
+
+// loader binds each setting to its variable and to its flag. A variable
+// is read as it is bound and a flag when the set is parsed, so flags win.
+type loader struct {
+	fs       *flag.FlagSet
+	getenv   func(string) string
+	problems problems
+}
+
+// textSettings are read as text and converted only once both the variable
+// and the flag are in: they are not Config's type, and a bad flag value is
+// reported as a bad variable is, naming it.
+type textSettings struct {
+	externalID, logLevel, workers string
+}
+
+// apply converts the text settings into c.
+func (t textSettings) apply(c *Config, p *problems) {
+	c.ExternalID = Secret(t.externalID)
+	if t.workers != "" {
 		var n int
-		if _, err := fmt.Sscanf(workers, "%d", &n); err != nil || fmt.Sprint(n) != workers {
-			errs = append(errs, fmt.Errorf("IAMJIT_WORKERS: %q is not a whole number", workers))
+		if _, err := fmt.Sscanf(t.workers, "%d", &n); err != nil || fmt.Sprint(n) != t.workers {
+			p.add("IAMJIT_WORKERS", "%q is not a whole number", t.workers)
 		} else {
 			c.Workers = n
 		}
 	}
-	if level != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
-			errs = append(errs, fmt.Errorf("IAMJIT_LOG_LEVEL: %q is not debug, info, warn or error", level))
+	if t.logLevel != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(t.logLevel)); err != nil {
+			p.add("IAMJIT_LOG_LEVEL", "%q is not debug, info, warn or error", t.logLevel)
 		}
 	}
-	if err := c.Validate(); err != nil {
-		errs = append(errs, err)
+}
+
+// The settings, bound by what they are about. Variables that can be
+// invalid are reported in the order they are bound.
+
+// bindOutputs: where iamjit reads requests and writes grants and results.
+func (l *loader) bindOutputs(c *Config) {
+	l.str(&c.QueueURL, "IAMJIT_QUEUE_URL", "queue-url", "SQS queue to consume")
+	l.str(&c.DLQURL, "IAMJIT_DLQ_URL", "dlq-url", "dead-letter queue")
+	l.str(&c.Table, "IAMJIT_TABLE", "table", "DynamoDB table")
+	l.str(&c.EventBus, "IAMJIT_EVENT_BUS", "event-bus", "EventBridge bus for results")
+	l.str(&c.ResultSource, "IAMJIT_RESULT_SOURCE", "result-source", "source of result events")
+}
+
+// bindRequests: which requests are accepted, and for what.
+func (l *loader) bindRequests(c *Config) {
+	l.str(&c.GroupPath, "IAMJIT_GROUP_PATH", "group-path", "IAM path of managed groups")
+	l.list(&c.AllowedGroups, "IAMJIT_ALLOWED_GROUPS", "allowed-groups", "comma-separated group names allowed")
+	l.dur(&c.MaxDuration, "IAMJIT_MAX_DURATION", "max-duration", "longest grant")
+	l.dur(&c.DurationUnit, "IAMJIT_DURATION_UNIT", "duration-unit", "unit of fields.duration")
+	l.list(&c.Identity, "IAMJIT_IDENTITY", "identity", "identity strategies")
+	l.list(&c.Sources, "IAMJIT_SOURCES", "sources", "accepted EventBridge sources")
+	l.boolean(&c.AcceptBare, "IAMJIT_ACCEPT_BARE", "accept-bare", "accept bare SymLogEntries")
+	l.boolean(&c.AllowSelfApproval, "IAMJIT_ALLOW_SELF_APPROVAL", "allow-self-approval", "accept requester = approver")
+}
+
+// bindTiming: the periods and delays of the background work and shutdown.
+func (l *loader) bindTiming(c *Config) {
+	l.dur(&c.SweepInterval, "IAMJIT_SWEEP_INTERVAL", "sweep-interval", "sweeper period")
+	l.dur(&c.ReadbackDelay, "IAMJIT_READBACK_DELAY", "readback-delay", "how long after a removal IAM is read back to undo a late add")
+	l.dur(&c.RepairGrace, "IAMJIT_REPAIR_GRACE", "repair-grace", "age of a dirty membership the sweeper repairs (0: max(2×visibility, 30s))")
+	l.dur(&c.ReconcileInterval, "IAMJIT_RECONCILE_INTERVAL", "reconcile-interval", "drift check period (0: off)")
+	l.dur(&c.ShutdownTimeout, "IAMJIT_SHUTDOWN_TIMEOUT", "shutdown-timeout", "drain time on SIGTERM")
+	l.dur(&c.WaitTime, "IAMJIT_WAIT_TIME", "wait-time", "SQS long-poll wait")
+	l.dur(&c.Retention, "IAMJIT_RETENTION", "retention", "history kept after a grant ends")
+}
+
+// bindOperation: how the process runs, logs and is observed, and how it
+// ends the role sessions of an ended membership.
+func (l *loader) bindOperation(c *Config, text *textSettings) {
+	l.str(&text.logLevel, "IAMJIT_LOG_LEVEL", "log-level", "debug, info, warn or error")
+	l.str(&c.LogFormat, "IAMJIT_LOG_FORMAT", "log-format", "json, text or auto")
+	l.str(&c.HTTPAddr, "IAMJIT_HTTP_ADDR", "http-addr", "health and metrics listener")
+	l.str(&c.RolePath, "IAMJIT_ROLE_PATH", "role-path", "IAM path of the roles whose sessions end with the membership")
+	l.str(&c.SessionRevocation, "IAMJIT_SESSION_REVOCATION", "session-revocation", "user (per user where the role requires source identity), role or off")
+	l.str(&text.workers, "IAMJIT_WORKERS", "workers", "concurrent messages")
+}
+
+// bindChains: the role chains to the home account and the member accounts.
+func (l *loader) bindChains(c *Config, text *textSettings) {
+	l.str(&c.ConnectorRoleARN, "IAMJIT_CONNECTOR_ROLE_ARN", "connector-role-arn", "connector role")
+	l.str(&text.externalID, "IAMJIT_EXTERNAL_ID", "external-id", "external id for the connector role")
+	l.str(&c.IAMRoleARN, "IAMJIT_IAM_ROLE_ARN", "iam-role-arn", "IAM-modifier role")
+	l.parsed("IAMJIT_ACCOUNTS", "accounts", "member accounts: JSON or @PATH, {\"<account id>\": {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"}}", func(s string) error {
+		var err error
+		c.Accounts, err = parseAccounts(s)
+		return err
+	})
+}
+
+// str binds a string: the variable, if set, is the flag's default.
+func (l *loader) str(p *string, name, flagName, usage string) {
+	if v := l.getenv(name); v != "" {
+		*p = v
 	}
-	return c, errors.Join(errs...)
+	l.fs.StringVar(p, flagName, *p, usage+" ("+name+")")
+}
+
+// list binds a comma-separated list.
+func (l *loader) list(p *[]string, name, flagName, usage string) {
+	l.fs.Func(flagName, usage+" ("+name+")", func(s string) error { *p = splitList(s); return nil })
+	if v := l.getenv(name); v != "" {
+		*p = splitList(v)
+	}
+}
+
+// parsed binds a value that set parses, from the flag or the variable; a
+// bad variable is reported with the other problems, a bad flag by Parse.
+func (l *loader) parsed(name, flagName, usage string, set func(string) error) {
+	l.fs.Func(flagName, usage+" ("+name+")", set)
+	if v := l.getenv(name); v != "" {
+		l.problems.report(set(v))
+	}
+}
+
+// dur binds a duration.
+func (l *loader) dur(p *time.Duration, name, flagName, usage string) {
+	l.parsed(name, flagName, usage, func(s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a duration like 90s or 12h", name, s)
+		}
+		*p = d
+		return nil
+	})
+}
+
+// boolean binds a boolean: true, 1 or yes; false, 0 or no.
+func (l *loader) boolean(p *bool, name, flagName, usage string) {
+	l.parsed(name, flagName, usage, func(s string) error {
+		switch strings.ToLower(s) {
+		case "true", "1", "yes":
+			*p = true
+		case "false", "0", "no":
+			*p = false
+		default:
+			return fmt.Errorf("%s: %q is not true or false", name, s)
+		}
+		return nil
+	})
 }
 
 // Validate reports every invalid or missing setting, each naming its variable.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf(name+": "+format, args...))
-	}
+	var p problems
+	c.checkOutputs(&p)
+	c.checkChain(&p)
+	c.checkRequests(&p)
+	c.checkRuntime(&p)
+	c.checkSessionRevocation(&p)
+	c.checkAccounts(&p)
+	c.checkLogFormat(&p)
+	return p.err()
+}
+
+func (c Config) checkOutputs(p *problems) {
 	if c.QueueURL == "" {
-		bad("IAMJIT_QUEUE_URL", "required")
+		p.add("IAMJIT_QUEUE_URL", "required")
 	}
 	if c.Table == "" {
-		bad("IAMJIT_TABLE", "required")
+		p.add("IAMJIT_TABLE", "required")
 	}
 	if c.EventBus == "" {
-		bad("IAMJIT_EVENT_BUS", "required")
+		p.add("IAMJIT_EVENT_BUS", "required")
 	}
 	if c.ResultSource == "" {
-		bad("IAMJIT_RESULT_SOURCE", "must not be empty")
+		p.add("IAMJIT_RESULT_SOURCE", "must not be empty")
 	}
+}
+
+// checkChain: the home account's role chain is both roles or none, and
+// the connector role needs its external id.
+func (c Config) checkChain(p *problems) {
 	if (c.ConnectorRoleARN == "") != (c.IAMRoleARN == "") {
-		bad("IAMJIT_CONNECTOR_ROLE_ARN", "and IAMJIT_IAM_ROLE_ARN are set together or not at all")
+		p.add("IAMJIT_CONNECTOR_ROLE_ARN", "and IAMJIT_IAM_ROLE_ARN are set together or not at all")
 	}
-	for name, v := range map[string]string{"IAMJIT_CONNECTOR_ROLE_ARN": c.ConnectorRoleARN, "IAMJIT_IAM_ROLE_ARN": c.IAMRoleARN} {
-		if v != "" && !strings.HasPrefix(v, "arn:") {
-			bad(name, "%q is not an ARN", v)
+	for _, role := range []struct{ name, arn string }{
+		{"IAMJIT_CONNECTOR_ROLE_ARN", c.ConnectorRoleARN}, {"IAMJIT_IAM_ROLE_ARN", c.IAMRoleARN},
+	} {
+		if role.arn != "" && !strings.HasPrefix(role.arn, "arn:") {
+			p.add(role.name, "%q is not an ARN", role.arn)
 		}
 	}
 	if c.ConnectorRoleARN != "" && c.ExternalID == "" {
-		bad("IAMJIT_EXTERNAL_ID", "required with IAMJIT_CONNECTOR_ROLE_ARN")
+		p.add("IAMJIT_EXTERNAL_ID", "required with IAMJIT_CONNECTOR_ROLE_ARN")
 	}
-	if !strings.HasPrefix(c.GroupPath, "/") || !strings.HasSuffix(c.GroupPath, "/") || c.GroupPath == "/" {
-		bad("IAMJIT_GROUP_PATH", "%q must start and end with / and not be / itself", c.GroupPath)
+}
+
+// checkRequests: something can be accepted, and what is granted is bounded.
+func (c Config) checkRequests(p *problems) {
+	if !isIAMPath(c.GroupPath) {
+		p.add("IAMJIT_GROUP_PATH", "%q must start and end with / and not be / itself", c.GroupPath)
 	}
 	if c.MaxDuration <= 0 {
-		bad("IAMJIT_MAX_DURATION", "must be positive")
+		p.add("IAMJIT_MAX_DURATION", "must be positive")
 	}
 	if c.DurationUnit <= 0 {
-		bad("IAMJIT_DURATION_UNIT", "must be positive")
+		p.add("IAMJIT_DURATION_UNIT", "must be positive")
 	}
 	if len(c.Identity) == 0 {
-		bad("IAMJIT_IDENTITY", "needs at least one strategy")
+		p.add("IAMJIT_IDENTITY", "needs at least one strategy")
 	}
 	for _, s := range c.Identity {
 		if !validStrategy(s) {
-			bad("IAMJIT_IDENTITY", "%q is not username, tag:KEY, file:PATH or localpart:DOMAIN", s)
+			p.add("IAMJIT_IDENTITY", "%q is not username, tag:KEY, file:PATH or localpart:DOMAIN", s)
 		}
 	}
 	if len(c.Sources) == 0 && !c.AcceptBare {
-		bad("IAMJIT_SOURCES", "is empty and IAMJIT_ACCEPT_BARE is false: nothing would be accepted")
+		p.add("IAMJIT_SOURCES", "is empty and IAMJIT_ACCEPT_BARE is false: nothing would be accepted")
 	}
+}
+
+// checkRuntime: the periods, delays and concurrency are in range.
+func (c Config) checkRuntime(p *problems) {
 	if c.SweepInterval <= 0 {
-		bad("IAMJIT_SWEEP_INTERVAL", "must be positive")
+		p.add("IAMJIT_SWEEP_INTERVAL", "must be positive")
 	}
 	if c.ReadbackDelay <= 0 || c.ReadbackDelay > 5*time.Minute {
-		bad("IAMJIT_READBACK_DELAY", "must be above 0 and at most 5m")
+		p.add("IAMJIT_READBACK_DELAY", "must be above 0 and at most 5m")
 	}
 	if c.RepairGrace < 0 {
-		bad("IAMJIT_REPAIR_GRACE", "must not be negative")
+		p.add("IAMJIT_REPAIR_GRACE", "must not be negative")
 	}
 	if c.ReconcileInterval < 0 {
-		bad("IAMJIT_RECONCILE_INTERVAL", "must not be negative")
+		p.add("IAMJIT_RECONCILE_INTERVAL", "must not be negative")
 	}
 	if c.ShutdownTimeout <= 0 {
-		bad("IAMJIT_SHUTDOWN_TIMEOUT", "must be positive")
+		p.add("IAMJIT_SHUTDOWN_TIMEOUT", "must be positive")
 	}
 	if c.Workers < 1 || c.Workers > 256 {
-		bad("IAMJIT_WORKERS", "%d is outside 1..256", c.Workers)
+		p.add("IAMJIT_WORKERS", "%d is outside 1..256", c.Workers)
 	}
 	if c.WaitTime < 0 || c.WaitTime > 20*time.Second {
-		bad("IAMJIT_WAIT_TIME", "must be between 0s and 20s")
+		p.add("IAMJIT_WAIT_TIME", "must be between 0s and 20s")
 	}
 	if c.Retention <= 0 {
-		bad("IAMJIT_RETENTION", "must be positive")
+		p.add("IAMJIT_RETENTION", "must be positive")
 	}
-	if !strings.HasPrefix(c.RolePath, "/") || !strings.HasSuffix(c.RolePath, "/") || c.RolePath == "/" {
-		bad("IAMJIT_ROLE_PATH", "%q must start and end with / and not be / itself", c.RolePath)
+}
+
+// checkSessionRevocation: the roles whose sessions iamjit denies are
+// never its own, and the mode is one it knows.
+func (c Config) checkSessionRevocation(p *problems) {
+	if !isIAMPath(c.RolePath) {
+		p.add("IAMJIT_ROLE_PATH", "%q must start and end with / and not be / itself", c.RolePath)
 	} else if strings.HasPrefix(c.RolePath, "/sym/") || strings.HasPrefix("/sym/", c.RolePath) {
 		// iamjit's own roles live under /sym/: it must never deny their sessions.
-		bad("IAMJIT_ROLE_PATH", "%q must not contain or lie under /sym/, where iamjit's own roles are", c.RolePath)
+		p.add("IAMJIT_ROLE_PATH", "%q must not contain or lie under /sym/, where iamjit's own roles are", c.RolePath)
 	}
 	switch c.SessionRevocation {
-	case "user", "role", "off":
+	case sessions.RevokeUser, sessions.RevokeRole, sessions.RevokeOff:
 	default:
-		bad("IAMJIT_SESSION_REVOCATION", "%q is not user, role or off", c.SessionRevocation)
+		p.add("IAMJIT_SESSION_REVOCATION", "%q is not user, role or off", c.SessionRevocation)
 	}
+}
+
+// checkAccounts: the home account is not also a member account.
+func (c Config) checkAccounts(p *problems) {
 	if home, err := arn.Parse(c.IAMRoleARN); err == nil {
 		if _, ok := c.Accounts[home.AccountID]; ok {
-			bad("IAMJIT_ACCOUNTS", "entry %q is the home account (IAMJIT_IAM_ROLE_ARN): its chain is the IAMJIT_CONNECTOR_ROLE_ARN one", home.AccountID)
+			p.add("IAMJIT_ACCOUNTS", "entry %q is the home account (IAMJIT_IAM_ROLE_ARN): its chain is the IAMJIT_CONNECTOR_ROLE_ARN one", home.AccountID)
 		}
 	}
+}
+
+func (c Config) checkLogFormat(p *problems) {
 	switch c.LogFormat {
 	case "json", "text", "auto":
 	default:
-		bad("IAMJIT_LOG_FORMAT", "%q is not json, text or auto", c.LogFormat)
+		p.add("IAMJIT_LOG_FORMAT", "%q is not json, text or auto", c.LogFormat)
 	}
-	return errors.Join(errs...)
+}
+
+// isIAMPath reports whether path is an IAM path other than the root: it
+// starts and ends with /.
+func isIAMPath(path string) bool {
+	return strings.HasPrefix(path, "/") && strings.HasSuffix(path, "/") && path != "/"
 }
 
 func validStrategy(s string) bool {
@@ -311,9 +420,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func lookup(getenv func(string) string, name string) (string, bool) {
-	v := getenv(name)
-	return v, v != ""
 }

@@ -90,45 +90,90 @@ func (r *Report) fail(format string, args ...any) {
 // two accounts never meet.
 func Check(w *Workload, o Observed) Report {
 	r := Report{Figures: map[string]int{}}
-	// The account each planned grant's group lives in.
+	planned := plannedAccounts(w)
+	seen := indexObserved(o)
+	countResults(&r, o.Results, planned)
+	checkDLQ(&r, o.DLQ, seen)
+	checkOneResultIDPerKind(&r, o.Results)
+	checkOneRevocationReason(&r, seen)
+	checkStoredGrants(&r, w, seen.grants, planned)
+	for _, e := range w.Events {
+		checkEvent(&r, w, e, seen)
+	}
+	checkAtRest(&r, w, o)
+	if o.Mid != nil {
+		checkMid(&r, w, *o.Mid, o.Slack)
+	}
+	checkOverlap(&r, w, o)
+	checkSamples(&r, w, o)
+	sort.Strings(r.Violations)
+	return r
+}
+
+// plannedAccounts is the account each planned grant's group lives in, by
+// grant id.
+func plannedAccounts(w *Workload) map[string]string {
 	planned := map[string]string{}
 	for _, e := range w.Events {
 		if e.GrantID != "" {
 			planned[e.GrantID] = e.Account
 		}
 	}
-	byID := map[string][]events.Result{}
-	bySymType := map[string]map[string]bool{} // sym id + type -> result ids
-	revokedByGrant := map[string][]events.Result{}
-	distinct := map[string]bool{}
+	return planned
+}
+
+// observedIndex is what the run left, indexed for the checks.
+type observedIndex struct {
+	results   map[string][]events.Result // by Sym event id
+	revoked   map[string][]events.Result // the Access Revoked results, by grant id
+	dlqBySym  map[string][]DLQMessage
+	dlqByBody map[string][]DLQMessage
+	grants    map[string]grants.Grant // at rest, by grant id
+}
+
+func indexObserved(o Observed) observedIndex {
+	s := observedIndex{results: map[string][]events.Result{}, revoked: map[string][]events.Result{},
+		dlqBySym: map[string][]DLQMessage{}, dlqByBody: map[string][]DLQMessage{}, grants: o.Final.After}
 	for _, res := range o.Results {
-		byID[res.SymEventID] = append(byID[res.SymEventID], res)
-		k := res.SymEventID + "|" + res.DetailType
-		if bySymType[k] == nil {
-			bySymType[k] = map[string]bool{}
-		}
-		bySymType[k][res.ResultID] = true
+		s.results[res.SymEventID] = append(s.results[res.SymEventID], res)
 		if res.DetailType == events.AccessRevoked {
-			revokedByGrant[res.GrantID] = append(revokedByGrant[res.GrantID], res)
+			s.revoked[res.GrantID] = append(s.revoked[res.GrantID], res)
 		}
+	}
+	for _, m := range o.DLQ {
+		s.dlqBySym[m.SymID] = append(s.dlqBySym[m.SymID], m)
+		s.dlqByBody[m.Body] = append(s.dlqByBody[m.Body], m)
+	}
+	return s
+}
+
+// countResults counts the results by kind (revocations also by account),
+// the distinct ones and the duplicate deliveries, and checks each is in
+// its grant's account (invariant 9).
+func countResults(r *Report, results []events.Result, planned map[string]string) {
+	distinct := map[string]bool{}
+	for _, res := range results {
 		distinct[res.ResultID] = true
 		r.Figures["results/"+res.DetailType]++
-		checkResultAccount(&r, res, planned)
+		if res.DetailType == events.AccessRevoked && res.GrantID != "" {
+			r.Figures["results/"+res.DetailType+"@"+planned[res.GrantID]]++
+		}
+		checkResultAccount(r, res, planned)
 	}
-	r.Figures["results"] = len(o.Results)
+	r.Figures["results"] = len(results)
 	r.Figures["results_distinct"] = len(distinct)
-	r.Figures["results_duplicate_deliveries"] = len(o.Results) - len(distinct)
+	r.Figures["results_duplicate_deliveries"] = len(results) - len(distinct)
+}
 
-	dlqBySym := map[string][]DLQMessage{}
-	dlqByBody := map[string][]DLQMessage{}
-	for _, m := range o.DLQ {
-		dlqBySym[m.SymID] = append(dlqBySym[m.SymID], m)
-		dlqByBody[m.Body] = append(dlqByBody[m.Body], m)
+// checkDLQ is invariant 2 on the dead-letter queue: every message there
+// carries iamjit's reason, or was answered before SQS moved it.
+func checkDLQ(r *Report, dlq []DLQMessage, s observedIndex) {
+	for _, m := range dlq {
 		r.Figures["dlq"]++
 		switch {
 		case m.Code != "":
 			r.Figures["dlq/"+m.Code]++
-		case m.SymID != "" && len(byID[m.SymID]) > 0:
+		case m.SymID != "" && len(s.results[m.SymID]) > 0:
 			// SQS moved it after maxReceiveCount receives although it had
 			// been applied and answered: every receive was a duplicate whose
 			// delete did not land (see the report). Not lost, not silent.
@@ -137,15 +182,30 @@ func Check(w *Workload, o Observed) Report {
 			r.fail("inv2: message %s %q reached the DLQ without iamjit's reason (moved by SQS redrive) and has no result", m.SymID, clipped(m.Body))
 		}
 	}
-	grantsNow := o.Final.After
+}
 
-	// Invariant 3: one result id per (Sym event, kind); one revocation per grant.
+// checkOneResultIDPerKind is invariant 3 on results: one result id per
+// (Sym event, kind), however often it was delivered.
+func checkOneResultIDPerKind(r *Report, results []events.Result) {
+	bySymType := map[string]map[string]bool{} // sym id | kind -> result ids
+	for _, res := range results {
+		k := res.SymEventID + "|" + res.DetailType
+		if bySymType[k] == nil {
+			bySymType[k] = map[string]bool{}
+		}
+		bySymType[k][res.ResultID] = true
+	}
 	for k, ids := range bySymType {
 		if len(ids) > 1 {
 			r.fail("inv3: Sym event %s has %d different result_ids for one kind: %v", k, len(ids), keys(ids))
 		}
 	}
-	for id, rs := range revokedByGrant {
+}
+
+// checkOneRevocationReason is invariant 3 on revocations: a grant is
+// reported revoked for one reason, the one DynamoDB holds.
+func checkOneRevocationReason(r *Report, s observedIndex) {
+	for id, rs := range s.revoked {
 		reasons := map[string]bool{}
 		for _, res := range rs {
 			reasons[res.Reason] = true
@@ -153,11 +213,16 @@ func Check(w *Workload, o Observed) Report {
 		if len(reasons) > 1 {
 			r.fail("inv3: grant %s was reported revoked for different reasons %v", id, keys(reasons))
 		}
-		if g, ok := grantsNow[id]; ok && g.State == grants.StateRevoked && !reasons[g.RevokeReason] {
+		if g, ok := s.grants[id]; ok && g.State == grants.StateRevoked && !reasons[g.RevokeReason] {
 			r.fail("inv3: grant %s is REVOKED (%s) in DynamoDB but its results say %v", id, g.RevokeReason, keys(reasons))
 		}
 	}
-	for id, g := range grantsNow {
+}
+
+// checkStoredGrants is invariant 3 on each stored grant (it took effect at
+// most once: one escalate, one revoke) and invariant 9 (its account).
+func checkStoredGrants(r *Report, w *Workload, all map[string]grants.Grant, planned map[string]string) {
+	for id, g := range all {
 		esc, rev := 0, 0
 		for _, t := range g.History {
 			switch t.Action {
@@ -170,130 +235,139 @@ func Check(w *Workload, o Observed) Report {
 		if esc > 1 || rev > 1 {
 			r.fail("inv3: grant %s took effect more than once: %d escalate and %d revoke transitions", id, esc, rev)
 		}
-		checkGrantAccount(&r, w, g, planned)
+		checkGrantAccount(r, w, g, planned)
 	}
+}
 
-	// Invariant 2 (every event accounted for) and invariant 4 (reordered and
-	// stale requests leave nothing behind), event by event.
-	for _, e := range w.Events {
-		rs := byID[e.SymID]
-		dlq := dlqBySym[e.SymID]
-		if e.Scenario == ScenPoison {
-			dlq = dlqByBody[e.Body]
-		}
-		if len(dlq) > 0 {
-			r.Figures["events_dlq"]++
-		}
-		switch {
-		case e.Scenario == ScenPoison:
-			if len(dlq) == 0 {
-				r.fail("inv2: poison message %s is not in the DLQ", e.SymID)
-			}
-			continue
-		case e.Scenario == ScenNoise:
-			if len(rs) > 0 || len(dlq) > 0 {
-				r.fail("inv2: non-actionable %s event %s produced %d results and %d DLQ messages; want none", e.Type, e.SymID, len(rs), len(dlq))
-			}
-			continue
-		case e.Type == TypeDeesc:
-			if len(rs) == 0 && len(revokedByGrant[e.GrantID]) == 0 && len(dlq) == 0 {
-				r.fail("inv2: deescalate %s of grant %s has no result and is not in the DLQ", e.SymID, e.GrantID)
-			}
-			continue
-		}
-		// An escalate.
-		kinds := map[string]events.Result{}
-		for _, res := range rs {
-			kinds[res.DetailType] = res
-		}
-		if len(kinds) == 0 {
-			if len(dlq) == 0 {
-				r.fail("inv2: escalate %s (%s) has no result and is not in the DLQ", e.SymID, e.Scenario)
-			}
-			continue
-		}
-		granted, isGranted := kinds[events.AccessGranted]
-		rejected, isRejected := kinds[events.AccessRejected]
-		if _, failed := kinds[events.AccessFailed]; failed && len(dlq) == 0 {
-			r.fail("inv2: escalate %s was reported failed but is not in the DLQ", e.SymID)
-		}
-		if isGranted && isRejected {
-			r.fail("inv3: escalate %s was both granted and rejected (%s)", e.SymID, rejected.Code)
-		}
-		g, hasGrant := grantsNow[e.GrantID]
-		want := map[string]events.Code{ScenStale: events.CodeExpired, ScenUnknown: events.CodeUnknownUser, ScenOutside: events.CodeGroupNotAllowed,
-			ScenAbsent: events.CodeUnknownGroup, ScenForeign: events.CodeForeignAccount}[e.Scenario]
-		switch {
-		case want != "":
-			if !isRejected || rejected.Code != want {
-				r.fail("inv4: %s escalate %s (group %s): want Access Request Rejected %s, got %v", e.Scenario, e.SymID, e.Target(), want, kindsOf(kinds))
-			}
-			if hasGrant {
-				r.fail("inv4: %s escalate %s left a grant %s in state %s", e.Scenario, e.SymID, e.GrantID, g.State)
-			}
-			r.Figures["rejected_as_expected"]++
-			r.Figures["rejected_as_expected@"+e.Account]++
-		case isGranted:
-			if granted.GrantID != e.GrantID || granted.IAMUser != e.User || granted.Group != e.Group {
-				r.fail("inv2: escalate %s granted %s to %s in %s; planned %s to %s in %s", e.SymID, granted.GrantID, granted.IAMUser, granted.Group, e.GrantID, e.User, e.Group)
-			}
-			if !hasGrant || g.SymEventID != e.SymID {
-				r.fail("inv2: escalate %s was reported granted but DynamoDB has no grant %s from it", e.SymID, e.GrantID)
-			}
-			if e.Scenario == ScenReorder {
-				if g.Tombstone {
-					r.fail("inv4: grant %s was granted over its tombstone", e.GrantID)
-				}
-				r.Figures["reorder_raced"]++ // processed before its deescalate after all
-			}
-			r.Figures["granted"]++
-			r.Figures["granted@"+e.Account]++
-			if e.ARN != "" && !w.Cast.IsMember(e.Account) {
-				r.Figures["granted_by_home_arn"]++
-			}
-		case isRejected:
-			switch rejected.Code {
-			case "expired":
-				r.Figures["rejected_expired_late"]++
-			case "already_revoked":
-				if !hasGrant || g.State == grants.StateActive {
-					r.fail("inv4: escalate %s rejected already_revoked but grant %s is %v", e.SymID, e.GrantID, g.State)
-				}
-				if e.Scenario == ScenReorder {
-					r.Figures["reorder_tombstoned"]++
-					r.Figures["reorder_tombstoned@"+e.Account]++
-				} else {
-					r.Figures["rejected_already_revoked"]++
-				}
-			default:
-				r.fail("inv2: escalate %s (%s, group %s) rejected with unexpected code %s: %s", e.SymID, e.Scenario, e.Target(), rejected.Code, rejected.Message)
-			}
-			if hasGrant && g.SymEventID == e.SymID && g.State == grants.StateActive {
-				r.fail("inv4: escalate %s was rejected (%s) yet its grant is ACTIVE", e.SymID, rejected.Code)
-			}
-		}
-		if e.Scenario == ScenReorder && hasGrant && g.Tombstone {
-			for _, t := range g.History {
-				if t.Action == "escalate" || t.Action == "iam_add" {
-					r.fail("inv4: tombstoned grant %s has a %s transition", e.GrantID, t.Action)
-				}
-			}
-		}
+// checkEvent is invariant 2 (every event accounted for) and invariant 4
+// (reordered and stale requests leave nothing behind) on one planned event.
+func checkEvent(r *Report, w *Workload, e *Event, s observedIndex) {
+	rs := s.results[e.SymID]
+	dlq := s.dlqBySym[e.SymID]
+	if e.Scenario == ScenPoison {
+		dlq = s.dlqByBody[e.Body]
 	}
-	for _, res := range o.Results {
-		if res.DetailType == events.AccessRevoked && res.GrantID != "" {
-			r.Figures["results/"+res.DetailType+"@"+planned[res.GrantID]]++
-		}
+	if len(dlq) > 0 {
+		r.Figures["events_dlq"]++
 	}
+	switch {
+	case e.Scenario == ScenPoison:
+		if len(dlq) == 0 {
+			r.fail("inv2: poison message %s is not in the DLQ", e.SymID)
+		}
+	case e.Scenario == ScenNoise:
+		if len(rs) > 0 || len(dlq) > 0 {
+			r.fail("inv2: non-actionable %s event %s produced %d results and %d DLQ messages; want none", e.Type, e.SymID, len(rs), len(dlq))
+		}
+	case e.Type == TypeDeesc:
+		if len(rs) == 0 && len(s.revoked[e.GrantID]) == 0 && len(dlq) == 0 {
+			r.fail("inv2: deescalate %s of grant %s has no result and is not in the DLQ", e.SymID, e.GrantID)
+		}
+	default:
+		checkEscalate(r, w, e, rs, len(dlq) > 0, s.grants)
+	}
+}
 
-	checkAtRest(&r, w, o)
-	if o.Mid != nil {
-		checkMid(&r, w, *o.Mid, o.Slack)
+// rejectionOf is the rejection code a scenario's escalate must get; ""
+// when it may be granted.
+func rejectionOf(scenario string) events.Code {
+	return map[string]events.Code{ScenStale: events.CodeExpired, ScenUnknown: events.CodeUnknownUser, ScenOutside: events.CodeGroupNotAllowed,
+		ScenAbsent: events.CodeUnknownGroup, ScenForeign: events.CodeForeignAccount}[scenario]
+}
+
+// checkEscalate is invariants 2 and 4 on one escalate: it has a result or
+// is in the DLQ, is granted or rejected (not both) as its scenario plans,
+// and a rejected one leaves no active grant behind.
+func checkEscalate(r *Report, w *Workload, e *Event, rs []events.Result, inDLQ bool, all map[string]grants.Grant) {
+	kinds := map[string]events.Result{}
+	for _, res := range rs {
+		kinds[res.DetailType] = res
 	}
-	checkOverlap(&r, w, o)
-	checkSamples(&r, w, o)
-	sort.Strings(r.Violations)
-	return r
+	if len(kinds) == 0 {
+		if !inDLQ {
+			r.fail("inv2: escalate %s (%s) has no result and is not in the DLQ", e.SymID, e.Scenario)
+		}
+		return
+	}
+	granted, isGranted := kinds[events.AccessGranted]
+	rejected, isRejected := kinds[events.AccessRejected]
+	if _, failed := kinds[events.AccessFailed]; failed && !inDLQ {
+		r.fail("inv2: escalate %s was reported failed but is not in the DLQ", e.SymID)
+	}
+	if isGranted && isRejected {
+		r.fail("inv3: escalate %s was both granted and rejected (%s)", e.SymID, rejected.Code)
+	}
+	g, hasGrant := all[e.GrantID]
+	switch want := rejectionOf(e.Scenario); {
+	case want != "":
+		if !isRejected || rejected.Code != want {
+			r.fail("inv4: %s escalate %s (group %s): want Access Request Rejected %s, got %v", e.Scenario, e.SymID, e.Target(), want, kindsOf(kinds))
+		}
+		if hasGrant {
+			r.fail("inv4: %s escalate %s left a grant %s in state %s", e.Scenario, e.SymID, e.GrantID, g.State)
+		}
+		r.Figures["rejected_as_expected"]++
+		r.Figures["rejected_as_expected@"+e.Account]++
+	case isGranted:
+		checkGranted(r, w, e, granted, g, hasGrant)
+	case isRejected:
+		checkRejectedLate(r, e, rejected, g, hasGrant)
+	}
+	if e.Scenario == ScenReorder && hasGrant && g.Tombstone {
+		for _, t := range g.History {
+			if t.Action == "escalate" || t.Action == "iam_add" {
+				r.fail("inv4: tombstoned grant %s has a %s transition", e.GrantID, t.Action)
+			}
+		}
+	}
+}
+
+// checkGranted: a granted escalate granted what was planned, DynamoDB has
+// the grant from it, and a reordered one was not granted over its
+// tombstone.
+func checkGranted(r *Report, w *Workload, e *Event, granted events.Result, g grants.Grant, hasGrant bool) {
+	if granted.GrantID != e.GrantID || granted.IAMUser != e.User || granted.Group != e.Group {
+		r.fail("inv2: escalate %s granted %s to %s in %s; planned %s to %s in %s", e.SymID, granted.GrantID, granted.IAMUser, granted.Group, e.GrantID, e.User, e.Group)
+	}
+	if !hasGrant || g.SymEventID != e.SymID {
+		r.fail("inv2: escalate %s was reported granted but DynamoDB has no grant %s from it", e.SymID, e.GrantID)
+	}
+	if e.Scenario == ScenReorder {
+		if g.Tombstone {
+			r.fail("inv4: grant %s was granted over its tombstone", e.GrantID)
+		}
+		r.Figures["reorder_raced"]++ // processed before its deescalate after all
+	}
+	r.Figures["granted"]++
+	r.Figures["granted@"+e.Account]++
+	if e.ARN != "" && !w.Cast.IsMember(e.Account) {
+		r.Figures["granted_by_home_arn"]++
+	}
+}
+
+// checkRejectedLate: an escalate its scenario lets be granted may still be
+// rejected, only because it expired or was already revoked by the time it
+// was processed, and then its grant is not active.
+func checkRejectedLate(r *Report, e *Event, rejected events.Result, g grants.Grant, hasGrant bool) {
+	switch rejected.Code {
+	case events.CodeExpired:
+		r.Figures["rejected_expired_late"]++
+	case events.CodeAlreadyRevoked:
+		if !hasGrant || g.State == grants.StateActive {
+			r.fail("inv4: escalate %s rejected already_revoked but grant %s is %v", e.SymID, e.GrantID, g.State)
+		}
+		if e.Scenario == ScenReorder {
+			r.Figures["reorder_tombstoned"]++
+			r.Figures["reorder_tombstoned@"+e.Account]++
+		} else {
+			r.Figures["rejected_already_revoked"]++
+		}
+	default:
+		r.fail("inv2: escalate %s (%s, group %s) rejected with unexpected code %s: %s", e.SymID, e.Scenario, e.Target(), rejected.Code, rejected.Message)
+	}
+	if hasGrant && g.SymEventID == e.SymID && g.State == grants.StateActive {
+		r.fail("inv4: escalate %s was rejected (%s) yet its grant is ACTIVE", e.SymID, rejected.Code)
+	}
 }
 
 // accountOf is the account a stored grant's group lives in: the store
