@@ -56,6 +56,7 @@ type Config struct {
 type Secret string
 
 func (Secret) String() string                 { return "[redacted]" }
+func (s *Secret) Set(v string) error          { *s = Secret(v); return nil } // a flag.Value: usage never prints it
 func (Secret) LogValue() slog.Value           { return slog.StringValue("[redacted]") }
 func (s Secret) GoString() string             { return s.String() }
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
@@ -132,12 +133,11 @@ type loader struct {
 // and the flag are in: they are not Config's type, and a bad flag value is
 // reported as a bad variable is, naming it.
 type textSettings struct {
-	externalID, logLevel, workers string
+	logLevel, workers string
 }
 
 // apply converts the text settings into c.
 func (t textSettings) apply(c *Config, p *problems) {
-	c.ExternalID = Secret(t.externalID)
 	if t.workers != "" {
 		var n int
 		if _, err := fmt.Sscanf(t.workers, "%d", &n); err != nil || fmt.Sprint(n) != t.workers {
@@ -202,7 +202,7 @@ func (l *loader) bindOperation(c *Config, text *textSettings) {
 // bindChains: the role chains to the home account and the member accounts.
 func (l *loader) bindChains(c *Config, text *textSettings) {
 	l.str(&c.ConnectorRoleARN, "IAMJIT_CONNECTOR_ROLE_ARN", "connector-role-arn", "connector role")
-	l.str(&text.externalID, "IAMJIT_EXTERNAL_ID", "external-id", "external id for the connector role")
+	l.secret(&c.ExternalID, "IAMJIT_EXTERNAL_ID", "external-id", "external id for the connector role")
 	l.str(&c.IAMRoleARN, "IAMJIT_IAM_ROLE_ARN", "iam-role-arn", "IAM-modifier role")
 	l.parsed("IAMJIT_ACCOUNTS", "accounts", "member accounts: JSON or @PATH, {\"<account id>\": {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"}}", func(s string) error {
 		var err error
@@ -217,6 +217,15 @@ func (l *loader) str(p *string, name, flagName, usage string) {
 		*p = v
 	}
 	l.fs.StringVar(p, flagName, *p, usage+" ("+name+")")
+}
+
+// secret binds a Secret: unlike str, its default (the variable's value)
+// is never printed in the usage a bad flag shows.
+func (l *loader) secret(p *Secret, name, flagName, usage string) {
+	if v := l.getenv(name); v != "" {
+		*p = Secret(v)
+	}
+	l.fs.Var(p, flagName, usage+" ("+name+")")
 }
 
 // list binds a comma-separated list.

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +107,34 @@ func TestSessionRevocationSettings(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A bad flag prints the usage with each flag's default; the external id's
+// default is the variable's value and must never be printed.
+func TestUsageNeverPrintsTheExternalID(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	env := map[string]string{"IAMJIT_EXTERNAL_ID": "very-secret-external-id"}
+	_, loadErr := Load([]string{"--no-such-flag"}, func(k string) string { return env[k] })
+	os.Stderr = stderr
+	w.Close()
+	out, _ := io.ReadAll(r)
+	if loadErr == nil {
+		t.Fatal("a bad flag was accepted")
+	}
+	if !strings.Contains(string(out), "-external-id") {
+		t.Fatalf("the usage was not printed (the check would pass vacuously):\n%s", out)
+	}
+	if strings.Contains(string(out), "very-secret-external-id") {
+		t.Errorf("the usage printed the external id:\n%s", out)
+	}
+	c, err := Load([]string{"--external-id", "from-flag"}, func(k string) string { return env[k] })
+	if err == nil && string(c.ExternalID) != "from-flag" {
+		t.Errorf("the flag did not win over the variable: %q", string(c.ExternalID))
 	}
 }
