@@ -18,15 +18,19 @@ const (
 	TypeDeescalate = "deescalate"
 )
 
-// Target types. TargetIAMGroup is Sym's own aws_iam_group target. A custom
-// target (TargetCustom) whose settings carry iam_group is an IAM group too:
-// it is what iamjit's custom Sym strategy offers (infra/modules/sym_flow),
-// so that Sym itself holds no IAM rights and iamjit alone changes IAM.
-// Decode reads such a target as TargetIAMGroup; any other custom target
-// keeps its type (and grants refuses it).
+// Target types. TargetIAMGroup is Sym's own aws_iam_group target, and the
+// two Identity Center ones are those of Sym's aws_sso strategy. A custom
+// target (TargetCustom) whose settings carry what one of them carries reads
+// as it: iam_group an IAM group, permission_set_arn a permission set
+// assignment, group_id an Identity Store group. That is what iamjit's custom
+// Sym strategy offers (infra/modules/sym_flow), so that Sym itself holds no
+// AWS rights and iamjit alone changes access. Any other custom target keeps
+// its type (and grants refuses it).
 const (
-	TargetIAMGroup = "aws_iam_group"
-	TargetCustom   = "custom"
+	TargetIAMGroup         = "aws_iam_group"
+	TargetSSOPermissionSet = "aws_sso_permission_set"
+	TargetSSOGroup         = "aws_sso_group"
+	TargetCustom           = "custom"
 )
 
 // MaxBodyBytes bounds what Decode reads: SQS itself caps a body at 256 KiB.
@@ -37,24 +41,29 @@ const maxDepth = 32
 
 // Request is what iamjit needs from one SymLogEntry.
 type Request struct {
-	SymEventID string    // Sym's id: identical across duplicate deliveries
-	Source     string    // EventBridge source; "" for a bare entry
-	Bare       bool      // arrived without an EventBridge envelope
-	Type       string    // event.type: escalate, deescalate, approve, …
-	Template   string    // event.template
-	RunSRN     string    // run.srn
-	TargetID   string    // fields.target_id
-	TargetType string    // fields.target.type; a custom target with settings.iam_group reads as aws_iam_group
-	Requester  string    // run.actors.request.username: who gets access
-	Approver   string    // run.actors.approve.username
-	Actor      string    // actor.username: who acted on this step
-	Group      string    // fields.target.settings.iam_group: a name or an ARN
-	Reason     string    // fields.reason
-	Duration   int64     // fields.duration, in the configured unit
-	HasDur     bool      // fields.duration was present
-	DurErr     string    // why fields.duration is unusable, if it is
-	Timestamp  time.Time // event.timestamp, UTC
-	TSErr      string    // why event.timestamp is unusable, if it is
+	SymEventID string // Sym's id: identical across duplicate deliveries
+	Source     string // EventBridge source; "" for a bare entry
+	Bare       bool   // arrived without an EventBridge envelope
+	Type       string // event.type: escalate, deescalate, approve, …
+	Template   string // event.template
+	RunSRN     string // run.srn
+	TargetID   string // fields.target_id
+	TargetType string // fields.target.type; a custom target reads as the type its settings name
+	Requester  string // run.actors.request.username: who gets access
+	Approver   string // run.actors.approve.username
+	Actor      string // actor.username: who acted on this step
+	Group      string // fields.target.settings.iam_group: a name or an ARN
+	// Identity Center targets' settings: permission_set_arn and account_id
+	// (aws_sso_permission_set), group_id (aws_sso_group).
+	PermissionSetARN string
+	AccountID        string
+	SSOGroupID       string
+	Reason           string    // fields.reason
+	Duration         int64     // fields.duration, in the configured unit
+	HasDur           bool      // fields.duration was present
+	DurErr           string    // why fields.duration is unusable, if it is
+	Timestamp        time.Time // event.timestamp, UTC
+	TSErr            string    // why event.timestamp is unusable, if it is
 }
 
 // GrantID identifies a grant: shared by a request's escalate and deescalate.
@@ -144,13 +153,34 @@ func Decode(body []byte) (Request, error) {
 	if t := e.Fields.Target; t != nil {
 		req.TargetType = t.Type
 		req.Group = t.Settings["iam_group"]
-		if _, isGroup := t.Settings["iam_group"]; isGroup && t.Type == TargetCustom {
-			req.TargetType = TargetIAMGroup
+		req.PermissionSetARN, req.AccountID = t.Settings["permission_set_arn"], t.Settings["account_id"]
+		req.SSOGroupID = t.Settings["group_id"]
+		if t.Type == TargetCustom {
+			req.TargetType = customType(t.Settings)
 		}
 	}
 	req.Duration, req.HasDur, req.DurErr = parseDuration(e.Fields.Duration)
 	req.Timestamp, req.TSErr = parseTimestamp(e.Event.Timestamp)
 	return req, nil
+}
+
+// customType is the type a custom target's settings name; a custom target
+// that names none, or more than one, stays custom.
+func customType(settings map[string]string) string {
+	var types []string
+	if _, ok := settings["iam_group"]; ok {
+		types = append(types, TargetIAMGroup)
+	}
+	if _, ok := settings["permission_set_arn"]; ok {
+		types = append(types, TargetSSOPermissionSet)
+	}
+	if _, ok := settings["group_id"]; ok {
+		types = append(types, TargetSSOGroup)
+	}
+	if len(types) != 1 {
+		return TargetCustom
+	}
+	return types[0]
 }
 
 func parseDuration(raw json.RawMessage) (int64, bool, string) {

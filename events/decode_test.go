@@ -116,6 +116,20 @@ func TestDecodeFollowsDesignTable(t *testing.T) {
 			check("Actor", req.Actor, str(entry, "actor", "username"))
 			check("Type", req.Type, str(entry, "event", "type"))
 			check("Group", req.Group, str(entry, "fields", "target", "settings", "iam_group"))
+			check("PermissionSetARN", req.PermissionSetARN, str(entry, "fields", "target", "settings", "permission_set_arn"))
+			check("AccountID", req.AccountID, str(entry, "fields", "target", "settings", "account_id"))
+			check("SSOGroupID", req.SSOGroupID, str(entry, "fields", "target", "settings", "group_id"))
+			// A custom target reads as the one type its settings name.
+			wantType := str(entry, "fields", "target", "type")
+			if wantType == events.TargetCustom {
+				for setting, typ := range map[string]string{"iam_group": events.TargetIAMGroup,
+					"permission_set_arn": events.TargetSSOPermissionSet, "group_id": events.TargetSSOGroup} {
+					if str(entry, "fields", "target", "settings", setting) != "" {
+						wantType = typ
+					}
+				}
+			}
+			check("TargetType", req.TargetType, wantType)
 			check("GrantID", req.GrantID(), str(entry, "run", "srn")+"/"+str(entry, "fields", "target_id"))
 			if req.Bare == isEnv {
 				t.Errorf("Bare = %v for an entry that is an envelope: %v", req.Bare, isEnv)
@@ -403,5 +417,36 @@ func validID(t *testing.T, id string) {
 	t.Helper()
 	if strings.TrimSpace(id) == "" || !utf8.ValidString(id) || events.HasControl(id) || len(id) > 128 {
 		t.Fatalf("bad Sym id %q", id)
+	}
+}
+
+// A custom target reads as the type its settings name, and stays custom
+// (refused later) when they name none or more than one.
+func TestCustomTargetType(t *testing.T) {
+	cases := []struct {
+		name     string
+		settings map[string]any
+		want     string
+	}{
+		{"iam group", map[string]any{"iam_group": "g"}, events.TargetIAMGroup},
+		{"permission set", map[string]any{"permission_set_arn": "arn:aws:sso:::permissionSet/ssoins-1/ps-1", "account_id": "210987654321"}, events.TargetSSOPermissionSet},
+		{"sso group", map[string]any{"group_id": "g-1"}, events.TargetSSOGroup},
+		{"two kinds", map[string]any{"iam_group": "g", "group_id": "g-1"}, events.TargetCustom},
+		{"none", map[string]any{"other": "x"}, events.TargetCustom},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body := mutate(t, func(m map[string]any) {
+				target := fields(m)["target"].(map[string]any)
+				target["type"], target["settings"] = events.TargetCustom, c.settings
+			})
+			req, err := events.Decode(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.TargetType != c.want {
+				t.Errorf("TargetType = %q, want %q", req.TargetType, c.want)
+			}
+		})
 	}
 }
