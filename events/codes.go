@@ -24,9 +24,10 @@ const (
 	CodeForeignAccount      Code = "foreign_account"      // the group ARN names an account iamjit does not serve
 	CodeGroupNotAllowed     Code = "group_not_allowed"    // outside IAMJIT_ALLOWED_GROUPS or IAMJIT_GROUP_PATH
 	CodeUnknownGroup        Code = "unknown_group"        // IAM has no such group
-	CodeUnknownUser         Code = "unknown_user"         // no IAM user for the requester's email
-	CodeAmbiguousUser       Code = "ambiguous_user"       // more than one IAM user for the email
+	CodeUnknownUser         Code = "unknown_user"         // no (IAM or Identity Store) user for the requester's email
+	CodeAmbiguousUser       Code = "ambiguous_user"       // more than one user for the email
 	CodeAlreadyRevoked      Code = "already_revoked"      // the grant already ended: a late escalate
+	CodeTargetNotAllowed    Code = "target_not_allowed"   // an Identity Center target outside IAMJIT_SSO_* allow-lists
 )
 
 // Dead-letter codes iamjit sets itself (the message attribute

@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -21,11 +22,82 @@ type Account struct {
 	ID   string
 	Home bool // the account of IAMJIT_CONNECTOR_ROLE_ARN's chain
 
+	// IAM groups of this account.
 	IAM      GroupMembership
 	Groups   Groups
 	Members  MemberLister // reconcile's listing of the groups iamjit manages
 	Identity *Identity
 	Sessions Sessions // nil: role sessions are left to expire
+
+	// SSO is Identity Center, set on the one account that holds the
+	// instance (IAMJIT_SSO_ACCOUNT); nil elsewhere and when it is off.
+	SSO *IdentityCenter
+}
+
+// IdentityCenter is what acts in Identity Center, through the chain of the
+// account that holds the instance: assignments of permission sets and
+// Identity Store group memberships (PermissionSet and SSOGroup keys).
+type IdentityCenter struct {
+	Members Members
+	Users   SSOUsers
+	// Sessions ends a permission set's sessions when an assignment (or a
+	// group that carries assignments) ends; nil leaves them to expire.
+	Sessions Sessions
+	// Lister lists the memberships reconcile compares with the grants.
+	Lister SSOLister
+}
+
+// Members changes and reads memberships by key. Like GroupMembership, both
+// changes are idempotent (already there, or already gone, is success) and
+// return the AWS request id for the grant's history ("" for no change).
+type Members interface {
+	Add(ctx context.Context, k Key) (string, error)
+	Remove(ctx context.Context, k Key) (string, error)
+	IsMember(ctx context.Context, k Key) (bool, error)
+}
+
+// SSOUsers maps a requester's email to their Identity Store user id. An
+// *IdentityError says there is none (unknown_user) or more than one
+// (ambiguous_user).
+type SSOUsers interface {
+	UserID(ctx context.Context, email string) (string, error)
+}
+
+// SSOLister lists the memberships of allowed Identity Center targets:
+// every USER assignment of the permission sets in the accounts, and every
+// member of the groups. Keys carry account as SSOGroup keys' account.
+type SSOLister interface {
+	Assigned(ctx context.Context, permissionSets, accounts []string) ([]Key, error)
+	GroupMembers(ctx context.Context, groups []string, account string) ([]Key, error)
+}
+
+// members is what changes memberships of kind k in this account.
+func (a *Account) members(k Kind) Members {
+	if k == IAMGroup {
+		return iamMembers{a.IAM}
+	}
+	return a.SSO.Members
+}
+
+// sessions is what ends the sessions of a membership of kind k (nil: none).
+func (a *Account) sessions(k Kind) Sessions {
+	if k == IAMGroup {
+		return a.Sessions
+	}
+	return a.SSO.Sessions
+}
+
+// iamMembers is GroupMembership by key.
+type iamMembers struct{ GroupMembership }
+
+func (m iamMembers) Add(ctx context.Context, k Key) (string, error) {
+	return m.AddUser(ctx, k.User, k.Group)
+}
+func (m iamMembers) Remove(ctx context.Context, k Key) (string, error) {
+	return m.RemoveUser(ctx, k.User, k.Group)
+}
+func (m iamMembers) IsMember(ctx context.Context, k Key) (bool, error) {
+	return m.GroupMembership.IsMember(ctx, k.User, k.Group)
 }
 
 // MemberLister lists the members of every group under a path, by group
@@ -58,6 +130,7 @@ func (a *Account) In() string {
 type Accounts struct {
 	home    *Account
 	members map[string]*Account
+	sso     *Account // the one with SSO set, if any
 }
 
 // NewAccounts builds the registry. A member without an id, or one that
@@ -77,8 +150,37 @@ func NewAccounts(home *Account, members ...*Account) (*Accounts, error) {
 		m.Home = false
 		r.members[m.ID] = m
 	}
+	for _, a := range r.All() {
+		if a.SSO != nil {
+			if r.sso != nil {
+				return nil, fmt.Errorf("IAMJIT_SSO_ACCOUNT: Identity Center is set on %s and on %s", r.sso.Name(), a.Name())
+			}
+			r.sso = a
+		}
+	}
 	return r, nil
 }
+
+// SSO is the account that holds the Identity Center instance, nil when
+// Identity Center targets are off.
+func (r *Accounts) SSO() *Account { return r.sso }
+
+// Of is the account whose chain changes membership k: an IAM group's own
+// account, or the Identity Center account for the other kinds.
+func (r *Accounts) Of(k Key) (*Account, error) {
+	if k.Kind == IAMGroup {
+		return r.Get(k.Account)
+	}
+	if r.sso == nil {
+		return nil, ErrSSONotConfigured
+	}
+	return r.sso, nil
+}
+
+// ErrSSONotConfigured is returned for an Identity Center membership while
+// IAMJIT_SSO_INSTANCE_ARN is unset: its grants cannot be changed until it
+// is set again.
+var ErrSSONotConfigured = errors.New("Identity Center is not configured (IAMJIT_SSO_INSTANCE_ARN): its memberships cannot be changed")
 
 // Home is the home account.
 func (r *Accounts) Home() *Account { return r.home }

@@ -37,11 +37,11 @@ type change struct {
 // again.
 func (s *Service) converge(ctx context.Context, k Key, c change) (bool, SessionsEnded, error) {
 	var ended SessionsEnded
-	acct, err := s.Accounts.Get(k.Account)
+	acct, err := s.Accounts.Of(k)
 	if err != nil {
 		return false, ended, err
 	}
-	user, group := k.User, k.Group
+	members := acct.members(k.Kind)
 	token, want, grantID, dirty := c.token, c.want, c.grantID, false
 	for range maxMembershipChanges {
 		if token == "" {
@@ -61,9 +61,9 @@ func (s *Service) converge(ctx context.Context, k Key, c change) (bool, Sessions
 		var err error
 		if want {
 			t.Action, t.Note = "iam_add", c.note
-			t.IAMRequestID, err = acct.IAM.AddUser(ctx, user, group)
+			t.IAMRequestID, err = members.Add(ctx, k)
 		} else {
-			t.IAMRequestID, err = acct.IAM.RemoveUser(ctx, user, group)
+			t.IAMRequestID, err = members.Remove(ctx, k)
 			if err == nil && (t.IAMRequestID != "" || dirty) {
 				var res SessionsEnded
 				res, err = s.endSessions(ctx, acct, k, grantID, c.symID)
@@ -118,23 +118,23 @@ func explaining(stored, prefer []string) string {
 // was removed (same token, no grant) and IAM has the user, remove again. It
 // reports whether it undid a late add.
 func (s *Service) recheck(ctx context.Context, k Key, token string) (bool, error) {
-	acct, err := s.Accounts.Get(k.Account)
+	acct, err := s.Accounts.Of(k)
 	if err != nil {
 		return false, err
 	}
-	user, group := k.User, k.Group
+	members := acct.members(k.Kind)
 	m, err := s.Store.Membership(ctx, k)
 	if err != nil {
 		return false, fmt.Errorf("read membership %s: %w", k, err)
 	}
 	undone := false
 	if m.Token == token && len(m.GrantIDs) == 0 {
-		in, err := acct.IAM.IsMember(ctx, user, group)
+		in, err := members.IsMember(ctx, k)
 		if err != nil {
 			return false, fmt.Errorf("read back %s: %w", k, err)
 		}
 		if in {
-			reqID, err := acct.IAM.RemoveUser(ctx, user, group)
+			reqID, err := members.Remove(ctx, k)
 			if err != nil {
 				return false, fmt.Errorf("undo a late add of %s: %w", k, err)
 			}
@@ -145,7 +145,7 @@ func (s *Service) recheck(ctx context.Context, k Key, token string) (bool, error
 					s.OnStaleAdd()
 				}
 				s.Log.WarnContext(ctx, "late add undone: IAM had the user in the group after the last removal",
-					"account_id", k.Account, "iam_user", user, "group", group, "aws_request_id", reqID)
+					"account_id", k.Account, "iam_user", k.User, "group", k.Group, "aws_request_id", reqID)
 				// Sessions started through the late add end with it: a new
 				// cutoff, as for any ended membership. On an error the
 				// read-back stays queued and is tried again.

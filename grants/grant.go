@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -21,14 +22,15 @@ const (
 type Grant struct {
 	ID            string
 	State         State
-	Account       string // the group's AWS account id (Accounts)
+	Kind          Kind   // what the grant gives: an IAM group (zero) or an Identity Center target
+	Account       string // the target's AWS account id (Accounts; Key says which for each kind)
 	SymEventID    string // the escalate's Sym id
 	RevokeEventID string // the deescalate's Sym id, if any
 	RunSRN        string
 	Requester     string // email
-	IAMUser       string
-	Group         string
-	GroupARN      string
+	IAMUser       string // the IAM user; the Identity Store user id for Identity Center kinds
+	Group         string // the group name; the permission set ARN or Identity Store group id
+	GroupARN      string // IAM groups only
 	Approver      string
 	Reason        string // requester's reason
 	GrantedAt     time.Time
@@ -103,11 +105,12 @@ func (k Key) String() string {
 }
 
 // Key of the grant's membership.
-func (g Grant) Key() Key { return Key{Account: g.Account, User: g.IAMUser, Group: g.Group} }
+func (g Grant) Key() Key { return Key{Kind: g.Kind, Account: g.Account, User: g.IAMUser, Group: g.Group} }
 
 // Membership is the store's view of one (account, IAM user, group): the
 // active grants that explain it. IAM membership must equal len(GrantIDs) > 0.
 type Membership struct {
+	Kind     Kind
 	Account  string // the account id (Accounts)
 	IAMUser  string
 	Group    string
@@ -117,7 +120,9 @@ type Membership struct {
 }
 
 // Key of the membership.
-func (m Membership) Key() Key { return Key{Account: m.Account, User: m.IAMUser, Group: m.Group} }
+func (m Membership) Key() Key {
+	return Key{Kind: m.Kind, Account: m.Account, User: m.IAMUser, Group: m.Group}
+}
 
 // ProcessedEvent records the result of a Sym event so a duplicate delivery
 // republishes the same result instead of acting again.
@@ -154,13 +159,40 @@ var ErrNotActive = errors.New("grant is not active")
 // result builders: ResultIDs depend on the grant or event, never the attempt.
 
 func grantedResult(g Grant) events.Result {
-	return events.Result{
+	r := events.Result{
 		DetailType: events.AccessGranted,
 		ResultID:   events.ResultID(events.AccessGranted, g.ID),
-		GrantID:    g.ID, SymEventID: g.SymEventID, RunSRN: g.RunSRN,
-		Requester: g.Requester, IAMUser: g.IAMUser, Group: g.Group, GroupARN: g.GroupARN, AccountID: g.Account,
+		GrantID:    g.ID, SymEventID: g.SymEventID, RunSRN: g.RunSRN, TargetType: g.Kind.TargetType(),
+		Requester: g.Requester, AccountID: g.Account,
 		Approver: g.Approver, GrantedAt: events.TimePtr(g.GrantedAt), ExpiresAt: events.TimePtr(g.ExpiresAt),
 	}
+	setTarget(&r, g.Key(), g.GroupARN)
+	return r
+}
+
+// setTarget names the membership k in a result, in the fields of its kind.
+func setTarget(r *events.Result, k Key, groupARN string) {
+	switch k.Kind {
+	case PermissionSet:
+		r.PermissionSetARN, r.SSOUserID = k.Group, k.User
+	case SSOGroup:
+		r.SSOGroupID, r.SSOUserID = k.Group, k.User
+	default:
+		r.IAMUser, r.Group, r.GroupARN = k.User, k.Group, groupARN
+	}
+}
+
+// resultKey is the membership a stored result is about. A result from
+// before there were accounts names none: the home account's.
+func resultKey(r events.Result, home string) Key {
+	k := Key{Account: cmp.Or(r.AccountID, home), User: r.IAMUser, Group: r.Group}
+	switch r.TargetType {
+	case events.TargetSSOPermissionSet:
+		k.Kind, k.User, k.Group = PermissionSet, r.SSOUserID, r.PermissionSetARN
+	case events.TargetSSOGroup:
+		k.Kind, k.User, k.Group = SSOGroup, r.SSOUserID, r.SSOGroupID
+	}
+	return k
 }
 
 func revokedResult(g Grant) events.Result {
@@ -192,22 +224,26 @@ func (r *Rejection) Error() string { return string(r.Code) + ": " + r.Msg }
 func reject(code events.Code, msg string) *Rejection { return &Rejection{Code: code, Msg: msg} }
 
 func rejectedResult(req events.Request, rej *Rejection) events.Result {
+	r := requestResult(req, events.AccessRejected)
+	r.Code, r.Message, r.AccountID = rej.Code, rej.Msg, rej.Account
+	return r
+}
+
+// requestResult is a result about a request that holds no grant: it echoes
+// what the request asked for.
+func requestResult(req events.Request, detailType string) events.Result {
 	return events.Result{
-		DetailType: events.AccessRejected,
-		ResultID:   events.ResultID(events.AccessRejected, req.SymEventID),
-		GrantID:    req.GrantID(), SymEventID: req.SymEventID, RunSRN: req.RunSRN,
+		DetailType: detailType,
+		ResultID:   events.ResultID(detailType, req.SymEventID),
+		GrantID:    req.GrantID(), SymEventID: req.SymEventID, RunSRN: req.RunSRN, TargetType: req.TargetType,
 		Requester: req.Requester, Group: req.Group, Approver: req.Approver,
-		Code: rej.Code, Message: rej.Msg, AccountID: rej.Account,
+		PermissionSetARN: req.PermissionSetARN, SSOGroupID: req.SSOGroupID,
 	}
 }
 
 // FailedResult is published when iamjit gives up on a request after retries.
 func FailedResult(req events.Request, code events.Code, msg string) events.Result {
-	return events.Result{
-		DetailType: events.AccessFailed,
-		ResultID:   events.ResultID(events.AccessFailed, req.SymEventID),
-		GrantID:    req.GrantID(), SymEventID: req.SymEventID, RunSRN: req.RunSRN,
-		Requester: req.Requester, Group: req.Group, Approver: req.Approver,
-		Code: code, Message: msg,
-	}
+	r := requestResult(echoable(req), events.AccessFailed)
+	r.Code, r.Message = code, msg
+	return r
 }

@@ -1,7 +1,6 @@
 package grants
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -95,6 +94,10 @@ type Policy struct {
 	AcceptBare        bool
 	AllowSelfApproval bool
 	MaxClockSkew      time.Duration // how far in the future a timestamp may be
+	// Identity Center allow-lists: empty allows nothing.
+	PermissionSets     []string // IAMJIT_SSO_PERMISSION_SETS
+	AssignmentAccounts []string // IAMJIT_SSO_ASSIGNMENT_ACCOUNTS
+	SSOGroups          []string // IAMJIT_SSO_GROUPS
 }
 
 // Service applies Sym requests.
@@ -301,12 +304,23 @@ func (s *Service) tombstone(ctx context.Context, req events.Request, now time.Ti
 		RevokedAt: now, RevokeReason: events.RevokedDeescalated, Tombstone: true,
 		History: []Transition{{At: now, Action: "tombstone", State: StateRevoked, SymEventID: req.SymEventID, Note: "deescalate arrived before escalate"}},
 	}
-	// The account the request named, configured or not, for the result's
-	// account_id; a tombstone touches no membership.
+	// The target and account the request named, configured or not, for the
+	// result; a tombstone touches no membership.
 	g.Account = s.Accounts.Home().ID
-	if _, arnAcct, rej := parseGroup(req.Group); rej == nil && arnAcct != "" {
-		g.Account = arnAcct
+	switch req.TargetType {
+	case events.TargetSSOPermissionSet:
+		g.Kind, g.Group, g.Account = PermissionSet, req.PermissionSetARN, req.AccountID
+	case events.TargetSSOGroup:
+		g.Kind, g.Group = SSOGroup, req.SSOGroupID
+		if sso := s.Accounts.SSO(); sso != nil {
+			g.Account = sso.ID
+		}
+	default:
+		if _, arnAcct, rej := parseGroup(req.Group); rej == nil && arnAcct != "" {
+			g.Account = arnAcct
+		}
 	}
+	g = echoableGrant(g)
 	res := revokedResult(g)
 	err := s.Store.Tombstone(ctx, g, ProcessedEvent{SymEventID: req.SymEventID, GrantID: g.ID, Result: res, At: now})
 	var conflict *ConflictError
@@ -381,20 +395,81 @@ func (s *Service) validateEscalate(ctx context.Context, req events.Request, now 
 	if rej != nil {
 		return Grant{}, rej, nil
 	}
-	acct, grp, rej, err := s.resolveGroup(ctx, req.Group)
-	if rej != nil || err != nil {
-		return Grant{}, rej, err
-	}
-	user, rej, err := s.resolveRequester(ctx, acct, req)
+	k, groupARN, rej, err := s.resolveTarget(ctx, req)
 	if rej != nil || err != nil {
 		return Grant{}, rej, err
 	}
 	return Grant{
-		ID: req.GrantID(), State: StateActive, Account: acct.ID, SymEventID: req.SymEventID, RunSRN: req.RunSRN,
-		Requester: req.Requester, IAMUser: user, Group: grp.Name, GroupARN: grp.ARN,
+		ID: req.GrantID(), State: StateActive, Kind: k.Kind, Account: k.Account, SymEventID: req.SymEventID, RunSRN: req.RunSRN,
+		Requester: req.Requester, IAMUser: k.User, Group: k.Group, GroupARN: groupARN,
 		Approver: req.Approver, Reason: req.Reason, GrantedAt: now, ExpiresAt: expires,
 		History: []Transition{{At: now, Action: "escalate", State: StateActive, SymEventID: req.SymEventID}},
 	}, nil, nil
+}
+
+// resolveTarget is the membership the request asks for, with the
+// requester in it, and the group's ARN for an IAM group.
+func (s *Service) resolveTarget(ctx context.Context, req events.Request) (Key, string, *Rejection, error) {
+	if req.TargetType != events.TargetIAMGroup {
+		return s.resolveSSO(ctx, req)
+	}
+	acct, grp, rej, err := s.resolveGroup(ctx, req.Group)
+	if rej != nil || err != nil {
+		return Key{}, "", rej, err
+	}
+	user, rej, err := s.resolveRequester(ctx, acct.ID, acct.Identity, req)
+	if rej != nil || err != nil {
+		return Key{}, "", rej, err
+	}
+	return Key{Account: acct.ID, User: user, Group: grp.Name}, grp.ARN, nil, nil
+}
+
+// resolveSSO checks an Identity Center target against its allow-lists
+// before anything reaches Identity Center, then finds the requester's
+// Identity Store user.
+func (s *Service) resolveSSO(ctx context.Context, req events.Request) (Key, string, *Rejection, error) {
+	p, sso := s.Policy, s.Accounts.SSO()
+	var k Key
+	switch req.TargetType {
+	case events.TargetSSOPermissionSet:
+		switch {
+		case req.PermissionSetARN == "" || req.AccountID == "":
+			return Key{}, "", reject(events.CodeInvalidRequest, "fields.target.settings.permission_set_arn and account_id are required"), nil
+		case !slices.Contains(p.PermissionSets, req.PermissionSetARN):
+			return Key{}, "", reject(events.CodeTargetNotAllowed, fmt.Sprintf("permission set %q is not in IAMJIT_SSO_PERMISSION_SETS", clip(req.PermissionSetARN))), nil
+		case !slices.Contains(p.AssignmentAccounts, req.AccountID):
+			return Key{}, "", reject(events.CodeTargetNotAllowed, fmt.Sprintf("account %q is not in IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", clip(req.AccountID))), nil
+		}
+		k = Key{Kind: PermissionSet, Account: req.AccountID, Group: req.PermissionSetARN}
+	default: // events.TargetSSOGroup; checkRequest let no other type through
+		switch {
+		case req.SSOGroupID == "":
+			return Key{}, "", reject(events.CodeInvalidRequest, "fields.target.settings.group_id is required"), nil
+		case !slices.Contains(p.SSOGroups, req.SSOGroupID):
+			return Key{}, "", reject(events.CodeTargetNotAllowed, fmt.Sprintf("group %q is not in IAMJIT_SSO_GROUPS", clip(req.SSOGroupID))), nil
+		}
+		k = Key{Kind: SSOGroup, Account: sso.ID, Group: req.SSOGroupID}
+	}
+	user, rej, err := s.resolveRequester(ctx, k.Account, ssoUsers{sso.SSO.Users}, req)
+	k.User = user
+	return k, "", rej, err
+}
+
+// users maps emails to the users of one kind of target: IAM users
+// (*Identity) or Identity Store users (ssoUsers).
+type users interface {
+	Resolve(ctx context.Context, email string) (string, error)
+	ResolveApprover(ctx context.Context, email string) (string, error)
+}
+
+// ssoUsers maps requester and approver alike.
+type ssoUsers struct{ SSOUsers }
+
+func (u ssoUsers) Resolve(ctx context.Context, email string) (string, error) {
+	return u.UserID(ctx, email)
+}
+func (u ssoUsers) ResolveApprover(ctx context.Context, email string) (string, error) {
+	return u.UserID(ctx, email)
 }
 
 // checkRequest refuses what the request itself gets wrong, before anything
@@ -403,13 +478,19 @@ func (s *Service) checkRequest(req events.Request) *Rejection {
 	if !strings.HasPrefix(req.Template, "sym:template:approval:") {
 		return reject(events.CodeUnsupportedTemplate, fmt.Sprintf("template %q is not Sym's approval template", clip(req.Template)))
 	}
-	if req.TargetType != "aws_iam_group" {
-		return reject(events.CodeUnsupportedTarget, fmt.Sprintf("target type %q is not aws_iam_group", clip(req.TargetType)))
+	switch req.TargetType {
+	case events.TargetIAMGroup:
+	case events.TargetSSOPermissionSet, events.TargetSSOGroup:
+		if s.Accounts.SSO() == nil {
+			return reject(events.CodeUnsupportedTarget, fmt.Sprintf("target type %q needs Identity Center, and IAMJIT_SSO_INSTANCE_ARN is not set", req.TargetType))
+		}
+	default:
+		return reject(events.CodeUnsupportedTarget, fmt.Sprintf("target type %q is not aws_iam_group, aws_sso_permission_set or aws_sso_group", clip(req.TargetType)))
 	}
 	if req.GrantID() == "" {
 		return reject(events.CodeInvalidRequest, "run.srn and fields.target_id are required")
 	}
-	for _, f := range []string{req.GrantID(), req.Requester, req.Approver, req.Group} {
+	for _, f := range []string{req.GrantID(), req.Requester, req.Approver, req.Group, req.PermissionSetARN, req.AccountID, req.SSOGroupID} {
 		if events.HasControl(f) || len(f) > 1024 {
 			return reject(events.CodeInvalidRequest, "a field is too long or has control characters")
 		}
@@ -499,32 +580,33 @@ func (s *Service) resolveGroup(ctx context.Context, group string) (*Account, Gro
 	return acct, grp, nil, nil
 }
 
-// resolveRequester maps the requester's email to the IAM user of acct, and
-// refuses an approver who maps to the same user: two emails of one person
-// (an alias, a mapping-file entry) are still a self-approval.
-func (s *Service) resolveRequester(ctx context.Context, acct *Account, req events.Request) (string, *Rejection, error) {
+// resolveRequester maps the requester's email to their user, and refuses
+// an approver who maps to the same user: two emails of one person (an
+// alias, a mapping-file entry) are still a self-approval. Refusals name
+// account, the target's.
+func (s *Service) resolveRequester(ctx context.Context, account string, dir users, req events.Request) (string, *Rejection, error) {
 	reject := func(code events.Code, msg string) *Rejection {
-		return &Rejection{Code: code, Msg: msg, Account: acct.ID}
+		return &Rejection{Code: code, Msg: msg, Account: account}
 	}
-	user, err := acct.Identity.Resolve(ctx, req.Requester)
+	user, err := dir.Resolve(ctx, req.Requester)
 	var idErr *IdentityError
 	if errors.As(err, &idErr) {
 		return "", reject(idErr.Code, idErr.Msg), nil
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("map %s to an IAM user: %w", req.Requester, err)
+		return "", nil, fmt.Errorf("map %s to a user: %w", req.Requester, err)
 	}
 	if s.Policy.AllowSelfApproval {
 		return user, nil, nil
 	}
-	approver, err := acct.Identity.ResolveApprover(ctx, req.Approver)
+	approver, err := dir.ResolveApprover(ctx, req.Approver)
 	switch {
 	case errors.As(err, &idErr):
 		// The approver has no (single) IAM user: not the requester's.
 	case err != nil:
-		return "", nil, fmt.Errorf("map approver %s to an IAM user: %w", req.Approver, err)
+		return "", nil, fmt.Errorf("map approver %s to a user: %w", req.Approver, err)
 	case approver == user:
-		return "", reject(events.CodeSelfApproval, "the approver maps to the requester's IAM user "+user), nil
+		return "", reject(events.CodeSelfApproval, "the approver maps to the requester's user "+user), nil
 	}
 	return user, nil, nil
 }
@@ -573,12 +655,6 @@ func allowed(list []string, name, arn string) bool {
 	return false
 }
 
-// resultKey is the membership a stored result is about: results name the
-// account by its id (none, from before there were accounts: the home one).
-func resultKey(r events.Result, home string) Key {
-	return Key{Account: cmp.Or(r.AccountID, home), User: r.IAMUser, Group: r.Group}
-}
-
 func groupName(s string) string {
 	name, _, rej := parseGroup(s)
 	if rej != nil {
@@ -599,12 +675,24 @@ func arnAccount(arn string) string {
 // request may carry a 200 KiB requester, and its result must still fit in
 // one PutEvents entry (256 KiB) and one DynamoDB item.
 func echoable(req events.Request) events.Request {
-	for _, f := range []*string{&req.Requester, &req.Approver, &req.Group, &req.RunSRN, &req.TargetID} {
+	for _, f := range []*string{&req.Requester, &req.Approver, &req.Group, &req.RunSRN, &req.TargetID,
+		&req.TargetType, &req.PermissionSetARN, &req.AccountID, &req.SSOGroupID} {
 		if len(*f) > 256 {
 			*f = strings.ToValidUTF8((*f)[:256], "") + "…"
 		}
 	}
 	return req
+}
+
+// echoableGrant bounds what a tombstone echoes of its request, as
+// echoable does for a rejection.
+func echoableGrant(g Grant) Grant {
+	for _, f := range []*string{&g.Group, &g.Account} {
+		if len(*f) > 256 {
+			*f = strings.ToValidUTF8((*f)[:256], "") + "…"
+		}
+	}
+	return g
 }
 
 // clip bounds user-controlled text in messages and logs.

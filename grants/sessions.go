@@ -12,7 +12,7 @@ import (
 // marked synced, so a failure or a crash leaves the membership dirty and the
 // call is made again (by a redelivery or the sweeper).
 type Sessions interface {
-	MembershipEnded(ctx context.Context, iamUser, group string, at time.Time) (SessionsEnded, error)
+	MembershipEnded(ctx context.Context, k Key, at time.Time) (SessionsEnded, error)
 }
 
 // SessionsEnded is what an ended membership did to the roles it enabled.
@@ -40,10 +40,11 @@ type historyStore interface {
 // The roles are those of the membership's account, written through its
 // chain.
 func (s *Service) endSessions(ctx context.Context, acct *Account, k Key, grantID, symID string) (SessionsEnded, error) {
-	if acct.Sessions == nil {
+	ends := acct.sessions(k.Kind)
+	if ends == nil {
 		return SessionsEnded{}, nil
 	}
-	res, err := acct.Sessions.MembershipEnded(ctx, k.User, k.Group, s.Now().UTC())
+	res, err := ends.MembershipEnded(ctx, k, s.Now().UTC())
 	if h, ok := s.Store.(historyStore); ok && grantID != "" {
 		for _, w := range res.Writes {
 			t := Transition{At: s.Now().UTC(), Action: "session_revoke", SymEventID: symID, IAMRequestID: w.RequestID, Note: w.Op + " " + w.RoleARN}

@@ -23,7 +23,8 @@ type fakeSessions struct {
 	sawIn bool
 }
 
-func (f *fakeSessions) MembershipEnded(_ context.Context, user, group string, at time.Time) (grants.SessionsEnded, error) {
+func (f *fakeSessions) MembershipEnded(_ context.Context, k grants.Key, at time.Time) (grants.SessionsEnded, error) {
+	user, group := k.User, k.Group
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.inIAM != nil && f.inIAM() {

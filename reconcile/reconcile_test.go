@@ -390,8 +390,8 @@ func TestEnforceReportsFailures(t *testing.T) {
 
 type fakeSessions struct{ ended []string }
 
-func (f *fakeSessions) MembershipEnded(ctx context.Context, user, group string, at time.Time) (grants.SessionsEnded, error) {
-	f.ended = append(f.ended, user+" "+group)
+func (f *fakeSessions) MembershipEnded(ctx context.Context, k grants.Key, at time.Time) (grants.SessionsEnded, error) {
+	f.ended = append(f.ended, k.User+" "+k.Group)
 	return grants.SessionsEnded{Revoked: []string{"arn:aws:iam::123456789012:role/jit/ro"}}, nil
 }
 

@@ -8,7 +8,9 @@
 //     have no "#", so the two never meet). The home account is written
 //     without its id, as before there were accounts: tables from then need
 //     no migration. Only the store knows this; everything above it names
-//     every account by its id: the set of active grant ids, a
+//     every account by its id. An Identity Center membership is
+//     member#<kind>#<account id>#<user id>#<permission set ARN or group id>
+//     with a target_type attribute (absent: an IAM group): the set of active grant ids, a
 //     token that every write replaces and a version; in the "due" index
 //     under due_pk=DIRTY, due_at=<last write> until IAM is known to agree;
 //   - event#<sym id>: the result of a processed Sym event.
@@ -119,7 +121,8 @@ type grantItem struct {
 	Kind          string              `dynamodbav:"kind"`
 	ID            string              `dynamodbav:"id"`
 	State         grants.State        `dynamodbav:"state"`
-	Account       string              `dynamodbav:"account,omitempty"` // absent: the home account
+	TargetType    grants.Kind         `dynamodbav:"target_type,omitempty"` // absent: an IAM group
+	Account       string              `dynamodbav:"account,omitempty"`     // absent: the home account
 	SymEventID    string              `dynamodbav:"sym_event_id,omitempty"`
 	RevokeEventID string              `dynamodbav:"revoke_event_id,omitempty"`
 	RunSRN        string              `dynamodbav:"run_srn,omitempty"`
@@ -141,18 +144,19 @@ type grantItem struct {
 }
 
 type memberItem struct {
-	PK      string   `dynamodbav:"pk"`
-	Account string   `dynamodbav:"account,omitempty"` // absent: the home account
-	IAMUser string   `dynamodbav:"iam_user"`
-	Group   string   `dynamodbav:"grp"`
-	Grants  []string `dynamodbav:"grants,stringset,omitempty"`
-	Token   string   `dynamodbav:"token"`
-	Version int64    `dynamodbav:"version"`
-	DuePK   string   `dynamodbav:"due_pk,omitempty"`
+	PK         string      `dynamodbav:"pk"`
+	TargetType grants.Kind `dynamodbav:"target_type,omitempty"` // absent: an IAM group
+	Account    string      `dynamodbav:"account,omitempty"`     // absent: the home account
+	IAMUser    string      `dynamodbav:"iam_user"`
+	Group      string      `dynamodbav:"grp"`
+	Grants     []string    `dynamodbav:"grants,stringset,omitempty"`
+	Token      string      `dynamodbav:"token"`
+	Version    int64       `dynamodbav:"version"`
+	DuePK      string      `dynamodbav:"due_pk,omitempty"`
 }
 
 func (s *Store) membership(it memberItem) grants.Membership {
-	return grants.Membership{Account: s.loaded(it.Account), IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: it.DuePK == dueDirty}
+	return grants.Membership{Kind: it.TargetType, Account: s.loaded(it.Account), IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Token: it.Token, Dirty: it.DuePK == dueDirty}
 }
 
 type eventItem struct {
@@ -170,6 +174,9 @@ func grantKey(id string) string { return "grant#" + id }
 // memberKey keeps the home account's keys as they were before accounts
 // existed: tables written then need no migration.
 func (s *Store) memberKey(k grants.Key) string {
+	if k.Kind != grants.IAMGroup {
+		return "member#" + string(k.Kind) + "#" + k.Account + "#" + k.User + "#" + k.Group
+	}
 	if acct := s.stored(k.Account); acct != "" {
 		return "member#" + acct + "#" + k.User + "#" + k.Group
 	}
@@ -210,7 +217,7 @@ func (s *Store) toItem(g grants.Grant) grantItem {
 		end = g.RevokedAt
 	}
 	it := grantItem{
-		PK: grantKey(g.ID), Kind: "grant", ID: g.ID, State: g.State, Account: s.stored(g.Account), SymEventID: g.SymEventID,
+		PK: grantKey(g.ID), Kind: "grant", ID: g.ID, State: g.State, TargetType: g.Kind, Account: s.stored(g.Account), SymEventID: g.SymEventID,
 		RevokeEventID: g.RevokeEventID, RunSRN: g.RunSRN, Requester: g.Requester, IAMUser: g.IAMUser,
 		Group: g.Group, GroupARN: g.GroupARN, Approver: g.Approver, Reason: g.Reason,
 		GrantedAt: ts(g.GrantedAt), ExpiresAt: ts(g.ExpiresAt), RevokedAt: ts(g.RevokedAt),
@@ -228,7 +235,7 @@ func (s *Store) toItem(g grants.Grant) grantItem {
 
 func (s *Store) fromItem(it grantItem) grants.Grant {
 	return grants.Grant{
-		ID: it.ID, State: it.State, Account: s.loaded(it.Account), SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
+		ID: it.ID, State: it.State, Kind: it.TargetType, Account: s.loaded(it.Account), SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
 		RunSRN: it.RunSRN, Requester: it.Requester, IAMUser: it.IAMUser, Group: it.Group,
 		GroupARN: it.GroupARN, Approver: it.Approver, Reason: it.Reason,
 		GrantedAt: parseTS(it.GrantedAt), ExpiresAt: parseTS(it.ExpiresAt), RevokedAt: parseTS(it.RevokedAt),
@@ -273,6 +280,10 @@ func (s *Store) memberUpdate(k grants.Key, grantID, op, token string) *types.Upd
 		set += ", #acct = :acct"
 		vals[":acct"] = &types.AttributeValueMemberS{Value: acct}
 		names["#acct"] = "account"
+	}
+	if k.Kind != grants.IAMGroup {
+		set += ", target_type = :tt"
+		vals[":tt"] = &types.AttributeValueMemberS{Value: string(k.Kind)}
 	}
 	expr := "ADD grants :g, version :one" + set // one ADD clause per expression
 	if op == "DELETE" {
@@ -543,7 +554,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (grants.Grant, error) {
 func (s *Store) Membership(ctx context.Context, k grants.Key) (grants.Membership, error) {
 	item, err := s.get(ctx, s.memberKey(k))
 	if errors.Is(err, grants.ErrNotFound) {
-		return grants.Membership{Account: k.Account, IAMUser: k.User, Group: k.Group}, nil
+		return grants.Membership{Kind: k.Kind, Account: k.Account, IAMUser: k.User, Group: k.Group}, nil
 	}
 	if err != nil {
 		return grants.Membership{}, err

@@ -173,6 +173,7 @@ func TestStore(t *testing.T) {
 		{"undue", testUndue},
 		{"read-back queue", testRechecks},
 		{"accounts", testAccounts},
+		{"kinds", testKinds},
 	}
 	for _, strip := range []bool{false, true} {
 		for _, tc := range cases {
@@ -676,4 +677,51 @@ func testAccounts(t *testing.T, f fixture) {
 	f.api.mu.Lock()
 	f.api.scans = 0 // List is the operator command's scan, on purpose
 	f.api.mu.Unlock()
+}
+
+// testKinds: an Identity Center membership is its own item, keyed by kind,
+// beside an IAM membership of the same names; both read back as written,
+// and the dirty index names each one's kind.
+func testKinds(t *testing.T, f fixture) {
+	ctx := context.Background()
+	f.store = dynamo.New(f.api, f.table, retention, f.clock.Now, "123456789012")
+	iam := grant("run/iam", "sym-1", t0.Add(30*time.Minute))
+	iam.Account = "123456789012"
+	ps := grant("run/ps", "sym-2", t0.Add(30*time.Minute))
+	ps.Kind, ps.Account, ps.GroupARN = grants.PermissionSet, "210987654321", ""
+	ps.Group = "arn:aws:sso:::permissionSet/ssoins-1/ps-1"
+	grp := grant("run/grp", "sym-3", t0.Add(30*time.Minute))
+	grp.Kind, grp.Account, grp.GroupARN = grants.SSOGroup, "123456789012", ""
+	grp.Group = "sym-readonly" // the same string as the IAM group: still another membership
+	for _, g := range []grants.Grant{iam, ps, grp} {
+		if err := f.store.Activate(ctx, g, granted(g), "tok-"+g.ID); err != nil {
+			t.Fatal(err)
+		}
+		m, err := f.store.Membership(ctx, g.Key())
+		if err != nil || len(m.GrantIDs) != 1 || m.GrantIDs[0] != g.ID || m.Key() != g.Key() {
+			t.Errorf("membership of %s = %+v %v, want only its grant under key %+v", g.ID, m, err, g.Key())
+		}
+		back, err := f.store.GetGrant(ctx, g.ID)
+		if err != nil || back.Kind != g.Kind || back.Account != g.Account {
+			t.Errorf("grant %s read back as kind %q account %q (%v), want %q %q", g.ID, back.Kind, back.Account, err, g.Kind, g.Account)
+		}
+	}
+	raw := f.rawItem(t, "member#aws_sso_group#123456789012#alice#sym-readonly")
+	if raw["target_type"] == nil {
+		t.Error("the Identity Store membership item has no target_type")
+	}
+	if _, ok := f.rawItem(t, "member#alice#sym-readonly")["target_type"]; ok {
+		t.Error("the IAM membership item carries a target_type: its shape must stay as before")
+	}
+	dirty, err := f.store.Dirty(ctx, t0, 10)
+	if err != nil || len(dirty) != 3 {
+		t.Fatalf("Dirty = %+v %v, want three", dirty, err)
+	}
+	kinds := map[grants.Kind]bool{}
+	for _, d := range dirty {
+		kinds[d.Kind] = true
+	}
+	if len(kinds) != 3 {
+		t.Errorf("dirty memberships %+v: want one of each kind", dirty)
+	}
 }

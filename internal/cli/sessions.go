@@ -13,8 +13,8 @@ import (
 // sessions' moto test, which wires the service as run does.
 type SessionsHook struct{ Revoker *sessions.Revoker }
 
-func (h SessionsHook) MembershipEnded(ctx context.Context, user, group string, at time.Time) (grants.SessionsEnded, error) {
-	res, err := h.Revoker.MembershipEnded(ctx, user, group, at)
+func (h SessionsHook) MembershipEnded(ctx context.Context, k grants.Key, at time.Time) (grants.SessionsEnded, error) {
+	res, err := h.Revoker.MembershipEnded(ctx, k.User, k.Group, at)
 	out := grants.SessionsEnded{Revoked: res.Revoked, Skipped: res.Skipped, NotRevoked: res.NoRoom}
 	for _, w := range res.Writes {
 		out.Writes = append(out.Writes, grants.RoleWrite{RoleARN: w.RoleARN, Op: w.Op, RequestID: w.RequestID})
