@@ -221,8 +221,8 @@ func (s *Service) escalateExisting(ctx context.Context, req events.Request, g Gr
 // duplicate republishes the stored result and converges the membership, in
 // case the first delivery died between its write and its IAM call.
 func (s *Service) duplicate(ctx context.Context, ev ProcessedEvent) (Outcome, error) {
-	if ev.GrantID != "" && ev.Result.IAMUser != "" {
-		if _, _, err := s.converge(ctx, resultKey(ev.Result, s.Accounts.Home().ID), change{grantID: ev.GrantID, symID: ev.SymEventID}); err != nil {
+	if k := resultKey(ev.Result, s.Accounts.Home().ID); ev.GrantID != "" && k.User != "" {
+		if _, _, err := s.converge(ctx, k, change{grantID: ev.GrantID, symID: ev.SymEventID}); err != nil {
 			return Outcome{}, err
 		}
 	}
