@@ -68,7 +68,7 @@ type SSOUsers interface {
 // member of the groups. Keys carry account as SSOGroup keys' account.
 type SSOLister interface {
 	Assigned(ctx context.Context, permissionSets, accounts []string) ([]Key, error)
-	GroupMembers(ctx context.Context, groups []string, account string) ([]Key, error)
+	GroupMembersOf(ctx context.Context, groups []string, account string) ([]Key, error)
 }
 
 // members is what changes memberships of kind k in this account.

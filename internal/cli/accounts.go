@@ -15,6 +15,7 @@ import (
 
 	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/grants/iamgroups"
+	"github.com/iamjit/iamjit/grants/identitycenter"
 	"github.com/iamjit/iamjit/internal/awsx"
 	"github.com/iamjit/iamjit/internal/config"
 	"github.com/iamjit/iamjit/sessions"
@@ -43,6 +44,9 @@ func (a *app) connectAccounts(ctx context.Context, now func() time.Time) error {
 			return err
 		}
 		members = append(members, m)
+	}
+	if err := a.connectSSO(ctx, append([]*grants.Account{home}, members...), now); err != nil {
+		return err
 	}
 	if a.accounts, err = grants.NewAccounts(home, members...); err != nil {
 		return &exitError{code: 2, err: err}
@@ -107,9 +111,9 @@ func (a *app) connect(ctx context.Context, member string, ch config.Chain, now f
 		Account: id,
 	}
 	if a.revokers == nil {
-		a.revokers = map[string]*sessions.Revoker{}
+		a.revokers, a.configs = map[string]*sessions.Revoker{}, map[string]aws.Config{}
 	}
-	a.revokers[id] = rev
+	a.revokers[id], a.configs[id] = rev, iamCfg
 	return &grants.Account{ID: id, IAM: groups, Groups: groups, Members: groups, Identity: ident, Sessions: SessionsHook{rev}}, nil
 }
 
@@ -177,4 +181,63 @@ func (a *app) repairSessions(ctx context.Context, grace time.Duration) (int, err
 		n += c
 	}
 	return n, errors.Join(errs...)
+}
+
+// connectSSO sets Identity Center on the account that holds the instance
+// (IAMJIT_SSO_ACCOUNT), through that account's chain, and checks at start
+// what requests will name: the instance, each permission set and each
+// group of the allow-lists. A setting that names what is not there is exit
+// 2, naming the variable.
+func (a *app) connectSSO(ctx context.Context, accounts []*grants.Account, now func() time.Time) error {
+	s := a.cfg.SSO
+	if !s.On() {
+		a.log.Info("Identity Center targets off (IAMJIT_SSO_INSTANCE_ARN is not set)")
+		return nil
+	}
+	var acct *grants.Account
+	for _, c := range accounts {
+		if s.Account == "" && c == accounts[0] || s.Account != "" && c.ID == s.Account {
+			acct = c
+		}
+	}
+	if acct == nil {
+		return usageErr("IAMJIT_SSO_ACCOUNT: %s is neither the home account nor in IAMJIT_ACCOUNTS", s.Account)
+	}
+	cfg := a.configs[acct.ID].Copy()
+	if s.Region != "" {
+		cfg.Region = s.Region
+	}
+	ic := identitycenter.New(cfg, identitycenter.Options{TTL: 5 * time.Minute, Now: now, Log: a.log})
+	if _, err := ic.Discover(ctx, s.InstanceARN); err != nil {
+		return ssoSetting("IAMJIT_SSO_INSTANCE_ARN", err)
+	}
+	for _, ps := range s.PermissionSets {
+		_, err := ic.PermissionSet(ctx, ps)
+		if err := ssoSetting("IAMJIT_SSO_PERMISSION_SETS", err); err != nil {
+			return err
+		}
+	}
+	for _, g := range s.Groups {
+		_, err := ic.Group(ctx, g)
+		if err := ssoSetting("IAMJIT_SSO_GROUPS", err); err != nil {
+			return err
+		}
+	}
+	acct.SSO = &grants.IdentityCenter{Members: ic, Users: ic, Lister: ic}
+	a.log.Info("Identity Center targets on", "instance", s.InstanceARN, "account_id", acct.ID,
+		"permission_sets", len(s.PermissionSets), "assignment_accounts", len(s.AssignmentAccounts), "groups", len(s.Groups))
+	return nil
+}
+
+// ssoSetting names the variable whose value a start-up check refused: a
+// refusal (not found, denied, malformed) is exit 2; a failure that may pass
+// (throttled, unreachable) is an error to retry the start with.
+func ssoSetting(name string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case awsx.Retryable(err):
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return &exitError{code: 2, err: fmt.Errorf("%s: %w", name, err)}
 }

@@ -44,6 +44,7 @@ type app struct {
 	ddb        *dynamodb.Client
 	accounts   *grants.Accounts             // every account served, each through its own chain
 	revokers   map[string]*sessions.Revoker // each account's session revocation, by account id
+	configs    map[string]aws.Config        // each account's chained AWS configuration, by account id
 	store      *dynamo.Store
 	svc        *grants.Service
 	timers     *grants.Timers // iamjit run only: the one-shot commands leave expiry and read-back to the sweep
@@ -112,6 +113,7 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 			GroupPath: cfg.GroupPath, AllowedGroups: cfg.AllowedGroups, MaxDuration: cfg.MaxDuration,
 			DurationUnit: cfg.DurationUnit, Sources: cfg.Sources, AcceptBare: cfg.AcceptBare,
 			AllowSelfApproval: cfg.AllowSelfApproval, MaxClockSkew: 5 * time.Minute,
+			PermissionSets: cfg.SSO.PermissionSets, AssignmentAccounts: cfg.SSO.AssignmentAccounts, SSOGroups: cfg.SSO.Groups,
 		},
 	}
 	if _, err := a.ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &cfg.Table}); err != nil {

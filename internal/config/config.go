@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 
+	"github.com/iamjit/iamjit/grants/identitycenter"
 	"github.com/iamjit/iamjit/sessions"
 )
 
@@ -50,7 +52,22 @@ type Config struct {
 	// Accounts are the member accounts (IAMJIT_ACCOUNTS), by account id;
 	// the chain above is the home account's.
 	Accounts map[string]Chain
+	SSO      SSO
 }
+
+// SSO is Identity Center: off unless InstanceARN is set. The allow-lists
+// allow nothing when empty.
+type SSO struct {
+	InstanceARN        string   // IAMJIT_SSO_INSTANCE_ARN
+	Account            string   // IAMJIT_SSO_ACCOUNT ("": the home account)
+	Region             string   // IAMJIT_SSO_REGION ("": the region iamjit runs in)
+	PermissionSets     []string // IAMJIT_SSO_PERMISSION_SETS
+	AssignmentAccounts []string // IAMJIT_SSO_ASSIGNMENT_ACCOUNTS
+	Groups             []string // IAMJIT_SSO_GROUPS
+}
+
+// On reports whether Identity Center targets are served.
+func (s SSO) On() bool { return s.InstanceARN != "" }
 
 // Secret is a string that never prints: it keeps the external id out of logs.
 type Secret string
@@ -97,6 +114,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	l.bindTiming(&c)
 	l.bindOperation(&c, &text)
 	l.bindChains(&c, &text)
+	l.bindSSO(&c.SSO)
 	l.problems.report(l.fs.Parse(args))
 	text.apply(&c, &l.problems)
 	l.problems.report(c.Validate())
@@ -211,6 +229,16 @@ func (l *loader) bindChains(c *Config, text *textSettings) {
 	})
 }
 
+// bindSSO: Identity Center, its account and its allow-lists.
+func (l *loader) bindSSO(s *SSO) {
+	l.str(&s.InstanceARN, "IAMJIT_SSO_INSTANCE_ARN", "sso-instance-arn", "Identity Center instance: turns aws_sso_* targets on")
+	l.str(&s.Account, "IAMJIT_SSO_ACCOUNT", "sso-account", "account that holds the instance: the home account (empty) or one of IAMJIT_ACCOUNTS")
+	l.str(&s.Region, "IAMJIT_SSO_REGION", "sso-region", "the instance's region (empty: iamjit's)")
+	l.list(&s.PermissionSets, "IAMJIT_SSO_PERMISSION_SETS", "sso-permission-sets", "comma-separated permission set ARNs that may be assigned")
+	l.list(&s.AssignmentAccounts, "IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", "sso-assignment-accounts", "comma-separated account ids permission sets may be assigned in")
+	l.list(&s.Groups, "IAMJIT_SSO_GROUPS", "sso-groups", "comma-separated Identity Store group ids that may be joined")
+}
+
 // str binds a string: the variable, if set, is the flag's default.
 func (l *loader) str(p *string, name, flagName, usage string) {
 	if v := l.getenv(name); v != "" {
@@ -281,9 +309,57 @@ func (c Config) Validate() error {
 	c.checkRuntime(&p)
 	c.checkSessionRevocation(&p)
 	c.checkAccounts(&p)
+	c.SSO.check(&p)
 	c.checkLogFormat(&p)
 	return p.err()
 }
+
+// check: Identity Center's settings are well formed, and set only with an
+// instance. Whether they exist is checked at start-up, through the chain.
+func (s SSO) check(p *problems) {
+	if !s.On() {
+		for _, v := range []struct {
+			name string
+			set  bool
+		}{
+			{"IAMJIT_SSO_ACCOUNT", s.Account != ""}, {"IAMJIT_SSO_REGION", s.Region != ""},
+			{"IAMJIT_SSO_PERMISSION_SETS", len(s.PermissionSets) > 0},
+			{"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", len(s.AssignmentAccounts) > 0}, {"IAMJIT_SSO_GROUPS", len(s.Groups) > 0},
+		} {
+			if v.set {
+				p.add(v.name, "set, but IAMJIT_SSO_INSTANCE_ARN is not: Identity Center targets are off")
+			}
+		}
+		return
+	}
+	if !identitycenter.IsInstanceARN(s.InstanceARN) {
+		p.add("IAMJIT_SSO_INSTANCE_ARN", "%q is not an Identity Center instance ARN (arn:aws:sso:::instance/ssoins-…)", s.InstanceARN)
+	}
+	if s.Account != "" && !IsAccountID(s.Account) {
+		p.add("IAMJIT_SSO_ACCOUNT", "%q is not a 12-digit account id", s.Account)
+	}
+	if s.Region != "" && !regionRE.MatchString(s.Region) {
+		p.add("IAMJIT_SSO_REGION", "%q is not an AWS region", s.Region)
+	}
+	for _, c := range []struct {
+		name  string
+		list  []string
+		valid func(string) bool
+		what  string
+	}{
+		{"IAMJIT_SSO_PERMISSION_SETS", s.PermissionSets, identitycenter.IsPermissionSetARN, "a permission set ARN"},
+		{"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", s.AssignmentAccounts, IsAccountID, "a 12-digit account id"},
+		{"IAMJIT_SSO_GROUPS", s.Groups, identitycenter.IsGroupID, "an Identity Store group id"},
+	} {
+		for _, v := range c.list {
+			if !c.valid(v) {
+				p.add(c.name, "%q is not %s", v, c.what)
+			}
+		}
+	}
+}
+
+var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 
 func (c Config) checkOutputs(p *problems) {
 	if c.QueueURL == "" {

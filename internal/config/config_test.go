@@ -138,3 +138,58 @@ func TestUsageNeverPrintsTheExternalID(t *testing.T) {
 		t.Errorf("the flag did not win over the variable: %q", string(c.ExternalID))
 	}
 }
+
+// Identity Center's settings: AWS's forms and moto's both pass; a malformed
+// one, or any of them without the instance, is named.
+func TestSSOSettings(t *testing.T) {
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range required {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	good := map[string]string{
+		"IAMJIT_SSO_INSTANCE_ARN":        "arn:aws:sso:::instance/ssoins-7223e1a1b2c3d4e5",
+		"IAMJIT_SSO_ACCOUNT":             "210987654321",
+		"IAMJIT_SSO_REGION":              "eu-west-1",
+		"IAMJIT_SSO_PERMISSION_SETS":     "arn:aws:sso:::permissionSet/ssoins-7223e1a1b2c3d4e5/ps-1a2b3c4d5e6f7a8b, arn:aws:sso:::instance/ssoins-7223e1a1b2c3d4e5/ps-0123456789abcdef",
+		"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS": "123456789012,210987654321",
+		"IAMJIT_SSO_GROUPS":              "9067d4a2-1081-70c5-13d0-6e7a8b9c0d1e",
+	}
+	c, err := Load(nil, env(with(good)))
+	if err != nil {
+		t.Fatalf("good settings refused: %v", err)
+	}
+	if !c.SSO.On() || len(c.SSO.PermissionSets) != 2 || len(c.SSO.AssignmentAccounts) != 2 || c.SSO.Account != "210987654321" {
+		t.Errorf("read %+v", c.SSO)
+	}
+	for _, bad := range []struct{ name, value string }{
+		{"IAMJIT_SSO_INSTANCE_ARN", "arn:aws:iam::123456789012:role/x"},
+		{"IAMJIT_SSO_ACCOUNT", "1234"},
+		{"IAMJIT_SSO_REGION", "mars"},
+		{"IAMJIT_SSO_PERMISSION_SETS", "ps-123"},
+		{"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", "12345678901x"},
+		{"IAMJIT_SSO_GROUPS", "a group"},
+	} {
+		m := with(good)
+		m[bad.name] = bad.value
+		if _, err := Load(nil, env(m)); err == nil || !strings.Contains(err.Error(), bad.name+":") {
+			t.Errorf("%s=%q: %v, want an error naming it", bad.name, bad.value, err)
+		}
+	}
+	m := with(good)
+	delete(m, "IAMJIT_SSO_INSTANCE_ARN")
+	_, err = Load(nil, env(m))
+	for _, name := range []string{"IAMJIT_SSO_ACCOUNT", "IAMJIT_SSO_PERMISSION_SETS", "IAMJIT_SSO_GROUPS"} {
+		if err == nil || !strings.Contains(err.Error(), name+": set, but IAMJIT_SSO_INSTANCE_ARN is not") {
+			t.Errorf("lists without an instance: %v, want %s named", err, name)
+		}
+	}
+	if c, err := Load(nil, env(required)); err != nil || c.SSO.On() {
+		t.Errorf("no Identity Center settings: %+v %v, want off", c.SSO, err)
+	}
+}
