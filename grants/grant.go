@@ -105,7 +105,9 @@ func (k Key) String() string {
 }
 
 // Key of the grant's membership.
-func (g Grant) Key() Key { return Key{Kind: g.Kind, Account: g.Account, User: g.IAMUser, Group: g.Group} }
+func (g Grant) Key() Key {
+	return Key{Kind: g.Kind, Account: g.Account, User: g.IAMUser, Group: g.Group}
+}
 
 // Membership is the store's view of one (account, IAM user, group): the
 // active grants that explain it. IAM membership must equal len(GrantIDs) > 0.
