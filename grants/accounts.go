@@ -71,8 +71,8 @@ type SSOLister interface {
 	GroupMembersOf(ctx context.Context, groups []string, account string) ([]Key, error)
 }
 
-// members is what changes memberships of kind k in this account.
-func (a *Account) members(k Kind) Members {
+// MembersOf is what changes memberships of kind k in this account.
+func (a *Account) MembersOf(k Kind) Members {
 	if k == IAMGroup {
 		return iamMembers{a.IAM}
 	}

@@ -41,7 +41,7 @@ func (s *Service) converge(ctx context.Context, k Key, c change) (bool, Sessions
 	if err != nil {
 		return false, ended, err
 	}
-	members := acct.members(k.Kind)
+	members := acct.MembersOf(k.Kind)
 	token, want, grantID, dirty := c.token, c.want, c.grantID, false
 	for range maxMembershipChanges {
 		if token == "" {
@@ -122,7 +122,7 @@ func (s *Service) recheck(ctx context.Context, k Key, token string) (bool, error
 	if err != nil {
 		return false, err
 	}
-	members := acct.members(k.Kind)
+	members := acct.MembersOf(k.Kind)
 	m, err := s.Store.Membership(ctx, k)
 	if err != nil {
 		return false, fmt.Errorf("read membership %s: %w", k, err)

@@ -168,12 +168,12 @@ func grantedResult(g Grant) events.Result {
 		Requester: g.Requester, AccountID: g.Account,
 		Approver: g.Approver, GrantedAt: events.TimePtr(g.GrantedAt), ExpiresAt: events.TimePtr(g.ExpiresAt),
 	}
-	setTarget(&r, g.Key(), g.GroupARN)
+	SetTarget(&r, g.Key(), g.GroupARN)
 	return r
 }
 
-// setTarget names the membership k in a result, in the fields of its kind.
-func setTarget(r *events.Result, k Key, groupARN string) {
+// SetTarget names the membership k in a result, in the fields of its kind.
+func SetTarget(r *events.Result, k Key, groupARN string) {
 	switch k.Kind {
 	case PermissionSet:
 		r.PermissionSetARN, r.SSOUserID = k.Group, k.User

@@ -83,11 +83,16 @@ const (
 // Difference is one disagreement between IAM and the grants.
 type Difference struct {
 	Kind Kind `json:"kind"`
-	// Account is the AWS account of the group (and of Role).
+	// Account is the AWS account of the group (and of Role), or of an
+	// Identity Center membership (as results name it).
 	Account string `json:"account_id,omitempty"`
-	IAMUser string `json:"iam_user"`
-	Group   string `json:"group,omitempty"`
-	Role    string `json:"role,omitempty"` // MissingRevocation: the role ARN
+	// TargetType is set for an Identity Center membership only; then
+	// IAMUser is the Identity Store user id and Group the permission set ARN
+	// or the Identity Store group id.
+	TargetType string `json:"target_type,omitempty"`
+	IAMUser    string `json:"iam_user"`
+	Group      string `json:"group,omitempty"`
+	Role       string `json:"role,omitempty"` // MissingRevocation: the role ARN
 	// SessionsRevoked: the roles whose older sessions a drift removal ended.
 	SessionsRevoked []string `json:"sessions_revoked,omitempty"`
 	GrantIDs        []string `json:"grant_ids,omitempty"`
@@ -125,6 +130,12 @@ type SessionChecker interface {
 	Check(ctx context.Context, enforce bool) ([]sessions.Missing, error)
 }
 
+// SSOTargets are the Identity Center targets requests may name
+// (IAMJIT_SSO_PERMISSION_SETS, _ASSIGNMENT_ACCOUNTS, _GROUPS).
+type SSOTargets struct {
+	PermissionSets, Accounts, Groups []string
+}
+
 // Reconciler compares and, with enforce, repairs: every account iamjit
 // serves, each group under the path in each, read through the account's
 // own listing (grants.Account.Members) and confirmed with its IAM.
@@ -133,7 +144,10 @@ type Reconciler struct {
 	// SessionChecks, by account id, report (and repair) missing
 	// revocations; an account without one has its sessions unchecked.
 	SessionChecks map[string]SessionChecker
-	Store         Store
+	// SSO are the allow-lists of Identity Center targets: only their
+	// memberships are iamjit's to judge.
+	SSO   SSOTargets
+	Store Store
 	// Converger changes IAM under enforce, in every account.
 	Converger     Converger
 	Publisher     Publisher
@@ -148,92 +162,161 @@ type Reconciler struct {
 	Log    *slog.Logger
 }
 
-// Run compares every managed group of every account with the active
-// grants. With enforce it removes unexplained members (publishing Access
-// Revoked, reason drift) and re-adds users whose active grant lost its
-// membership. The report lists every difference; the error joins what could
-// not be read or repaired. An account that cannot be read is reported in
-// the error and the others are still reconciled.
+// Run compares every managed group of every account, and every allowed
+// Identity Center target, with the active grants. With enforce it removes
+// unexplained members (publishing Access Revoked, reason drift) and
+// re-adds users whose active grant lost its membership. The report lists
+// every difference; the error joins what could not be read or repaired. An
+// account that cannot be read is reported in the error and the others are
+// still reconciled.
 func (r *Reconciler) Run(ctx context.Context, enforce bool) (Report, error) {
 	now := r.Now().UTC()
 	rep := Report{At: now, Enforced: enforce, Differences: []Difference{}}
-	// Every account's groups are listed before the grants are read: a
-	// member the listing shows was added after its grant was written, so
-	// the grant is in what is read next (the other way round, a grant and
-	// its AddUserToGroup landing in between read as an unexplained member).
-	accts := r.Accounts.All()
-	listed := map[string]map[string][]string{}
-	var errs []error
-	for _, acct := range accts {
-		groups, err := acct.Members.ManagedGroups(ctx, r.GroupPath)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list managed groups%s: %w", acct.In(), err))
-			continue
-		}
-		listed[acct.ID] = groups
-	}
-	if len(errs) == len(accts) {
+	// Every listing is read before the grants: a member the listing shows
+	// was added after its grant was written, so the grant is in what is
+	// read next (the other way round, a grant and its add landing in
+	// between read as an unexplained member).
+	sets, errs := r.list(ctx)
+	if len(sets) == 0 && len(errs) > 0 {
 		return rep, errors.Join(errs...)
 	}
 	active, err := r.Store.ActiveGrants(ctx)
 	if err != nil {
 		return rep, errors.Join(append(errs, fmt.Errorf("list active grants: %w", err))...)
 	}
-	byAcct := map[string][]grants.Grant{}
-	for _, g := range active {
-		byAcct[g.Account] = append(byAcct[g.Account], g)
-	}
-	for _, acct := range accts {
-		if groups, ok := listed[acct.ID]; ok {
-			n, err := r.compare(ctx, &rep, acct, groups, byAcct[acct.ID], now, enforce)
-			rep.Groups += n
-			if err != nil {
-				errs = append(errs, err)
+	unowned := r.unowned(active)
+	for _, set := range sets {
+		var mine []grants.Grant
+		for _, g := range active {
+			if set.owns(g.Key()) {
+				mine = append(mine, g)
 			}
 		}
-		delete(byAcct, acct.ID)
+		rep.Groups += set.targets
+		rep.Differences = append(rep.Differences, r.compare(ctx, &rep, set, mine, now)...)
 	}
-	for id, gs := range byAcct {
+	for _, g := range unowned {
 		// Grants of an account no longer configured: nobody can read its
 		// IAM, so they are reported, never touched.
-		for _, g := range gs {
-			rep.Differences = append(rep.Differences, Difference{Kind: MissingGroup, Account: id, IAMUser: g.IAMUser, Group: g.Group, GrantIDs: []string{g.ID},
-				Error: "account " + id + " is not in IAMJIT_ACCOUNTS"})
-		}
+		rep.Differences = append(rep.Differences, Difference{Kind: MissingGroup, Account: g.Account, IAMUser: g.IAMUser, Group: g.Group,
+			TargetType: targetType(g.Kind), GrantIDs: []string{g.ID}, Error: "account " + g.Account + " is not in IAMJIT_ACCOUNTS"})
 	}
-	sort.Slice(rep.Differences, func(i, j int) bool {
-		a, b := rep.Differences[i], rep.Differences[j]
-		if a.Account != b.Account {
-			return a.Account < b.Account
-		}
-		if a.Group != b.Group {
-			return a.Group < b.Group
-		}
-		if a.IAMUser != b.IAMUser {
-			return a.IAMUser < b.IAMUser
-		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		return a.Role < b.Role
-	})
+	errs = append(errs, r.checkSessions(ctx, &rep, enforce)...)
+	sortDifferences(rep.Differences)
 	if enforce {
 		errs = append(errs, r.enforce(ctx, &rep, now))
 	}
 	return rep, errors.Join(errs...)
 }
 
-// compare adds the differences of one account to rep and returns how many
-// managed groups it has.
-func (r *Reconciler) compare(ctx context.Context, rep *Report, acct *grants.Account, groups map[string][]string, active []grants.Grant, now time.Time, enforce bool) (int, error) {
-	id := acct.ID
+// memberSet is one listing: the memberships of one kind that one account's
+// adapter shows, and which memberships it speaks for (managed).
+type memberSet struct {
+	acct    *grants.Account
+	kinds   []grants.Kind
+	present map[grants.Key]bool
+	managed func(grants.Key) bool // a membership this listing would show
+	targets int                   // groups (or Identity Center targets) listed
+}
+
+// owns reports whether the listing speaks for membership k.
+func (m memberSet) owns(k grants.Key) bool {
+	return slices.Contains(m.kinds, k.Kind) && (k.Kind != grants.IAMGroup || k.Account == m.acct.ID)
+}
+
+// list reads every listing: each account's groups under the path, and the
+// allowed Identity Center targets through the Identity Center account.
+func (r *Reconciler) list(ctx context.Context) ([]memberSet, []error) {
+	var sets []memberSet
+	var errs []error
+	for _, acct := range r.Accounts.All() {
+		set, err := r.listGroups(ctx, acct)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list managed groups%s: %w", acct.In(), err))
+			continue
+		}
+		sets = append(sets, set)
+	}
+	if sso := r.Accounts.SSO(); sso != nil {
+		set, err := r.listSSO(ctx, sso)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list Identity Center memberships: %w", err))
+		} else {
+			sets = append(sets, set)
+		}
+	}
+	return sets, errs
+}
+
+// listGroups is one account's groups under the path (and in the
+// allow-list, when there is one) with their members.
+func (r *Reconciler) listGroups(ctx context.Context, acct *grants.Account) (memberSet, error) {
+	groups, err := acct.Members.ManagedGroups(ctx, r.GroupPath)
+	if err != nil {
+		return memberSet{}, err
+	}
 	if len(r.AllowedGroups) > 0 {
 		for name := range groups {
-			if !slices.Contains(r.AllowedGroups, name) && !r.allowedARN(id, name) {
+			if !slices.Contains(r.AllowedGroups, name) && !r.allowedARN(acct.ID, name) {
 				delete(groups, name) // never granted by iamjit: not ours to judge
 			}
 		}
 	}
+	set := memberSet{acct: acct, kinds: []grants.Kind{grants.IAMGroup}, present: map[grants.Key]bool{}, targets: len(groups),
+		managed: func(k grants.Key) bool { _, ok := groups[k.Group]; return ok }}
+	for group, users := range groups {
+		for _, u := range users {
+			set.present[grants.Key{Account: acct.ID, User: u, Group: group}] = true
+		}
+	}
+	return set, nil
+}
+
+// listSSO is every USER assignment of the allowed permission sets in the
+// allowed accounts, and every member of the allowed groups: a membership
+// iamjit could have made.
+func (r *Reconciler) listSSO(ctx context.Context, sso *grants.Account) (memberSet, error) {
+	t := r.SSO
+	assigned, err := sso.SSO.Lister.Assigned(ctx, t.PermissionSets, t.Accounts)
+	if err != nil {
+		return memberSet{}, err
+	}
+	members, err := sso.SSO.Lister.GroupMembersOf(ctx, t.Groups, sso.ID)
+	if err != nil {
+		return memberSet{}, err
+	}
+	set := memberSet{acct: sso, kinds: []grants.Kind{grants.PermissionSet, grants.SSOGroup}, present: map[grants.Key]bool{},
+		targets: len(t.PermissionSets)*len(t.Accounts) + len(t.Groups),
+		managed: func(k grants.Key) bool {
+			if k.Kind == grants.PermissionSet {
+				return slices.Contains(t.PermissionSets, k.Group) && slices.Contains(t.Accounts, k.Account)
+			}
+			return slices.Contains(t.Groups, k.Group)
+		}}
+	for _, k := range append(assigned, members...) {
+		set.present[k] = true
+	}
+	return set, nil
+}
+
+// unowned are the active grants no configured account can change: of an
+// account dropped from IAMJIT_ACCOUNTS. (Identity Center grants while it
+// is off are left alone: turning it off is not drift.)
+func (r *Reconciler) unowned(active []grants.Grant) []grants.Grant {
+	var out []grants.Grant
+	for _, g := range active {
+		if g.Kind != grants.IAMGroup {
+			continue
+		}
+		if _, err := r.Accounts.Get(g.Account); err != nil {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// compare is the differences between one listing and the grants it owns.
+func (r *Reconciler) compare(ctx context.Context, rep *Report, set memberSet, active []grants.Grant, now time.Time) []Difference {
 	live := map[grants.Key][]string{}    // unexpired active grants
 	overdue := map[grants.Key][]string{} // expired but not yet swept
 	for _, g := range active {
@@ -246,51 +329,99 @@ func (r *Reconciler) compare(ctx context.Context, rep *Report, acct *grants.Acco
 		}
 	}
 	var diffs []Difference
-	inIAM := map[grants.Key]bool{}
-	for group, users := range groups {
-		for _, u := range users {
-			k := grants.Key{Account: id, User: u, Group: group}
-			inIAM[k] = true
-			if live[k] == nil && overdue[k] == nil {
-				diffs = append(diffs, Difference{Kind: UnexplainedMember, Account: id, IAMUser: u, Group: group})
-			}
+	for k := range set.present {
+		if live[k] == nil && overdue[k] == nil {
+			diffs = append(diffs, difference(UnexplainedMember, k, nil))
 		}
 	}
 	for k, ids := range live {
-		_, managed := groups[k.Group]
 		switch {
-		case !managed:
-			diffs = append(diffs, Difference{Kind: MissingGroup, Account: id, IAMUser: k.User, Group: k.Group, GrantIDs: sorted(ids)})
-		case !inIAM[k]:
-			diffs = append(diffs, Difference{Kind: MissingMember, Account: id, IAMUser: k.User, Group: k.Group, GrantIDs: sorted(ids)})
+		case !set.managed(k):
+			diffs = append(diffs, difference(MissingGroup, k, ids))
+		case !set.present[k]:
+			diffs = append(diffs, difference(MissingMember, k, ids))
 		}
 	}
-	diffs = confirmed(ctx, acct.IAM, diffs)
+	diffs = confirmed(ctx, set.acct, diffs)
 	for k, ids := range overdue {
 		if live[k] == nil {
-			diffs = append(diffs, Difference{Kind: Overdue, Account: id, IAMUser: k.User, Group: k.Group, GrantIDs: sorted(ids)})
+			diffs = append(diffs, difference(Overdue, k, ids))
 		}
 	}
-	var sessErr error
-	if check := r.SessionChecks[id]; check != nil {
-		var missing []sessions.Missing
-		missing, sessErr = check.Check(ctx, enforce)
+	return diffs
+}
+
+// difference of kind about membership k and the grants that explain it.
+func difference(kind Kind, k grants.Key, ids []string) Difference {
+	d := Difference{Kind: kind, Account: k.Account, IAMUser: k.User, Group: k.Group, TargetType: targetType(k.Kind)}
+	if ids != nil {
+		d.GrantIDs = sorted(ids)
+	}
+	return d
+}
+
+// targetType names an Identity Center kind in a difference; IAM groups, as
+// before there were others, name none.
+func targetType(k grants.Kind) string {
+	if k == grants.IAMGroup {
+		return ""
+	}
+	return k.TargetType()
+}
+
+// key is the membership a difference is about.
+func (d Difference) key() grants.Key {
+	kind := grants.IAMGroup
+	if d.TargetType != "" {
+		kind = grants.Kind(d.TargetType)
+	}
+	return grants.Key{Kind: kind, Account: d.Account, User: d.IAMUser, Group: d.Group}
+}
+
+// checkSessions reports (and with enforce repairs) the revocations each
+// account's roles are missing.
+func (r *Reconciler) checkSessions(ctx context.Context, rep *Report, enforce bool) []error {
+	var errs []error
+	for _, acct := range r.Accounts.All() {
+		check := r.SessionChecks[acct.ID]
+		if check == nil {
+			continue
+		}
+		missing, err := check.Check(ctx, enforce)
 		for _, m := range missing {
-			d := Difference{Kind: MissingRevocation, Account: id, IAMUser: m.User, Role: m.RoleARN}
+			d := Difference{Kind: MissingRevocation, Account: acct.ID, IAMUser: m.User, Role: m.RoleARN}
 			if enforce {
 				d.Action = ActionFailed
 				if m.Restored {
 					d.Action = ActionRestored
 				}
 			}
-			diffs = append(diffs, d)
+			rep.Differences = append(rep.Differences, d)
 		}
-		if sessErr != nil {
-			sessErr = fmt.Errorf("check session revocations%s: %w", acct.In(), sessErr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("check session revocations%s: %w", acct.In(), err))
 		}
 	}
-	rep.Differences = append(rep.Differences, diffs...)
-	return len(groups), sessErr
+	return errs
+}
+
+func sortDifferences(ds []Difference) {
+	sort.Slice(ds, func(i, j int) bool {
+		a, b := ds[i], ds[j]
+		switch {
+		case a.Account != b.Account:
+			return a.Account < b.Account
+		case a.TargetType != b.TargetType:
+			return a.TargetType < b.TargetType
+		case a.Group != b.Group:
+			return a.Group < b.Group
+		case a.IAMUser != b.IAMUser:
+			return a.IAMUser < b.IAMUser
+		case a.Kind != b.Kind:
+			return a.Kind < b.Kind
+		}
+		return a.Role < b.Role
+	})
 }
 
 // allowedARN: the allow-list may name a group by its ARN (that account's
@@ -305,16 +436,17 @@ func (r *Reconciler) allowedARN(acct, name string) bool {
 }
 
 // confirmed keeps the member differences IAM still shows when asked again.
-// The group listing is a snapshot taken before the grants were read: an
-// escalate whose AddUserToGroup lands in between would otherwise be reported
-// (and re-added) as a missing member, and a deescalate's removal as an
-// unexplained one. A difference that cannot be re-read is kept.
-func confirmed(ctx context.Context, members grants.GroupMembership, diffs []Difference) []Difference {
+// The listing is a snapshot taken before the grants were read: an escalate
+// whose add lands in between would otherwise be reported (and re-added) as
+// a missing member, and a deescalate's removal as an unexplained one. A
+// difference that cannot be re-read is kept.
+func confirmed(ctx context.Context, acct *grants.Account, diffs []Difference) []Difference {
 	return slices.DeleteFunc(diffs, func(d Difference) bool {
 		if d.Kind != MissingMember && d.Kind != UnexplainedMember {
 			return false
 		}
-		in, err := members.IsMember(ctx, d.IAMUser, d.Group)
+		k := d.key()
+		in, err := acct.MembersOf(k.Kind).IsMember(ctx, k)
 		if err != nil {
 			return false
 		}
@@ -330,7 +462,7 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 		if d.Kind != UnexplainedMember && d.Kind != MissingMember {
 			continue
 		}
-		k := grants.Key{Account: d.Account, User: d.IAMUser, Group: d.Group}
+		k := d.key()
 		m, err := r.Store.Membership(ctx, k)
 		if err == nil && m.Dirty {
 			d.Action = ActionInFlight
@@ -380,7 +512,10 @@ const readdNote = "reconcile: re-added after drift"
 // accounts, so its result ids did not change.
 func DriftKey(k grants.Key, home string, detected time.Time, window time.Duration) string {
 	who := k.User + "/" + k.Group
-	if k.Account != home {
+	switch {
+	case k.Kind != grants.IAMGroup:
+		who = string(k.Kind) + "/" + k.Account + "/" + who
+	case k.Account != home:
 		who = k.Account + "/" + who
 	}
 	return "drift/" + who + "/" + detected.UTC().Truncate(window).Format(time.RFC3339)
@@ -391,13 +526,15 @@ func (r *Reconciler) driftResult(k grants.Key, now time.Time) events.Result {
 	if w <= 0 {
 		w = time.Hour
 	}
-	return events.Result{
+	res := events.Result{
 		DetailType: events.AccessRevoked,
 		ResultID:   events.ResultID(events.AccessRevoked, DriftKey(k, r.Accounts.Home().ID, now, w)),
-		AccountID:  k.Account,
-		IAMUser:    k.User, Group: k.Group, Reason: events.RevokedDrift, RevokedAt: events.TimePtr(now),
+		TargetType: k.Kind.TargetType(), AccountID: k.Account,
+		Reason: events.RevokedDrift, RevokedAt: events.TimePtr(now),
 		Message: "member of a managed group with no active grant: removed by reconcile",
 	}
+	grants.SetTarget(&res, k, "")
+	return res
 }
 
 func sorted(ids []string) []string {

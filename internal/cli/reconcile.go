@@ -121,6 +121,7 @@ func (a *app) reconciler() *reconcile.Reconciler {
 	}
 	return &reconcile.Reconciler{
 		Accounts: a.accounts, SessionChecks: checks,
+		SSO:   reconcile.SSOTargets{PermissionSets: a.cfg.SSO.PermissionSets, Accounts: a.cfg.SSO.AssignmentAccounts, Groups: a.cfg.SSO.Groups},
 		Store: a.store, Converger: a.svc, Publisher: a.pub,
 		GroupPath: a.cfg.GroupPath, AllowedGroups: a.cfg.AllowedGroups, Window: window,
 		Now: func() time.Time { return time.Now().UTC() }, Log: a.log,

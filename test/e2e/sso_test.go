@@ -221,6 +221,26 @@ func TestIdentityCenter(t *testing.T) {
 		}
 	})
 
+	t.Run("drift: an assignment no grant explains is found, and removed under --enforce", func(t *testing.T) {
+		ctx := context.Background()
+		admin := ssoadmin.NewFromConfig(e.Cfg)
+		if _, err := admin.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{InstanceArn: &s.instance,
+			PermissionSetArn: &s.ps, PrincipalId: &s.user, PrincipalType: ssotypes.PrincipalTypeUser,
+			TargetId: &s.account, TargetType: ssotypes.TargetTypeAwsAccount}); err != nil {
+			t.Fatal(err)
+		}
+		out, code := e.cli(t, "reconcile", "--json")
+		if code != 3 || !strings.Contains(out, `"kind": "unexplained_member"`) || !strings.Contains(out, `"target_type": "aws_sso_permission_set"`) {
+			t.Fatalf("reconcile: exit %d, want 3 with the unexplained assignment\n%s", code, out)
+		}
+		if _, code := e.cli(t, "reconcile", "--enforce"); code != 0 {
+			t.Fatalf("reconcile --enforce: exit %d, want 0", code)
+		}
+		if got := s.assigned(t, e); len(got) != 0 {
+			t.Fatalf("assignments %v after reconcile --enforce, want none", got)
+		}
+	})
+
 	t.Run("the customer's own inline statement is kept", func(t *testing.T) {
 		out, err := ssoadmin.NewFromConfig(e.Cfg).GetInlinePolicyForPermissionSet(context.Background(),
 			&ssoadmin.GetInlinePolicyForPermissionSetInput{InstanceArn: &s.instance, PermissionSetArn: &s.ps})
