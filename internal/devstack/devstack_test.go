@@ -569,16 +569,16 @@ func TestMemberAccountsStayApart(t *testing.T) {
 	}
 	type want struct{ roles, groups, users []string }
 	wants := map[string]want{motoserver.AccountID: {
-		roles:  sortedSet(st.ConnectorRoleARN, st.IAMRoleARN, st.JITRoleARN),
+		roles:  sortedSet(st.ConnectorRoleARN, st.IAMRoleARN, st.JITRoleARN, st.Backstop.RoleARN),
 		groups: []string{st.GroupARN}, users: []string{st.UserName},
 	}}
 	ids := map[string]bool{st.ExternalID: true}
 	for _, m := range st.Members {
 		wants[m.AccountID] = want{
-			roles:  sortedSet(m.ConnectorRoleARN, m.IAMRoleARN, m.JITRoleARN),
+			roles:  sortedSet(m.ConnectorRoleARN, m.IAMRoleARN, m.JITRoleARN, m.Backstop.RoleARN),
 			groups: []string{m.GroupARN}, users: []string{m.UserName},
 		}
-		for _, a := range []string{m.ConnectorRoleARN, m.IAMRoleARN, m.JITRoleARN, m.GroupARN} {
+		for _, a := range []string{m.ConnectorRoleARN, m.IAMRoleARN, m.JITRoleARN, m.GroupARN, m.Backstop.RoleARN} {
 			if !strings.HasPrefix(a, "arn:aws:iam::"+m.AccountID+":") {
 				t.Errorf("%s is not in account %s", a, m.AccountID)
 			}
@@ -824,7 +824,8 @@ func TestDevMemberAccountsCommand(t *testing.T) {
 		t.Errorf("home settings %v, stack %s %s", vals[3:], st.ExternalID, st.GroupName)
 	}
 	for i, m := range st.Members {
-		want := map[string]string{"connector_role_arn": m.ConnectorRoleARN, "external_id": m.ExternalID, "iam_role_arn": m.IAMRoleARN}
+		want := map[string]string{"connector_role_arn": m.ConnectorRoleARN, "external_id": m.ExternalID, "iam_role_arn": m.IAMRoleARN,
+			"backstop_role_arn": m.Backstop.RoleARN}
 		if !reflect.DeepEqual(accounts[m.AccountID], want) {
 			t.Errorf("IAMJIT_ACCOUNTS[%s] = %v, want exactly %v", m.AccountID, accounts[m.AccountID], want)
 		}
