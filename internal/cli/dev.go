@@ -14,8 +14,10 @@ import (
 )
 
 // runDev creates the whole stack in a local emulator and prints the export
-// lines `iamjit run` needs: eval "$(iamjit dev)". Each --member-account ID
-// also gets a member account's stack and an IAMJIT_ACCOUNTS entry.
+// lines `iamjit run` needs: eval "$(iamjit dev)". That includes Identity
+// Center (IAMJIT_SSO_*) and the backstop (IAMJIT_BACKSTOP_ROLE_ARN). Each
+// --member-account ID also gets a member account's stack and an
+// IAMJIT_ACCOUNTS entry.
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	var o devstack.Options

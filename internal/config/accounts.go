@@ -17,10 +17,13 @@ import (
 
 // Chain is one member account's role chain, an entry of IAMJIT_ACCOUNTS:
 // AssumeRole(ConnectorRoleARN, ExternalID), then AssumeRole(IAMRoleARN).
+// BackstopRoleARN, optional, is the execution role of that account's
+// backstop schedules (a role of the same account).
 type Chain struct {
 	ConnectorRoleARN string `json:"connector_role_arn"`
 	ExternalID       Secret `json:"external_id"`
 	IAMRoleARN       string `json:"iam_role_arn"`
+	BackstopRoleARN  string `json:"backstop_role_arn,omitempty"`
 }
 
 // IsAccountID reports whether s is an AWS account id: exactly 12 digits.
@@ -54,15 +57,19 @@ func parseAccounts(v string) (map[string]Chain, error) {
 		dec := json.NewDecoder(bytes.NewReader(raw[id]))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&c); err != nil {
-			bad("want {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"}: %s", jsonProblem(err))
+			bad("want {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"} and optionally \"backstop_role_arn\": %s", jsonProblem(err))
 			continue
 		}
 		if !IsAccountID(id) {
 			bad("an account id is 12 digits")
 		}
-		for _, r := range []struct{ key, v string }{{"connector_role_arn", c.ConnectorRoleARN}, {"iam_role_arn", c.IAMRoleARN}} {
+		for _, r := range []struct {
+			key, v   string
+			optional bool
+		}{{"connector_role_arn", c.ConnectorRoleARN, false}, {"iam_role_arn", c.IAMRoleARN, false}, {"backstop_role_arn", c.BackstopRoleARN, true}} {
 			a, err := arn.Parse(r.v)
 			switch {
+			case r.v == "" && r.optional:
 			case r.v == "":
 				bad("%s is required", r.key)
 			case err != nil || a.Service != "iam" || !strings.HasPrefix(a.Resource, "role/"):

@@ -54,6 +54,10 @@ func TestBadAccountsNameTheEntry(t *testing.T) {
 		{"other account's role", strings.Replace(goodAccounts, "arn:aws:iam::210987654321:role/sym/m", "arn:aws:iam::111111111111:role/sym/m", 1), `entry "210987654321": iam_role_arn "arn:aws:iam::111111111111:role/sym/m" is a role of account 111111111111`},
 		{"no external id", strings.Replace(goodAccounts, `"ext-member-secret"`, `""`, 1), `entry "210987654321": external_id is required`},
 		{"unknown key", strings.Replace(goodAccounts, `"external_id"`, `"externalid"`, 1), `entry "210987654321": want`},
+		{"malformed backstop role", withBackstop("arn:aws:iam::210987654321:user/backstop"), `entry "210987654321": backstop_role_arn "arn:aws:iam::210987654321:user/backstop" is not an IAM role ARN`},
+		{"backstop role not an ARN", withBackstop("iamjit-backstop"), `entry "210987654321": backstop_role_arn "iamjit-backstop" is not an IAM role ARN`},
+		{"other account's backstop role", withBackstop("arn:aws:iam::111111111111:role/sym/iamjit-backstop"), `entry "210987654321": backstop_role_arn "arn:aws:iam::111111111111:role/sym/iamjit-backstop" is a role of account 111111111111`},
+		{"backstop role not a string", strings.Replace(goodAccounts, `"external_id"`, `"backstop_role_arn": 7, "external_id"`, 1), `entry "210987654321": want`},
 		{"missing file", "@/nonexistent/accounts.json", "IAMJIT_ACCOUNTS: read /nonexistent/accounts.json"},
 	}
 	for _, c := range cases {
@@ -64,6 +68,33 @@ func TestBadAccountsNameTheEntry(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "ext-member") {
 				t.Fatalf("the error quotes an external id: %v", err)
+			}
+		})
+	}
+}
+
+// withBackstop is goodAccounts with backstop_role_arn v in its entry.
+func withBackstop(v string) string {
+	return strings.Replace(goodAccounts, `"external_id"`, `"backstop_role_arn": "`+v+`", "external_id"`, 1)
+}
+
+// backstop_role_arn is optional: absent, it is empty; present, it is a
+// role of the entry's account.
+func TestAccountsBackstopRole(t *testing.T) {
+	for _, tc := range []struct{ name, value, want string }{
+		{"absent", goodAccounts, ""},
+		{"empty", withBackstop(""), ""},
+		{"a role of the account", withBackstop("arn:aws:iam::210987654321:role/sym/iamjit-backstop"), "arn:aws:iam::210987654321:role/sym/iamjit-backstop"},
+		{"a role without a path", withBackstop("arn:aws:iam::210987654321:role/backstop"), "arn:aws:iam::210987654321:role/backstop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(nil, env(withAccounts(tc.value)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch := c.Accounts["210987654321"]
+			if ch.BackstopRoleARN != tc.want || ch.IAMRoleARN != "arn:aws:iam::210987654321:role/sym/m" {
+				t.Fatalf("entry = %+v, want backstop role %q", ch, tc.want)
 			}
 		})
 	}

@@ -101,6 +101,11 @@ type Stack struct {
 	// JITRoleARN is a role under JITRolePath the group lets its members
 	// assume, with the trust policy session revocation per user needs.
 	JITRoleARN string
+	// IdentityCenter is the Identity Center part (identitycenter.go), in
+	// the home account's instance.
+	IdentityCenter IdentityCenter
+	// Backstop is the home account's backstop (backstop.go).
+	Backstop Backstop
 	// Members are the member accounts' stacks, sorted by account id; nil
 	// without Options.MemberAccounts.
 	Members []Member
@@ -147,7 +152,7 @@ func Create(ctx context.Context, cfg aws.Config, opts Options) (Stack, error) {
 		},
 	}
 	for _, step := range []func(context.Context) error{
-		b.queues, b.buses, b.table, b.groupAndUser, b.roles, b.jitRole,
+		b.queues, b.buses, b.table, b.groupAndUser, b.roles, b.jitRole, b.backstop, b.identityCenter,
 	} {
 		if err := step(ctx); err != nil {
 			return Stack{}, err
@@ -197,17 +202,22 @@ func (b *builder) queues(ctx context.Context) error {
 // code for that, QueueAlreadyExists, is not the SDK's typed QueueNameExists),
 // so this split is what makes a rerun with changed options converge.
 func (b *builder) queue(ctx context.Context, name string, attrs map[string]string) (queueURL, queueARN string, err error) {
-	out, err := b.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	return ensureQueue(ctx, b.sqs, name, attrs)
+}
+
+// ensureQueue is builder.queue with the client of any account.
+func ensureQueue(ctx context.Context, c *sqs.Client, name string, attrs map[string]string) (queueURL, queueARN string, err error) {
+	out, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
 	if err != nil {
 		return "", "", fmt.Errorf("create queue %s: %w", name, err)
 	}
 	queueURL = aws.ToString(out.QueueUrl)
 	if len(attrs) > 0 {
-		if _, err := b.sqs.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: out.QueueUrl, Attributes: attrs}); err != nil {
+		if _, err := c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: out.QueueUrl, Attributes: attrs}); err != nil {
 			return "", "", fmt.Errorf("set attributes of queue %s: %w", name, err)
 		}
 	}
-	got, err := b.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+	got, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       out.QueueUrl,
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
 	})
@@ -345,6 +355,15 @@ func (b *builder) jitRole(ctx context.Context) error {
 	return err
 }
 
+func (b *builder) backstop(ctx context.Context) error {
+	home, err := accountOf(b.s.GroupARN)
+	if err != nil {
+		return err
+	}
+	b.s.Backstop, err = newBackstopAccount(b.o, b.cfg, home).build(ctx)
+	return err
+}
+
 func (b *builder) account() iamAccount { return iamAccount{o: b.o, iam: b.iam} }
 
 // accountOf is the account id in an IAM ARN.
@@ -424,7 +443,7 @@ func (a iamAccount) roles(ctx context.Context, trusted string) (connectorARN, ex
 	}
 	modifierARN, err = a.role(ctx, a.o.Prefix+"-iam-modifier",
 		doc(statement{Effect: "Allow", Principal: map[string]string{"AWS": connectorARN}, Action: "sts:AssumeRole"}),
-		modifierPolicy(a.o.GroupPath),
+		modifierPolicy(a.o),
 		nil,
 	)
 	if err != nil {
@@ -433,10 +452,32 @@ func (a iamAccount) roles(ctx context.Context, trusted string) (connectorARN, ex
 	return connectorARN, externalID, modifierARN, nil
 }
 
+// SSOActions and IdentityStoreActions are what iamjit calls on Identity
+// Center through the IAM-modifier role (grants/identitycenter).
+var (
+	SSOActions = []string{
+		"sso:ListInstances", "sso:DescribePermissionSet",
+		"sso:CreateAccountAssignment", "sso:DeleteAccountAssignment",
+		"sso:DescribeAccountAssignmentCreationStatus", "sso:DescribeAccountAssignmentDeletionStatus",
+		"sso:ListAccountAssignments", "sso:ListAccountAssignmentsForPrincipal",
+		"sso:GetInlinePolicyForPermissionSet", "sso:PutInlinePolicyToPermissionSet",
+		"sso:ProvisionPermissionSet", "sso:DescribePermissionSetProvisioningStatus",
+	}
+	IdentityStoreActions = []string{
+		"identitystore:GetUserId", "identitystore:DescribeUser", "identitystore:ListUsers",
+		"identitystore:DescribeGroup", "identitystore:CreateGroupMembership", "identitystore:DeleteGroupMembership",
+		"identitystore:ListGroupMemberships", "identitystore:ListGroupMembershipsForMember",
+	}
+)
+
 // modifierPolicy is the IAM-modifier role's rights, the same in every
-// account: membership of groups under groupPath, reads for identity
-// mapping and session revocation, iamjit's own policy on JIT roles.
-func modifierPolicy(groupPath string) policy {
+// account: membership of groups under the group path, reads for identity
+// mapping and session revocation, iamjit's own policy on JIT roles,
+// Identity Center assignments and memberships, and the backstop's
+// schedules (the schedule group's, run as the backstop role).
+func modifierPolicy(o Options) policy {
+	groupPath := o.GroupPath
+	scheduleGroup := scheduleGroupName(o)
 	return doc(
 		statement{
 			Effect:   "Allow",
@@ -466,6 +507,27 @@ func modifierPolicy(groupPath string) policy {
 			Effect:   "Allow",
 			Action:   []string{"iam:PutRolePolicy", "iam:DeleteRolePolicy"},
 			Resource: "arn:aws:iam::*:role" + JITRolePath + "*",
+		},
+		// Identity Center: permission set assignments and Identity Store
+		// group memberships.
+		statement{Effect: "Allow", Action: SSOActions, Resource: "*"},
+		statement{Effect: "Allow", Action: IdentityStoreActions, Resource: "*"},
+		// The backstop: schedules in its group only, run as its role only.
+		statement{
+			Effect:   "Allow",
+			Action:   "scheduler:*",
+			Resource: "arn:aws:scheduler:*:*:schedule/" + scheduleGroup + "/*",
+		},
+		statement{
+			Effect:   "Allow",
+			Action:   []string{"scheduler:GetScheduleGroup"},
+			Resource: "arn:aws:scheduler:*:*:schedule-group/" + scheduleGroup,
+		},
+		statement{
+			Effect:    "Allow",
+			Action:    "iam:PassRole",
+			Resource:  "arn:aws:iam::*:role" + RolePath + backstopRoleName(o),
+			Condition: map[string]map[string]string{"StringEquals": {"iam:PassedToService": SchedulerService}},
 		},
 	)
 }
@@ -593,7 +655,7 @@ type statement struct {
 	Effect    string                       `json:"Effect"`
 	Principal map[string]string            `json:"Principal,omitempty"`
 	Action    any                          `json:"Action"`
-	Resource  string                       `json:"Resource,omitempty"`
+	Resource  any                          `json:"Resource,omitempty"` // a string or []string
 	Condition map[string]map[string]string `json:"Condition,omitempty"`
 }
 
@@ -627,6 +689,17 @@ func CheckEndpoint(endpoint string) error {
 // With members it adds IAMJIT_ACCOUNTS (after IAMJIT_SOURCES) and one
 // IAMJIT_DEV_MEMBER_GROUP_ARN_<id> per member (after IAMJIT_DEV_ROLE_ARN);
 // without, the lines are exactly those of a single-account stack.
+//
+// Identity Center and the backstop add, after IAMJIT_SOURCES (and
+// IAMJIT_ACCOUNTS): IAMJIT_SSO_INSTANCE_ARN, IAMJIT_SSO_PERMISSION_SETS,
+// IAMJIT_SSO_ASSIGNMENT_ACCOUNTS, IAMJIT_SSO_GROUPS (comma-separated lists
+// of permission set ARNs, account ids, Identity Store group ids: one each
+// here), IAMJIT_BACKSTOP_ROLE_ARN; and after the member groups' lines the
+// dev helpers IAMJIT_DEV_SSO_USER_ID, IAMJIT_DEV_SSO_GROUP_ID,
+// IAMJIT_DEV_SSO_PERMISSION_SET_ARN, IAMJIT_DEV_BACKSTOP_SCHEDULE_GROUP,
+// IAMJIT_DEV_BACKSTOP_DLQ_URL, IAMJIT_DEV_BACKSTOP_DLQ_ARN. A Stack
+// without them (a zero IdentityCenter or Backstop) prints none of that
+// part's lines.
 func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
 	vars := [][2]string{
 		{"IAMJIT_QUEUE_URL", s.QueueURL},
@@ -644,6 +717,18 @@ func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
 	if len(s.Members) > 0 {
 		vars = append(vars, [2]string{"IAMJIT_ACCOUNTS", s.AccountsJSON()})
 	}
+	ic, bs := s.IdentityCenter, s.Backstop
+	if ic.InstanceARN != "" {
+		vars = append(vars, [][2]string{
+			{"IAMJIT_SSO_INSTANCE_ARN", ic.InstanceARN},
+			{"IAMJIT_SSO_PERMISSION_SETS", ic.PermissionSetARN},
+			{"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", ic.Account},
+			{"IAMJIT_SSO_GROUPS", ic.GroupID},
+		}...)
+	}
+	if bs.RoleARN != "" {
+		vars = append(vars, [2]string{"IAMJIT_BACKSTOP_ROLE_ARN", bs.RoleARN})
+	}
 	vars = append(vars, [][2]string{
 		{"IAMJIT_DEV_SYM_BUS", s.SymBus},
 		{"IAMJIT_DEV_RESULTS_QUEUE_URL", s.ResultsQueueURL},
@@ -653,6 +738,20 @@ func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
 	}...)
 	for _, m := range s.Members {
 		vars = append(vars, [2]string{"IAMJIT_DEV_MEMBER_GROUP_ARN_" + m.AccountID, m.GroupARN})
+	}
+	if ic.InstanceARN != "" {
+		vars = append(vars, [][2]string{
+			{"IAMJIT_DEV_SSO_USER_ID", ic.UserID},
+			{"IAMJIT_DEV_SSO_GROUP_ID", ic.GroupID},
+			{"IAMJIT_DEV_SSO_PERMISSION_SET_ARN", ic.PermissionSetARN},
+		}...)
+	}
+	if bs.RoleARN != "" {
+		vars = append(vars, [][2]string{
+			{"IAMJIT_DEV_BACKSTOP_SCHEDULE_GROUP", bs.Group},
+			{"IAMJIT_DEV_BACKSTOP_DLQ_URL", bs.DLQURL},
+			{"IAMJIT_DEV_BACKSTOP_DLQ_ARN", bs.DLQARN},
+		}...)
 	}
 	vars = append(vars, [][2]string{
 		{"AWS_ENDPOINT_URL", endpoint},

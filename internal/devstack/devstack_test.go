@@ -23,8 +23,10 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -386,6 +388,28 @@ func TestPoliciesUnderAccessControl(t *testing.T) {
 	}); !isDenied(err) {
 		t.Errorf("modifier AddUserToGroup(admins): got %v, want access denied", err)
 	}
+	// The Identity Center statements (on "*") are enforced too: reads and
+	// assignment calls are allowed, making permission sets or users is not.
+	sso, ids := ssoadmin.NewFromConfig(modifier), identitystore.NewFromConfig(modifier)
+	if _, err := sso.ListInstances(ctx, &ssoadmin.ListInstancesInput{}); err != nil {
+		t.Errorf("modifier sso:ListInstances: %v", err)
+	}
+	ic := st.IdentityCenter
+	if _, err := sso.ListAccountAssignments(ctx, &ssoadmin.ListAccountAssignmentsInput{InstanceArn: &ic.InstanceARN,
+		AccountId: &ic.Account, PermissionSetArn: &ic.PermissionSetARN}); err != nil {
+		t.Errorf("modifier sso:ListAccountAssignments: %v", err)
+	}
+	if _, err := ids.DescribeUser(ctx, &identitystore.DescribeUserInput{IdentityStoreId: &ic.IdentityStoreID, UserId: &ic.UserID}); err != nil {
+		t.Errorf("modifier identitystore:DescribeUser: %v", err)
+	}
+	if _, err := sso.CreatePermissionSet(ctx, &ssoadmin.CreatePermissionSetInput{InstanceArn: &ic.InstanceARN,
+		Name: aws.String("admin"), SessionDuration: aws.String("PT1H")}); !isDenied(err) {
+		t.Errorf("modifier sso:CreatePermissionSet: got %v, want access denied", err)
+	}
+	if _, err := ids.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: &ic.IdentityStoreID,
+		DisplayName: aws.String("admins")}); !isDenied(err) {
+		t.Errorf("modifier identitystore:CreateGroup: got %v, want access denied", err)
+	}
 	// moto checks IAM group actions against resource "*", so the
 	// group/sym/* statement never matches there; real IAM allows this.
 	_, err = mc.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(st.GroupName), UserName: aws.String(st.UserName)})
@@ -464,6 +488,42 @@ func TestExports(t *testing.T) {
 	want := st.QueueURL + "\n" + st.ExternalID + "\nsym\ntest"
 	if got != want {
 		t.Errorf("bash read back %q, want %q", got, want)
+	}
+
+	// With Identity Center and the backstop: every line above, unchanged
+	// and in order, and theirs added.
+	st.IdentityCenter = devstack.IdentityCenter{
+		InstanceARN: "arn:aws:sso:::instance/ssoins-0123456789abcdef", PermissionSetARN: "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef",
+		Account: "123456789012", GroupID: "g-1", UserID: "u-1",
+	}
+	st.Backstop = devstack.Backstop{RoleARN: "arn:aws:iam::123456789012:role/sym/b", Group: "iamjit",
+		DLQURL: "http://127.0.0.1:5000/123456789012/bdlq", DLQARN: "arn:aws:sqs:us-east-1:123456789012:bdlq"}
+	full := st.Exports("http://127.0.0.1:5000", "us-east-1", false)
+	fullNames := slices.Concat(names[:11], []string{
+		"IAMJIT_SSO_INSTANCE_ARN", "IAMJIT_SSO_PERMISSION_SETS", "IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", "IAMJIT_SSO_GROUPS", "IAMJIT_BACKSTOP_ROLE_ARN",
+	}, names[11:16], []string{
+		"IAMJIT_DEV_SSO_USER_ID", "IAMJIT_DEV_SSO_GROUP_ID", "IAMJIT_DEV_SSO_PERMISSION_SET_ARN",
+		"IAMJIT_DEV_BACKSTOP_SCHEDULE_GROUP", "IAMJIT_DEV_BACKSTOP_DLQ_URL", "IAMJIT_DEV_BACKSTOP_DLQ_ARN",
+	}, names[16:])
+	fullLines := strings.Split(strings.TrimSuffix(full, "\n"), "\n")
+	if len(fullLines) != len(fullNames) {
+		t.Fatalf("%d lines, want %d:\n%s", len(fullLines), len(fullNames), full)
+	}
+	var kept []string
+	for i, l := range fullLines {
+		if !strings.HasPrefix(l, "export "+fullNames[i]+"='") {
+			t.Errorf("line %d = %q, want export %s='…'", i, l, fullNames[i])
+		}
+		if slices.Contains(names, fullNames[i]) {
+			kept = append(kept, l)
+		}
+	}
+	if !slices.Equal(kept, lines) {
+		t.Errorf("the lines of before changed:\n%s\nwas\n%s", strings.Join(kept, "\n"), out)
+	}
+	vals := evalExports(t, full, "IAMJIT_SSO_PERMISSION_SETS", "IAMJIT_SSO_GROUPS", "IAMJIT_DEV_BACKSTOP_DLQ_ARN")
+	if !slices.Equal(vals, []string{st.IdentityCenter.PermissionSetARN, "g-1", st.Backstop.DLQARN}) {
+		t.Errorf("bash read back %q", vals)
 	}
 }
 
@@ -569,16 +629,16 @@ func TestMemberAccountsStayApart(t *testing.T) {
 	}
 	type want struct{ roles, groups, users []string }
 	wants := map[string]want{motoserver.AccountID: {
-		roles:  sortedSet(st.ConnectorRoleARN, st.IAMRoleARN, st.JITRoleARN),
+		roles:  sortedSet(st.ConnectorRoleARN, st.IAMRoleARN, st.JITRoleARN, st.Backstop.RoleARN),
 		groups: []string{st.GroupARN}, users: []string{st.UserName},
 	}}
 	ids := map[string]bool{st.ExternalID: true}
 	for _, m := range st.Members {
 		wants[m.AccountID] = want{
-			roles:  sortedSet(m.ConnectorRoleARN, m.IAMRoleARN, m.JITRoleARN),
+			roles:  sortedSet(m.ConnectorRoleARN, m.IAMRoleARN, m.JITRoleARN, m.Backstop.RoleARN),
 			groups: []string{m.GroupARN}, users: []string{m.UserName},
 		}
-		for _, a := range []string{m.ConnectorRoleARN, m.IAMRoleARN, m.JITRoleARN, m.GroupARN} {
+		for _, a := range []string{m.ConnectorRoleARN, m.IAMRoleARN, m.JITRoleARN, m.GroupARN, m.Backstop.RoleARN} {
 			if !strings.HasPrefix(a, "arn:aws:iam::"+m.AccountID+":") {
 				t.Errorf("%s is not in account %s", a, m.AccountID)
 			}
@@ -824,7 +884,8 @@ func TestDevMemberAccountsCommand(t *testing.T) {
 		t.Errorf("home settings %v, stack %s %s", vals[3:], st.ExternalID, st.GroupName)
 	}
 	for i, m := range st.Members {
-		want := map[string]string{"connector_role_arn": m.ConnectorRoleARN, "external_id": m.ExternalID, "iam_role_arn": m.IAMRoleARN}
+		want := map[string]string{"connector_role_arn": m.ConnectorRoleARN, "external_id": m.ExternalID, "iam_role_arn": m.IAMRoleARN,
+			"backstop_role_arn": m.Backstop.RoleARN}
 		if !reflect.DeepEqual(accounts[m.AccountID], want) {
 			t.Errorf("IAMJIT_ACCOUNTS[%s] = %v, want exactly %v", m.AccountID, accounts[m.AccountID], want)
 		}

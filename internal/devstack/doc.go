@@ -1,7 +1,9 @@
 // Package devstack is what `iamjit dev` does: it creates the whole iamjit
-// stack (queues, buses and rules, table, IAM group, user and role chain) in
-// a local emulator, idempotently, and renders the settings as shell export
-// lines. CheckEndpoint and Create refuse any endpoint that is real AWS.
+// stack (queues, buses and rules, table, IAM group, user and role chain,
+// Identity Center user, group and permission set, the backstop's schedule
+// group, role and DLQ) in a local emulator, idempotently, and renders the
+// settings as shell export lines. CheckEndpoint and Create refuse any
+// endpoint that is real AWS.
 //
 // The stack, for prefix p:
 //
@@ -15,16 +17,34 @@
 //	role /sym/p-iam-modifier: trusted by the connector role; may
 //	  Add/RemoveUserFromGroup and GetGroup on group<GroupPath>*, and
 //	  GetUser, ListUsers, ListUserTags, GetAccountAuthorizationDetails,
-//	  ListGroups on *
+//	  ListGroups on *; the sso: and identitystore: calls iamjit makes
+//	  (SSOActions, IdentityStoreActions) on *; scheduler:* on
+//	  schedule/p/*, scheduler:GetScheduleGroup on schedule-group/p, and
+//	  iam:PassRole on role/sym/p-backstop if iam:PassedToService is
+//	  scheduler.amazonaws.com
 //	role /jit/p-jit-readonly: the group may assume it (session revocation)
+//	backstop: schedule group p; queue p-backstop-dlq (14 days); role
+//	  /sym/p-backstop trusted by scheduler.amazonaws.com with
+//	  aws:SourceAccount = the account and aws:SourceArn like
+//	  arn:aws:scheduler:*:ACCOUNT:schedule/p/*; may iam:RemoveUserFromGroup
+//	  on group<GroupPath>* of its account, sso:DeleteAccountAssignment and
+//	  identitystore:DeleteGroupMembership on *, sqs:SendMessage on the DLQ
+//	Identity Center (home account, the instance ListInstances names first):
+//	  permission set <Group> (cut to 32 characters), session PT1H, a small
+//	  inline policy written only while it has none; Identity Store group
+//	  <Group>; user <User> with <User> as its primary email; the group
+//	  assigned the permission set in the home account. No user assignment
+//	  and no membership: those are what iamjit grants.
 //
 // Each member account (Options.MemberAccounts, `--member-account ID`) gets,
 // in that account: the same connector role (trusted by the same principal:
 // Options.Trust or the HOME account root; its own external id, kept in its
 // own tag), the same IAM-modifier role and rights, a group of the same
 // name and path, a user <local part>-<ID> tagged email=<User> (so the email
-// maps to a different user in each account, by tag), and the JIT role.
-// Exports adds IAMJIT_ACCOUNTS and IAMJIT_DEV_MEMBER_GROUP_ARN_<ID>.
+// maps to a different user in each account, by tag), the JIT role, and its
+// own backstop (schedule group, DLQ, role trusted for that account's
+// schedules). Exports adds IAMJIT_ACCOUNTS (with backstop_role_arn) and
+// IAMJIT_DEV_MEMBER_GROUP_ARN_<ID>.
 //
 // Member accounts in moto: Create acts in account ID with credentials from
 // AssumeRole(arn:aws:iam::ID:role/OrganizationAccountAccessRole). moto
@@ -78,6 +98,19 @@
 //     IAM action except those naming a RoleName: a statement scoped to
 //     arn:aws:iam::*:group/sym/* never matches, so the modifier role's
 //     (correct) policy cannot add members there under moto.
+//   - EventBridge Scheduler: CreateScheduleGroup on an existing name
+//     replaces the group with an empty one, and its schedules vanish (AWS
+//     answers ConflictException). Create calls GetScheduleGroup first.
+//   - Identity Center: one instance per account and region exists from the
+//     start (no CreateInstance, no DescribeInstance). CreatePermissionSet,
+//     CreateAccountAssignment and CreateGroupMembership store a second copy
+//     when called twice, so Create lists before it creates; CreateUser and
+//     CreateGroup refuse a duplicate name (ConflictException) as AWS does. A
+//     permission set made without SessionDuration is stored as the number
+//     3600, which the SDK cannot decode (DescribePermissionSet fails), so
+//     Create always gives one. Assignments are SUCCEEDED at once.
+//   - Access control covers sso: and identitystore: actions against
+//     resource "*" (the modifier's statements on * are enforced).
 //   - An IAM denial is HTTP 403 that the SDK reports as "UnknownError";
 //     an SQS denial is 403 with an XML body the JSON protocol cannot
 //     decode. Classify denials by status in tests, not by code.

@@ -41,6 +41,10 @@ type Member struct {
 	GroupARN         string
 	UserName         string // MemberUserName(Options.User, AccountID), tagged email=Options.User
 	JITRoleARN       string // under JITRolePath, assumable by the group
+	// Backstop is the member's own backstop: schedule group, execution role
+	// (IAMJIT_ACCOUNTS' backstop_role_arn) and dead-letter queue, made in
+	// that account with the home stack's names.
+	Backstop Backstop
 }
 
 // CheckAccountID accepts an AWS account id: exactly 12 digits.
@@ -112,7 +116,7 @@ func homeAccount(ctx context.Context, cfg aws.Config) (string, error) {
 }
 
 // member makes account id's stack: group, user, connector and modifier
-// roles, JIT role, with the home stack's names, trust rule and rights.
+// roles, JIT role, backstop, with the home stack's names, trust rule and rights.
 func (b *builder) member(ctx context.Context, id string) (Member, error) {
 	cfg := AccountConfig(b.cfg, id)
 	// Never build a member stack in the wrong account: an emulator that
@@ -141,6 +145,9 @@ func (b *builder) member(ctx context.Context, id string) (Member, error) {
 	if m.JITRoleARN, err = a.jitRole(ctx, id); err != nil {
 		return Member{}, fmt.Errorf("member account %s: %w", id, err)
 	}
+	if m.Backstop, err = newBackstopAccount(b.o, cfg, id).build(ctx); err != nil {
+		return Member{}, fmt.Errorf("member account %s: %w", id, err)
+	}
 	return m, nil
 }
 
@@ -149,18 +156,20 @@ type accountSettings struct {
 	ConnectorRoleARN string `json:"connector_role_arn"`
 	ExternalID       string `json:"external_id"`
 	IAMRoleARN       string `json:"iam_role_arn"`
+	BackstopRoleARN  string `json:"backstop_role_arn,omitempty"`
 }
 
 // AccountsJSON is IAMJIT_ACCOUNTS for the member accounts:
-// {"<id>": {"connector_role_arn", "external_id", "iam_role_arn"}}, keys
-// sorted; "" without members.
+// {"<id>": {"connector_role_arn", "external_id", "iam_role_arn",
+// "backstop_role_arn"}}, keys sorted; "" without members.
 func (s Stack) AccountsJSON() string {
 	if len(s.Members) == 0 {
 		return ""
 	}
 	accounts := make(map[string]accountSettings, len(s.Members))
 	for _, m := range s.Members {
-		accounts[m.AccountID] = accountSettings{ConnectorRoleARN: m.ConnectorRoleARN, ExternalID: m.ExternalID, IAMRoleARN: m.IAMRoleARN}
+		accounts[m.AccountID] = accountSettings{ConnectorRoleARN: m.ConnectorRoleARN, ExternalID: m.ExternalID,
+			IAMRoleARN: m.IAMRoleARN, BackstopRoleARN: m.Backstop.RoleARN}
 	}
 	out, _ := json.Marshal(accounts)
 	return string(out)
