@@ -16,48 +16,34 @@ import (
 	"github.com/iamjit/iamjit/internal/testkit"
 )
 
-// ssoSetup is Identity Center in the emulator: moto's instance of the dev
-// account, a user with the dev user's email, a group and a permission set
-// whose inline policy holds a statement of the customer's own.
+// ssoSetup is the Identity Center `iamjit dev` made in the emulator (moto's
+// instance of the dev account, a user with the dev user's email, a group, a
+// permission set), plus a statement of the customer's own in the
+// permission set's inline policy.
 type ssoSetup struct {
 	instance, store, user, group, ps, account string
 }
 
 const customerStatement = `{"Version":"2012-10-17","Statement":[{"Sid":"CustomerOwn","Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}`
 
-func (e *e2eEnv) setupSSO(t *testing.T, email string) ssoSetup {
+func (e *e2eEnv) setupSSO(t *testing.T) ssoSetup {
 	t.Helper()
 	ctx := context.Background()
-	admin, store := ssoadmin.NewFromConfig(e.Cfg), identitystore.NewFromConfig(e.Cfg)
+	s := ssoSetup{instance: e.Vars["IAMJIT_SSO_INSTANCE_ARN"], user: e.Vars["IAMJIT_DEV_SSO_USER_ID"], group: e.Vars["IAMJIT_DEV_SSO_GROUP_ID"],
+		ps: e.Vars["IAMJIT_DEV_SSO_PERMISSION_SET_ARN"], account: e.Vars["IAMJIT_SSO_ASSIGNMENT_ACCOUNTS"]}
+	if s.instance == "" || s.user == "" || s.group == "" || s.ps == "" || s.account == "" {
+		t.Fatalf("iamjit dev did not set up Identity Center: %+v", s)
+	}
+	admin := ssoadmin.NewFromConfig(e.Cfg)
 	inst, err := admin.ListInstances(ctx, &ssoadmin.ListInstancesInput{})
 	if err != nil || len(inst.Instances) == 0 {
 		t.Fatalf("list instances: %v %+v", err, inst)
 	}
-	s := ssoSetup{instance: aws.ToString(inst.Instances[0].InstanceArn), store: aws.ToString(inst.Instances[0].IdentityStoreId)}
-	u, err := store.CreateUser(ctx, &identitystore.CreateUserInput{IdentityStoreId: &s.store, UserName: aws.String("sso-" + email),
-		DisplayName: aws.String("Dev"), Name: &istypes.Name{GivenName: aws.String("Dev"), FamilyName: aws.String("User")},
-		Emails: []istypes.Email{{Value: aws.String(email), Primary: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := store.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: &s.store, DisplayName: aws.String("oncall")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// moto: a permission set created without a session duration cannot be
-	// read back by the SDK (grants/identitycenter says why).
-	ps, err := admin.CreatePermissionSet(ctx, &ssoadmin.CreatePermissionSetInput{InstanceArn: &s.instance, Name: aws.String("prod-admin"), SessionDuration: aws.String("PT1H")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.user, s.group, s.ps = aws.ToString(u.UserId), aws.ToString(g.GroupId), aws.ToString(ps.PermissionSet.PermissionSetArn)
+	s.store = aws.ToString(inst.Instances[0].IdentityStoreId)
 	if _, err := admin.PutInlinePolicyToPermissionSet(ctx, &ssoadmin.PutInlinePolicyToPermissionSetInput{InstanceArn: &s.instance,
 		PermissionSetArn: &s.ps, InlinePolicy: aws.String(customerStatement)}); err != nil {
 		t.Fatal(err)
 	}
-	s.account = strings.Split(e.Vars["IAMJIT_IAM_ROLE_ARN"], ":")[4]
-	e.Env = append(e.Env, "IAMJIT_SSO_INSTANCE_ARN="+s.instance, "IAMJIT_SSO_PERMISSION_SETS="+s.ps,
-		"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS="+s.account, "IAMJIT_SSO_GROUPS="+s.group)
 	return s
 }
 
@@ -129,7 +115,7 @@ func TestIdentityCenter(t *testing.T) {
 	t.Parallel()
 	e := e2eStack(t, "--prefix", "sso")
 	email := e.Vars["IAMJIT_DEV_USER"]
-	s := e.setupSSO(t, email)
+	s := e.setupSSO(t)
 	e.startRun(t)
 	now := time.Now()
 	ps := func(symID, run string, minutes int) ssoRequest {
