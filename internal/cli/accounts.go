@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/iamjit/iamjit/grants"
@@ -223,6 +224,7 @@ func (a *app) connectSSO(ctx context.Context, accounts []*grants.Account, now fu
 			return err
 		}
 	}
+	a.warnManagementAccount(ctx, cfg)
 	acct.SSO = &grants.IdentityCenter{Members: ic, Users: ic, Lister: ic}
 	a.log.Info("Identity Center targets on", "instance", s.InstanceARN, "account_id", acct.ID,
 		"permission_sets", len(s.PermissionSets), "assignment_accounts", len(s.AssignmentAccounts), "groups", len(s.Groups))
@@ -240,4 +242,21 @@ func ssoSetting(name string, err error) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return &exitError{code: 2, err: fmt.Errorf("%s: %w", name, err)}
+}
+
+// warnManagementAccount warns when the organisation's management account is
+// one a permission set may be assigned in: a permission set there can
+// administer the whole organisation. It is allowed (some teams must), so
+// an organisation that cannot be read is only noted.
+func (a *app) warnManagementAccount(ctx context.Context, cfg aws.Config) {
+	out, err := organizations.NewFromConfig(cfg).DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		a.log.Info("could not tell the organisation's management account; IAMJIT_SSO_ASSIGNMENT_ACCOUNTS not checked for it", "err", err)
+		return
+	}
+	mgmt := aws.ToString(out.Organization.MasterAccountId)
+	if slices.Contains(a.cfg.SSO.AssignmentAccounts, mgmt) {
+		a.log.Warn("IAMJIT_SSO_ASSIGNMENT_ACCOUNTS lists the organisation's management account: a permission set assigned there can administer the whole organisation",
+			"account_id", mgmt)
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
 	istypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
 
@@ -116,7 +118,16 @@ func TestIdentityCenter(t *testing.T) {
 	e := e2eStack(t, "--prefix", "sso")
 	email := e.Vars["IAMJIT_DEV_USER"]
 	s := e.setupSSO(t)
-	e.startRun(t)
+	// The dev account becomes the organisation's management account, and
+	// it is an assignment account: iamjit warns at start.
+	if _, err := organizations.NewFromConfig(e.Cfg).CreateOrganization(context.Background(),
+		&organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil {
+		t.Fatal(err)
+	}
+	proc := e.startRun(t)
+	testkit.Eventually(t, "the management-account warning", 20*time.Second, func() bool {
+		return strings.Contains(proc.Output(), "lists the organisation's management account")
+	})
 	now := time.Now()
 	ps := func(symID, run string, minutes int) ssoRequest {
 		return ssoRequest{request: request{symID: symID, run: run, target: "t", user: email, duration: minutes * 60, at: now},
