@@ -192,13 +192,19 @@ func grantsShow(ctx context.Context, args []string, getenv func(string) string, 
 		return writeJSON(stdout, a.toJSON(g))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	for _, kv := range [][2]string{
-		{"id", g.ID}, {"state", string(g.State)}, {"requester", g.Requester}, {"iam user", g.IAMUser},
-		{"account", g.Account}, {"group", g.Group}, {"group arn", g.GroupARN}, {"approver", g.Approver}, {"reason", g.Reason},
-		{"granted at", stamp(g.GrantedAt)}, {"expires at", stamp(g.ExpiresAt)}, {"revoked at", stamp(g.RevokedAt)},
-		{"revoke reason", g.RevokeReason}, {"run srn", g.RunSRN}, {"sym event id", g.SymEventID},
-		{"revoke event id", g.RevokeEventID}, {"tombstone", fmt.Sprint(g.Tombstone)},
-	} {
+	target := [][2]string{{"iam user", g.IAMUser}, {"account", g.Account}, {"group", g.Group}, {"group arn", g.GroupARN}}
+	switch g.Kind {
+	case grants.PermissionSet:
+		target = [][2]string{{"target type", g.Kind.TargetType()}, {"sso user id", g.IAMUser}, {"account", g.Account}, {"permission set", g.Group}}
+	case grants.SSOGroup:
+		target = [][2]string{{"target type", g.Kind.TargetType()}, {"sso user id", g.IAMUser}, {"account", g.Account}, {"sso group", g.Group}}
+	}
+	rows := append(append([][2]string{{"id", g.ID}, {"state", string(g.State)}, {"requester", g.Requester}}, target...),
+		[][2]string{{"approver", g.Approver}, {"reason", g.Reason},
+			{"granted at", stamp(g.GrantedAt)}, {"expires at", stamp(g.ExpiresAt)}, {"revoked at", stamp(g.RevokedAt)},
+			{"revoke reason", g.RevokeReason}, {"run srn", g.RunSRN}, {"sym event id", g.SymEventID},
+			{"revoke event id", g.RevokeEventID}, {"tombstone", fmt.Sprint(g.Tombstone)}}...)
+	for _, kv := range rows {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], dash(kv[1]))
 	}
 	fmt.Fprintln(tw, "\nhistory:")
@@ -212,24 +218,29 @@ func grantsShow(ctx context.Context, args []string, getenv func(string) string, 
 // grantJSON is a grant as `grants list --json` and `grants show --json`
 // print it.
 type grantJSON struct {
-	ID            string              `json:"id"`
-	State         grants.State        `json:"state"`
-	Requester     string              `json:"requester,omitempty"`
-	AccountID     string              `json:"account_id,omitempty"`
-	IAMUser       string              `json:"iam_user,omitempty"`
-	Group         string              `json:"group,omitempty"`
-	GroupARN      string              `json:"group_arn,omitempty"`
-	Approver      string              `json:"approver,omitempty"`
-	Reason        string              `json:"reason,omitempty"`
-	GrantedAt     *time.Time          `json:"granted_at,omitempty"`
-	ExpiresAt     *time.Time          `json:"expires_at,omitempty"`
-	RevokedAt     *time.Time          `json:"revoked_at,omitempty"`
-	RevokeReason  string              `json:"revoke_reason,omitempty"`
-	RunSRN        string              `json:"run_srn,omitempty"`
-	SymEventID    string              `json:"sym_event_id,omitempty"`
-	RevokeEventID string              `json:"revoke_event_id,omitempty"`
-	Tombstone     bool                `json:"tombstone,omitempty"`
-	History       []grants.Transition `json:"history"`
+	ID         string       `json:"id"`
+	State      grants.State `json:"state"`
+	Requester  string       `json:"requester,omitempty"`
+	TargetType string       `json:"target_type,omitempty"`
+	AccountID  string       `json:"account_id,omitempty"`
+	IAMUser    string       `json:"iam_user,omitempty"`
+	Group      string       `json:"group,omitempty"`
+	GroupARN   string       `json:"group_arn,omitempty"`
+	// Identity Center grants, named as their results name them.
+	PermissionSetARN string              `json:"permission_set_arn,omitempty"`
+	SSOGroupID       string              `json:"sso_group_id,omitempty"`
+	SSOUserID        string              `json:"sso_user_id,omitempty"`
+	Approver         string              `json:"approver,omitempty"`
+	Reason           string              `json:"reason,omitempty"`
+	GrantedAt        *time.Time          `json:"granted_at,omitempty"`
+	ExpiresAt        *time.Time          `json:"expires_at,omitempty"`
+	RevokedAt        *time.Time          `json:"revoked_at,omitempty"`
+	RevokeReason     string              `json:"revoke_reason,omitempty"`
+	RunSRN           string              `json:"run_srn,omitempty"`
+	SymEventID       string              `json:"sym_event_id,omitempty"`
+	RevokeEventID    string              `json:"revoke_event_id,omitempty"`
+	Tombstone        bool                `json:"tombstone,omitempty"`
+	History          []grants.Transition `json:"history"`
 }
 
 func (a *app) toJSON(g grants.Grant) grantJSON {
@@ -237,8 +248,12 @@ func (a *app) toJSON(g grants.Grant) grantJSON {
 	if h == nil {
 		h = []grants.Transition{}
 	}
+	var target events.Result
+	grants.SetTarget(&target, g.Key(), g.GroupARN)
 	return grantJSON{
-		ID: g.ID, State: g.State, Requester: g.Requester, AccountID: g.Account, IAMUser: g.IAMUser, Group: g.Group, GroupARN: g.GroupARN,
+		ID: g.ID, State: g.State, Requester: g.Requester, AccountID: g.Account, TargetType: g.Kind.TargetType(),
+		IAMUser: target.IAMUser, Group: target.Group, GroupARN: target.GroupARN,
+		PermissionSetARN: target.PermissionSetARN, SSOGroupID: target.SSOGroupID, SSOUserID: target.SSOUserID,
 		Approver: g.Approver, Reason: g.Reason, GrantedAt: events.TimePtr(g.GrantedAt), ExpiresAt: events.TimePtr(g.ExpiresAt),
 		RevokedAt: events.TimePtr(g.RevokedAt), RevokeReason: g.RevokeReason, RunSRN: g.RunSRN, SymEventID: g.SymEventID,
 		RevokeEventID: g.RevokeEventID, Tombstone: g.Tombstone, History: h,

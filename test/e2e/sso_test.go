@@ -202,6 +202,25 @@ func TestIdentityCenter(t *testing.T) {
 		}
 	})
 
+	t.Run("grants show names the target; grants revoke --user ends both kinds", func(t *testing.T) {
+		e.ssoEscalate(t, ps("ps-esc-u", "ps-u", 10), "Access Granted")
+		e.ssoEscalate(t, grp("grp-esc-u", "grp-u", 10), "Access Granted")
+		out, code := e.cli(t, "grants", "show", "--json", "healthy-health:run:iam:1.0.0:ps-u/t")
+		if code != 0 || !strings.Contains(out, `"target_type": "aws_sso_permission_set"`) || !strings.Contains(out, `"permission_set_arn": "`+s.ps+`"`) ||
+			!strings.Contains(out, `"sso_user_id": "`+s.user+`"`) {
+			t.Fatalf("grants show --json: exit %d\n%s", code, out)
+		}
+		if out, code := e.cli(t, "grants", "list", "--active", "--user", email); code != 0 || strings.Count(out, "ACTIVE") != 2 {
+			t.Fatalf("grants list --active --user: exit %d, want the two grants\n%s", code, out)
+		}
+		if out, code := e.cli(t, "grants", "revoke", "--user", email, "--reason", "offboarding", "--yes"); code != 0 {
+			t.Fatalf("grants revoke --user: exit %d\n%s", code, out)
+		}
+		if a, g := s.assigned(t, e), s.inGroup(t, e); len(a)+len(g) != 0 {
+			t.Fatalf("after grants revoke --user: assignments %v, members %v", a, g)
+		}
+	})
+
 	t.Run("refusals change nothing", func(t *testing.T) {
 		other := ps("ps-no-1", "ps-no-1", 10)
 		other.settings = map[string]any{"permission_set_arn": s.ps, "account_id": "999999999999"}
