@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,8 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
+	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
 
 	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
@@ -124,10 +127,18 @@ func run(ctx context.Context, bin string, duration int) error {
 	if err != nil {
 		return err
 	}
-	step("Sym approves: an escalate for %s into %s for %ds, and one into %s, put on the Sym bus %s", user, group, duration, memberGroup, vars["IAMJIT_DEV_SYM_BUS"])
+	ps := assignment{instance: vars["IAMJIT_SSO_INSTANCE_ARN"], ps: vars["IAMJIT_DEV_SSO_PERMISSION_SET_ARN"],
+		account: vars["IAMJIT_SSO_ASSIGNMENT_ACCOUNTS"], user: vars["IAMJIT_DEV_SSO_USER_ID"]}
+	sso, err := ssoEntry(user, ps, duration)
+	if err != nil {
+		return err
+	}
+	step("Sym approves: an escalate for %s into %s for %ds, one into %s, and one of Identity Center permission set %s in account %s, put on the Sym bus %s",
+		user, group, duration, memberGroup, ps.ps, ps.account, vars["IAMJIT_DEV_SYM_BUS"])
 	_, err = eventbridge.NewFromConfig(cfg).PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
 		{EventBusName: aws.String(vars["IAMJIT_DEV_SYM_BUS"]), Source: aws.String("sym"), DetailType: aws.String("SymLogEntry"), Detail: aws.String(home)},
 		{EventBusName: aws.String(vars["IAMJIT_DEV_SYM_BUS"]), Source: aws.String("sym"), DetailType: aws.String("SymLogEntry"), Detail: aws.String(member)},
+		{EventBusName: aws.String(vars["IAMJIT_DEV_SYM_BUS"]), Source: aws.String("sym"), DetailType: aws.String("SymLogEntry"), Detail: aws.String(sso)},
 	}})
 	if err != nil {
 		return fmt.Errorf("put the escalates: %w", err)
@@ -138,7 +149,8 @@ func run(ctx context.Context, bin string, duration int) error {
 	memberIAM := iam.NewFromConfig(devstack.AccountConfig(cfg, memberAccount))
 	memberUser := devstack.MemberUserName(user, memberAccount)
 	// settled waits until the user is in (or out of) the group in both
-	// accounts and prints the two results that say so.
+	// accounts and assigned (or not) the permission set, and prints the
+	// three results that say so.
 	settled := func(in bool, result string) error {
 		if err := waitMembers(ctx, iamc, motoserver.AccountID, group, in, user); err != nil {
 			return err
@@ -146,12 +158,15 @@ func run(ctx context.Context, bin string, duration int) error {
 		if err := waitMembers(ctx, memberIAM, memberAccount, group, in, memberUser); err != nil {
 			return err
 		}
-		return printResults(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], result, 2)
+		if err := waitAssigned(ctx, ssoadmin.NewFromConfig(cfg), ps, in); err != nil {
+			return err
+		}
+		return printResults(ctx, sqsc, vars["IAMJIT_DEV_RESULTS_QUEUE_URL"], result, 3)
 	}
 	if err := settled(true, "Access Granted"); err != nil {
 		return err
 	}
-	step("no deescalate will come: iamjit ends both grants at their expiry (a timer, to the second; the sweep is the safety net)")
+	step("no deescalate will come: iamjit ends the three grants at their expiry (a timer, to the second; the sweep is the safety net)")
 	if err := settled(false, "Access Revoked"); err != nil {
 		return err
 	}
@@ -178,6 +193,52 @@ func symEntry(user, group, run string, duration int) (string, error) {
 	fields["target"].(map[string]any)["settings"] = map[string]any{"iam_group": group}
 	detail, err := json.Marshal(entry)
 	return string(detail), err
+}
+
+// assignment is the demo's Identity Center permission set assignment.
+type assignment struct{ instance, ps, account, user string }
+
+// ssoEntry is the escalate fixture for a custom target carrying the
+// permission set's settings, as iamjit's Sym flow sends it.
+func ssoEntry(user string, a assignment, duration int) (string, error) {
+	detail, err := symEntry(user, "", "sso", duration)
+	if err != nil {
+		return "", err
+	}
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(detail), &entry); err != nil {
+		return "", err
+	}
+	target := entry["fields"].(map[string]any)["target"].(map[string]any)
+	target["type"], target["settings"] = "custom", map[string]any{"permission_set_arn": a.ps, "account_id": a.account}
+	b, err := json.Marshal(entry)
+	return string(b), err
+}
+
+// waitAssigned waits until the user is (or is not) assigned the permission
+// set in the account, and prints the assignment.
+func waitAssigned(ctx context.Context, c *ssoadmin.Client, a assignment, want bool) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := c.ListAccountAssignments(ctx, &ssoadmin.ListAccountAssignmentsInput{InstanceArn: &a.instance, PermissionSetArn: &a.ps, AccountId: &a.account})
+		if err != nil {
+			return fmt.Errorf("list the assignments of %s: %w", a.ps, err)
+		}
+		var users []string
+		for _, as := range out.AccountAssignments {
+			if as.PrincipalType == ssotypes.PrincipalTypeUser {
+				users = append(users, aws.ToString(as.PrincipalId))
+			}
+		}
+		if slices.Contains(users, a.user) == want {
+			step("Identity Center: permission set %s in account %s, assigned to users %v", a.ps, a.account, users)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("user %s assigned %s: %v, want %v", a.user, a.ps, !want, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // printRevocation shows the Deny iamjit put on the /jit/ role the group let
