@@ -12,6 +12,9 @@ const (
 	AccessRevoked  = "Access Revoked"
 	AccessRejected = "Access Request Rejected"
 	AccessFailed   = "Access Grant Failed"
+	// AccessExpiring warns, IAMJIT_EXPIRY_WARNING before a grant's expiry,
+	// that it is about to end.
+	AccessExpiring = "Access Expiring"
 )
 
 // Reasons an Access Revoked carries.

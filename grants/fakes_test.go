@@ -45,6 +45,7 @@ type fakeStore struct {
 	events  map[string]grants.ProcessedEvent
 	// rechecks: memberships a removal queued for its read-back, by token.
 	rechecks map[grants.Key]string
+	warned   map[string]bool // grants whose Access Expiring was sent
 
 	dueCalls int
 	// failDue, when set, is returned by Due (an unreadable index).
@@ -303,6 +304,21 @@ func (s *fakeStore) Undue(_ context.Context, grantID string) error {
 		s.due[grantID] = false
 	}
 	return nil
+}
+
+// MarkWarned lets the first caller warn of an ACTIVE grant.
+func (s *fakeStore) MarkWarned(_ context.Context, grantID string, _ time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.grants[grantID]
+	if !ok || g.State != grants.StateActive || s.warned[grantID] {
+		return false, nil
+	}
+	if s.warned == nil {
+		s.warned = map[string]bool{}
+	}
+	s.warned[grantID] = true
+	return true, nil
 }
 
 // AppendHistory is grants/dynamo's: the hook's role writes go there.

@@ -51,6 +51,10 @@ type Store interface {
 	Dirty(ctx context.Context, before time.Time, limit int32) ([]Membership, error)
 	// Undue removes a grant from the expiry index.
 	Undue(ctx context.Context, grantID string) error
+	// MarkWarned records that grantID's Access Expiring is being sent, if
+	// the grant is still ACTIVE and none was: it reports whether this
+	// caller is the one to send it.
+	MarkWarned(ctx context.Context, grantID string, at time.Time) (bool, error)
 }
 
 // GroupMembership changes IAM (grants/iamgroups, through the role chain).

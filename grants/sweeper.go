@@ -112,6 +112,24 @@ func (s *Service) Upcoming(ctx context.Context, horizon time.Duration, limit int
 	return out, nil
 }
 
+// warn publishes g's Access Expiring once: the store says which caller
+// sends it, and none is sent for a grant that has ended. A process that
+// dies between the two sends none (the grant still ends on time).
+func (s *Service) warn(ctx context.Context, pub Publisher, g Grant) error {
+	ok, err := s.Store.MarkWarned(ctx, g.ID, s.Now().UTC())
+	if err != nil || !ok {
+		return err
+	}
+	res := grantedResult(g)
+	res.DetailType, res.ResultID = events.AccessExpiring, events.ResultID(events.AccessExpiring, g.ID)
+	res.Message = "access ends at " + g.ExpiresAt.UTC().Format(time.RFC3339)
+	if err := pub.Publish(ctx, []events.Result{res}); err != nil {
+		return fmt.Errorf("publish Access Expiring of %s: %w", g.ID, err)
+	}
+	s.Log.InfoContext(ctx, "access expiring", "grant_id", g.ID, "expires_at", g.ExpiresAt)
+	return nil
+}
+
 func (s *Service) expire(ctx context.Context, pub Publisher, g Grant) error {
 	out := Outcome{Results: []events.Result{revokedResult(g)}}
 	if g.State == StateActive {

@@ -19,6 +19,9 @@ import (
 //     sweep sees it coming (Service.Upcoming). All of them may fire; the
 //     store's conditional revoke lets exactly one win, and only the winner
 //     calls IAM, so replicas do not multiply RemoveUserFromGroup calls.
+//   - Expire also arms the grant's Access Expiring, Warning before its
+//     expiry (none for a grant shorter than twice Warning): every replica
+//     that armed it may fire, and the store lets one publish it.
 //   - Recheck arms the read-back of a removal settle after it
 //     (IAMJIT_READBACK_DELAY; see Service.recheck). A read-back that undid
 //     a late add arms the read-back of its own removal.
@@ -33,6 +36,9 @@ type Timers struct {
 	horizon time.Duration
 	settle  time.Duration
 	log     *slog.Logger
+	// Warning is how long before its expiry a grant's Access Expiring is
+	// published (IAMJIT_EXPIRY_WARNING); 0 publishes none.
+	Warning time.Duration
 
 	mu      sync.Mutex
 	ctx     context.Context // nil until Start, and again once Start's ctx ends
@@ -82,6 +88,7 @@ func (t *Timers) Horizon() time.Duration { return t.horizon }
 // outrun, so the replica that granted g must not leave a longer grant to
 // it. A grant whose timer is still pending is not armed again.
 func (t *Timers) Expire(g Grant) {
+	t.warn(g)
 	d := g.ExpiresAt.Sub(t.svc.Now())
 	if d > t.horizon {
 		t.arm("wake#"+g.ID, d-t.horizon, func(context.Context) { t.armExpiry(g, g.ExpiresAt.Sub(t.svc.Now())) })
@@ -98,6 +105,23 @@ func (t *Timers) armExpiry(g Grant, d time.Duration) {
 	})
 }
 
+// warn arms g's Access Expiring, Warning before its expiry, unless g is
+// shorter than twice Warning or the time has passed.
+func (t *Timers) warn(g Grant) {
+	if t.Warning <= 0 || g.ExpiresAt.Sub(g.GrantedAt) < 2*t.Warning {
+		return
+	}
+	d := g.ExpiresAt.Add(-t.Warning).Sub(t.svc.Now())
+	if d < 0 {
+		return
+	}
+	t.arm("warn#"+g.ID, d, func(ctx context.Context) {
+		if err := t.svc.warn(ctx, t.pub, g); err != nil && ctx.Err() == nil {
+			t.log.WarnContext(ctx, "Access Expiring not published", "grant_id", g.ID, "err", err)
+		}
+	})
+}
+
 // Recheck implements Scheduler: read the removal of membership k back once
 // IAM has settled.
 func (t *Timers) Recheck(k Key, token string) { t.recheck(k, token, 0) }
@@ -105,7 +129,7 @@ func (t *Timers) Recheck(k Key, token string) { t.recheck(k, token, 0) }
 // recheck arms read-back number round of one removal: a removal that undid
 // a late add is read back in its turn.
 func (t *Timers) recheck(k Key, token string, round int) {
-	key := "recheck#" + k.Account + "#" + k.User + "#" + k.Group + "#" + token + "#" + strconv.Itoa(round)
+	key := "recheck#" + string(k.Kind) + "#" + k.Account + "#" + k.User + "#" + k.Group + "#" + token + "#" + strconv.Itoa(round)
 	t.arm(key, t.settle, func(ctx context.Context) {
 		undone, err := t.svc.recheck(ctx, k, token)
 		if err != nil && ctx.Err() == nil {

@@ -197,3 +197,67 @@ func TestTimersWakeUpForAGrantBeyondTheHorizon(t *testing.T) {
 	cancel()
 	wait()
 }
+
+// Three replicas arm the same grant's Access Expiring: it is published
+// once, Warning before the expiry, with the grant's fields and a stable
+// result id; none for a grant shorter than twice the warning, and none for
+// a grant that ended before its warning was due.
+func TestAccessExpiringOnceAcrossReplicas(t *testing.T) {
+	e := newEnv(t)
+	long := e.handle(t, escalate("s1", "r1", 30))  // 30 minutes: warned
+	short := e.handle(t, escalate("s2", "r2", 19)) // 19 minutes < 2 × 10: never warned
+	ended := e.handle(t, escalate("s3", "r3", 30)) // deescalated before its warning
+	g, _ := e.store.GetGrant(context.Background(), long.GrantID)
+	gs, _ := e.store.GetGrant(context.Background(), short.GrantID)
+	ge, _ := e.store.GetGrant(context.Background(), ended.GrantID)
+	e.handle(t, deescalate("d3", "r3"))
+	pub := &fakePublisher{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var replicas []*grants.Timers
+	var waits []func()
+	for range 3 {
+		replica := *e.svc
+		timers := grants.NewTimers(&replica, pub, time.Hour, time.Hour, slog.New(slog.DiscardHandler))
+		timers.Warning = 10 * time.Minute
+		waits = append(waits, timers.Start(ctx))
+		replicas = append(replicas, timers)
+	}
+	// 20 ms before the short grant's warning would be due, then before the
+	// long one's (and the ended grant's: the same expiry).
+	for _, x := range []grants.Grant{gs, g} {
+		e.clock.Advance(x.ExpiresAt.Add(-10*time.Minute).Sub(e.clock.Now()) - 20*time.Millisecond)
+		for _, timers := range replicas {
+			timers.Expire(x)
+			if x.ID == g.ID {
+				timers.Expire(ge) // due with g's, ended before
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	warnings := func() []events.Result {
+		pub.mu.Lock()
+		defer pub.mu.Unlock()
+		var out []events.Result
+		for _, r := range pub.published {
+			if r.DetailType == events.AccessExpiring {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	waitFor(t, "the warning", func() bool { return len(warnings()) > 0 })
+	time.Sleep(100 * time.Millisecond) // room for a second, wrong, warning
+	cancel()
+	for _, w := range waits {
+		w()
+	}
+	got := warnings()
+	if len(got) != 1 {
+		t.Fatalf("warnings %+v, want exactly one Access Expiring", got)
+	}
+	w := got[0]
+	if w.DetailType != events.AccessExpiring || w.GrantID != g.ID || w.ResultID != events.ResultID(events.AccessExpiring, g.ID) ||
+		w.ExpiresAt == nil || !w.ExpiresAt.Equal(g.ExpiresAt) || w.IAMUser != alice {
+		t.Errorf("warning %+v, want Access Expiring of %s with its fields", w, g.ID)
+	}
+}

@@ -694,6 +694,25 @@ func (s *Store) Undue(ctx context.Context, grantID string) error {
 	return nil
 }
 
+// MarkWarned implements grants.Store: warned_at is set once, on an ACTIVE
+// grant; every other caller is told it is not theirs to send.
+func (s *Store) MarkWarned(ctx context.Context, grantID string, at time.Time) (bool, error) {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key(grantKey(grantID)),
+		UpdateExpression:          aws.String("SET warned_at = :at"),
+		ConditionExpression:       aws.String("#st = :active AND attribute_not_exists(warned_at)"),
+		ExpressionAttributeNames:  map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": &types.AttributeValueMemberS{Value: ts(at)}, ":active": &types.AttributeValueMemberS{Value: string(grants.StateActive)}},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("mark %s warned: %w", grantID, err)
+	}
+	return true, nil
+}
+
 var _ grants.Store = (*Store)(nil)
 
 // Filter selects grants for List (iamjit grants list). Zero fields match

@@ -174,6 +174,7 @@ func TestStore(t *testing.T) {
 		{"read-back queue", testRechecks},
 		{"accounts", testAccounts},
 		{"kinds", testKinds},
+		{"warned once", testWarned},
 	}
 	for _, strip := range []bool{false, true} {
 		for _, tc := range cases {
@@ -723,5 +724,41 @@ func testKinds(t *testing.T, f fixture) {
 	}
 	if len(kinds) != 3 {
 		t.Errorf("dirty memberships %+v: want one of each kind", dirty)
+	}
+}
+
+// testWarned: one caller may send a grant's Access Expiring, and none once
+// the grant has ended.
+func testWarned(t *testing.T, f fixture) {
+	ctx := context.Background()
+	g := grant("run/w", "sym-w", t0.Add(30*time.Minute))
+	ended := grant("run/e", "sym-e", t0.Add(30*time.Minute))
+	for _, x := range []grants.Grant{g, ended} {
+		if err := f.store.Activate(ctx, x, granted(x), "tok-"+x.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended.State, ended.RevokedAt, ended.RevokeReason = grants.StateRevoked, t0.Add(time.Minute), "deescalated"
+	if err := f.store.Revoke(ctx, ended, nil, "tok-e2", false); err != nil {
+		t.Fatal(err)
+	}
+	var firsts int
+	for range 3 {
+		ok, err := f.store.MarkWarned(ctx, g.ID, t0.Add(20*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			firsts++
+		}
+	}
+	if firsts != 1 {
+		t.Errorf("%d callers were told to warn of one grant, want 1", firsts)
+	}
+	if ok, err := f.store.MarkWarned(ctx, ended.ID, t0.Add(20*time.Minute)); ok || err != nil {
+		t.Errorf("an ended grant: MarkWarned = %v, %v; want false", ok, err)
+	}
+	if ok, err := f.store.MarkWarned(ctx, "no-such-grant", t0); ok || err != nil {
+		t.Errorf("no grant: MarkWarned = %v, %v; want false", ok, err)
 	}
 }

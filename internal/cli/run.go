@@ -201,6 +201,7 @@ func runConsumer(ctx context.Context, version string, args []string, getenv func
 	// horizon of two sweeps lets every sweep arm what expires before the
 	// next one.
 	timers := grants.NewTimers(a.svc, a.pub, 2*a.cfg.SweepInterval, a.cfg.ReadbackDelay, a.log)
+	timers.Warning = a.cfg.ExpiryWarning
 	a.svc.Timers, a.timers = timers, timers
 	timersDone := timers.Start(ctx)
 	defer timersDone()
@@ -235,7 +236,9 @@ func (a *app) sweepLoop(ctx context.Context) {
 		st, err := a.svc.Sweep(ctx, a.pub, 100, grace)
 		a.metrics.Swept(st.Revoked, st.Repaired, st.Lag)
 		if a.timers != nil {
-			up, uerr := a.svc.Upcoming(ctx, a.timers.Horizon(), 100)
+			// As far ahead as a warning is due: Expire arms a grant's
+			// warning, and only a wake-up for an expiry beyond the horizon.
+			up, uerr := a.svc.Upcoming(ctx, a.timers.Horizon()+a.timers.Warning, 100)
 			for _, g := range up {
 				a.timers.Expire(g)
 			}

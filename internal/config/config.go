@@ -37,6 +37,7 @@ type Config struct {
 	AcceptBare        bool          // IAMJIT_ACCEPT_BARE
 	AllowSelfApproval bool          // IAMJIT_ALLOW_SELF_APPROVAL
 	SweepInterval     time.Duration // IAMJIT_SWEEP_INTERVAL
+	ExpiryWarning     time.Duration // IAMJIT_EXPIRY_WARNING: Access Expiring this long before a grant ends (0: none)
 	ReadbackDelay     time.Duration // IAMJIT_READBACK_DELAY: how long after a removal IAM is read back for a late add
 	RepairGrace       time.Duration // IAMJIT_REPAIR_GRACE: how long a membership stays dirty before the sweeper repairs it (0: max(2×visibility, 30s))
 	ReconcileInterval time.Duration // IAMJIT_RECONCILE_INTERVAL (0: off)
@@ -89,6 +90,7 @@ func Defaults() Config {
 		Sources:         []string{"sym"},
 		AcceptBare:      false,
 		SweepInterval:   30 * time.Second,
+		ExpiryWarning:   10 * time.Minute,
 		ReadbackDelay:   5 * time.Second,
 		ShutdownTimeout: 25 * time.Second,
 		Workers:         16,
@@ -198,6 +200,7 @@ func (l *loader) bindRequests(c *Config) {
 // bindTiming: the periods and delays of the background work and shutdown.
 func (l *loader) bindTiming(c *Config) {
 	l.dur(&c.SweepInterval, "IAMJIT_SWEEP_INTERVAL", "sweep-interval", "sweeper period")
+	l.dur(&c.ExpiryWarning, "IAMJIT_EXPIRY_WARNING", "expiry-warning", "Access Expiring this long before a grant ends (0: none)")
 	l.dur(&c.ReadbackDelay, "IAMJIT_READBACK_DELAY", "readback-delay", "how long after a removal IAM is read back to undo a late add")
 	l.dur(&c.RepairGrace, "IAMJIT_REPAIR_GRACE", "repair-grace", "age of a dirty membership the sweeper repairs (0: max(2×visibility, 30s))")
 	l.dur(&c.ReconcileInterval, "IAMJIT_RECONCILE_INTERVAL", "reconcile-interval", "drift check period (0: off)")
@@ -422,6 +425,9 @@ func (c Config) checkRequests(p *problems) {
 func (c Config) checkRuntime(p *problems) {
 	if c.SweepInterval <= 0 {
 		p.add("IAMJIT_SWEEP_INTERVAL", "must be positive")
+	}
+	if c.ExpiryWarning < 0 {
+		p.add("IAMJIT_EXPIRY_WARNING", "must not be negative (0 sends no warning)")
 	}
 	if c.ReadbackDelay <= 0 || c.ReadbackDelay > 5*time.Minute {
 		p.add("IAMJIT_READBACK_DELAY", "must be above 0 and at most 5m")

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -52,4 +54,40 @@ func TestLateAddIsUndone(t *testing.T) {
 	testkit.Eventually(t, "the late add undone and counted", 60*time.Second, func() bool {
 		return !slices.Contains(e.members(t, group), user) && scrape(t, proc.Addr)["iamjit_stale_adds_repaired_total"] == 1
 	})
+}
+
+// Access Expiring through the real binary: published before expires_at,
+// once, for a grant at least twice the warning long; none for a shorter
+// grant, none for one deescalated before its warning was due.
+func TestAccessExpiring(t *testing.T) {
+	t.Parallel()
+	e := e2eStack(t, "--prefix", "warn")
+	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
+	e.startRun(t, "IAMJIT_EXPIRY_WARNING=3s")
+	now := time.Now()
+	long := request{symID: "warn-long", run: "warn-1", target: "t-1", user: user, group: group, duration: 9, at: now}
+	short := request{symID: "warn-short", run: "warn-2", target: "t-2", user: user, group: group, duration: 5, at: now}
+	ended := request{symID: "warn-ended", run: "warn-3", target: "t-3", user: user, group: group, duration: 9, at: now}
+	e.escalate(t, long)
+	e.escalate(t, short)
+	e.escalate(t, ended)
+	e.deescalate(t, ended, "warn-ended-de")
+	e.WaitResult(t, "Access Revoked", long.symID) // its expiry: every warning was due before
+	e.DrainResults(t)
+	warnings := e.Results.Where(func(r testkit.Result) bool { return r.DetailType == "Access Expiring" })
+	if len(warnings) != 1 || warnings[0].Detail["grant_id"] != grantID(long) {
+		t.Fatalf("Access Expiring events %v, want exactly one, for %s", warnings, grantID(long))
+	}
+	w := warnings[0].Detail
+	exp, err := time.Parse(time.RFC3339, fmt.Sprint(w["expires_at"]))
+	if err != nil || w["iam_user"] != user || w["group"] != group || w["result_id"] == "" {
+		t.Fatalf("Access Expiring %v lacks the grant's fields", w)
+	}
+	// EventBridge stamps the event when it was put (whole seconds).
+	var env struct {
+		Time time.Time `json:"time"`
+	}
+	if err := json.Unmarshal([]byte(warnings[0].Raw), &env); err != nil || env.Time.IsZero() || env.Time.After(exp) {
+		t.Fatalf("Access Expiring put at %s (%v), not before expires_at %s", env.Time, err, exp)
+	}
 }
