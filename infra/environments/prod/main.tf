@@ -217,14 +217,14 @@ module "member_account" {
   group_path    = var.group_path
   role_path     = var.role_path
 
+  target_groups = {
+    sym-readonly = { policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"] }
+  }
+
   identity_center        = local.member_identity_center # identity_center.tf
   backstop               = var.backstop                 # backstop.tf
   backstop_group         = var.backstop_group
   backstop_alarm_actions = var.member_backstop_alarm_actions
-
-  target_groups = {
-    sym-readonly = { policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"] }
-  }
 }
 
 # --- iamjit ------------------------------------------------------------------------

@@ -123,7 +123,7 @@ data "aws_iam_policy_document" "removals" {
   }
 
   dynamic "statement" {
-    for_each = [for ic in local.ic : ic.kms_key_arn if try(ic.kms_key_arn, null) != null]
+    for_each = try(var.identity_center.kms_key_arn, null) == null ? [] : [var.identity_center.kms_key_arn]
     content {
       sid       = "DecryptWithTheInstanceKey"
       effect    = "Allow"

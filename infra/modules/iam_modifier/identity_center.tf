@@ -184,7 +184,7 @@ data "aws_iam_policy_document" "identity_center" {
   }
 
   dynamic "statement" {
-    for_each = [for ic in local.identity_center : ic.kms_key_arn if try(ic.kms_key_arn, null) != null]
+    for_each = try(var.identity_center.kms_key_arn, null) == null ? [] : [var.identity_center.kms_key_arn]
     content {
       sid       = "DecryptWithTheInstanceKey"
       effect    = "Allow"
