@@ -14,6 +14,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"testing"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -450,4 +451,216 @@ func checkIdentityCenterEnvironment(m *tfModule) problems {
 		p.add("variable member_accounts must reject a backstop_role_arn of another account: %v", err)
 	}
 	return p
+}
+
+// --- environments/prod: the Identity Center flow and the backstop ---------------------
+
+// prodIdentityCenter is environments/prod's identity_center: one permission
+// set assignment target and one group target, Identity Center in this
+// account or (inMember) in the member account.
+func prodIdentityCenter(inMember bool) cty.Value {
+	return cty.ObjectVal(map[string]cty.Value{
+		"instance_arn":      cty.StringVal(icInstance),
+		"identity_store_id": cty.StringVal(icStore),
+		"in_member_account": cty.BoolVal(inMember),
+		"region":            cty.NullVal(cty.String),
+		"kms_key_arn":       cty.NullVal(cty.String),
+		"permission_set_targets": cty.MapVal(map[string]cty.Value{
+			"readonly": cty.ObjectVal(map[string]cty.Value{"permission_set_arn": cty.StringVal(icPS1), "account_id": cty.StringVal(icAssignee1), "label": cty.StringVal("Read-only")}),
+			"admin":    cty.ObjectVal(map[string]cty.Value{"permission_set_arn": cty.StringVal(icPS2), "account_id": cty.StringVal(icAssignee2), "label": cty.StringVal("Admin")}),
+		}),
+		"group_targets": cty.MapVal(map[string]cty.Value{
+			"oncall": cty.ObjectVal(map[string]cty.Value{"group_id": cty.StringVal(icGroup), "label": cty.StringVal("On-call")}),
+		}),
+	})
+}
+
+// checkProdIdentityCenter: the Identity Center flow offers identity_center's
+// targets; the modifier of the account holding Identity Center (and no other)
+// and its backstop may act on exactly those permission sets, accounts and
+// groups, and iamjit's IAMJIT_SSO_* allow-lists are the same, so Sym offers
+// nothing iamjit may not grant and iamjit may grant nothing Sym does not
+// offer. Every account's modifier gets its own account's backstop, iamjit the
+// home one's, the member account its own.
+func checkProdIdentityCenter(m *tfModule, bySource map[string][]call) problems {
+	var p problems
+	idcFlows := 0
+	for _, c := range bySource["sym_flow"] {
+		if c.arg("targets") != nil {
+			continue
+		}
+		idcFlows++
+		name := "module." + c.block.Labels[0]
+		for arg, want := range map[string]string{"sso_permission_set_targets": "local.ic.permission_set_targets", "sso_group_targets": "local.ic.group_targets"} {
+			if got := m.text(c.arg(arg)); got != want {
+				p.add("%s: %s = %s, want %s (the targets iamjit's allow-lists are made of)", name, arg, got, want)
+			}
+		}
+	}
+	if idcFlows != 1 {
+		p.add("want one Identity Center flow (module sym_flow without targets), found %d", idcFlows)
+	}
+	args := []struct {
+		source, arg, want string
+	}{
+		{"iam_modifier", "identity_center", "local.home_identity_center"},
+		{"member_account", "identity_center", "local.member_identity_center"},
+		{"backstop", "identity_center", "local.home_identity_center"},
+		{"iamjit", "identity_center", "local.iamjit_identity_center"},
+		{"iam_modifier", "backstop", "local.home_modifier_backstop"},
+		{"member_account", "backstop", "var.backstop"},
+		{"iamjit", "backstop", "local.iamjit_backstop"},
+	}
+	for _, a := range args {
+		for _, c := range bySource[a.source] {
+			if got := m.text(c.arg(a.arg)); got != a.want {
+				p.add("module.%s: %s = %s, want %s", c.block.Labels[0], a.arg, got, a.want)
+			}
+		}
+	}
+	for _, c := range bySource["backstop"] {
+		for _, mod := range bySource["iam_modifier"] {
+			if got, want := m.text(c.arg("group_path")), m.text(mod.arg("group_path")); got != want {
+				p.add("module.%s: group_path = %s, the IAM modifier's is %s", c.block.Labels[0], got, want)
+			}
+		}
+	}
+	want := map[string][]string{
+		"permission_set_arns": {icPS1, icPS2}, "account_ids": {icAssignee1, icAssignee2}, "group_ids": {icGroup},
+	}
+	for _, inMember := range []bool{false, true} {
+		mm, err := m.with(map[string]cty.Value{"identity_center": prodIdentityCenter(inMember)}, nil)
+		if err != nil {
+			p.add("%v", err)
+			return p
+		}
+		ev := func(local string) map[string]any {
+			v, _ := toGo(mm.locals[local]).(map[string]any)
+			return v
+		}
+		holder, other := "home_identity_center", "member_identity_center"
+		if inMember {
+			holder, other = other, holder
+		}
+		if ev(other) != nil {
+			p.add("in_member_account %v: local.%s = %v: only the account holding Identity Center gets its rights", inMember, other, ev(other))
+		}
+		rights, env := ev(holder), ev("iamjit_identity_center")
+		envKeys := map[string]string{"permission_set_arns": "permission_set_arns", "account_ids": "assignment_account_ids", "group_ids": "group_ids"}
+		for k, w := range want {
+			for what, got := range map[string]any{"local." + holder + "." + k: rights[k], "local.iamjit_identity_center." + envKeys[k]: env[envKeys[k]]} {
+				var g []string
+				l, _ := got.([]any)
+				for _, x := range l {
+					g = append(g, toString(x))
+				}
+				if slices.Sort(g); !slices.Equal(g, w) {
+					p.add("in_member_account %v: %s = %v, want the targets' %v", inMember, what, got, w)
+				}
+			}
+		}
+		if rights["instance_arn"] != icInstance || rights["identity_store_id"] != icStore || env["instance_arn"] != icInstance {
+			p.add("in_member_account %v: the instance or identity store is not identity_center's: %v, %v", inMember, rights, env)
+		}
+	}
+	return p
+}
+
+// TestIdentityCenterAndBackstopChecksCatch widens each scope above once in a
+// copy of the real files, and expects the check to say so.
+func TestIdentityCenterAndBackstopChecksCatch(t *testing.T) {
+	type edit = map[string][][2]string
+	const groupsOfAdd = `actions   = ["identitystore:CreateGroupMembership"]
+      resources = concat([local.identity_store_arn, "${local.ids_prefix}user/*"], [for g in statement.value.group_ids : "${local.ids_prefix}group/${g}"])`
+	cases := []struct {
+		name  string
+		dir   string
+		edit  edit
+		check func(*tfModule) problems
+		want  string
+	}{
+		// The Identity Center account's modifier.
+		{"modifier assigns in every account", "modules/iam_modifier", edit{"identity_center.tf": {{`"${local.sso_prefix}account/${id}"`, `"${local.sso_prefix}account/*"`}}},
+			checkModifierIdentityCenter, "with identity_center: sso:CreateAccountAssignment on [arn:aws:sso:::account/* "},
+		{"modifier writes every permission set's policy", "modules/iam_modifier", edit{"identity_center.tf": {{`resources = concat([statement.value.instance_arn], statement.value.permission_set_arns)`, `resources = concat([statement.value.instance_arn], ["arn:aws:sso:::permissionSet/*"])`}}},
+			checkModifierIdentityCenter, "sso:PutInlinePolicyToPermissionSet on [arn:aws:sso:::instance/ssoins-1111111111111111 arn:aws:sso:::permissionSet/*]"},
+		{"modifier adds members to every group", "modules/iam_modifier", edit{"identity_center.tf": {{groupsOfAdd, strings.Replace(groupsOfAdd, `[for g in statement.value.group_ids : "${local.ids_prefix}group/${g}"]`, `["${local.ids_prefix}group/*"]`, 1)}}},
+			checkModifierIdentityCenter, "identitystore:CreateGroupMembership on [arn:aws:identitystore::123456789012:identitystore/d-1234567890 arn:aws:identitystore:::group/* arn:aws:identitystore:::user/*]"},
+		{"modifier reads any instance's requests", "modules/iam_modifier", edit{"identity_center.tf": {{`resources = [statement.value.instance_arn]`, `resources = ["arn:aws:sso:::instance/*"]`}}},
+			checkModifierIdentityCenter, "sso:DescribeAccountAssignmentCreationStatus on [arn:aws:sso:::instance/*]"},
+		{"modifier may create permission sets", "modules/iam_modifier", edit{"identity_center.tf": {{`"sso:DescribePermissionSet",`, `"sso:DescribePermissionSet", "sso:CreatePermissionSet",`}}},
+			checkModifierIdentityCenter, "sso:CreatePermissionSet is granted"},
+		{"modifier's identity_center takes any group", "modules/iam_modifier", edit{"variables.tf": {{`alltrue([for g in var.identity_center.group_ids : can(regex(`, `alltrue([for g in var.identity_center.group_ids : g != "" || can(regex(`}}},
+			checkModifierIdentityCenter, "variable identity_center must reject group_ids"},
+		// The modifier's backstop rights.
+		{"modifier manages every schedule", "modules/iam_modifier", edit{"backstop.tf": {{`:schedule/${statement.value.schedule_group_name}/*"]`, `:schedule/*"]`}}},
+			checkModifierBackstop, "with backstop: scheduler:CreateSchedule on [arn:aws:scheduler:us-east-1:123456789012:schedule/*]"},
+		{"modifier reads every schedule group", "modules/iam_modifier", edit{"backstop.tf": {{`:schedule-group/${statement.value.schedule_group_name}"]`, `:schedule-group/*"]`}}},
+			checkModifierBackstop, "scheduler:GetScheduleGroup on [arn:aws:scheduler:us-east-1:123456789012:schedule-group/*]"},
+		{"modifier passes any role", "modules/iam_modifier", edit{"backstop.tf": {{`resources = [statement.value.role_arn]`, `resources = ["arn:aws:iam::123456789012:role/*"]`}}},
+			checkModifierBackstop, "iam:PassRole on [arn:aws:iam::123456789012:role/*]"},
+		{"modifier passes the role to any service", "modules/iam_modifier", edit{"backstop.tf": {{`test     = "StringEquals"`, `test     = "StringLike"`}}},
+			checkModifierBackstop, "iam:PassRole without StringEquals iam:PassedToService = scheduler.amazonaws.com"},
+		// The backstop: schedule group, execution role, dead-letter queue.
+		{"backstop role trusted by every group's schedules", "modules/backstop", edit{"main.tf": {{`values   = [aws_scheduler_schedule_group.this.arn]`, `values   = ["arn:aws:scheduler:us-east-1:123456789012:schedule-group/*"]`}}},
+			checkBackstop, "lacks aws:SourceArn = the schedule group's ARN"},
+		{"backstop trust with a pattern", "modules/backstop", edit{"main.tf": {{`test     = "ArnEquals"`, `test     = "ArnLike"`}}},
+			checkBackstop, "condition ArnLike aws:SourceArn"},
+		{"backstop trust without the source account", "modules/backstop", edit{"main.tf": {{`variable = "aws:SourceAccount"`, `variable = "aws:PrincipalAccount"`}}},
+			checkBackstop, "lacks StringEquals aws:SourceAccount"},
+		{"backstop role trusted by EventBridge", "modules/backstop", edit{"main.tf": {{`identifiers = ["scheduler.amazonaws.com"]`, `identifiers = ["events.amazonaws.com"]`}}},
+			checkBackstop, "want only Service scheduler.amazonaws.com"},
+		{"backstop removes from every group", "modules/backstop", edit{"main.tf": {{`:group${var.group_path}*"]`, `:group/*"]`}}},
+			checkBackstop, "iam:RemoveUserFromGroup on [arn:aws:iam::123456789012:group/*]"},
+		{"backstop may add members", "modules/backstop", edit{"main.tf": {{`actions   = ["iam:RemoveUserFromGroup"]`, `actions   = ["iam:RemoveUserFromGroup", "iam:AddUserToGroup"]`}}},
+			checkBackstop, "iam:AddUserToGroup is granted"},
+		{"backstop deletes assignments in every account", "modules/backstop", edit{"main.tf": {{`[for id in statement.value.account_ids : "arn:${local.partition}:sso:::account/${id}"]`, `["arn:${local.partition}:sso:::account/*"]`}}},
+			checkBackstop, "sso:DeleteAccountAssignment on [arn:aws:sso:::account/* "},
+		{"backstop deletes memberships of every group", "modules/backstop", edit{"main.tf": {{`[for g in statement.value.group_ids : "arn:${local.partition}:identitystore:::group/${g}"]`, `["arn:${local.partition}:identitystore:::group/*"]`}}},
+			checkBackstop, "identitystore:DeleteGroupMembership on [arn:aws:identitystore::123456789012:identitystore/d-1234567890 arn:aws:identitystore:::group/* arn:aws:identitystore:::membership/*"},
+		{"backstop sends to any queue", "modules/backstop", edit{"main.tf": {{`resources = [aws_sqs_queue.dlq.arn]`, `resources = ["arn:aws:sqs:us-east-1:123456789012:*"]`}}},
+			checkBackstop, "sqs:SendMessage on [arn:aws:sqs:us-east-1:123456789012:*]"},
+		{"backstop role under /sym/", "modules/backstop", edit{"main.tf": {{`path               = "/iamjit-backstop/"`, `path               = "/sym/"`}}},
+			checkBackstop, `path "/sym/"`},
+		{"backstop DLQ without alarm", "modules/backstop", edit{"main.tf": {{`queue_name  = aws_sqs_queue.dlq.name`, `queue_name  = "x"`}}},
+			checkBackstop, "aws_sqs_queue.dlq has no ApproximateNumberOfMessagesVisible > 0 alarm"},
+		{"backstop in the default group", "modules/backstop", edit{"variables.tf": {{` && var.schedule_group_name != "default"`, ``}}},
+			checkBackstop, `must reject "default"`},
+		// iamjit's settings.
+		{"SSO settings set when empty", "modules/iamjit", edit{"identity_center.tf": {{`} : k => v if v != ""`, `} : k => v`}}},
+			checkIdentityCenterEnvironment, "IAMJIT_SSO_GROUPS =  by default; unset, it must be absent (off)"},
+		{"SSO groups unvalidated", "modules/iamjit", edit{"variables.tf": {{`for g in try(var.identity_center.group_ids, []) : can(`, `for g in try(var.identity_center.group_ids, []) : g != "" || can(`}}},
+			checkIdentityCenterEnvironment, `variable identity_center must reject group_ids = "*"`},
+		{"backstop role of another account in IAMJIT_ACCOUNTS", "modules/iamjit", edit{"variables.tf": {{`can(regex("^arn:[^:]+:iam::${id}:role/", try(a.backstop_role_arn, "")))`, `true`}}},
+			checkIdentityCenterEnvironment, "must reject a backstop_role_arn of another account"},
+		{"backstop without its grace", "modules/iamjit", edit{"identity_center.tf": {{`    IAMJIT_BACKSTOP_GRACE    = var.backstop.grace
+`, ``}}},
+			checkIdentityCenterEnvironment, `IAMJIT_BACKSTOP_GRACE = <nil>, want "2m"`},
+		// The member account and the environment.
+		{"member's backstop role is another", "modules/member_account", edit{"outputs.tf": {{`{ backstop_role_arn = module.backstop[0].role_arn }`, `{ backstop_role_arn = module.iam_modifier.role_arn }`}}},
+			checkMemberAccount, "output accounts_entry: with var.backstop, merges"},
+		{"Identity Center flow offers its own targets", "environments/prod", edit{"identity_center.tf": {{`sso_group_targets          = local.ic.group_targets`, `sso_group_targets          = var.extra_groups`}}},
+			checkProd, "sso_group_targets = var.extra_groups, want local.ic.group_targets"},
+		{"iamjit may assign in every account", "environments/prod", edit{"identity_center.tf": {{`assignment_account_ids = local.ic_allowed.account_ids`, `assignment_account_ids = concat(local.ic_allowed.account_ids, ["999999999999"])`}}},
+			checkProd, "local.iamjit_identity_center.assignment_account_ids = [210987654321 310987654321 999999999999], want the targets'"},
+		{"both accounts' modifiers get Identity Center", "environments/prod", edit{"identity_center.tf": {{`member_identity_center = local.ic == null ? null : (local.ic.in_member_account ? local.ic_allowed : null)`, `member_identity_center = local.ic_allowed`}}},
+			checkProd, "local.member_identity_center = map["},
+		{"home modifier passes the member's backstop role", "environments/prod", edit{"main.tf": {{`backstop           = local.home_modifier_backstop`, `backstop           = one(module.member_account[*].backstop)`}}},
+			checkProd, "backstop = one(module.member_account[*].backstop), want local.home_modifier_backstop"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := loadDirEdited(c.dir, c.edit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := c.check(m)
+			for _, s := range p {
+				if strings.Contains(s, c.want) {
+					return
+				}
+			}
+			t.Errorf("broken %s: want a problem containing %q, got %q", c.dir, c.want, p)
+		})
+	}
 }

@@ -659,6 +659,7 @@ func checkProd(m *tfModule) problems {
 	}
 
 	p = append(p, checkProdMembers(m, bySource, iamjit, groupPath, rolePath)...)
+	p = append(p, checkProdIdentityCenter(m, bySource)...)
 
 	// The alarm topic's key lets CloudWatch publish.
 	p = append(p, checkAlarmTopicKey(m)...)

@@ -44,7 +44,7 @@ module "backstop" {
 locals {
   home_modifier_backstop = var.backstop ? { schedule_group_name = var.backstop_group, role_arn = module.backstop[0].role_arn } : null
 
-  iamjit_backstop = var.backstop ? { role_arn = module.backstop[0].role_arn, group = var.backstop_group, grace = var.backstop_grace } : {}
+  iamjit_backstop = var.backstop ? { role_arn = module.backstop[0].role_arn, group = var.backstop_group, grace = var.backstop_grace } : null
 }
 
 output "backstop" {

@@ -52,8 +52,8 @@ locals {
   home_identity_center   = local.ic == null ? null : (local.ic.in_member_account ? null : local.ic_allowed)
   member_identity_center = local.ic == null ? null : (local.ic.in_member_account ? local.ic_allowed : null)
 
-  # IAMJIT_SSO_*; all empty (off) without identity_center.
-  iamjit_identity_center = local.ic == null ? {} : {
+  # IAMJIT_SSO_*; null (off) without identity_center.
+  iamjit_identity_center = local.ic == null ? null : {
     instance_arn           = local.ic.instance_arn
     account_id             = local.ic.in_member_account ? one(module.member_account[*].account_id) : data.aws_caller_identity.current.account_id
     region                 = coalesce(local.ic.region, var.region)

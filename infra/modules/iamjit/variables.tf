@@ -295,7 +295,7 @@ variable "tags" {
 # --- Identity Center and the expiry backstop ----------------------------------
 
 variable "identity_center" {
-  description = "IAMJIT_SSO_*: instance_arn (IAMJIT_SSO_INSTANCE_ARN), account_id (IAMJIT_SSO_ACCOUNT, the account holding Identity Center: the home one or one of member_accounts), region (IAMJIT_SSO_REGION), and the allow-lists permission_set_arns (IAMJIT_SSO_PERMISSION_SETS), assignment_account_ids (IAMJIT_SSO_ASSIGNMENT_ACCOUNTS), group_ids (IAMJIT_SSO_GROUPS), comma-separated in the environment. Each optional: an empty one is not set (off)."
+  description = "IAMJIT_SSO_*: instance_arn (IAMJIT_SSO_INSTANCE_ARN), account_id (IAMJIT_SSO_ACCOUNT, the account holding Identity Center: the home one or one of member_accounts), region (IAMJIT_SSO_REGION), and the allow-lists permission_set_arns (IAMJIT_SSO_PERMISSION_SETS), assignment_account_ids (IAMJIT_SSO_ASSIGNMENT_ACCOUNTS), group_ids (IAMJIT_SSO_GROUPS), comma-separated in the environment. Each optional: an empty one is not set (off); null (the default): all off."
   type = object({
     instance_arn           = optional(string, "")
     account_id             = optional(string, "")
@@ -304,8 +304,7 @@ variable "identity_center" {
     assignment_account_ids = optional(list(string), [])
     group_ids              = optional(list(string), [])
   })
-  default  = {}
-  nullable = false
+  default = null
 
   validation {
     condition = (
@@ -326,14 +325,13 @@ variable "identity_center" {
 }
 
 variable "backstop" {
-  description = "The home account's expiry backstop (module backstop): role_arn (IAMJIT_BACKSTOP_ROLE_ARN; empty: off), group (IAMJIT_BACKSTOP_GROUP, the schedule group, default iamjit), grace (IAMJIT_BACKSTOP_GRACE: how long after a grant's expiry the schedule removes what iamjit has not, default 2m). A member account's role is its backstop_role_arn in member_accounts."
+  description = "The home account's expiry backstop (module backstop): role_arn (IAMJIT_BACKSTOP_ROLE_ARN; empty: off), group (IAMJIT_BACKSTOP_GROUP, the schedule group, default iamjit), grace (IAMJIT_BACKSTOP_GRACE: how long after a grant's expiry the schedule removes what iamjit has not, default 2m); null (the default): off. A member account's role is its backstop_role_arn in member_accounts."
   type = object({
     role_arn = optional(string, "")
     group    = optional(string, "iamjit")
     grace    = optional(string, "2m")
   })
-  default  = {}
-  nullable = false
+  default = null
 
   validation {
     condition = (
