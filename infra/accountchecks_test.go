@@ -24,6 +24,10 @@ import (
 // (docs/design.md, Configuration): the Go side reads exactly these.
 var accountsEntryKeys = []string{"connector_role_arn", "external_id", "iam_role_arn"}
 
+// accountsEntryOptionalKeys are the keys an entry has only with that
+// account's expiry backstop: backstop_role_arn, its execution role.
+var accountsEntryOptionalKeys = []string{"backstop_role_arn"}
+
 // The chain and secrets checkMemberAccounts configures module iamjit with.
 const (
 	homeConnector     = "arn:aws:iam::123456789012:role/sym/iamjit-connector"
@@ -114,8 +118,8 @@ func checkMemberAccounts(m *tfModule) problems {
 	} else if s, _ := m.boolean(attr(v, "sensitive")); !s {
 		p.add("variable member_accounts: not sensitive; it holds the external ids")
 	}
-	if got := objectTypeKeys(attr(m.variable("member_accounts"), "type")); !slices.Equal(got, accountsEntryKeys) {
-		p.add("variable member_accounts: an account's chain has keys %v, want %v (IAMJIT_ACCOUNTS)", got, accountsEntryKeys)
+	if got, want := objectTypeKeys(attr(m.variable("member_accounts"), "type")), slices.Sorted(slices.Values(slices.Concat(accountsEntryKeys, accountsEntryOptionalKeys))); !slices.Equal(got, want) {
+		p.add("variable member_accounts: an account's chain has keys %v, want %v (IAMJIT_ACCOUNTS)", got, want)
 	}
 	if rejected, err := m.validationRejects("extra_environment", cty.MapVal(map[string]cty.Value{"IAMJIT_ACCOUNTS": cty.StringVal("{}")})); err != nil || !rejected {
 		p.add("variable extra_environment must reject IAMJIT_ACCOUNTS (a secret): %v", err)
@@ -297,11 +301,26 @@ func checkMemberAccount(m *tfModule) problems {
 		p.add("output accounts_entry: want {(data.aws_caller_identity.current.account_id) = {...}}, got %s", m.text(attr(out[0], "value")))
 		return p
 	}
-	got := map[string]string{}
-	if chain, ok := entry.Items[0].ValueExpr.(*hclsyntax.ObjectConsExpr); ok {
-		for _, it := range chain.Items {
-			k, _ := m.objectKey(it.KeyExpr)
-			got[k] = m.text(it.ValueExpr)
+	// The chain, and (merged in, with the backstop only) backstop_role_arn.
+	got, optional := map[string]string{}, map[string]string{}
+	keys := func(into map[string]string, e hclsyntax.Expression) {
+		if obj, ok := e.(*hclsyntax.ObjectConsExpr); ok {
+			for _, it := range obj.Items {
+				k, _ := m.objectKey(it.KeyExpr)
+				into[k] = m.text(it.ValueExpr)
+			}
+		}
+	}
+	switch chain := entry.Items[0].ValueExpr.(type) {
+	case *hclsyntax.ObjectConsExpr:
+		keys(got, chain)
+	case *hclsyntax.FunctionCallExpr:
+		if chain.Name == "merge" && len(chain.Args) == 2 {
+			keys(got, chain.Args[0])
+			if c, ok := chain.Args[1].(*hclsyntax.ConditionalExpr); ok && m.text(c.Condition) == "var.backstop" {
+				keys(optional, c.TrueResult)
+				keys(optional, c.FalseResult)
+			}
 		}
 	}
 	want := map[string]string{
@@ -311,6 +330,12 @@ func checkMemberAccount(m *tfModule) problems {
 	}
 	if !reflect.DeepEqual(got, want) {
 		p.add("output accounts_entry: the chain is %v, want %v (the keys iamjit reads: %v)", got, want, accountsEntryKeys)
+	}
+	if len(optional) > 0 || len(bySource["backstop"]) > 0 {
+		wantOptional := map[string]string{"backstop_role_arn": "module." + labelOf(one(&p, bySource, "backstop").block) + "[0].role_arn"}
+		if !reflect.DeepEqual(optional, wantOptional) {
+			p.add("output accounts_entry: with var.backstop, merges %v, want %v (%v)", optional, wantOptional, accountsEntryOptionalKeys)
+		}
 	}
 	return p
 }

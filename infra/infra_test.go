@@ -19,11 +19,12 @@ import (
 // Which checks apply to which module directory.
 var moduleChecks = map[string][]func(*tfModule) problems{
 	"modules/connector":        {checkConnector, checkStarResources},
-	"modules/iam_modifier":     {checkIAMModifier, checkStarResources},
+	"modules/iam_modifier":     {checkIAMModifier, checkModifierIdentityCenter, checkModifierBackstop, checkStarResources},
+	"modules/backstop":         {checkBackstop, checkStarResources},
 	"modules/iam_target_group": {checkTargetGroup},
 	"modules/alarms":           {}, // through its callers: their checkAlarms sees the alarms it makes
 	"modules/member_account":   {checkMemberAccount},
-	"modules/iamjit":           {checkQueues, checkRule, checkTable, checkService, checkTaskRoles, checkMemberAccounts, checkAlarms, checkStarResources},
+	"modules/iamjit":           {checkQueues, checkRule, checkTable, checkService, checkTaskRoles, checkMemberAccounts, checkIdentityCenterEnvironment, checkAlarms, checkStarResources},
 	"modules/sym_log_pipe":     {checkPipe, checkQueueSSE, checkAlarms, checkStarResources},
 	"modules/sym_runtime":      {checkSymRuntime, checkStarResources},
 	"modules/sym_flow":         {checkSymFlow},
@@ -507,7 +508,7 @@ resource "aws_kms_key" "alarms" {`}}},
 			checkMemberAccounts, "the execution role may read the secrets"},
 		{"execution role cannot read the external id", "modules/iamjit", edit{"iam.tf": {{`for_each = local.secrets`, `for_each = {}`}}},
 			checkMemberAccounts, "with member accounts []: the execution role may read the secrets [], want exactly the container's [" + externalIDParam + "]"},
-		{"accounts secret holds something else", "modules/iamjit", edit{"accounts.tf": {{`secret_string = jsonencode(var.member_accounts)`, `secret_string = jsonencode({ for id, a in var.member_accounts : id => a.connector_role_arn })`}}},
+		{"accounts secret holds something else", "modules/iamjit", edit{"accounts.tf": {{`secret_string = jsonencode({ for id, a in var.member_accounts : id => { for k, v in a : k => v if v != null } })`, `secret_string = jsonencode({ for id, a in var.member_accounts : id => a.connector_role_arn })`}}},
 			checkMemberAccounts, "secret_string is"},
 		{"accounts secret without member accounts", "modules/iamjit", edit{"accounts.tf": {{`count = local.has_members ? 1 : 0`, `count = 1`}}},
 			checkMemberAccounts, "with member accounts []: aws_secretsmanager_secret.accounts count 1, want 0"},
@@ -521,7 +522,7 @@ resource "aws_kms_key" "alarms" {`}}},
 		{"member accounts' chain under other keys", "modules/iamjit", edit{"variables.tf": {{`    connector_role_arn = string
     external_id        = string`, `    connector_arn = string
     external_id   = string`}}},
-			checkMemberAccounts, "an account's chain has keys [connector_arn external_id iam_role_arn]"},
+			checkMemberAccounts, "an account's chain has keys [backstop_role_arn connector_arn external_id iam_role_arn]"},
 		// Module member_account: the home account's modules, wired as at home.
 		{"member connector without external id", "modules/member_account", edit{"../connector/main.tf": {{`"sts:ExternalId"`, `"aws:PrincipalTag/x"`}}},
 			checkMemberAccount, "the connector does not require StringEquals sts:ExternalId = var.external_id"},

@@ -353,16 +353,17 @@ func checkSymFlow(m *tfModule) problems {
 			p.add("%s: %s has %q: the strategy must call out to nothing (iamjit changes IAM)", stAddr, file, bad)
 		}
 	}
-	if !refersTo(attr(st, "targets"), "sym_target.group") {
-		p.add("%s: targets are not this module's sym_target.group", stAddr)
-	}
 	for _, t := range m.resources("sym_target") {
+		if !refersTo(attr(st, "targets"), "sym_target."+t.Labels[1]) {
+			p.add("%s: targets leave out this module's sym_target.%s", stAddr, t.Labels[1])
+		}
 		if typ, _ := m.str(attr(t, "type")); typ != "custom" {
 			p.add("sym_target.%s: type %q; a custom strategy's targets are custom", t.Labels[1], typ)
 		}
-		if settingsRef(m, t, "iam_group") == "" {
-			p.add("sym_target.%s: no settings.iam_group: iamjit reads the group from it", t.Labels[1])
-		}
+		p = append(p, customTargetSettings(m, t)...)
+	}
+	if !refersTo(attr(st, "targets"), "sym_target.group") {
+		p.add("%s: targets are not this module's sym_target.group", stAddr)
 	}
 	fl := only(m, &p, "sym_flow")
 	if fl == nil {
@@ -404,6 +405,43 @@ func checkSymFlow(m *tfModule) problems {
 	if !guarded {
 		p.add("%s: no precondition holding var.durations to var.max_duration", flAddr)
 	}
+	return p
+}
+
+// customTargetKinds are the settings of a custom target iamjit reads, each
+// set as the one target type it names (events: aws_iam_group,
+// aws_sso_permission_set, aws_sso_group).
+var customTargetKinds = map[string][]string{
+	"aws_iam_group":          {"iam_group"},
+	"aws_sso_permission_set": {"account_id", "permission_set_arn"},
+	"aws_sso_group":          {"group_id"},
+}
+
+// customTargetSettings: target t's settings are exactly one kind's keys, each
+// set.
+func customTargetSettings(m *tfModule, t *hclsyntax.Block) problems {
+	var p problems
+	obj, _ := attr(t, "settings").(*hclsyntax.ObjectConsExpr)
+	var keys []string
+	if obj != nil {
+		for _, it := range obj.Items {
+			k, _ := m.objectKey(it.KeyExpr)
+			keys = append(keys, k)
+			if m.text(it.ValueExpr) == "" {
+				p.add("sym_target.%s: settings.%s is empty", t.Labels[1], k)
+			}
+		}
+	}
+	slices.Sort(keys)
+	for _, want := range customTargetKinds {
+		if slices.Equal(keys, want) {
+			return p
+		}
+	}
+	if !slices.Contains(keys, "iam_group") && len(keys) <= 1 {
+		p.add("sym_target.%s: no settings.iam_group: iamjit reads the group from it", t.Labels[1])
+	}
+	p.add("sym_target.%s: settings %v are none of %v: iamjit could not tell what it grants", t.Labels[1], keys, customTargetKinds)
 	return p
 }
 
@@ -481,7 +519,24 @@ func outputOf(c call, name string) string {
 func checkProd(m *tfModule) problems {
 	var p problems
 	byName, bySource := calls(m, &p)
-	flow, runtime, pipe := one(&p, bySource, "sym_flow"), one(&p, bySource, "sym_runtime"), one(&p, bySource, "sym_log_pipe")
+	runtime, pipe := one(&p, bySource, "sym_runtime"), one(&p, bySource, "sym_log_pipe")
+	// The IAM flow (module sym_flow, targets); the others offer Identity
+	// Center (checkProdIdentityCenter). Each runs in Sym's environment with
+	// durations held to iamjit's maximum.
+	var flow call
+	var flows []call
+	for _, c := range bySource["sym_flow"] {
+		flows = append(flows, c)
+		if c.arg("targets") != nil {
+			if flow.block != nil {
+				p.add("module.%s and module.%s both offer IAM groups: want one IAM flow", flow.block.Labels[0], c.block.Labels[0])
+			}
+			flow = c
+		}
+	}
+	if flow.block == nil {
+		p.add("no module sym_flow with targets: the IAM flow")
+	}
 	modifier, iamjit := one(&p, bySource, "iam_modifier"), one(&p, bySource, "iamjit")
 
 	// Paths: the groups Sym offers are under the one path iamjit and the IAM
@@ -556,37 +611,45 @@ func checkProd(m *tfModule) problems {
 	if !producer || !strings.Contains(m.text(pipe.arg("producer_role_names")), "module."+labelOf(runtime.block)+"[0].role_name") {
 		p.add("module sym_log_pipe: producer_role_names %q does not give Sym's runtime role (module.%s[0].role_name) the right to write the stream", m.text(pipe.arg("producer_role_names")), labelOf(runtime.block))
 	}
-	if !strings.Contains(m.text(flow.arg("environment_id")), "module."+labelOf(runtime.block)) {
-		p.add("module sym_flow: environment_id is not module.%s's environment", labelOf(runtime.block))
-	}
-
-	// Durations: no choice longer than iamjit's maximum.
-	if got, want := m.text(flow.arg("max_duration")), m.text(iamjit.arg("max_duration")); got != want {
-		p.add("module sym_flow: max_duration %s, iamjit's is %s", got, want)
-	}
 	maxD, err := time.ParseDuration(toString(m.eval(iamjit.arg("max_duration"))))
 	if err != nil {
 		p.add("module iamjit: max_duration is not a duration known offline: %v", err)
 	}
-	durations, _ := m.eval(flow.arg("durations")).([]any)
-	if len(durations) == 0 {
-		p.add("module sym_flow: durations not known offline")
-	}
-	for _, d := range durations {
-		if dd, err := time.ParseDuration(toString(d)); err != nil || dd > maxD {
-			p.add("module sym_flow: duration choice %v exceeds iamjit's max_duration %v (or is no duration): iamjit would refuse the grant", d, maxD)
+	for _, flow := range flows {
+		name := "module." + flow.block.Labels[0]
+		if !strings.Contains(m.text(flow.arg("environment_id")), "module."+labelOf(runtime.block)) {
+			p.add("%s: environment_id is not module.%s's environment", name, labelOf(runtime.block))
+		}
+		// Durations: no choice longer than iamjit's maximum.
+		if got, want := m.text(flow.arg("max_duration")), m.text(iamjit.arg("max_duration")); got != want {
+			p.add("%s: max_duration %s, iamjit's is %s", name, got, want)
+		}
+		durations, _ := m.eval(flow.arg("durations")).([]any)
+		if len(durations) == 0 {
+			p.add("%s: durations not known offline", name)
+		}
+		for _, d := range durations {
+			if dd, err := time.ParseDuration(toString(d)); err != nil || dd > maxD {
+				p.add("%s: duration choice %v exceeds iamjit's max_duration %v (or is no duration): iamjit would refuse the grant", name, d, maxD)
+			}
 		}
 	}
 
 	// Only the IAM modifier may change group membership: no other module of
 	// the environment grants it, and Sym's strategy is checked by checkSymFlow.
+	// The expiry backstop's role may remove (never add) a member: the
+	// schedule's target is the removal (checkBackstop holds it to that).
 	for name, cs := range byName {
 		for _, c := range cs {
-			if filepath.Base(m.text(c.arg("source"))) == "iam_modifier" {
+			source := filepath.Base(m.text(c.arg("source")))
+			if source == "iam_modifier" {
 				continue
 			}
 			for _, s := range c.mod.allStatements() {
 				for _, a := range s.actions {
+					if source == "backstop" && a == "iam:RemoveUserFromGroup" {
+						continue
+					}
 					if s.allow() && (slices.Contains(groupActions[:2], a) || a == "iam:PutRolePolicy") {
 						p.add("module.%s: %s grants %s: only the IAM modifier changes IAM", name, s.where, a)
 					}
@@ -596,6 +659,7 @@ func checkProd(m *tfModule) problems {
 	}
 
 	p = append(p, checkProdMembers(m, bySource, iamjit, groupPath, rolePath)...)
+	p = append(p, checkProdIdentityCenter(m, bySource)...)
 
 	// The alarm topic's key lets CloudWatch publish.
 	p = append(p, checkAlarmTopicKey(m)...)

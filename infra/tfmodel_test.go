@@ -493,6 +493,7 @@ var functions = map[string]function.Function{
 	"compact":    stdlib.CompactFunc,
 	"concat":     stdlib.ConcatFunc,
 	"contains":   stdlib.ContainsFunc,
+	"distinct":   stdlib.DistinctFunc,
 	"flatten":    stdlib.FlattenFunc,
 	"format":     stdlib.FormatFunc,
 	"join":       stdlib.JoinFunc,
@@ -509,6 +510,7 @@ var functions = map[string]function.Function{
 	"startswith":   startsWithFunc,
 	"try":          tryfunc.TryFunc,
 	"upper":        stdlib.UpperFunc,
+	"values":       stdlib.ValuesFunc,
 	"tostring":     stdlib.MakeToFunc(cty.String),
 }
 

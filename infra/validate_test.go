@@ -113,7 +113,7 @@ func TestTerraformValidateCatches(t *testing.T) {
 		{"unknown module argument", "modules/member_account/main.tf",
 			"  task_role_arn = var.task_role_arn", "  task_role     = var.task_role_arn", `An argument named "task_role" is not expected here`},
 		{"unknown resource attribute", "modules/iamjit/accounts.tf",
-			"  secret_string = jsonencode(var.member_accounts)", "  secret_value  = jsonencode(var.member_accounts)", `An argument named "secret_value" is not expected here`},
+			"  secret_string = jsonencode({", "  secret_value  = jsonencode({", `An argument named "secret_value" is not expected here`},
 		{"provider alias nobody declares", "environments/prod/main.tf",
 			"providers = { aws = aws.member }", "providers = { aws = aws.members }", `missing provider provider["registry.terraform.io/hashicorp/aws"].members`},
 	} {

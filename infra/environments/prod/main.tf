@@ -200,6 +200,8 @@ module "iam_modifier" {
   connector_role_arn = module.connector.role_arn
   group_path         = var.group_path
   role_path          = var.role_path
+  identity_center    = local.home_identity_center   # identity_center.tf
+  backstop           = local.home_modifier_backstop # backstop.tf
 }
 
 # --- a member account: its chain and groups, created there (provider aws.member) ---
@@ -218,6 +220,11 @@ module "member_account" {
   target_groups = {
     sym-readonly = { policy_arns = ["arn:aws:iam::aws:policy/ReadOnlyAccess"] }
   }
+
+  identity_center        = local.member_identity_center # identity_center.tf
+  backstop               = var.backstop                 # backstop.tf
+  backstop_group         = var.backstop_group
+  backstop_alarm_actions = var.member_backstop_alarm_actions
 }
 
 # --- iamjit ------------------------------------------------------------------------
@@ -245,6 +252,8 @@ module "iamjit" {
   role_path                 = var.role_path
   session_revocation        = var.session_revocation
   max_duration              = var.max_duration
+  identity_center           = local.iamjit_identity_center # identity_center.tf
+  backstop                  = local.iamjit_backstop        # backstop.tf
 
   extra_environment = {
     IAMJIT_IDENTITY = "username,tag:email"

@@ -21,7 +21,7 @@ locals {
     IAMJIT_LOG_LEVEL          = var.log_level
     IAMJIT_LOG_FORMAT         = "json"
     IAMJIT_RECONCILE_INTERVAL = var.reconcile_interval
-  })
+  }, local.identity_center_environment, local.backstop_environment)
 
   # The container's secrets, by variable, never in environment: the SSM
   # parameter or Secrets Manager secret each is read from (arn: what the
@@ -137,6 +137,11 @@ resource "aws_ecs_task_definition" "this" {
     precondition {
       condition     = var.stop_timeout > var.shutdown_timeout_seconds
       error_message = "stop_timeout must exceed shutdown_timeout_seconds, or ECS kills iamjit while it drains."
+    }
+
+    precondition {
+      condition     = try(var.identity_center.account_id, "") == "" || try(var.identity_center.account_id, "") == local.account_id || contains(local.member_account_ids, try(var.identity_center.account_id, ""))
+      error_message = "identity_center.account_id (IAMJIT_SSO_ACCOUNT) must be this account or one of member_accounts: iamjit reaches Identity Center through that account's chain."
     }
   }
 }

@@ -127,11 +127,12 @@ variable "external_id_kms_key_arn" {
 }
 
 variable "member_accounts" {
-  description = "IAMJIT_ACCOUNTS: the other AWS accounts iamjit serves, by account id, each with its role chain (connector_role_arn, external_id, iam_role_arn): merge module member_account's accounts_entry of each. The task role may assume exactly these connectors besides connector_role_arn; the map, as JSON, is one Secrets Manager secret created here, reaching the container through its secrets, never its environment. Empty (the default): this account only."
+  description = "IAMJIT_ACCOUNTS: the other AWS accounts iamjit serves, by account id, each with its role chain (connector_role_arn, external_id, iam_role_arn) and, with its expiry backstop, backstop_role_arn: merge module member_account's accounts_entry of each. The task role may assume exactly these connectors besides connector_role_arn; the map, as JSON, is one Secrets Manager secret created here, reaching the container through its secrets, never its environment. Empty (the default): this account only."
   type = map(object({
     connector_role_arn = string
     external_id        = string
     iam_role_arn       = string
+    backstop_role_arn  = optional(string)
   }))
   default   = {}
   nullable  = false
@@ -140,9 +141,10 @@ variable "member_accounts" {
   validation {
     condition = alltrue([
       for id, a in var.member_accounts : can(regex("^[0-9]{12}$", id)) &&
-      can(regex("^arn:[^:]+:iam::${id}:role/", a.connector_role_arn)) && can(regex("^arn:[^:]+:iam::${id}:role/", a.iam_role_arn))
+      can(regex("^arn:[^:]+:iam::${id}:role/", a.connector_role_arn)) && can(regex("^arn:[^:]+:iam::${id}:role/", a.iam_role_arn)) &&
+      (try(a.backstop_role_arn, null) == null || can(regex("^arn:[^:]+:iam::${id}:role/", try(a.backstop_role_arn, ""))))
     ])
-    error_message = "member_accounts: each key must be a 12-digit account id, its connector_role_arn and iam_role_arn roles of that account."
+    error_message = "member_accounts: each key must be a 12-digit account id, its connector_role_arn, iam_role_arn and backstop_role_arn (if any) roles of that account."
   }
 }
 
@@ -288,4 +290,55 @@ variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
   default     = {}
+}
+
+# --- Identity Center and the expiry backstop ----------------------------------
+
+variable "identity_center" {
+  description = "IAMJIT_SSO_*: instance_arn (IAMJIT_SSO_INSTANCE_ARN), account_id (IAMJIT_SSO_ACCOUNT, the account holding Identity Center: the home one or one of member_accounts), region (IAMJIT_SSO_REGION), and the allow-lists permission_set_arns (IAMJIT_SSO_PERMISSION_SETS), assignment_account_ids (IAMJIT_SSO_ASSIGNMENT_ACCOUNTS), group_ids (IAMJIT_SSO_GROUPS), comma-separated in the environment. Each optional: an empty one is not set (off); null (the default): all off."
+  type = object({
+    instance_arn           = optional(string, "")
+    account_id             = optional(string, "")
+    region                 = optional(string, "")
+    permission_set_arns    = optional(list(string), [])
+    assignment_account_ids = optional(list(string), [])
+    group_ids              = optional(list(string), [])
+  })
+  default = null
+
+  validation {
+    condition = (
+      try(var.identity_center.instance_arn, "") == "" || can(regex("^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9.-]{16}$", var.identity_center.instance_arn))
+      ) && (
+      try(var.identity_center.account_id, "") == "" || can(regex("^[0-9]{12}$", try(var.identity_center.account_id, "")))
+      ) && (
+      try(var.identity_center.region, "") == "" || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", try(var.identity_center.region, "")))
+      ) && alltrue([
+        for ps in try(var.identity_center.permission_set_arns, []) : can(regex("^arn:aws[a-z-]*:sso:::(permissionSet|instance)/(sso)?ins-[a-zA-Z0-9.-]{16}/ps-[a-zA-Z0-9./-]{16}$", ps))
+        ]) && alltrue([
+        for id in try(var.identity_center.assignment_account_ids, []) : can(regex("^[0-9]{12}$", id))
+        ]) && alltrue([
+        for g in try(var.identity_center.group_ids, []) : can(regex("^([0-9a-f]{10}-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", g))
+    ])
+    error_message = "identity_center: instance_arn arn:aws:sso:::instance/ssoins-<16>; account_id and assignment_account_ids of 12 digits; region a region name (us-east-1); permission_set_arns arn:aws:sso:::permissionSet/ssoins-<16>/ps-<16> (moto's arn:aws:sso:::instance/ssoins-<16>/ps-<16> too); group_ids Identity Store group ids (a UUID, optionally after 10 hex digits and a dash)."
+  }
+}
+
+variable "backstop" {
+  description = "The home account's expiry backstop (module backstop): role_arn (IAMJIT_BACKSTOP_ROLE_ARN; empty: off), group (IAMJIT_BACKSTOP_GROUP, the schedule group, default iamjit), grace (IAMJIT_BACKSTOP_GRACE: how long after a grant's expiry the schedule removes what iamjit has not, default 2m); null (the default): off. A member account's role is its backstop_role_arn in member_accounts."
+  type = object({
+    role_arn = optional(string, "")
+    group    = optional(string, "iamjit")
+    grace    = optional(string, "2m")
+  })
+  default = null
+
+  validation {
+    condition = (
+      try(var.backstop.role_arn, "") == "" || can(regex("^arn:[^:]+:iam::[0-9]{12}:role/", try(var.backstop.role_arn, "")))
+      ) && can(regex("^[0-9a-zA-Z-_.]{1,64}$", try(var.backstop.group, "iamjit"))) && (
+      can(regex("^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$", try(var.backstop.grace, "2m")))
+    )
+    error_message = "backstop: role_arn an IAM role ARN (or empty: off), group a Scheduler group name ([0-9a-zA-Z-_.], at most 64), grace a Go duration (2m)."
+  }
 }

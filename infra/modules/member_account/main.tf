@@ -28,7 +28,23 @@ module "iam_modifier" {
   connector_role_arn = module.connector.role_arn
   group_path         = var.group_path
   role_path          = var.role_path
+  identity_center    = var.identity_center
+  backstop           = var.backstop ? { schedule_group_name = var.backstop_group, role_arn = module.backstop[0].role_arn } : null
   tags               = var.tags
+}
+
+# The expiry backstop of this account (IAMJIT_BACKSTOP_*): schedules that end
+# this account's memberships run here, with this account's role.
+module "backstop" {
+  source = "../backstop"
+  count  = var.backstop ? 1 : 0
+
+  name                = var.name
+  schedule_group_name = var.backstop_group
+  group_path          = var.group_path
+  identity_center     = var.identity_center
+  alarm_actions       = var.backstop_alarm_actions
+  tags                = var.tags
 }
 
 # An attribute left out of a target group takes iam_target_group's default.

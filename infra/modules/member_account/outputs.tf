@@ -24,13 +24,25 @@ output "role_arns" {
 }
 
 output "accounts_entry" {
-  description = "This account's entry of IAMJIT_ACCOUNTS, {<account id> = {connector_role_arn, external_id, iam_role_arn}}: merge every member account's into module iamjit's member_accounts. Sensitive: it holds the external id."
+  description = "This account's entry of IAMJIT_ACCOUNTS, {<account id> = {connector_role_arn, external_id, iam_role_arn, backstop_role_arn}} (backstop_role_arn with backstop only): merge every member account's into module iamjit's member_accounts. Sensitive: it holds the external id."
   sensitive   = true
   value = {
-    (data.aws_caller_identity.current.account_id) = {
-      connector_role_arn = module.connector.role_arn
-      external_id        = var.external_id
-      iam_role_arn       = module.iam_modifier.role_arn
-    }
+    (data.aws_caller_identity.current.account_id) = merge(
+      {
+        connector_role_arn = module.connector.role_arn
+        external_id        = var.external_id
+        iam_role_arn       = module.iam_modifier.role_arn
+      },
+      var.backstop ? { backstop_role_arn = module.backstop[0].role_arn } : {},
+    )
   }
+}
+
+output "backstop" {
+  description = "This account's expiry backstop (with backstop): its execution role, schedule group and dead-letter queue; null without."
+  value = var.backstop ? {
+    role_arn            = module.backstop[0].role_arn
+    schedule_group_name = module.backstop[0].schedule_group_name
+    dlq_url             = module.backstop[0].dlq_url
+  } : null
 }

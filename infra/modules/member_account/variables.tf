@@ -52,3 +52,35 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "identity_center" {
+  description = "Set when this account holds IAM Identity Center (IAMJIT_SSO_ACCOUNT): module iam_modifier's identity_center (the instance, the identity store, iamjit's allow-lists). null: IAM groups only."
+  type = object({
+    instance_arn        = string
+    identity_store_id   = string
+    permission_set_arns = optional(list(string), [])
+    account_ids         = optional(list(string), [])
+    group_ids           = optional(list(string), [])
+    kms_key_arn         = optional(string)
+  })
+  default = null
+}
+
+variable "backstop" {
+  description = "Create this account's expiry backstop (module backstop) and let its IAM modifier manage the backstop schedules: its role becomes backstop_role_arn of accounts_entry. Off by default: an iamjit that does not know backstop_role_arn refuses an IAMJIT_ACCOUNTS entry holding it."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "backstop_group" {
+  description = "The backstop's schedule group: the home account's IAMJIT_BACKSTOP_GROUP (the same name in every account)."
+  type        = string
+  default     = "iamjit"
+}
+
+variable "backstop_alarm_actions" {
+  description = "ARNs of this account (an SNS topic) the backstop's dead-letter-queue alarm notifies."
+  type        = list(string)
+  default     = []
+}

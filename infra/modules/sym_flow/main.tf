@@ -10,6 +10,9 @@
 # holding no AWS role, so Sym holds no IAM rights and iamjit alone changes IAM.
 # Its targets are custom targets whose settings.iam_group names the group;
 # iamjit's decoder reads them as aws_iam_group targets (events.TargetCustom).
+# Identity Center targets (targets_sso.tf) are custom targets too, read by
+# their settings: permission_set_arn and account_id as aws_sso_permission_set,
+# group_id as aws_sso_group.
 
 locals {
   # Seconds of an "<n>m" or "<n>h" duration (Sym's duration choices, and
@@ -44,8 +47,19 @@ resource "sym_strategy" "iamjit" {
   type           = "custom"
   name           = var.name
   integration_id = sym_integration.iamjit.id
-  targets        = [for key in sort(keys(var.targets)) : sym_target.group[key].id]
+  targets = concat(
+    [for key in sort(keys(var.targets)) : sym_target.group[key].id],
+    [for key in sort(keys(var.sso_permission_set_targets)) : sym_target.permission_set[key].id],
+    [for key in sort(keys(var.sso_group_targets)) : sym_target.sso_group[key].id],
+  )
   implementation = "${path.module}/strategy.py"
+
+  lifecycle {
+    precondition {
+      condition     = length(var.targets) + length(var.sso_permission_set_targets) + length(var.sso_group_targets) > 0
+      error_message = "The flow must offer at least one target: targets, sso_permission_set_targets or sso_group_targets."
+    }
+  }
 }
 
 resource "sym_flow" "this" {
