@@ -439,10 +439,21 @@ func (s *Service) resolveSSO(ctx context.Context, req events.Request) (Key, stri
 		switch {
 		case req.PermissionSetARN == "" || req.AccountID == "":
 			return Key{}, "", reject(events.CodeInvalidRequest, "fields.target.settings.permission_set_arn and account_id are required"), nil
+		}
+		// A refusal names the account the request named, as foreign_account
+		// does for an IAM group's.
+		reject := func(msg string) *Rejection {
+			rej := reject(events.CodeTargetNotAllowed, msg)
+			if isAccountID(req.AccountID) {
+				rej.Account = req.AccountID
+			}
+			return rej
+		}
+		switch {
 		case !slices.Contains(p.PermissionSets, req.PermissionSetARN):
-			return Key{}, "", reject(events.CodeTargetNotAllowed, fmt.Sprintf("permission set %q is not in IAMJIT_SSO_PERMISSION_SETS", clip(req.PermissionSetARN))), nil
+			return Key{}, "", reject(fmt.Sprintf("permission set %q is not in IAMJIT_SSO_PERMISSION_SETS", clip(req.PermissionSetARN))), nil
 		case !slices.Contains(p.AssignmentAccounts, req.AccountID):
-			return Key{}, "", reject(events.CodeTargetNotAllowed, fmt.Sprintf("account %q is not in IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", clip(req.AccountID))), nil
+			return Key{}, "", reject(fmt.Sprintf("account %q is not in IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", clip(req.AccountID))), nil
 		}
 		k = Key{Kind: PermissionSet, Account: req.AccountID, Group: req.PermissionSetARN}
 	default: // events.TargetSSOGroup; checkRequest let no other type through
@@ -665,6 +676,19 @@ func groupName(s string) string {
 		return ""
 	}
 	return name
+}
+
+// isAccountID: twelve digits.
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func arnAccount(arn string) string {

@@ -32,6 +32,7 @@ type fakeSSO struct {
 func newFakeSSO() *fakeSSO {
 	return &fakeSSO{in: map[grants.Key]bool{}, users: map[string][]string{
 		aliceMail: {aliceID}, approver: {"user-approver"}, "twin@example.com": {"u1", "u2"},
+		"alice.alias@example.com": {aliceID}, // another email of the same Identity Store user
 	}}
 }
 
@@ -214,9 +215,14 @@ func TestSSORefusals(t *testing.T) {
 			r.Requester = "twin@example.com"
 			return r
 		}(), events.CodeAmbiguousUser},
-		{"approver is the same user", func() events.Request {
+		{"approver is the same email", func() events.Request {
 			r := ssoGroupReq(escalate("s7", "r7", 30))
 			r.Approver = strings.ToUpper(aliceMail)
+			return r
+		}(), events.CodeSelfApproval},
+		{"approver's email is the same Identity Store user", func() events.Request {
+			r := ssoGroupReq(escalate("s8", "r8", 30))
+			r.Approver = "alice.alias@example.com"
 			return r
 		}(), events.CodeSelfApproval},
 	}
@@ -225,6 +231,9 @@ func TestSSORefusals(t *testing.T) {
 			r := one(t, e.handle(t, c.req))
 			if r.DetailType != events.AccessRejected || r.Code != c.code || r.TargetType != c.req.TargetType {
 				t.Errorf("result %+v, want %s", r, c.code)
+			}
+			if c.req.TargetType == events.TargetSSOPermissionSet && c.code == events.CodeTargetNotAllowed && r.AccountID != c.req.AccountID {
+				t.Errorf("result %+v does not name the account asked for (%s)", r, c.req.AccountID)
 			}
 		})
 	}

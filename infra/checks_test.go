@@ -239,7 +239,7 @@ func (m *tfModule) keyPolicyDocs() map[string]bool {
 
 // unscopable are the actions that support no resource-level permissions:
 // "*" is the only resource IAM accepts for them.
-var unscopable = []string{"iam:GetAccountAuthorizationDetails", "iam:ListGroups", "iam:ListRoles", "iam:ListUsers", "ecr:GetAuthorizationToken", "kinesis:ListStreams",
+var unscopable = []string{"organizations:DescribeOrganization", "iam:GetAccountAuthorizationDetails", "iam:ListGroups", "iam:ListRoles", "iam:ListUsers", "ecr:GetAuthorizationToken", "kinesis:ListStreams",
 	// Service Authorization Reference: no resource type for these either.
 	"sso:ListInstances", "scheduler:ListSchedules"}
 

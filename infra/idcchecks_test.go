@@ -137,6 +137,7 @@ func modifierIdentityCenterGrants() map[string][]string {
 	users := []string{icStoreARN, icUsers}
 	return map[string][]string{
 		"sso:ListInstances":                           {"*"},
+		"organizations:DescribeOrganization":          {"*"},
 		"sso:CreateAccountAssignment":                 assign,
 		"sso:DeleteAccountAssignment":                 assign,
 		"sso:ListAccountAssignments":                  assign,
@@ -180,7 +181,7 @@ func modifierPerms(m *tfModule, vars map[string]cty.Value) ([]statement, problem
 // memberships (only with an allowed group where AWS requires one), and
 // kms:Decrypt on the instance's key. identity_center refuses wildcards.
 func checkModifierIdentityCenter(m *tfModule) problems {
-	prefixes := []string{"sso:", "identitystore:", "kms:"}
+	prefixes := []string{"sso:", "identitystore:", "kms:", "organizations:"}
 	perms, p := modifierPerms(m, nil)
 	p = append(p, exactGrants(perms, prefixes, map[string][]string{})...)
 	for _, kms := range []bool{true, false} {

@@ -462,6 +462,8 @@ var (
 		"sso:ListAccountAssignments", "sso:ListAccountAssignmentsForPrincipal",
 		"sso:GetInlinePolicyForPermissionSet", "sso:PutInlinePolicyToPermissionSet",
 		"sso:ProvisionPermissionSet", "sso:DescribePermissionSetProvisioningStatus",
+		// Only to warn when an assignment account is the management account.
+		"organizations:DescribeOrganization",
 	}
 	IdentityStoreActions = []string{
 		"identitystore:GetUserId", "identitystore:DescribeUser", "identitystore:ListUsers",

@@ -62,12 +62,15 @@ locals {
 
 data "aws_iam_policy_document" "identity_center" {
   # ListInstances takes no resource: "*" is the only resource IAM accepts.
+  # DescribeOrganization (no resource either) lets iamjit warn at start when
+  # an assignment account is the organisation's management account; without
+  # it iamjit only notes that it could not tell.
   dynamic "statement" {
     for_each = local.identity_center
     content {
       sid       = "FindTheInstance"
       effect    = "Allow"
-      actions   = ["sso:ListInstances"]
+      actions   = ["sso:ListInstances", "organizations:DescribeOrganization"]
       resources = ["*"]
     }
   }
