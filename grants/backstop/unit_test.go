@@ -210,11 +210,15 @@ func TestFireAtNeverEarly(t *testing.T) {
 func TestArmRewritesAForeignDefinition(t *testing.T) {
 	later := t0.Add(5 * time.Hour)
 	cases := map[string]func(*scheduler.GetScheduleOutput){
-		"disabled":   func(s *scheduler.GetScheduleOutput) { s.State = types.ScheduleStateDisabled },
-		"input":      func(s *scheduler.GetScheduleOutput) { s.Target.Input = aws.String(`{"GroupName":"admins","UserName":"bob"}`) },
-		"flexible":   func(s *scheduler.GetScheduleOutput) { s.FlexibleTimeWindow.Mode = types.FlexibleTimeWindowModeFlexible },
-		"none":       func(s *scheduler.GetScheduleOutput) { s.ActionAfterCompletion = types.ActionAfterCompletionNone },
-		"role":       func(s *scheduler.GetScheduleOutput) { s.Target.RoleArn = aws.String("arn:aws:iam::123456789012:role/other") },
+		"disabled": func(s *scheduler.GetScheduleOutput) { s.State = types.ScheduleStateDisabled },
+		"input": func(s *scheduler.GetScheduleOutput) {
+			s.Target.Input = aws.String(`{"GroupName":"admins","UserName":"bob"}`)
+		},
+		"flexible": func(s *scheduler.GetScheduleOutput) { s.FlexibleTimeWindow.Mode = types.FlexibleTimeWindowModeFlexible },
+		"none":     func(s *scheduler.GetScheduleOutput) { s.ActionAfterCompletion = types.ActionAfterCompletionNone },
+		"role": func(s *scheduler.GetScheduleOutput) {
+			s.Target.RoleArn = aws.String("arn:aws:iam::123456789012:role/other")
+		},
 		"no dlq":     func(s *scheduler.GetScheduleOutput) { s.Target.DeadLetterConfig = nil },
 		"enddate":    func(s *scheduler.GetScheduleOutput) { s.EndDate = aws.Time(t0) },
 		"expression": func(s *scheduler.GetScheduleOutput) { s.ScheduleExpression = aws.String("rate(5 minutes)") },
