@@ -354,8 +354,14 @@ func TestMotoFireRemovesTheIAMUser(t *testing.T) {
 	m := startMoto(t)
 	ctx := context.Background()
 	for _, err := range []error{
-		func() error { _, err := m.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("alice")}); return err }(),
-		func() error { _, err := m.iam.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("admins")}); return err }(),
+		func() error {
+			_, err := m.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("alice")})
+			return err
+		}(),
+		func() error {
+			_, err := m.iam.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("admins")})
+			return err
+		}(),
 		func() error {
 			_, err := m.iam.AddUserToGroup(ctx, &iam.AddUserToGroupInput{UserName: aws.String("alice"), GroupName: aws.String("admins")})
 			return err
