@@ -47,11 +47,16 @@ const (
 	// its schedule a minute from now, so that AWS accepts and fires it. Later
 	// is never early.
 	MinLead = time.Minute
-	// The retry policy of every schedule: the most AWS allows, so that a
-	// removal throttled or failing for a while keeps being tried for a day
-	// before its dead-letter event.
+	// The retry policy of every schedule: up to 185 attempts (AWS's most)
+	// within an hour of the firing time, then the dead-letter event. Not
+	// AWS's longest event age (24 h): a retry still running when iamjit is
+	// back and grants the membership again would end the new grant, and
+	// whether moving or deleting a schedule stops the retries of an
+	// invocation already under way is not documented. An hour bounds that
+	// window; a removal that fails for an hour is an incident the
+	// dead-letter queue reports.
 	MaxRetryAttempts = 185
-	MaxEventAge      = 24 * time.Hour
+	MaxEventAge      = time.Hour
 )
 
 // Where the settings come from, named by every error about them.

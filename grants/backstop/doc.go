@@ -29,12 +29,12 @@
 //
 // It fires at(latest expiry + grace) in UTC, rounded up to the second,
 // with FlexibleTimeWindow OFF, ActionAfterCompletion DELETE (a fired
-// schedule deletes itself), the most retries AWS allows (185 over 24 h)
-// and, when configured, a dead-letter queue. For an Identity Center kind
-// "the account that holds the membership" is the one that holds the
-// instance, where the Identity Center APIs are called; Name includes the
-// kind and the account assigned, so assignments of one permission set in
-// two accounts have two schedules there.
+// schedule deletes itself), a retry policy (185 attempts within an hour:
+// see MaxEventAge) and, when configured, a dead-letter queue. For an
+// Identity Center kind "the account that holds the membership" is the one
+// that holds the instance, where the Identity Center APIs are called;
+// Name includes the kind and the account assigned, so assignments of one
+// permission set in two accounts have two schedules there.
 //
 // # Never early
 //

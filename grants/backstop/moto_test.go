@@ -127,7 +127,7 @@ func TestMotoArmMoveDisarm(t *testing.T) {
 		aws.ToString(tgt.Arn) != "arn:aws:scheduler:::aws-sdk:iam:removeUserFromGroup" ||
 		aws.ToString(tgt.Input) != `{"GroupName":"admins","UserName":"alice"}` ||
 		aws.ToString(tgt.RoleArn) != m.role || tgt.DeadLetterConfig == nil || aws.ToString(tgt.DeadLetterConfig.Arn) != m.dlq ||
-		aws.ToInt32(tgt.RetryPolicy.MaximumRetryAttempts) != 185 || aws.ToInt32(tgt.RetryPolicy.MaximumEventAgeInSeconds) != 86400 ||
+		aws.ToInt32(tgt.RetryPolicy.MaximumRetryAttempts) != 185 || aws.ToInt32(tgt.RetryPolicy.MaximumEventAgeInSeconds) != 3600 ||
 		s.ActionAfterCompletion != types.ActionAfterCompletionDelete || s.State != types.ScheduleStateEnabled ||
 		s.FlexibleTimeWindow == nil || s.FlexibleTimeWindow.Mode != types.FlexibleTimeWindowModeOff {
 		js, _ := json.Marshal(s)

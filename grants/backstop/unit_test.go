@@ -109,7 +109,7 @@ func TestArmCreatesTheFullDefinition(t *testing.T) {
 			t.Errorf("%s = %q, want %q", what, c[0], c[1])
 		}
 	}
-	if r := in.Target.RetryPolicy; aws.ToInt32(r.MaximumRetryAttempts) != 185 || aws.ToInt32(r.MaximumEventAgeInSeconds) != 86400 {
+	if r := in.Target.RetryPolicy; aws.ToInt32(r.MaximumRetryAttempts) != 185 || aws.ToInt32(r.MaximumEventAgeInSeconds) != 3600 {
 		t.Errorf("retry policy %d attempts, %d s", aws.ToInt32(r.MaximumRetryAttempts), aws.ToInt32(r.MaximumEventAgeInSeconds))
 	}
 	if !strings.Contains(aws.ToString(in.Description), "alice in admins") {
@@ -163,7 +163,7 @@ func TestMoveSendsTheFullDefinition(t *testing.T) {
 	}
 	// And the stored schedule, rebuilt from the update alone, is still right.
 	s, _, _ := b.Get(context.Background(), alice)
-	if s.ActionAfterCompletion != "DELETE" || s.State != "ENABLED" || !s.FlexibleOff || s.EventAge != 24*time.Hour {
+	if s.ActionAfterCompletion != "DELETE" || s.State != "ENABLED" || !s.FlexibleOff || s.EventAge != time.Hour {
 		t.Fatalf("after the move: %+v", s)
 	}
 }
