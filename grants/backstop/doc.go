@@ -99,4 +99,9 @@
 //     cannot read is rewritten (its At is zero, earlier than any time).
 //   - ListSchedules answers summaries (no expression, input or role), as
 //     AWS does: List reads each schedule.
+//   - With IAM access control on, every signed scheduler GET
+//     (GetScheduleGroup, GetSchedule, ListSchedules) is refused with
+//     SignatureDoesNotMatch, even one the policy allows; POSTs are checked
+//     against the policy. So the backstop runs only against a moto with
+//     access control off; moto never checks iam:PassRole either.
 package backstop
