@@ -32,6 +32,9 @@ type Account struct {
 	// SSO is Identity Center, set on the one account that holds the
 	// instance (IAMJIT_SSO_ACCOUNT); nil elsewhere and when it is off.
 	SSO *IdentityCenter
+	// Backstop keeps the AWS-run schedules of the memberships this
+	// account's chain changes (Of); nil: off.
+	Backstop Backstop
 }
 
 // IdentityCenter is what acts in Identity Center, through the chain of the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // maxMembershipChanges bounds how often one converge chases a membership
@@ -24,6 +25,9 @@ type change struct {
 	// the grant explain picks of those the item holds (Converge).
 	note    string
 	explain []string
+	// expires, when set, is the expiry of the grant just written: the
+	// backstop is armed to at least it (else to the store's latest).
+	expires time.Time
 }
 
 // converge makes IAM agree with the membership item k, in k's account, and
@@ -61,9 +65,20 @@ func (s *Service) converge(ctx context.Context, k Key, c change) (bool, Sessions
 		var err error
 		if want {
 			t.Action, t.Note = "iam_add", c.note
+			if k.Kind != SSOGroup {
+				// Before the add: a schedule a killed replica left is moved
+				// before the membership it would end exists.
+				s.arm(ctx, acct, k, c.expires)
+			}
 			t.IAMRequestID, err = members.Add(ctx, k)
+			if err == nil && k.Kind == SSOGroup {
+				s.arm(ctx, acct, k, c.expires) // its removal names the membership id
+			}
 		} else {
 			t.IAMRequestID, err = members.Remove(ctx, k)
+			if err == nil {
+				s.disarm(ctx, acct, k)
+			}
 			if err == nil && (t.IAMRequestID != "" || dirty) {
 				var res SessionsEnded
 				res, err = s.endSessions(ctx, acct, k, grantID, c.symID)

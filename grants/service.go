@@ -119,6 +119,9 @@ type Service struct {
 	// undo is logged: a process killed between the two never has a log line
 	// that its counter lacks.
 	OnStaleAdd func()
+	// OnBackstop, when set, hears every backstop write: op is what Arm did
+	// or BackstopDisarmed, err its failure.
+	OnBackstop func(op string, err error)
 }
 
 // Outcome of one request.
@@ -191,7 +194,7 @@ func (s *Service) escalate(ctx context.Context, req events.Request) (Outcome, er
 	case err != nil:
 		return Outcome{}, fmt.Errorf("activate grant %s: %w", g.ID, err)
 	}
-	if _, _, err := s.converge(ctx, g.Key(), change{token: token, want: true, grantID: g.ID, symID: req.SymEventID}); err != nil {
+	if _, _, err := s.converge(ctx, g.Key(), change{token: token, want: true, grantID: g.ID, symID: req.SymEventID, expires: g.ExpiresAt}); err != nil {
 		return Outcome{}, err
 	}
 	if s.Timers != nil {

@@ -1,0 +1,86 @@
+package grants
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Backstop keeps, for every membership, one schedule that AWS runs to end
+// it by itself after its latest expiry plus a grace, so that access ends
+// even when no iamjit process is left to end it (grants/backstop). It never
+// moves a schedule earlier than the latest expiry of the membership's
+// active grants.
+type Backstop interface {
+	// Arm makes k's schedule fire no earlier than expires plus the grace,
+	// creating or moving it (never earlier); it says what it did.
+	Arm(ctx context.Context, k Key, expires time.Time) (string, error)
+	// Disarm deletes k's schedule at the end of its last grant; none is
+	// success.
+	Disarm(ctx context.Context, k Key) error
+}
+
+// BackstopDisarmed is the op OnBackstop hears for a deleted schedule.
+const BackstopDisarmed = "deleted"
+
+// arm keeps k's backstop at least at expires (zero: the latest expiry of
+// k's active grants). A failure does not fail the request: access stays as
+// granted, iamjit's own expiry still ends it, the failure is counted and
+// logged, and the sweep's backstop check arms it again (CheckBackstops).
+func (s *Service) arm(ctx context.Context, acct *Account, k Key, expires time.Time) {
+	if acct.Backstop == nil {
+		return
+	}
+	op, err := s.armBackstop(ctx, acct, k, expires)
+	s.observeBackstop(ctx, k, op, err)
+}
+
+func (s *Service) armBackstop(ctx context.Context, acct *Account, k Key, expires time.Time) (string, error) {
+	if expires.IsZero() {
+		latest, active, err := s.LatestExpiry(ctx, k)
+		if err != nil || !active {
+			return "", err
+		}
+		expires = latest
+	}
+	return acct.Backstop.Arm(ctx, k, expires)
+}
+
+// disarm deletes k's backstop after its removal; a failure is counted and
+// logged (the schedule, if it fires, removes a user who is not there, and a
+// later grant of k moves it).
+func (s *Service) disarm(ctx context.Context, acct *Account, k Key) {
+	if acct.Backstop == nil {
+		return
+	}
+	s.observeBackstop(ctx, k, BackstopDisarmed, acct.Backstop.Disarm(ctx, k))
+}
+
+func (s *Service) observeBackstop(ctx context.Context, k Key, op string, err error) {
+	if s.OnBackstop != nil {
+		s.OnBackstop(op, err)
+	}
+	if err != nil {
+		s.Log.WarnContext(ctx, "expiry backstop not written; iamjit's own expiry still ends the membership", "membership", k.String(), "op", op, "err", err)
+	}
+}
+
+// LatestExpiry is the latest expiry of membership k's active grants, as the
+// store holds them now; active is false when it has none.
+func (s *Service) LatestExpiry(ctx context.Context, k Key) (time.Time, bool, error) {
+	m, err := s.Store.Membership(ctx, k)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read membership %s: %w", k, err)
+	}
+	var latest time.Time
+	for _, id := range m.GrantIDs {
+		g, err := s.Store.GetGrant(ctx, id)
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("read grant %s of %s: %w", id, k, err)
+		}
+		if g.State == StateActive && g.ExpiresAt.After(latest) {
+			latest = g.ExpiresAt
+		}
+	}
+	return latest, !latest.IsZero(), nil
+}
