@@ -457,7 +457,8 @@ func (r *Revoker) Repair(ctx context.Context, grace time.Duration, limit int32) 
 // MaxSessionDuration and whose older sessions the role's policy in IAM does
 // not deny.
 type Missing struct {
-	RoleARN  string
+	RoleARN  string // or the permission set's ARN (PermissionSets.Check)
+	Account  string // PermissionSets.Check: the account of the user's sessions
 	User     string
 	At       time.Time
 	Restored bool // enforce rewrote the role's policy
