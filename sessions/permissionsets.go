@@ -243,7 +243,9 @@ func (p *PermissionSets) converge(ctx context.Context, ps string, force []string
 			}
 		}
 	}()
-	start, pause := p.Now(), 200*time.Millisecond
+	// Waiting is bounded by the pauses slept, not the clock: a clock that
+	// stands still (or jumps) neither stalls nor ends it.
+	waited, pause := time.Duration(0), 200*time.Millisecond
 	for round := 0; round < maxConverge; {
 		st, err := p.Store.GetSet(ctx, ps)
 		if err != nil {
@@ -274,12 +276,13 @@ func (p *PermissionSets) converge(ctx context.Context, ps string, force []string
 		}
 		if !ok {
 			held = false
-			if p.Now().Sub(start)+pause > p.wait() {
-				return o, &awsx.Transient{Err: fmt.Errorf("revoke sessions on %s: another writer held it for %s", ps, p.Now().Sub(start))}
+			if waited+pause > p.wait() {
+				return o, &awsx.Transient{Err: fmt.Errorf("revoke sessions on %s: another writer held it for over %s", ps, waited)}
 			}
 			if err := p.sleep(ctx, pause); err != nil {
 				return o, fmt.Errorf("waiting for the lease on %s: %w", ps, err)
 			}
+			waited += pause
 			pause = min(2*pause, 5*time.Second)
 			continue
 		}
