@@ -34,4 +34,11 @@
 // the last PutRolePolicy always reflects the last write, and replicas never
 // lose each other's statements. A writer that dies leaves the item dirty;
 // Repair (the sweeper) finishes it.
+//
+// PermissionSets does the same for Identity Center: an ended assignment (or
+// group membership) adds a Deny to the permission set's inline policy, by
+// identitystore:userId, aws:PrincipalAccount and aws:TokenIssueTime, beside
+// the customer's own statements, then provisions the permission set to the
+// account. Its items use the same protocol plus pending accounts and a
+// lease (permissionsets.go says why).
 package sessions

@@ -78,17 +78,8 @@ const stamp = "2006-01-02T15:04:05Z"
 // maxSession) are dropped. budget is what IAM leaves for this policy: the
 // inline limit less the role's other inline policies.
 func Render(entries map[string]time.Time, perUser bool, maxSession time.Duration, now time.Time, budget int) Plan {
-	p := Plan{Users: map[string]time.Time{}}
-	for u, at := range entries {
-		if Cutoff(at).Add(maxSession).After(now) {
-			p.Users[u] = at
-			if p.Prune.IsZero() || Cutoff(at).Add(maxSession).Before(p.Prune) {
-				p.Prune = Cutoff(at).Add(maxSession)
-			}
-		} else {
-			p.Drop = append(p.Drop, u)
-		}
-	}
+	p := Plan{}
+	p.Users, p.Drop, p.Prune = live(entries, maxSession, now)
 	slices.Sort(p.Drop)
 	if len(p.Users) == 0 {
 		return p
@@ -105,6 +96,26 @@ func Render(entries map[string]time.Time, perUser bool, maxSession time.Duration
 		p.Doc, p.NoRoom = "", true
 	}
 	return p
+}
+
+// live splits entries (anything -> revocation time) into those whose
+// sessions may still be alive, cutoff younger than maxSession, and those to
+// drop; prune is when the oldest kept entry stops denying anything (zero
+// when none is kept). Roles and permission sets prune alike.
+func live[K comparable](entries map[K]time.Time, maxSession time.Duration, now time.Time) (keep map[K]time.Time, drop []K, prune time.Time) {
+	keep = map[K]time.Time{}
+	for k, at := range entries {
+		end := Cutoff(at).Add(maxSession)
+		if !end.After(now) {
+			drop = append(drop, k)
+			continue
+		}
+		keep[k] = at
+		if prune.IsZero() || end.Before(prune) {
+			prune = end
+		}
+	}
+	return keep, drop, prune
 }
 
 // userDoc denies each user's sessions issued before their revocation; users

@@ -457,7 +457,8 @@ func (r *Revoker) Repair(ctx context.Context, grace time.Duration, limit int32) 
 // MaxSessionDuration and whose older sessions the role's policy in IAM does
 // not deny.
 type Missing struct {
-	RoleARN  string
+	RoleARN  string // or the permission set's ARN (PermissionSets.Check)
+	Account  string // PermissionSets.Check: the account of the user's sessions
 	User     string
 	At       time.Time
 	Restored bool // enforce rewrote the role's policy
@@ -519,6 +520,14 @@ func (r *Revoker) Check(ctx context.Context, enforce bool) ([]Missing, error) {
 // before a time at or after at's cutoff and, optionally, aws:SourceIdentity
 // naming user.
 func Denies(doc, user string, at time.Time) bool {
+	return deniesWith(doc, at, map[string]string{"aws:SourceIdentity": user})
+}
+
+// deniesWith reports whether doc has a Deny of * on * whose conditions are
+// aws:TokenIssueTime (DateLessThan) before a time at or after at's cutoff
+// and, optionally, StringEquals on a key of keys whose values include that
+// key's value; any other condition makes a statement not count.
+func deniesWith(doc string, at time.Time, keys map[string]string) bool {
 	if doc == "" {
 		return false
 	}
@@ -531,14 +540,15 @@ func Denies(doc, user string, at time.Time) bool {
 			continue
 		}
 		covered, extra := false, false
-		for op, keys := range st.Condition {
-			for k, vals := range keys {
+		for op, conds := range st.Condition {
+			for k, vals := range conds {
+				want, keyed := keys[k]
 				switch {
 				case op == "DateLessThan" && k == "aws:TokenIssueTime" && len(vals) == 1:
 					t, err := time.Parse(stamp, vals[0])
 					covered = err == nil && !t.Before(Cutoff(at))
-				case op == "StringEquals" && k == "aws:SourceIdentity":
-					extra = extra || !slices.Contains(vals, user)
+				case op == "StringEquals" && keyed:
+					extra = extra || !slices.Contains(vals, want)
 				default:
 					extra = true
 				}

@@ -1,6 +1,7 @@
 package identitycenter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -176,4 +177,39 @@ func requestID(awsID, asyncID string) string {
 		return awsID
 	}
 	return asyncID
+}
+
+// GroupAssignment is one permission set assigned to a group in one account.
+type GroupAssignment struct {
+	PermissionSetARN string
+	AccountID        string
+}
+
+// GroupAssignments lists what the group is assigned
+// (ListAccountAssignmentsForPrincipal, PrincipalType GROUP), sorted by
+// permission set then account, each once (moto may hold copies). A group
+// with no assignment, or one AWS does not know, has none.
+func (c *Client) GroupAssignments(ctx context.Context, groupID string) ([]GroupAssignment, error) {
+	in, err := c.instance()
+	if err != nil {
+		return nil, err
+	}
+	out := []GroupAssignment{}
+	p := ssoadmin.NewListAccountAssignmentsForPrincipalPaginator(c.admin, &ssoadmin.ListAccountAssignmentsForPrincipalInput{
+		InstanceArn: &in.arn, PrincipalId: &groupID, PrincipalType: types.PrincipalTypeGroup})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list assignments of group %s: %w", groupID, err)
+		}
+		for _, as := range page.AccountAssignments {
+			if as.PrincipalType == types.PrincipalTypeGroup && aws.ToString(as.PrincipalId) == groupID {
+				out = append(out, GroupAssignment{PermissionSetARN: aws.ToString(as.PermissionSetArn), AccountID: aws.ToString(as.AccountId)})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b GroupAssignment) int {
+		return cmp.Or(cmp.Compare(a.PermissionSetARN, b.PermissionSetARN), cmp.Compare(a.AccountID, b.AccountID))
+	})
+	return slices.Compact(out), nil
 }

@@ -390,3 +390,64 @@ func TestMotoUserByEmail(t *testing.T) {
 		t.Errorf("two users with one email: %v, want ambiguous_user", err)
 	}
 }
+
+// GroupAssignments lists a group's permission sets and accounts through
+// ListAccountAssignmentsForPrincipal, which moto 5.2.1 answers; copies
+// (moto stores a second CreateAccountAssignment) come back once, and
+// another principal's assignments never.
+func TestMotoGroupAssignments(t *testing.T) {
+	m := startMoto(t)
+	ctx := context.Background()
+	var sets []string
+	for _, name := range []string{"ro", "admin"} {
+		ps, err := m.sso.CreatePermissionSet(ctx, &ssoadmin.CreatePermissionSetInput{InstanceArn: &m.inst, Name: aws.String(name), SessionDuration: aws.String("PT1H")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets = append(sets, aws.ToString(ps.PermissionSet.PermissionSetArn))
+	}
+	g, err := m.ids.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: &m.store, DisplayName: aws.String("ops")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := aws.ToString(g.GroupId)
+	alice := m.createUser(t, "alice", "alice@example.com")
+	const other = "210987654321"
+	assign := func(ps, acct string, typ types.PrincipalType, id string) {
+		if _, err := m.sso.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{InstanceArn: &m.inst, PermissionSetArn: &ps,
+			TargetId: &acct, TargetType: types.TargetTypeAwsAccount, PrincipalType: typ, PrincipalId: &id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assign(sets[0], motoserver.AccountID, types.PrincipalTypeGroup, gid)
+	assign(sets[0], motoserver.AccountID, types.PrincipalTypeGroup, gid) // a copy
+	assign(sets[0], other, types.PrincipalTypeGroup, gid)
+	assign(sets[1], other, types.PrincipalTypeGroup, gid)
+	assign(sets[1], motoserver.AccountID, types.PrincipalTypeUser, alice)
+
+	got, err := m.c.GroupAssignments(ctx, gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []identitycenter.GroupAssignment{{sets[0], motoserver.AccountID}, {sets[0], other}, {sets[1], other}}
+	slices.SortFunc(want, func(a, b identitycenter.GroupAssignment) int {
+		return strings.Compare(a.PermissionSetARN+a.AccountID, b.PermissionSetARN+b.AccountID)
+	})
+	if !slices.Equal(got, want) {
+		t.Fatalf("GroupAssignments = %v, want %v", got, want)
+	}
+	if none, err := m.c.GroupAssignments(ctx, "9a25a0e7-aee5-4448-815f-9834a59bc1dd"); err != nil || len(none) != 0 {
+		t.Errorf("unknown group: %v, %v", none, err)
+	}
+
+	// DeleteInlinePolicy: the inline policy is gone afterwards.
+	if _, err := m.c.PutInlinePolicy(ctx, sets[0], `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.c.DeleteInlinePolicy(ctx, sets[0]); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := m.c.InlinePolicy(ctx, sets[0]); err != nil || p != "" {
+		t.Errorf("InlinePolicy after delete = %q, %v", p, err)
+	}
+}

@@ -95,3 +95,23 @@ func provisioningStatus(s *types.PermissionSetProvisioningStatus) status {
 	}
 	return status{value: s.Status, reason: aws.ToString(s.FailureReason)}
 }
+
+// DeleteInlinePolicy removes the permission set's inline policy (AWS
+// refuses an empty one) and returns the call's request id. Accounts see it
+// only after Provision.
+func (c *Client) DeleteInlinePolicy(ctx context.Context, permissionSetARN string) (string, error) {
+	in, err := c.instance()
+	if err != nil {
+		return "", err
+	}
+	out, err := c.admin.DeleteInlinePolicyFromPermissionSet(ctx, &ssoadmin.DeleteInlinePolicyFromPermissionSetInput{
+		InstanceArn: &in.arn, PermissionSetArn: &permissionSetARN})
+	var nf *types.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return "", &NotFoundError{Kind: "permission set", ID: permissionSetARN, Err: err}
+	}
+	if err != nil {
+		return "", fmt.Errorf("delete the inline policy of %s: %w", permissionSetARN, err)
+	}
+	return awsx.RequestID(out.ResultMetadata), nil
+}

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -79,20 +80,35 @@ func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Va
 
 // Add implements sessions.Store.
 func (s *Store) Add(ctx context.Context, role sessions.Role, user string, at time.Time, token string) error {
-	now := s.now()
-	names := map[string]string{"#tok": "token", "#ttl": "ttl", "#kind": "kind"}
-	vals := map[string]types.AttributeValue{
-		":arn": str(role.ARN), ":name": str(role.Name), ":kind": str("role"), ":tok": str(token),
-		":dirty": str(dueDirty), ":now": str(ts(now)), ":one": &types.AttributeValueMemberN{Value: "1"},
-		":ttl": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(itemTTL).Unix(), 10)},
+	vals := map[string]types.AttributeValue{":arn": str(role.ARN), ":name": str(role.Name), ":kind": str("role")}
+	err := s.add(ctx, roleKey(role.ARN), dueDirty, "#kind = :kind, role_arn = :arn, role_name = :name", nil, vals, userAttr+user, at, token)
+	if err != nil {
+		return fmt.Errorf("add %s to role item %s: %w", user, role.ARN, err)
 	}
-	base := "SET #kind = :kind, role_arn = :arn, role_name = :name, #tok = :tok, due_pk = :dirty, due_at = :now, #ttl = :ttl"
+	return nil
+}
+
+// add is one write of the item protocol: entry (an attribute) takes at
+// unless a later time is recorded, the item takes token, is marked dirty in
+// partition dirty and lives on; set, names and vals add the kind's own
+// attributes.
+func (s *Store) add(ctx context.Context, key map[string]types.AttributeValue, dirty, set string, names map[string]string, vals map[string]types.AttributeValue, entry string, at time.Time, token string) error {
+	now := s.now()
+	names = maps.Clone(names)
+	if names == nil {
+		names = map[string]string{}
+	}
+	names["#tok"], names["#ttl"], names["#kind"] = "token", "ttl", "kind"
+	vals = maps.Clone(vals)
+	vals[":tok"], vals[":dirty"], vals[":now"], vals[":one"] = str(token), str(dirty), str(ts(now)), &types.AttributeValueMemberN{Value: "1"}
+	vals[":ttl"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(itemTTL).Unix(), 10)}
+	base := "SET " + set + ", #tok = :tok, due_pk = :dirty, due_at = :now, #ttl = :ttl"
 	in := &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: roleKey(role.ARN),
+		TableName: &s.table, Key: key,
 		UpdateExpression:    aws.String(base + ", #u = :at ADD version :one"),
 		ConditionExpression: aws.String("attribute_not_exists(#u) OR #u < :at"),
 	}
-	in.ExpressionAttributeNames = map[string]string{"#u": userAttr + user}
+	in.ExpressionAttributeNames = map[string]string{"#u": entry}
 	for k, v := range names {
 		in.ExpressionAttributeNames[k] = v
 	}
@@ -103,20 +119,17 @@ func (s *Store) Add(ctx context.Context, role sessions.Role, user string, at tim
 	_, err := s.db.UpdateItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		// A later revocation of this user is recorded already: keep it, but
+		// A later revocation of this entry is recorded already: keep it, but
 		// still take the token, so this writer's render is the one that must
-		// reach IAM.
+		// reach AWS.
 		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &s.table, Key: roleKey(role.ARN),
+			TableName: &s.table, Key: key,
 			UpdateExpression:          aws.String(base + " ADD version :one"),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: vals,
 		})
 	}
-	if err != nil {
-		return fmt.Errorf("add %s to role item %s: %w", user, role.ARN, err)
-	}
-	return nil
+	return err
 }
 
 // Get implements sessions.Store.
@@ -154,26 +167,45 @@ func decode(item map[string]types.AttributeValue) (sessions.RoleState, error) {
 
 // Synced implements sessions.Store.
 func (s *Store) Synced(ctx context.Context, arn, token string, drop []string, remaining int, prune time.Time) (bool, error) {
-	names := map[string]string{"#tok": "token"}
-	vals := map[string]types.AttributeValue{":tok": str(token)}
+	var attrs []string
+	for _, u := range drop {
+		attrs = append(attrs, userAttr+u)
+	}
+	ok, err := s.synced(ctx, roleKey(arn), dueClean, "#tok = :tok", nil, map[string]types.AttributeValue{":tok": str(token)}, attrs, remaining, prune)
+	if err != nil {
+		return false, fmt.Errorf("mark role item %s synced: %w", arn, err)
+	}
+	return ok, nil
+}
+
+// synced is the protocol's other write: only if cond holds (the token, and
+// whatever the kind adds), remove the attributes drop, mark the item clean
+// in partition clean, due at prune, or delete it when remaining is 0.
+func (s *Store) synced(ctx context.Context, key map[string]types.AttributeValue, clean, cond string, names map[string]string, vals map[string]types.AttributeValue, drop []string, remaining int, prune time.Time) (bool, error) {
+	names = maps.Clone(names)
+	if names == nil {
+		names = map[string]string{}
+	}
+	names["#tok"] = "token"
+	vals = maps.Clone(vals)
 	var err error
 	if remaining == 0 {
-		_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: roleKey(arn),
-			ConditionExpression: aws.String("#tok = :tok"), ExpressionAttributeNames: names, ExpressionAttributeValues: vals})
+		_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key,
+			ConditionExpression: &cond, ExpressionAttributeNames: names, ExpressionAttributeValues: vals})
 	} else {
 		expr := "SET due_pk = :clean, due_at = :prune"
-		vals[":clean"], vals[":prune"] = str(dueClean), str(ts(prune))
-		for i, u := range drop {
+		vals[":clean"], vals[":prune"] = str(clean), str(ts(prune))
+		for i, a := range drop {
 			n := "#d" + strconv.Itoa(i)
-			names[n] = userAttr + u
+			names[n] = a
 			if i == 0 {
 				expr += " REMOVE " + n
 			} else {
 				expr += ", " + n
 			}
 		}
-		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: roleKey(arn),
-			UpdateExpression: &expr, ConditionExpression: aws.String("#tok = :tok"),
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.table, Key: key,
+			UpdateExpression: &expr, ConditionExpression: &cond,
 			ExpressionAttributeNames: names, ExpressionAttributeValues: vals})
 	}
 	var ccf *types.ConditionalCheckFailedException
@@ -181,18 +213,18 @@ func (s *Store) Synced(ctx context.Context, arn, token string, drop []string, re
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("mark role item %s synced: %w", arn, err)
+		return false, err
 	}
 	return true, nil
 }
 
 // Due implements sessions.Store.
 func (s *Store) Due(ctx context.Context, dirtyBefore, now time.Time, limit int32) ([]sessions.RoleState, error) {
-	dirty, err := s.query(ctx, dueDirty, dirtyBefore, limit)
+	dirty, err := query(ctx, s, dueDirty, dirtyBefore, limit, decode)
 	if err != nil {
 		return nil, err
 	}
-	clean, err := s.query(ctx, dueClean, now, limit)
+	clean, err := query(ctx, s, dueClean, now, limit, decode)
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +235,11 @@ func (s *Store) Due(ctx context.Context, dirtyBefore, now time.Time, limit int32
 // a table scan).
 func (s *Store) All(ctx context.Context) ([]sessions.RoleState, error) {
 	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-	dirty, err := s.query(ctx, dueDirty, far, 0)
+	dirty, err := query(ctx, s, dueDirty, far, 0, decode)
 	if err != nil {
 		return nil, err
 	}
-	clean, err := s.query(ctx, dueClean, far, 0)
+	clean, err := query(ctx, s, dueClean, far, 0, decode)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +247,7 @@ func (s *Store) All(ctx context.Context) ([]sessions.RoleState, error) {
 }
 
 // query reads one partition of the index up to upTo; limit 0 reads it all.
-func (s *Store) query(ctx context.Context, partition string, upTo time.Time, limit int32) ([]sessions.RoleState, error) {
+func query[T any](ctx context.Context, s *Store, partition string, upTo time.Time, limit int32, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
 	in := &dynamodb.QueryInput{
 		TableName: &s.table, IndexName: aws.String(indexName),
 		KeyConditionExpression: aws.String("due_pk = :p AND due_at <= :t"),
@@ -226,7 +258,7 @@ func (s *Store) query(ctx context.Context, partition string, upTo time.Time, lim
 	if limit > 0 {
 		in.Limit = aws.Int32(limit)
 	}
-	var out []sessions.RoleState
+	var out []T
 	p := dynamodb.NewQueryPaginator(s.db, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
