@@ -246,7 +246,7 @@ func (p *PermissionSets) converge(ctx context.Context, ps string, force []string
 	// Waiting is bounded by the pauses slept, not the clock: a clock that
 	// stands still (or jumps) neither stalls nor ends it.
 	waited, pause := time.Duration(0), 200*time.Millisecond
-	for round := 0; round < maxConverge; {
+	for round := 0; round < maxRoleItemChanges; {
 		st, err := p.Store.GetSet(ctx, ps)
 		if err != nil {
 			return o, fmt.Errorf("read revocations of %s: %w", ps, err)
@@ -308,7 +308,7 @@ func (p *PermissionSets) converge(ctx context.Context, ps string, force []string
 		// Someone added after we read: another round, still holding the
 		// lease, takes their entry and their account.
 	}
-	return o, fmt.Errorf("revoke sessions on %s: its item changed %d times while writing", ps, maxConverge)
+	return o, fmt.Errorf("revoke sessions on %s: its item changed %d times while writing", ps, maxRoleItemChanges)
 }
 
 // setRound is one write of a permission set.

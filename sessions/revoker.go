@@ -164,8 +164,9 @@ func (r *Revoker) mine(roleARN string) bool {
 	return len(parts) == 6 && parts[4] == r.Account
 }
 
-// maxRoleItemChanges bounds how often one writer chases a role item others
-// keep changing; past it the caller fails and is retried.
+// maxRoleItemChanges bounds how often one writer chases a role (or
+// permission set) item others keep changing; past it the caller fails and
+// is retried.
 const maxRoleItemChanges = 8
 
 // MembershipEnded puts a Deny for user's sessions issued before at on every
