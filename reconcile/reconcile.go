@@ -8,6 +8,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -143,7 +144,7 @@ type Reconciler struct {
 	Accounts *grants.Accounts
 	// SessionChecks, by account id, report (and repair) missing
 	// revocations; an account without one has its sessions unchecked.
-	SessionChecks map[string]SessionChecker
+	SessionChecks map[string][]SessionChecker
 	// SSO are the allow-lists of Identity Center targets: only their
 	// memberships are iamjit's to judge.
 	SSO   SSOTargets
@@ -379,30 +380,38 @@ func (d Difference) key() grants.Key {
 }
 
 // checkSessions reports (and with enforce repairs) the revocations each
-// account's roles are missing.
+// account's roles, and the Identity Center account's permission sets, are
+// missing.
 func (r *Reconciler) checkSessions(ctx context.Context, rep *Report, enforce bool) []error {
 	var errs []error
 	for _, acct := range r.Accounts.All() {
-		check := r.SessionChecks[acct.ID]
-		if check == nil {
-			continue
-		}
-		missing, err := check.Check(ctx, enforce)
-		for _, m := range missing {
-			d := Difference{Kind: MissingRevocation, Account: acct.ID, IAMUser: m.User, Role: m.RoleARN}
-			if enforce {
-				d.Action = ActionFailed
-				if m.Restored {
-					d.Action = ActionRestored
-				}
+		for _, check := range r.SessionChecks[acct.ID] {
+			if err := r.checkSessionsOf(ctx, rep, acct, check, enforce); err != nil {
+				errs = append(errs, err)
 			}
-			rep.Differences = append(rep.Differences, d)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("check session revocations%s: %w", acct.In(), err))
 		}
 	}
 	return errs
+}
+
+// checkSessionsOf is one checker's missing revocations (a role's, or a
+// permission set's in one account).
+func (r *Reconciler) checkSessionsOf(ctx context.Context, rep *Report, acct *grants.Account, check SessionChecker, enforce bool) error {
+	missing, err := check.Check(ctx, enforce)
+	for _, m := range missing {
+		d := Difference{Kind: MissingRevocation, Account: cmp.Or(m.Account, acct.ID), IAMUser: m.User, Role: m.RoleARN}
+		if enforce {
+			d.Action = ActionFailed
+			if m.Restored {
+				d.Action = ActionRestored
+			}
+		}
+		rep.Differences = append(rep.Differences, d)
+	}
+	if err != nil {
+		return fmt.Errorf("check session revocations%s: %w", acct.In(), err)
+	}
+	return nil
 }
 
 func sortDifferences(ds []Difference) {

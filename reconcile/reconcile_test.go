@@ -416,7 +416,7 @@ func TestSessionsOnDriftAndMissingRevocations(t *testing.T) {
 	r, iam, _, pub := setup(t)
 	ss := &fakeSessions{}
 	chk := &fakeChecker{missing: []sessions.Missing{{RoleARN: "arn:aws:iam::123456789012:role/jit/ro", User: "dave", At: t0.Add(-time.Minute)}}}
-	r.Accounts.Home().Sessions, r.SessionChecks = ss, map[string]SessionChecker{"": chk}
+	r.Accounts.Home().Sessions, r.SessionChecks = ss, map[string][]SessionChecker{"": {chk}}
 	iam.groups["sym-ro"] = []string{"bob"}
 
 	rep, err := r.Run(context.Background(), false)

@@ -22,6 +22,7 @@ import (
 	"github.com/iamjit/iamjit/sessions"
 	sdynamo "github.com/iamjit/iamjit/sessions/dynamo"
 	"github.com/iamjit/iamjit/sessions/iamroles"
+	"github.com/iamjit/iamjit/sessions/idcsets"
 )
 
 // connectAccounts builds every account iamjit serves, once: the home
@@ -161,18 +162,28 @@ func (a *app) chain(ctx context.Context, member string, ch config.Chain) (aws.Co
 	return cfg, acct, nil
 }
 
-// repairSessions runs every account's session repair side by side: one
-// account that fails does not hold the others back.
+// repairSessions runs every account's session repair (and Identity
+// Center's) side by side: one that fails does not hold the others back.
 func (a *app) repairSessions(ctx context.Context, grace time.Duration) (int, error) {
-	all := a.accounts.All()
+	type repairer struct {
+		name   string
+		repair func(context.Context, time.Duration, int32) (int, error)
+	}
+	var all []repairer
+	for _, acct := range a.accounts.All() {
+		all = append(all, repairer{acct.Name(), a.revokers[acct.ID].Repair})
+	}
+	if a.sets != nil {
+		all = append(all, repairer{"Identity Center permission sets", a.sets.Repair})
+	}
 	counts := make([]int, len(all))
 	errs := make([]error, len(all))
 	var wg sync.WaitGroup
-	for i, acct := range all {
+	for i, r := range all {
 		wg.Go(func() {
-			counts[i], errs[i] = a.revokers[acct.ID].Repair(ctx, grace, 100)
+			counts[i], errs[i] = r.repair(ctx, grace, 100)
 			if errs[i] != nil {
-				errs[i] = fmt.Errorf("%s: %w", acct.Name(), errs[i])
+				errs[i] = fmt.Errorf("%s: %w", r.name, errs[i])
 			}
 		})
 	}
@@ -225,7 +236,14 @@ func (a *app) connectSSO(ctx context.Context, accounts []*grants.Account, now fu
 		}
 	}
 	a.warnManagementAccount(ctx, cfg)
-	acct.SSO = &grants.IdentityCenter{Members: ic, Users: ic, Lister: ic}
+	// A permission set's sessions end with the assignment, written through
+	// the same chain; the table holds its items beside the roles'.
+	a.sets = &sessions.PermissionSets{
+		API: idcsets.Sets{C: ic}, Store: sdynamo.New(a.ddb, a.cfg.Table, now), Mode: a.cfg.SessionRevocation,
+		Now: now, NewToken: newToken, Log: a.log, Observer: a.metrics, Settle: a.cfg.ReadbackDelay,
+	}
+	a.ssoAccount = acct.ID
+	acct.SSO = &grants.IdentityCenter{Members: ic, Users: ic, Lister: ic, Sessions: SetsHook{a.sets}}
 	a.log.Info("Identity Center targets on", "instance", s.InstanceARN, "account_id", acct.ID,
 		"permission_sets", len(s.PermissionSets), "assignment_accounts", len(s.AssignmentAccounts), "groups", len(s.Groups))
 	return nil

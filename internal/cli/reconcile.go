@@ -115,9 +115,12 @@ func (a *app) reconciler() *reconcile.Reconciler {
 	if window <= 0 {
 		window = time.Hour
 	}
-	checks := map[string]reconcile.SessionChecker{}
+	checks := map[string][]reconcile.SessionChecker{}
 	for id, r := range a.revokers {
-		checks[id] = r
+		checks[id] = append(checks[id], r)
+	}
+	if a.sets != nil {
+		checks[a.ssoAccount] = append(checks[a.ssoAccount], a.sets)
 	}
 	return &reconcile.Reconciler{
 		Accounts: a.accounts, SessionChecks: checks,

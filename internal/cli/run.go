@@ -45,6 +45,8 @@ type app struct {
 	accounts   *grants.Accounts             // every account served, each through its own chain
 	revokers   map[string]*sessions.Revoker // each account's session revocation, by account id
 	configs    map[string]aws.Config        // each account's chained AWS configuration, by account id
+	sets       *sessions.PermissionSets     // Identity Center's session revocation; nil when it is off
+	ssoAccount string                       // the account that holds the Identity Center instance
 	store      *dynamo.Store
 	svc        *grants.Service
 	timers     *grants.Timers // iamjit run only: the one-shot commands leave expiry and read-back to the sweep

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -64,6 +65,17 @@ func (s ssoSetup) assigned(t *testing.T, e *e2eEnv) []string {
 		}
 	}
 	return ids
+}
+
+// inlinePolicy is the permission set's inline policy.
+func (s ssoSetup) inlinePolicy(t *testing.T, e *e2eEnv) string {
+	t.Helper()
+	out, err := ssoadmin.NewFromConfig(e.Cfg).GetInlinePolicyForPermissionSet(context.Background(),
+		&ssoadmin.GetInlinePolicyForPermissionSetInput{InstanceArn: &s.instance, PermissionSetArn: &s.ps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.InlinePolicy)
 }
 
 // inGroup lists the members of the Identity Store group.
@@ -159,9 +171,19 @@ func TestIdentityCenter(t *testing.T) {
 		if got := s.assigned(t, e); !slices.Equal(got, []string{s.user}) {
 			t.Fatalf("after the first grant's end: assignments %v, want still %s (one copy)", got, s.user)
 		}
-		e.ssoDeescalate(t, b, "ps-de-b")
+		revoked := e.ssoDeescalate(t, b, "ps-de-b")
 		if got := s.assigned(t, e); len(got) != 0 {
 			t.Fatalf("after the last grant's end: assignments %v, want none", got)
+		}
+		// The permission set's older sessions of the user in the account end:
+		// a Deny beside the customer's own statement, provisioned.
+		if got := fmt.Sprint(revoked.Detail["sessions_revoked"]); !strings.Contains(got, s.ps+" in "+s.account) {
+			t.Errorf("Access Revoked sessions_revoked = %s, want %s in %s", got, s.ps, s.account)
+		}
+		policy := s.inlinePolicy(t, e)
+		if !strings.Contains(policy, `"CustomerOwn"`) || !strings.Contains(policy, `"IamjitSessionsEnd`) ||
+			!strings.Contains(policy, s.user) || !strings.Contains(policy, `"aws:PrincipalAccount"`) {
+			t.Errorf("inline policy after the end: %s", policy)
 		}
 	})
 
@@ -258,13 +280,8 @@ func TestIdentityCenter(t *testing.T) {
 	})
 
 	t.Run("the customer's own inline statement is kept", func(t *testing.T) {
-		out, err := ssoadmin.NewFromConfig(e.Cfg).GetInlinePolicyForPermissionSet(context.Background(),
-			&ssoadmin.GetInlinePolicyForPermissionSetInput{InstanceArn: &s.instance, PermissionSetArn: &s.ps})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(aws.ToString(out.InlinePolicy), `"CustomerOwn"`) {
-			t.Fatalf("inline policy lost the customer's statement: %s", aws.ToString(out.InlinePolicy))
+		if policy := s.inlinePolicy(t, e); !strings.Contains(policy, `"CustomerOwn"`) {
+			t.Fatalf("inline policy lost the customer's statement: %s", policy)
 		}
 	})
 }
