@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -20,8 +21,12 @@ type Backstop interface {
 	Disarm(ctx context.Context, k Key) error
 }
 
-// BackstopDisarmed is the op OnBackstop hears for a deleted schedule.
-const BackstopDisarmed = "deleted"
+// Ops OnBackstop hears besides what Arm says: a deleted schedule, and one
+// Arm found right.
+const (
+	BackstopDisarmed = "deleted"
+	BackstopKept     = "kept"
+)
 
 // arm keeps k's backstop at least at expires (zero: the latest expiry of
 // k's active grants). A failure does not fail the request: access stays as
@@ -83,4 +88,37 @@ func (s *Service) LatestExpiry(ctx context.Context, k Key) (time.Time, bool, err
 		}
 	}
 	return latest, !latest.IsZero(), nil
+}
+
+// CheckBackstops makes sure every membership that active explains has its
+// backstop, at least at its latest expiry: a write that failed, or one a
+// replica killed between the store and the schedule never made, is made
+// now. It returns how many memberships were unguarded (their schedule had
+// to be created or moved); expired grants are the sweeper's.
+func (s *Service) CheckBackstops(ctx context.Context, active []Grant) (int, error) {
+	now := s.Now()
+	latest := map[Key]time.Time{}
+	for _, g := range active {
+		if g.State == StateActive && g.ExpiresAt.After(now) && g.ExpiresAt.After(latest[g.Key()]) {
+			latest[g.Key()] = g.ExpiresAt
+		}
+	}
+	unguarded := 0
+	var errs []error
+	for k, expires := range latest {
+		acct, err := s.Accounts.Of(k)
+		if err != nil || acct.Backstop == nil {
+			continue
+		}
+		op, err := acct.Backstop.Arm(ctx, k, expires)
+		s.observeBackstop(ctx, k, op, err)
+		switch {
+		case err != nil:
+			unguarded++
+			errs = append(errs, err)
+		case op != BackstopKept:
+			unguarded++
+		}
+	}
+	return unguarded, errors.Join(errs...)
 }

@@ -477,6 +477,10 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 			d.Action = ActionInFlight
 			continue
 		}
+		if r.settled(ctx, *d) {
+			d.Action = actionSettled
+			continue
+		}
 		in, ended, err := r.Converger.Converge(ctx, k, readdNote, d.GrantIDs)
 		d.SessionsRevoked = ended.Revoked
 		if err != nil {
@@ -501,6 +505,7 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 		r.Log.InfoContext(ctx, "reconcile enforced", "kind", d.Kind, "account_id", d.Account, "iam_user", d.IAMUser, "group", d.Group,
 			"grant_ids", strings.Join(d.GrantIDs, ","), "action", d.Action)
 	}
+	rep.Differences = slices.DeleteFunc(rep.Differences, func(d Difference) bool { return d.Action == actionSettled })
 	// Published after the removals: a notice is never sent for a removal
 	// that did not happen. If publishing fails the error says so; the
 	// removal stands.
@@ -510,6 +515,25 @@ func (r *Reconciler) enforce(ctx context.Context, rep *Report, now time.Time) er
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// actionSettled marks a difference its writer settled between the
+// listing and enforce: not drift, dropped from the report.
+const actionSettled = "settled"
+
+// settled reports whether IAM now agrees with the store for d, read again
+// just before enforce would act: a writer whose membership item was clean
+// by the time enforce read it has finished, and its change may have landed
+// after the listing and its confirmation (an add, say, made a moment after
+// the grant was written). A read that fails settles nothing.
+func (r *Reconciler) settled(ctx context.Context, d Difference) bool {
+	k := d.key()
+	acct, err := r.Accounts.Of(k)
+	if err != nil {
+		return false
+	}
+	in, err := acct.MembersOf(k.Kind).IsMember(ctx, k)
+	return err == nil && in == (d.Kind == MissingMember)
 }
 
 // readdNote is the history note of a re-add by reconcile.

@@ -128,6 +128,19 @@ func (c *Client) memberships(ctx context.Context, groupID, userID string) ([]str
 	return ids, nil
 }
 
+// MembershipID is the id of the user's membership of the group, or
+// grants.ErrNotFound: the backstop's removal of it names it.
+func (c *Client) MembershipID(ctx context.Context, groupID, userID string) (string, error) {
+	ids, err := c.memberships(ctx, groupID, userID)
+	if err != nil {
+		return "", err
+	}
+	if len(ids) == 0 {
+		return "", &NotFoundError{Kind: "membership of group " + groupID + " for user", ID: userID}
+	}
+	return ids[0], nil
+}
+
 // GroupMembers lists the user ids of the group's members, sorted, each once
 // (moto may hold copies); members that are not users are left out.
 func (c *Client) GroupMembers(ctx context.Context, groupID string) ([]string, error) {

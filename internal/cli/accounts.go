@@ -12,9 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/grants/backstop"
 	"github.com/iamjit/iamjit/grants/iamgroups"
 	"github.com/iamjit/iamjit/grants/identitycenter"
 	"github.com/iamjit/iamjit/internal/awsx"
@@ -47,8 +49,14 @@ func (a *app) connectAccounts(ctx context.Context, now func() time.Time) error {
 		}
 		members = append(members, m)
 	}
-	if err := a.connectSSO(ctx, append([]*grants.Account{home}, members...), now); err != nil {
+	all := append([]*grants.Account{home}, members...)
+	if err := a.connectSSO(ctx, all, now); err != nil {
 		return err
+	}
+	for _, acct := range all {
+		if err := a.connectBackstop(ctx, acct, now); err != nil {
+			return err
+		}
 	}
 	if a.accounts, err = grants.NewAccounts(home, members...); err != nil {
 		return &exitError{code: 2, err: err}
@@ -116,7 +124,7 @@ func (a *app) connect(ctx context.Context, member string, ch config.Chain, now f
 		a.revokers, a.configs = map[string]*sessions.Revoker{}, map[string]aws.Config{}
 	}
 	a.revokers[id], a.configs[id] = rev, iamCfg
-	return &grants.Account{ID: id, IAM: groups, Groups: groups, Members: groups, Identity: ident, Sessions: SessionsHook{rev}}, nil
+	return &grants.Account{ID: id, Home: member == "", IAM: groups, Groups: groups, Members: groups, Identity: ident, Sessions: SessionsHook{rev}}, nil
 }
 
 // breakerName names an account's breaker: its id, or "home" when unknown.
@@ -220,9 +228,11 @@ func (a *app) connectSSO(ctx context.Context, accounts []*grants.Account, now fu
 		cfg.Region = s.Region
 	}
 	ic := identitycenter.New(cfg, identitycenter.Options{TTL: 5 * time.Minute, Now: now, Log: a.log})
-	if _, err := ic.Discover(ctx, s.InstanceARN); err != nil {
+	store, err := ic.Discover(ctx, s.InstanceARN)
+	if err != nil {
 		return ssoSetting("IAMJIT_SSO_INSTANCE_ARN", err)
 	}
+	a.ic, a.identityStore = ic, store
 	for _, ps := range s.PermissionSets {
 		_, err := ic.PermissionSet(ctx, ps)
 		if err := ssoSetting("IAMJIT_SSO_PERMISSION_SETS", err); err != nil {
@@ -277,4 +287,46 @@ func (a *app) warnManagementAccount(ctx context.Context, cfg aws.Config) {
 		a.log.Warn("IAMJIT_SSO_ASSIGNMENT_ACCOUNTS lists the organisation's management account: a permission set assigned there can administer the whole organisation",
 			"account_id", mgmt)
 	}
+}
+
+// connectBackstop gives acct its expiry backstop when the account has an
+// execution role (IAMJIT_BACKSTOP_ROLE_ARN for the home account, its
+// IAMJIT_ACCOUNTS entry's backstop_role_arn for a member), in the region
+// iamjit runs in, and checks at start that the group exists and the role may
+// be passed: exit 2 naming the setting otherwise. The Identity Center
+// account's backstop also removes assignments and group memberships.
+func (a *app) connectBackstop(ctx context.Context, acct *grants.Account, now func() time.Time) error {
+	b := a.cfg.Backstop
+	role, dlq, setting := b.RoleARN, b.DLQARN, backstop.EnvRole
+	if !acct.Home {
+		ch := a.cfg.Accounts[acct.ID]
+		role, dlq, setting = ch.BackstopRoleARN, ch.BackstopDLQARN, fmt.Sprintf("IAMJIT_ACCOUNTS %q backstop_role_arn", acct.ID)
+	}
+	if role == "" {
+		a.log.Info("expiry backstop off: no execution role", "account_id", acct.ID, "setting", setting)
+		return nil
+	}
+	opts := backstop.Options{
+		Group: b.Group, RoleARN: role, RoleSetting: setting, DLQARN: dlq, Grace: b.Grace, Now: now, Log: a.log,
+		// After every schedule write the store's latest expiry is read
+		// again: a concurrent writer's stale time is corrected, never left
+		// early (grants/backstop's package comment).
+		Latest: func(ctx context.Context, k grants.Key) (time.Time, bool, error) { return a.svc.LatestExpiry(ctx, k) },
+	}
+	if acct.SSO != nil {
+		opts.InstanceARN, opts.IdentityStoreID, opts.MembershipID = a.cfg.SSO.InstanceARN, a.identityStore, a.ic.MembershipID
+	}
+	bs, err := backstop.New(scheduler.NewFromConfig(a.configs[acct.ID]), opts)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if err := bs.Check(ctx); err != nil {
+		if awsx.Retryable(err) {
+			return fmt.Errorf("%s: expiry backstop: %w", acct.Name(), err)
+		}
+		return &exitError{code: 2, err: fmt.Errorf("%s: expiry backstop: %w", acct.Name(), err)}
+	}
+	acct.Backstop, a.backstops[acct.ID] = bs, bs
+	a.log.Info("expiry backstop on", "account_id", acct.ID, "group", bs.Group(), "grace", b.Grace)
+	return nil
 }

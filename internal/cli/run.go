@@ -28,7 +28,9 @@ import (
 	"github.com/iamjit/iamjit/consumer"
 	ebpub "github.com/iamjit/iamjit/events/eventbridge"
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/grants/backstop"
 	"github.com/iamjit/iamjit/grants/dynamo"
+	"github.com/iamjit/iamjit/grants/identitycenter"
 	"github.com/iamjit/iamjit/internal/awsx"
 	"github.com/iamjit/iamjit/internal/config"
 	"github.com/iamjit/iamjit/internal/metrics"
@@ -37,25 +39,28 @@ import (
 
 // app is everything built once from the configuration.
 type app struct {
-	cfg        config.Config
-	log        *slog.Logger
-	base       aws.Config
-	sqs        *sqs.Client
-	ddb        *dynamodb.Client
-	accounts   *grants.Accounts             // every account served, each through its own chain
-	revokers   map[string]*sessions.Revoker // each account's session revocation, by account id
-	configs    map[string]aws.Config        // each account's chained AWS configuration, by account id
-	sets       *sessions.PermissionSets     // Identity Center's session revocation; nil when it is off
-	ssoAccount string                       // the account that holds the Identity Center instance
-	store      *dynamo.Store
-	svc        *grants.Service
-	timers     *grants.Timers // iamjit run only: the one-shot commands leave expiry and read-back to the sweep
-	pub        *ebpub.Publisher
-	calls      *awsx.Counter
-	metrics    *metrics.Metrics
-	dlqURL     string
-	maxRecv    int
-	visibility time.Duration // the queue's visibility timeout
+	cfg           config.Config
+	log           *slog.Logger
+	base          aws.Config
+	sqs           *sqs.Client
+	ddb           *dynamodb.Client
+	accounts      *grants.Accounts              // every account served, each through its own chain
+	revokers      map[string]*sessions.Revoker  // each account's session revocation, by account id
+	configs       map[string]aws.Config         // each account's chained AWS configuration, by account id
+	sets          *sessions.PermissionSets      // Identity Center's session revocation; nil when it is off
+	ssoAccount    string                        // the account that holds the Identity Center instance
+	ic            *identitycenter.Client        // the Identity Center adapter; nil when it is off
+	identityStore string                        // the instance's Identity Store id
+	backstops     map[string]*backstop.Backstop // each account's expiry backstop, by account id (absent: off)
+	store         *dynamo.Store
+	svc           *grants.Service
+	timers        *grants.Timers // iamjit run only: the one-shot commands leave expiry and read-back to the sweep
+	pub           *ebpub.Publisher
+	calls         *awsx.Counter
+	metrics       *metrics.Metrics
+	dlqURL        string
+	maxRecv       int
+	visibility    time.Duration // the queue's visibility timeout
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -87,7 +92,7 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 	if err != nil {
 		return nil, &exitError{code: 2, err: fmt.Errorf("configuration:\n%w", err)}
 	}
-	a := &app{cfg: cfg, log: newLogger(cfg, logOut), calls: awsx.NewCounter()}
+	a := &app{cfg: cfg, log: newLogger(cfg, logOut), calls: awsx.NewCounter(), backstops: map[string]*backstop.Backstop{}}
 	if a.metrics, err = metrics.New(prometheus.NewRegistry(), a.calls); err != nil {
 		return nil, err
 	}
@@ -111,6 +116,7 @@ func build(ctx context.Context, args []string, getenv func(string) string, logOu
 	a.svc = &grants.Service{
 		Store: a.store, Accounts: a.accounts, Now: now, Log: a.log, NewToken: newToken,
 		OnStaleAdd: func() { a.metrics.StaleAddsRepaired(1) },
+		OnBackstop: a.metrics.Backstop,
 		Policy: grants.Policy{
 			GroupPath: cfg.GroupPath, AllowedGroups: cfg.AllowedGroups, MaxDuration: cfg.MaxDuration,
 			DurationUnit: cfg.DurationUnit, Sources: cfg.Sources, AcceptBare: cfg.AcceptBare,
@@ -263,6 +269,7 @@ func (a *app) sweepLoop(ctx context.Context) {
 			if n, err := a.store.CountActive(ctx); err == nil {
 				a.metrics.SetActive(n)
 			}
+			a.checkBackstops(ctx)
 		}
 		if err != nil && ctx.Err() == nil {
 			a.log.Error("sweep incomplete; the next sweep retries", "err", err, "revoked", st.Revoked)
@@ -317,4 +324,25 @@ func (a *app) serveHTTP(ctx context.Context, alive *atomic.Int64) (func(), error
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}, nil
+}
+
+// checkBackstops arms the backstop of every active membership that lacks
+// one (or has one too early), on the same few sweeps that count the active
+// grants: it reads them all.
+func (a *app) checkBackstops(ctx context.Context) {
+	if len(a.backstops) == 0 {
+		return
+	}
+	active, err := a.store.ActiveGrants(ctx)
+	if err != nil {
+		a.log.Warn("backstop check skipped: active grants unreadable", "err", err)
+		return
+	}
+	n, err := a.svc.CheckBackstops(ctx, active)
+	a.metrics.BackstopUnguarded(n)
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("backstop check incomplete; the next one retries", "unguarded", n, "err", err)
+	} else if n > 0 {
+		a.log.Warn("memberships found without their backstop schedule: armed", "unguarded", n)
+	}
 }

@@ -24,6 +24,9 @@ type Chain struct {
 	ExternalID       Secret `json:"external_id"`
 	IAMRoleARN       string `json:"iam_role_arn"`
 	BackstopRoleARN  string `json:"backstop_role_arn,omitempty"`
+	// BackstopDLQARN, optional, is the SQS queue of that account that
+	// receives a backstop schedule's removal that kept failing.
+	BackstopDLQARN string `json:"backstop_dlq_arn,omitempty"`
 }
 
 // IsAccountID reports whether s is an AWS account id: exactly 12 digits.
@@ -57,7 +60,7 @@ func parseAccounts(v string) (map[string]Chain, error) {
 		dec := json.NewDecoder(bytes.NewReader(raw[id]))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&c); err != nil {
-			bad("want {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"} and optionally \"backstop_role_arn\": %s", jsonProblem(err))
+			bad("want {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"} and optionally \"backstop_role_arn\", \"backstop_dlq_arn\": %s", jsonProblem(err))
 			continue
 		}
 		if !IsAccountID(id) {
@@ -80,6 +83,9 @@ func parseAccounts(v string) (map[string]Chain, error) {
 		}
 		if c.ExternalID == "" {
 			bad("external_id is required")
+		}
+		if q, err := arn.Parse(c.BackstopDLQARN); c.BackstopDLQARN != "" && (err != nil || q.Service != "sqs" || q.AccountID != id) {
+			bad("backstop_dlq_arn %q is not an SQS queue ARN of account %s", c.BackstopDLQARN, id)
 		}
 		out[id] = c
 	}

@@ -54,6 +54,17 @@ type Config struct {
 	// the chain above is the home account's.
 	Accounts map[string]Chain
 	SSO      SSO
+	Backstop Backstop
+}
+
+// Backstop is the AWS-run expiry backstop: off unless RoleARN is set (the
+// home account's; a member account's is backstop_role_arn in its
+// IAMJIT_ACCOUNTS entry).
+type Backstop struct {
+	RoleARN string        // IAMJIT_BACKSTOP_ROLE_ARN
+	Group   string        // IAMJIT_BACKSTOP_GROUP
+	Grace   time.Duration // IAMJIT_BACKSTOP_GRACE
+	DLQARN  string        // IAMJIT_BACKSTOP_DLQ_ARN
 }
 
 // SSO is Identity Center: off unless InstanceARN is set. The allow-lists
@@ -91,6 +102,7 @@ func Defaults() Config {
 		AcceptBare:      false,
 		SweepInterval:   30 * time.Second,
 		ExpiryWarning:   10 * time.Minute,
+		Backstop:        Backstop{Group: "iamjit", Grace: 2 * time.Minute},
 		ReadbackDelay:   5 * time.Second,
 		ShutdownTimeout: 25 * time.Second,
 		Workers:         16,
@@ -117,6 +129,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	l.bindOperation(&c, &text)
 	l.bindChains(&c, &text)
 	l.bindSSO(&c.SSO)
+	l.bindBackstop(&c.Backstop)
 	l.problems.report(l.fs.Parse(args))
 	text.apply(&c, &l.problems)
 	l.problems.report(c.Validate())
@@ -240,6 +253,14 @@ func (l *loader) bindSSO(s *SSO) {
 	l.list(&s.PermissionSets, "IAMJIT_SSO_PERMISSION_SETS", "sso-permission-sets", "comma-separated permission set ARNs that may be assigned")
 	l.list(&s.AssignmentAccounts, "IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", "sso-assignment-accounts", "comma-separated account ids permission sets may be assigned in")
 	l.list(&s.Groups, "IAMJIT_SSO_GROUPS", "sso-groups", "comma-separated Identity Store group ids that may be joined")
+}
+
+// bindBackstop: the schedules' execution role, group, grace and DLQ.
+func (l *loader) bindBackstop(b *Backstop) {
+	l.str(&b.RoleARN, "IAMJIT_BACKSTOP_ROLE_ARN", "backstop-role-arn", "execution role of the expiry backstop's schedules (empty: off)")
+	l.str(&b.Group, "IAMJIT_BACKSTOP_GROUP", "backstop-group", "EventBridge Scheduler group of the backstop's schedules")
+	l.dur(&b.Grace, "IAMJIT_BACKSTOP_GRACE", "backstop-grace", "how long after a membership's latest expiry its schedule removes it")
+	l.str(&b.DLQARN, "IAMJIT_BACKSTOP_DLQ_ARN", "backstop-dlq-arn", "SQS queue for removals the schedules could not make (empty: none)")
 }
 
 // str binds a string: the variable, if set, is the flag's default.
@@ -425,6 +446,9 @@ func (c Config) checkRequests(p *problems) {
 func (c Config) checkRuntime(p *problems) {
 	if c.SweepInterval <= 0 {
 		p.add("IAMJIT_SWEEP_INTERVAL", "must be positive")
+	}
+	if c.Backstop.Grace <= 0 {
+		p.add("IAMJIT_BACKSTOP_GRACE", "must be positive: a backstop must never fire before the expiry")
 	}
 	if c.ExpiryWarning < 0 {
 		p.add("IAMJIT_EXPIRY_WARNING", "must not be negative (0 sends no warning)")

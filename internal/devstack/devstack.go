@@ -696,10 +696,11 @@ func CheckEndpoint(endpoint string) error {
 // IAMJIT_ACCOUNTS): IAMJIT_SSO_INSTANCE_ARN, IAMJIT_SSO_PERMISSION_SETS,
 // IAMJIT_SSO_ASSIGNMENT_ACCOUNTS, IAMJIT_SSO_GROUPS (comma-separated lists
 // of permission set ARNs, account ids, Identity Store group ids: one each
-// here), IAMJIT_BACKSTOP_ROLE_ARN; and after the member groups' lines the
+// here), IAMJIT_BACKSTOP_ROLE_ARN, IAMJIT_BACKSTOP_GROUP,
+// IAMJIT_BACKSTOP_DLQ_ARN; and after the member groups' lines the
 // dev helpers IAMJIT_DEV_SSO_USER_ID, IAMJIT_DEV_SSO_GROUP_ID,
-// IAMJIT_DEV_SSO_PERMISSION_SET_ARN, IAMJIT_DEV_BACKSTOP_SCHEDULE_GROUP,
-// IAMJIT_DEV_BACKSTOP_DLQ_URL, IAMJIT_DEV_BACKSTOP_DLQ_ARN. A Stack
+// IAMJIT_DEV_SSO_PERMISSION_SET_ARN,
+// IAMJIT_DEV_BACKSTOP_DLQ_URL. A Stack
 // without them (a zero IdentityCenter or Backstop) prints none of that
 // part's lines.
 func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
@@ -729,7 +730,11 @@ func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
 		}...)
 	}
 	if bs.RoleARN != "" {
-		vars = append(vars, [2]string{"IAMJIT_BACKSTOP_ROLE_ARN", bs.RoleARN})
+		vars = append(vars, [][2]string{
+			{"IAMJIT_BACKSTOP_ROLE_ARN", bs.RoleARN},
+			{"IAMJIT_BACKSTOP_GROUP", bs.Group},
+			{"IAMJIT_BACKSTOP_DLQ_ARN", bs.DLQARN},
+		}...)
 	}
 	vars = append(vars, [][2]string{
 		{"IAMJIT_DEV_SYM_BUS", s.SymBus},
@@ -749,11 +754,7 @@ func (s Stack) Exports(endpoint, region string, haveCreds bool) string {
 		}...)
 	}
 	if bs.RoleARN != "" {
-		vars = append(vars, [][2]string{
-			{"IAMJIT_DEV_BACKSTOP_SCHEDULE_GROUP", bs.Group},
-			{"IAMJIT_DEV_BACKSTOP_DLQ_URL", bs.DLQURL},
-			{"IAMJIT_DEV_BACKSTOP_DLQ_ARN", bs.DLQARN},
-		}...)
+		vars = append(vars, [2]string{"IAMJIT_DEV_BACKSTOP_DLQ_URL", bs.DLQURL})
 	}
 	vars = append(vars, [][2]string{
 		{"AWS_ENDPOINT_URL", endpoint},

@@ -500,10 +500,10 @@ func TestExports(t *testing.T) {
 		DLQURL: "http://127.0.0.1:5000/123456789012/bdlq", DLQARN: "arn:aws:sqs:us-east-1:123456789012:bdlq"}
 	full := st.Exports("http://127.0.0.1:5000", "us-east-1", false)
 	fullNames := slices.Concat(names[:11], []string{
-		"IAMJIT_SSO_INSTANCE_ARN", "IAMJIT_SSO_PERMISSION_SETS", "IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", "IAMJIT_SSO_GROUPS", "IAMJIT_BACKSTOP_ROLE_ARN",
+		"IAMJIT_SSO_INSTANCE_ARN", "IAMJIT_SSO_PERMISSION_SETS", "IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", "IAMJIT_SSO_GROUPS", "IAMJIT_BACKSTOP_ROLE_ARN", "IAMJIT_BACKSTOP_GROUP", "IAMJIT_BACKSTOP_DLQ_ARN",
 	}, names[11:16], []string{
 		"IAMJIT_DEV_SSO_USER_ID", "IAMJIT_DEV_SSO_GROUP_ID", "IAMJIT_DEV_SSO_PERMISSION_SET_ARN",
-		"IAMJIT_DEV_BACKSTOP_SCHEDULE_GROUP", "IAMJIT_DEV_BACKSTOP_DLQ_URL", "IAMJIT_DEV_BACKSTOP_DLQ_ARN",
+		"IAMJIT_DEV_BACKSTOP_DLQ_URL",
 	}, names[16:])
 	fullLines := strings.Split(strings.TrimSuffix(full, "\n"), "\n")
 	if len(fullLines) != len(fullNames) {
@@ -521,7 +521,7 @@ func TestExports(t *testing.T) {
 	if !slices.Equal(kept, lines) {
 		t.Errorf("the lines of before changed:\n%s\nwas\n%s", strings.Join(kept, "\n"), out)
 	}
-	vals := evalExports(t, full, "IAMJIT_SSO_PERMISSION_SETS", "IAMJIT_SSO_GROUPS", "IAMJIT_DEV_BACKSTOP_DLQ_ARN")
+	vals := evalExports(t, full, "IAMJIT_SSO_PERMISSION_SETS", "IAMJIT_SSO_GROUPS", "IAMJIT_BACKSTOP_DLQ_ARN")
 	if !slices.Equal(vals, []string{st.IdentityCenter.PermissionSetARN, "g-1", st.Backstop.DLQARN}) {
 		t.Errorf("bash read back %q", vals)
 	}
@@ -885,7 +885,7 @@ func TestDevMemberAccountsCommand(t *testing.T) {
 	}
 	for i, m := range st.Members {
 		want := map[string]string{"connector_role_arn": m.ConnectorRoleARN, "external_id": m.ExternalID, "iam_role_arn": m.IAMRoleARN,
-			"backstop_role_arn": m.Backstop.RoleARN}
+			"backstop_role_arn": m.Backstop.RoleARN, "backstop_dlq_arn": m.Backstop.DLQARN}
 		if !reflect.DeepEqual(accounts[m.AccountID], want) {
 			t.Errorf("IAMJIT_ACCOUNTS[%s] = %v, want exactly %v", m.AccountID, accounts[m.AccountID], want)
 		}

@@ -157,11 +157,12 @@ type accountSettings struct {
 	ExternalID       string `json:"external_id"`
 	IAMRoleARN       string `json:"iam_role_arn"`
 	BackstopRoleARN  string `json:"backstop_role_arn,omitempty"`
+	BackstopDLQARN   string `json:"backstop_dlq_arn,omitempty"`
 }
 
 // AccountsJSON is IAMJIT_ACCOUNTS for the member accounts:
 // {"<id>": {"connector_role_arn", "external_id", "iam_role_arn",
-// "backstop_role_arn"}}, keys sorted; "" without members.
+// "backstop_role_arn", "backstop_dlq_arn"}}, keys sorted; "" without members.
 func (s Stack) AccountsJSON() string {
 	if len(s.Members) == 0 {
 		return ""
@@ -169,7 +170,7 @@ func (s Stack) AccountsJSON() string {
 	accounts := make(map[string]accountSettings, len(s.Members))
 	for _, m := range s.Members {
 		accounts[m.AccountID] = accountSettings{ConnectorRoleARN: m.ConnectorRoleARN, ExternalID: m.ExternalID,
-			IAMRoleARN: m.IAMRoleARN, BackstopRoleARN: m.Backstop.RoleARN}
+			IAMRoleARN: m.IAMRoleARN, BackstopRoleARN: m.Backstop.RoleARN, BackstopDLQARN: m.Backstop.DLQARN}
 	}
 	out, _ := json.Marshal(accounts)
 	return string(out)

@@ -247,8 +247,8 @@ func TestDevIdentityCenterAndBackstopIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{"IAMJIT_SSO_INSTANCE_ARN", "IAMJIT_SSO_PERMISSION_SETS", "IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", "IAMJIT_SSO_GROUPS",
-		"IAMJIT_BACKSTOP_ROLE_ARN", "IAMJIT_DEV_SSO_USER_ID", "IAMJIT_DEV_SSO_GROUP_ID", "IAMJIT_DEV_SSO_PERMISSION_SET_ARN",
-		"IAMJIT_DEV_BACKSTOP_SCHEDULE_GROUP", "IAMJIT_DEV_BACKSTOP_DLQ_URL", "IAMJIT_DEV_BACKSTOP_DLQ_ARN"}
+		"IAMJIT_BACKSTOP_ROLE_ARN", "IAMJIT_BACKSTOP_GROUP", "IAMJIT_BACKSTOP_DLQ_ARN", "IAMJIT_DEV_SSO_USER_ID", "IAMJIT_DEV_SSO_GROUP_ID", "IAMJIT_DEV_SSO_PERMISSION_SET_ARN",
+		"IAMJIT_DEV_BACKSTOP_DLQ_URL"}
 	vals := evalExports(t, first, names...)
 	printed := map[string]string{}
 	for i, n := range names {
@@ -258,13 +258,13 @@ func TestDevIdentityCenterAndBackstopIdempotent(t *testing.T) {
 	// A backstop schedule, as iamjit would make one, between the runs.
 	sc := scheduler.NewFromConfig(cfg)
 	if _, err := sc.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
-		Name: aws.String("grant-1"), GroupName: aws.String(printed["IAMJIT_DEV_BACKSTOP_SCHEDULE_GROUP"]),
+		Name: aws.String("grant-1"), GroupName: aws.String(printed["IAMJIT_BACKSTOP_GROUP"]),
 		ScheduleExpression: aws.String("at(2030-01-01T00:00:00)"), FlexibleTimeWindow: &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
 		Target: &schedtypes.Target{
 			Arn:              aws.String("arn:aws:scheduler:::aws-sdk:iam:removeUserFromGroup"),
 			RoleArn:          aws.String(printed["IAMJIT_BACKSTOP_ROLE_ARN"]),
 			Input:            aws.String(`{"GroupName":"iamjit-readonly","UserName":"alice@example.com"}`),
-			DeadLetterConfig: &schedtypes.DeadLetterConfig{Arn: aws.String(printed["IAMJIT_DEV_BACKSTOP_DLQ_ARN"])},
+			DeadLetterConfig: &schedtypes.DeadLetterConfig{Arn: aws.String(printed["IAMJIT_BACKSTOP_DLQ_ARN"])},
 		},
 	}); err != nil {
 		t.Fatalf("CreateSchedule with the printed settings: %v", err)
@@ -290,8 +290,8 @@ func TestDevIdentityCenterAndBackstopIdempotent(t *testing.T) {
 		"IAMJIT_SSO_INSTANCE_ARN": ic.InstanceARN, "IAMJIT_SSO_PERMISSION_SETS": ic.PermissionSetARN,
 		"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS": motoserver.AccountID, "IAMJIT_SSO_GROUPS": ic.GroupID,
 		"IAMJIT_BACKSTOP_ROLE_ARN": st.Backstop.RoleARN, "IAMJIT_DEV_SSO_USER_ID": ic.UserID, "IAMJIT_DEV_SSO_GROUP_ID": ic.GroupID,
-		"IAMJIT_DEV_SSO_PERMISSION_SET_ARN": ic.PermissionSetARN, "IAMJIT_DEV_BACKSTOP_SCHEDULE_GROUP": "iamjit",
-		"IAMJIT_DEV_BACKSTOP_DLQ_URL": st.Backstop.DLQURL, "IAMJIT_DEV_BACKSTOP_DLQ_ARN": st.Backstop.DLQARN,
+		"IAMJIT_DEV_SSO_PERMISSION_SET_ARN": ic.PermissionSetARN, "IAMJIT_BACKSTOP_GROUP": "iamjit",
+		"IAMJIT_DEV_BACKSTOP_DLQ_URL": st.Backstop.DLQURL, "IAMJIT_BACKSTOP_DLQ_ARN": st.Backstop.DLQARN,
 	} {
 		if printed[name] != want || want == "" {
 			t.Errorf("%s = %q, want %q", name, printed[name], want)

@@ -32,6 +32,8 @@ type Metrics struct {
 	revoked    prometheus.Counter
 	repaired   prometheus.Counter
 	staleAdds  prometheus.Counter
+	backstop   *prometheus.CounterVec
+	unguarded  prometheus.Gauge
 	txRetries  *prometheus.CounterVec
 	// reconcile
 	reconciles    prometheus.Counter
@@ -83,6 +85,10 @@ func New(reg *prometheus.Registry, calls *awsx.Counter) (*Metrics, error) {
 			"Roles under IAMJIT_ROLE_PATH whose sessions could not be revoked, by reason (no_room: no statement fits beside the role's inline policies).", "reason"),
 		sessionRepaired: r.counter("iamjit_session_roles_repaired_total", "Role items the sweeper rewrote (left dirty, or statements past MaxSessionDuration pruned)."),
 		sessionMissing:  r.gauge("iamjit_session_statements_missing", "Revocations within MaxSessionDuration missing from the role's policy in IAM, at the last reconcile."),
+		backstop: r.counterVec("iamjit_backstop_schedules_total",
+			"Expiry backstop schedule writes, by op: created, moved, kept, deleted, or failed.", "op"),
+		unguarded: r.gauge("iamjit_backstop_memberships_unguarded",
+			"Active memberships that had no backstop schedule (or one too early) at the last backstop check; each was armed then."),
 		accountFailing: r.gaugeVec("iamjit_account_failing",
 			"1 while an account's IAM calls fail fast (its circuit breaker is open: throttled, unreachable or denied), by account.", "account_id"),
 	}
@@ -131,6 +137,18 @@ func (m *Metrics) TransactionRetried(reason string) { m.txRetries.WithLabelValue
 
 // StaleAddsRepaired counts late adds a read-back undid.
 func (m *Metrics) StaleAddsRepaired(n int) { add(m.staleAdds, n) }
+
+// Backstop counts one backstop write: op as the backstop names it, failed
+// when err is set.
+func (m *Metrics) Backstop(op string, err error) {
+	if err != nil {
+		op = "failed"
+	}
+	m.backstop.WithLabelValues(op).Inc()
+}
+
+// BackstopUnguarded sets the gauge of memberships found without a schedule.
+func (m *Metrics) BackstopUnguarded(n int) { m.unguarded.Set(float64(n)) }
 
 // SetActive sets the active-grants gauge.
 func (m *Metrics) SetActive(n int) { m.active.Set(float64(n)) }

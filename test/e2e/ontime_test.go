@@ -56,21 +56,23 @@ func TestLateAddIsUndone(t *testing.T) {
 	})
 }
 
-// Access Expiring through the real binary: published before expires_at,
+// Access Expiring through the real binary (warning 4 s): published before expires_at,
 // once, for a grant at least twice the warning long; none for a shorter
 // grant, none for one deescalated before its warning was due.
 func TestAccessExpiring(t *testing.T) {
 	t.Parallel()
 	e := e2eStack(t, "--prefix", "warn")
 	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
-	e.startRun(t, "IAMJIT_EXPIRY_WARNING=3s")
-	now := time.Now()
-	long := request{symID: "warn-long", run: "warn-1", target: "t-1", user: user, group: group, duration: 9, at: now}
-	short := request{symID: "warn-short", run: "warn-2", target: "t-2", user: user, group: group, duration: 5, at: now}
-	ended := request{symID: "warn-ended", run: "warn-3", target: "t-3", user: user, group: group, duration: 9, at: now}
-	e.escalate(t, long)
-	e.escalate(t, short)
-	e.escalate(t, ended)
+	e.startRun(t, "IAMJIT_EXPIRY_WARNING=4s")
+	// Each timestamped as it is sent: a loaded machine must not expire one
+	// before it is granted.
+	long := request{symID: "warn-long", run: "warn-1", target: "t-1", user: user, group: group, duration: 12}
+	short := request{symID: "warn-short", run: "warn-2", target: "t-2", user: user, group: group, duration: 7}
+	ended := request{symID: "warn-ended", run: "warn-3", target: "t-3", user: user, group: group, duration: 12}
+	for _, r := range []*request{&long, &short, &ended} {
+		r.at = time.Now()
+		e.escalate(t, *r)
+	}
 	e.deescalate(t, ended, "warn-ended-de")
 	e.WaitResult(t, "Access Revoked", long.symID) // its expiry: every warning was due before
 	e.DrainResults(t)

@@ -254,7 +254,7 @@ func TestRunVerifiesEveryMemberChain(t *testing.T) {
 	f := newChainFixture(t, a, b)
 	f.waitingMessage(t)
 	f.moto.ResetAuth(t, 0)
-	good := f.st.AccountsJSON()
+	good := withoutBackstop(t, f.st.AccountsJSON())
 	wrongID := "wrong-" + randomHex(t)
 	var wrong string
 	{
@@ -333,4 +333,25 @@ func TestRunBadConfigNamesEveryVariable(t *testing.T) {
 	if strings.Contains(stdout.String()+stderr.String(), secret) {
 		t.Errorf("output contains the external id:\n%s", stderr.String())
 	}
+}
+
+// withoutBackstop drops the expiry backstop from an IAMJIT_ACCOUNTS
+// document: with IAM access control on, moto 5.2.1 refuses every signed
+// EventBridge Scheduler GET (SignatureDoesNotMatch), so the backstop's
+// start-up check cannot pass there (docs/development.md, emulator gaps).
+func withoutBackstop(t *testing.T, accounts string) string {
+	t.Helper()
+	var accts map[string]map[string]string
+	if err := json.Unmarshal([]byte(accounts), &accts); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range accts {
+		delete(a, "backstop_role_arn")
+		delete(a, "backstop_dlq_arn")
+	}
+	out, err := json.Marshal(accts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
