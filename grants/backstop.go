@@ -14,8 +14,11 @@ import (
 // active grants.
 type Backstop interface {
 	// Arm makes k's schedule fire no earlier than expires plus the grace,
-	// creating or moving it (never earlier); it says what it did.
+	// creating or moving it (never earlier); it says what it did. It tries
+	// a create first: a new membership's schedule costs one call.
 	Arm(ctx context.Context, k Key, expires time.Time) (string, error)
+	// Ensure is Arm reading first: for a schedule that most likely exists.
+	Ensure(ctx context.Context, k Key, expires time.Time) (string, error)
 	// Disarm deletes k's schedule at the end of its last grant; none is
 	// success.
 	Disarm(ctx context.Context, k Key) error
@@ -110,7 +113,7 @@ func (s *Service) CheckBackstops(ctx context.Context, active []Grant) (int, erro
 		if err != nil || acct.Backstop == nil {
 			continue
 		}
-		op, err := acct.Backstop.Arm(ctx, k, expires)
+		op, err := acct.Backstop.Ensure(ctx, k, expires)
 		s.observeBackstop(ctx, k, op, err)
 		switch {
 		case err != nil:

@@ -326,12 +326,21 @@ func (b *Backstop) definition(ctx context.Context, k grants.Key) (definition, er
 // the membership's latest expiry, and use Move when that expiry went down.
 // It returns OpCreated, OpMoved or OpKept.
 //
-// Arm is idempotent. It reads before it writes; a create that finds the
-// name taken (another replica) reads again and converges; after a write it
-// reads the schedule back (or, with Options.Latest, the store) and writes
-// again if a concurrent writer's value left it too early.
+// Arm is idempotent. It creates first (a new membership's schedule, the
+// common case, costs one call); a create that finds the name taken reads
+// the schedule and converges. After an update it reads the schedule back
+// (or, with Options.Latest, the store) and writes again if a concurrent
+// writer's value left it too early; a create cannot overwrite anyone's, so
+// it needs no such read.
 func (b *Backstop) Arm(ctx context.Context, k grants.Key, expires time.Time) (string, error) {
-	return b.converge(ctx, k, b.FireAt(expires), false)
+	return b.converge(ctx, k, b.FireAt(expires), false, true)
+}
+
+// Ensure is Arm for a membership whose schedule most likely exists (the
+// periodic check): it reads first, so a schedule already right costs one
+// read.
+func (b *Backstop) Ensure(ctx context.Context, k grants.Key, expires time.Time) (string, error) {
+	return b.converge(ctx, k, b.FireAt(expires), false, false)
 }
 
 // Move makes the schedule of membership k fire at exactly
@@ -340,22 +349,26 @@ func (b *Backstop) Arm(ctx context.Context, k grants.Key, expires time.Time) (st
 // remains). Pass the latest expiry among the grants still active, read
 // after the store recorded the end, never less.
 func (b *Backstop) Move(ctx context.Context, k grants.Key, expires time.Time) (string, error) {
-	return b.converge(ctx, k, b.FireAt(expires), true)
+	return b.converge(ctx, k, b.FireAt(expires), true, false)
 }
 
 // maxRounds bounds Arm's read-write loop under contention.
 const maxRounds = 8
 
-func (b *Backstop) converge(ctx context.Context, k grants.Key, at time.Time, exact bool) (string, error) {
+func (b *Backstop) converge(ctx context.Context, k grants.Key, at time.Time, exact, createFirst bool) (string, error) {
 	d, err := b.definition(ctx, k)
 	if err != nil {
 		return "", err
 	}
 	op := OpKept
-	for range maxRounds {
-		cur, ok, err := b.get(ctx, d.name)
-		if err != nil {
-			return "", fmt.Errorf("backstop for %s: %w", k, err)
+	for round := range maxRounds {
+		var cur Schedule
+		ok := false
+		if round > 0 || !createFirst {
+			cur, ok, err = b.get(ctx, d.name)
+			if err != nil {
+				return "", fmt.Errorf("backstop for %s: %w", k, err)
+			}
 		}
 		var written time.Time
 		switch {
@@ -368,7 +381,8 @@ func (b *Backstop) converge(ctx context.Context, k grants.Key, at time.Time, exa
 			if err != nil {
 				return "", fmt.Errorf("backstop for %s: %w", k, err)
 			}
-			op, written = OpCreated, at
+			// A create overwrote no one's time: nothing to check.
+			return OpCreated, nil
 		default:
 			want := at
 			if !exact && cur.At.After(at) {

@@ -3,6 +3,7 @@ package backstop_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,15 @@ func arm(t *testing.T, b *backstop.Backstop, k grants.Key, exp time.Time, wantOp
 	op, err := b.Arm(context.Background(), k, exp)
 	if err != nil || op != wantOp {
 		t.Fatalf("Arm(%s, %s) = %q, %v; want %q", k, exp, op, err, wantOp)
+	}
+}
+
+// ensure is arm through Ensure: it reads the schedule before it writes.
+func ensure(t *testing.T, b *backstop.Backstop, k grants.Key, exp time.Time, wantOp string) {
+	t.Helper()
+	op, err := b.Ensure(context.Background(), k, exp)
+	if err != nil || op != wantOp {
+		t.Fatalf("Ensure(%s, %s) = %q, %v; want %q", k, exp, op, err, wantOp)
 	}
 }
 
@@ -343,7 +353,7 @@ func TestLatestRepairsALostRace(t *testing.T) {
 		st.set(alice, t0.Add(3*time.Hour))
 		arm(t, b, alice, t0.Add(3*time.Hour), backstop.OpMoved)
 	})
-	arm(t, a, alice, t0.Add(2*time.Hour), backstop.OpMoved)
+	ensure(t, a, alice, t0.Add(2*time.Hour), backstop.OpMoved) // Ensure reads first: the race above
 	if got, want := expr(t, f, alice), at(t0.Add(3*time.Hour+2*time.Minute)); got != want {
 		t.Fatalf("schedule %s, want %s (B's grant)", got, want)
 	}
@@ -450,9 +460,13 @@ func TestErrors(t *testing.T) {
 	t.Run("throttled", func(t *testing.T) {
 		f := newFake("iamjit")
 		f.errs["GetSchedule"] = &types.ThrottlingException{Message: aws.String("slow down")}
+		f.errs["CreateSchedule"] = &types.ThrottlingException{Message: aws.String("slow down")}
 		b := newBackstop(t, f)
 		if _, err := b.Arm(ctx, alice, t0.Add(time.Hour)); !awsx.Retryable(err) {
-			t.Fatalf("err %v, want retryable", err)
+			t.Fatalf("Arm err %v, want retryable", err)
+		}
+		if _, err := b.Ensure(ctx, alice, t0.Add(time.Hour)); !awsx.Retryable(err) {
+			t.Fatalf("Ensure err %v, want retryable", err)
 		}
 		if err := func() error { _, _, err := b.Get(ctx, alice); return err }(); !awsx.Retryable(err) {
 			t.Fatalf("Get err %v, want retryable", err)
@@ -673,4 +687,23 @@ func TestCheck(t *testing.T) {
 			t.Fatalf("probe left: %v", f.scheds)
 		}
 	})
+}
+
+// A new membership's schedule costs one call, a create, and no read of the
+// store: the bench's calls per escalate rise by that one call. A create
+// overwrites no one's time, so there is nothing to check after it.
+func TestArmOfANewMembershipIsOneCall(t *testing.T) {
+	f := newFake("iamjit")
+	st := &store{latest: map[grants.Key]time.Time{alice: t0.Add(time.Hour)}}
+	reads := 0
+	b := newBackstop(t, f, func(o *backstop.Options) {
+		o.Latest = func(ctx context.Context, k grants.Key) (time.Time, bool, error) { reads++; return st.Latest(ctx, k) }
+	})
+	arm(t, b, alice, t0.Add(time.Hour), backstop.OpCreated)
+	f.mu.Lock()
+	calls := slices.Clone(f.calls)
+	f.mu.Unlock()
+	if len(calls) != 1 || !strings.HasPrefix(calls[0], "CreateSchedule ") || reads != 0 {
+		t.Fatalf("calls %v and %d store reads, want one CreateSchedule and none", calls, reads)
+	}
 }
