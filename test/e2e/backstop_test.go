@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -158,4 +161,30 @@ func TestBackstop(t *testing.T) {
 			t.Errorf("the ended membership's schedule is still there: %+v", s)
 		}
 	})
+}
+
+// Start-up refuses what a request would fail on later, exit 2 naming the
+// setting: a schedule group that does not exist (iamjit never creates one),
+// and an Identity Center permission set, or group, that does not exist.
+func TestStartupRefusesMissingBackstopAndIdentityCenterTargets(t *testing.T) {
+	t.Parallel()
+	e := e2eStack(t, "--prefix", "refuse")
+	ps := e.Vars["IAMJIT_DEV_SSO_PERMISSION_SET_ARN"]
+	for _, c := range []struct{ name, env string }{
+		{"IAMJIT_BACKSTOP_GROUP", "IAMJIT_BACKSTOP_GROUP=no-such-group"},
+		{"IAMJIT_SSO_PERMISSION_SETS", "IAMJIT_SSO_PERMISSION_SETS=" + ps[:len(ps)-4] + "0000"},
+		{"IAMJIT_SSO_GROUPS", "IAMJIT_SSO_GROUPS=00000000-0000-0000-0000-000000000000"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(e.Bin, "run")
+			cmd.Env = append(slices.Clone(e.Env), c.env, "IAMJIT_HTTP_ADDR=")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), c.name) {
+				t.Fatalf("iamjit run with %s: %v, want exit 2 naming %s; stderr:\n%s", c.env, err, c.name, stderr.String())
+			}
+		})
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
 
+	"github.com/iamjit/iamjit/grants"
 	"github.com/iamjit/iamjit/internal/testkit"
 )
 
@@ -164,6 +165,15 @@ func TestIdentityCenter(t *testing.T) {
 		}
 		if got := s.assigned(t, e); !slices.Equal(got, []string{s.user}) {
 			t.Fatalf("assignments %v, want exactly %s", got, s.user)
+		}
+		// Its backstop, in the Identity Center account: deleteAccountAssignment
+		// of exactly this assignment.
+		k := grants.Key{Kind: grants.PermissionSet, Account: s.account, User: s.user, Group: s.ps}
+		sched, ok, err := e.backstopOf(t).Get(context.Background(), k)
+		if err != nil || !ok || sched.TargetARN != "arn:aws:scheduler:::aws-sdk:ssoadmin:deleteAccountAssignment" ||
+			!strings.Contains(sched.Input, `"PermissionSetArn":"`+s.ps+`"`) || !strings.Contains(sched.Input, `"PrincipalId":"`+s.user+`"`) ||
+			!strings.Contains(sched.Input, `"TargetId":"`+s.account+`"`) {
+			t.Fatalf("backstop of the assignment: %+v (present %v, %v)", sched, ok, err)
 		}
 		b := ps("ps-esc-b", "ps-b", 20)
 		e.ssoEscalate(t, b, "Access Granted")
