@@ -25,8 +25,9 @@ import (
 var accountsEntryKeys = []string{"connector_role_arn", "external_id", "iam_role_arn"}
 
 // accountsEntryOptionalKeys are the keys an entry has only with that
-// account's expiry backstop: backstop_role_arn, its execution role.
-var accountsEntryOptionalKeys = []string{"backstop_role_arn"}
+// account's expiry backstop: backstop_role_arn, its execution role, and
+// backstop_dlq_arn, its dead-letter queue.
+var accountsEntryOptionalKeys = []string{"backstop_role_arn", "backstop_dlq_arn"}
 
 // The chain and secrets checkMemberAccounts configures module iamjit with.
 const (
@@ -301,7 +302,8 @@ func checkMemberAccount(m *tfModule) problems {
 		p.add("output accounts_entry: want {(data.aws_caller_identity.current.account_id) = {...}}, got %s", m.text(attr(out[0], "value")))
 		return p
 	}
-	// The chain, and (merged in, with the backstop only) backstop_role_arn.
+	// The chain, and (merged in, with the backstop only) backstop_role_arn
+	// and backstop_dlq_arn.
 	got, optional := map[string]string{}, map[string]string{}
 	keys := func(into map[string]string, e hclsyntax.Expression) {
 		if obj, ok := e.(*hclsyntax.ObjectConsExpr); ok {
@@ -332,10 +334,15 @@ func checkMemberAccount(m *tfModule) problems {
 		p.add("output accounts_entry: the chain is %v, want %v (the keys iamjit reads: %v)", got, want, accountsEntryKeys)
 	}
 	if len(optional) > 0 || len(bySource["backstop"]) > 0 {
-		wantOptional := map[string]string{"backstop_role_arn": "module." + labelOf(one(&p, bySource, "backstop").block) + "[0].role_arn"}
+		bs := "module." + labelOf(one(&p, bySource, "backstop").block) + "[0]."
+		wantOptional := map[string]string{"backstop_role_arn": bs + "role_arn", "backstop_dlq_arn": bs + "dlq_arn"}
 		if !reflect.DeepEqual(optional, wantOptional) {
 			p.add("output accounts_entry: with var.backstop, merges %v, want %v (%v)", optional, wantOptional, accountsEntryOptionalKeys)
 		}
+	}
+	// On by default: the iamjit image reads both keys.
+	if d, ok := m.boolean(attr(m.variable("backstop"), "default")); !ok || !d {
+		p.add("variable backstop: default %s, want true (the expiry backstop on)", m.text(attr(m.variable("backstop"), "default")))
 	}
 	return p
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -357,7 +358,8 @@ func checkBackstop(m *tfModule) problems {
 func checkIdentityCenterEnvironment(m *tfModule) problems {
 	var p problems
 	names := []string{"IAMJIT_SSO_INSTANCE_ARN", "IAMJIT_SSO_ACCOUNT", "IAMJIT_SSO_REGION", "IAMJIT_SSO_PERMISSION_SETS",
-		"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", "IAMJIT_SSO_GROUPS", "IAMJIT_BACKSTOP_ROLE_ARN", "IAMJIT_BACKSTOP_GROUP", "IAMJIT_BACKSTOP_GRACE"}
+		"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", "IAMJIT_SSO_GROUPS", "IAMJIT_BACKSTOP_ROLE_ARN", "IAMJIT_BACKSTOP_GROUP", "IAMJIT_BACKSTOP_GRACE",
+		"IAMJIT_BACKSTOP_DLQ_ARN"}
 	env := func(vars map[string]cty.Value) map[string]any {
 		mm, err := withMembers(m)
 		if err == nil && len(vars) > 0 {
@@ -392,17 +394,29 @@ func checkIdentityCenterEnvironment(m *tfModule) problems {
 			"instance_arn": cty.StringVal(icInstance), "account_id": cty.StringVal(icAccount), "region": cty.StringVal(icRegion),
 			"permission_set_arns": strs(icPS1, icPS2), "assignment_account_ids": strs(icAssignee1, icAssignee2), "group_ids": strs(icGroup),
 		}),
-		"backstop": cty.ObjectVal(map[string]cty.Value{"role_arn": cty.StringVal(bsRole), "group": cty.StringVal(bsGroup), "grace": cty.StringVal("2m")}),
+		"backstop": homeBackstop(bsDLQ),
 	})
 	want := map[string]string{
 		"IAMJIT_SSO_INSTANCE_ARN": icInstance, "IAMJIT_SSO_ACCOUNT": icAccount, "IAMJIT_SSO_REGION": icRegion,
 		"IAMJIT_SSO_PERMISSION_SETS": icPS1 + "," + icPS2, "IAMJIT_SSO_ASSIGNMENT_ACCOUNTS": icAssignee1 + "," + icAssignee2,
 		"IAMJIT_SSO_GROUPS": icGroup, "IAMJIT_BACKSTOP_ROLE_ARN": bsRole, "IAMJIT_BACKSTOP_GROUP": bsGroup, "IAMJIT_BACKSTOP_GRACE": "2m",
+		"IAMJIT_BACKSTOP_DLQ_ARN": bsDLQ,
 	}
 	for _, n := range names {
 		if on[n] != want[n] {
 			p.add("container iamjit: %s = %v, want %q", n, on[n], want[n])
 		}
+	}
+	// A backstop without a dead-letter queue: the rest on, no
+	// IAMJIT_BACKSTOP_DLQ_ARN (iamjit warns).
+	noDLQ := env(map[string]cty.Value{"backstop": homeBackstop("")})
+	for _, n := range names {
+		if w := want[n]; strings.HasPrefix(n, "IAMJIT_BACKSTOP_") && n != "IAMJIT_BACKSTOP_DLQ_ARN" && noDLQ[n] != w {
+			p.add("container iamjit: backstop without dlq_arn: %s = %v, want %q", n, noDLQ[n], w)
+		}
+	}
+	if v, ok := noDLQ["IAMJIT_BACKSTOP_DLQ_ARN"]; ok {
+		p.add("container iamjit: backstop without dlq_arn: IAMJIT_BACKSTOP_DLQ_ARN = %v; unset, it must be absent", v)
 	}
 	for _, c := range []struct{ variable, key, value string }{
 		{"identity_center", "instance_arn", "arn:aws:sso:::instance/*"},
@@ -413,6 +427,8 @@ func checkIdentityCenterEnvironment(m *tfModule) problems {
 		{"identity_center", "group_ids", "*"},
 		{"backstop", "role_arn", "*"},
 		{"backstop", "grace", "2 minutes"},
+		{"backstop", "dlq_arn", "*"},
+		{"backstop", "dlq_arn", bsDLQ + ".fifo"},
 	} {
 		v := cty.StringVal(c.value)
 		if strings.HasSuffix(c.key, "s") && c.key != "grace" {
@@ -422,36 +438,86 @@ func checkIdentityCenterEnvironment(m *tfModule) problems {
 			p.add("variable %s must reject %s = %q: %v", c.variable, c.key, c.value, err)
 		}
 	}
-	// A member account's backstop role reaches IAMJIT_ACCOUNTS; one without
-	// has no backstop_role_arn key (checkMemberAccounts: exactly the chain).
-	withBackstop := memberAccounts(icAssignee1).AsValueMap()
-	entry := withBackstop[icAssignee1].AsValueMap()
-	entry["backstop_role_arn"] = cty.StringVal(fmt.Sprintf("arn:aws:iam::%s:role/iamjit-backstop/iamjit-backstop", icAssignee1))
-	withBackstop[icAssignee1] = cty.ObjectVal(entry)
-	mm, err := withMembers(m, icAssignee1)
-	if err == nil {
-		mm, err = mm.with(map[string]cty.Value{
-			"connector_role_arn": cty.StringVal(homeConnector), "iam_role_arn": cty.StringVal(homeIAMModifier),
-			"external_id_parameter_arn": cty.StringVal(externalIDParam), "member_accounts": cty.MapVal(withBackstop),
-		}, mm.known)
+	// The home account's role with its own queue is accepted; a queue of
+	// another account than the role's is not (Scheduler sends with the role).
+	if rejected, err := m.validationRejects("backstop", homeBackstop(bsDLQ)); err != nil || rejected {
+		p.add("variable backstop must accept role_arn %s with dlq_arn %s: rejected %v, %v", bsRole, bsDLQ, rejected, err)
 	}
-	if err != nil {
-		p.add("%v", err)
-		return p
+	if rejected, err := m.validationRejects("backstop", homeBackstop(strings.Replace(bsDLQ, icAccount, "999999999999", 1))); err != nil || !rejected {
+		p.add("variable backstop must reject a dlq_arn of another account than role_arn's: %v", err)
 	}
-	if sv := mm.resources("aws_secretsmanager_secret_version"); len(sv) == 1 {
+	// A member account's backstop role and queue reach IAMJIT_ACCOUNTS; a
+	// null one has no key (checkMemberAccounts: exactly the chain without).
+	memberDLQ := fmt.Sprintf("arn:aws:sqs:%s:%s:iamjit-backstop-dlq", icRegion, icAssignee1)
+	member := func(role, dlq cty.Value) cty.Value {
+		withBackstop := memberAccounts(icAssignee1).AsValueMap()
+		entry := withBackstop[icAssignee1].AsValueMap()
+		entry["backstop_role_arn"], entry["backstop_dlq_arn"] = role, dlq
+		withBackstop[icAssignee1] = cty.ObjectVal(entry)
+		return cty.MapVal(withBackstop)
+	}
+	memberRole := cty.StringVal(fmt.Sprintf("arn:aws:iam::%s:role/iamjit-backstop/iamjit-backstop", icAssignee1))
+	for _, c := range []struct {
+		role, dlq cty.Value
+		want      map[string]any // the entry's backstop keys
+	}{
+		{memberRole, cty.StringVal(memberDLQ), map[string]any{"backstop_role_arn": memberRole.AsString(), "backstop_dlq_arn": memberDLQ}},
+		{memberRole, cty.NullVal(cty.String), map[string]any{"backstop_role_arn": memberRole.AsString()}},
+		{cty.NullVal(cty.String), cty.NullVal(cty.String), map[string]any{}},
+	} {
+		accounts := member(c.role, c.dlq)
+		if rejected, err := m.validationRejects("member_accounts", accounts); err != nil || rejected {
+			p.add("variable member_accounts must accept backstop keys %v: rejected %v, %v", c.want, rejected, err)
+		}
+		mm, err := withMembers(m, icAssignee1)
+		if err == nil {
+			mm, err = mm.with(map[string]cty.Value{
+				"connector_role_arn": cty.StringVal(homeConnector), "iam_role_arn": cty.StringVal(homeIAMModifier),
+				"external_id_parameter_arn": cty.StringVal(externalIDParam), "member_accounts": accounts,
+			}, mm.known)
+		}
+		if err != nil {
+			p.add("%v", err)
+			return p
+		}
+		sv := mm.resources("aws_secretsmanager_secret_version")
+		if len(sv) != 1 {
+			p.add("IAMJIT_ACCOUNTS: want one aws_secretsmanager_secret_version, found %d", len(sv))
+			continue
+		}
 		got, _ := mm.eval(attr(sv[0], "secret_string")).(map[string]any)
 		e, _ := got[icAssignee1].(map[string]any)
-		if e["backstop_role_arn"] != entry["backstop_role_arn"].AsString() {
-			p.add("IAMJIT_ACCOUNTS: a member's backstop_role_arn is %v, want %s", e["backstop_role_arn"], entry["backstop_role_arn"].AsString())
+		backstopKeys := map[string]any{}
+		for k, v := range e {
+			if strings.HasPrefix(k, "backstop_") {
+				backstopKeys[k] = v
+			}
+		}
+		if !maps.Equal(backstopKeys, c.want) {
+			p.add("IAMJIT_ACCOUNTS: a member's backstop keys are %v, want %v (a null one left out)", backstopKeys, c.want)
 		}
 	}
-	bad := withBackstop[icAssignee1].AsValueMap()
-	bad["backstop_role_arn"] = cty.StringVal("arn:aws:iam::999999999999:role/x")
-	if rejected, err := m.validationRejects("member_accounts", cty.MapVal(map[string]cty.Value{icAssignee1: cty.ObjectVal(bad)})); err != nil || !rejected {
-		p.add("variable member_accounts must reject a backstop_role_arn of another account: %v", err)
+	for _, c := range []struct{ key, value, what string }{
+		{"backstop_role_arn", "arn:aws:iam::999999999999:role/x", "a backstop_role_arn of another account"},
+		{"backstop_dlq_arn", "arn:aws:sqs:us-east-1:999999999999:iamjit-backstop-dlq", "a backstop_dlq_arn of another account"},
+		{"backstop_dlq_arn", fmt.Sprintf("arn:aws:sns:us-east-1:%s:iamjit-backstop-dlq", icAssignee1), "a backstop_dlq_arn not of SQS"},
+	} {
+		role, dlq := memberRole, cty.StringVal(memberDLQ)
+		if c.key == "backstop_role_arn" {
+			role = cty.StringVal(c.value)
+		} else {
+			dlq = cty.StringVal(c.value)
+		}
+		if rejected, err := m.validationRejects("member_accounts", member(role, dlq)); err != nil || !rejected {
+			p.add("variable member_accounts must reject %s (%s): %v", c.what, c.value, err)
+		}
 	}
 	return p
+}
+
+// homeBackstop is module iamjit's backstop, on, with dlq_arn ("": none).
+func homeBackstop(dlq string) cty.Value {
+	return cty.ObjectVal(map[string]cty.Value{"role_arn": cty.StringVal(bsRole), "group": cty.StringVal(bsGroup), "grace": cty.StringVal("2m"), "dlq_arn": cty.StringVal(dlq)})
 }
 
 // --- environments/prod: the Identity Center flow and the backstop ---------------------
@@ -526,6 +592,7 @@ func checkProdIdentityCenter(m *tfModule, bySource map[string][]call) problems {
 			}
 		}
 	}
+	p = append(p, checkProdBackstopSettings(m, bySource)...)
 	want := map[string][]string{
 		"permission_set_arns": {icPS1, icPS2}, "account_ids": {icAssignee1, icAssignee2}, "group_ids": {icGroup},
 	}
@@ -563,6 +630,34 @@ func checkProdIdentityCenter(m *tfModule, bySource map[string][]call) problems {
 		if rights["instance_arn"] != icInstance || rights["identity_store_id"] != icStore || env["instance_arn"] != icInstance {
 			p.add("in_member_account %v: the instance or identity store is not identity_center's: %v, %v", inMember, rights, env)
 		}
+	}
+	return p
+}
+
+// checkProdBackstopSettings: the backstop is on by default (the iamjit image
+// reads every IAMJIT_BACKSTOP_* setting and both backstop keys of
+// IAMJIT_ACCOUNTS), and with it iamjit's backstop is the home module
+// backstop's execution role and dead-letter queue (IAMJIT_BACKSTOP_ROLE_ARN,
+// IAMJIT_BACKSTOP_DLQ_ARN), with the environment's group and grace.
+func checkProdBackstopSettings(m *tfModule, bySource map[string][]call) problems {
+	var p problems
+	if d, ok := m.boolean(attr(m.variable("backstop"), "default")); !ok || !d {
+		p.add("variable backstop: default %s, want true (the expiry backstop on)", m.text(attr(m.variable("backstop"), "default")))
+	}
+	bs := "module." + labelOf(one(&p, bySource, "backstop").block) + "[0]."
+	want := map[string]string{"role_arn": bs + "role_arn", "dlq_arn": bs + "dlq_arn", "group": "var.backstop_group", "grace": "var.backstop_grace"}
+	got := map[string]string{}
+	c, ok := m.localExpr("iamjit_backstop").(*hclsyntax.ConditionalExpr)
+	if ok && m.text(c.Condition) == "var.backstop" {
+		if obj, ok := c.TrueResult.(*hclsyntax.ObjectConsExpr); ok {
+			for _, it := range obj.Items {
+				k, _ := m.objectKey(it.KeyExpr)
+				got[k] = m.text(it.ValueExpr)
+			}
+		}
+	}
+	if !maps.Equal(got, want) {
+		p.add("local.iamjit_backstop: with var.backstop, %v, want %v (IAMJIT_BACKSTOP_ROLE_ARN, _DLQ_ARN, _GROUP, _GRACE)", got, want)
 	}
 	return p
 }
@@ -637,9 +732,30 @@ func TestIdentityCenterAndBackstopChecksCatch(t *testing.T) {
 		{"backstop without its grace", "modules/iamjit", edit{"identity_center.tf": {{`    IAMJIT_BACKSTOP_GRACE    = var.backstop.grace
 `, ``}}},
 			checkIdentityCenterEnvironment, `IAMJIT_BACKSTOP_GRACE = <nil>, want "2m"`},
+		{"backstop without its dead-letter queue", "modules/iamjit", edit{"identity_center.tf": {{`      IAMJIT_BACKSTOP_DLQ_ARN  = var.backstop.dlq_arn
+`, ``}}},
+			checkIdentityCenterEnvironment, `IAMJIT_BACKSTOP_DLQ_ARN = <nil>, want "` + bsDLQ + `"`},
+		{"backstop dead-letter queue set when empty", "modules/iamjit", edit{"identity_center.tf": {{`    } : k => v if v != ""
+  }
+}`, `    } : k => v
+  }
+}`}}},
+			checkIdentityCenterEnvironment, "backstop without dlq_arn: IAMJIT_BACKSTOP_DLQ_ARN = ; unset, it must be absent"},
+		{"backstop dead-letter queue of another account", "modules/iamjit", edit{"variables.tf": {{`${try(regex("^arn:[^:]+:iam::([0-9]{12}):", var.backstop.role_arn)[0], "[0-9]{12}")}`, `[0-9]{12}`}}},
+			checkIdentityCenterEnvironment, "variable backstop must reject a dlq_arn of another account than role_arn's"},
+		{"member's dead-letter queue left out of IAMJIT_ACCOUNTS", "modules/iamjit", edit{"accounts.tf": {{`k => v if v != null }`, `k => v if v != null && k != "backstop_dlq_arn" }`}}},
+			checkIdentityCenterEnvironment, "IAMJIT_ACCOUNTS: a member's backstop keys are map[backstop_role_arn:arn:aws:iam::210987654321:role/iamjit-backstop/iamjit-backstop], want"},
+		{"member's null dead-letter queue kept in IAMJIT_ACCOUNTS", "modules/iamjit", edit{"accounts.tf": {{`k => v if v != null }`, `k => v if v != null || k == "backstop_dlq_arn" }`}}},
+			checkIdentityCenterEnvironment, "IAMJIT_ACCOUNTS: a member's backstop keys are map[backstop_dlq_arn:<nil> backstop_role_arn:"},
+		{"member's dead-letter queue of another account in IAMJIT_ACCOUNTS", "modules/iamjit", edit{"variables.tf": {{`:sqs:[a-z0-9-]+:${id}:`, `:sqs:[a-z0-9-]+:[0-9]{12}:`}}},
+			checkIdentityCenterEnvironment, "must reject a backstop_dlq_arn of another account"},
 		// The member account and the environment.
-		{"member's backstop role is another", "modules/member_account", edit{"outputs.tf": {{`{ backstop_role_arn = module.backstop[0].role_arn }`, `{ backstop_role_arn = module.iam_modifier.role_arn }`}}},
+		{"member's backstop role is another", "modules/member_account", edit{"outputs.tf": {{`{ backstop_role_arn = module.backstop[0].role_arn,`, `{ backstop_role_arn = module.iam_modifier.role_arn,`}}},
 			checkMemberAccount, "output accounts_entry: with var.backstop, merges"},
+		{"member's backstop queue left out", "modules/member_account", edit{"outputs.tf": {{`, backstop_dlq_arn = module.backstop[0].dlq_arn }`, ` }`}}},
+			checkMemberAccount, "output accounts_entry: with var.backstop, merges map[backstop_role_arn:module.backstop[0].role_arn], want"},
+		{"member's backstop off by default", "modules/member_account", edit{"variables.tf": {{`  default     = true`, `  default     = false`}}},
+			checkMemberAccount, "variable backstop: default false, want true"},
 		{"Identity Center flow offers its own targets", "environments/prod", edit{"identity_center.tf": {{`sso_group_targets          = local.ic.group_targets`, `sso_group_targets          = var.extra_groups`}}},
 			checkProd, "sso_group_targets = var.extra_groups, want local.ic.group_targets"},
 		{"iamjit may assign in every account", "environments/prod", edit{"identity_center.tf": {{`assignment_account_ids = local.ic_allowed.account_ids`, `assignment_account_ids = concat(local.ic_allowed.account_ids, ["999999999999"])`}}},
@@ -648,6 +764,12 @@ func TestIdentityCenterAndBackstopChecksCatch(t *testing.T) {
 			checkProd, "local.member_identity_center = map["},
 		{"home modifier passes the member's backstop role", "environments/prod", edit{"main.tf": {{`backstop           = local.home_modifier_backstop`, `backstop           = one(module.member_account[*].backstop)`}}},
 			checkProd, "backstop = one(module.member_account[*].backstop), want local.home_modifier_backstop"},
+		{"iamjit's backstop without the queue", "environments/prod", edit{"backstop.tf": {{`, dlq_arn = module.backstop[0].dlq_arn }`, ` }`}}},
+			checkProd, "local.iamjit_backstop: with var.backstop, map[grace:var.backstop_grace group:var.backstop_group role_arn:module.backstop[0].role_arn], want"},
+		{"iamjit's backstop queue is the member's", "environments/prod", edit{"backstop.tf": {{`dlq_arn = module.backstop[0].dlq_arn }`, `dlq_arn = one(module.member_account[*].backstop.dlq_arn) }`}}},
+			checkProd, "dlq_arn:one(module.member_account[*].backstop.dlq_arn)"},
+		{"backstop off by default", "environments/prod", edit{"backstop.tf": {{`  default     = true`, `  default     = false`}}},
+			checkProd, "variable backstop: default false, want true"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -522,7 +522,7 @@ resource "aws_kms_key" "alarms" {`}}},
 		{"member accounts' chain under other keys", "modules/iamjit", edit{"variables.tf": {{`    connector_role_arn = string
     external_id        = string`, `    connector_arn = string
     external_id   = string`}}},
-			checkMemberAccounts, "an account's chain has keys [backstop_role_arn connector_arn external_id iam_role_arn]"},
+			checkMemberAccounts, "an account's chain has keys [backstop_dlq_arn backstop_role_arn connector_arn external_id iam_role_arn]"},
 		// Module member_account: the home account's modules, wired as at home.
 		{"member connector without external id", "modules/member_account", edit{"../connector/main.tf": {{`"sts:ExternalId"`, `"aws:PrincipalTag/x"`}}},
 			checkMemberAccount, "the connector does not require StringEquals sts:ExternalId = var.external_id"},

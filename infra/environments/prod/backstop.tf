@@ -2,13 +2,14 @@
 # member account, a schedule group, an execution role Scheduler may use for
 # that group only, allowed only the removals, and a dead-letter queue with its
 # alarm; each account's IAM modifier may manage schedules of its group and
-# pass its role. The member account's role reaches iamjit as backstop_role_arn
-# of its IAMJIT_ACCOUNTS entry, this account's as IAMJIT_BACKSTOP_ROLE_ARN.
+# pass its role. The member account's role and queue reach iamjit as
+# backstop_role_arn and backstop_dlq_arn of its IAMJIT_ACCOUNTS entry, this
+# account's as IAMJIT_BACKSTOP_ROLE_ARN and IAMJIT_BACKSTOP_DLQ_ARN.
 
 variable "backstop" {
-  description = "Create the expiry backstop in every account (module backstop) and turn it on in iamjit. Off by default until the iamjit image reads IAMJIT_BACKSTOP_* and backstop_role_arn (an older one refuses an IAMJIT_ACCOUNTS entry holding it)."
+  description = "Create the expiry backstop in every account (module backstop) and turn it on in iamjit (IAMJIT_BACKSTOP_*, and backstop_role_arn and backstop_dlq_arn of the member account's IAMJIT_ACCOUNTS entry). On by default: deploy an image_tag that reads them (an older iamjit refuses an IAMJIT_ACCOUNTS entry holding either key). false: no backstop in any account."
   type        = bool
-  default     = false
+  default     = true
   nullable    = false
 }
 
@@ -44,7 +45,7 @@ module "backstop" {
 locals {
   home_modifier_backstop = var.backstop ? { schedule_group_name = var.backstop_group, role_arn = module.backstop[0].role_arn } : null
 
-  iamjit_backstop = var.backstop ? { role_arn = module.backstop[0].role_arn, group = var.backstop_group, grace = var.backstop_grace } : null
+  iamjit_backstop = var.backstop ? { role_arn = module.backstop[0].role_arn, group = var.backstop_group, grace = var.backstop_grace, dlq_arn = module.backstop[0].dlq_arn } : null
 }
 
 output "backstop" {
@@ -52,6 +53,7 @@ output "backstop" {
   value = var.backstop ? {
     role_arn            = module.backstop[0].role_arn
     schedule_group_name = module.backstop[0].schedule_group_name
+    dlq_arn             = module.backstop[0].dlq_arn
     dlq_url             = module.backstop[0].dlq_url
   } : null
 }

@@ -14,7 +14,7 @@ output "schedule_group_arn" {
 }
 
 output "dlq_arn" {
-  description = "The schedules' dead-letter queue."
+  description = "The schedules' dead-letter queue: IAMJIT_BACKSTOP_DLQ_ARN (home account, module iamjit's backstop.dlq_arn), backstop_dlq_arn of the account's IAMJIT_ACCOUNTS entry (member)."
   value       = aws_sqs_queue.dlq.arn
 }
 

@@ -25,7 +25,8 @@ resource "aws_secretsmanager_secret_version" "accounts" {
   count = local.has_members ? 1 : 0
 
   secret_id = aws_secretsmanager_secret.accounts[0].id
-  # An entry without a backstop has no backstop_role_arn key (not null): an
-  # iamjit that does not know the key refuses an entry that has it.
+  # An entry without a backstop has no backstop_role_arn nor backstop_dlq_arn
+  # key (not null): an iamjit that does not know a key refuses an entry that
+  # has it.
   secret_string = jsonencode({ for id, a in var.member_accounts : id => { for k, v in a : k => v if v != null } })
 }

@@ -14,11 +14,15 @@ locals {
     } : k => v if v != ""
   }
 
-  # The home account's backstop role turns the backstop on; the group and the
-  # grace go with it (a member account's role is in IAMJIT_ACCOUNTS).
+  # The home account's backstop role turns the backstop on; the group, the
+  # grace and the dead-letter queue (only when set) go with it (a member
+  # account's role and queue are in IAMJIT_ACCOUNTS).
   backstop_environment = try(var.backstop.role_arn, "") == "" ? {} : {
-    IAMJIT_BACKSTOP_ROLE_ARN = var.backstop.role_arn
-    IAMJIT_BACKSTOP_GROUP    = var.backstop.group
-    IAMJIT_BACKSTOP_GRACE    = var.backstop.grace
+    for k, v in {
+      IAMJIT_BACKSTOP_ROLE_ARN = var.backstop.role_arn
+      IAMJIT_BACKSTOP_GROUP    = var.backstop.group
+      IAMJIT_BACKSTOP_GRACE    = var.backstop.grace
+      IAMJIT_BACKSTOP_DLQ_ARN  = var.backstop.dlq_arn
+    } : k => v if v != ""
   }
 }

@@ -127,12 +127,13 @@ variable "external_id_kms_key_arn" {
 }
 
 variable "member_accounts" {
-  description = "IAMJIT_ACCOUNTS: the other AWS accounts iamjit serves, by account id, each with its role chain (connector_role_arn, external_id, iam_role_arn) and, with its expiry backstop, backstop_role_arn: merge module member_account's accounts_entry of each. The task role may assume exactly these connectors besides connector_role_arn; the map, as JSON, is one Secrets Manager secret created here, reaching the container through its secrets, never its environment. Empty (the default): this account only."
+  description = "IAMJIT_ACCOUNTS: the other AWS accounts iamjit serves, by account id, each with its role chain (connector_role_arn, external_id, iam_role_arn) and, with its expiry backstop, backstop_role_arn and backstop_dlq_arn (the execution role and dead-letter queue of that account): merge module member_account's accounts_entry of each. The task role may assume exactly these connectors besides connector_role_arn; the map, as JSON, is one Secrets Manager secret created here, reaching the container through its secrets, never its environment. Empty (the default): this account only."
   type = map(object({
     connector_role_arn = string
     external_id        = string
     iam_role_arn       = string
     backstop_role_arn  = optional(string)
+    backstop_dlq_arn   = optional(string)
   }))
   default   = {}
   nullable  = false
@@ -142,9 +143,10 @@ variable "member_accounts" {
     condition = alltrue([
       for id, a in var.member_accounts : can(regex("^[0-9]{12}$", id)) &&
       can(regex("^arn:[^:]+:iam::${id}:role/", a.connector_role_arn)) && can(regex("^arn:[^:]+:iam::${id}:role/", a.iam_role_arn)) &&
-      (try(a.backstop_role_arn, null) == null || can(regex("^arn:[^:]+:iam::${id}:role/", try(a.backstop_role_arn, ""))))
+      (try(a.backstop_role_arn, null) == null || can(regex("^arn:[^:]+:iam::${id}:role/", try(a.backstop_role_arn, "")))) &&
+      (try(a.backstop_dlq_arn, null) == null || can(regex("^arn:aws[a-z-]*:sqs:[a-z0-9-]+:${id}:[a-zA-Z0-9_-]{1,80}$", try(a.backstop_dlq_arn, ""))))
     ])
-    error_message = "member_accounts: each key must be a 12-digit account id, its connector_role_arn, iam_role_arn and backstop_role_arn (if any) roles of that account."
+    error_message = "member_accounts: each key must be a 12-digit account id, its connector_role_arn, iam_role_arn and backstop_role_arn (if any) roles of that account, its backstop_dlq_arn (if any) a standard SQS queue of that account."
   }
 }
 
@@ -325,11 +327,12 @@ variable "identity_center" {
 }
 
 variable "backstop" {
-  description = "The home account's expiry backstop (module backstop): role_arn (IAMJIT_BACKSTOP_ROLE_ARN; empty: off), group (IAMJIT_BACKSTOP_GROUP, the schedule group, default iamjit), grace (IAMJIT_BACKSTOP_GRACE: how long after a grant's expiry the schedule removes what iamjit has not, default 2m); null (the default): off. A member account's role is its backstop_role_arn in member_accounts."
+  description = "The home account's expiry backstop (module backstop): role_arn (IAMJIT_BACKSTOP_ROLE_ARN; empty: off), group (IAMJIT_BACKSTOP_GROUP, the schedule group, default iamjit), grace (IAMJIT_BACKSTOP_GRACE: how long after a grant's expiry the schedule removes what iamjit has not, default 2m), dlq_arn (IAMJIT_BACKSTOP_DLQ_ARN: the dead-letter queue of the schedules' removals that kept failing, module backstop's dlq_arn, a queue of role_arn's account; empty: none, iamjit warns); null (the default): off. A member account's role and queue are its backstop_role_arn and backstop_dlq_arn in member_accounts."
   type = object({
     role_arn = optional(string, "")
     group    = optional(string, "iamjit")
     grace    = optional(string, "2m")
+    dlq_arn  = optional(string, "")
   })
   default = null
 
@@ -338,7 +341,9 @@ variable "backstop" {
       try(var.backstop.role_arn, "") == "" || can(regex("^arn:[^:]+:iam::[0-9]{12}:role/", try(var.backstop.role_arn, "")))
       ) && can(regex("^[0-9a-zA-Z-_.]{1,64}$", try(var.backstop.group, "iamjit"))) && (
       can(regex("^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$", try(var.backstop.grace, "2m")))
+      ) && (
+      try(var.backstop.dlq_arn, "") == "" || can(regex("^arn:aws[a-z-]*:sqs:[a-z0-9-]+:${try(regex("^arn:[^:]+:iam::([0-9]{12}):", var.backstop.role_arn)[0], "[0-9]{12}")}:[a-zA-Z0-9_-]{1,80}$", try(var.backstop.dlq_arn, "")))
     )
-    error_message = "backstop: role_arn an IAM role ARN (or empty: off), group a Scheduler group name ([0-9a-zA-Z-_.], at most 64), grace a Go duration (2m)."
+    error_message = "backstop: role_arn an IAM role ARN (or empty: off), group a Scheduler group name ([0-9a-zA-Z-_.], at most 64), grace a Go duration (2m), dlq_arn a standard SQS queue ARN of role_arn's account (or empty: none)."
   }
 }

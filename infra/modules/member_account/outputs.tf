@@ -24,7 +24,7 @@ output "role_arns" {
 }
 
 output "accounts_entry" {
-  description = "This account's entry of IAMJIT_ACCOUNTS, {<account id> = {connector_role_arn, external_id, iam_role_arn, backstop_role_arn}} (backstop_role_arn with backstop only): merge every member account's into module iamjit's member_accounts. Sensitive: it holds the external id."
+  description = "This account's entry of IAMJIT_ACCOUNTS, {<account id> = {connector_role_arn, external_id, iam_role_arn, backstop_role_arn, backstop_dlq_arn}} (backstop_role_arn and backstop_dlq_arn, the backstop's execution role and dead-letter queue, with backstop only): merge every member account's into module iamjit's member_accounts. Sensitive: it holds the external id."
   sensitive   = true
   value = {
     (data.aws_caller_identity.current.account_id) = merge(
@@ -33,7 +33,7 @@ output "accounts_entry" {
         external_id        = var.external_id
         iam_role_arn       = module.iam_modifier.role_arn
       },
-      var.backstop ? { backstop_role_arn = module.backstop[0].role_arn } : {},
+      var.backstop ? { backstop_role_arn = module.backstop[0].role_arn, backstop_dlq_arn = module.backstop[0].dlq_arn } : {},
     )
   }
 }
@@ -43,6 +43,7 @@ output "backstop" {
   value = var.backstop ? {
     role_arn            = module.backstop[0].role_arn
     schedule_group_name = module.backstop[0].schedule_group_name
+    dlq_arn             = module.backstop[0].dlq_arn
     dlq_url             = module.backstop[0].dlq_url
   } : null
 }

@@ -67,9 +67,9 @@ variable "identity_center" {
 }
 
 variable "backstop" {
-  description = "Create this account's expiry backstop (module backstop) and let its IAM modifier manage the backstop schedules: its role becomes backstop_role_arn of accounts_entry. Off by default: an iamjit that does not know backstop_role_arn refuses an IAMJIT_ACCOUNTS entry holding it."
+  description = "Create this account's expiry backstop (module backstop) and let its IAM modifier manage the backstop schedules: its execution role and dead-letter queue become backstop_role_arn and backstop_dlq_arn of accounts_entry. On by default (the iamjit image must read both keys: an older one refuses an IAMJIT_ACCOUNTS entry holding them); false: no backstop in this account, and neither key."
   type        = bool
-  default     = false
+  default     = true
   nullable    = false
 }
 
