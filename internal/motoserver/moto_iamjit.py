@@ -34,12 +34,31 @@ iamjit's correctness rests on:
    names (IAMRequestBase._is_assuming_role_operation and
    _check_role_trust_relationship); the evaluation is moto's own.
 
+4. No RedriveAllowPolicy. moto accepts SetQueueAttributes with
+   RedriveAllowPolicy but never returns it from GetQueueAttributes, so
+   Terraform's aws_sqs_queue_redrive_allow_policy waits for it to appear
+   until it times out (infra/e2e). And any SetQueueAttributes that does not
+   name Policy drops the queue's Policy (moto sets it from the request,
+   absent = none), where SQS changes only the attributes named. Fix:
+   RedriveAllowPolicy is a queue attribute (stored, returned while not
+   empty, "" removes it), and Policy changes only when the request names it.
+
+5. Attributes Terraform writes and moto drops, so that a second
+   `terraform plan` of infra/environments/prod after an apply is not empty
+   (infra/e2e): RedrivePolicy is returned as json.dumps with spaces where
+   SQS returns compact JSON (Terraform shows a whitespace change); a
+   Kinesis CreateStream's Tags are ignored; an ECS service's
+   enableECSManagedTags and availabilityZoneRebalancing are never stored.
+   Fix: compact JSON; Tags applied as AddTagsToStream would; the two
+   service fields stored from CreateService/UpdateService and returned.
+
 Nothing else of moto's behaviour changes: the transaction itself (condition
 checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors)
 and the trust evaluation are moto's own code.
 """
 
 import copy
+import json
 import sys
 import threading
 
@@ -112,6 +131,85 @@ def patch():
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
     _patch_cross_account_trust()
+    _patch_sqs_attributes()
+    _patch_kinesis_create_tags()
+    _patch_ecs_service_fields()
+
+
+def _patch_sqs_attributes():
+    from moto.sqs.models import Queue
+
+    # 4. RedriveAllowPolicy: a base attribute (valid in GetQueueAttributes,
+    # listed by "All" while set), None until set, "" clears it.
+    if "RedriveAllowPolicy" not in Queue.BASE_ATTRIBUTES:
+        Queue.BASE_ATTRIBUTES.append("RedriveAllowPolicy")
+    Queue.redrive_allow_policy = None
+    set_attributes = Queue._set_attributes
+
+    def _set_attributes(self, attributes, now=None):
+        attributes = dict(attributes)
+        if attributes.get("RedriveAllowPolicy") == "":
+            attributes["RedriveAllowPolicy"] = None
+        named_policy = "Policy" in attributes
+        policy = getattr(self, "policy", None)
+        set_attributes(self, attributes, now)
+        if not named_policy:
+            self.policy = policy
+
+    Queue._set_attributes = _set_attributes
+
+    # 5. RedrivePolicy as SQS returns it: compact JSON.
+    attributes_of = Queue.attributes.fget
+
+    def attributes(self):
+        result = attributes_of(self)
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    Queue.attributes = property(attributes)
+
+
+def _patch_kinesis_create_tags():
+    from moto.kinesis.responses import KinesisResponse
+
+    create = KinesisResponse.create_stream
+
+    def create_stream(self):
+        result = create(self)
+        tags = self._get_param("Tags")
+        if tags:
+            self.kinesis_backend.add_tags_to_stream(None, self._get_param("StreamName"), tags)
+        return result
+
+    KinesisResponse.create_stream = create_stream
+
+
+def _patch_ecs_service_fields():
+    from moto.ecs.models import Service
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    Service.enable_ecs_managed_tags = False
+    Service.availability_zone_rebalancing = "DISABLED"
+    fields = {"enableECSManagedTags": "enable_ecs_managed_tags", "availabilityZoneRebalancing": "availability_zone_rebalancing"}
+
+    def keep(handler, service_param):
+        def wrapped(self):
+            result = handler(self)
+            service = self.ecs_backend.describe_services(
+                self._get_param("cluster", "default"), [self._get_param(service_param)]
+            )[0]
+            for svc in service:
+                for param, attr in fields.items():
+                    value = self._get_param(param)
+                    if value is not None:
+                        setattr(svc, attr, value)
+            return result
+
+        return wrapped
+
+    EC2ContainerServiceResponse.create_service = keep(EC2ContainerServiceResponse.create_service, "serviceName")
+    EC2ContainerServiceResponse.update_service = keep(EC2ContainerServiceResponse.update_service, "service")
 
 
 def _patch_cross_account_trust():
