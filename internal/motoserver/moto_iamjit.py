@@ -52,6 +52,21 @@ iamjit's correctness rests on:
    Fix: compact JSON; Tags applied as AddTagsToStream would; the two
    service fields stored from CreateService/UpdateService and returned.
 
+6. Access control without resources. With IAM access control on, moto
+   checks most services' calls against the resource "*" and the API
+   operation's own name: a policy that names its table, bus, parameter or
+   secret (as every policy infra/ writes does) never matches, and
+   operations IAM authorizes under other actions are refused (there is no
+   dynamodb:TransactWriteItems action: each item is authorized as
+   PutItem/UpdateItem/DeleteItem/ConditionCheckItem on its table; an SQS
+   *Batch call is authorized as the single action). Fix: for DynamoDB
+   (TableName, IndexName, each item of TransactWriteItems and
+   TransactGetItems), EventBridge PutEvents (each entry's bus), SSM
+   GetParameter(s) (each parameter) and Secrets Manager GetSecretValue (a
+   secret named by ARN), the call is checked once per (action, resource)
+   as AWS authorizes it, each check moto's own evaluation; SQS batch calls
+   are checked as their single action.
+
 Nothing else of moto's behaviour changes: the transaction itself (condition
 checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors)
 and the trust evaluation are moto's own code.
@@ -134,6 +149,99 @@ def patch():
     _patch_sqs_attributes()
     _patch_kinesis_create_tags()
     _patch_ecs_service_fields()
+    _patch_resource_level_auth()
+
+
+def _patch_resource_level_auth():
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.responses import BaseResponse
+    from moto.iam.access_control import IAMRequest
+
+    original = BaseResponse._authenticate_and_authorize_normal_action
+
+    def as_action(self, action, check):
+        self._get_action = lambda: action  # shadows the method for this check
+        try:
+            check()
+        finally:
+            del self._get_action
+
+    def authorize(self, resource="*"):
+        checks = _auth_checks(self, resource)
+        if not checks:
+            return original(self, resource)
+        enforcing = ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+        (action, first), rest = checks[0], checks[1:]
+        as_action(self, action, lambda: original(self, first))  # counts the request while auth is off
+        if enforcing:
+            for action, res in rest:
+                as_action(self, action, lambda res=res: self._authenticate_and_authorize_action(IAMRequest, res))
+
+    BaseResponse._authenticate_and_authorize_normal_action = authorize
+
+
+_SQS_BATCH = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+_DYNAMODB_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+
+def _auth_checks(self, resource):
+    """[(action, resource ARN)] the request is authorized as, or None for
+    moto's own single check."""
+    from moto.utilities.utils import get_partition
+
+    service = getattr(self, "service_name", None)
+    try:
+        action = self._get_action()
+        params = getattr(self, "params", None) or {}
+        if not params and getattr(self, "body", None):
+            params = json.loads(self.body) if isinstance(self.body, (str, bytes)) else self.body
+        region, account = self.region, self.current_account
+    except Exception:
+        return None
+    partition = get_partition(region)
+
+    def table(name, index=None):
+        arn = name if name.startswith("arn:") else "arn:%s:dynamodb:%s:%s:table/%s" % (partition, region, account, name)
+        return arn + ("/index/%s" % index if index else "")
+
+    if service == "dynamodb":
+        if action == "TransactWriteItems":
+            return [
+                (_DYNAMODB_ITEM_ACTIONS[op], table(body["TableName"]))
+                for item in params.get("TransactItems") or []
+                for op, body in item.items()
+                if op in _DYNAMODB_ITEM_ACTIONS
+            ] or None
+        if action == "TransactGetItems":
+            return [("GetItem", table(item["Get"]["TableName"])) for item in params.get("TransactItems") or [] if "Get" in item] or None
+        if params.get("TableName"):
+            return [(action, table(params["TableName"], params.get("IndexName")))]
+        return None
+    if service == "sqs" and action in _SQS_BATCH:
+        return [(_SQS_BATCH[action], resource)]
+    if service == "events" and action == "PutEvents":
+        buses = []
+        for entry in params.get("Entries") or []:
+            bus = entry.get("EventBusName") or "default"
+            arn = bus if bus.startswith("arn:") else "arn:%s:events:%s:%s:event-bus/%s" % (partition, region, account, bus)
+            if arn not in buses:
+                buses.append(arn)
+        return [(action, arn) for arn in buses] or None
+    if service == "ssm" and action in ("GetParameter", "GetParameters"):
+        names = params.get("Names") or ([params["Name"]] if params.get("Name") else [])
+        return [
+            (action, n if n.startswith("arn:") else "arn:%s:ssm:%s:%s:parameter/%s" % (partition, region, account, n.lstrip("/")))
+            for n in names
+        ] or None
+    if service == "secretsmanager" and action == "GetSecretValue":
+        secret = params.get("SecretId") or ""
+        return [(action, secret)] if secret.startswith("arn:") else None
+    return None
 
 
 def _patch_sqs_attributes():
