@@ -65,7 +65,11 @@ iamjit's correctness rests on:
    GetParameter(s) (each parameter) and Secrets Manager GetSecretValue (a
    secret named by ARN), the call is checked once per (action, resource)
    as AWS authorizes it, each check moto's own evaluation; SQS batch calls
-   are checked as their single action.
+   are checked as their single action. And moto recomputes the signature of
+   a bodiless GET (REST APIs: EventBridge Pipes' DescribePipe, ListPipes)
+   over its parsed parameters, as if they were the body, so a correctly
+   signed request fails with SignatureDoesNotMatch; the signature is
+   recomputed over the empty body the request had.
 
 Nothing else of moto's behaviour changes: the transaction itself (condition
 checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors)
@@ -179,6 +183,18 @@ def _patch_resource_level_auth():
                 as_action(self, action, lambda res=res: self._authenticate_and_authorize_action(IAMRequest, res))
 
     BaseResponse._authenticate_and_authorize_normal_action = authorize
+
+    from moto.iam.access_control import IAMRequestBase
+
+    create_request = IAMRequestBase._create_aws_request
+
+    def create_aws_request(self):
+        request = create_request(self)
+        if not self._body and self._method in ("GET", "HEAD", "DELETE"):
+            request.data = b""
+        return request
+
+    IAMRequestBase._create_aws_request = create_aws_request
 
 
 _SQS_BATCH = {
