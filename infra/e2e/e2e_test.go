@@ -242,6 +242,24 @@ func TestInfraE2E(t *testing.T) {
 		t.Fatalf("output member_account: %v %s", err, outputs["member_account"])
 	}
 
+	planStart := time.Now()
+	c.check("second terraform plan is empty", func() (string, error) {
+		o, code, err := tf.run(ctx, "plan", "-detailed-exitcode", "-input=false", "-no-color", "-var-file="+varFile)
+		if err != nil {
+			return "", err
+		}
+		switch code {
+		case 0:
+			return "no changes", nil
+		case 2:
+			changes := regexp.MustCompile(`(?m)^  # (\S+) (will be|must be) [^\n]+`).FindAllString(o, -1)
+			return "", fmt.Errorf("plan after apply has changes:\n%s", strings.Join(changes, "\n"))
+		default:
+			return "", fmt.Errorf("terraform plan exited %d:\n%s", code, lastLines(o, 25))
+		}
+	})
+	timed("second plan", planStart)
+
 	// --- before access control: what a service does outside IAM's policies ---------
 	// ECS, EventBridge Pipes and the scheduler assume their roles as service
 	// principals, which moto's trust evaluation cannot present: the test
@@ -289,25 +307,8 @@ func TestInfraE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("      IAM access control on: every call from here is checked against the policies Terraform attached\n")
+	fmt.Printf("      IAM access control on: every call from here to the destroy is checked against the policies Terraform attached\n")
 
-	planStart := time.Now()
-	c.check("second terraform plan is empty", func() (string, error) {
-		o, code, err := tf.run(ctx, "plan", "-detailed-exitcode", "-input=false", "-no-color", "-var-file="+varFile)
-		if err != nil {
-			return "", err
-		}
-		switch code {
-		case 0:
-			return "no changes", nil
-		case 2:
-			changes := regexp.MustCompile(`(?m)^  # (\S+) (will be|must be) [^\n]+`).FindAllString(o, -1)
-			return "", fmt.Errorf("plan after apply has changes:\n%s", strings.Join(changes, "\n"))
-		default:
-			return "", fmt.Errorf("terraform plan exited %d:\n%s", code, lastLines(o, 25))
-		}
-	})
-	timed("second plan", planStart)
 	runStart := time.Now()
 
 	// --- the task definition, as ECS would start it --------------------------------
@@ -697,6 +698,11 @@ func TestInfraE2E(t *testing.T) {
 		return "exit 0", nil
 	})
 	results.close(ctx)
+	// Terraform's own calls are not what this test checks, and moto's
+	// signature check fails on REST paths holding an ARN (Pipes'
+	// ListTagsForResource): access control goes off for the destroy.
+	m.ResetAuth(t, 1<<30)
+	fmt.Printf("      IAM access control off\n")
 
 	destroyStart := time.Now()
 	c.check("terraform destroy", func() (string, error) {

@@ -71,6 +71,16 @@ iamjit's correctness rests on:
    signed request fails with SignatureDoesNotMatch; the signature is
    recomputed over the empty body the request had.
 
+7. SSM GetParameters by ARN. SSM accepts a parameter's ARN wherever it
+   takes its name, and ECS resolves a task definition's secrets by the ARN
+   in valueFrom; moto looks ARNs up as names and reports them invalid.
+   Fix: an ARN names the parameter it points at.
+
+8. No TestEventPattern. moto answers EventBridge's TestEventPattern with
+   an empty body (Result false for every event). Fix: the pattern is
+   matched against the event by moto's own matcher, the one its rules
+   deliver with (EventPattern.matches_event).
+
 Nothing else of moto's behaviour changes: the transaction itself (condition
 checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors)
 and the trust evaluation are moto's own code.
@@ -154,6 +164,39 @@ def patch():
     _patch_kinesis_create_tags()
     _patch_ecs_service_fields()
     _patch_resource_level_auth()
+    _patch_ssm_parameter_arns()
+    _patch_test_event_pattern()
+
+
+def _patch_test_event_pattern():
+    from moto.events.models import EventPattern
+    from moto.events.responses import EventsHandler
+
+    def test_event_pattern(self):
+        pattern = EventPattern.load(self._get_param("EventPattern"))
+        event = json.loads(self._get_param("Event"))
+        return json.dumps({"Result": pattern.matches_event(event)}), self.response_headers
+
+    EventsHandler.test_event_pattern = test_event_pattern
+
+
+def _patch_ssm_parameter_arns():
+    from moto.ssm.models import SimpleSystemManagerBackend
+
+    get_parameters = SimpleSystemManagerBackend.get_parameters
+
+    def name_of(ref):
+        if not ref.startswith("arn:") or ":parameter/" not in ref:
+            return ref
+        name = ref.split(":parameter/", 1)[1]
+        return "/" + name if "/" in name else name
+
+    def by_arn(self, names):
+        asked = {name_of(n): n for n in names}
+        found = get_parameters(self, list(asked))
+        return {asked.get(name, name): param for name, param in found.items()}
+
+    SimpleSystemManagerBackend.get_parameters = by_arn
 
 
 def _patch_resource_level_auth():
