@@ -65,7 +65,10 @@ iamjit's correctness rests on:
    GetParameter(s) (each parameter) and Secrets Manager GetSecretValue (a
    secret named by ARN), the call is checked once per (action, resource)
    as AWS authorizes it, each check moto's own evaluation; SQS batch calls
-   are checked as their single action. And moto recomputes the signature of
+   are checked as their single action. IAM calls are checked against the
+   group, role or user they name (AddUserToGroup: its group) or the policy
+   ARN, as IAM authorizes them, where moto checks only a RoleName's role
+   and "*" otherwise. And moto recomputes the signature of
    a bodiless GET (REST APIs: EventBridge Pipes' DescribePipe, ListPipes)
    over its parsed parameters, as if they were the body, so a correctly
    signed request fails with SignatureDoesNotMatch; the signature is
@@ -80,6 +83,19 @@ iamjit's correctness rests on:
    an empty body (Result false for every event). Fix: the pattern is
    matched against the event by moto's own matcher, the one its rules
    deliver with (EventPattern.matches_event).
+
+9. Role sessions are not their role. moto matches a trust policy's AWS
+   principal against the caller's ARN as a string, so a trust naming a role
+   (arn:aws:iam::A:role/path/NAME) never admits that role's sessions
+   (arn:aws:sts::A:assumed-role/NAME/SESSION), which is exactly how the
+   task role reaches the connector and the connector the IAM modifier; nor
+   does a trust naming an account (arn:aws:iam::A:root, or A) admit its
+   principals. Fix: as AWS matches them (a session by its role's account
+   and name; an account by its id); a Service principal still admits no
+   one (moto presents none), where plain moto failed with an error. And a
+   condition on sts:ExternalId admits a request without one (moto skips a
+   key the request lacks); on AWS StringEquals on an absent key fails, so
+   a connector's trust refuses an AssumeRole without the external id.
 
 Nothing else of moto's behaviour changes: the transaction itself (condition
 checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors)
@@ -281,6 +297,18 @@ def _auth_checks(self, resource):
         if params.get("TableName"):
             return [(action, table(params["TableName"], params.get("IndexName")))]
         return None
+    if service == "iam":
+        backend = self.backend
+        for param, lookup in (("GroupName", backend.get_group), ("RoleName", backend.get_role), ("UserName", backend.get_user)):
+            name = self._get_param(param)
+            if name:
+                try:
+                    return [(action, lookup(name).arn)]
+                except Exception:
+                    return None  # moto answers NoSuchEntity itself
+        if self._get_param("PolicyArn"):
+            return [(action, self._get_param("PolicyArn"))]
+        return None
     if service == "sqs" and action in _SQS_BATCH:
         return [(_SQS_BATCH[action], resource)]
     if service == "events" and action == "PutEvents":
@@ -410,6 +438,47 @@ def _patch_cross_account_trust():
         )
         return result == PermissionResult.PERMITTED
 
+    def principal_matches(expected, caller):
+        if expected == "*" or expected == caller:
+            return True
+        c = caller.split(":")
+        e = expected.split(":")
+        if len(c) < 6:
+            return False
+        caller_account, caller_resource = c[4], c[5]
+        if len(e) == 1:  # a bare account id
+            return expected == caller_account
+        if len(e) < 6 or e[4] != caller_account:
+            return False
+        if e[5] == "root":
+            return True
+        if e[2] == "iam" and e[5].startswith("role/") and c[2] == "sts" and caller_resource.startswith("assumed-role/"):
+            return e[5].split("/")[-1] == caller_resource.split("/")[1]
+        return False
+
+    def check_principal(self, principal):
+        expected = self._statement.get("Principal")
+        if not expected:
+            return True
+        aws = expected.get("AWS") if isinstance(expected, dict) else None
+        if aws is None:
+            return False
+        if isinstance(aws, str):
+            aws = [aws]
+        return any(principal_matches(p, principal) for p in aws)
+
+    access_control.IAMPolicyStatement._check_principal = check_principal
+    check_conditions = access_control.IAMPolicyStatement._check_conditions
+
+    def check_conditions_with_absent_keys(self, incoming):
+        for operator, values in (self._statement.get("Condition") or {}).items():
+            if operator.endswith("IfExists") or not isinstance(values, dict):
+                continue
+            if any(k.lower() == "sts:externalid" for k in values) and not (incoming or {}).get("sts:ExternalId"):
+                return False
+        return check_conditions(self, incoming)
+
+    access_control.IAMPolicyStatement._check_conditions = check_conditions_with_absent_keys
     access_control.IAMRequestBase._is_assuming_role_operation = is_assuming_role_operation
     access_control.IAMRequestBase._check_role_trust_relationship = check_role_trust_relationship
 
