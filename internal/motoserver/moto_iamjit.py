@@ -96,6 +96,10 @@ iamjit's correctness rests on:
    condition on sts:ExternalId admits a request without one (moto skips a
    key the request lacks); on AWS StringEquals on an absent key fails, so
    a connector's trust refuses an AssumeRole without the external id.
+   And IAM's and STS's denials carry the error in moto's
+   <ErrorResponse><Errors><Error> shape, which the Go SDK does not read
+   (it reports UnknownError); the query protocol's shape is
+   <ErrorResponse><Error>, so iamjit sees AccessDenied as on AWS.
 
 Nothing else of moto's behaviour changes: the transaction itself (condition
 checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors)
@@ -299,13 +303,13 @@ def _auth_checks(self, resource):
         return None
     if service == "iam":
         backend = self.backend
-        for param, lookup in (("GroupName", backend.get_group), ("RoleName", backend.get_role), ("UserName", backend.get_user)):
+        for param, lookup, kind in (("GroupName", backend.get_group, "group"), ("RoleName", backend.get_role, "role"), ("UserName", backend.get_user, "user")):
             name = self._get_param(param)
             if name:
                 try:
                     return [(action, lookup(name).arn)]
-                except Exception:
-                    return None  # moto answers NoSuchEntity itself
+                except Exception:  # none: its ARN without a path, as IAM authorizes a name it does not know
+                    return [(action, "arn:%s:iam::%s:%s/%s" % (partition, account, kind, name))]
         if self._get_param("PolicyArn"):
             return [(action, self._get_param("PolicyArn"))]
         return None
@@ -479,6 +483,26 @@ def _patch_cross_account_trust():
         return check_conditions(self, incoming)
 
     access_control.IAMPolicyStatement._check_conditions = check_conditions_with_absent_keys
+
+    from xmltodict import unparse
+    from moto.core.exceptions import AccessDeniedError
+
+    class QueryAccessDenied(AccessDeniedError):
+        def __init__(self, user_arn, action):
+            super().__init__(user_arn, action)
+            self.description = unparse(
+                {"ErrorResponse": {"Error": {"Type": "Sender", "Code": "AccessDenied", "Message": self.message}}},
+                full_document=True,
+            )
+
+    raise_denied = access_control.IAMRequest._raise_access_denied
+
+    def raise_access_denied(self):
+        if self._service in ("iam", "sts"):
+            raise QueryAccessDenied(user_arn=self._access_key.arn, action=self._action)
+        raise_denied(self)
+
+    access_control.IAMRequest._raise_access_denied = raise_access_denied
     access_control.IAMRequestBase._is_assuming_role_operation = is_assuming_role_operation
     access_control.IAMRequestBase._check_role_trust_relationship = check_role_trust_relationship
 
