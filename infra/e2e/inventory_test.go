@@ -147,7 +147,17 @@ func homeInventory(ctx context.Context, cfg aws.Config, endpoint string) (invent
 			if err != nil {
 				return err
 			}
-			inv.add("ecs cluster", cl.ClusterArns...)
+			if len(cl.ClusterArns) > 0 {
+				d, err := c.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: cl.ClusterArns})
+				if err != nil {
+					return err
+				}
+				for _, k := range d.Clusters {
+					if aws.ToString(k.Status) != "INACTIVE" { // a deleted cluster stays INACTIVE for a while, as on AWS
+						inv.add("ecs cluster", aws.ToString(k.ClusterArn))
+					}
+				}
+			}
 			td, err := c.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{Status: ecstypes.TaskDefinitionStatusActive})
 			if err != nil {
 				return err
@@ -189,7 +199,20 @@ func homeInventory(ctx context.Context, cfg aws.Config, endpoint string) (invent
 			if err != nil {
 				return err
 			}
+			al, err := c.ListAliases(ctx, &kms.ListAliasesInput{})
+			if err != nil {
+				return err
+			}
+			awsManaged := map[string]bool{} // keys AWS makes on first use (alias/aws/kinesis, ...) and keeps
+			for _, a := range al.Aliases {
+				if strings.HasPrefix(aws.ToString(a.AliasName), "alias/aws/") {
+					awsManaged[aws.ToString(a.TargetKeyId)] = true
+				}
+			}
 			for _, k := range keys.Keys {
+				if awsManaged[aws.ToString(k.KeyId)] {
+					continue
+				}
 				d, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: k.KeyId})
 				if err != nil {
 					return err
@@ -197,10 +220,6 @@ func homeInventory(ctx context.Context, cfg aws.Config, endpoint string) (invent
 				if d.KeyMetadata.KeyState != kmstypes.KeyStatePendingDeletion && d.KeyMetadata.KeyManager == kmstypes.KeyManagerTypeCustomer {
 					inv.add("kms key", aws.ToString(k.KeyArn))
 				}
-			}
-			al, err := c.ListAliases(ctx, &kms.ListAliasesInput{})
-			if err != nil {
-				return err
 			}
 			for _, a := range al.Aliases {
 				if !strings.HasPrefix(aws.ToString(a.AliasName), "alias/aws/") {
