@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/iamjit
 
-.PHONY: all build test vet fmt-check demo bench fuzz check-moto simulate-deps clean
+.PHONY: all build test vet fmt-check demo bench fuzz check-moto simulate-deps infra-e2e clean
 
 all: build
 
@@ -52,6 +52,18 @@ test: check-moto simulate-deps fmt-check vet
 fuzz:
 	$(GO) test ./events -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZN) -fuzzminimizetime 100x
 	$(GO) test ./grants -run '^$$' -fuzz '^FuzzIdentity$$' -fuzztime $(FUZZN) -fuzzminimizetime 100x
+
+# The deployment, proven (docs/infra-e2e.md): terraform apply of
+# infra/environments/prod (its AWS half, manage_sym = false, one member
+# account) against the project's moto, iamjit run on what it made with the
+# task definition's environment and the task role's credentials under IAM
+# access control, a second plan, terraform destroy. One line per check.
+# Needs terraform and the hashicorp/aws provider in the filesystem mirror
+# (IAMJIT_TF_PLUGIN_DIR, default /opt/tf-plugins). Not part of `make test`:
+# its build tag keeps it out of `go test ./...`.
+infra-e2e: check-moto simulate-deps
+	$(GO) vet -tags infrae2e ./infra/e2e/
+	$(GO) test -tags infrae2e -count=1 -v -timeout 12m -run '^TestInfraE2E$$' ./infra/e2e/
 
 # Starts moto, creates the stack with `iamjit dev`, runs `iamjit run`,
 # publishes a Sym escalate, shows the grant, its expiry and the results,

@@ -410,14 +410,17 @@ var (
 	// writes besides membership.
 	rolePolicyActions = []string{"iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:PutRolePolicy"}
 	policyReadActions = []string{"iam:GetPolicy", "iam:GetPolicyVersion"}
-	modifierNeeds     = slices.Concat(groupActions, groupReadActions, rolePolicyActions, policyReadActions, []string{"iam:GetRole", "iam:ListRoles"})
-	modifierMay       = append(slices.Clone(modifierNeeds), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups", "iam:GetAccountAuthorizationDetails")
-	groupPathARN      = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):group(\$\{(var|local)\.group_path\}|/[[:alnum:]_+=,.@-]+(/[[:alnum:]_+=,.@-]+)*/)\*$`)
-	rolePathARN       = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role(\$\{(var|local)\.role_path\}|/[[:alnum:]_+=,.@-]+(/[[:alnum:]_+=,.@-]+)*/)\*$`)
-	anyRoleARN        = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role/`)
-	policyARN         = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}|aws):policy/`)
-	prefixedARN       = regexp.MustCompile(`^\$\{local\.iam_prefix\}`)
-	iamPrefixExpr     = "arn:${}:iam::${}"
+	// A removal is read back with the user's groups (grants/iamgroups); make
+	// infra-e2e found it missing.
+	userReadActions = []string{"iam:ListGroupsForUser"}
+	modifierNeeds   = slices.Concat(groupActions, groupReadActions, rolePolicyActions, policyReadActions, userReadActions, []string{"iam:GetRole", "iam:ListRoles"})
+	modifierMay     = append(slices.Clone(modifierNeeds), "iam:GetUser", "iam:ListUserTags", "iam:ListUsers", "iam:ListGroups", "iam:GetAccountAuthorizationDetails")
+	groupPathARN    = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):group(\$\{(var|local)\.group_path\}|/[[:alnum:]_+=,.@-]+(/[[:alnum:]_+=,.@-]+)*/)\*$`)
+	rolePathARN     = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role(\$\{(var|local)\.role_path\}|/[[:alnum:]_+=,.@-]+(/[[:alnum:]_+=,.@-]+)*/)\*$`)
+	anyRoleARN      = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}):role/`)
+	policyARN       = regexp.MustCompile(`^arn:(\$\{[^}]*\}|aws[a-z-]*):iam::(\$\{[^}]*\}|[0-9]{12}|aws):policy/`)
+	prefixedARN     = regexp.MustCompile(`^\$\{local\.iam_prefix\}`)
+	iamPrefixExpr   = "arn:${}:iam::${}"
 )
 
 func checkIAMModifier(m *tfModule) problems {
@@ -487,7 +490,7 @@ func modifierRights(m *tfModule, perms []statement) problems {
 					}
 				}
 			}
-			if (a == "iam:GetUser" || a == "iam:ListUserTags") && slices.Contains(s.resources, "*") {
+			if (a == "iam:GetUser" || a == "iam:ListUserTags" || a == "iam:ListGroupsForUser") && slices.Contains(s.resources, "*") {
 				p.add("%s: %s on \"*\"; scope it to user/*", s.where, a)
 			}
 		}

@@ -34,12 +34,80 @@ iamjit's correctness rests on:
    names (IAMRequestBase._is_assuming_role_operation and
    _check_role_trust_relationship); the evaluation is moto's own.
 
+4. No RedriveAllowPolicy. moto accepts SetQueueAttributes with
+   RedriveAllowPolicy but never returns it from GetQueueAttributes, so
+   Terraform's aws_sqs_queue_redrive_allow_policy waits for it to appear
+   until it times out (infra/e2e). And any SetQueueAttributes that does not
+   name Policy drops the queue's Policy (moto sets it from the request,
+   absent = none), where SQS changes only the attributes named. Fix:
+   RedriveAllowPolicy is a queue attribute (stored, returned while not
+   empty, "" removes it), and Policy changes only when the request names it.
+
+5. Attributes Terraform writes and moto drops, so that a second
+   `terraform plan` of infra/environments/prod after an apply is not empty
+   (infra/e2e): RedrivePolicy is returned as json.dumps with spaces where
+   SQS returns compact JSON (Terraform shows a whitespace change); a
+   Kinesis CreateStream's Tags are ignored; an ECS service's
+   enableECSManagedTags and availabilityZoneRebalancing are never stored.
+   Fix: compact JSON; Tags applied as AddTagsToStream would; the two
+   service fields stored from CreateService/UpdateService and returned.
+
+6. Access control without resources. With IAM access control on, moto
+   checks most services' calls against the resource "*" and the API
+   operation's own name: a policy that names its table, bus, parameter or
+   secret (as every policy infra/ writes does) never matches, and
+   operations IAM authorizes under other actions are refused (there is no
+   dynamodb:TransactWriteItems action: each item is authorized as
+   PutItem/UpdateItem/DeleteItem/ConditionCheckItem on its table; an SQS
+   *Batch call is authorized as the single action). Fix: for DynamoDB
+   (TableName, IndexName, each item of TransactWriteItems and
+   TransactGetItems), EventBridge PutEvents (each entry's bus), SSM
+   GetParameter(s) (each parameter) and Secrets Manager GetSecretValue (a
+   secret named by ARN), the call is checked once per (action, resource)
+   as AWS authorizes it, each check moto's own evaluation; SQS batch calls
+   are checked as their single action. IAM calls are checked against the
+   group, role or user they name (AddUserToGroup: its group) or the policy
+   ARN, as IAM authorizes them, where moto checks only a RoleName's role
+   and "*" otherwise. And moto recomputes the signature of
+   a bodiless GET (REST APIs: EventBridge Pipes' DescribePipe, ListPipes)
+   over its parsed parameters, as if they were the body, so a correctly
+   signed request fails with SignatureDoesNotMatch; the signature is
+   recomputed over the empty body the request had.
+
+7. SSM GetParameters by ARN. SSM accepts a parameter's ARN wherever it
+   takes its name, and ECS resolves a task definition's secrets by the ARN
+   in valueFrom; moto looks ARNs up as names and reports them invalid.
+   Fix: an ARN names the parameter it points at.
+
+8. No TestEventPattern. moto answers EventBridge's TestEventPattern with
+   an empty body (Result false for every event). Fix: the pattern is
+   matched against the event by moto's own matcher, the one its rules
+   deliver with (EventPattern.matches_event).
+
+9. Role sessions are not their role. moto matches a trust policy's AWS
+   principal against the caller's ARN as a string, so a trust naming a role
+   (arn:aws:iam::A:role/path/NAME) never admits that role's sessions
+   (arn:aws:sts::A:assumed-role/NAME/SESSION), which is exactly how the
+   task role reaches the connector and the connector the IAM modifier; nor
+   does a trust naming an account (arn:aws:iam::A:root, or A) admit its
+   principals. Fix: as AWS matches them (a session by its role's account
+   and name; an account by its id); a Service principal still admits no
+   one (moto presents none), where plain moto failed with an error. And a
+   condition on sts:ExternalId admits a request without one (moto skips a
+   key the request lacks); on AWS StringEquals on an absent key fails, so
+   a connector's trust refuses an AssumeRole without the external id.
+   And IAM's and STS's denials carry the error in moto's
+   <ErrorResponse><Errors><Error> shape, which the Go SDK does not read
+   (it reports UnknownError); the query protocol's shape is
+   <ErrorResponse><Error>, so iamjit sees AccessDenied as on AWS.
+
 Nothing else of moto's behaviour changes: the transaction itself (condition
 checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors)
 and the trust evaluation are moto's own code.
 """
 
 import copy
+import json
 import sys
 import threading
 
@@ -112,6 +180,235 @@ def patch():
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
     _patch_cross_account_trust()
+    _patch_sqs_attributes()
+    _patch_kinesis_create_tags()
+    _patch_ecs_service_fields()
+    _patch_resource_level_auth()
+    _patch_ssm_parameter_arns()
+    _patch_test_event_pattern()
+
+
+def _patch_test_event_pattern():
+    from moto.events.models import EventPattern
+    from moto.events.responses import EventsHandler
+
+    def test_event_pattern(self):
+        pattern = EventPattern.load(self._get_param("EventPattern"))
+        event = json.loads(self._get_param("Event"))
+        return json.dumps({"Result": pattern.matches_event(event)}), self.response_headers
+
+    EventsHandler.test_event_pattern = test_event_pattern
+
+
+def _patch_ssm_parameter_arns():
+    from moto.ssm.models import SimpleSystemManagerBackend
+
+    get_parameters = SimpleSystemManagerBackend.get_parameters
+
+    def name_of(ref):
+        if not ref.startswith("arn:") or ":parameter/" not in ref:
+            return ref
+        name = ref.split(":parameter/", 1)[1]
+        return "/" + name if "/" in name else name
+
+    def by_arn(self, names):
+        asked = {name_of(n): n for n in names}
+        found = get_parameters(self, list(asked))
+        return {asked.get(name, name): param for name, param in found.items()}
+
+    SimpleSystemManagerBackend.get_parameters = by_arn
+
+
+def _patch_resource_level_auth():
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.responses import BaseResponse
+    from moto.iam.access_control import IAMRequest
+
+    original = BaseResponse._authenticate_and_authorize_normal_action
+
+    def as_action(self, action, check):
+        self._get_action = lambda: action  # shadows the method for this check
+        try:
+            check()
+        finally:
+            del self._get_action
+
+    def authorize(self, resource="*"):
+        checks = _auth_checks(self, resource)
+        if not checks:
+            return original(self, resource)
+        enforcing = ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+        (action, first), rest = checks[0], checks[1:]
+        as_action(self, action, lambda: original(self, first))  # counts the request while auth is off
+        if enforcing:
+            for action, res in rest:
+                as_action(self, action, lambda res=res: self._authenticate_and_authorize_action(IAMRequest, res))
+
+    BaseResponse._authenticate_and_authorize_normal_action = authorize
+
+    from moto.iam.access_control import IAMRequestBase
+
+    create_request = IAMRequestBase._create_aws_request
+
+    def create_aws_request(self):
+        request = create_request(self)
+        if not self._body and self._method in ("GET", "HEAD", "DELETE"):
+            request.data = b""
+        return request
+
+    IAMRequestBase._create_aws_request = create_aws_request
+
+
+_SQS_BATCH = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+_DYNAMODB_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+
+def _auth_checks(self, resource):
+    """[(action, resource ARN)] the request is authorized as, or None for
+    moto's own single check."""
+    from moto.utilities.utils import get_partition
+
+    service = getattr(self, "service_name", None)
+    try:
+        action = self._get_action()
+        params = getattr(self, "params", None) or {}
+        if not params and getattr(self, "body", None):
+            params = json.loads(self.body) if isinstance(self.body, (str, bytes)) else self.body
+        region, account = self.region, self.current_account
+    except Exception:
+        return None
+    partition = get_partition(region)
+
+    def table(name, index=None):
+        arn = name if name.startswith("arn:") else "arn:%s:dynamodb:%s:%s:table/%s" % (partition, region, account, name)
+        return arn + ("/index/%s" % index if index else "")
+
+    if service == "dynamodb":
+        if action == "TransactWriteItems":
+            return [
+                (_DYNAMODB_ITEM_ACTIONS[op], table(body["TableName"]))
+                for item in params.get("TransactItems") or []
+                for op, body in item.items()
+                if op in _DYNAMODB_ITEM_ACTIONS
+            ] or None
+        if action == "TransactGetItems":
+            return [("GetItem", table(item["Get"]["TableName"])) for item in params.get("TransactItems") or [] if "Get" in item] or None
+        if params.get("TableName"):
+            return [(action, table(params["TableName"], params.get("IndexName")))]
+        return None
+    if service == "iam":
+        backend = self.backend
+        for param, lookup, kind in (("GroupName", backend.get_group, "group"), ("RoleName", backend.get_role, "role"), ("UserName", backend.get_user, "user")):
+            name = self._get_param(param)
+            if name:
+                try:
+                    return [(action, lookup(name).arn)]
+                except Exception:  # none: its ARN without a path, as IAM authorizes a name it does not know
+                    return [(action, "arn:%s:iam::%s:%s/%s" % (partition, account, kind, name))]
+        if self._get_param("PolicyArn"):
+            return [(action, self._get_param("PolicyArn"))]
+        return None
+    if service == "sqs" and action in _SQS_BATCH:
+        return [(_SQS_BATCH[action], resource)]
+    if service == "events" and action == "PutEvents":
+        buses = []
+        for entry in params.get("Entries") or []:
+            bus = entry.get("EventBusName") or "default"
+            arn = bus if bus.startswith("arn:") else "arn:%s:events:%s:%s:event-bus/%s" % (partition, region, account, bus)
+            if arn not in buses:
+                buses.append(arn)
+        return [(action, arn) for arn in buses] or None
+    if service == "ssm" and action in ("GetParameter", "GetParameters"):
+        names = params.get("Names") or ([params["Name"]] if params.get("Name") else [])
+        return [
+            (action, n if n.startswith("arn:") else "arn:%s:ssm:%s:%s:parameter/%s" % (partition, region, account, n.lstrip("/")))
+            for n in names
+        ] or None
+    if service == "secretsmanager" and action == "GetSecretValue":
+        secret = params.get("SecretId") or ""
+        return [(action, secret)] if secret.startswith("arn:") else None
+    return None
+
+
+def _patch_sqs_attributes():
+    from moto.sqs.models import Queue
+
+    # 4. RedriveAllowPolicy: a base attribute (valid in GetQueueAttributes,
+    # listed by "All" while set), None until set, "" clears it.
+    if "RedriveAllowPolicy" not in Queue.BASE_ATTRIBUTES:
+        Queue.BASE_ATTRIBUTES.append("RedriveAllowPolicy")
+    Queue.redrive_allow_policy = None
+    set_attributes = Queue._set_attributes
+
+    def _set_attributes(self, attributes, now=None):
+        attributes = dict(attributes)
+        if attributes.get("RedriveAllowPolicy") == "":
+            attributes["RedriveAllowPolicy"] = None
+        named_policy = "Policy" in attributes
+        policy = getattr(self, "policy", None)
+        set_attributes(self, attributes, now)
+        if not named_policy:
+            self.policy = policy
+
+    Queue._set_attributes = _set_attributes
+
+    # 5. RedrivePolicy as SQS returns it: compact JSON.
+    attributes_of = Queue.attributes.fget
+
+    def attributes(self):
+        result = attributes_of(self)
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    Queue.attributes = property(attributes)
+
+
+def _patch_kinesis_create_tags():
+    from moto.kinesis.responses import KinesisResponse
+
+    create = KinesisResponse.create_stream
+
+    def create_stream(self):
+        result = create(self)
+        tags = self._get_param("Tags")
+        if tags:
+            self.kinesis_backend.add_tags_to_stream(None, self._get_param("StreamName"), tags)
+        return result
+
+    KinesisResponse.create_stream = create_stream
+
+
+def _patch_ecs_service_fields():
+    from moto.ecs.models import Service
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    Service.enable_ecs_managed_tags = False
+    Service.availability_zone_rebalancing = "DISABLED"
+    fields = {"enableECSManagedTags": "enable_ecs_managed_tags", "availabilityZoneRebalancing": "availability_zone_rebalancing"}
+
+    def keep(handler, service_param):
+        def wrapped(self):
+            result = handler(self)
+            service = self.ecs_backend.describe_services(
+                self._get_param("cluster", "default"), [self._get_param(service_param)]
+            )[0]
+            for svc in service:
+                for param, attr in fields.items():
+                    value = self._get_param(param)
+                    if value is not None:
+                        setattr(svc, attr, value)
+            return result
+
+        return wrapped
+
+    EC2ContainerServiceResponse.create_service = keep(EC2ContainerServiceResponse.create_service, "serviceName")
+    EC2ContainerServiceResponse.update_service = keep(EC2ContainerServiceResponse.update_service, "service")
 
 
 def _patch_cross_account_trust():
@@ -145,6 +442,67 @@ def _patch_cross_account_trust():
         )
         return result == PermissionResult.PERMITTED
 
+    def principal_matches(expected, caller):
+        if expected == "*" or expected == caller:
+            return True
+        c = caller.split(":")
+        e = expected.split(":")
+        if len(c) < 6:
+            return False
+        caller_account, caller_resource = c[4], c[5]
+        if len(e) == 1:  # a bare account id
+            return expected == caller_account
+        if len(e) < 6 or e[4] != caller_account:
+            return False
+        if e[5] == "root":
+            return True
+        if e[2] == "iam" and e[5].startswith("role/") and c[2] == "sts" and caller_resource.startswith("assumed-role/"):
+            return e[5].split("/")[-1] == caller_resource.split("/")[1]
+        return False
+
+    def check_principal(self, principal):
+        expected = self._statement.get("Principal")
+        if not expected:
+            return True
+        aws = expected.get("AWS") if isinstance(expected, dict) else None
+        if aws is None:
+            return False
+        if isinstance(aws, str):
+            aws = [aws]
+        return any(principal_matches(p, principal) for p in aws)
+
+    access_control.IAMPolicyStatement._check_principal = check_principal
+    check_conditions = access_control.IAMPolicyStatement._check_conditions
+
+    def check_conditions_with_absent_keys(self, incoming):
+        for operator, values in (self._statement.get("Condition") or {}).items():
+            if operator.endswith("IfExists") or not isinstance(values, dict):
+                continue
+            if any(k.lower() == "sts:externalid" for k in values) and not (incoming or {}).get("sts:ExternalId"):
+                return False
+        return check_conditions(self, incoming)
+
+    access_control.IAMPolicyStatement._check_conditions = check_conditions_with_absent_keys
+
+    from xmltodict import unparse
+    from moto.core.exceptions import AccessDeniedError
+
+    class QueryAccessDenied(AccessDeniedError):
+        def __init__(self, user_arn, action):
+            super().__init__(user_arn, action)
+            self.description = unparse(
+                {"ErrorResponse": {"Error": {"Type": "Sender", "Code": "AccessDenied", "Message": self.message}}},
+                full_document=True,
+            )
+
+    raise_denied = access_control.IAMRequest._raise_access_denied
+
+    def raise_access_denied(self):
+        if self._service in ("iam", "sts"):
+            raise QueryAccessDenied(user_arn=self._access_key.arn, action=self._action)
+        raise_denied(self)
+
+    access_control.IAMRequest._raise_access_denied = raise_access_denied
     access_control.IAMRequestBase._is_assuming_role_operation = is_assuming_role_operation
     access_control.IAMRequestBase._check_role_trust_relationship = check_role_trust_relationship
 

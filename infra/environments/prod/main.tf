@@ -244,6 +244,8 @@ module "iamjit" {
   results_bus_name   = "${local.name}-results"
   table_name         = local.name
 
+  table_deletion_protection = var.table_deletion_protection
+
   connector_role_arn        = module.connector.role_arn
   iam_role_arn              = module.iam_modifier.role_arn
   external_id_parameter_arn = data.aws_ssm_parameter.external_id.arn

@@ -43,7 +43,7 @@ variable "member_account" {
 # --- Sym ---------------------------------------------------------------------------
 
 variable "manage_sym" {
-  description = "Create Sym's half here too (runtime role, environment, log destination, targets, strategy, flow). false: an AWS-only deploy for teams that manage Sym elsewhere (set sym_runtime_role_name, and SYM_JWT to any value)."
+  description = "The switch between the two halves. true: create Sym's half here too (runtime role, environment, log destination, targets, strategy, flow). false: the AWS half alone, nothing of Sym is created or read (the sym provider is still configured: set SYM_JWT to any value), for teams that manage Sym elsewhere (set sym_runtime_role_name) and for infra/e2e, which applies the AWS half against the emulator (docs/infra-e2e.md); Sym's half is then checked by terraform validate and the HCL checks only."
   type        = bool
   default     = true
 }
@@ -124,6 +124,12 @@ variable "max_duration" {
   description = "Longest grant (IAMJIT_MAX_DURATION), as <n>m or <n>h: Sym's duration choices are checked against it."
   type        = string
   default     = "12h"
+}
+
+variable "table_deletion_protection" {
+  description = "Protect the grants table (DynamoDB) from deletion. Keep true in production; false only for an environment meant to be destroyed whole, such as the emulator run of infra/e2e (`terraform destroy` stops at a protected table)."
+  type        = bool
+  default     = true
 }
 
 variable "alarm_email" {

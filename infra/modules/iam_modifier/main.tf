@@ -102,11 +102,14 @@ data "aws_iam_policy_document" "modify_groups" {
     resources = ["${local.iam_prefix}:role${var.role_path}*"]
   }
 
+  # ListGroupsForUser: the read-back of every removal (a late add undone,
+  # README "A late add is undone in seconds") lists the user's groups.
   statement {
     sid    = "ReadUsersAndTheirTags"
     effect = "Allow"
     actions = [
       "iam:GetUser",
+      "iam:ListGroupsForUser",
       "iam:ListUserTags",
     ]
     resources = ["${local.iam_prefix}:user/*"]
