@@ -205,6 +205,14 @@ func (c *IAM) tagsPerUser(ctx context.Context, key string) (map[string]string, e
 	return out, nil
 }
 
+// Ready makes the cheapest call the modifier role is allowed: one page of
+// one group under path (iam:ListGroups). A readiness probe: it proves the
+// chain and IAM answer, without naming a group the role may not read.
+func (c *IAM) Ready(ctx context.Context, path string) error {
+	_, err := c.api.ListGroups(ctx, &iam.ListGroupsInput{PathPrefix: &path, MaxItems: aws.Int32(1)})
+	return err
+}
+
 // ManagedGroups lists the groups under path with their members (reconcile).
 func (c *IAM) ManagedGroups(ctx context.Context, path string) (map[string][]string, error) {
 	out := map[string][]string{}

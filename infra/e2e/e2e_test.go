@@ -472,14 +472,21 @@ func TestInfraE2E(t *testing.T) {
 		}
 		return "both chains verified at start-up (home, " + memberID + "), /healthz ok", nil
 	})
-	// /readyz probes the chain with GetGroup of a group that does not exist,
-	// outside the group path: the modifier policy does not allow that
-	// resource (docs/infra-e2e.md). Reported, not checked.
-	if resp, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
+	// /readyz probes the home chain with one page of ListGroups under the
+	// group path: a call the modifier policy allows (it once probed a group
+	// outside the path, which the policy rightly refused).
+	c.check("/readyz ready under the Terraform-made permissions", func() (string, error) {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return "", err
+		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		fmt.Printf("      note: /readyz answers %s %s\n", resp.Status, strings.TrimSpace(string(b)))
-	}
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("/readyz %s %s", resp.Status, strings.TrimSpace(string(b)))
+		}
+		return "/readyz " + resp.Status, nil
+	})
 
 	send := func(id, typ, run, targetID, requester, group string, duration int) error {
 		e, err := fx.entry(id, typ, run, targetID, requester, group, duration)

@@ -124,6 +124,9 @@ func (a *app) connect(ctx context.Context, member string, ch config.Chain, now f
 		a.revokers, a.configs = map[string]*sessions.Revoker{}, map[string]aws.Config{}
 	}
 	a.revokers[id], a.configs[id] = rev, iamCfg
+	if member == "" {
+		a.ready = func(ctx context.Context) error { return groups.Ready(ctx, a.cfg.GroupPath) }
+	}
 	return &grants.Account{ID: id, Home: member == "", IAM: groups, Groups: groups, Members: groups, Identity: ident, Sessions: SessionsHook{rev}}, nil
 }
 

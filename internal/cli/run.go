@@ -47,6 +47,7 @@ type app struct {
 	accounts      *grants.Accounts              // every account served, each through its own chain
 	revokers      map[string]*sessions.Revoker  // each account's session revocation, by account id
 	configs       map[string]aws.Config         // each account's chained AWS configuration, by account id
+	ready         func(context.Context) error   // the home chain's readiness probe
 	sets          *sessions.PermissionSets      // Identity Center's session revocation; nil when it is off
 	ssoAccount    string                        // the account that holds the Identity Center instance
 	ic            *identitycenter.Client        // the Identity Center adapter; nil when it is off
@@ -310,7 +311,7 @@ func (a *app) serveHTTP(ctx context.Context, alive *atomic.Int64) (func(), error
 			http.Error(w, "table: "+awsx.Code(err), http.StatusServiceUnavailable)
 			return
 		}
-		if _, err := a.accounts.Home().Groups.Group(rctx, "iamjit-readiness-probe"); err != nil && !errors.Is(err, grants.ErrNotFound) {
+		if err := a.ready(rctx); err != nil {
 			http.Error(w, "role chain: "+awsx.Code(err), http.StatusServiceUnavailable)
 			return
 		}

@@ -488,7 +488,7 @@ func modifierPolicy(o Options) policy {
 		},
 		statement{
 			Effect:   "Allow",
-			Action:   []string{"iam:GetUser", "iam:ListUsers", "iam:ListUserTags", "iam:GetAccountAuthorizationDetails", "iam:ListGroups"},
+			Action:   []string{"iam:GetUser", "iam:ListUsers", "iam:ListUserTags", "iam:GetAccountAuthorizationDetails", "iam:ListGroups", "iam:ListGroupsForUser"},
 			Resource: "*",
 		},
 		// Session revocation: read what the groups let members assume,
