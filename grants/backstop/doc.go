@@ -99,9 +99,9 @@
 //     cannot read is rewritten (its At is zero, earlier than any time).
 //   - ListSchedules answers summaries (no expression, input or role), as
 //     AWS does: List reads each schedule.
-//   - With IAM access control on, every signed scheduler GET
-//     (GetScheduleGroup, GetSchedule, ListSchedules) is refused with
-//     SignatureDoesNotMatch, even one the policy allows; POSTs are checked
-//     against the policy. So the backstop runs only against a moto with
-//     access control off; moto never checks iam:PassRole either.
+//   - With IAM access control on, plain moto refuses every signed
+//     scheduler GET (SignatureDoesNotMatch) and checks every scheduler call
+//     against "*"; the project's launcher (internal/motoserver) fixes both,
+//     so the backstop runs under its access control. moto never checks
+//     iam:PassRole.
 package backstop

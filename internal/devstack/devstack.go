@@ -525,6 +525,9 @@ func modifierPolicy(o Options) policy {
 			Action:   []string{"scheduler:GetScheduleGroup"},
 			Resource: "arn:aws:scheduler:*:*:schedule-group/" + scheduleGroup,
 		},
+		// ListSchedules takes no resource (the start-up check sweeps its
+		// probes; the listing names the group).
+		statement{Effect: "Allow", Action: []string{"scheduler:ListSchedules"}, Resource: "*"},
 		statement{
 			Effect:    "Allow",
 			Action:    "iam:PassRole",

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -158,6 +160,8 @@ func TestLauncherAccessControl(t *testing.T) {
 		allow([]string{"events:PutEvents"}, "arn:aws:events:us-east-1:"+acct+":event-bus/b"),
 		allow([]string{"sqs:SendMessage"}, "arn:aws:sqs:us-east-1:"+acct+":q"),
 		allow([]string{"sts:AssumeRole"}, "arn:aws:iam::"+acct+":role/sym/conn"),
+		allow([]string{"scheduler:GetScheduleGroup"}, "arn:aws:scheduler:us-east-1:"+acct+":schedule-group/mine"),
+		allow([]string{"scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:DeleteSchedule"}, "arn:aws:scheduler:us-east-1:"+acct+":schedule/mine/*"),
 	}})})
 	mustDo(err)
 	// The connector: trusted by the task role (the role, not a session) with an external id.
@@ -185,6 +189,10 @@ func TestLauncherAccessControl(t *testing.T) {
 	}
 	_, err = eventbridge.NewFromConfig(admin).CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String("b")})
 	mustDo(err)
+	for _, g := range []string{"mine", "theirs"} {
+		_, err := scheduler.NewFromConfig(admin).CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String(g)})
+		mustDo(err)
+	}
 	qu, err := sqs.NewFromConfig(admin).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("q")})
 	mustDo(err)
 	creds, err := sts.NewFromConfig(admin).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + acct + ":role/task"), RoleSessionName: aws.String("task")})
@@ -218,6 +226,16 @@ func TestLauncherAccessControl(t *testing.T) {
 		call    func() error
 	}{
 		{"PutItem on the policy's table", true, func() error { return put("t") }},
+		{"GetScheduleGroup of the policy's group", true, func() error {
+			_, err := scheduler.NewFromConfig(task).GetScheduleGroup(ctx, &scheduler.GetScheduleGroupInput{Name: aws.String("mine")})
+			return err
+		}},
+		{"GetScheduleGroup of another group", false, func() error {
+			_, err := scheduler.NewFromConfig(task).GetScheduleGroup(ctx, &scheduler.GetScheduleGroupInput{Name: aws.String("theirs")})
+			return err
+		}},
+		{"CreateSchedule in the policy's group", true, func() error { return createSchedule(ctx, task, "mine") }},
+		{"CreateSchedule in another group", false, func() error { return createSchedule(ctx, task, "theirs") }},
 		{"PutItem on another table", false, func() error { return put("u") }},
 		{"TransactWriteItems Put+ConditionCheck (allowed per item)", true, func() error {
 			_, err := td.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []ddbtypes.TransactWriteItem{
@@ -296,4 +314,12 @@ func isAccessDenied(err error) bool {
 		return true
 	}
 	return strings.Contains(fmt.Sprint(err), "StatusCode: 403")
+}
+
+// createSchedule makes a one-time schedule in group, as the backstop does.
+func createSchedule(ctx context.Context, cfg aws.Config, group string) error {
+	_, err := scheduler.NewFromConfig(cfg).CreateSchedule(ctx, &scheduler.CreateScheduleInput{Name: aws.String("s"), GroupName: aws.String(group),
+		ScheduleExpression: aws.String("at(2030-01-01T00:00:00)"), FlexibleTimeWindow: &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
+		Target: &schedtypes.Target{Arn: aws.String("arn:aws:scheduler:::aws-sdk:sts:getCallerIdentity"), RoleArn: aws.String("arn:aws:iam::123456789012:role/x"), Input: aws.String("{}")}})
+	return err
 }

@@ -74,6 +74,9 @@ iamjit's correctness rests on:
    signed request fails with SignatureDoesNotMatch; the signature is
    recomputed over the empty body the request had.
 
+   EventBridge Scheduler's group and schedule calls are checked against
+   the schedule group and the schedule they name (moto checks "*").
+
 7. SSM GetParameters by ARN. SSM accepts a parameter's ARN wherever it
    takes its name, and ECS resolves a task definition's secrets by the ARN
    in valueFrom; moto looks ARNs up as names and reports them invalid.
@@ -332,6 +335,26 @@ def _auth_checks(self, resource):
     if service == "secretsmanager" and action == "GetSecretValue":
         secret = params.get("SecretId") or ""
         return [(action, secret)] if secret.startswith("arn:") else None
+    if service == "scheduler":
+        return _scheduler_checks(self, action, params, partition, region, account)
+    return None
+
+
+def _scheduler_checks(self, action, params, partition, region, account):
+    """EventBridge Scheduler authorizes a schedule group call on the group
+    and a schedule call on arn:…:schedule/<group>/<name> (the group from
+    the query's groupName or the body's GroupName, else default); ListSchedules
+    takes no resource. moto checks "*" for all of them."""
+    from urllib.parse import parse_qs, urlparse
+
+    url = urlparse(self.uri)
+    parts = [p for p in url.path.split("/") if p]
+    prefix = "arn:%s:scheduler:%s:%s:" % (partition, region, account)
+    if len(parts) == 2 and parts[0] == "schedule-groups":
+        return [(action, prefix + "schedule-group/" + parts[1])]
+    if len(parts) == 2 and parts[0] == "schedules":
+        group = (parse_qs(url.query).get("groupName") or [None])[0] or params.get("GroupName") or "default"
+        return [(action, prefix + "schedule/%s/%s" % (group, parts[1]))]
     return None
 
 

@@ -111,7 +111,7 @@ func (f *chainFixture) env(t *testing.T, overrides ...string) []string {
 		"IAMJIT_QUEUE_URL="+f.st.QueueURL, "IAMJIT_DLQ_URL="+f.st.DLQURL, "IAMJIT_TABLE="+f.st.Table,
 		"IAMJIT_EVENT_BUS="+f.st.EventBus, "IAMJIT_CONNECTOR_ROLE_ARN="+f.st.ConnectorRoleARN,
 		"IAMJIT_EXTERNAL_ID="+f.st.ExternalID, "IAMJIT_IAM_ROLE_ARN="+f.st.IAMRoleARN,
-		"IAMJIT_GROUP_PATH="+f.st.GroupPath, "IAMJIT_SOURCES=sym",
+		"IAMJIT_GROUP_PATH="+f.st.GroupPath, "IAMJIT_SOURCES=sym", "IAMJIT_BACKSTOP_GROUP="+f.st.Backstop.Group,
 		"IAMJIT_HTTP_ADDR="+testkit.FreeAddr(t), "IAMJIT_WAIT_TIME=1s", "IAMJIT_LOG_FORMAT=json")
 	return append(env, overrides...) // later entries win in os/exec
 }
@@ -254,7 +254,7 @@ func TestRunVerifiesEveryMemberChain(t *testing.T) {
 	f := newChainFixture(t, a, b)
 	f.waitingMessage(t)
 	f.moto.ResetAuth(t, 0)
-	good := withoutBackstop(t, f.st.AccountsJSON())
+	good := f.st.AccountsJSON()
 	wrongID := "wrong-" + randomHex(t)
 	var wrong string
 	{
@@ -333,25 +333,4 @@ func TestRunBadConfigNamesEveryVariable(t *testing.T) {
 	if strings.Contains(stdout.String()+stderr.String(), secret) {
 		t.Errorf("output contains the external id:\n%s", stderr.String())
 	}
-}
-
-// withoutBackstop drops the expiry backstop from an IAMJIT_ACCOUNTS
-// document: with IAM access control on, moto 5.2.1 refuses every signed
-// EventBridge Scheduler GET (SignatureDoesNotMatch), so the backstop's
-// start-up check cannot pass there (docs/development.md, emulator gaps).
-func withoutBackstop(t *testing.T, accounts string) string {
-	t.Helper()
-	var accts map[string]map[string]string
-	if err := json.Unmarshal([]byte(accounts), &accts); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range accts {
-		delete(a, "backstop_role_arn")
-		delete(a, "backstop_dlq_arn")
-	}
-	out, err := json.Marshal(accts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
 }
