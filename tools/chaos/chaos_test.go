@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,7 +23,9 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/iamjit/iamjit/consumer"
@@ -99,6 +100,7 @@ func loadSettings(t *testing.T) settings {
 // invariants against IAM, DynamoDB, the results queue and the DLQ.
 func TestChaos(t *testing.T) {
 	set := loadSettings(t)
+	ph := newPhases()
 	t.Logf("chaos: seed %d (rerun with CHAOS_SEED=%d), %d events, %d replicas, fault rate %.2f, transaction fault rate %.2f",
 		set.seed, set.seed, set.events, set.replicas, set.faultRate, set.txRate)
 	// Room for a slow emulator: draining, a longer tail and scenarios
@@ -139,6 +141,10 @@ func TestChaos(t *testing.T) {
 	}
 	setup := newClients(cfg, stack, cast)
 	outsideBefore := setup.createCast(ctx, t, cast)
+	// Identity Center beside IAM: permission sets assigned in both
+	// accounts, Identity Store groups of the home account's instance.
+	cast, ssoT, ssoBefore := setup.createSSO(ctx, t, cast, stack.IdentityCenter)
+	maps.Copy(outsideBefore, ssoBefore)
 
 	proxy, err := NewProxy(moto.URL(), ProxyOptions{
 		Rate: set.faultRate, TxRate: set.txRate, MaxLatency: 30 * time.Millisecond, MaxHold: time.Second, Seed: set.seed,
@@ -172,7 +178,7 @@ func TestChaos(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		replicas[i] = NewReplica(i, bin, logDir, replicaEnv(stack, endpoint, addr, set), "http://"+addr+"/metrics")
+		replicas[i] = NewReplica(i, bin, logDir, append(replicaEnv(stack, endpoint, addr, set), ssoT.env()...), "http://"+addr+"/metrics")
 		if err := replicas[i].Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -186,19 +192,27 @@ func TestChaos(t *testing.T) {
 		}
 	}()
 
+	ph.mark("setup")
 	// The plan starts a moment from now so that the replicas are up.
 	w := NewWorkload(cast, time.Now().Add(2*time.Second), WorkloadOptions{Events: set.events, Spread: set.spread, Seed: set.seed})
 
-	var overlapPlaces, sharedPlaces []Place
+	// The monitor reads the overlap groups of every account and space, and
+	// the shared targets of the Identity Center spaces; the late adder the
+	// shared IAM groups.
+	var monPlaces, sharedPlaces []Place
 	for _, a := range cast.Accounts() {
 		for _, g := range a.OverlapGroups {
-			overlapPlaces = append(overlapPlaces, Place{a.ID, g})
+			monPlaces = append(monPlaces, Place{a.ID, g})
 		}
 		for _, g := range a.Groups {
-			sharedPlaces = append(sharedPlaces, Place{a.ID, g})
+			if a.IsSSO() {
+				monPlaces = append(monPlaces, Place{a.ID, g})
+			} else {
+				sharedPlaces = append(sharedPlaces, Place{a.ID, g})
+			}
 		}
 	}
-	mon := &monitor{aw: aw, groups: overlapPlaces}
+	mon := &monitor{aw: aw, groups: monPlaces}
 	monCtx, stopMon := context.WithCancel(ctx)
 	monDone := make(chan struct{})
 	go func() { defer close(monDone); mon.run(monCtx, 500*time.Millisecond) }()
@@ -283,11 +297,14 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("send workload: %v", err)
 	}
 	sendsOut := time.Since(w.Start)
+	ph.mark("planned sends")
 	scriptsSent.Wait()
+	ph.mark("scripts' sends")
 	// Keep killing while the last messages and their redeliveries run.
 	sleep(ctx, 3*time.Duration(set.visibility)*time.Second+4*time.Second)
 	stopKiller()
 	<-killDone
+	ph.mark("killing on")
 	lastSentMu.Lock()
 	t.Logf("chaos: planned sends out at +%s, the last script's (%s); killer stopped after %d kills; waiting for the queue to drain",
 		sendsOut.Round(100*time.Millisecond), lastSent, kills)
@@ -297,6 +314,7 @@ func TestChaos(t *testing.T) {
 	if err := aw.waitDrained(ctx, drainDeadline); err != nil {
 		t.Fatalf("queue did not drain: %v", err)
 	}
+	ph.mark("drain")
 	// No injected late add may be pending at the mid-point snapshot.
 	late.armed.Store(false)
 	if err := late.waitUndone(ctx, time.Minute); err != nil {
@@ -327,7 +345,7 @@ func TestChaos(t *testing.T) {
 	obs := Observed{OutsideBefore: outsideBefore, Slack: 5 * time.Second}
 	midDeadline := time.Now().Add(set.deadline)
 	for tailDur, n := 25*time.Second, uint64(0); ; tailDur, n = min(2*tailDur, 2*time.Minute), n+1 {
-		tail := w.AddTail(time.Now(), 9, tailDur, set.seed+n)
+		tail := w.AddTail(time.Now(), 2*len(cast.Accounts()), tailDur, set.seed+n, nil)
 		if err := aw.send(ctx, w, tail); err != nil {
 			t.Fatalf("send tail: %v", err)
 		}
@@ -355,11 +373,13 @@ func TestChaos(t *testing.T) {
 		t.Logf("chaos: every %s tail grant of account(s)%s had ended by the mid-point snapshot; sending a longer tail", tailDur, idle)
 	}
 	t.Logf("chaos: queue drained at %s (+%s); mid-point snapshot taken", time.Now().Format("15:04:05.000"), time.Since(w.Start).Round(100*time.Millisecond))
+	ph.mark("mid-point tail")
 	late.armed.Store(true) // the tail's grants end from here on
 
 	// Drive every scripted scenario until it has been exercised at least
 	// once, within a deadline; Check then fails loudly if it still was not.
 	waitScripts()
+	ph.mark("scripts judged")
 	// Keep a minute for the checks that follow.
 	// Each account's scenarios are driven again side by side; not in an
 	// account that has granted nothing at all (broken, not slow: the run
@@ -404,6 +424,7 @@ func TestChaos(t *testing.T) {
 		}
 		waitScripts()
 	}
+	ph.mark("scenarios driven again")
 
 	// The read-back must have undone at least one injected late add (the
 	// run fails otherwise: checkLateAdds). On a loaded machine every late
@@ -425,7 +446,7 @@ func TestChaos(t *testing.T) {
 		}
 		t.Logf("chaos: no late add undone by the read-back yet; ending a few grants on the quiet queue (%d)", try+1)
 		late.allow(3)
-		tail := w.AddTail(time.Now(), 3, 10*time.Second, set.seed+500+uint64(try))
+		tail := w.AddTail(time.Now(), 3, 10*time.Second, set.seed+500+uint64(try), cast.IAMAccounts())
 		if err := aw.send(ctx, w, tail); err != nil {
 			t.Fatalf("send the late-add tail: %v", err)
 		}
@@ -443,10 +464,12 @@ func TestChaos(t *testing.T) {
 			lastExpiry = e.Expires()
 		}
 	}
+	ph.mark("late-add read-back")
 	t.Logf("chaos: scenarios driven at +%s; waiting for rest", time.Since(w.Start).Round(100*time.Millisecond))
 	if err := aw.waitAtRest(ctx, lastExpiry.Add(time.Minute)); err != nil {
 		t.Errorf("not at rest: %v", err)
 	}
+	ph.mark("rest")
 	t.Logf("chaos: at rest at +%s", time.Since(w.Start).Round(100*time.Millisecond))
 	late.armed.Store(false)
 	if err := late.waitUndone(ctx, time.Minute); err != nil {
@@ -461,7 +484,7 @@ func TestChaos(t *testing.T) {
 	jitRoles := map[string]string{stack.Members[0].AccountID: stack.Members[0].JITRoleARN, cast.ID: stack.JITRoleARN}
 	var revViolations []string
 	revChecked := map[string]int{}
-	for _, a := range cast.Accounts() {
+	for _, a := range cast.IAMAccounts() {
 		v, n, err := aw.waitRevocations(ctx, a.ID, jitRoles[a.ID], cast.Groups[0], obs.Final.After, 30*time.Second)
 		if err != nil {
 			t.Errorf("session revocation check in account %s: %v", a.ID, err)
@@ -470,6 +493,7 @@ func TestChaos(t *testing.T) {
 	}
 	obs.Members = aw.members(ctx, t)
 	obs.Samples = append(mon.samples(), late.samples()...)
+	ph.mark("final reads")
 
 	stopped = true
 	// All at once: each drains on its own; every exit is checked.
@@ -479,6 +503,7 @@ func TestChaos(t *testing.T) {
 		stops.Go(func() { codes[i], errs[i] = r.Stop(20 * time.Second) })
 	}
 	stops.Wait()
+	ph.mark("replicas stopped")
 	for i, r := range replicas {
 		if errs[i] != nil || codes[i] != 0 {
 			t.Errorf("replica %d: SIGTERM ended it with code %d, err %v; want 0", r.Index, codes[i], errs[i])
@@ -495,6 +520,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(dlqErr)
 	}
 	obs.DLQ = dlqMessages(dlq)
+	ph.mark("queues read")
 
 	nEvents, nMessages, nDup, byScen := w.Figures()
 	rep := Check(w, obs)
@@ -545,13 +571,18 @@ func TestChaos(t *testing.T) {
 	for _, v := range revViolations {
 		rep.fail("%s", v)
 	}
-	for _, a := range cast.Accounts() {
+	for _, a := range cast.IAMAccounts() {
 		rep.Figures["revocations_checked"] += revChecked[a.ID]
 		rep.Figures["revocations_checked@"+a.ID] = revChecked[a.ID]
 		// The replicas' IAM calls in the account, through its role chain,
 		// as the proxy saw them: signed with keys AssumeRole gave for it.
 		rep.Figures["proxy_calls@"+a.ID] = int(pst.ByAccount[a.ID])
 		rep.Figures["proxy_faults@"+a.ID] = pst.FaultsByAccount[a.ID]
+	}
+	for _, a := range cast.SSO {
+		// An Identity Center space's calls: those of its service.
+		rep.Figures["proxy_calls@"+a.ID] = int(pst.ByService[ssoService(a.Kind)])
+		rep.Figures["proxy_faults@"+a.ID] = pst.FaultsByService[ssoService(a.Kind)]
 	}
 	for i, n := range pst.PerPort {
 		if n == 0 {
@@ -561,6 +592,7 @@ func TestChaos(t *testing.T) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "chaos figures (seed %d):\n", set.seed)
+	fmt.Fprintf(&b, "  time by phase: %s\n", ph)
 	fmt.Fprintf(&b, "  events %d, messages sent %d, duplicate copies %d, by scenario %s\n", nEvents, nMessages, nDup, renderMap(byScen))
 	fmt.Fprintf(&b, "  replicas %d, processes started %d, kills %d, unexpected exits %d\n", set.replicas, starts, kills, len(exits))
 	fmt.Fprintf(&b, "  AWS calls through the proxy %d (per replica %v), faults injected %d: %s\n", pst.Requests, pst.PerPort, pst.Total(), renderMap(pst.Faults))
@@ -572,16 +604,22 @@ func TestChaos(t *testing.T) {
 	for _, in := range injected {
 		fmt.Fprintf(&b, "    late add: %s to %s of %s at %s\n", in.User, in.Group, in.Account, in.At.Format("15:04:05.000"))
 	}
-	for _, a := range cast.Accounts() {
+	for _, a := range cast.IAMAccounts() {
 		fmt.Fprintf(&b, "  session revocation in %s: %d ended memberships of %s checked against role item and %s on %s\n",
 			a.ID, revChecked[a.ID], cast.Groups[0], "iamjit-session-revocation", jitRoles[a.ID])
 	}
 	fmt.Fprintf(&b, "  AWS calls through the proxy by the account of their credentials: %s; faults: %s\n", renderMap(pst.ByAccount), renderMap(pst.FaultsByAccount))
+	fmt.Fprintf(&b, "  AWS calls through the proxy by service: %s; faults: %s\n", renderMap(pst.ByService), renderMap(pst.FaultsByService))
 	byAcct := w.ByAccount()
 	for _, a := range cast.Accounts() {
 		f := func(name string) int { return rep.Figures[name+"@"+a.ID] }
 		role := "home"
-		if cast.IsMember(a.ID) {
+		switch {
+		case a.Kind == grants.PermissionSet:
+			role = "Identity Center permission sets assigned in " + a.AWS
+		case a.Kind == grants.SSOGroup:
+			role = "Identity Center groups of " + a.AWS + "'s instance"
+		case cast.IsMember(a.ID):
 			role = "member"
 		}
 		total := 0
@@ -591,9 +629,9 @@ func TestChaos(t *testing.T) {
 		fmt.Fprintf(&b, "  account %s (%s): planned events %d (%s)\n", a.ID, role, total, renderMap(byAcct[a.ID]))
 		fmt.Fprintf(&b, "    grants applied %d, revocation results %d, stored grants ACTIVE %d / REVOKED %d, rejected as expected %d, reorders tombstoned %d, overlaps exercised %d\n",
 			f("granted"), f("results/"+events.AccessRevoked), f("grants/ACTIVE"), f("grants/REVOKED"), f("rejected_as_expected"), f("reorder_tombstoned"), f("overlap_exercised"))
-		fmt.Fprintf(&b, "    mid-point: %d grants active, %d IAM members; membership items %d; group reads checked %d (%d members seen); late adds %d (%d undone by the read-back); session revocations checked %d; IAM calls %d, faults %d\n",
-			f("mid_active_grants"), f("mid_members"), f("memberships"), f("samples"), f("sampled_members"), f("late_adds_injected"), f("late_adds_undone_by_read_back"),
-			f("revocations_checked"), f("proxy_calls"), f("proxy_faults"))
+		fmt.Fprintf(&b, "    mid-point: %d grants active, %d members; membership items %d; group reads checked %d (%d members seen, %d read with exactly one copy); results' targets checked %d; late adds %d (%d undone by the read-back); session revocations checked %d; calls %d, faults %d\n",
+			f("mid_active_grants"), f("mid_members"), f("memberships"), f("samples"), f("sampled_members"), f("one_copy_checked"), f("results_target_checked"),
+			f("late_adds_injected"), f("late_adds_undone_by_read_back"), f("revocations_checked"), f("proxy_calls"), f("proxy_faults"))
 	}
 	if n := rep.Figures["granted_by_home_arn"]; n > 0 {
 		fmt.Fprintf(&b, "  home grants requested by the home group's ARN: %d\n", n)
@@ -628,6 +666,28 @@ func TestChaos(t *testing.T) {
 	for _, v := range rep.Violations {
 		t.Errorf("violation: %s", v)
 	}
+}
+
+// phases times the run's steps: where a slow run spends its time.
+type phases struct {
+	start, last time.Time
+	steps       []string
+}
+
+func newPhases() *phases {
+	now := time.Now()
+	return &phases{start: now, last: now}
+}
+
+// mark ends the step called name.
+func (p *phases) mark(name string) {
+	now := time.Now()
+	p.steps = append(p.steps, fmt.Sprintf("%s %.1fs", name, now.Sub(p.last).Seconds()))
+	p.last = now
+}
+
+func (p *phases) String() string {
+	return strings.Join(p.steps, ", ") + fmt.Sprintf(" (total %.1fs)", time.Since(p.start).Seconds())
 }
 
 // checkTxRetries fails the run when DynamoDB's transaction faults were
@@ -744,6 +804,11 @@ type awsClients struct {
 	home  string
 	iams  map[string]*iam.Client // account -> IAM acting in it
 	stack devstack.Stack
+	cast  Cast // its Identity Center spaces say how to read a place
+	// Identity Center, in the home account's instance.
+	admin           *ssoadmin.Client
+	ids             *identitystore.Client
+	instance, store string
 }
 
 // newClients makes the clients on cfg: IAM of the home account with its
@@ -751,7 +816,9 @@ type awsClients struct {
 // (devstack.AccountConfig).
 func newClients(cfg aws.Config, stack devstack.Stack, c Cast) *awsClients {
 	a := &awsClients{sqs: sqs.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), home: c.ID,
-		iams: map[string]*iam.Client{c.ID: iam.NewFromConfig(cfg)}, stack: stack}
+		iams: map[string]*iam.Client{c.ID: iam.NewFromConfig(cfg)}, stack: stack, cast: c,
+		admin: ssoadmin.NewFromConfig(cfg), ids: identitystore.NewFromConfig(cfg),
+		instance: stack.IdentityCenter.InstanceARN, store: stack.IdentityCenter.IdentityStoreID}
 	for _, m := range c.Members {
 		a.iams[m.ID] = iam.NewFromConfig(devstack.AccountConfig(cfg, m.ID))
 	}
@@ -767,10 +834,11 @@ func (a *awsClients) iamOf(acct string) *iam.Client {
 	return c
 }
 
-// keyOf is the membership a stored grant is about; the store writes no
-// account on the home account's grants.
+// keyOf is the membership a stored grant is about, in its account or
+// Identity Center space; the store writes no account on the home
+// account's grants.
 func (a *awsClients) keyOf(g grants.Grant) Key {
-	return Key{cmp.Or(g.Account, a.home), g.IAMUser, g.Group}
+	return Key{a.cast.Space(g.Kind, g.Account), g.IAMUser, g.Group}
 }
 
 // createCast makes, in every account, the users (tagged with their email),
@@ -927,6 +995,7 @@ type grantItem struct {
 	PK            string              `dynamodbav:"pk"`
 	ID            string              `dynamodbav:"id"`
 	State         grants.State        `dynamodbav:"state"`
+	TargetType    grants.Kind         `dynamodbav:"target_type"` // absent: an IAM group
 	Account       string              `dynamodbav:"account"` // absent on the home account's items
 	SymEventID    string              `dynamodbav:"sym_event_id"`
 	RevokeEventID string              `dynamodbav:"revoke_event_id"`
@@ -1010,7 +1079,7 @@ func (a *awsClients) scanGrants(ctx context.Context) (map[string]scanned, error)
 
 func (it grantItem) grant() grants.Grant {
 	return grants.Grant{
-		ID: it.ID, State: it.State, Account: it.Account, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
+		ID: it.ID, State: it.State, Kind: it.TargetType, Account: it.Account, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
 		IAMUser: it.IAMUser, Group: it.Group, GrantedAt: parseTS(it.GrantedAt), ExpiresAt: parseTS(it.ExpiresAt),
 		RevokedAt: parseTS(it.RevokedAt), RevokeReason: it.RevokeReason, Tombstone: it.Tombstone, History: it.History,
 	}
@@ -1041,7 +1110,7 @@ func (a *awsClients) members(ctx context.Context, t *testing.T) []MemberItem {
 	}
 	var out []MemberItem
 	for _, it := range items {
-		out = append(out, MemberItem{PK: it.PK, Account: it.Account, IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Dirty: it.DuePK == "DIRTY"})
+		out = append(out, MemberItem{PK: it.PK, Kind: it.TargetType, Account: it.Account, IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Dirty: it.DuePK == "DIRTY"})
 	}
 	return out
 }
@@ -1053,7 +1122,7 @@ func (a *awsClients) snapshot(ctx context.Context, t *testing.T, groups []Place)
 	s.Before = a.grantsNow(ctx, t, s.Expiring)
 	s.T1 = time.Now()
 	for _, p := range groups {
-		m, err := groupMembers(ctx, a.iamOf(p.Account), p.Group)
+		m, err := a.readPlace(ctx, p)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -1150,8 +1219,9 @@ func dlqMessages(msgs []sqstypes.Message) []DLQMessage {
 	return out
 }
 
-// monitor samples the overlap groups' members, each in its account, for
-// invariant 5.
+// monitor samples the overlap groups' members, each in its account or
+// space, for invariant 5, and the Identity Center spaces' shared targets
+// (copies, and invariant 9 over the run).
 type monitor struct {
 	aw     *awsClients
 	groups []Place
@@ -1163,14 +1233,11 @@ func (m *monitor) run(ctx context.Context, every time.Duration) {
 	for ctx.Err() == nil {
 		for _, p := range m.groups {
 			start := time.Now()
-			members, err := groupMembers(ctx, m.aw.iamOf(p.Account), p.Group)
+			members, err := m.aw.readPlace(ctx, p)
 			if err != nil {
 				continue
 			}
-			s := Sample{Start: start, End: time.Now(), Account: p.Account, Group: p.Group, Members: map[string]bool{}}
-			for _, u := range members {
-				s.Members[u] = true
-			}
+			s := NewSample(p, start, time.Now(), members)
 			m.mu.Lock()
 			m.got = append(m.got, s)
 			m.mu.Unlock()

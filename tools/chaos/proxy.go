@@ -94,6 +94,8 @@ type Proxy struct {
 	keys         map[string]string
 	byAcct       map[string]int64
 	faultsByAcct map[string]int
+	bySvc        map[string]int64
+	faultsBySvc  map[string]int
 
 	requests atomic.Int64
 }
@@ -125,6 +127,7 @@ func NewProxy(target string, opts ProxyOptions) (*Proxy, error) {
 		faults: map[string]int{}, byOp: map[string]int{}, timing: map[string]*opTiming{},
 		pending: map[sentKey]pendingFault{}, retried: map[string]int{}, retriedLate: map[string]int{},
 		keys: map[string]string{}, byAcct: map[string]int64{}, faultsByAcct: map[string]int{},
+		bySvc: map[string]int64{}, faultsBySvc: map[string]int{},
 	}
 	return p, nil
 }
@@ -198,6 +201,10 @@ type ProxyStats struct {
 	// EventBridge and the chains' first hop).
 	ByAccount       map[string]int64
 	FaultsByAccount map[string]int
+	// Requests and faults by the service their signature names (sso for
+	// Identity Center's admin API, identitystore, iam, ...).
+	ByService       map[string]int64
+	FaultsByService map[string]int
 }
 
 // BaseCredentials labels requests signed with a key no AssumeRole answer
@@ -259,6 +266,7 @@ func (p *Proxy) Stats() ProxyStats {
 	}
 	st.Retried, st.RetriedLate = maps.Clone(p.retried), maps.Clone(p.retriedLate)
 	st.ByAccount, st.FaultsByAccount = maps.Clone(p.byAcct), maps.Clone(p.faultsByAcct)
+	st.ByService, st.FaultsByService = maps.Clone(p.bySvc), maps.Clone(p.faultsBySvc)
 	st.MaxRetryDelay = p.maxDelay
 	return st
 }
@@ -283,6 +291,8 @@ func (p *Proxy) decide(op, akid string, items int) fault {
 		acct = BaseCredentials
 	}
 	p.byAcct[acct]++
+	svc, _, _ := strings.Cut(op, ".")
+	p.bySvc[svc]++
 	var f fault
 	if p.opts.MaxLatency > 0 {
 		f.lat = time.Duration(p.rng.Int64N(int64(p.opts.MaxLatency) + 1))
@@ -313,6 +323,7 @@ func (p *Proxy) decide(op, akid string, items int) fault {
 	p.faults[f.kind]++
 	p.byOp[op+" "+f.kind]++
 	p.faultsByAcct[acct]++
+	p.faultsBySvc[svc]++
 	return f
 }
 
