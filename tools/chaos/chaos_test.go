@@ -25,8 +25,8 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 
 	"github.com/iamjit/iamjit/consumer"
 	"github.com/iamjit/iamjit/events"
@@ -649,6 +649,9 @@ func TestChaos(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "  messages DLQ'd %d, results received %d (distinct %d, duplicate deliveries %d)\n",
 		rep.Figures["dlq"], rep.Figures["results"], rep.Figures["results_distinct"], rep.Figures["results_duplicate_deliveries"])
+	for _, n := range rep.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
 	fmt.Fprintf(&b, "  figures %s\n", renderMap(rep.Figures))
 	fmt.Fprintf(&b, "  group samples %d; violations %d", len(obs.Samples), len(rep.Violations))
 	t.Log(b.String())
@@ -996,7 +999,7 @@ type grantItem struct {
 	ID            string              `dynamodbav:"id"`
 	State         grants.State        `dynamodbav:"state"`
 	TargetType    grants.Kind         `dynamodbav:"target_type"` // absent: an IAM group
-	Account       string              `dynamodbav:"account"` // absent on the home account's items
+	Account       string              `dynamodbav:"account"`     // absent on the home account's items
 	SymEventID    string              `dynamodbav:"sym_event_id"`
 	RevokeEventID string              `dynamodbav:"revoke_event_id"`
 	IAMUser       string              `dynamodbav:"iam_user"`

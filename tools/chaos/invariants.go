@@ -108,6 +108,7 @@ type Observed struct {
 type Report struct {
 	Violations []string
 	Figures    map[string]int
+	Notes      []string // what the figures count that a reader may want to see
 }
 
 func (r *Report) fail(format string, args ...any) {
@@ -564,7 +565,7 @@ func checkAtRest(r *Report, w *Workload, o Observed) {
 			if !ok {
 				r.fail("inv1: at rest %s was not read", a.Describe(grp))
 			}
-			checkCopies(r, a, grp, members, "at rest")
+			checkCopies(r, a, grp, members, "at rest", true)
 			for u := range copies(members) {
 				if !active[Key{a.ID, u, grp}] {
 					r.fail("inv1: at rest %s is in %s without an active grant there; its grants: %s", u, a.Describe(grp), describe(w, f.After, Key{a.ID, u, grp}))
@@ -679,7 +680,7 @@ func checkMid(r *Report, w *Workload, s Snapshot, slack time.Duration) {
 			if !ok {
 				r.fail("inv1 (mid-point): %s was not read", a.Describe(grp))
 			}
-			checkCopies(r, a, grp, members, "mid-point")
+			checkCopies(r, a, grp, members, "mid-point", false)
 			for u := range copies(members) {
 				k := Key{a.ID, u, grp}
 				if !explained[k] {
@@ -699,18 +700,26 @@ func checkMid(r *Report, w *Workload, s Snapshot, slack time.Duration) {
 	}
 }
 
-// checkCopies is invariant 1 on copies: AWS holds one assignment or
-// membership however often it was made, and moto 5.2.1 one copy for each
-// create, so a member read twice is a write iamjit made without reading
-// first (or two writers racing), and a removal then leaves a copy behind.
-// Each member read once counts (one_copy_checked) in the space.
-func checkCopies(r *Report, a Account, grp string, members []string, when string) {
+// checkCopies is invariant 1 on copies. AWS holds one assignment or
+// membership however often it was made; moto 5.2.1 one copy for each
+// create, and a delete removes one. So where moto shows copies, iamjit
+// made the membership more than once: without reading first, or two
+// writers at once (two replicas converging one membership each read it
+// absent; AWS would keep one), and its removal must then take every copy
+// out. At rest (strict) a copy is a violation, as is any member at all;
+// while grants are active (the mid-point) copies are counted
+// (copies@space) and listed, not failed: they are the emulator's, and
+// only a copy left behind by a removal changes access. Each member read
+// with exactly one copy counts (one_copy_checked).
+func checkCopies(r *Report, a Account, grp string, members []string, when string, strict bool) {
 	for u, n := range copies(members) {
-		if n > 1 {
+		switch {
+		case n > 1 && strict:
 			r.fail("inv1 (%s): %s holds %d copies of %s's membership; want exactly one", when, a.Describe(grp), n, u)
-			continue
-		}
-		if a.IsSSO() {
+		case n > 1:
+			r.Figures["copies@"+a.ID]++
+			r.Notes = append(r.Notes, fmt.Sprintf("%s: %s holds %d copies of %s's membership", when, a.Describe(grp), n, u))
+		case a.IsSSO():
 			r.Figures["one_copy_checked@"+a.ID]++
 		}
 	}
@@ -781,9 +790,12 @@ func checkSamples(r *Report, w *Workload, o Observed) {
 		}
 		r.Figures["samples@"+s.Account]++
 		for u, n := range s.Copies {
+			// In flight, as at the mid-point (checkCopies): counted, and
+			// each membership's first listed.
+			r.Figures["copies@"+s.Account]++
 			if !reported[Key{s.Account, u, s.Group + "#copies"}] {
 				reported[Key{s.Account, u, s.Group + "#copies"}] = true
-				r.fail("inv1 (at %s): %s holds %d copies of %s's membership; want exactly one", s.Start.Format("15:04:05.000"), a.Describe(s.Group), n, u)
+				r.Notes = append(r.Notes, fmt.Sprintf("at %s: %s holds %d copies of %s's membership", s.Start.Format("15:04:05.000"), a.Describe(s.Group), n, u))
 			}
 		}
 		if a.IsSSO() {

@@ -217,16 +217,16 @@ func (c Cast) IsMember(id string) bool {
 
 // Event is one Sym event of the plan.
 type Event struct {
-	SymID     string
-	Type      string // escalate, deescalate, or a non-actionable type
-	Scenario  string
-	Role      string // overlap: "long" or "short"; else ""
-	GrantID   string
-	User      string // IAM user ("" when unknown)
-	Email     string
-	Group     string // the group's name
-	Account   string // the group's account (the cast's home id, a member's, or ForeignAccount), or its Identity Center space
-	ARN       string // when set, the request names the group by this ARN, not by Group
+	SymID    string
+	Type     string // escalate, deescalate, or a non-actionable type
+	Scenario string
+	Role     string // overlap: "long" or "short"; else ""
+	GrantID  string
+	User     string // IAM user ("" when unknown)
+	Email    string
+	Group    string // the group's name
+	Account  string // the group's account (the cast's home id, a member's, or ForeignAccount), or its Identity Center space
+	ARN      string // when set, the request names the group by this ARN, not by Group
 	// Identity Center: the target's kind, the account a permission set is
 	// assigned in (AWS), and whether the target is a custom one naming
 	// the kind by its settings.
