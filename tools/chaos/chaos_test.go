@@ -199,23 +199,31 @@ func TestChaos(t *testing.T) {
 	// The monitor reads the overlap groups of every account and space, and
 	// the shared targets of the Identity Center spaces; the late adder the
 	// shared IAM groups.
-	var monPlaces, sharedPlaces []Place
+	// (each every second: a read of an Identity Center target costs moto
+	// more than GetGroup, and the samples need not be as close).
+	var overlapPlaces, ssoShared, sharedPlaces []Place
 	for _, a := range cast.Accounts() {
 		for _, g := range a.OverlapGroups {
-			monPlaces = append(monPlaces, Place{a.ID, g})
+			overlapPlaces = append(overlapPlaces, Place{a.ID, g})
 		}
 		for _, g := range a.Groups {
 			if a.IsSSO() {
-				monPlaces = append(monPlaces, Place{a.ID, g})
+				ssoShared = append(ssoShared, Place{a.ID, g})
 			} else {
 				sharedPlaces = append(sharedPlaces, Place{a.ID, g})
 			}
 		}
 	}
-	mon := &monitor{aw: aw, groups: monPlaces}
+	mon, ssoMon := &monitor{aw: aw, groups: overlapPlaces}, &monitor{aw: aw, groups: ssoShared}
 	monCtx, stopMon := context.WithCancel(ctx)
 	monDone := make(chan struct{})
-	go func() { defer close(monDone); mon.run(monCtx, 500*time.Millisecond) }()
+	go func() {
+		defer close(monDone)
+		var both sync.WaitGroup
+		both.Go(func() { mon.run(monCtx, 500*time.Millisecond) })
+		both.Go(func() { ssoMon.run(monCtx, time.Second) })
+		both.Wait()
+	}()
 	// Late adds as a killed replica's would land: right after a removal.
 	// Its reads of the shared groups of every account are also what the
 	// whole-run check of invariant 9 reads. Every 500 ms: well within the
@@ -300,8 +308,18 @@ func TestChaos(t *testing.T) {
 	ph.mark("planned sends")
 	scriptsSent.Wait()
 	ph.mark("scripts' sends")
-	// Keep killing while the last messages and their redeliveries run.
-	sleep(ctx, 3*time.Duration(set.visibility)*time.Second+4*time.Second)
+	// Keep killing while the last messages and their redeliveries run:
+	// for three visibility timeouts and a bit, or until the queue has
+	// drained if that is sooner (nothing is left to kill a replica in);
+	// the wait for the drain goes on beside the kills, not after them.
+	drained := make(chan error, 1)
+	go func() { drained <- aw.waitDrained(ctx, time.Now().Add(set.deadline)) }()
+	var drainErr error
+	select {
+	case drainErr = <-drained:
+		drained <- drainErr
+	case <-time.After(3*time.Duration(set.visibility)*time.Second + 4*time.Second):
+	}
 	stopKiller()
 	<-killDone
 	ph.mark("killing on")
@@ -309,9 +327,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: planned sends out at +%s, the last script's (%s); killer stopped after %d kills; waiting for the queue to drain",
 		sendsOut.Round(100*time.Millisecond), lastSent, kills)
 	lastSentMu.Unlock()
-
-	drainDeadline := time.Now().Add(set.deadline)
-	if err := aw.waitDrained(ctx, drainDeadline); err != nil {
+	if err := <-drained; err != nil {
 		t.Fatalf("queue did not drain: %v", err)
 	}
 	ph.mark("drain")
@@ -344,8 +360,10 @@ func TestChaos(t *testing.T) {
 	// run fails on it (RequireExercised) instead of waiting.
 	obs := Observed{OutsideBefore: outsideBefore, Slack: 5 * time.Second}
 	midDeadline := time.Now().Add(set.deadline)
+	var tails []Send
 	for tailDur, n := 25*time.Second, uint64(0); ; tailDur, n = min(2*tailDur, 2*time.Minute), n+1 {
 		tail := w.AddTail(time.Now(), 2*len(cast.Accounts()), tailDur, set.seed+n, nil)
+		tails = append(tails, tail...)
 		if err := aw.send(ctx, w, tail); err != nil {
 			t.Fatalf("send tail: %v", err)
 		}
@@ -374,7 +392,16 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: queue drained at %s (+%s); mid-point snapshot taken", time.Now().Format("15:04:05.000"), time.Since(w.Start).Round(100*time.Millisecond))
 	ph.mark("mid-point tail")
-	late.armed.Store(true) // the tail's grants end from here on
+	// The tail's grants end now, by deescalate, on the quiet queue: each
+	// removal is one the late adder (armed again) can add back before its
+	// read-back, with nothing else writing that membership; and the run
+	// need not wait for the tail's expiry (the plan's grants, every
+	// overlap's long one among them, end by expiry: expired@ in every
+	// account and space, RequireExercised).
+	late.armed.Store(true)
+	if err := aw.send(ctx, w, w.EndGrants(time.Now(), tails, set.seed+700)); err != nil {
+		t.Fatalf("end the tail: %v", err)
+	}
 
 	// Drive every scripted scenario until it has been exercised at least
 	// once, within a deadline; Check then fails loudly if it still was not.
@@ -396,6 +423,51 @@ func TestChaos(t *testing.T) {
 			gaveUp[ScenOverlap+"@"+a.ID], gaveUp[ScenReorder+"@"+a.ID] = true, true
 		}
 	}
+	// The read-back must have undone at least one injected late add (the
+	// run fails otherwise: checkLateAdds). On a loaded machine every late
+	// add may have been undone first by another convergence of its
+	// membership; then a few grants are made and ended on the quiet queue,
+	// and their late adds, with nothing else writing those memberships,
+	// are the read-back's to undo. Beside the scenarios driven again, not
+	// after them: they touch other memberships.
+	lateErrc := make(chan []string, 1)
+	go func() {
+		var errs []string
+		defer func() { lateErrc <- errs }()
+		for try := 0; ; try++ {
+			if err := late.waitUndone(ctx, time.Minute); err != nil {
+				errs = append(errs, fmt.Sprintf("late add: %v", err))
+				return
+			}
+			if err := aw.waitRechecked(ctx, time.Now().Add(time.Minute)); err != nil {
+				errs = append(errs, fmt.Sprintf("late add: %v", err))
+				return
+			}
+			if undoneByReadBack(late.injections(), replicas) > 0 || try == 3 || time.Now().After(driveDeadline) {
+				return
+			}
+			t.Logf("chaos: no late add undone by the read-back yet; making and ending a few grants on the quiet queue (%d)", try+1)
+			late.allow(3)
+			tail := w.AddTail(time.Now(), 3, 30*time.Second, set.seed+500+uint64(try), cast.IAMAccounts())
+			if err := aw.send(ctx, w, tail); err != nil {
+				errs = append(errs, fmt.Sprintf("send the late-add tail: %v", err))
+				return
+			}
+			// Ended once granted: the removals then find the users in.
+			if _, err := aw.waitGranted(ctx, tail, time.Now().Add(time.Minute)); err != nil {
+				errs = append(errs, fmt.Sprintf("late-add tail: %v", err))
+				return
+			}
+			if err := aw.send(ctx, w, w.EndGrants(time.Now(), tail, set.seed+600+uint64(try))); err != nil {
+				errs = append(errs, fmt.Sprintf("end the late-add tail: %v", err))
+				return
+			}
+			if err := aw.waitDrained(ctx, time.Now().Add(time.Minute)); err != nil {
+				errs = append(errs, fmt.Sprintf("late-add tail not drained: %v", err))
+				return
+			}
+		}
+	}()
 	for extra := 0; ; extra++ {
 		more := 0
 		for _, a := range cast.Accounts() {
@@ -425,36 +497,10 @@ func TestChaos(t *testing.T) {
 		waitScripts()
 	}
 	ph.mark("scenarios driven again")
-
-	// The read-back must have undone at least one injected late add (the
-	// run fails otherwise: checkLateAdds). On a loaded machine every late
-	// add may have been undone first by another convergence of its
-	// membership; then a few grants on the quiet queue end, and their late
-	// adds, with nothing else writing those memberships, are the read-back's
-	// to undo.
-	for try := 0; ; try++ {
-		if err := late.waitUndone(ctx, time.Minute); err != nil {
-			t.Errorf("late add: %v", err)
-			break
-		}
-		if err := aw.waitRechecked(ctx, time.Now().Add(time.Minute)); err != nil {
-			t.Errorf("late add: %v", err)
-			break
-		}
-		if undoneByReadBack(late.injections(), replicas) > 0 || try == 3 || time.Now().After(driveDeadline) {
-			break
-		}
-		t.Logf("chaos: no late add undone by the read-back yet; ending a few grants on the quiet queue (%d)", try+1)
-		late.allow(3)
-		tail := w.AddTail(time.Now(), 3, 10*time.Second, set.seed+500+uint64(try), cast.IAMAccounts())
-		if err := aw.send(ctx, w, tail); err != nil {
-			t.Fatalf("send the late-add tail: %v", err)
-		}
-		if err := aw.waitAtRest(ctx, time.Now().Add(time.Minute+10*time.Second)); err != nil {
-			t.Errorf("late-add tail not at rest: %v", err)
-			break
-		}
+	for _, e := range <-lateErrc {
+		t.Errorf("%s", e)
 	}
+	ph.mark("late-add read-back")
 
 	// At rest is a state: nothing queued, no grant ACTIVE, nothing due.
 	// Every grant the plan can leave has expired by lastExpiry.
@@ -464,7 +510,6 @@ func TestChaos(t *testing.T) {
 			lastExpiry = e.Expires()
 		}
 	}
-	ph.mark("late-add read-back")
 	t.Logf("chaos: scenarios driven at +%s; waiting for rest", time.Since(w.Start).Round(100*time.Millisecond))
 	if err := aw.waitAtRest(ctx, lastExpiry.Add(time.Minute)); err != nil {
 		t.Errorf("not at rest: %v", err)
@@ -492,7 +537,7 @@ func TestChaos(t *testing.T) {
 		revViolations, revChecked[a.ID] = append(revViolations, v...), n
 	}
 	obs.Members = aw.members(ctx, t)
-	obs.Samples = append(mon.samples(), late.samples()...)
+	obs.Samples = slices.Concat(mon.samples(), ssoMon.samples(), late.samples())
 	ph.mark("final reads")
 
 	stopped = true
@@ -915,8 +960,12 @@ func (a *awsClients) send(ctx context.Context, w *Workload, sends []Send) error 
 	return nil
 }
 
-func (a *awsClients) queueCount(ctx context.Context) (int, error) {
-	out, err := a.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &a.stack.QueueURL,
+func (a *awsClients) queueCount(ctx context.Context) (int, error) { return a.count(ctx, a.stack.QueueURL) }
+
+// count is the number of messages in the queue at url: visible, in flight
+// and delayed.
+func (a *awsClients) count(ctx context.Context, url string) (int, error) {
+	out, err := a.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &url,
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
 			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
 	if err != nil {
@@ -1152,20 +1201,26 @@ func groupMembers(ctx context.Context, c *iam.Client, group string) ([]string, e
 }
 
 // drain receives and deletes everything in a queue until it answers empty
-// three times in a row.
+// and counts nothing in it, visible, in flight or delayed (every replica
+// has stopped: nothing adds to it).
 func (a *awsClients) drain(ctx context.Context, url string) ([]sqstypes.Message, error) {
 	var out []sqstypes.Message
-	for empty := 0; empty < 3; {
+	for {
 		got, err := a.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10,
 			WaitTimeSeconds: 1, VisibilityTimeout: 120, MessageAttributeNames: []string{"All"}})
 		if err != nil {
 			return nil, fmt.Errorf("drain %s: %w", url, err)
 		}
 		if len(got.Messages) == 0 {
-			empty++
+			n, err := a.count(ctx, url)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				return out, nil
+			}
 			continue
 		}
-		empty = 0
 		out = append(out, got.Messages...)
 		var del []sqstypes.DeleteMessageBatchRequestEntry
 		for i, m := range got.Messages {
@@ -1175,7 +1230,6 @@ func (a *awsClients) drain(ctx context.Context, url string) ([]sqstypes.Message,
 			return nil, fmt.Errorf("delete from %s: %w", url, err)
 		}
 	}
-	return out, nil
 }
 
 func (a *awsClients) drainResults(ctx context.Context, t *testing.T) []events.Result {

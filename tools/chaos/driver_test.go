@@ -282,3 +282,32 @@ func (a *awsClients) grant(ctx context.Context, id string) (grants.Grant, error)
 	}
 	return it.grant(), nil
 }
+
+// waitGranted waits until every escalate of sends has been granted (its
+// grant has a granted_at), or deadline passes; it returns how many were.
+func (a *awsClients) waitGranted(ctx context.Context, sends []Send, deadline time.Time) (int, error) {
+	for {
+		n, want := 0, 0
+		seen := map[string]bool{}
+		for _, s := range sends {
+			if s.Event.Type != TypeEsc || seen[s.Event.GrantID] {
+				continue
+			}
+			seen[s.Event.GrantID] = true
+			want++
+			g, err := a.grant(ctx, s.Event.GrantID)
+			switch {
+			case err == nil && !g.GrantedAt.IsZero():
+				n++
+			case err != nil && !errors.Is(err, grants.ErrNotFound):
+				return n, err
+			}
+		}
+		if n == want || !time.Now().Before(deadline) {
+			return n, nil
+		}
+		if !sleep(ctx, 500*time.Millisecond) {
+			return n, ctx.Err()
+		}
+	}
+}

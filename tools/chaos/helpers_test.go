@@ -704,7 +704,7 @@ func TestCheckPerAccount(t *testing.T) {
 	check := func(w *Workload, o Observed, fig func(map[string]int)) Report {
 		r := Check(w, o)
 		for _, a := range w.Cast.Accounts() {
-			for _, f := range []string{"overlap_exercised", "reorder_tombstoned", "proxy_calls", "proxy_faults"} {
+			for _, f := range []string{"overlap_exercised", "reorder_tombstoned", "proxy_calls", "proxy_faults", events.RevokedDeescalated} {
 				r.Figures[f+"@"+a.ID] = 1
 			}
 		}

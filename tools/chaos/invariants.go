@@ -267,6 +267,9 @@ func checkStoredGrants(r *Report, w *Workload, all map[string]grants.Grant, plan
 		if esc > 1 || rev > 1 {
 			r.fail("inv3: grant %s took effect more than once: %d escalate and %d revoke transitions", id, esc, rev)
 		}
+		if g.State == grants.StateRevoked && !g.Tombstone && !g.GrantedAt.IsZero() {
+			r.Figures[g.RevokeReason+"@"+accountOf(w, g)]++ // expired@, deescalated@
+		}
 		checkGrantAccount(r, w, g, planned)
 	}
 }
@@ -821,11 +824,12 @@ func checkSamples(r *Report, w *Workload, o Observed) {
 }
 
 // PerAccount are the figures (name@account) that must not be 0 in any
-// account of the cast: grants applied, revocations reported, grants active
+// account of the cast: grants applied, revocations reported, grants that
+// ended by expiry and by deescalate (checkStoredGrants), grants active
 // at the mid-point, reads of its groups (Check counts these), an overlap
 // and a tombstoned reorder exercised there (Check), and the replicas' IAM
 // calls and faults in it through the proxy (the harness adds those).
-var PerAccount = []string{"granted", "results/" + events.AccessRevoked, "mid_active_grants", "samples",
+var PerAccount = []string{"granted", "results/" + events.AccessRevoked, events.RevokedExpired, events.RevokedDeescalated, "mid_active_grants", "samples",
 	"overlap_exercised", "reorder_tombstoned", "results_target_checked", "proxy_calls", "proxy_faults"}
 
 // PerSSOSpace are the figures that must not be 0 in any Identity Center

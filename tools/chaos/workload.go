@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/iamjit/iamjit/grants"
@@ -302,6 +303,9 @@ type Workload struct {
 
 	g     *gen
 	pairs []pair // overlap pairs not used yet
+	// mu serialises the Add methods, which the harness calls from more
+	// than one goroutine once the planned sends are out.
+	mu sync.Mutex
 }
 
 // pair is one (account, user, overlap group) membership.
@@ -410,6 +414,8 @@ func (w *Workload) takePair(id string) pair {
 // wait for a sweeper that a loaded emulator slows down); nil when every
 // such pair is used.
 func (w *Workload) AddOverlap(id string, now time.Time, long time.Duration) *Script {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.hasPair(id) {
 		return nil
 	}
@@ -419,6 +425,8 @@ func (w *Workload) AddOverlap(id string, now time.Time, long time.Duration) *Scr
 // AddReorder plans one more reorder script in account id, starting at
 // now; nil when the cast has no such account.
 func (w *Workload) AddReorder(id string, now time.Time) *Script {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	a, ok := w.Cast.Find(id)
 	if !ok {
 		return nil
@@ -433,6 +441,8 @@ func (w *Workload) AddReorder(id string, now time.Time) *Script {
 // Sent once the queue has drained, they are what the mid-point check sees
 // still active, in every account and space.
 func (w *Workload) AddTail(now time.Time, n int, dur time.Duration, seed uint64, in []Account) []Send {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	g := &gen{w: w, rng: rand.New(rand.NewPCG(seed, seed+2)), n: len(w.Events) + 10000}
 	if in == nil {
 		in = w.Cast.Accounts()
@@ -458,6 +468,30 @@ func (w *Workload) AddTail(now time.Time, n int, dur time.Duration, seed uint64,
 	tail := append([]Send(nil), w.Sends[first:]...)
 	sort.SliceStable(tail, func(i, j int) bool { return tail[i].At < tail[j].At })
 	return tail
+}
+
+// EndGrants plans, now, a deescalate of every escalate of sends that has
+// none among them: grants ended on a quiet queue, at once, rather than by
+// an expiry the sweeper handles up to its interval later.
+func (w *Workload) EndGrants(now time.Time, sends []Send, seed uint64) []Send {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := &gen{w: w, rng: rand.New(rand.NewPCG(seed, seed+3)), n: len(w.Events) + 20000}
+	ended := map[string]bool{}
+	for _, s := range sends {
+		if s.Event.Type == TypeDeesc {
+			ended[s.Event.GrantID] = true
+		}
+	}
+	first := len(w.Sends)
+	at := now.Sub(w.Start)
+	for _, s := range sends {
+		if e := s.Event; e.Type == TypeEsc && !ended[e.GrantID] {
+			ended[e.GrantID] = true
+			g.add(g.deescalate(e, now), at, 0.3)
+		}
+	}
+	return append([]Send(nil), w.Sends[first:]...)
 }
 
 type gen struct {
