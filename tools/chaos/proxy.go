@@ -96,6 +96,7 @@ type Proxy struct {
 	faultsByAcct map[string]int
 	bySvc        map[string]int64
 	faultsBySvc  map[string]int
+	cleanBySvc   map[string]int64 // the test's own calls, through the fault-free listener
 
 	requests atomic.Int64
 }
@@ -127,7 +128,7 @@ func NewProxy(target string, opts ProxyOptions) (*Proxy, error) {
 		faults: map[string]int{}, byOp: map[string]int{}, timing: map[string]*opTiming{},
 		pending: map[sentKey]pendingFault{}, retried: map[string]int{}, retriedLate: map[string]int{},
 		keys: map[string]string{}, byAcct: map[string]int64{}, faultsByAcct: map[string]int{},
-		bySvc: map[string]int64{}, faultsBySvc: map[string]int{},
+		bySvc: map[string]int64{}, faultsBySvc: map[string]int{}, cleanBySvc: map[string]int64{},
 	}
 	return p, nil
 }
@@ -205,6 +206,9 @@ type ProxyStats struct {
 	// Identity Center's admin API, identitystore, iam, ...).
 	ByService       map[string]int64
 	FaultsByService map[string]int
+	// The test's own calls (the fault-free listener), by service: what the
+	// harness costs the emulator beside the replicas.
+	CleanByService map[string]int64
 }
 
 // BaseCredentials labels requests signed with a key no AssumeRole answer
@@ -266,7 +270,7 @@ func (p *Proxy) Stats() ProxyStats {
 	}
 	st.Retried, st.RetriedLate = maps.Clone(p.retried), maps.Clone(p.retriedLate)
 	st.ByAccount, st.FaultsByAccount = maps.Clone(p.byAcct), maps.Clone(p.faultsByAcct)
-	st.ByService, st.FaultsByService = maps.Clone(p.bySvc), maps.Clone(p.faultsBySvc)
+	st.ByService, st.FaultsByService, st.CleanByService = maps.Clone(p.bySvc), maps.Clone(p.faultsBySvc), maps.Clone(p.cleanBySvc)
 	st.MaxRetryDelay = p.maxDelay
 	return st
 }
@@ -397,6 +401,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, port int) {
 			items = transactItems(body)
 		}
 		f = p.decide(call.op(), accessKey(r), items)
+	} else {
+		p.mu.Lock()
+		p.cleanBySvc[call.service]++
+		p.mu.Unlock()
 	}
 	if !sleep(r.Context(), f.lat) {
 		return
