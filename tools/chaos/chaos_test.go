@@ -61,8 +61,8 @@ func loadSettings(t *testing.T) settings {
 	// keeps the scripted scenarios from happening until they are driven
 	// again on the empty queue, and makes the run longer, not stronger.
 	// make soak runs a larger plan (CHAOS_EVENTS, CHAOS_SPREAD).
-	s := settings{events: 72, replicas: 3, faultRate: 0.10, txRate: 0.06, spread: 30 * time.Second, sweep: 2 * time.Second, killMin: 2 * time.Second,
-		killMax: 5 * time.Second, workers: 8, seed: uint64(time.Now().UnixNano()), visibility: 3, deadline: 150 * time.Second, repairGrace: 2 * time.Second}
+	s := settings{events: 48, replicas: 3, faultRate: 0.10, txRate: 0.06, spread: 22 * time.Second, sweep: 2 * time.Second, killMin: 3 * time.Second,
+		killMax: 6 * time.Second, workers: 8, seed: uint64(time.Now().UnixNano()), visibility: 3, deadline: 150 * time.Second, repairGrace: 2 * time.Second}
 	num := func(name string, set func(string) error) {
 		if v := os.Getenv(name); v != "" {
 			if err := set(v); err != nil {
@@ -143,11 +143,28 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("dev stack members %+v, want account %s with group %s", stack.Members, memberAccount, cast.Groups[0])
 	}
 	setup := newClients(cfg, stack, cast)
+	// Identity Center beside IAM, made beside it: permission sets assigned
+	// in both accounts, Identity Store groups of the home account's
+	// instance.
+	type ssoMade struct {
+		cast   Cast
+		t      ssoTargets
+		before map[string][]string
+		err    error
+	}
+	ssoc := make(chan ssoMade, 1)
+	go func() {
+		var m ssoMade
+		m.cast, m.t, m.before, m.err = newClients(cfg, stack, cast).createSSO(ctx, cast, stack.IdentityCenter)
+		ssoc <- m
+	}()
 	outsideBefore := setup.createCast(ctx, t, cast)
-	// Identity Center beside IAM: permission sets assigned in both
-	// accounts, Identity Store groups of the home account's instance.
-	cast, ssoT, ssoBefore := setup.createSSO(ctx, t, cast, stack.IdentityCenter)
-	maps.Copy(outsideBefore, ssoBefore)
+	made := <-ssoc
+	if made.err != nil {
+		t.Fatalf("Identity Center cast: %v", made.err)
+	}
+	cast, ssoT := made.cast, made.t
+	maps.Copy(outsideBefore, made.before)
 
 	proxy, err := NewProxy(moto.URL(), ProxyOptions{
 		Rate: set.faultRate, TxRate: set.txRate, MaxLatency: 30 * time.Millisecond, MaxHold: time.Second, Seed: set.seed,
@@ -167,6 +184,10 @@ func TestChaos(t *testing.T) {
 	}
 	ccfg := cfg.Copy()
 	ccfg.BaseEndpoint = aws.String(clean)
+	// Without the loaded sources: the SDK takes a base endpoint found there
+	// (motoserver's) over cfg.BaseEndpoint, and the calls would bypass the
+	// proxy that counts them.
+	ccfg.ConfigSources = nil
 	aw := newClients(ccfg, stack, cast)
 
 	replicas := make([]*Replica, set.replicas)

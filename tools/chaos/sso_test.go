@@ -2,9 +2,9 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
-	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
@@ -47,8 +47,10 @@ func (s ssoTargets) env() []string {
 // createSSO makes the Identity Center cast in the dev stack's instance
 // (moto's instance of the home account) and adds its spaces to c; it
 // returns the outside targets' members before the run by space.
-func (a *awsClients) createSSO(ctx context.Context, t *testing.T, c Cast, ic devstack.IdentityCenter) (Cast, ssoTargets, map[string][]string) {
-	t.Helper()
+func (a *awsClients) createSSO(ctx context.Context, c Cast, ic devstack.IdentityCenter) (Cast, ssoTargets, map[string][]string, error) {
+	fail := func(format string, args ...any) (Cast, ssoTargets, map[string][]string, error) {
+		return c, ssoTargets{}, nil, fmt.Errorf(format, args...)
+	}
 	a.instance, a.store = ic.InstanceARN, ic.IdentityStoreID
 	st := ssoTargets{instance: ic.InstanceARN, store: ic.IdentityStoreID, assignmentAccounts: []string{c.ID, memberAccount}}
 	var users []User
@@ -58,24 +60,27 @@ func (a *awsClients) createSSO(ctx context.Context, t *testing.T, c Cast, ic dev
 			Name:   &istypes.Name{GivenName: aws.String(fmt.Sprintf("u%02d", i+1)), FamilyName: aws.String("Chaos")},
 			Emails: []istypes.Email{{Value: aws.String(u.Email), Primary: true, Type: aws.String("work")}}})
 		if err != nil {
-			t.Fatalf("create Identity Store user %s: %v", u.Email, err)
+			return fail("create Identity Store user %s: %v", u.Email, err)
 		}
 		users = append(users, User{Name: aws.ToString(out.UserId), Email: u.Email})
 	}
+	var errs []error
 	ps := func(name string) string {
 		// moto 5.2.1 cannot read back a permission set made without a
 		// session duration (devstack.SSOSessionDuration).
 		out, err := a.admin.CreatePermissionSet(ctx, &ssoadmin.CreatePermissionSetInput{InstanceArn: &st.instance,
 			Name: aws.String(name), SessionDuration: aws.String(devstack.SSOSessionDuration)})
 		if err != nil {
-			t.Fatalf("create permission set %s: %v", name, err)
+			errs = append(errs, fmt.Errorf("create permission set %s: %w", name, err))
+			return ""
 		}
 		return aws.ToString(out.PermissionSet.PermissionSetArn)
 	}
 	grp := func(name string) string {
 		out, err := a.ids.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: &st.store, DisplayName: aws.String(name)})
 		if err != nil {
-			t.Fatalf("create Identity Store group %s: %v", name, err)
+			errs = append(errs, fmt.Errorf("create Identity Store group %s: %w", name, err))
+			return ""
 		}
 		return aws.ToString(out.GroupId)
 	}
@@ -83,17 +88,20 @@ func (a *awsClients) createSSO(ctx context.Context, t *testing.T, c Cast, ic dev
 	st.outsidePS = ps("chaos-ps-outside")
 	sg1, sg2, sgov := grp("chaos-sg1"), grp("chaos-sg2"), grp("chaos-sgov")
 	st.outsideGrp = grp("chaos-sg-outside")
+	if err := errors.Join(errs...); err != nil {
+		return fail("%v", err)
+	}
 	st.permissionSets, st.groups = []string{ps1, ps2, psov}, []string{sg1, sg2, sgov}
 	// A member from before the run in each outside target of the home
 	// account; the member account's outside permission set has none.
 	if _, err := a.admin.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{InstanceArn: &st.instance,
 		PermissionSetArn: &st.outsidePS, TargetId: aws.String(c.ID), TargetType: ssotypes.TargetTypeAwsAccount,
 		PrincipalType: ssotypes.PrincipalTypeUser, PrincipalId: &users[0].Name}); err != nil {
-		t.Fatalf("assign the outside permission set: %v", err)
+		return fail("assign the outside permission set: %v", err)
 	}
 	if _, err := a.ids.CreateGroupMembership(ctx, &identitystore.CreateGroupMembershipInput{IdentityStoreId: &st.store,
 		GroupId: &st.outsideGrp, MemberId: &istypes.MemberIdMemberUserId{Value: users[0].Name}}); err != nil {
-		t.Fatalf("add to the outside group: %v", err)
+		return fail("add to the outside group: %v", err)
 	}
 	c = c.WithSSO(grants.PermissionSet, c.ID, users, []string{ps1, ps2}, []string{psov}, st.outsidePS).
 		WithSSO(grants.PermissionSet, memberAccount, users[:ssoMemberUsers], []string{ps1}, []string{psov}, st.outsidePS).
@@ -101,7 +109,7 @@ func (a *awsClients) createSSO(ctx context.Context, t *testing.T, c Cast, ic dev
 	a.cast = c
 	before := map[string][]string{SpaceID(grants.PermissionSet, c.ID): {users[0].Name}, SpaceID(grants.PermissionSet, memberAccount): {},
 		SpaceID(grants.SSOGroup, c.ID): {users[0].Name}}
-	return c, st, before
+	return c, st, before, nil
 }
 
 // readPlace reads p's members: an IAM group's users, the USER principals

@@ -363,7 +363,7 @@ func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 			// In the first half of the spread, before a slow emulator's
 			// backlog grows: its three events pass through the queue one
 			// after another.
-			g.overlap(w.takePair(a.ID), g.at()/2, 40*time.Second, g.rng.IntN(2) == 0)
+			g.overlap(w.takePair(a.ID), g.at()/2, 30*time.Second, g.rng.IntN(2) == 0)
 		case r < 0.85:
 			g.noise(a)
 		case r < 0.90:
@@ -381,7 +381,7 @@ func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 	// Every account gets a scripted overlap and reorder, whatever the draw.
 	for _, a := range cast.Accounts() {
 		if !w.hasScript(ScenOverlap, a.ID) && w.hasPair(a.ID) {
-			g.overlap(w.takePair(a.ID), g.at()/2, 40*time.Second, g.rng.IntN(2) == 0)
+			g.overlap(w.takePair(a.ID), g.at()/2, 30*time.Second, g.rng.IntN(2) == 0)
 		}
 		if !w.hasScript(ScenReorder, a.ID) {
 			g.reorderScript(a, g.at())
