@@ -472,11 +472,13 @@ func (w *Workload) AddTail(now time.Time, n int, dur time.Duration, seed uint64,
 
 // EndGrants plans, now, a deescalate of every escalate of sends that has
 // none among them: grants ended on a quiet queue, at once, rather than by
-// an expiry the sweeper handles up to its interval later.
-func (w *Workload) EndGrants(now time.Time, sends []Send, seed uint64) []Send {
+// an expiry the sweeper handles up to its interval later. Each is sent
+// once: a duplicate would converge the membership again before the
+// read-back of its removal (the late adder's chance).
+func (w *Workload) EndGrants(now time.Time, sends []Send) []Send {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	g := &gen{w: w, rng: rand.New(rand.NewPCG(seed, seed+3)), n: len(w.Events) + 20000}
+	g := &gen{w: w, rng: rand.New(rand.NewPCG(uint64(len(w.Events)), 3)), n: len(w.Events) + 20000}
 	ended := map[string]bool{}
 	for _, s := range sends {
 		if s.Event.Type == TypeDeesc {
@@ -488,7 +490,7 @@ func (w *Workload) EndGrants(now time.Time, sends []Send, seed uint64) []Send {
 	for _, s := range sends {
 		if e := s.Event; e.Type == TypeEsc && !ended[e.GrantID] {
 			ended[e.GrantID] = true
-			g.add(g.deescalate(e, now), at, 0.3)
+			g.add(g.deescalate(e, now), at, 0)
 		}
 	}
 	return append([]Send(nil), w.Sends[first:]...)
