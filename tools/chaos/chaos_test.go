@@ -330,6 +330,15 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("send workload: %v", err)
 	}
 	sendsOut := time.Since(w.Start)
+	// The mid-point tail goes out now, behind the planned sends, and is
+	// still active when the queue has drained: the mid-point snapshot then
+	// checks every account and space against live grants, not only empty
+	// groups, without a drain of its own. Long (120 s): it is ended by
+	// deescalate once the snapshot is taken, so the run never waits for it.
+	const tailDur = 2 * time.Minute
+	tail := w.AddTail(time.Now(), len(cast.Accounts())+2, tailDur, set.seed, nil)
+	tailSent := make(chan error, 1)
+	go func() { tailSent <- aw.send(ctx, w, tail) }()
 	ph.mark("planned sends")
 	scriptsSent.Wait()
 	ph.mark("scripts' sends")
@@ -376,26 +385,19 @@ func TestChaos(t *testing.T) {
 			start(s, func() {})
 		}
 	}
-	// A tail of grants sent now is still active at the mid-point: the
-	// snapshot then checks IAM against live grants, not only empty groups.
-	// When the emulator is so slow that every tail grant of an account
-	// ended before the snapshot, a longer tail follows, until one is seen
-	// active in every account. An account that granted none of its tail
-	// grants is not slow but broken: no longer tail is sent for it, and the
-	// run fails on it (RequireExercised) instead of waiting.
+	// The tail sent after the planned sends is still active at the
+	// mid-point. When the emulator is so slow that every tail grant of an
+	// account ended before the snapshot, a longer tail follows, until one
+	// is seen active in every account. An account that granted none of its
+	// tail grants is not slow but broken: no longer tail is sent for it,
+	// and the run fails on it (RequireExercised) instead of waiting.
 	obs := Observed{OutsideBefore: outsideBefore, Slack: 5 * time.Second}
 	midDeadline := time.Now().Add(set.deadline)
-	var tails []Send
-	// The tail lasts long (they are all ended by deescalate once the
-	// snapshot is taken: the run never waits for it), so that a slow
-	// emulator rarely needs a second one.
-	for tailDur, n := 90*time.Second, uint64(0); ; tailDur, n = min(2*tailDur, 4*time.Minute), n+1 {
-		tail := w.AddTail(time.Now(), len(cast.Accounts())+2, tailDur, set.seed+n, nil)
-		tails = append(tails, tail...)
-		if err := aw.send(ctx, w, tail); err != nil {
-			t.Fatalf("send tail: %v", err)
-		}
-		sleep(ctx, 2*time.Second) // the tail's deescalates go out up to 2s later
+	if err := <-tailSent; err != nil {
+		t.Fatalf("send tail: %v", err)
+	}
+	tails := slices.Clone(tail)
+	for dur, n := 2*tailDur, uint64(1); ; dur, n = min(2*dur, 4*time.Minute), n+1 {
 		if err := aw.waitDrained(ctx, time.Now().Add(set.deadline)); err != nil {
 			t.Fatalf("queue did not drain after the tail: %v", err)
 		}
@@ -416,7 +418,13 @@ func TestChaos(t *testing.T) {
 		if !slow || time.Now().After(midDeadline) {
 			break
 		}
-		t.Logf("chaos: every %s tail grant of account(s)%s had ended by the mid-point snapshot; sending a longer tail", tailDur, idle)
+		t.Logf("chaos: every tail grant of account(s)%s had ended by the mid-point snapshot; sending a %s tail", idle, dur)
+		tail = w.AddTail(time.Now(), len(cast.Accounts())+2, dur, set.seed+n, nil)
+		tails = append(tails, tail...)
+		if err := aw.send(ctx, w, tail); err != nil {
+			t.Fatalf("send tail: %v", err)
+		}
+		sleep(ctx, 2*time.Second) // the tail's deescalates go out up to 2s later
 	}
 	t.Logf("chaos: queue drained at %s (+%s); mid-point snapshot taken", time.Now().Format("15:04:05.000"), time.Since(w.Start).Round(100*time.Millisecond))
 	ph.mark("mid-point tail")
@@ -927,41 +935,75 @@ func (a *awsClients) keyOf(g grants.Grant) Key {
 // outside group; it returns that group's members by account.
 func (a *awsClients) createCast(ctx context.Context, t *testing.T, c Cast) map[string][]string {
 	t.Helper()
+	// The accounts side by side, and four writes at a time in each: made
+	// one after another they were a good part of a loaded run's set-up.
+	var mu sync.Mutex
+	var errs []error
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	var accts sync.WaitGroup
+	for _, acct := range c.IAMAccounts() {
+		accts.Go(func() {
+			client := a.iamOf(acct.ID)
+			var writes sync.WaitGroup
+			slots := make(chan struct{}, 4)
+			do := func(f func()) {
+				writes.Go(func() {
+					slots <- struct{}{}
+					defer func() { <-slots }()
+					f()
+				})
+			}
+			for _, u := range acct.Users {
+				do(func() {
+					if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u.Name),
+						Tags: []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(u.Email)}}}); err != nil {
+						fail("create user %s in %s: %v", u.Name, acct.ID, err)
+					}
+				})
+			}
+			for _, name := range acct.Decoys {
+				do(func() {
+					if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
+						fail("create decoy %s in %s: %v", name, acct.ID, err)
+					}
+				})
+			}
+			mk := func(name, path string) {
+				_, err := client.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(name), Path: aws.String(path)})
+				var exists *iamtypes.EntityAlreadyExistsException
+				if err != nil && !errors.As(err, &exists) {
+					fail("create group %s in %s: %v", name, acct.ID, err)
+					return
+				}
+				got, err := client.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(name)})
+				if err != nil {
+					fail("get group %s in %s: %v", name, acct.ID, err)
+					return
+				}
+				if arn := aws.ToString(got.Group.Arn); arn != acct.ARN(name) {
+					fail("group %s made as %s, want %s", name, arn, acct.ARN(name))
+				}
+			}
+			for _, g := range acct.Managed() {
+				do(func() { mk(g, "/sym/") })
+			}
+			writes.Wait()
+			mk(acct.OutsideGroup, "/other/")
+			if _, err := client.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(acct.OutsideGroup), UserName: aws.String(acct.Users[0].Name)}); err != nil {
+				fail("add %s to %s in %s: %v", acct.Users[0].Name, acct.OutsideGroup, acct.ID, err)
+			}
+		})
+	}
+	accts.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 	out := map[string][]string{}
-	for _, acct := range c.Accounts() {
-		client := a.iamOf(acct.ID)
-		for _, u := range acct.Users {
-			if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u.Name),
-				Tags: []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(u.Email)}}}); err != nil {
-				t.Fatalf("create user %s in %s: %v", u.Name, acct.ID, err)
-			}
-		}
-		for _, name := range acct.Decoys {
-			if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
-				t.Fatalf("create decoy %s in %s: %v", name, acct.ID, err)
-			}
-		}
-		mk := func(name, path string) {
-			_, err := client.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(name), Path: aws.String(path)})
-			var exists *iamtypes.EntityAlreadyExistsException
-			if err != nil && !errors.As(err, &exists) {
-				t.Fatalf("create group %s in %s: %v", name, acct.ID, err)
-			}
-			got, err := client.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(name)})
-			if err != nil {
-				t.Fatalf("get group %s in %s: %v", name, acct.ID, err)
-			}
-			if arn := aws.ToString(got.Group.Arn); arn != acct.ARN(name) {
-				t.Fatalf("group %s made as %s, want %s", name, arn, acct.ARN(name))
-			}
-		}
-		for _, g := range acct.Managed() {
-			mk(g, "/sym/")
-		}
-		mk(acct.OutsideGroup, "/other/")
-		if _, err := client.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(acct.OutsideGroup), UserName: aws.String(acct.Users[0].Name)}); err != nil {
-			t.Fatal(err)
-		}
+	for _, acct := range c.IAMAccounts() {
 		out[acct.ID] = []string{acct.Users[0].Name}
 	}
 	return out
