@@ -161,7 +161,7 @@ func (d *driver) overlap(ctx context.Context, s *Script, sent func()) (bool, err
 	if err := d.sendNow(ctx, short); err != nil {
 		return false, err
 	}
-	if len(s.Events) == 3 {
+	if len(s.Events) >= 3 {
 		if _, _, err := d.waitGrant(ctx, short.GrantID, time.Now().Add(stateWait), active(short)); err != nil {
 			return false, err
 		}
@@ -170,15 +170,32 @@ func (d *driver) overlap(ctx context.Context, s *Script, sent func()) (bool, err
 			return false, err
 		}
 	}
-	sent()
-	d.watch(ctx, long, short, len(s.Events) == 3)
-	// Judge it once the long grant is over, the way Check will.
-	if !sleep(ctx, time.Until(long.Expires().Add(time.Second))) {
-		return false, ctx.Err()
+	if len(s.Events) < 4 {
+		sent()
 	}
-	lg, _, err := d.waitGrant(ctx, long.GrantID, time.Now(), func(grants.Grant) bool { return true })
-	if err != nil {
-		return false, err
+	d.watch(ctx, long, short, len(s.Events) >= 3)
+	// Judge it once the long grant is over, the way Check will: at its
+	// expiry, or once its deescalate, sent now, has ended it.
+	var lg grants.Grant
+	if len(s.Events) == 4 {
+		if err := d.sendNow(ctx, s.Events[3]); err != nil {
+			return false, err
+		}
+		sent()
+		g, _, err := d.waitGrant(ctx, long.GrantID, long.Expires().Add(stateWait), func(g grants.Grant) bool { return g.State != grants.StateActive })
+		if err != nil {
+			return false, err
+		}
+		lg = g
+	} else {
+		if !sleep(ctx, time.Until(long.Expires().Add(time.Second))) {
+			return false, ctx.Err()
+		}
+		g, _, err := d.waitGrant(ctx, long.GrantID, time.Now(), func(grants.Grant) bool { return true })
+		if err != nil {
+			return false, err
+		}
+		lg = g
 	}
 	sg, _, err := d.waitGrant(ctx, short.GrantID, time.Now(), func(grants.Grant) bool { return true })
 	if err != nil {

@@ -242,7 +242,7 @@ func TestWorkloadPlan(t *testing.T) {
 			t.Errorf("a small plan has no overlap or reorder script in account %s", a.ID)
 		}
 		extra := small.AddOverlap(a.ID, start.Add(time.Minute), 30*time.Second)
-		if extra == nil || extra.At != time.Minute || extra.Scenario != ScenOverlap || extra.Account() != a.ID || extra.Events[0].Duration < 30 || len(extra.Events) != 3 {
+		if extra == nil || extra.At != time.Minute || extra.Scenario != ScenOverlap || extra.Account() != a.ID || extra.Events[0].Duration < 30 || len(extra.Events) != 4 || extra.Events[3].Type != TypeDeesc || extra.Events[3].GrantID != extra.Events[0].GrantID {
 			t.Errorf("AddOverlap(%s) = %+v, want a deescalated overlap script there a minute in", a.ID, extra)
 		}
 		if re := small.AddReorder(a.ID, start); re == nil || re.Account() != a.ID || re.Scenario != ScenReorder {

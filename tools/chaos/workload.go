@@ -278,9 +278,10 @@ type Send struct {
 // Script is a scenario whose events go out as the state allows, not at
 // planned times, so that what its check needs happens however slow the
 // emulator is. The test's driver sends them:
-//   - overlap (Events: long, short[, deescalate of short]): the long
-//     escalate; the short one once the long grant is ACTIVE, timed to end
-//     well before it; the deescalate once the short grant is ACTIVE;
+//   - overlap (Events: long, short[, deescalate of short[, deescalate of
+//     long]]): the long escalate; the short one once the long grant is
+//     ACTIVE, timed to end well before it; the deescalate once the short
+//     grant is ACTIVE; the long one's once the overlap has been sampled;
 //   - reorder (Events: deescalate, escalate): the deescalate; the escalate
 //     once its tombstone is in the table.
 type Script struct {
@@ -411,15 +412,20 @@ func (w *Workload) takePair(id string) pair {
 // AddOverlap plans one more overlap script on an unused pair of account
 // id ("" any), starting at now, its long grant lasting long to long+10s,
 // its short one ended by a deescalate (which, unlike an expiry, does not
-// wait for a sweeper that a loaded emulator slows down); nil when every
-// such pair is used.
+// wait for a sweeper that a loaded emulator slows down), and its long one
+// too, once the overlap has been sampled (the run need not wait for it);
+// nil when every such pair is used.
 func (w *Workload) AddOverlap(id string, now time.Time, long time.Duration) *Script {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.hasPair(id) {
 		return nil
 	}
-	return w.g.overlap(w.takePair(id), now.Sub(w.Start), long, true)
+	s := w.g.overlap(w.takePair(id), now.Sub(w.Start), long, true)
+	d := w.g.deescalate(s.Events[0], now)
+	w.g.scripted(d, 0)
+	s.Events = append(s.Events, d)
+	return s
 }
 
 // AddReorder plans one more reorder script in account id, starting at
