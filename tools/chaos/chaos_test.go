@@ -370,21 +370,6 @@ func TestChaos(t *testing.T) {
 	if err := late.waitUndone(ctx, time.Minute); err != nil {
 		t.Errorf("late add: %v", err)
 	}
-	// The queue is empty: an overlap started now meets no backlog. When a
-	// slow emulator has kept every overlap of an account so far from
-	// happening, start one there beside the tail rather than after it.
-	for _, a := range cast.Accounts() {
-		overlappedMu.Lock()
-		n := overlapped[a.ID]
-		overlappedMu.Unlock()
-		if n > 0 {
-			continue
-		}
-		if s := w.AddOverlap(a.ID, time.Now(), 20*time.Second); s != nil {
-			t.Logf("chaos: no overlap exercised in account %s by the drain; starting one on the empty queue", a.ID)
-			start(s, func() {})
-		}
-	}
 	// The tail sent after the planned sends is still active at the
 	// mid-point. When the emulator is so slow that every tail grant of an
 	// account ended before the snapshot, a longer tail follows, until one
@@ -427,7 +412,24 @@ func TestChaos(t *testing.T) {
 		sleep(ctx, 2*time.Second) // the tail's deescalates go out up to 2s later
 	}
 	t.Logf("chaos: queue drained at %s (+%s); mid-point snapshot taken", time.Now().Format("15:04:05.000"), time.Since(w.Start).Round(100*time.Millisecond))
-	ph.mark("mid-point tail")
+	ph.mark("mid-point snapshot")
+	// The queue is empty: an overlap started now meets no backlog. When a
+	// slow emulator has kept every overlap of an account so far from
+	// happening, start one there now, beside what follows, rather than
+	// before the snapshot (its messages would hold up the drain it waits
+	// for) or after the other scenarios.
+	for _, a := range cast.Accounts() {
+		overlappedMu.Lock()
+		n := overlapped[a.ID]
+		overlappedMu.Unlock()
+		if n > 0 {
+			continue
+		}
+		if s := w.AddOverlap(a.ID, time.Now(), 20*time.Second); s != nil {
+			t.Logf("chaos: no overlap exercised in account %s by the drain; starting one on the empty queue", a.ID)
+			start(s, func() {})
+		}
+	}
 	// The tail's grants end now, by deescalate, on the quiet queue: each
 	// removal is one the late adder (armed again) can add back before its
 	// read-back, with nothing else writing that membership; and the run
@@ -438,34 +440,14 @@ func TestChaos(t *testing.T) {
 	if err := aw.send(ctx, w, w.EndGrants(time.Now(), tails)); err != nil {
 		t.Fatalf("end the tail: %v", err)
 	}
-
-	// Drive every scripted scenario until it has been exercised at least
-	// once, within a deadline; Check then fails loudly if it still was not.
-	waitScripts()
-	ph.mark("scripts judged")
-	// Keep a minute for the checks that follow.
-	// Each account's scenarios are driven again side by side; not in an
-	// account that has granted nothing at all (broken, not slow: the run
-	// fails on it without waiting for more tries).
-	driveDeadline := minTime(time.Now().Add(set.deadline), ctxDeadline.Add(-time.Minute))
-	gaveUp := map[string]bool{}
-	all, err := aw.scanGrants(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range cast.Accounts() {
-		if !slices.ContainsFunc(slices.Collect(maps.Values(all)), func(s scanned) bool { return aw.keyOf(s.grant).Account == a.ID && !s.grant.GrantedAt.IsZero() }) {
-			t.Logf("chaos: account %s has granted nothing; its scenarios are not driven again", a.ID)
-			gaveUp[ScenOverlap+"@"+a.ID], gaveUp[ScenReorder+"@"+a.ID] = true, true
-		}
-	}
 	// The read-back must have undone at least one injected late add (the
 	// run fails otherwise: checkLateAdds). On a loaded machine every late
 	// add may have been undone first by another convergence of its
 	// membership; then a few grants are made and ended on the quiet queue,
 	// and their late adds, with nothing else writing those memberships,
-	// are the read-back's to undo. Beside the scenarios driven again, not
-	// after them: they touch other memberships.
+	// are the read-back's to undo. Beside the overlaps judged and the
+	// scenarios driven again, not after them: they touch other memberships.
+	lateDeadline := minTime(time.Now().Add(set.deadline), ctxDeadline.Add(-time.Minute))
 	lateErrc := make(chan []string, 1)
 	go func() {
 		var errs []string
@@ -479,12 +461,12 @@ func TestChaos(t *testing.T) {
 				errs = append(errs, fmt.Sprintf("late add: %v", err))
 				return
 			}
-			if undoneByReadBack(late.injections(), replicas) > 0 || try == 3 || time.Now().After(driveDeadline) {
+			if undoneByReadBack(late.injections(), replicas) > 0 || try == 3 || time.Now().After(lateDeadline) {
 				return
 			}
 			t.Logf("chaos: no late add undone by the read-back yet; making and ending a few grants on the quiet queue (%d)", try+1)
-			late.allow(3)
-			tail := w.AddTail(time.Now(), 3, 30*time.Second, set.seed+500+uint64(try), cast.IAMAccounts())
+			late.allow(4)
+			tail := w.AddTail(time.Now(), 4, 30*time.Second, set.seed+500+uint64(try), cast.IAMAccounts())
 			if err := aw.send(ctx, w, tail); err != nil {
 				errs = append(errs, fmt.Sprintf("send the late-add tail: %v", err))
 				return
@@ -508,6 +490,27 @@ func TestChaos(t *testing.T) {
 			}
 		}
 	}()
+
+	// Drive every scripted scenario until it has been exercised at least
+	// once, within a deadline; Check then fails loudly if it still was not.
+	waitScripts()
+	ph.mark("scripts judged")
+	// Keep a minute for the checks that follow.
+	// Each account's scenarios are driven again side by side; not in an
+	// account that has granted nothing at all (broken, not slow: the run
+	// fails on it without waiting for more tries).
+	driveDeadline := minTime(time.Now().Add(set.deadline), ctxDeadline.Add(-time.Minute))
+	gaveUp := map[string]bool{}
+	all, err := aw.scanGrants(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cast.Accounts() {
+		if !slices.ContainsFunc(slices.Collect(maps.Values(all)), func(s scanned) bool { return aw.keyOf(s.grant).Account == a.ID && !s.grant.GrantedAt.IsZero() }) {
+			t.Logf("chaos: account %s has granted nothing; its scenarios are not driven again", a.ID)
+			gaveUp[ScenOverlap+"@"+a.ID], gaveUp[ScenReorder+"@"+a.ID] = true, true
+		}
+	}
 	for extra := 0; ; extra++ {
 		more := 0
 		for _, a := range cast.Accounts() {
