@@ -487,7 +487,12 @@ func checkResultTargets(r *Report, w *Workload, results []events.Result, stored 
 			esc[e.GrantID], esc[e.SymID] = e, e
 		}
 	}
+	checked := map[string]bool{} // result ids: each once, however often delivered
 	for _, res := range results {
+		if checked[res.ResultID] {
+			continue
+		}
+		checked[res.ResultID] = true
 		var e *Event
 		switch res.DetailType {
 		case events.AccessGranted, events.AccessRevoked:
