@@ -899,3 +899,22 @@ func TestProxyCountsByAccount(t *testing.T) {
 		t.Errorf("faults by account %v, of %d", st.FaultsByAccount, st.Total())
 	}
 }
+
+// A second copy of an assignment while its grant is active (the mid-point,
+// a sample) is moto's, counted and listed; at rest it fails the run
+// (TestCheckPerAccount).
+func TestCopiesWhileActiveAreCounted(t *testing.T) {
+	w, o := perAccountRun()
+	p := Place{psMember, w.Cast.SSO[1].Groups[0]}
+	o.Mid.IAM[p] = append(o.Mid.IAM[p], o.Mid.IAM[p]...)
+	o.Samples = append(o.Samples, NewSample(p, w.Start.Add(time.Second), w.Start.Add(time.Second), o.Mid.IAM[p]))
+	r := Check(w, o)
+	for _, v := range r.Violations {
+		if strings.Contains(v, "copies") {
+			t.Errorf("a copy while the grant is active failed the run: %s", v)
+		}
+	}
+	if r.Figures["copies@"+psMember] != 2 || len(r.Notes) != 2 {
+		t.Errorf("copies@%s = %d, notes %v; want 2 and both listed", psMember, r.Figures["copies@"+psMember], r.Notes)
+	}
+}
