@@ -15,14 +15,25 @@ const (
 	expiryGrants   = 500
 	expiryReplicas = 3
 	// expiryLead is how long after the first send the first grant expires:
-	// time for three replicas to grant all 500 first (checked).
-	expiryLead   = 30 * time.Second
-	expirySpread = 60 * time.Second
+	// time for three replicas to grant all 500 first (checked). An
+	// Identity Center assignment costs more calls (a read, the create, its
+	// status) than AddUserToGroup: its grants get longer.
+	expiryLead    = 30 * time.Second
+	expiryLeadSSO = 60 * time.Second
+	expirySpread  = 60 * time.Second
+	// ssoPermissionSets are the permission sets the Identity Center run
+	// assigns: 100 users × 5 = 500 distinct assignments, as the IAM run's
+	// 100 users over 10 groups give 500 distinct memberships.
+	ssoPermissionSets = 5
 )
 
 // expiryResult is the expiry scenario: grants ending on time with several
 // replicas at default settings.
 type expiryResult struct {
+	// Target is what the grants give: aws_iam_group (IAM group
+	// memberships) or aws_sso_permission_set (Identity Center account
+	// assignments of a permission set to a user).
+	Target         string  `json:"target,omitempty"`
 	Grants         int     `json:"grants"`
 	Replicas       int     `json:"replicas"`
 	SpreadSeconds  float64 `json:"spread_seconds"`
@@ -33,7 +44,7 @@ type expiryResult struct {
 	MaxLateMs      float64 `json:"max_late_ms"`
 	EarlyMs        float64 `json:"earliest_ms"` // most negative (removal before expires_at), if any
 	LateOver1s     int     `json:"late_over_1s"`
-	Removes        int64   `json:"remove_user_from_group_calls"`
+	Removes        int64   `json:"remove_user_from_group_calls"` // DeleteAccountAssignment calls for Identity Center
 	RemovesPerGrnt float64 `json:"removes_per_grant"`
 	Calls          calls   `json:"calls_by_op"` // the proxy's count from the first send to the end
 	StaleAdds      int64   `json:"stale_adds_repaired"`
@@ -45,10 +56,27 @@ type expiryResult struct {
 // first send, and measures for each grant the moment moto answered its
 // RemoveUserFromGroup minus its expires_at (read from the table), and the
 // RemoveUserFromGroup calls per grant, counted by the proxy.
-func (b *bench) runExpiry(ctx context.Context) (*expiryResult, error) {
-	e, err := b.fresh(ctx, "ex", 0)
+//
+// With sso, the same for Identity Center: the grants are assignments of
+// ssoPermissionSets permission sets to Identity Store users (the same 100
+// emails) in the home account, their expiries over the same 60 s from 60 s
+// after the first send, and the removal is the moment moto answered the
+// DeleteAccountAssignment (moto deletes at once; AWS would then report
+// the deletion's status).
+func (b *bench) runExpiry(ctx context.Context, sso bool) (*expiryResult, error) {
+	prefix, lead, removeOp, target := "ex", expiryLead, "IAM.RemoveUserFromGroup", "aws_iam_group"
+	if sso {
+		prefix, lead, removeOp, target = "exs", expiryLeadSSO, "SSO Admin.DeleteAccountAssignment", "aws_sso_permission_set"
+	}
+	e, err := b.fresh(ctx, prefix, 0)
 	if err != nil {
 		return nil, err
+	}
+	var extra []string
+	if sso {
+		if extra, err = e.identityCenter(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var ps []*proc
 	defer func() {
@@ -57,7 +85,7 @@ func (b *bench) runExpiry(ctx context.Context) (*expiryResult, error) {
 		}
 	}()
 	for range expiryReplicas {
-		p, err := b.startIamjit(e)
+		p, err := b.startIamjit(e, extra...)
 		if err != nil {
 			return nil, err
 		}
@@ -68,12 +96,15 @@ func (b *bench) runExpiry(ctx context.Context) (*expiryResult, error) {
 			return nil, err
 		}
 	}
-	evs := e.escalates(expiryGrants, "ex")
+	evs := e.escalates(expiryGrants, prefix)
+	if sso {
+		evs = e.ssoEscalates(expiryGrants, prefix)
+	}
 	t0 := time.Now().UTC()
 	for i, ev := range evs {
 		// Expiry = event.timestamp + duration (whole seconds): a timestamp
 		// up to a second before t0 places each expiry to the millisecond.
-		at := t0.Add(expiryLead + time.Duration(i)*expirySpread/expiryGrants)
+		at := t0.Add(lead + time.Duration(i)*expirySpread/expiryGrants)
 		dur := int64(math.Ceil(at.Sub(t0).Seconds()))
 		ts := at.Add(-time.Duration(dur) * time.Second)
 		if ev.body, err = withExpiry(ev.body, ts, dur); err != nil {
@@ -87,14 +118,14 @@ func (b *bench) runExpiry(ctx context.Context) (*expiryResult, error) {
 	if err := b.waitDeleted(ctx, ps[0], expiryGrants, 3*time.Minute); err != nil {
 		return nil, err
 	}
-	r := &expiryResult{Grants: expiryGrants, Replicas: expiryReplicas, SpreadSeconds: expirySpread.Seconds(),
+	r := &expiryResult{Target: target, Grants: expiryGrants, Replicas: expiryReplicas, SpreadSeconds: expirySpread.Seconds(),
 		GrantSeconds: time.Since(t0).Seconds()}
-	if d := time.Since(t0); d >= expiryLead {
-		return r, fmt.Errorf("granting %d took %s, past the first expiry (%s after the first send)", expiryGrants, d, expiryLead)
+	if d := time.Since(t0); d >= lead {
+		return r, fmt.Errorf("granting %d took %s, past the first expiry (%s after the first send)", expiryGrants, d, lead)
 	}
 	// Every removal seen, then a read-back delay (5 s) and a little more, so
 	// the count includes whatever the read-backs did.
-	last := t0.Add(expiryLead + expirySpread)
+	last := t0.Add(lead + expirySpread)
 	deadline := last.Add(3 * time.Minute)
 	for len(b.proxy.removals()) < expiryGrants {
 		if time.Now().After(deadline) {
@@ -108,7 +139,7 @@ func (b *bench) runExpiry(ctx context.Context) (*expiryResult, error) {
 	}
 	time.Sleep(7 * time.Second)
 	r.Calls = fromOps(b.proxy.snapshot()).minus(before)
-	r.Removes = r.Calls["IAM.RemoveUserFromGroup"]
+	r.Removes = r.Calls[removeOp]
 	r.RemovesPerGrnt = float64(r.Removes) / expiryGrants
 	for _, p := range ps {
 		if n, err := p.scrapeCounter(ctx, "iamjit_stale_adds_repaired_total"); err == nil {

@@ -62,7 +62,7 @@ func main() {
 	flag.IntVar(&o.sweepItems, "sweep-items", 20000, "grants in the sweep table (half long revoked, 1 in 200 due)")
 	flag.IntVar(&o.idleEvents, "idle-events", 100, "escalates measured one at a time in the idle scenario, per pipeline")
 	flag.StringVar(&o.txnCost, "txn-cost", "", "file with the output of go test -bench TransactionCostByTableSize ./internal/motoserver/ (make bench writes it)")
-	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run: startup, raw, latency, idle, sweep, replay, expiry, or one pipeline as raw/ideal; default all")
+	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run: startup, raw, latency, idle, sweep, replay, expiry, expiry-sso, or one pipeline as raw/ideal; default all")
 	child := flag.String("child", "", "run a pipeline as a child process of the bench (internal)")
 	flag.Parse()
 	if *child != "" {
@@ -186,7 +186,13 @@ func run(ctx context.Context, o options) error {
 	}
 	if want("expiry") {
 		step(fmt.Sprintf("expiry of %d grants over %s, %d replicas", expiryGrants, expirySpread, expiryReplicas), func() (err error) {
-			res.Expiry, err = b.runExpiry(ctx)
+			res.Expiry, err = b.runExpiry(ctx, false)
+			return err
+		})
+	}
+	if want("expiry-sso") {
+		step(fmt.Sprintf("expiry of %d Identity Center assignments over %s, %d replicas", expiryGrants, expirySpread, expiryReplicas), func() (err error) {
+			res.ExpirySSO, err = b.runExpiry(ctx, true)
 			return err
 		})
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -115,7 +116,11 @@ func (p *proxy) handler(next http.Handler) http.Handler {
 			case "AddUserToGroup":
 				p.added(body, start.Add(took))
 			case "RemoveUserFromGroup":
-				p.noteRemoved(body, start.Add(took))
+				k, ok := membership(body)
+				p.noteRemoved(k, ok, start.Add(took))
+			case "DeleteAccountAssignment":
+				k, ok := assignment(body)
+				p.noteRemoved(k, ok, start.Add(took))
 			}
 		}
 		p.mu.Lock()
@@ -159,10 +164,20 @@ func membership(body []byte) (string, bool) {
 	return v.Get("UserName") + "/" + v.Get("GroupName"), true
 }
 
-// noteRemoved records the first successful RemoveUserFromGroup of a user
-// from a group.
-func (p *proxy) noteRemoved(body []byte, at time.Time) {
-	key, ok := membership(body)
+// assignment is "user id/permission set ARN" of a DeleteAccountAssignment
+// JSON body.
+func assignment(body []byte) (string, bool) {
+	var in struct{ PrincipalId, PermissionSetArn string }
+	if err := json.Unmarshal(body, &in); err != nil {
+		return "", false
+	}
+	return in.PrincipalId + "/" + in.PermissionSetArn, true
+}
+
+// noteRemoved records the first successful removal of a membership key:
+// RemoveUserFromGroup's "user/group", DeleteAccountAssignment's "user
+// id/permission set ARN".
+func (p *proxy) noteRemoved(key string, ok bool, at time.Time) {
 	if !ok {
 		return
 	}
@@ -201,7 +216,8 @@ func classify(r *http.Request, body []byte) opKey {
 
 // sdkService maps SigV4 signing names to the SDK's service ids, so proxy
 // counts and SDK-middleware counts read alike.
-var sdkService = map[string]string{"sqs": "SQS", "dynamodb": "DynamoDB", "iam": "IAM", "sts": "STS", "events": "EventBridge"}
+var sdkService = map[string]string{"sqs": "SQS", "dynamodb": "DynamoDB", "iam": "IAM", "sts": "STS", "events": "EventBridge",
+	"sso": "SSO Admin", "identitystore": "identitystore"}
 
 func serviceFromAuth(auth string) string {
 	_, cred, ok := strings.Cut(auth, "Credential=")

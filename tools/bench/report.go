@@ -34,6 +34,9 @@ type results struct {
 	ExpiryP50LateMs               float64  `json:"expiry_p50_late_ms"`
 	ExpiryP99LateMs               float64  `json:"expiry_p99_late_ms"`
 	ExpiryRemovesPerGrant         float64  `json:"expiry_removes_per_grant"`
+	ExpirySSOP50LateMs            float64  `json:"expiry_sso_p50_late_ms,omitempty"`
+	ExpirySSOP99LateMs            float64  `json:"expiry_sso_p99_late_ms,omitempty"`
+	ExpirySSORemovesPerGrant      float64  `json:"expiry_sso_removes_per_grant,omitempty"`
 
 	EscalatesPerDrain   int     `json:"escalates_per_drain"`
 	SweepTableItems     int     `json:"sweep_table_items"`
@@ -54,6 +57,7 @@ type results struct {
 	Sweep          *sweepResult       `json:"sweep"`
 	Replay         *replayResult      `json:"replay"`
 	Expiry         *expiryResult      `json:"expiry"`
+	ExpirySSO      *expiryResult      `json:"expiry_sso,omitempty"` // the same for Identity Center assignments
 	Idle           []*idleResult      `json:"idle"`
 	TxnCost        *txnCost           `json:"txn_cost"`
 	Targets        []target           `json:"targets"`
@@ -176,6 +180,9 @@ func (r *results) finish(latency time.Duration, events int, wall time.Duration) 
 	if x := r.Expiry; x != nil {
 		r.ExpiryP50LateMs, r.ExpiryP99LateMs, r.ExpiryRemovesPerGrant = x.P50LateMs, x.P99LateMs, x.RemovesPerGrnt
 	}
+	if x := r.ExpirySSO; x != nil {
+		r.ExpirySSOP50LateMs, r.ExpirySSOP99LateMs, r.ExpirySSORemovesPerGrant = x.P50LateMs, x.P99LateMs, x.RemovesPerGrnt
+	}
 
 	le := func(name string, v, limit float64, measured bool, unit string) {
 		t := target{Name: name, Value: v, Limit: fmt.Sprintf("≤ %g%s", limit, unit), Pass: measured && v <= limit}
@@ -200,6 +207,8 @@ func (r *results) finish(latency time.Duration, events int, wall time.Duration) 
 	le("idle p50 latency vs ideal, +latency", r.IdleP50RatioVsIdeal, 2, r.IdleP50RatioVsIdeal > 0, "×")
 	le("expiry: removal seen in IAM after expires_at, p99", r.ExpiryP99LateMs, 1000, r.Expiry != nil, " ms")
 	le("expiry: RemoveUserFromGroup per expired grant, 3 replicas", r.ExpiryRemovesPerGrant, 1.5, r.Expiry != nil, "")
+	le("expiry (Identity Center): assignment deleted after expires_at, p99", r.ExpirySSOP99LateMs, 1000, r.ExpirySSO != nil, " ms")
+	le("expiry (Identity Center): DeleteAccountAssignment per expired grant, 3 replicas", r.ExpirySSORemovesPerGrant, 1.5, r.ExpirySSO != nil, "")
 	lt("3-item transaction at 20,000 items vs 100", r.TxnCostRatio, 2, r.TxnCostRatio > 0, "×")
 }
 
@@ -263,6 +272,10 @@ func (r *results) print(w io.Writer, verbose bool) {
 	}
 	if x := r.Expiry; x != nil {
 		fmt.Fprintf(w, "expiry: %d grants, expiries over %.0f s, %d replicas at default settings (granted in %.1f s): removal seen in IAM − expires_at p50 %.0f ms, p90 %.0f, p99 %.0f, max %.0f (%d over 1 s, earliest %.0f); %d RemoveUserFromGroup = %.2f per grant; %d stale adds repaired\n",
+			x.Grants, x.SpreadSeconds, x.Replicas, x.GrantSeconds, x.P50LateMs, x.P90LateMs, x.P99LateMs, x.MaxLateMs, x.LateOver1s, x.EarlyMs, x.Removes, x.RemovesPerGrnt, x.StaleAdds)
+	}
+	if x := r.ExpirySSO; x != nil {
+		fmt.Fprintf(w, "expiry, Identity Center: %d permission-set assignments, expiries over %.0f s, %d replicas at default settings (granted in %.1f s): assignment deleted − expires_at p50 %.0f ms, p90 %.0f, p99 %.0f, max %.0f (%d over 1 s, earliest %.0f); %d DeleteAccountAssignment = %.2f per grant; %d stale adds repaired\n",
 			x.Grants, x.SpreadSeconds, x.Replicas, x.GrantSeconds, x.P50LateMs, x.P90LateMs, x.P99LateMs, x.MaxLateMs, x.LateOver1s, x.EarlyMs, x.Removes, x.RemovesPerGrnt, x.StaleAdds)
 	}
 	if t := r.TxnCost; t != nil {

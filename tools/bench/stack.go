@@ -31,6 +31,10 @@ type env struct {
 	users  []string // IAM user names; each is also the user's email (tag email)
 	groups []string // under /sym/
 	direct aws.Config
+	// Identity Center (identityCenter): the user id of each email, and the
+	// permission sets that may be assigned.
+	ssoUsers       map[string]string
+	permissionSets []string
 }
 
 // fresh wipes moto and creates a stack with its own prefix, nUsers users

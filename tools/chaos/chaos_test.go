@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,8 +23,10 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 
 	"github.com/iamjit/iamjit/consumer"
 	"github.com/iamjit/iamjit/events"
@@ -54,11 +55,14 @@ type settings struct {
 
 func loadSettings(t *testing.T) settings {
 	// Sized for CI on two busy cores: moto is one Python process and the
-	// bottleneck, so the events arrive over spread at about the rate three
-	// replicas get through them there; a backlog would only turn more
-	// escalates into "expired" rejections.
-	s := settings{events: 90, replicas: 3, faultRate: 0.10, txRate: 0.06, spread: 35 * time.Second, sweep: 2 * time.Second, killMin: 2 * time.Second,
-		killMax: 5 * time.Second, workers: 8, seed: uint64(time.Now().UnixNano()), visibility: 3, deadline: 150 * time.Second, repairGrace: 2 * time.Second}
+	// bottleneck (about two messages a second through three replicas with
+	// faults and kills, half that beside stress -c 2), so a larger plan
+	// only builds a backlog: it turns escalates into "expired" rejections,
+	// keeps the scripted scenarios from happening until they are driven
+	// again on the empty queue, and makes the run longer, not stronger.
+	// make soak runs a larger plan (CHAOS_EVENTS, CHAOS_SPREAD).
+	s := settings{events: 48, replicas: 3, faultRate: 0.10, txRate: 0.06, spread: 22 * time.Second, sweep: 2 * time.Second, killMin: 3 * time.Second,
+		killMax: 6 * time.Second, workers: 8, seed: uint64(time.Now().UnixNano()), visibility: 3, deadline: 150 * time.Second, repairGrace: 2 * time.Second}
 	num := func(name string, set func(string) error) {
 		if v := os.Getenv(name); v != "" {
 			if err := set(v); err != nil {
@@ -99,6 +103,7 @@ func loadSettings(t *testing.T) settings {
 // invariants against IAM, DynamoDB, the results queue and the DLQ.
 func TestChaos(t *testing.T) {
 	set := loadSettings(t)
+	ph := newPhases()
 	t.Logf("chaos: seed %d (rerun with CHAOS_SEED=%d), %d events, %d replicas, fault rate %.2f, transaction fault rate %.2f",
 		set.seed, set.seed, set.events, set.replicas, set.faultRate, set.txRate)
 	// Room for a slow emulator: draining, a longer tail and scenarios
@@ -138,7 +143,28 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("dev stack members %+v, want account %s with group %s", stack.Members, memberAccount, cast.Groups[0])
 	}
 	setup := newClients(cfg, stack, cast)
+	// Identity Center beside IAM, made beside it: permission sets assigned
+	// in both accounts, Identity Store groups of the home account's
+	// instance.
+	type ssoMade struct {
+		cast   Cast
+		t      ssoTargets
+		before map[string][]string
+		err    error
+	}
+	ssoc := make(chan ssoMade, 1)
+	go func() {
+		var m ssoMade
+		m.cast, m.t, m.before, m.err = newClients(cfg, stack, cast).createSSO(ctx, cast, stack.IdentityCenter)
+		ssoc <- m
+	}()
 	outsideBefore := setup.createCast(ctx, t, cast)
+	made := <-ssoc
+	if made.err != nil {
+		t.Fatalf("Identity Center cast: %v", made.err)
+	}
+	cast, ssoT := made.cast, made.t
+	maps.Copy(outsideBefore, made.before)
 
 	proxy, err := NewProxy(moto.URL(), ProxyOptions{
 		Rate: set.faultRate, TxRate: set.txRate, MaxLatency: 30 * time.Millisecond, MaxHold: time.Second, Seed: set.seed,
@@ -158,6 +184,10 @@ func TestChaos(t *testing.T) {
 	}
 	ccfg := cfg.Copy()
 	ccfg.BaseEndpoint = aws.String(clean)
+	// Without the loaded sources: the SDK takes a base endpoint found there
+	// (motoserver's) over cfg.BaseEndpoint, and the calls would bypass the
+	// proxy that counts them.
+	ccfg.ConfigSources = nil
 	aw := newClients(ccfg, stack, cast)
 
 	replicas := make([]*Replica, set.replicas)
@@ -172,7 +202,7 @@ func TestChaos(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		replicas[i] = NewReplica(i, bin, logDir, replicaEnv(stack, endpoint, addr, set), "http://"+addr+"/metrics")
+		replicas[i] = NewReplica(i, bin, logDir, append(replicaEnv(stack, endpoint, addr, set), ssoT.env()...), "http://"+addr+"/metrics")
 		if err := replicas[i].Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -186,22 +216,39 @@ func TestChaos(t *testing.T) {
 		}
 	}()
 
+	ph.mark("setup")
 	// The plan starts a moment from now so that the replicas are up.
 	w := NewWorkload(cast, time.Now().Add(2*time.Second), WorkloadOptions{Events: set.events, Spread: set.spread, Seed: set.seed})
 
-	var overlapPlaces, sharedPlaces []Place
+	// The monitor reads the overlap groups of every account and space, and
+	// the shared targets of the Identity Center spaces; the late adder the
+	// shared IAM groups.
+	// (the test's reads cost moto as much as a third of what the replicas'
+	// calls do: the overlap groups every second, the Identity Center
+	// targets every 3 s, a read of one costing moto more than GetGroup).
+	var overlapPlaces, ssoShared, sharedPlaces []Place
 	for _, a := range cast.Accounts() {
 		for _, g := range a.OverlapGroups {
 			overlapPlaces = append(overlapPlaces, Place{a.ID, g})
 		}
 		for _, g := range a.Groups {
-			sharedPlaces = append(sharedPlaces, Place{a.ID, g})
+			if a.IsSSO() {
+				ssoShared = append(ssoShared, Place{a.ID, g})
+			} else {
+				sharedPlaces = append(sharedPlaces, Place{a.ID, g})
+			}
 		}
 	}
-	mon := &monitor{aw: aw, groups: overlapPlaces}
+	mon, ssoMon := &monitor{aw: aw, groups: overlapPlaces}, &monitor{aw: aw, groups: ssoShared}
 	monCtx, stopMon := context.WithCancel(ctx)
 	monDone := make(chan struct{})
-	go func() { defer close(monDone); mon.run(monCtx, 500*time.Millisecond) }()
+	go func() {
+		defer close(monDone)
+		var both sync.WaitGroup
+		both.Go(func() { mon.run(monCtx, time.Second) })
+		both.Go(func() { ssoMon.run(monCtx, 3*time.Second) })
+		both.Wait()
+	}()
 	// Late adds as a killed replica's would land: right after a removal.
 	// Its reads of the shared groups of every account are also what the
 	// whole-run check of invariant 9 reads. Every 500 ms: well within the
@@ -283,55 +330,59 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("send workload: %v", err)
 	}
 	sendsOut := time.Since(w.Start)
+	// The mid-point tail goes out now, behind the planned sends, and is
+	// still active when the queue has drained: the mid-point snapshot then
+	// checks every account and space against live grants, not only empty
+	// groups, without a drain of its own. Long (120 s): it is ended by
+	// deescalate once the snapshot is taken, so the run never waits for it.
+	const tailDur = 2 * time.Minute
+	tail := w.AddTail(time.Now(), len(cast.Accounts())+2, tailDur, set.seed, nil)
+	tailSent := make(chan error, 1)
+	go func() { tailSent <- aw.send(ctx, w, tail) }()
+	ph.mark("planned sends")
 	scriptsSent.Wait()
-	// Keep killing while the last messages and their redeliveries run.
-	sleep(ctx, 3*time.Duration(set.visibility)*time.Second+4*time.Second)
+	ph.mark("scripts' sends")
+	// Keep killing while the last messages and their redeliveries run:
+	// for three visibility timeouts and a bit, or until the queue has
+	// drained if that is sooner (nothing is left to kill a replica in);
+	// the wait for the drain goes on beside the kills, not after them.
+	drained := make(chan error, 1)
+	go func() { drained <- aw.waitDrained(ctx, time.Now().Add(set.deadline)) }()
+	var drainErr error
+	select {
+	case drainErr = <-drained:
+		drained <- drainErr
+	case <-time.After(3*time.Duration(set.visibility)*time.Second + 4*time.Second):
+	}
 	stopKiller()
 	<-killDone
+	ph.mark("killing on")
 	lastSentMu.Lock()
 	t.Logf("chaos: planned sends out at +%s, the last script's (%s); killer stopped after %d kills; waiting for the queue to drain",
 		sendsOut.Round(100*time.Millisecond), lastSent, kills)
 	lastSentMu.Unlock()
-
-	drainDeadline := time.Now().Add(set.deadline)
-	if err := aw.waitDrained(ctx, drainDeadline); err != nil {
+	if err := <-drained; err != nil {
 		t.Fatalf("queue did not drain: %v", err)
 	}
+	ph.mark("drain")
 	// No injected late add may be pending at the mid-point snapshot.
 	late.armed.Store(false)
 	if err := late.waitUndone(ctx, time.Minute); err != nil {
 		t.Errorf("late add: %v", err)
 	}
-	// The queue is empty: an overlap started now meets no backlog. When a
-	// slow emulator has kept every overlap of an account so far from
-	// happening, start one there beside the tail rather than after it.
-	for _, a := range cast.Accounts() {
-		overlappedMu.Lock()
-		n := overlapped[a.ID]
-		overlappedMu.Unlock()
-		if n > 0 {
-			continue
-		}
-		if s := w.AddOverlap(a.ID, time.Now(), 30*time.Second); s != nil {
-			t.Logf("chaos: no overlap exercised in account %s by the drain; starting one on the empty queue", a.ID)
-			start(s, func() {})
-		}
-	}
-	// A tail of grants sent now is still active at the mid-point: the
-	// snapshot then checks IAM against live grants, not only empty groups.
-	// When the emulator is so slow that every tail grant of an account
-	// ended before the snapshot, a longer tail follows, until one is seen
-	// active in every account. An account that granted none of its tail
-	// grants is not slow but broken: no longer tail is sent for it, and the
-	// run fails on it (RequireExercised) instead of waiting.
+	// The tail sent after the planned sends is still active at the
+	// mid-point. When the emulator is so slow that every tail grant of an
+	// account ended before the snapshot, a longer tail follows, until one
+	// is seen active in every account. An account that granted none of its
+	// tail grants is not slow but broken: no longer tail is sent for it,
+	// and the run fails on it (RequireExercised) instead of waiting.
 	obs := Observed{OutsideBefore: outsideBefore, Slack: 5 * time.Second}
 	midDeadline := time.Now().Add(set.deadline)
-	for tailDur, n := 25*time.Second, uint64(0); ; tailDur, n = min(2*tailDur, 2*time.Minute), n+1 {
-		tail := w.AddTail(time.Now(), 9, tailDur, set.seed+n)
-		if err := aw.send(ctx, w, tail); err != nil {
-			t.Fatalf("send tail: %v", err)
-		}
-		sleep(ctx, 2*time.Second) // the tail's deescalates go out up to 2s later
+	if err := <-tailSent; err != nil {
+		t.Fatalf("send tail: %v", err)
+	}
+	tails := slices.Clone(tail)
+	for dur, n := 2*tailDur, uint64(1); ; dur, n = min(2*dur, 4*time.Minute), n+1 {
 		if err := aw.waitDrained(ctx, time.Now().Add(set.deadline)); err != nil {
 			t.Fatalf("queue did not drain after the tail: %v", err)
 		}
@@ -352,14 +403,98 @@ func TestChaos(t *testing.T) {
 		if !slow || time.Now().After(midDeadline) {
 			break
 		}
-		t.Logf("chaos: every %s tail grant of account(s)%s had ended by the mid-point snapshot; sending a longer tail", tailDur, idle)
+		t.Logf("chaos: every tail grant of account(s)%s had ended by the mid-point snapshot; sending a %s tail", idle, dur)
+		tail = w.AddTail(time.Now(), len(cast.Accounts())+2, dur, set.seed+n, nil)
+		tails = append(tails, tail...)
+		if err := aw.send(ctx, w, tail); err != nil {
+			t.Fatalf("send tail: %v", err)
+		}
+		sleep(ctx, 2*time.Second) // the tail's deescalates go out up to 2s later
 	}
 	t.Logf("chaos: queue drained at %s (+%s); mid-point snapshot taken", time.Now().Format("15:04:05.000"), time.Since(w.Start).Round(100*time.Millisecond))
-	late.armed.Store(true) // the tail's grants end from here on
+	ph.mark("mid-point snapshot")
+	// The queue is empty: an overlap started now meets no backlog. When a
+	// slow emulator has kept every overlap of an account so far from
+	// happening, start one there now, beside what follows, rather than
+	// before the snapshot (its messages would hold up the drain it waits
+	// for) or after the other scenarios.
+	for _, a := range cast.Accounts() {
+		overlappedMu.Lock()
+		n := overlapped[a.ID]
+		overlappedMu.Unlock()
+		if n > 0 {
+			continue
+		}
+		if s := w.AddOverlap(a.ID, time.Now(), 20*time.Second); s != nil {
+			t.Logf("chaos: no overlap exercised in account %s by the drain; starting one on the empty queue", a.ID)
+			start(s, func() {})
+		}
+	}
+	// The tail's grants end now, by deescalate, on the quiet queue: each
+	// removal is one the late adder (armed again) can add back before its
+	// read-back, with nothing else writing that membership; and the run
+	// need not wait for the tail's expiry (the plan's grants, every
+	// overlap's long one among them, end by expiry: expired@ in every
+	// account and space, RequireExercised).
+	late.armed.Store(true)
+	if err := aw.send(ctx, w, w.EndGrants(time.Now(), tails)); err != nil {
+		t.Fatalf("end the tail: %v", err)
+	}
+	// The read-back must have undone at least one injected late add (the
+	// run fails otherwise: checkLateAdds). On a loaded machine every late
+	// add may have been undone first by another convergence of its
+	// membership; then a few grants are made and ended on the quiet queue,
+	// and their late adds, with nothing else writing those memberships,
+	// are the read-back's to undo. Beside the overlaps judged and the
+	// scenarios driven again, not after them: they touch other memberships.
+	lateDeadline := minTime(time.Now().Add(set.deadline), ctxDeadline.Add(-time.Minute))
+	lateErrc := make(chan []string, 1)
+	go func() {
+		var errs []string
+		defer func() { lateErrc <- errs }()
+		for try := 0; ; try++ {
+			if err := late.waitUndone(ctx, time.Minute); err != nil {
+				errs = append(errs, fmt.Sprintf("late add: %v", err))
+				return
+			}
+			if err := aw.waitRechecked(ctx, time.Now().Add(time.Minute)); err != nil {
+				errs = append(errs, fmt.Sprintf("late add: %v", err))
+				return
+			}
+			if undoneByReadBack(late.injections(), replicas) > 0 || try == 3 || time.Now().After(lateDeadline) {
+				return
+			}
+			t.Logf("chaos: no late add undone by the read-back yet; making and ending a few grants on the quiet queue (%d)", try+1)
+			late.allow(4)
+			tail := w.AddTail(time.Now(), 4, 30*time.Second, set.seed+500+uint64(try), cast.IAMAccounts())
+			if err := aw.send(ctx, w, tail); err != nil {
+				errs = append(errs, fmt.Sprintf("send the late-add tail: %v", err))
+				return
+			}
+			// Ended once granted, and once the escalates' delayed copies
+			// are through (one after the deescalate would be a duplicate,
+			// but the queue is then quiet for the read-back): the removals
+			// then find the users in.
+			if _, err := aw.waitGranted(ctx, tail, time.Now().Add(time.Minute)); err != nil {
+				errs = append(errs, fmt.Sprintf("late-add tail: %v", err))
+				return
+			}
+			_ = aw.waitDrained(ctx, time.Now().Add(20*time.Second))
+			if err := aw.send(ctx, w, w.EndGrants(time.Now(), tail)); err != nil {
+				errs = append(errs, fmt.Sprintf("end the late-add tail: %v", err))
+				return
+			}
+			if err := aw.waitDrained(ctx, time.Now().Add(time.Minute)); err != nil {
+				errs = append(errs, fmt.Sprintf("late-add tail not drained: %v", err))
+				return
+			}
+		}
+	}()
 
 	// Drive every scripted scenario until it has been exercised at least
 	// once, within a deadline; Check then fails loudly if it still was not.
 	waitScripts()
+	ph.mark("scripts judged")
 	// Keep a minute for the checks that follow.
 	// Each account's scenarios are driven again side by side; not in an
 	// account that has granted nothing at all (broken, not slow: the run
@@ -385,7 +520,7 @@ func TestChaos(t *testing.T) {
 				}
 				var s *Script
 				if scen == ScenOverlap {
-					s = w.AddOverlap(a.ID, time.Now(), 30*time.Second)
+					s = w.AddOverlap(a.ID, time.Now(), 20*time.Second)
 				} else {
 					s = w.AddReorder(a.ID, time.Now())
 				}
@@ -404,36 +539,11 @@ func TestChaos(t *testing.T) {
 		}
 		waitScripts()
 	}
-
-	// The read-back must have undone at least one injected late add (the
-	// run fails otherwise: checkLateAdds). On a loaded machine every late
-	// add may have been undone first by another convergence of its
-	// membership; then a few grants on the quiet queue end, and their late
-	// adds, with nothing else writing those memberships, are the read-back's
-	// to undo.
-	for try := 0; ; try++ {
-		if err := late.waitUndone(ctx, time.Minute); err != nil {
-			t.Errorf("late add: %v", err)
-			break
-		}
-		if err := aw.waitRechecked(ctx, time.Now().Add(time.Minute)); err != nil {
-			t.Errorf("late add: %v", err)
-			break
-		}
-		if undoneByReadBack(late.injections(), replicas) > 0 || try == 3 || time.Now().After(driveDeadline) {
-			break
-		}
-		t.Logf("chaos: no late add undone by the read-back yet; ending a few grants on the quiet queue (%d)", try+1)
-		late.allow(3)
-		tail := w.AddTail(time.Now(), 3, 10*time.Second, set.seed+500+uint64(try))
-		if err := aw.send(ctx, w, tail); err != nil {
-			t.Fatalf("send the late-add tail: %v", err)
-		}
-		if err := aw.waitAtRest(ctx, time.Now().Add(time.Minute+10*time.Second)); err != nil {
-			t.Errorf("late-add tail not at rest: %v", err)
-			break
-		}
+	ph.mark("scenarios driven again")
+	for _, e := range <-lateErrc {
+		t.Errorf("%s", e)
 	}
+	ph.mark("late-add read-back")
 
 	// At rest is a state: nothing queued, no grant ACTIVE, nothing due.
 	// Every grant the plan can leave has expired by lastExpiry.
@@ -447,6 +557,7 @@ func TestChaos(t *testing.T) {
 	if err := aw.waitAtRest(ctx, lastExpiry.Add(time.Minute)); err != nil {
 		t.Errorf("not at rest: %v", err)
 	}
+	ph.mark("rest")
 	t.Logf("chaos: at rest at +%s", time.Since(w.Start).Round(100*time.Millisecond))
 	late.armed.Store(false)
 	if err := late.waitUndone(ctx, time.Minute); err != nil {
@@ -461,7 +572,7 @@ func TestChaos(t *testing.T) {
 	jitRoles := map[string]string{stack.Members[0].AccountID: stack.Members[0].JITRoleARN, cast.ID: stack.JITRoleARN}
 	var revViolations []string
 	revChecked := map[string]int{}
-	for _, a := range cast.Accounts() {
+	for _, a := range cast.IAMAccounts() {
 		v, n, err := aw.waitRevocations(ctx, a.ID, jitRoles[a.ID], cast.Groups[0], obs.Final.After, 30*time.Second)
 		if err != nil {
 			t.Errorf("session revocation check in account %s: %v", a.ID, err)
@@ -469,7 +580,8 @@ func TestChaos(t *testing.T) {
 		revViolations, revChecked[a.ID] = append(revViolations, v...), n
 	}
 	obs.Members = aw.members(ctx, t)
-	obs.Samples = append(mon.samples(), late.samples()...)
+	obs.Samples = slices.Concat(mon.samples(), ssoMon.samples(), late.samples())
+	ph.mark("final reads")
 
 	stopped = true
 	// All at once: each drains on its own; every exit is checked.
@@ -479,6 +591,7 @@ func TestChaos(t *testing.T) {
 		stops.Go(func() { codes[i], errs[i] = r.Stop(20 * time.Second) })
 	}
 	stops.Wait()
+	ph.mark("replicas stopped")
 	for i, r := range replicas {
 		if errs[i] != nil || codes[i] != 0 {
 			t.Errorf("replica %d: SIGTERM ended it with code %d, err %v; want 0", r.Index, codes[i], errs[i])
@@ -495,6 +608,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(dlqErr)
 	}
 	obs.DLQ = dlqMessages(dlq)
+	ph.mark("queues read")
 
 	nEvents, nMessages, nDup, byScen := w.Figures()
 	rep := Check(w, obs)
@@ -545,13 +659,18 @@ func TestChaos(t *testing.T) {
 	for _, v := range revViolations {
 		rep.fail("%s", v)
 	}
-	for _, a := range cast.Accounts() {
+	for _, a := range cast.IAMAccounts() {
 		rep.Figures["revocations_checked"] += revChecked[a.ID]
 		rep.Figures["revocations_checked@"+a.ID] = revChecked[a.ID]
 		// The replicas' IAM calls in the account, through its role chain,
 		// as the proxy saw them: signed with keys AssumeRole gave for it.
 		rep.Figures["proxy_calls@"+a.ID] = int(pst.ByAccount[a.ID])
 		rep.Figures["proxy_faults@"+a.ID] = pst.FaultsByAccount[a.ID]
+	}
+	for _, a := range cast.SSO {
+		// An Identity Center space's calls: those of its service.
+		rep.Figures["proxy_calls@"+a.ID] = int(pst.ByService[ssoService(a.Kind)])
+		rep.Figures["proxy_faults@"+a.ID] = pst.FaultsByService[ssoService(a.Kind)]
 	}
 	for i, n := range pst.PerPort {
 		if n == 0 {
@@ -561,6 +680,7 @@ func TestChaos(t *testing.T) {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "chaos figures (seed %d):\n", set.seed)
+	fmt.Fprintf(&b, "  time by phase: %s\n", ph)
 	fmt.Fprintf(&b, "  events %d, messages sent %d, duplicate copies %d, by scenario %s\n", nEvents, nMessages, nDup, renderMap(byScen))
 	fmt.Fprintf(&b, "  replicas %d, processes started %d, kills %d, unexpected exits %d\n", set.replicas, starts, kills, len(exits))
 	fmt.Fprintf(&b, "  AWS calls through the proxy %d (per replica %v), faults injected %d: %s\n", pst.Requests, pst.PerPort, pst.Total(), renderMap(pst.Faults))
@@ -572,16 +692,22 @@ func TestChaos(t *testing.T) {
 	for _, in := range injected {
 		fmt.Fprintf(&b, "    late add: %s to %s of %s at %s\n", in.User, in.Group, in.Account, in.At.Format("15:04:05.000"))
 	}
-	for _, a := range cast.Accounts() {
+	for _, a := range cast.IAMAccounts() {
 		fmt.Fprintf(&b, "  session revocation in %s: %d ended memberships of %s checked against role item and %s on %s\n",
 			a.ID, revChecked[a.ID], cast.Groups[0], "iamjit-session-revocation", jitRoles[a.ID])
 	}
 	fmt.Fprintf(&b, "  AWS calls through the proxy by the account of their credentials: %s; faults: %s\n", renderMap(pst.ByAccount), renderMap(pst.FaultsByAccount))
+	fmt.Fprintf(&b, "  AWS calls through the proxy by service: %s; faults: %s; the test's own calls: %s\n", renderMap(pst.ByService), renderMap(pst.FaultsByService), renderMap(pst.CleanByService))
 	byAcct := w.ByAccount()
 	for _, a := range cast.Accounts() {
 		f := func(name string) int { return rep.Figures[name+"@"+a.ID] }
 		role := "home"
-		if cast.IsMember(a.ID) {
+		switch {
+		case a.Kind == grants.PermissionSet:
+			role = "Identity Center permission sets assigned in " + a.AWS
+		case a.Kind == grants.SSOGroup:
+			role = "Identity Center groups of " + a.AWS + "'s instance"
+		case cast.IsMember(a.ID):
 			role = "member"
 		}
 		total := 0
@@ -591,9 +717,9 @@ func TestChaos(t *testing.T) {
 		fmt.Fprintf(&b, "  account %s (%s): planned events %d (%s)\n", a.ID, role, total, renderMap(byAcct[a.ID]))
 		fmt.Fprintf(&b, "    grants applied %d, revocation results %d, stored grants ACTIVE %d / REVOKED %d, rejected as expected %d, reorders tombstoned %d, overlaps exercised %d\n",
 			f("granted"), f("results/"+events.AccessRevoked), f("grants/ACTIVE"), f("grants/REVOKED"), f("rejected_as_expected"), f("reorder_tombstoned"), f("overlap_exercised"))
-		fmt.Fprintf(&b, "    mid-point: %d grants active, %d IAM members; membership items %d; group reads checked %d (%d members seen); late adds %d (%d undone by the read-back); session revocations checked %d; IAM calls %d, faults %d\n",
-			f("mid_active_grants"), f("mid_members"), f("memberships"), f("samples"), f("sampled_members"), f("late_adds_injected"), f("late_adds_undone_by_read_back"),
-			f("revocations_checked"), f("proxy_calls"), f("proxy_faults"))
+		fmt.Fprintf(&b, "    mid-point: %d grants active, %d members; membership items %d; group reads checked %d (%d members seen, %d read with exactly one copy); results' targets checked %d; late adds %d (%d undone by the read-back); session revocations checked %d; calls %d, faults %d\n",
+			f("mid_active_grants"), f("mid_members"), f("memberships"), f("samples"), f("sampled_members"), f("one_copy_checked"), f("results_target_checked"),
+			f("late_adds_injected"), f("late_adds_undone_by_read_back"), f("revocations_checked"), f("proxy_calls"), f("proxy_faults"))
 	}
 	if n := rep.Figures["granted_by_home_arn"]; n > 0 {
 		fmt.Fprintf(&b, "  home grants requested by the home group's ARN: %d\n", n)
@@ -611,6 +737,9 @@ func TestChaos(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "  messages DLQ'd %d, results received %d (distinct %d, duplicate deliveries %d)\n",
 		rep.Figures["dlq"], rep.Figures["results"], rep.Figures["results_distinct"], rep.Figures["results_duplicate_deliveries"])
+	for _, n := range rep.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
 	fmt.Fprintf(&b, "  figures %s\n", renderMap(rep.Figures))
 	fmt.Fprintf(&b, "  group samples %d; violations %d", len(obs.Samples), len(rep.Violations))
 	t.Log(b.String())
@@ -628,6 +757,28 @@ func TestChaos(t *testing.T) {
 	for _, v := range rep.Violations {
 		t.Errorf("violation: %s", v)
 	}
+}
+
+// phases times the run's steps: where a slow run spends its time.
+type phases struct {
+	start, last time.Time
+	steps       []string
+}
+
+func newPhases() *phases {
+	now := time.Now()
+	return &phases{start: now, last: now}
+}
+
+// mark ends the step called name.
+func (p *phases) mark(name string) {
+	now := time.Now()
+	p.steps = append(p.steps, fmt.Sprintf("%s %.1fs", name, now.Sub(p.last).Seconds()))
+	p.last = now
+}
+
+func (p *phases) String() string {
+	return strings.Join(p.steps, ", ") + fmt.Sprintf(" (total %.1fs)", time.Since(p.start).Seconds())
 }
 
 // checkTxRetries fails the run when DynamoDB's transaction faults were
@@ -744,6 +895,11 @@ type awsClients struct {
 	home  string
 	iams  map[string]*iam.Client // account -> IAM acting in it
 	stack devstack.Stack
+	cast  Cast // its Identity Center spaces say how to read a place
+	// Identity Center, in the home account's instance.
+	admin           *ssoadmin.Client
+	ids             *identitystore.Client
+	instance, store string
 }
 
 // newClients makes the clients on cfg: IAM of the home account with its
@@ -751,7 +907,9 @@ type awsClients struct {
 // (devstack.AccountConfig).
 func newClients(cfg aws.Config, stack devstack.Stack, c Cast) *awsClients {
 	a := &awsClients{sqs: sqs.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), home: c.ID,
-		iams: map[string]*iam.Client{c.ID: iam.NewFromConfig(cfg)}, stack: stack}
+		iams: map[string]*iam.Client{c.ID: iam.NewFromConfig(cfg)}, stack: stack, cast: c,
+		admin: ssoadmin.NewFromConfig(cfg), ids: identitystore.NewFromConfig(cfg),
+		instance: stack.IdentityCenter.InstanceARN, store: stack.IdentityCenter.IdentityStoreID}
 	for _, m := range c.Members {
 		a.iams[m.ID] = iam.NewFromConfig(devstack.AccountConfig(cfg, m.ID))
 	}
@@ -767,10 +925,11 @@ func (a *awsClients) iamOf(acct string) *iam.Client {
 	return c
 }
 
-// keyOf is the membership a stored grant is about; the store writes no
-// account on the home account's grants.
+// keyOf is the membership a stored grant is about, in its account or
+// Identity Center space; the store writes no account on the home
+// account's grants.
 func (a *awsClients) keyOf(g grants.Grant) Key {
-	return Key{cmp.Or(g.Account, a.home), g.IAMUser, g.Group}
+	return Key{a.cast.Space(g.Kind, g.Account), g.IAMUser, g.Group}
 }
 
 // createCast makes, in every account, the users (tagged with their email),
@@ -779,41 +938,75 @@ func (a *awsClients) keyOf(g grants.Grant) Key {
 // outside group; it returns that group's members by account.
 func (a *awsClients) createCast(ctx context.Context, t *testing.T, c Cast) map[string][]string {
 	t.Helper()
+	// The accounts side by side, and four writes at a time in each: made
+	// one after another they were a good part of a loaded run's set-up.
+	var mu sync.Mutex
+	var errs []error
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	var accts sync.WaitGroup
+	for _, acct := range c.IAMAccounts() {
+		accts.Go(func() {
+			client := a.iamOf(acct.ID)
+			var writes sync.WaitGroup
+			slots := make(chan struct{}, 4)
+			do := func(f func()) {
+				writes.Go(func() {
+					slots <- struct{}{}
+					defer func() { <-slots }()
+					f()
+				})
+			}
+			for _, u := range acct.Users {
+				do(func() {
+					if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u.Name),
+						Tags: []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(u.Email)}}}); err != nil {
+						fail("create user %s in %s: %v", u.Name, acct.ID, err)
+					}
+				})
+			}
+			for _, name := range acct.Decoys {
+				do(func() {
+					if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
+						fail("create decoy %s in %s: %v", name, acct.ID, err)
+					}
+				})
+			}
+			mk := func(name, path string) {
+				_, err := client.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(name), Path: aws.String(path)})
+				var exists *iamtypes.EntityAlreadyExistsException
+				if err != nil && !errors.As(err, &exists) {
+					fail("create group %s in %s: %v", name, acct.ID, err)
+					return
+				}
+				got, err := client.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(name)})
+				if err != nil {
+					fail("get group %s in %s: %v", name, acct.ID, err)
+					return
+				}
+				if arn := aws.ToString(got.Group.Arn); arn != acct.ARN(name) {
+					fail("group %s made as %s, want %s", name, arn, acct.ARN(name))
+				}
+			}
+			for _, g := range acct.Managed() {
+				do(func() { mk(g, "/sym/") })
+			}
+			writes.Wait()
+			mk(acct.OutsideGroup, "/other/")
+			if _, err := client.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(acct.OutsideGroup), UserName: aws.String(acct.Users[0].Name)}); err != nil {
+				fail("add %s to %s in %s: %v", acct.Users[0].Name, acct.OutsideGroup, acct.ID, err)
+			}
+		})
+	}
+	accts.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 	out := map[string][]string{}
-	for _, acct := range c.Accounts() {
-		client := a.iamOf(acct.ID)
-		for _, u := range acct.Users {
-			if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u.Name),
-				Tags: []iamtypes.Tag{{Key: aws.String("email"), Value: aws.String(u.Email)}}}); err != nil {
-				t.Fatalf("create user %s in %s: %v", u.Name, acct.ID, err)
-			}
-		}
-		for _, name := range acct.Decoys {
-			if _, err := client.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
-				t.Fatalf("create decoy %s in %s: %v", name, acct.ID, err)
-			}
-		}
-		mk := func(name, path string) {
-			_, err := client.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(name), Path: aws.String(path)})
-			var exists *iamtypes.EntityAlreadyExistsException
-			if err != nil && !errors.As(err, &exists) {
-				t.Fatalf("create group %s in %s: %v", name, acct.ID, err)
-			}
-			got, err := client.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(name)})
-			if err != nil {
-				t.Fatalf("get group %s in %s: %v", name, acct.ID, err)
-			}
-			if arn := aws.ToString(got.Group.Arn); arn != acct.ARN(name) {
-				t.Fatalf("group %s made as %s, want %s", name, arn, acct.ARN(name))
-			}
-		}
-		for _, g := range acct.Managed() {
-			mk(g, "/sym/")
-		}
-		mk(acct.OutsideGroup, "/other/")
-		if _, err := client.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(acct.OutsideGroup), UserName: aws.String(acct.Users[0].Name)}); err != nil {
-			t.Fatal(err)
-		}
+	for _, acct := range c.IAMAccounts() {
 		out[acct.ID] = []string{acct.Users[0].Name}
 	}
 	return out
@@ -845,7 +1038,13 @@ func (a *awsClients) send(ctx context.Context, w *Workload, sends []Send) error 
 }
 
 func (a *awsClients) queueCount(ctx context.Context) (int, error) {
-	out, err := a.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &a.stack.QueueURL,
+	return a.count(ctx, a.stack.QueueURL)
+}
+
+// count is the number of messages in the queue at url: visible, in flight
+// and delayed.
+func (a *awsClients) count(ctx context.Context, url string) (int, error) {
+	out, err := a.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &url,
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
 			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
 	if err != nil {
@@ -927,7 +1126,8 @@ type grantItem struct {
 	PK            string              `dynamodbav:"pk"`
 	ID            string              `dynamodbav:"id"`
 	State         grants.State        `dynamodbav:"state"`
-	Account       string              `dynamodbav:"account"` // absent on the home account's items
+	TargetType    grants.Kind         `dynamodbav:"target_type"` // absent: an IAM group
+	Account       string              `dynamodbav:"account"`     // absent on the home account's items
 	SymEventID    string              `dynamodbav:"sym_event_id"`
 	RevokeEventID string              `dynamodbav:"revoke_event_id"`
 	IAMUser       string              `dynamodbav:"iam_user"`
@@ -1010,7 +1210,7 @@ func (a *awsClients) scanGrants(ctx context.Context) (map[string]scanned, error)
 
 func (it grantItem) grant() grants.Grant {
 	return grants.Grant{
-		ID: it.ID, State: it.State, Account: it.Account, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
+		ID: it.ID, State: it.State, Kind: it.TargetType, Account: it.Account, SymEventID: it.SymEventID, RevokeEventID: it.RevokeEventID,
 		IAMUser: it.IAMUser, Group: it.Group, GrantedAt: parseTS(it.GrantedAt), ExpiresAt: parseTS(it.ExpiresAt),
 		RevokedAt: parseTS(it.RevokedAt), RevokeReason: it.RevokeReason, Tombstone: it.Tombstone, History: it.History,
 	}
@@ -1041,7 +1241,7 @@ func (a *awsClients) members(ctx context.Context, t *testing.T) []MemberItem {
 	}
 	var out []MemberItem
 	for _, it := range items {
-		out = append(out, MemberItem{PK: it.PK, Account: it.Account, IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Dirty: it.DuePK == "DIRTY"})
+		out = append(out, MemberItem{PK: it.PK, Kind: it.TargetType, Account: it.Account, IAMUser: it.IAMUser, Group: it.Group, GrantIDs: it.Grants, Dirty: it.DuePK == "DIRTY"})
 	}
 	return out
 }
@@ -1053,7 +1253,7 @@ func (a *awsClients) snapshot(ctx context.Context, t *testing.T, groups []Place)
 	s.Before = a.grantsNow(ctx, t, s.Expiring)
 	s.T1 = time.Now()
 	for _, p := range groups {
-		m, err := groupMembers(ctx, a.iamOf(p.Account), p.Group)
+		m, err := a.readPlace(ctx, p)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -1079,21 +1279,44 @@ func groupMembers(ctx context.Context, c *iam.Client, group string) ([]string, e
 	return out, nil
 }
 
-// drain receives and deletes everything in a queue until it answers empty
-// three times in a row.
+// drain receives and deletes everything in a queue, three receivers at
+// once, until it answers empty and counts nothing in it, visible, in
+// flight or delayed (every replica has stopped: nothing adds to it).
 func (a *awsClients) drain(ctx context.Context, url string) ([]sqstypes.Message, error) {
+	var mu sync.Mutex
 	var out []sqstypes.Message
-	for empty := 0; empty < 3; {
+	var errs []error
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			got, err := a.drainOne(ctx, url)
+			mu.Lock()
+			defer mu.Unlock()
+			out, errs = append(out, got...), append(errs, err)
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+func (a *awsClients) drainOne(ctx context.Context, url string) ([]sqstypes.Message, error) {
+	var out []sqstypes.Message
+	for {
 		got, err := a.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10,
 			WaitTimeSeconds: 1, VisibilityTimeout: 120, MessageAttributeNames: []string{"All"}})
 		if err != nil {
 			return nil, fmt.Errorf("drain %s: %w", url, err)
 		}
 		if len(got.Messages) == 0 {
-			empty++
+			n, err := a.count(ctx, url)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				return out, nil
+			}
 			continue
 		}
-		empty = 0
 		out = append(out, got.Messages...)
 		var del []sqstypes.DeleteMessageBatchRequestEntry
 		for i, m := range got.Messages {
@@ -1103,7 +1326,6 @@ func (a *awsClients) drain(ctx context.Context, url string) ([]sqstypes.Message,
 			return nil, fmt.Errorf("delete from %s: %w", url, err)
 		}
 	}
-	return out, nil
 }
 
 func (a *awsClients) drainResults(ctx context.Context, t *testing.T) []events.Result {
@@ -1150,8 +1372,9 @@ func dlqMessages(msgs []sqstypes.Message) []DLQMessage {
 	return out
 }
 
-// monitor samples the overlap groups' members, each in its account, for
-// invariant 5.
+// monitor samples the overlap groups' members, each in its account or
+// space, for invariant 5, and the Identity Center spaces' shared targets
+// (copies, and invariant 9 over the run).
 type monitor struct {
 	aw     *awsClients
 	groups []Place
@@ -1163,14 +1386,11 @@ func (m *monitor) run(ctx context.Context, every time.Duration) {
 	for ctx.Err() == nil {
 		for _, p := range m.groups {
 			start := time.Now()
-			members, err := groupMembers(ctx, m.aw.iamOf(p.Account), p.Group)
+			members, err := m.aw.readPlace(ctx, p)
 			if err != nil {
 				continue
 			}
-			s := Sample{Start: start, End: time.Now(), Account: p.Account, Group: p.Group, Members: map[string]bool{}}
-			for _, u := range members {
-				s.Members[u] = true
-			}
+			s := NewSample(p, start, time.Now(), members)
 			m.mu.Lock()
 			m.got = append(m.got, s)
 			m.mu.Unlock()

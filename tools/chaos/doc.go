@@ -1,7 +1,12 @@
 // Package chaos proves iamjit's invariants (docs/design.md 1–9) under
 // at-least-once delivery, reordering, overlapping grants, several replicas,
 // AWS faults and SIGKILL, in two accounts at once (the home one and a
-// member account with the same group names), each invariant per account.
+// member account with the same group names), each invariant per account,
+// and on Identity Center targets beside them: permission sets assigned in
+// both accounts and Identity Store groups, each such space checked as an
+// account is (its memberships read back as USER assignments or group
+// memberships; exactly one copy of each at rest, where moto keeps one per
+// create; results naming the target in its kind's fields only).
 // Its test runs the real binary as separate processes against one
 // moto_server behind a fault-injecting proxy.
 //

@@ -161,7 +161,7 @@ func (d *driver) overlap(ctx context.Context, s *Script, sent func()) (bool, err
 	if err := d.sendNow(ctx, short); err != nil {
 		return false, err
 	}
-	if len(s.Events) == 3 {
+	if len(s.Events) >= 3 {
 		if _, _, err := d.waitGrant(ctx, short.GrantID, time.Now().Add(stateWait), active(short)); err != nil {
 			return false, err
 		}
@@ -170,15 +170,32 @@ func (d *driver) overlap(ctx context.Context, s *Script, sent func()) (bool, err
 			return false, err
 		}
 	}
-	sent()
-	d.watch(ctx, long, short, len(s.Events) == 3)
-	// Judge it once the long grant is over, the way Check will.
-	if !sleep(ctx, time.Until(long.Expires().Add(time.Second))) {
-		return false, ctx.Err()
+	if len(s.Events) < 4 {
+		sent()
 	}
-	lg, _, err := d.waitGrant(ctx, long.GrantID, time.Now(), func(grants.Grant) bool { return true })
-	if err != nil {
-		return false, err
+	d.watch(ctx, long, short, len(s.Events) >= 3)
+	// Judge it once the long grant is over, the way Check will: at its
+	// expiry, or once its deescalate, sent now, has ended it.
+	var lg grants.Grant
+	if len(s.Events) == 4 {
+		if err := d.sendNow(ctx, s.Events[3]); err != nil {
+			return false, err
+		}
+		sent()
+		g, _, err := d.waitGrant(ctx, long.GrantID, long.Expires().Add(stateWait), func(g grants.Grant) bool { return g.State != grants.StateActive })
+		if err != nil {
+			return false, err
+		}
+		lg = g
+	} else {
+		if !sleep(ctx, time.Until(long.Expires().Add(time.Second))) {
+			return false, ctx.Err()
+		}
+		g, _, err := d.waitGrant(ctx, long.GrantID, time.Now(), func(grants.Grant) bool { return true })
+		if err != nil {
+			return false, err
+		}
+		lg = g
 	}
 	sg, _, err := d.waitGrant(ctx, short.GrantID, time.Now(), func(grants.Grant) bool { return true })
 	if err != nil {
@@ -281,4 +298,33 @@ func (a *awsClients) grant(ctx context.Context, id string) (grants.Grant, error)
 		return grants.Grant{}, fmt.Errorf("decode grant %s: %w", id, err)
 	}
 	return it.grant(), nil
+}
+
+// waitGranted waits until every escalate of sends has been granted (its
+// grant has a granted_at), or deadline passes; it returns how many were.
+func (a *awsClients) waitGranted(ctx context.Context, sends []Send, deadline time.Time) (int, error) {
+	for {
+		n, want := 0, 0
+		seen := map[string]bool{}
+		for _, s := range sends {
+			if s.Event.Type != TypeEsc || seen[s.Event.GrantID] {
+				continue
+			}
+			seen[s.Event.GrantID] = true
+			want++
+			g, err := a.grant(ctx, s.Event.GrantID)
+			switch {
+			case err == nil && !g.GrantedAt.IsZero():
+				n++
+			case err != nil && !errors.Is(err, grants.ErrNotFound):
+				return n, err
+			}
+		}
+		if n == want || !time.Now().Before(deadline) {
+			return n, nil
+		}
+		if !sleep(ctx, 500*time.Millisecond) {
+			return n, ctx.Err()
+		}
+	}
 }

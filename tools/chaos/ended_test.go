@@ -81,12 +81,10 @@ func (l *lateAdder) run(ctx context.Context, every time.Duration) {
 			if err != nil {
 				continue
 			}
-			now := map[string]bool{}
-			for _, u := range members {
-				now[u] = true
-			}
+			s := NewSample(p, start, time.Now(), members)
+			now := s.Members
 			l.mu.Lock()
-			l.reads = append(l.reads, Sample{Start: start, End: time.Now(), Account: p.Account, Group: p.Group, Members: now})
+			l.reads = append(l.reads, s)
 			l.mu.Unlock()
 			for u := range prev[p] {
 				k := Key{p.Account, u, p.Group}

@@ -39,8 +39,27 @@ const (
 
 // testCast is the run's cast: a member account with the names of the first
 // three home groups and the first overlap group, and users of eight of the
-// twelve home emails.
-func testCast() Cast { return NewCast("t", testHome, 12, 4, 2).WithMember(testMember, 8, 3, 1) }
+// twelve home emails; and the Identity Center spaces the run makes
+// (createSSO): permission sets assigned in both accounts, Identity Store
+// groups, their users of the first home emails.
+func testCast() Cast {
+	c := NewCast("t", testHome, 12, 4, 2).WithMember(testMember, 8, 3, 1)
+	var users []User
+	for i, u := range c.Users[:ssoUsers] {
+		users = append(users, User{Name: fmt.Sprintf("9067%06d-sso", i+1), Email: u.Email})
+	}
+	ps := func(n string) string { return "arn:aws:sso:::permissionSet/ssoins-test/ps-" + n }
+	return c.WithSSO(grants.PermissionSet, testHome, users, []string{ps("1"), ps("2")}, []string{ps("ov")}, ps("out")).
+		WithSSO(grants.PermissionSet, testMember, users[:ssoMemberUsers], []string{ps("1")}, []string{ps("ov")}, ps("out")).
+		WithSSO(grants.SSOGroup, testHome, users, []string{"g-1", "g-2"}, []string{"g-ov"}, "g-out")
+}
+
+// Identity Center spaces of testCast.
+var (
+	psHome   = SpaceID(grants.PermissionSet, testHome)
+	psMember = SpaceID(grants.PermissionSet, testMember)
+	sgHome   = SpaceID(grants.SSOGroup, testHome)
+)
 
 // The plan holds every scenario, in both accounts where it has a meaning
 // there, its bodies decode to what was planned and its ids are unique.
@@ -56,7 +75,7 @@ func TestWorkloadPlan(t *testing.T) {
 	if !slices.Equal(m.Decoys, []string{"t-u01", "t-u02", "t-u03", "t-u04"}) || len(cast.Decoys) != Decoys || cast.HasUser(cast.Decoys[0]) || !m.HasUser(cast.Decoys[0]) {
 		t.Fatalf("decoys: home %v, member %v", cast.Decoys, m.Decoys)
 	}
-	w := NewWorkload(cast, start, WorkloadOptions{Events: 400, Spread: 30 * time.Second, Seed: 1})
+	w := NewWorkload(cast, start, WorkloadOptions{Events: 600, Spread: 30 * time.Second, Seed: 1})
 	seen := map[string]int{}
 	ids := map[string]bool{}
 	byAcct := map[string]int{}
@@ -75,6 +94,13 @@ func TestWorkloadPlan(t *testing.T) {
 			}
 		case !known:
 			t.Errorf("%s event %s in account %q, not the cast's", e.Scenario, e.SymID, e.Account)
+		case a.IsSSO():
+			if e.Kind != a.Kind || e.ARN != "" || e.User != "" && !a.HasUser(e.User) {
+				t.Errorf("Identity Center event %s: kind %q, ARN %q, user %q in space %s", e.SymID, e.Kind, e.ARN, e.User, a.ID)
+			}
+			if e.AWS != a.AWS && !(e.Scenario == ScenOutside && e.AWS == ForeignAccount) {
+				t.Errorf("Identity Center event %s names account %s in space %s", e.SymID, e.AWS, a.ID)
+			}
 		case cast.IsMember(e.Account):
 			// A member account's group by its ARN; its user by that
 			// account's name for the email.
@@ -110,9 +136,31 @@ func TestWorkloadPlan(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s body does not decode: %v", e.Scenario, err)
 		}
-		if req.SymEventID != e.SymID || req.Type != e.Type || req.GrantID() != e.GrantID || req.Group != e.Target() ||
+		if req.SymEventID != e.SymID || req.Type != e.Type || req.GrantID() != e.GrantID || req.TargetType != e.Kind.TargetType() ||
 			req.Requester != e.Email || req.Duration != e.Duration || !req.Timestamp.Equal(e.Timestamp) || req.Source != "sym" {
 			t.Errorf("body of %s decodes to %+v", e.SymID, req)
+		}
+		var target string
+		switch e.Kind {
+		case grants.PermissionSet:
+			target = req.PermissionSetARN + "@" + req.AccountID
+			seen["ps-target@"+map[bool]string{true: "custom", false: "typed"}[e.Custom]]++
+		case grants.SSOGroup:
+			target = req.SSOGroupID
+			seen["sg-target@"+map[bool]string{true: "custom", false: "typed"}[e.Custom]]++
+		default:
+			target = req.Group
+		}
+		if want := map[grants.Kind]string{grants.PermissionSet: e.Group + "@" + e.AWS, grants.SSOGroup: e.Group}[e.Kind]; e.Kind != grants.IAMGroup && target != want ||
+			e.Kind == grants.IAMGroup && target != e.Target() {
+			t.Errorf("body of %s (%s) names target %q", e.SymID, e.Kind.TargetType(), target)
+		}
+	}
+	// Both kinds of Identity Center target, each named by its own type
+	// and by a custom target's settings.
+	for _, k := range []string{"ps-target@custom", "ps-target@typed", "sg-target@custom", "sg-target@typed"} {
+		if seen[k] == 0 {
+			t.Errorf("no %s in the plan: %v", k, seen)
 		}
 	}
 	for _, s := range []string{ScenPlain, ScenHot, ScenReorder, ScenStale, ScenOverlap, ScenUnknown, ScenOutside, ScenNoise, ScenPoison, ScenAbsent, ScenForeign} {
@@ -121,14 +169,22 @@ func TestWorkloadPlan(t *testing.T) {
 		}
 	}
 	for _, s := range []string{ScenPlain, ScenHot, ScenReorder, ScenStale, ScenOverlap, ScenUnknown, ScenOutside, ScenNoise} {
-		for _, a := range cast.Accounts() {
+		for _, a := range cast.IAMAccounts() {
 			if seen[s+"@"+a.ID] == 0 {
 				t.Errorf("no %s scenario in account %s: %v", s, a.ID, seen)
 			}
 		}
+		// Each kind of Identity Center target, in one space or another.
+		if seen[s+"@"+psHome]+seen[s+"@"+psMember] == 0 || seen[s+"@"+sgHome] == 0 {
+			t.Errorf("no %s scenario on permission sets or on Identity Store groups: %v", s, seen)
+		}
 	}
 	if share := float64(byAcct[testMember]) / float64(byAcct[testMember]+byAcct[testHome]); share < 0.2 || share > 0.45 {
-		t.Errorf("member account's share of events %.2f (%v), want about a third", share, byAcct)
+		t.Errorf("member account's share of IAM events %.2f (%v), want about a third", share, byAcct)
+	}
+	sso := byAcct[psHome] + byAcct[psMember] + byAcct[sgHome]
+	if share := float64(sso) / float64(len(w.Events)); share < 0.2 || share > 0.45 {
+		t.Errorf("Identity Center's share of events %.2f (%v), want about a third", share, byAcct)
 	}
 	// Some unknown requesters in the member account are home users: their
 	// email must not be mapped in the home account.
@@ -175,9 +231,9 @@ func TestWorkloadPlan(t *testing.T) {
 			}
 		}
 	}
-	// 12 users x 2 overlap groups at home, 8 x 1 in the member account:
-	// 32 pairs, each used once.
-	if extra := w.AddOverlap("", start, 30*time.Second); len(pairs) > 32 || (extra == nil) != (len(pairs) == 32) {
+	// 12 users x 2 overlap groups at home, 8 x 1 in the member account,
+	// 6 + 4 + 6 in the Identity Center spaces: 48 pairs, each used once.
+	if extra := w.AddOverlap("", start, 30*time.Second); len(pairs) > 48 || (extra == nil) != (len(pairs) == 48) {
 		t.Errorf("%d overlap pairs used, and AddOverlap gives %v", len(pairs), extra)
 	}
 	small := NewWorkload(cast, start, WorkloadOptions{Events: 20, Spread: 30 * time.Second, Seed: 1})
@@ -186,7 +242,7 @@ func TestWorkloadPlan(t *testing.T) {
 			t.Errorf("a small plan has no overlap or reorder script in account %s", a.ID)
 		}
 		extra := small.AddOverlap(a.ID, start.Add(time.Minute), 30*time.Second)
-		if extra == nil || extra.At != time.Minute || extra.Scenario != ScenOverlap || extra.Account() != a.ID || extra.Events[0].Duration < 30 || len(extra.Events) != 3 {
+		if extra == nil || extra.At != time.Minute || extra.Scenario != ScenOverlap || extra.Account() != a.ID || extra.Events[0].Duration < 30 || len(extra.Events) != 4 || extra.Events[3].Type != TypeDeesc || extra.Events[3].GrantID != extra.Events[0].GrantID {
 			t.Errorf("AddOverlap(%s) = %+v, want a deescalated overlap script there a minute in", a.ID, extra)
 		}
 		if re := small.AddReorder(a.ID, start); re == nil || re.Account() != a.ID || re.Scenario != ScenReorder {
@@ -196,26 +252,34 @@ func TestWorkloadPlan(t *testing.T) {
 	if small.AddReorder(ForeignAccount, start) != nil {
 		t.Errorf("AddReorder plans in an account the cast does not have")
 	}
-	tail := w.AddTail(start.Add(time.Minute), 9, 20*time.Second, 2)
+	tail := w.AddTail(start.Add(time.Minute), 2*len(cast.Accounts()), 20*time.Second, 2, nil)
 	if len(tail) < 12 || tail[0].At < time.Minute {
 		t.Errorf("tail = %d sends starting at %s", len(tail), tail[0].At)
 	}
-	// Three tail grants in the member account, never deescalated, the
-	// first on the group whose members may assume its /jit/ role.
-	var memberTail []*Event
-	for _, s := range tail {
-		if s.Event.Account == testMember && !slices.Contains(memberTail, s.Event) {
-			memberTail = append(memberTail, s.Event)
+	// Two tail grants in every account and space, the first on the group
+	// whose members may assume its /jit/ role, never deescalated.
+	for _, a := range cast.Accounts() {
+		var esc []*Event
+		for _, s := range tail {
+			if s.Event.Account == a.ID && s.Event.Type == TypeEsc && !slices.Contains(esc, s.Event) {
+				esc = append(esc, s.Event)
+			}
+		}
+		kept := slices.ContainsFunc(esc, func(e *Event) bool {
+			return e.Group == a.Groups[0] && !slices.ContainsFunc(tail, func(s Send) bool { return s.Event.Type == TypeDeesc && s.Event.GrantID == e.GrantID })
+		})
+		if len(esc) != 2 || !kept {
+			t.Errorf("tail grants in %s: %v, want two, one on %s not deescalated", a.ID, esc, a.Groups[0])
 		}
 	}
-	if !slices.ContainsFunc(tail, func(s Send) bool {
-		return s.Event.Account == testHome && s.Event.Type == TypeDeesc && s.Event.Group == cast.Groups[0]
-	}) {
-		t.Errorf("no home tail grant on %s, deescalated: %v", cast.Groups[0], tail)
+	if !slices.ContainsFunc(tail, func(s Send) bool { return s.Event.Type == TypeDeesc }) {
+		t.Errorf("no tail grant deescalated: %v", tail)
 	}
-	if len(memberTail) != 3 || !slices.ContainsFunc(memberTail, func(e *Event) bool { return e.Group == cast.Groups[0] }) ||
-		slices.ContainsFunc(memberTail, func(e *Event) bool { return e.Type != TypeEsc }) {
-		t.Errorf("member tail %v", memberTail)
+	// The late-add tail: IAM accounts only.
+	for _, s := range w.AddTail(start.Add(2*time.Minute), 3, 10*time.Second, 3, cast.IAMAccounts()) {
+		if _, ok := cast.Find(s.Event.Account); !ok || cast.IsMember(s.Event.Account) && s.Event.Account != testMember || s.Event.Kind != grants.IAMGroup {
+			t.Errorf("IAM tail event in %s (%s)", s.Event.Account, s.Event.Kind)
+		}
 	}
 }
 
@@ -585,7 +649,50 @@ func perAccountRun() (*Workload, Observed) {
 		OutsideBefore: map[string][]string{testHome: {hu.Name}, testMember: {mu.Name}},
 		Slack:         5 * time.Second,
 	}
+	// And in each Identity Center space: its first user granted its first
+	// target (the same permission set in both accounts), active at the
+	// mid-point with one copy, ended at rest.
+	for _, sp := range cast.SSO {
+		u, target := sp.Users[0], sp.Groups[0]
+		e := &Event{SymID: "e-" + sp.ID, Type: TypeEsc, Scenario: ScenPlain, GrantID: "r-" + sp.ID + "/t", User: u.Name, Email: u.Email, Group: target,
+			Account: sp.ID, Kind: sp.Kind, AWS: sp.AWS, Timestamp: start, Duration: 10}
+		w.Events = append(w.Events, e)
+		stored := map[bool]string{true: "", false: sp.AWS}[sp.AWS == testHome]
+		gr := grants.Grant{ID: e.GrantID, Kind: sp.Kind, State: grants.StateRevoked, Account: stored, SymEventID: e.SymID, IAMUser: u.Name, Group: target,
+			GrantedAt: start, ExpiresAt: start.Add(10 * time.Second), RevokedAt: start.Add(10 * time.Second), RevokeReason: "expired",
+			History: []grants.Transition{{Action: "escalate"}, {Action: "revoke"}}}
+		act := gr
+		act.State, act.ExpiresAt, act.RevokedAt = grants.StateActive, now.Add(time.Minute), time.Time{}
+		o.Final.After[gr.ID], o.Mid.Before[gr.ID], o.Mid.After[gr.ID] = gr, act, act
+		o.Mid.IAM[Place{sp.ID, target}] = []string{u.Name}
+		o.Final.IAM[Place{sp.ID, sp.OutsideGroup}] = []string{u.Name}
+		o.Mid.IAM[Place{sp.ID, sp.OutsideGroup}] = []string{u.Name}
+		o.OutsideBefore[sp.ID] = []string{u.Name}
+		o.Members = append(o.Members, MemberItem{PK: "member#" + string(sp.Kind) + "#" + sp.AWS + "#" + u.Name + "#" + target, Kind: sp.Kind, Account: stored, IAMUser: u.Name, Group: target})
+		o.Samples = append(o.Samples, NewSample(Place{sp.ID, target}, start.Add(time.Second), start.Add(1100*time.Millisecond), []string{u.Name}))
+		for _, kind := range []string{events.AccessGranted, events.AccessRevoked} {
+			res := events.Result{DetailType: kind, ResultID: kind + gr.ID, SymEventID: e.SymID, GrantID: gr.ID, TargetType: sp.Kind.TargetType(),
+				SSOUserID: u.Name, AccountID: sp.AWS, Reason: map[string]string{events.AccessRevoked: "expired"}[kind]}
+			if sp.Kind == grants.PermissionSet {
+				res.PermissionSetARN = target
+			} else {
+				res.SSOGroupID = target
+			}
+			o.Results = append(o.Results, res)
+		}
+	}
+	for i := range o.Results {
+		if o.Results[i].TargetType == "" {
+			o.Results[i].TargetType = "aws_iam_group"
+		}
+	}
 	return w, o
+}
+
+// ssoResult is the index in o.Results of the kind's result of the
+// Identity Center grant in space sp.
+func ssoResult(o Observed, sp, kind string) int {
+	return slices.IndexFunc(o.Results, func(r events.Result) bool { return r.GrantID == "r-"+sp+"/t" && r.DetailType == kind })
 }
 
 // Every check holds per account: a correct run with the same group name
@@ -597,7 +704,7 @@ func TestCheckPerAccount(t *testing.T) {
 	check := func(w *Workload, o Observed, fig func(map[string]int)) Report {
 		r := Check(w, o)
 		for _, a := range w.Cast.Accounts() {
-			for _, f := range []string{"overlap_exercised", "reorder_tombstoned", "proxy_calls", "proxy_faults"} {
+			for _, f := range []string{"overlap_exercised", "reorder_tombstoned", "proxy_calls", "proxy_faults", events.RevokedDeescalated} {
 				r.Figures[f+"@"+a.ID] = 1
 			}
 		}
@@ -613,7 +720,8 @@ func TestCheckPerAccount(t *testing.T) {
 		t.Fatalf("a correct run in two accounts has violations:\n%s", strings.Join(rep.Violations, "\n"))
 	}
 	for _, f := range []string{"granted@" + testHome, "granted@" + testMember, "mid_active_grants@" + testMember, "samples@" + testMember,
-		"results/Access Revoked@" + testMember, "rejected_as_expected@" + testMember, "memberships@" + testMember} {
+		"results/Access Revoked@" + testMember, "rejected_as_expected@" + testMember, "memberships@" + testMember,
+		"granted@" + psHome, "granted@" + psMember, "granted@" + sgHome, "mid_active_grants@" + psMember, "memberships@" + sgHome, "samples@" + psMember} {
 		if rep.Figures[f] != 1 {
 			t.Errorf("figure %s = %d, want 1 (%v)", f, rep.Figures[f], rep.Figures)
 		}
@@ -659,7 +767,7 @@ func TestCheckPerAccount(t *testing.T) {
 		}, nil, "inv1: at rest t-u01-111111111111 is in IAM group t-g1 of account 111111111111 without an active grant there"},
 		{"at rest the member group was not read", func(w *Workload, o *Observed) {
 			delete(o.Final.IAM, member)
-		}, nil, "inv1: at rest group t-g1 of account 111111111111 was not read"},
+		}, nil, "inv1: at rest IAM group t-g1 of account 111111111111 was not read"},
 		{"a member membership item under the home key", func(w *Workload, o *Observed) {
 			o.Members[1].PK = "member#" + mu + "#" + g
 		}, nil, "inv9: membership item member#t-u01-111111111111#t-g1 has account \"111111111111\""},
@@ -669,6 +777,59 @@ func TestCheckPerAccount(t *testing.T) {
 		{"a member request for a home-only group applied at home", func(w *Workload, o *Observed) {
 			o.Results[4] = events.Result{DetailType: events.AccessGranted, ResultID: "y", SymEventID: "ea", GrantID: "ra/t", IAMUser: mu, Group: w.Cast.Groups[3], AccountID: testHome}
 		}, nil, "inv4: absent escalate ea (group arn:aws:iam::111111111111:group/sym/t-g4): want Access Request Rejected unknown_group"},
+		{"a copy of an assignment left at rest by a grant's removal", func(w *Workload, o *Observed) {
+			p := Place{psMember, w.Cast.SSO[1].Groups[0]}
+			o.Final.IAM[p] = []string{"9067000001-sso", "9067000001-sso"}
+		}, nil, "inv1 (at rest): the assignments of permission set arn:aws:sso:::permissionSet/ssoins-test/ps-1 in account 111111111111 holds 2 copies of 9067000001-sso's membership; want exactly one"},
+		{"an assignment left at rest", func(w *Workload, o *Observed) {
+			o.Final.IAM[Place{psHome, w.Cast.SSO[0].Groups[0]}] = []string{"9067000001-sso"}
+		}, nil, "inv1: at rest 9067000001-sso is in the assignments of permission set arn:aws:sso:::permissionSet/ssoins-test/ps-1 in account 123456789012 without an active grant there"},
+		{"a group membership left at rest", func(w *Workload, o *Observed) {
+			o.Final.IAM[Place{sgHome, "g-1"}] = []string{"9067000001-sso"}
+		}, nil, "inv1: at rest 9067000001-sso is in Identity Store group g-1 (instance of account 123456789012) without an active grant there"},
+		{"the member space's grant assigned in the home account", func(w *Workload, o *Observed) {
+			p := Place{psHome, w.Cast.SSO[0].Groups[0]}
+			o.Mid.IAM[Place{psMember, w.Cast.SSO[1].Groups[0]}], o.Mid.IAM[p] = []string{}, []string{"9067000001-sso"}
+			delete(o.Mid.Before, "r-"+psHome+"/t")
+			delete(o.Mid.After, "r-"+psHome+"/t")
+		}, nil, "inv1 (mid-point, IAM read at"},
+		{"a permission set's result without the user id", func(w *Workload, o *Observed) {
+			o.Results[ssoResult(*o, psHome, events.AccessGranted)].SSOUserID = ""
+		}, nil, "names aws_sso_permission_set arn:aws:sso:::permissionSet/ssoins-test/ps-1 for user \"\"; planned arn:aws:sso:::permissionSet/ssoins-test/ps-1 for 9067000001-sso"},
+		{"a group's result with an IAM field", func(w *Workload, o *Observed) {
+			o.Results[ssoResult(*o, sgHome, events.AccessRevoked)].IAMUser = "t-u01"
+		}, nil, "(aws_sso_group) sets [iam_user], fields of another kind of target"},
+		{"a group's result typed as an IAM group", func(w *Workload, o *Observed) {
+			o.Results[ssoResult(*o, sgHome, events.AccessGranted)].TargetType = "aws_iam_group"
+		}, nil, "carries target_type \"aws_iam_group\"; its request's target is aws_sso_group"},
+		{"an IAM result typed as a permission set", func(w *Workload, o *Observed) {
+			o.Results[0].TargetType = events.TargetSSOPermissionSet
+		}, nil, "carries target_type \"aws_sso_permission_set\"; its request's target is aws_iam_group"},
+		{"a member assignment's result names the home account", func(w *Workload, o *Observed) {
+			o.Results[ssoResult(*o, psMember, events.AccessRevoked)].AccountID = testHome
+		}, nil, "carries account_id \"123456789012\"; its group is in account 111111111111"},
+		{"a member assignment stored in the home account", func(w *Workload, o *Observed) {
+			g := o.Final.After["r-"+psMember+"/t"]
+			g.Account = ""
+			o.Final.After[g.ID] = g
+		}, nil, "is stored in account ps:123456789012; its request named a group of account ps:111111111111"},
+		{"an Identity Center membership item under an IAM key", func(w *Workload, o *Observed) {
+			o.Members[len(o.Members)-1].PK = "member#9067000001-sso#g-1"
+		}, nil, "inv9: membership item member#9067000001-sso#g-1"},
+		{"the outside permission set changed", func(w *Workload, o *Observed) {
+			o.Final.IAM[Place{psHome, w.Cast.SSO[0].OutsideGroup}] = []string{}
+		}, nil, "inv7: the assignments of permission set arn:aws:sso:::permissionSet/ssoins-test/ps-out in account 123456789012, outside IAMJIT_SSO_*, changed"},
+		{"no Identity Center membership read with one copy", func(w *Workload, o *Observed) {
+			o.Mid.IAM[Place{sgHome, "g-1"}] = []string{}
+			o.Samples = slices.DeleteFunc(o.Samples, func(s Sample) bool { return s.Account == sgHome })
+			delete(o.Mid.Before, "r-"+sgHome+"/t")
+			delete(o.Mid.After, "r-"+sgHome+"/t")
+		}, nil, "inv9: account sg:123456789012 was not exercised: one_copy_checked@sg:123456789012 is 0"},
+		{"no result of a space checked", func(w *Workload, o *Observed) {
+			o.Results = slices.DeleteFunc(o.Results, func(r events.Result) bool {
+				return r.AccountID == testMember && r.TargetType == events.TargetSSOPermissionSet
+			})
+		}, nil, "inv9: account ps:111111111111 was not exercised: results_target_checked@ps:111111111111 is 0"},
 		{"nothing granted in the member account", nil, func(f map[string]int) {
 			delete(f, "granted@"+testMember)
 		}, "inv9: account 111111111111 was not exercised: granted@111111111111 is 0"},
@@ -736,5 +897,24 @@ func TestProxyCountsByAccount(t *testing.T) {
 	}
 	if st.FaultsByAccount["111111111111"] == 0 || st.FaultsByAccount["111111111111"]+st.FaultsByAccount[BaseCredentials] != st.Total() {
 		t.Errorf("faults by account %v, of %d", st.FaultsByAccount, st.Total())
+	}
+}
+
+// A second copy of an assignment while its grant is active (the mid-point,
+// a sample) is moto's, counted and listed; at rest it fails the run
+// (TestCheckPerAccount).
+func TestCopiesWhileActiveAreCounted(t *testing.T) {
+	w, o := perAccountRun()
+	p := Place{psMember, w.Cast.SSO[1].Groups[0]}
+	o.Mid.IAM[p] = append(o.Mid.IAM[p], o.Mid.IAM[p]...)
+	o.Samples = append(o.Samples, NewSample(p, w.Start.Add(time.Second), w.Start.Add(time.Second), o.Mid.IAM[p]))
+	r := Check(w, o)
+	for _, v := range r.Violations {
+		if strings.Contains(v, "copies") {
+			t.Errorf("a copy while the grant is active failed the run: %s", v)
+		}
+	}
+	if r.Figures["copies@"+psMember] != 2 || len(r.Notes) != 2 {
+		t.Errorf("copies@%s = %d, notes %v; want 2 and both listed", psMember, r.Figures["copies@"+psMember], r.Notes)
 	}
 }

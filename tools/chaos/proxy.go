@@ -94,6 +94,9 @@ type Proxy struct {
 	keys         map[string]string
 	byAcct       map[string]int64
 	faultsByAcct map[string]int
+	bySvc        map[string]int64
+	faultsBySvc  map[string]int
+	cleanBySvc   map[string]int64 // the test's own calls, through the fault-free listener
 
 	requests atomic.Int64
 }
@@ -125,6 +128,7 @@ func NewProxy(target string, opts ProxyOptions) (*Proxy, error) {
 		faults: map[string]int{}, byOp: map[string]int{}, timing: map[string]*opTiming{},
 		pending: map[sentKey]pendingFault{}, retried: map[string]int{}, retriedLate: map[string]int{},
 		keys: map[string]string{}, byAcct: map[string]int64{}, faultsByAcct: map[string]int{},
+		bySvc: map[string]int64{}, faultsBySvc: map[string]int{}, cleanBySvc: map[string]int64{},
 	}
 	return p, nil
 }
@@ -198,6 +202,13 @@ type ProxyStats struct {
 	// EventBridge and the chains' first hop).
 	ByAccount       map[string]int64
 	FaultsByAccount map[string]int
+	// Requests and faults by the service their signature names (sso for
+	// Identity Center's admin API, identitystore, iam, ...).
+	ByService       map[string]int64
+	FaultsByService map[string]int
+	// The test's own calls (the fault-free listener), by service: what the
+	// harness costs the emulator beside the replicas.
+	CleanByService map[string]int64
 }
 
 // BaseCredentials labels requests signed with a key no AssumeRole answer
@@ -259,6 +270,7 @@ func (p *Proxy) Stats() ProxyStats {
 	}
 	st.Retried, st.RetriedLate = maps.Clone(p.retried), maps.Clone(p.retriedLate)
 	st.ByAccount, st.FaultsByAccount = maps.Clone(p.byAcct), maps.Clone(p.faultsByAcct)
+	st.ByService, st.FaultsByService, st.CleanByService = maps.Clone(p.bySvc), maps.Clone(p.faultsBySvc), maps.Clone(p.cleanBySvc)
 	st.MaxRetryDelay = p.maxDelay
 	return st
 }
@@ -283,6 +295,8 @@ func (p *Proxy) decide(op, akid string, items int) fault {
 		acct = BaseCredentials
 	}
 	p.byAcct[acct]++
+	svc, _, _ := strings.Cut(op, ".")
+	p.bySvc[svc]++
 	var f fault
 	if p.opts.MaxLatency > 0 {
 		f.lat = time.Duration(p.rng.Int64N(int64(p.opts.MaxLatency) + 1))
@@ -313,6 +327,7 @@ func (p *Proxy) decide(op, akid string, items int) fault {
 	p.faults[f.kind]++
 	p.byOp[op+" "+f.kind]++
 	p.faultsByAcct[acct]++
+	p.faultsBySvc[svc]++
 	return f
 }
 
@@ -386,6 +401,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, port int) {
 			items = transactItems(body)
 		}
 		f = p.decide(call.op(), accessKey(r), items)
+	} else {
+		p.mu.Lock()
+		p.cleanBySvc[call.service]++
+		p.mu.Unlock()
 	}
 	if !sleep(r.Context(), f.lat) {
 		return

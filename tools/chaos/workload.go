@@ -1,12 +1,17 @@
 package chaos
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/iamjit/iamjit/grants"
 )
 
 // Scenario names: what a Sym event is part of, and so what it must lead to.
@@ -36,22 +41,62 @@ type User struct {
 // IAMJIT_ACCOUNTS): a group ARN naming it is refused as foreign_account.
 const ForeignAccount = "333333333333"
 
-// MemberShare is the share of scenarios (and of tail grants) played in a
-// member account, when the cast has one.
+// MemberShare is the share of the IAM scenarios played in a member
+// account, when the cast has one.
 const MemberShare = 1.0 / 3
 
-// Account is one AWS account's part of the cast.
+// SSOShare is the share of scenarios played on Identity Center targets,
+// when the cast has Identity Center spaces.
+const SSOShare = 1.0 / 3
+
+// Account is one AWS account's IAM part of the cast, or one Identity
+// Center space: the assignments of permission sets in one AWS account
+// (Kind PermissionSet), or the Identity Store groups of the instance
+// (Kind SSOGroup). A space's "users" are Identity Store user ids and its
+// "groups" permission set ARNs or Identity Store group ids; everything the
+// checks do per account they do per space, which is named by SpaceID.
 type Account struct {
-	ID            string
+	ID            string // the AWS account id; SpaceID for an Identity Center space
+	Kind          grants.Kind
+	AWS           string // an Identity Center space's AWS account ("" for IAM: ID)
 	Users         []User
 	Groups        []string // managed (/sym/) groups shared by every scenario
 	OverlapGroups []string // managed groups used only by overlap scenarios
-	OutsideGroup  string   // a group outside the managed path
+	OutsideGroup  string   // a group outside the managed path (a target outside IAMJIT_SSO_*)
 	// Decoys are IAM users without an email tag, named as the other
 	// accounts' users: a request applied in the wrong account, or an email
 	// mapped to a user in the wrong one, then finds a user of that name and
 	// shows up in IAM, where the checks see it, instead of failing quietly.
 	Decoys []string
+}
+
+// SpaceID names the Identity Center space of kind k in AWS account acct
+// ("ps:<account>", "sg:<account>"); an IAM account is named by its id.
+func SpaceID(k grants.Kind, acct string) string {
+	switch k {
+	case grants.PermissionSet:
+		return "ps:" + acct
+	case grants.SSOGroup:
+		return "sg:" + acct
+	}
+	return acct
+}
+
+// AWSAccount is the AWS account of the account or space.
+func (a Account) AWSAccount() string { return cmp.Or(a.AWS, a.ID) }
+
+// IsSSO reports whether a is an Identity Center space.
+func (a Account) IsSSO() bool { return a.Kind != grants.IAMGroup }
+
+// Describe names group grp of a in messages.
+func (a Account) Describe(grp string) string {
+	switch a.Kind {
+	case grants.PermissionSet:
+		return "the assignments of permission set " + grp + " in account " + a.AWS
+	case grants.SSOGroup:
+		return "Identity Store group " + grp + " (instance of account " + a.AWS + ")"
+	}
+	return "IAM group " + grp + " of account " + a.ID
 }
 
 // Managed lists the groups iamjit may change in the account.
@@ -84,6 +129,7 @@ func GroupARN(account, path, name string) string {
 type Cast struct {
 	Account
 	Members []Account
+	SSO     []Account // Identity Center spaces
 }
 
 // NewCast names users u01.. and groups for prefix in the home account.
@@ -119,7 +165,7 @@ func (c Cast) WithMember(id string, users, groups, overlapGroups int) Cast {
 		m.Users = append(m.Users, User{Name: u.Name + "-" + id, Email: u.Email})
 	}
 	c.Members = append(slices.Clone(c.Members), m)
-	all := c.Accounts()
+	all := c.IAMAccounts()
 	for i := range all {
 		var decoys []string
 		for j, other := range all {
@@ -135,8 +181,25 @@ func (c Cast) WithMember(id string, users, groups, overlapGroups int) Cast {
 	return c
 }
 
-// Accounts lists the home account first, then the members.
-func (c Cast) Accounts() []Account { return append([]Account{c.Account}, c.Members...) }
+// WithSSO adds an Identity Center space of kind k in AWS account acct.
+func (c Cast) WithSSO(k grants.Kind, acct string, users []User, groups, overlapGroups []string, outside string) Cast {
+	c.SSO = append(slices.Clone(c.SSO), Account{ID: SpaceID(k, acct), Kind: k, AWS: acct, Users: slices.Clone(users),
+		Groups: slices.Clone(groups), OverlapGroups: slices.Clone(overlapGroups), OutsideGroup: outside})
+	return c
+}
+
+// Accounts lists the home account first, then the members, then the
+// Identity Center spaces.
+func (c Cast) Accounts() []Account {
+	return append(c.IAMAccounts(), c.SSO...)
+}
+
+// IAMAccounts lists the home account first, then the members.
+func (c Cast) IAMAccounts() []Account { return append([]Account{c.Account}, c.Members...) }
+
+// Space is the account or space of a grant of kind k in AWS account acct
+// ("" the home account).
+func (c Cast) Space(k grants.Kind, acct string) string { return SpaceID(k, cmp.Or(acct, c.ID)) }
 
 // Find returns the account of id.
 func (c Cast) Find(id string) (Account, bool) {
@@ -155,16 +218,22 @@ func (c Cast) IsMember(id string) bool {
 
 // Event is one Sym event of the plan.
 type Event struct {
-	SymID     string
-	Type      string // escalate, deescalate, or a non-actionable type
-	Scenario  string
-	Role      string // overlap: "long" or "short"; else ""
-	GrantID   string
-	User      string // IAM user ("" when unknown)
-	Email     string
-	Group     string // the group's name
-	Account   string // the group's account (the cast's home id, a member's, or ForeignAccount)
-	ARN       string // when set, the request names the group by this ARN, not by Group
+	SymID    string
+	Type     string // escalate, deescalate, or a non-actionable type
+	Scenario string
+	Role     string // overlap: "long" or "short"; else ""
+	GrantID  string
+	User     string // IAM user ("" when unknown)
+	Email    string
+	Group    string // the group's name
+	Account  string // the group's account (the cast's home id, a member's, or ForeignAccount), or its Identity Center space
+	ARN      string // when set, the request names the group by this ARN, not by Group
+	// Identity Center: the target's kind, the account a permission set is
+	// assigned in (AWS), and whether the target is a custom one naming
+	// the kind by its settings.
+	Kind      grants.Kind
+	AWS       string
+	Custom    bool
 	Timestamp time.Time
 	Duration  int64 // seconds
 	Body      string
@@ -209,9 +278,10 @@ type Send struct {
 // Script is a scenario whose events go out as the state allows, not at
 // planned times, so that what its check needs happens however slow the
 // emulator is. The test's driver sends them:
-//   - overlap (Events: long, short[, deescalate of short]): the long
-//     escalate; the short one once the long grant is ACTIVE, timed to end
-//     well before it; the deescalate once the short grant is ACTIVE;
+//   - overlap (Events: long, short[, deescalate of short[, deescalate of
+//     long]]): the long escalate; the short one once the long grant is
+//     ACTIVE, timed to end well before it; the deescalate once the short
+//     grant is ACTIVE; the long one's once the overlap has been sampled;
 //   - reorder (Events: deescalate, escalate): the deescalate; the escalate
 //     once its tombstone is in the table.
 type Script struct {
@@ -234,6 +304,9 @@ type Workload struct {
 
 	g     *gen
 	pairs []pair // overlap pairs not used yet
+	// mu serialises the Add methods, which the harness calls from more
+	// than one goroutine once the planned sends are out.
+	mu sync.Mutex
 }
 
 // pair is one (account, user, overlap group) membership.
@@ -291,7 +364,7 @@ func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 			// In the first half of the spread, before a slow emulator's
 			// backlog grows: its three events pass through the queue one
 			// after another.
-			g.overlap(w.takePair(a.ID), g.at()/2, 40*time.Second, g.rng.IntN(2) == 0)
+			g.overlap(w.takePair(a.ID), g.at()/2, 30*time.Second, g.rng.IntN(2) == 0)
 		case r < 0.85:
 			g.noise(a)
 		case r < 0.90:
@@ -309,7 +382,7 @@ func NewWorkload(cast Cast, start time.Time, o WorkloadOptions) *Workload {
 	// Every account gets a scripted overlap and reorder, whatever the draw.
 	for _, a := range cast.Accounts() {
 		if !w.hasScript(ScenOverlap, a.ID) && w.hasPair(a.ID) {
-			g.overlap(w.takePair(a.ID), g.at()/2, 40*time.Second, g.rng.IntN(2) == 0)
+			g.overlap(w.takePair(a.ID), g.at()/2, 30*time.Second, g.rng.IntN(2) == 0)
 		}
 		if !w.hasScript(ScenReorder, a.ID) {
 			g.reorderScript(a, g.at())
@@ -339,18 +412,27 @@ func (w *Workload) takePair(id string) pair {
 // AddOverlap plans one more overlap script on an unused pair of account
 // id ("" any), starting at now, its long grant lasting long to long+10s,
 // its short one ended by a deescalate (which, unlike an expiry, does not
-// wait for a sweeper that a loaded emulator slows down); nil when every
-// such pair is used.
+// wait for a sweeper that a loaded emulator slows down), and its long one
+// too, once the overlap has been sampled (the run need not wait for it);
+// nil when every such pair is used.
 func (w *Workload) AddOverlap(id string, now time.Time, long time.Duration) *Script {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.hasPair(id) {
 		return nil
 	}
-	return w.g.overlap(w.takePair(id), now.Sub(w.Start), long, true)
+	s := w.g.overlap(w.takePair(id), now.Sub(w.Start), long, true)
+	d := w.g.deescalate(s.Events[0], now)
+	w.g.scripted(d, 0)
+	s.Events = append(s.Events, d)
+	return s
 }
 
 // AddReorder plans one more reorder script in account id, starting at
 // now; nil when the cast has no such account.
 func (w *Workload) AddReorder(id string, now time.Time) *Script {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	a, ok := w.Cast.Find(id)
 	if !ok {
 		return nil
@@ -358,23 +440,25 @@ func (w *Workload) AddReorder(id string, now time.Time) *Script {
 	return w.g.reorderScript(a, now.Sub(w.Start))
 }
 
-// AddTail plans n more escalates on the shared pairs, timestamped now and
-// lasting dur, a third of them deescalated a moment later, and (with
-// member accounts) another third in a member account, never deescalated;
-// each account's first on its first group.
+// AddTail plans n more escalates in the accounts and spaces of in (all
+// of the cast's when nil), round robin, timestamped now and lasting dur;
+// each one's first on its first group, never deescalated, and every other
+// later one deescalated a moment later.
 // Sent once the queue has drained, they are what the mid-point check sees
-// still active, in every account.
-func (w *Workload) AddTail(now time.Time, n int, dur time.Duration, seed uint64) []Send {
+// still active, in every account and space.
+func (w *Workload) AddTail(now time.Time, n int, dur time.Duration, seed uint64, in []Account) []Send {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	g := &gen{w: w, rng: rand.New(rand.NewPCG(seed, seed+2)), n: len(w.Events) + 10000}
+	if in == nil {
+		in = w.Cast.Accounts()
+	}
 	first := len(w.Sends)
 	base := now.Sub(w.Start)
 	for i := range n {
-		a, first := w.Cast.Account, i == 0
-		if ms := w.Cast.Members; i%3 == 2 && len(ms) > 0 {
-			a, first = ms[(i/3)%len(ms)], i/3 < len(ms)
-		}
+		a := in[i%len(in)]
 		grp := g.group(a)
-		if first {
+		if i < len(in) {
 			// The group whose members may assume the account's /jit/ role:
 			// a membership of it ends in every account.
 			grp = a.Groups[0]
@@ -382,7 +466,7 @@ func (w *Workload) AddTail(now time.Time, n int, dur time.Duration, seed uint64)
 		at := base + time.Duration(g.rng.Int64N(int64(time.Second)))
 		e := g.escalate(ScenPlain, g.grant(), a, g.user(a), grp, w.Start.Add(at), int64(dur/time.Second))
 		g.add(e, at, 0.5)
-		if i%3 == 0 {
+		if i >= len(in) && i%2 == 0 {
 			dAt := at + g.secs(1, 2)
 			g.add(g.deescalate(e, w.Start.Add(dAt)), dAt, 0.3)
 		}
@@ -390,6 +474,32 @@ func (w *Workload) AddTail(now time.Time, n int, dur time.Duration, seed uint64)
 	tail := append([]Send(nil), w.Sends[first:]...)
 	sort.SliceStable(tail, func(i, j int) bool { return tail[i].At < tail[j].At })
 	return tail
+}
+
+// EndGrants plans, now, a deescalate of every escalate of sends that has
+// none among them: grants ended on a quiet queue, at once, rather than by
+// an expiry the sweeper handles up to its interval later. Each is sent
+// once: a duplicate would converge the membership again before the
+// read-back of its removal (the late adder's chance).
+func (w *Workload) EndGrants(now time.Time, sends []Send) []Send {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := &gen{w: w, rng: rand.New(rand.NewPCG(uint64(len(w.Events)), 3)), n: len(w.Events) + 20000}
+	ended := map[string]bool{}
+	for _, s := range sends {
+		if s.Event.Type == TypeDeesc {
+			ended[s.Event.GrantID] = true
+		}
+	}
+	first := len(w.Sends)
+	at := now.Sub(w.Start)
+	for _, s := range sends {
+		if e := s.Event; e.Type == TypeEsc && !ended[e.GrantID] {
+			ended[e.GrantID] = true
+			g.add(g.deescalate(e, now), at, 0)
+		}
+	}
+	return append([]Send(nil), w.Sends[first:]...)
 }
 
 type gen struct {
@@ -410,9 +520,13 @@ func (g *gen) secs(lo, hi int) time.Duration {
 	return time.Duration(lo)*time.Second + time.Duration(g.rng.Int64N(int64(hi-lo)*int64(time.Second)+1))
 }
 
-// acct picks the account a scenario plays in: a member account for a share
-// MemberShare of them.
+// acct picks the account a scenario plays in: an Identity Center space
+// for a share SSOShare of them, a member account for a share MemberShare
+// of the rest.
 func (g *gen) acct() Account {
+	if ss := g.w.Cast.SSO; len(ss) > 0 && g.rng.Float64() < SSOShare {
+		return ss[g.rng.IntN(len(ss))]
+	}
 	if ms := g.w.Cast.Members; len(ms) > 0 && g.rng.Float64() < MemberShare {
 		return ms[g.rng.IntN(len(ms))]
 	}
@@ -453,9 +567,13 @@ func (g *gen) add(e *Event, at time.Duration, dupP float64) {
 // its name, or now and then by its ARN (which stays in the home account).
 func (g *gen) escalate(scen, grantID string, a Account, u User, group string, ts time.Time, dur int64) *Event {
 	e := &Event{SymID: g.id("esc"), Type: TypeEsc, Scenario: scen, User: u.Name, Email: u.Email,
-		Group: group, Account: a.ID, Timestamp: ts, Duration: dur}
+		Group: group, Account: a.ID, Timestamp: ts, Duration: dur, Kind: a.Kind, AWS: a.AWS}
 	target := "t-" + group
 	switch {
+	case a.IsSSO():
+		// A permission set's ARN and a group id hold no "/" past the last.
+		target = "t-" + strings.ReplaceAll(a.ID, ":", "-") + "-" + group[strings.LastIndex(group, "/")+1:]
+		e.Custom = g.rng.IntN(3) == 0
 	case g.w.Cast.IsMember(a.ID):
 		e.ARN = a.ARN(group)
 		target = "t-" + a.ID + "-" + group
@@ -469,7 +587,8 @@ func (g *gen) escalate(scen, grantID string, a Account, u User, group string, ts
 
 func (g *gen) deescalate(esc *Event, ts time.Time) *Event {
 	return &Event{SymID: g.id("deesc"), Type: TypeDeesc, Scenario: esc.Scenario, Role: esc.Role, GrantID: esc.GrantID,
-		User: esc.User, Email: esc.Email, Group: esc.Group, Account: esc.Account, ARN: esc.ARN, Timestamp: ts, Duration: esc.Duration}
+		User: esc.User, Email: esc.Email, Group: esc.Group, Account: esc.Account, ARN: esc.ARN, Timestamp: ts, Duration: esc.Duration,
+		Kind: esc.Kind, AWS: esc.AWS, Custom: esc.Custom}
 }
 
 func (g *gen) plain(a Account) {
@@ -591,13 +710,23 @@ func (g *gen) unknown(a Account) {
 	if len(homeOnly) > 0 && g.rng.IntN(2) == 0 {
 		u = User{Email: homeOnly[g.rng.IntN(len(homeOnly))].Email}
 	}
-	// Long enough that only the identity can be why it is refused.
+	// Long enough that only the identity can be why it is refused. In an
+	// Identity Center space the home-only emails are those of IAM users
+	// with no Identity Store user.
 	g.add(g.escalate(ScenUnknown, g.grant(), a, u, g.group(a), g.w.Start.Add(at), 3600), at, 0.3)
 }
 
+// outside asks for a group outside the managed path, or an Identity
+// Center target outside the allow-lists: the space's outside permission
+// set or group, or (half the time) an allowed permission set in an
+// account outside IAMJIT_SSO_ASSIGNMENT_ACCOUNTS.
 func (g *gen) outside(a Account) {
 	at := g.at()
-	g.add(g.escalate(ScenOutside, g.grant(), a, g.user(a), a.OutsideGroup, g.w.Start.Add(at), 3600), at, 0.3)
+	e := g.escalate(ScenOutside, g.grant(), a, g.user(a), a.OutsideGroup, g.w.Start.Add(at), 3600)
+	if a.Kind == grants.PermissionSet && g.rng.IntN(2) == 0 {
+		e.Group, e.AWS = a.Groups[0], ForeignAccount
+	}
+	g.add(e, at, 0.3)
 }
 
 // absent asks, by a member account's ARN, for a group name that only the
@@ -645,6 +774,16 @@ func body(e *Event) string {
 	actor := func(email string) map[string]any {
 		return map[string]any{"user": "chaos:user:normal:" + email + ":latest", "name": "", "username": email}
 	}
+	ttype, settings := "aws_iam_group", map[string]string{"iam_group": e.Target()}
+	switch e.Kind {
+	case grants.PermissionSet:
+		ttype, settings = string(e.Kind), map[string]string{"permission_set_arn": e.Group, "account_id": e.AWS}
+	case grants.SSOGroup:
+		ttype, settings = string(e.Kind), map[string]string{"group_id": e.Group}
+	}
+	if e.Custom {
+		ttype = "custom"
+	}
 	entry := map[string]any{
 		"id":   e.SymID,
 		"meta": map[string]any{"schema_version": 6},
@@ -659,8 +798,8 @@ func body(e *Event) string {
 		"actor": actor("approver@chaos.example"),
 		"fields": map[string]any{
 			"reason": "chaos " + e.Scenario, "duration": e.Duration, "target_id": target,
-			"target": map[string]any{"name": e.Group, "srn": "chaos:access_target:aws_iam_group:" + target, "type": "aws_iam_group",
-				"label": e.Group, "settings": map[string]string{"iam_group": e.Target()}},
+			"target": map[string]any{"name": e.Group, "srn": "chaos:access_target:" + ttype + ":" + target, "type": ttype,
+				"label": e.Group, "settings": settings},
 		},
 		"type": "event",
 	}
