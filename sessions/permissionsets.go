@@ -115,11 +115,16 @@ type PermissionSets struct {
 	// Settle moves every cutoff past the end, as Revoker.Settle: Identity
 	// Center applies a removed assignment eventually.
 	Settle time.Duration
-	// Lease bounds how long one writer holds a permission set (0: 10
-	// minutes): a writer that dies holding it delays the others that long.
+	// Lease bounds how long one writer holds a permission set (0: 1
+	// minute: a put and a provisioning per account, which AWS confirms in
+	// seconds): a writer that dies holding it delays the others that long.
+	// A holder slower than its lease may interleave with the next one; the
+	// statement that loses is restored by the sweep's Repair (the item stays
+	// dirty) or reconcile's Check.
 	Lease time.Duration
 	// Wait bounds how long a writer waits for another's lease before
-	// failing retryably (0: 3 minutes).
+	// failing retryably, its item left dirty for the sweep (0: 5 seconds):
+	// a membership's end, and the sweep behind it, never stall on it.
 	Wait  time.Duration
 	Sleep func(context.Context, time.Duration) error // nil: a timer that stops with ctx
 }
@@ -128,14 +133,14 @@ func (p *PermissionSets) lease() time.Duration {
 	if p.Lease > 0 {
 		return p.Lease
 	}
-	return 10 * time.Minute
+	return time.Minute
 }
 
 func (p *PermissionSets) wait() time.Duration {
 	if p.Wait > 0 {
 		return p.Wait
 	}
-	return 3 * time.Minute
+	return 5 * time.Second
 }
 
 func (p *PermissionSets) sleep(ctx context.Context, d time.Duration) error {

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
@@ -31,6 +32,7 @@ import (
 	"github.com/iamjit/iamjit/consumer"
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/grants/backstop"
 	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
 	"github.com/iamjit/iamjit/internal/testbin"
@@ -413,6 +415,17 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: queue drained at %s (+%s); mid-point snapshot taken", time.Now().Format("15:04:05.000"), time.Since(w.Start).Round(100*time.Millisecond))
 	ph.mark("mid-point snapshot")
+	// The tail's grants are active now, after the kills: every membership
+	// with an active grant has its backstop, no earlier than its latest
+	// expiry plus the grace (a replica killed between its store write and
+	// its schedule is covered by the sweep's backstop check, every tenth
+	// sweep).
+	if n, err := aw.checkBackstops(ctx, time.Now().Add(12*set.sweep+20*time.Second)); err != nil {
+		t.Errorf("inv10 (backstop, mid-point): %v", err)
+	} else {
+		t.Logf("chaos: backstop: %d active memberships each guarded by one schedule no earlier than its latest expiry + grace", n)
+	}
+	ph.mark("backstop check")
 	// The queue is empty: an overlap started now meets no backlog. When a
 	// slow emulator has kept every overlap of an account so far from
 	// happening, start one there now, beside what follows, rather than
@@ -871,6 +884,11 @@ func replicaEnv(s devstack.Stack, endpoint, httpAddr string, set settings) []str
 		// Repair young dirty memberships, so that the sweeper's converge
 		// races with writers that are still converging theirs.
 		"IAMJIT_REPAIR_GRACE="+set.repairGrace.String(),
+		// The expiry backstop in every account (the members' roles are in
+		// IAMJIT_ACCOUNTS): its schedules are written through the proxy,
+		// faults and kills included (checkBackstops).
+		"IAMJIT_BACKSTOP_ROLE_ARN="+s.Backstop.RoleARN, "IAMJIT_BACKSTOP_GROUP="+s.Backstop.Group,
+		"IAMJIT_BACKSTOP_DLQ_ARN="+s.Backstop.DLQARN,
 	)
 }
 
@@ -890,6 +908,7 @@ func managedAndOutside(c Cast) []Place {
 
 // awsClients talk to moto directly, never through the proxy's faults.
 type awsClients struct {
+	cfg   aws.Config // the home account's, admin
 	sqs   *sqs.Client
 	ddb   *dynamodb.Client
 	home  string
@@ -906,7 +925,7 @@ type awsClients struct {
 // credentials, of each member account with admin credentials there
 // (devstack.AccountConfig).
 func newClients(cfg aws.Config, stack devstack.Stack, c Cast) *awsClients {
-	a := &awsClients{sqs: sqs.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), home: c.ID,
+	a := &awsClients{cfg: cfg, sqs: sqs.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), home: c.ID,
 		iams: map[string]*iam.Client{c.ID: iam.NewFromConfig(cfg)}, stack: stack, cast: c,
 		admin: ssoadmin.NewFromConfig(cfg), ids: identitystore.NewFromConfig(cfg),
 		instance: stack.IdentityCenter.InstanceARN, store: stack.IdentityCenter.IdentityStoreID}
@@ -1462,4 +1481,83 @@ func renderMap[V int | int64](m map[string]V) string {
 		fmt.Fprintf(&b, "%s=%v ", k, m[k])
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// checkBackstops is the backstop's invariant: every membership with an
+// active grant (expiring more than a few seconds from now) has its
+// schedule, in the account whose chain changes it, firing no earlier than
+// the membership's latest expiry plus the grace. It polls until that holds
+// or deadline passes (the sweep's backstop check repairs what a kill left),
+// and returns how many memberships it checked; none is a failure too: the
+// check must not pass unexercised.
+func (a *awsClients) checkBackstops(ctx context.Context, deadline time.Time) (int, error) {
+	for {
+		n, missing, err := a.unguarded(ctx)
+		switch {
+		case err != nil:
+			return n, err
+		case n == 0:
+			return 0, errors.New("no active membership to check: not exercised")
+		case len(missing) == 0:
+			return n, nil
+		case time.Now().After(deadline):
+			return n, fmt.Errorf("%d of %d active memberships without their schedule, or with one too early: %s", len(missing), n, strings.Join(missing, "; "))
+		}
+		sleep(ctx, time.Second)
+	}
+}
+
+// unguarded lists the active memberships whose schedule is missing or too
+// early, of how many it checked.
+func (a *awsClients) unguarded(ctx context.Context) (int, []string, error) {
+	all, err := a.scanGrants(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	soon := time.Now().Add(5 * time.Second) // about to expire: the sweeper's now
+	latest := map[grants.Key]time.Time{}
+	for _, s := range all {
+		g := s.grant
+		if g.State != grants.StateActive || !g.ExpiresAt.After(soon) {
+			continue
+		}
+		k := g.Key()
+		if k.Account == "" {
+			k.Account = a.home // the store writes no account on the home account's grants
+		}
+		if g.ExpiresAt.After(latest[k]) {
+			latest[k] = g.ExpiresAt
+		}
+	}
+	var missing []string
+	for k, exp := range latest {
+		acct := k.Account
+		if k.Kind != grants.IAMGroup {
+			acct = a.home // Identity Center's account: the schedules are made there
+		}
+		b, err := a.backstopOf(acct)
+		if err != nil {
+			return 0, nil, err
+		}
+		s, ok, err := b.Get(ctx, k)
+		switch {
+		case err != nil:
+			return 0, nil, err
+		case !ok:
+			missing = append(missing, k.String()+": no schedule")
+		case s.At.Before(exp.Add(backstop.DefaultGrace)):
+			missing = append(missing, fmt.Sprintf("%s: fires at %s, before its latest expiry %s + %s", k, s.At.Format(time.RFC3339), exp.Format(time.RFC3339Nano), backstop.DefaultGrace))
+		}
+	}
+	slices.Sort(missing)
+	return len(latest), missing, nil
+}
+
+// backstopOf reads account acct's schedules.
+func (a *awsClients) backstopOf(acct string) (*backstop.Backstop, error) {
+	cfg := a.cfg
+	if acct != a.home {
+		cfg = devstack.AccountConfig(a.cfg, acct)
+	}
+	return backstop.New(scheduler.NewFromConfig(cfg), backstop.Options{Group: a.stack.Backstop.Group, RoleARN: a.stack.Backstop.RoleARN})
 }

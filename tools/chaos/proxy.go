@@ -560,11 +560,16 @@ func dropConn(w http.ResponseWriter) {
 
 // apiCall is what the proxy knows about one request.
 type apiCall struct {
-	service string // sqs, dynamodb, events, iam, sts
+	service string // sqs, dynamodb, events, iam, sts, scheduler, sso, identitystore, …
 	action  string
 	json    bool // AWS JSON protocol (else the query protocol, XML errors)
+	rest    bool // REST-JSON (EventBridge Scheduler): JSON errors named by a header
 	version string
 }
+
+// restJSON are the services the proxy sees that speak REST-JSON: their
+// operation is the method and the path's first segment.
+var restJSON = map[string]bool{"scheduler": true}
 
 func (c apiCall) op() string { return c.service + "." + c.action }
 
@@ -586,6 +591,12 @@ func identify(r *http.Request, body []byte) apiCall {
 		}
 		return c
 	}
+	if restJSON[c.service] {
+		c.rest = true
+		seg, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		c.action = r.Method + "_" + seg
+		return c
+	}
 	if v, err := url.ParseQuery(string(body)); err == nil && v.Get("Action") != "" {
 		c.action = v.Get("Action")
 	}
@@ -598,6 +609,20 @@ func (c apiCall) writeError(w http.ResponseWriter, status int, code, msg string)
 	fault := "Sender"
 	if status >= 500 {
 		fault = "Receiver"
+	}
+	if c.rest {
+		restCode := code
+		switch code {
+		case "Throttling":
+			restCode = "ThrottlingException"
+		case "InternalFailure":
+			restCode = "InternalServerException"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Amzn-ErrorType", restCode)
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"message":%q}`, msg)
+		return
 	}
 	if c.json {
 		jsonCode := code
