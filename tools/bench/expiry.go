@@ -15,11 +15,13 @@ const (
 	expiryGrants   = 500
 	expiryReplicas = 3
 	// expiryLead is how long after the first send the first grant expires:
-	// time for three replicas to grant all 500 first (checked). An
-	// Identity Center assignment costs more calls (a read, the create, its
-	// status) than AddUserToGroup: its grants get longer.
-	expiryLead    = 30 * time.Second
-	expiryLeadSSO = 60 * time.Second
+	// time for three replicas to grant all 500 first (checked; 17.7 s on a
+	// quiet machine, 40 to 77 s on a loaded one for IAM groups, 43 s for
+	// Identity Center assignments, which cost a read, the create and its
+	// status). The same for both kinds. Not more: at 120 s a loaded run
+	// was seconds late for both (see README).
+	expiryLead    = 60 * time.Second
+	expiryLeadSSO = expiryLead
 	expirySpread  = 60 * time.Second
 	// ssoPermissionSets are the permission sets the Identity Center run
 	// assigns: 100 users × 5 = 500 distinct assignments, as the IAM run's
