@@ -636,6 +636,32 @@ func TestList(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	ctx := context.Background()
+	t.Run("its own create, retried after a lost answer", func(t *testing.T) {
+		f := newFake("iamjit")
+		// The first attempt landed; the SDK's retry finds the probe there.
+		f.beforeWrite = once(func(op, name string) {
+			if op == "create" {
+				f.put("iamjit", &scheduler.GetScheduleOutput{Name: aws.String(name), CreationDate: aws.Time(t0), Target: &types.Target{Arn: aws.String("x")}})
+			}
+		})
+		if err := newBackstop(t, f).Check(ctx); err != nil {
+			t.Fatalf("Check after a conflicting retry of its own probe: %v", err)
+		}
+		if f.count("DeleteSchedule") != 1 {
+			t.Errorf("the probe was not deleted: %v", f.calls)
+		}
+	})
+	t.Run("a probe that cannot be deleted for now does not fail the start", func(t *testing.T) {
+		f := newFake("iamjit")
+		f.errs["DeleteSchedule"] = &types.ThrottlingException{Message: aws.String("slow down")}
+		if err := newBackstop(t, f).Check(ctx); err != nil {
+			t.Fatalf("Check with a throttled probe delete: %v", err)
+		}
+		f.errs["DeleteSchedule"] = &types.ValidationException{Message: aws.String("no")}
+		if err := newBackstop(t, f).Check(ctx); err == nil {
+			t.Fatal("Check with a refused probe delete passed")
+		}
+	})
 	t.Run("ok", func(t *testing.T) {
 		f := newFake("iamjit")
 		// A probe a crashed Check left two hours ago, and one another
