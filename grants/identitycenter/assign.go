@@ -134,19 +134,65 @@ func (c *Client) settled(ctx context.Context, a Assignment, want bool, cause err
 }
 
 // IsAssigned reports whether the user holds the permission set in the
-// account.
+// account. It reads the user's side (ListAccountAssignmentsForPrincipal,
+// filtered to the account): O(the user's assignments there), not O(the
+// permission set's), on every escalate, expiry and read-back.
 func (c *Client) IsAssigned(ctx context.Context, a Assignment) (bool, error) {
-	users, err := c.AssignedUsers(ctx, a.PermissionSetARN, a.AccountID)
-	if err != nil {
-		return false, err
+	n, err := c.copies(ctx, a)
+	return n > 0, err
+}
+
+// copies counts the user's assignments of the permission set in the
+// account: 0 or 1 in AWS, any number in moto 5.2.1. A user AWS does not
+// know (ResourceNotFoundException) holds none.
+func (c *Client) copies(ctx context.Context, a Assignment) (int, error) {
+	n := 0
+	err := c.forPrincipal(ctx, types.PrincipalTypeUser, a.UserID, a.AccountID, func(as types.AccountAssignmentForPrincipal) {
+		if aws.ToString(as.PermissionSetArn) == a.PermissionSetARN && aws.ToString(as.AccountId) == a.AccountID {
+			n++
+		}
+	})
+	var nf *types.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return 0, nil
 	}
-	_, found := slices.BinarySearch(users, a.UserID)
-	return found, nil
+	if err != nil {
+		return 0, fmt.Errorf("list assignments of user %s in account %s: %w", a.UserID, a.AccountID, err)
+	}
+	return n, nil
+}
+
+// forPrincipal calls fn with each of the principal's assignments, in
+// account when it is not "" (the call's Filter), every page of them;
+// entries naming another principal are left out.
+func (c *Client) forPrincipal(ctx context.Context, typ types.PrincipalType, id, account string, fn func(types.AccountAssignmentForPrincipal)) error {
+	in, err := c.instance()
+	if err != nil {
+		return err
+	}
+	input := &ssoadmin.ListAccountAssignmentsForPrincipalInput{InstanceArn: &in.arn, PrincipalId: &id, PrincipalType: typ}
+	if account != "" {
+		input.Filter = &types.ListAccountAssignmentsFilter{AccountId: &account}
+	}
+	p := ssoadmin.NewListAccountAssignmentsForPrincipalPaginator(c.admin, input)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, as := range page.AccountAssignments {
+			if as.PrincipalType == typ && aws.ToString(as.PrincipalId) == id {
+				fn(as)
+			}
+		}
+	}
+	return nil
 }
 
 // AssignedUsers lists the users (PrincipalType USER; groups are left out)
 // assigned the permission set in the account, sorted, each once (moto may
-// hold copies).
+// hold copies): reconcile's whole-set listing, O(the permission set's
+// assignments there). One user's assignment is IsAssigned's.
 func (c *Client) AssignedUsers(ctx context.Context, permissionSetARN, accountID string) ([]string, error) {
 	in, err := c.instance()
 	if err != nil {
@@ -190,23 +236,12 @@ type GroupAssignment struct {
 // permission set then account, each once (moto may hold copies). A group
 // with no assignment, or one AWS does not know, has none.
 func (c *Client) GroupAssignments(ctx context.Context, groupID string) ([]GroupAssignment, error) {
-	in, err := c.instance()
-	if err != nil {
-		return nil, err
-	}
 	out := []GroupAssignment{}
-	p := ssoadmin.NewListAccountAssignmentsForPrincipalPaginator(c.admin, &ssoadmin.ListAccountAssignmentsForPrincipalInput{
-		InstanceArn: &in.arn, PrincipalId: &groupID, PrincipalType: types.PrincipalTypeGroup})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list assignments of group %s: %w", groupID, err)
-		}
-		for _, as := range page.AccountAssignments {
-			if as.PrincipalType == types.PrincipalTypeGroup && aws.ToString(as.PrincipalId) == groupID {
-				out = append(out, GroupAssignment{PermissionSetARN: aws.ToString(as.PermissionSetArn), AccountID: aws.ToString(as.AccountId)})
-			}
-		}
+	err := c.forPrincipal(ctx, types.PrincipalTypeGroup, groupID, "", func(as types.AccountAssignmentForPrincipal) {
+		out = append(out, GroupAssignment{PermissionSetARN: aws.ToString(as.PermissionSetArn), AccountID: aws.ToString(as.AccountId)})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list assignments of group %s: %w", groupID, err)
 	}
 	slices.SortFunc(out, func(a, b GroupAssignment) int {
 		return cmp.Or(cmp.Compare(a.PermissionSetARN, b.PermissionSetARN), cmp.Compare(a.AccountID, b.AccountID))

@@ -1,14 +1,19 @@
 package identitycenter_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
 	istypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
@@ -38,29 +43,70 @@ type reply struct {
 	flip   bool // someone else changes the assignment as this is served
 }
 
+// assignKey is one account assignment of a user; moto stores any number of
+// copies of one.
+type assignKey struct{ ps, account, user string }
+
 // fakeAdmin is SSO Admin as far as the tests need it. The embedded nil
 // interface makes any call a test did not expect fail loudly.
 type fakeAdmin struct {
 	identitycenter.AdminAPI
 	mu        sync.Mutex
 	instances [][]types.InstanceMetadata // pages
-	assigned  map[string]bool            // user ids assigned psARN in account
+	assigned  map[assignKey]int          // copies of each USER assignment, as moto keeps them
 	// create/remove answer Create/DeleteAccountAssignment; nil: succeed
 	// with the first status of creation/deletion and change assigned.
 	createErr, deleteErr error
 	creation, deletion   []reply // served in order; the first is the start call's
 	calls                []string
+	filters              []string // each ListAccountAssignmentsForPrincipal's Filter.AccountId ("" without one)
 }
 
 func newFakeAdmin() *fakeAdmin {
-	return &fakeAdmin{assigned: map[string]bool{},
+	return &fakeAdmin{assigned: map[assignKey]int{},
 		instances: [][]types.InstanceMetadata{{{InstanceArn: aws.String(instanceARN), IdentityStoreId: aws.String(storeID)}}}}
+}
+
+// set makes the user hold n copies of psARN in account.
+func (f *fakeAdmin) set(user string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.assigned[assignKey{psARN, account, user}] = n
+}
+
+// held is how many copies of psARN in account the user holds.
+func (f *fakeAdmin) held(user string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.assigned[assignKey{psARN, account, user}]
+}
+
+// add changes the copies of psARN in account the user holds by d, never
+// below none.
+func (f *fakeAdmin) add(user string, d int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := assignKey{psARN, account, user}
+	f.assigned[k] = max(f.assigned[k]+d, 0)
 }
 
 func (f *fakeAdmin) record(call string) {
 	f.mu.Lock()
 	f.calls = append(f.calls, call)
 	f.mu.Unlock()
+}
+
+// count is how many times call was made.
+func (f *fakeAdmin) count(call string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if c == call {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fakeAdmin) next(q *[]reply) reply {
@@ -87,20 +133,67 @@ func (f *fakeAdmin) ListInstances(_ context.Context, in *ssoadmin.ListInstancesI
 	return out, nil
 }
 
+// ListAccountAssignments lists every copy of every USER assignment of the
+// permission set in the account.
 func (f *fakeAdmin) ListAccountAssignments(_ context.Context, in *ssoadmin.ListAccountAssignmentsInput, _ ...func(*ssoadmin.Options)) (*ssoadmin.ListAccountAssignmentsOutput, error) {
 	f.record("ListAccountAssignments")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := &ssoadmin.ListAccountAssignmentsOutput{}
-	for u, ok := range f.assigned {
-		if ok {
+	for k, n := range f.assigned {
+		if k.ps != *in.PermissionSetArn || k.account != *in.AccountId {
+			continue
+		}
+		for range n {
 			out.AccountAssignments = append(out.AccountAssignments, types.AccountAssignment{
-				PrincipalType: types.PrincipalTypeUser, PrincipalId: aws.String(u), PermissionSetArn: in.PermissionSetArn, AccountId: in.AccountId})
+				PrincipalType: types.PrincipalTypeUser, PrincipalId: aws.String(k.user), PermissionSetArn: in.PermissionSetArn, AccountId: in.AccountId})
 		}
 	}
 	return out, nil
 }
 
+// ListAccountAssignmentsForPrincipal lists every copy of the user's
+// assignments, only those in Filter.AccountId when it is set (as AWS and
+// moto 5.2.1 do), one a page, to prove the reader paginates.
+func (f *fakeAdmin) ListAccountAssignmentsForPrincipal(_ context.Context, in *ssoadmin.ListAccountAssignmentsForPrincipalInput, _ ...func(*ssoadmin.Options)) (*ssoadmin.ListAccountAssignmentsForPrincipalOutput, error) {
+	f.record("ListAccountAssignmentsForPrincipal")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	filter := ""
+	if in.Filter != nil {
+		filter = aws.ToString(in.Filter.AccountId)
+	}
+	if in.NextToken == nil {
+		f.filters = append(f.filters, filter)
+	}
+	var all []types.AccountAssignmentForPrincipal
+	for _, k := range slices.SortedFunc(maps.Keys(f.assigned), func(a, b assignKey) int {
+		return cmp.Or(cmp.Compare(a.ps, b.ps), cmp.Compare(a.account, b.account), cmp.Compare(a.user, b.user))
+	}) {
+		if in.PrincipalType != types.PrincipalTypeUser || k.user != *in.PrincipalId || filter != "" && k.account != filter {
+			continue
+		}
+		for range f.assigned[k] {
+			all = append(all, types.AccountAssignmentForPrincipal{PrincipalType: types.PrincipalTypeUser,
+				PrincipalId: aws.String(k.user), PermissionSetArn: aws.String(k.ps), AccountId: aws.String(k.account)})
+		}
+	}
+	i := 0
+	if in.NextToken != nil {
+		i, _ = strconv.Atoi(*in.NextToken)
+	}
+	out := &ssoadmin.ListAccountAssignmentsForPrincipalOutput{}
+	if i < len(all) {
+		out.AccountAssignments = all[i : i+1]
+	}
+	if i+1 < len(all) {
+		out.NextToken = aws.String(strconv.Itoa(i + 1))
+	}
+	return out, nil
+}
+
+// CreateAccountAssignment stores another copy when it succeeds at once, as
+// moto 5.2.1 does.
 func (f *fakeAdmin) CreateAccountAssignment(_ context.Context, in *ssoadmin.CreateAccountAssignmentInput, _ ...func(*ssoadmin.Options)) (*ssoadmin.CreateAccountAssignmentOutput, error) {
 	f.record("CreateAccountAssignment")
 	if f.createErr != nil {
@@ -108,9 +201,7 @@ func (f *fakeAdmin) CreateAccountAssignment(_ context.Context, in *ssoadmin.Crea
 	}
 	r := f.next(&f.creation)
 	if r.status == types.StatusValuesSucceeded {
-		f.mu.Lock()
-		f.assigned[*in.PrincipalId] = true
-		f.mu.Unlock()
+		f.add(*in.PrincipalId, 1)
 	}
 	return &ssoadmin.CreateAccountAssignmentOutput{AccountAssignmentCreationStatus: &types.AccountAssignmentOperationStatus{
 		RequestId: aws.String("create-1"), Status: r.status, FailureReason: aws.String(r.reason)}}, nil
@@ -122,28 +213,34 @@ func (f *fakeAdmin) DescribeAccountAssignmentCreationStatus(_ context.Context, i
 	if r.err != nil {
 		return nil, r.err
 	}
-	if r.status == types.StatusValuesSucceeded || r.flip {
-		f.mu.Lock()
-		f.assigned[userID] = true
-		f.mu.Unlock()
+	switch {
+	case r.status == types.StatusValuesSucceeded:
+		f.add(userID, 1)
+	case r.flip && f.held(userID) == 0:
+		f.set(userID, 1)
 	}
 	return &ssoadmin.DescribeAccountAssignmentCreationStatusOutput{AccountAssignmentCreationStatus: &types.AccountAssignmentOperationStatus{
 		RequestId: in.AccountAssignmentCreationRequestId, Status: r.status, FailureReason: aws.String(r.reason)}}, nil
 }
 
+// DeleteAccountAssignment removes one copy when it succeeds at once, and
+// answers ResourceNotFoundException where there is none, as moto 5.2.1
+// does. Each call's request id is delete-1, delete-2, ...
 func (f *fakeAdmin) DeleteAccountAssignment(_ context.Context, in *ssoadmin.DeleteAccountAssignmentInput, _ ...func(*ssoadmin.Options)) (*ssoadmin.DeleteAccountAssignmentOutput, error) {
 	f.record("DeleteAccountAssignment")
 	if f.deleteErr != nil {
 		return nil, f.deleteErr
 	}
+	if f.held(*in.PrincipalId) == 0 {
+		return nil, &types.ResourceNotFoundException{Message: aws.String("no such assignment")}
+	}
 	r := f.next(&f.deletion)
 	if r.status == types.StatusValuesSucceeded {
-		f.mu.Lock()
-		delete(f.assigned, *in.PrincipalId)
-		f.mu.Unlock()
+		f.add(*in.PrincipalId, -1)
 	}
+	id := "delete-" + strconv.Itoa(f.count("DeleteAccountAssignment"))
 	return &ssoadmin.DeleteAccountAssignmentOutput{AccountAssignmentDeletionStatus: &types.AccountAssignmentOperationStatus{
-		RequestId: aws.String("delete-1"), Status: r.status, FailureReason: aws.String(r.reason)}}, nil
+		RequestId: aws.String(id), Status: r.status, FailureReason: aws.String(r.reason)}}, nil
 }
 
 func (f *fakeAdmin) DescribeAccountAssignmentDeletionStatus(_ context.Context, in *ssoadmin.DescribeAccountAssignmentDeletionStatusInput, _ ...func(*ssoadmin.Options)) (*ssoadmin.DescribeAccountAssignmentDeletionStatusOutput, error) {
@@ -152,10 +249,11 @@ func (f *fakeAdmin) DescribeAccountAssignmentDeletionStatus(_ context.Context, i
 	if r.err != nil {
 		return nil, r.err
 	}
-	if r.status == types.StatusValuesSucceeded || r.flip {
-		f.mu.Lock()
-		delete(f.assigned, userID)
-		f.mu.Unlock()
+	switch {
+	case r.flip:
+		f.set(userID, 0) // someone else removed it, every copy
+	case r.status == types.StatusValuesSucceeded:
+		f.add(userID, -1)
 	}
 	return &ssoadmin.DescribeAccountAssignmentDeletionStatusOutput{AccountAssignmentDeletionStatus: &types.AccountAssignmentOperationStatus{
 		RequestId: in.AccountAssignmentDeletionRequestId, Status: r.status, FailureReason: aws.String(r.reason)}}, nil
@@ -256,12 +354,19 @@ func (f *fakeStore) CreateGroupMembership(_ context.Context, in *identitystore.C
 	return &identitystore.CreateGroupMembershipOutput{MembershipId: aws.String("m-new")}, nil
 }
 
+// DeleteGroupMembership removes the membership of that id; its request id
+// is "req-" and the membership id.
 func (f *fakeStore) DeleteGroupMembership(_ context.Context, in *identitystore.DeleteGroupMembershipInput, _ ...func(*identitystore.Options)) (*identitystore.DeleteGroupMembershipOutput, error) {
 	f.record("DeleteGroupMembership")
 	if f.deleteErr != nil {
 		return nil, f.deleteErr
 	}
-	return &identitystore.DeleteGroupMembershipOutput{}, nil
+	f.mu.Lock()
+	f.memberships = slices.DeleteFunc(f.memberships, func(m istypes.GroupMembership) bool { return *m.MembershipId == *in.MembershipId })
+	f.mu.Unlock()
+	out := &identitystore.DeleteGroupMembershipOutput{}
+	awsmiddleware.SetRequestIDMetadata(&out.ResultMetadata, "req-"+*in.MembershipId)
+	return out, nil
 }
 
 // sleeper is the injected sleep: it advances the clock by each wait and

@@ -39,9 +39,15 @@ type motoIC struct {
 // made so far.
 func (m *motoIC) calls(op string) int64 { return m.count(op).Calls }
 
-func (m *motoIC) count(op string) awsx.Count {
+func (m *motoIC) count(op string) awsx.Count { return m.countOf("identitystore", op) }
+
+// ssoCalls is how many attempts at the SSO Admin operation the adapters
+// made so far.
+func (m *motoIC) ssoCalls(op string) int64 { return m.countOf("SSO Admin", op).Calls }
+
+func (m *motoIC) countOf(service, op string) awsx.Count {
 	for _, c := range m.counter.Snapshot() {
-		if c.Service == "identitystore" && c.Operation == op {
+		if c.Service == service && c.Operation == op {
 			return c
 		}
 	}
@@ -232,6 +238,32 @@ func TestMotoAssignments(t *testing.T) {
 		}
 		if users, err := m.c.AssignedUsers(ctx, psARN, motoserver.AccountID); err != nil || !slices.Equal(users, []string{alice}) {
 			t.Errorf("AssignedUsers = %v, %v", users, err)
+		}
+	})
+	t.Run("the read is the user's side, filtered to the account", func(t *testing.T) {
+		// moto 5.2.1 honours the Filter: alice's assignment above is in
+		// the home account only.
+		const other = "210987654321"
+		raw := func(acct string) int {
+			out, err := m.sso.ListAccountAssignmentsForPrincipal(ctx, &ssoadmin.ListAccountAssignmentsForPrincipalInput{InstanceArn: &m.inst,
+				PrincipalId: &alice, PrincipalType: types.PrincipalTypeUser, Filter: &types.ListAccountAssignmentsFilter{AccountId: aws.String(acct)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(out.AccountAssignments)
+		}
+		if home, elsewhere := raw(motoserver.AccountID), raw(other); home != 1 || elsewhere != 0 {
+			t.Errorf("filtered listings: %d in the home account, %d in %s; want 1, 0", home, elsewhere, other)
+		}
+		if ok, err := m.c.IsAssigned(ctx, identitycenter.Assignment{PermissionSetARN: psARN, AccountID: other, UserID: alice}); err != nil || ok {
+			t.Errorf("IsAssigned in %s = %v, %v; want false", other, ok, err)
+		}
+		byPS, byUser := m.ssoCalls("ListAccountAssignments"), m.ssoCalls("ListAccountAssignmentsForPrincipal")
+		if ok, err := m.c.IsAssigned(ctx, a); err != nil || !ok {
+			t.Errorf("IsAssigned = %v, %v", ok, err)
+		}
+		if m.ssoCalls("ListAccountAssignments") != byPS || m.ssoCalls("ListAccountAssignmentsForPrincipal") != byUser+1 {
+			t.Errorf("IsAssigned took %v, want one ListAccountAssignmentsForPrincipal", m.counter.Snapshot())
 		}
 	})
 	t.Run("one unassign removes it", func(t *testing.T) {

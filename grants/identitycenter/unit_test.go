@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	istypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
 
 	"github.com/iamjit/iamjit/grants"
@@ -21,7 +23,7 @@ import (
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // fixture is a discovered client over fakes, with a recording sleep.
-func fixture(t *testing.T, admin *fakeAdmin, store *fakeStore) (*identitycenter.Client, *sleeper) {
+func fixture(t *testing.T, admin identitycenter.AdminAPI, store *fakeStore) (*identitycenter.Client, *sleeper) {
 	t.Helper()
 	clock := testclock.New(t0)
 	s := &sleeper{clock: clock}
@@ -49,7 +51,7 @@ func TestAssignPollsUntilSucceeded(t *testing.T) {
 	if want := []time.Duration{200 * time.Millisecond, 400 * time.Millisecond}; !slices.Equal(s.waits, want) {
 		t.Errorf("waits %v, want %v", s.waits, want)
 	}
-	if !admin.assigned[userID] {
+	if admin.held(userID) != 1 {
 		t.Error("not assigned")
 	}
 }
@@ -146,7 +148,7 @@ func TestStatusPollingStopsWithTheContext(t *testing.T) {
 
 func TestAssignAlreadyAssignedCallsNothing(t *testing.T) {
 	admin := newFakeAdmin()
-	admin.assigned[userID] = true
+	admin.set(userID, 1)
 	c, _ := fixture(t, admin, &fakeStore{})
 	id, err := c.Assign(context.Background(), asg)
 	if err != nil || id != "" {
@@ -183,9 +185,7 @@ type conflictThatAssigns struct{ f *fakeAdmin }
 func (c conflictThatAssigns) Error() string { return "ConflictException" }
 func (c conflictThatAssigns) As(target any) bool {
 	if p, ok := target.(**types.ConflictException); ok {
-		c.f.mu.Lock()
-		c.f.assigned[userID] = true
-		c.f.mu.Unlock()
+		c.f.set(userID, 1)
 		*p = &types.ConflictException{}
 		return true
 	}
@@ -205,19 +205,19 @@ func TestUnassign(t *testing.T) {
 	})
 	t.Run("polls until deleted", func(t *testing.T) {
 		admin := newFakeAdmin()
-		admin.assigned[userID] = true
+		admin.set(userID, 1)
 		admin.deletion = []reply{{status: types.StatusValuesInProgress}, {status: types.StatusValuesSucceeded}}
 		c, s := fixture(t, admin, &fakeStore{})
 		if id, err := c.Unassign(context.Background(), asg); err != nil || id != "delete-1" {
 			t.Fatalf("Unassign = %q, %v", id, err)
 		}
-		if admin.assigned[userID] || len(s.waits) != 1 {
-			t.Errorf("assigned %v after %v", admin.assigned[userID], s.waits)
+		if admin.held(userID) != 0 || len(s.waits) != 1 {
+			t.Errorf("%d copies left after %v", admin.held(userID), s.waits)
 		}
 	})
 	t.Run("not found on delete is success", func(t *testing.T) {
 		admin := newFakeAdmin()
-		admin.assigned[userID] = true
+		admin.set(userID, 1)
 		c, _ := fixture(t, admin, &fakeStore{})
 		admin.deleteErr = notFoundThatDeletes{admin}
 		if id, err := c.Unassign(context.Background(), asg); err != nil || id != "" {
@@ -226,7 +226,7 @@ func TestUnassign(t *testing.T) {
 	})
 	t.Run("failed and still assigned", func(t *testing.T) {
 		admin := newFakeAdmin()
-		admin.assigned[userID] = true
+		admin.set(userID, 1)
 		admin.deletion = []reply{{status: types.StatusValuesFailed, reason: "boom"}}
 		c, _ := fixture(t, admin, &fakeStore{})
 		var failed *identitycenter.FailedError
@@ -236,6 +236,57 @@ func TestUnassign(t *testing.T) {
 	})
 }
 
+// IsAssigned reads the user's side, filtered to the account, never the
+// permission set's every assignment: another permission set of the user in
+// the account, the same one in another account, and other users' do not
+// count, and every page is read.
+func TestIsAssignedReadsTheUsersSide(t *testing.T) {
+	admin := newFakeAdmin()
+	const otherPS = "arn:aws:sso:::permissionSet/ssoins-722328f0b7b1e6d7/ps-0000000000000001"
+	const otherPS2 = "arn:aws:sso:::permissionSet/ssoins-722328f0b7b1e6d7/ps-0000000000000002"
+	// Both sort before psARN in the fake's pages: the match is on the last.
+	admin.assigned[assignKey{otherPS, account, userID}] = 1
+	admin.assigned[assignKey{otherPS2, account, userID}] = 1
+	admin.assigned[assignKey{psARN, "444455556666", userID}] = 1
+	for i := range 5 {
+		admin.assigned[assignKey{psARN, account, "other-" + strconv.Itoa(i)}] = 1
+	}
+	c, _ := fixture(t, admin, &fakeStore{})
+	if ok, err := c.IsAssigned(context.Background(), asg); err != nil || ok {
+		t.Fatalf("IsAssigned = %v, %v; want false: only another set here and this set elsewhere", ok, err)
+	}
+	admin.set(userID, 1)
+	if ok, err := c.IsAssigned(context.Background(), asg); err != nil || !ok {
+		t.Fatalf("IsAssigned = %v, %v; want true", ok, err)
+	}
+	if n := admin.count("ListAccountAssignments"); n != 0 {
+		t.Errorf("ListAccountAssignments called %d times: the read is O(the permission set's assignments)", n)
+	}
+	// The fake answers one assignment a page: the user held two in the
+	// account, then three (the match last).
+	if n := admin.count("ListAccountAssignmentsForPrincipal"); n != 2+3 {
+		t.Errorf("ListAccountAssignmentsForPrincipal called %d times, want 5 (two pages, then three)", n)
+	}
+	if want := []string{account, account}; !slices.Equal(admin.filters, want) {
+		t.Errorf("filters %q, want %q: each read filtered to the assignment's account", admin.filters, want)
+	}
+}
+
+func TestIsAssignedUnknownUserHoldsNothing(t *testing.T) {
+	c, _ := fixture(t, principalNotFound{newFakeAdmin()}, &fakeStore{})
+	if ok, err := c.IsAssigned(context.Background(), asg); err != nil || ok {
+		t.Fatalf("IsAssigned = %v, %v; want false", ok, err)
+	}
+}
+
+// principalNotFound answers ListAccountAssignmentsForPrincipal with
+// ResourceNotFoundException, as for a user AWS does not know.
+type principalNotFound struct{ *fakeAdmin }
+
+func (p principalNotFound) ListAccountAssignmentsForPrincipal(context.Context, *ssoadmin.ListAccountAssignmentsForPrincipalInput, ...func(*ssoadmin.Options)) (*ssoadmin.ListAccountAssignmentsForPrincipalOutput, error) {
+	return nil, &types.ResourceNotFoundException{Message: aws.String("principal not found")}
+}
+
 // notFoundThatDeletes is a ResourceNotFoundException for an assignment
 // someone else deleted between the read and the delete.
 type notFoundThatDeletes struct{ f *fakeAdmin }
@@ -243,9 +294,7 @@ type notFoundThatDeletes struct{ f *fakeAdmin }
 func (n notFoundThatDeletes) Error() string { return "ResourceNotFoundException" }
 func (n notFoundThatDeletes) As(target any) bool {
 	if p, ok := target.(**types.ResourceNotFoundException); ok {
-		n.f.mu.Lock()
-		delete(n.f.assigned, userID)
-		n.f.mu.Unlock()
+		n.f.set(userID, 0)
 		*p = &types.ResourceNotFoundException{}
 		return true
 	}
