@@ -71,20 +71,60 @@ func (c *Client) Assign(ctx context.Context, a Assignment) (string, error) {
 	return requestID(awsx.RequestID(out.ResultMetadata), reqID), nil
 }
 
-// Unassign removes the assignment and returns once AWS confirms it. No
-// assignment is success with "" (read first: AWS and moto answer a delete of
-// nothing differently, moto with ResourceNotFoundException). A conflict, a
-// ResourceNotFoundException or a FAILED request is success when a second
-// read no longer finds the assignment. Where moto holds several copies, one
-// call removes one.
+// Unassign removes the assignment, every copy of it, and returns once AWS
+// confirms each removal. No assignment is success with "" (read first: AWS
+// and moto answer a delete of nothing differently, moto with
+// ResourceNotFoundException). Otherwise it returns the first
+// DeleteAccountAssignment's AWS request id (the deletion request id when the
+// response carried none). A conflict, a ResourceNotFoundException or a
+// FAILED request is success when a second read no longer finds the
+// assignment.
+//
+// AWS holds at most one copy: one delete. moto 5.2.1 stores a copy per
+// CreateAccountAssignment (two replicas that both read "absent" both
+// create) and a delete removes one, so Unassign deletes as many times as
+// the first read counted copies, and where that was more than one reads
+// once more: a copy still there (made meanwhile) is a retryable error. It
+// never deletes more than the copies counted.
 func (c *Client) Unassign(ctx context.Context, a Assignment) (string, error) {
 	in, err := c.instance()
 	if err != nil {
 		return "", err
 	}
-	if ok, err := c.IsAssigned(ctx, a); err != nil || !ok {
+	n, err := c.copies(ctx, a)
+	if err != nil || n == 0 {
 		return "", err
 	}
+	first := ""
+	for i := range n {
+		reqID, gone, err := c.unassignOnce(ctx, in, a)
+		if err != nil {
+			return "", err
+		}
+		if i == 0 {
+			first = reqID
+		}
+		if gone {
+			return first, nil
+		}
+	}
+	if n == 1 {
+		return first, nil
+	}
+	left, err := c.copies(ctx, a)
+	if err != nil {
+		return "", err
+	}
+	if left > 0 {
+		return "", &awsx.Transient{Err: fmt.Errorf("unassign %s: %d copies left after deleting %d", a, left, n)}
+	}
+	return first, nil
+}
+
+// unassignOnce makes one DeleteAccountAssignment (one copy, in moto) and
+// awaits it. gone is true when a failed or refused delete was settled by a
+// read that found no copy left: there is nothing more to delete.
+func (c *Client) unassignOnce(ctx context.Context, in *instance, a Assignment) (reqID string, gone bool, err error) {
 	out, err := c.admin.DeleteAccountAssignment(ctx, &ssoadmin.DeleteAccountAssignmentInput{
 		InstanceArn: &in.arn, PermissionSetArn: &a.PermissionSetARN, TargetId: &a.AccountID, TargetType: types.TargetTypeAwsAccount,
 		PrincipalType: types.PrincipalTypeUser, PrincipalId: &a.UserID})
@@ -92,17 +132,17 @@ func (c *Client) Unassign(ctx context.Context, a Assignment) (string, error) {
 	var nf *types.ResourceNotFoundException
 	switch {
 	case errors.As(err, &conflict):
-		return "", c.settled(ctx, a, false, &awsx.Transient{Err: fmt.Errorf("unassign %s: %w", a, err)})
+		return "", true, c.settled(ctx, a, false, &awsx.Transient{Err: fmt.Errorf("unassign %s: %w", a, err)})
 	case errors.As(err, &nf):
-		return "", c.settled(ctx, a, false, fmt.Errorf("unassign %s: %w", a, err))
+		return "", true, c.settled(ctx, a, false, fmt.Errorf("unassign %s: %w", a, err))
 	case err != nil:
-		return "", fmt.Errorf("unassign %s: %w", a, err)
+		return "", false, fmt.Errorf("unassign %s: %w", a, err)
 	}
 	st := out.AccountAssignmentDeletionStatus
-	reqID := aws.ToString(st.RequestId)
-	err = c.await(ctx, "unassign "+a.String(), reqID, statusOf(st), func(ctx context.Context) (status, error) {
+	asyncID := aws.ToString(st.RequestId)
+	err = c.await(ctx, "unassign "+a.String(), asyncID, statusOf(st), func(ctx context.Context) (status, error) {
 		out, err := c.admin.DescribeAccountAssignmentDeletionStatus(ctx, &ssoadmin.DescribeAccountAssignmentDeletionStatusInput{
-			InstanceArn: &in.arn, AccountAssignmentDeletionRequestId: &reqID})
+			InstanceArn: &in.arn, AccountAssignmentDeletionRequestId: &asyncID})
 		if err != nil {
 			return status{}, err
 		}
@@ -110,12 +150,12 @@ func (c *Client) Unassign(ctx context.Context, a Assignment) (string, error) {
 	})
 	var failed *FailedError
 	if errors.As(err, &failed) {
-		return "", c.settled(ctx, a, false, err)
+		return "", true, c.settled(ctx, a, false, err)
 	}
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return requestID(awsx.RequestID(out.ResultMetadata), reqID), nil
+	return requestID(awsx.RequestID(out.ResultMetadata), asyncID), false, nil
 }
 
 // settled decides a write that did not go through by reading again: nil

@@ -16,6 +16,7 @@
 // Every write reads first. AWS is idempotent about most of them, but moto
 // 5.2.1, which the integration tests and the dev stack run against, is not:
 // it stores a second copy of an existing assignment or membership (and a
-// delete removes one copy). validate.go and each method name the moto
-// quirks they work around, so that iamjit runs unchanged against plain moto.
+// delete removes one copy), so removals delete every copy. validate.go and
+// each method name the moto quirks they work around, so that iamjit runs
+// unchanged against plain moto.
 package identitycenter

@@ -65,8 +65,11 @@ func (c *Client) AddToGroup(ctx context.Context, groupID, userID string) (string
 }
 
 // RemoveFromGroup ends the user's membership of the group: every copy of it
-// (moto 5.2.1 may hold several; AWS one). Not a member is success with "";
-// otherwise the last delete's request id.
+// (moto 5.2.1 may hold several; AWS one), each deleted by its own membership
+// id, so the copies the read found are exactly the deletes made. Not a
+// member is success with ""; otherwise the first delete's request id, as
+// Unassign. A copy already gone (ResourceNotFoundException) was deleted
+// meanwhile.
 func (c *Client) RemoveFromGroup(ctx context.Context, groupID, userID string) (string, error) {
 	in, err := c.instance()
 	if err != nil {
@@ -86,7 +89,9 @@ func (c *Client) RemoveFromGroup(ctx context.Context, groupID, userID string) (s
 		if err != nil {
 			return "", fmt.Errorf("remove user %s from group %s (membership %s): %w", userID, groupID, id, err)
 		}
-		reqID = awsx.RequestID(out.ResultMetadata)
+		if reqID == "" {
+			reqID = awsx.RequestID(out.ResultMetadata)
+		}
 	}
 	return reqID, nil
 }

@@ -202,18 +202,24 @@ func TestMotoAssignments(t *testing.T) {
 		if n := m.copies(t, psARN, bob); n != 2 {
 			t.Errorf("%d copies after two raw creates, want 2 (quirk)", n)
 		}
-		// The adapter lists each user once; one Unassign removes one copy.
+		// The adapter lists each user once; one Unassign removes both
+		// copies, one DeleteAccountAssignment each.
 		if users, err := m.c.AssignedUsers(ctx, psARN, motoserver.AccountID); err != nil || !slices.Equal(users, []string{bob}) {
 			t.Errorf("AssignedUsers = %v, %v", users, err)
 		}
 		b := identitycenter.Assignment{PermissionSetARN: psARN, AccountID: motoserver.AccountID, UserID: bob}
-		for range 2 {
-			if _, err := m.c.Unassign(ctx, b); err != nil {
-				t.Fatal(err)
-			}
+		deletes := m.ssoCalls("DeleteAccountAssignment")
+		if id, err := m.c.Unassign(ctx, b); err != nil || id == "" {
+			t.Fatalf("Unassign over two copies = %q, %v", id, err)
 		}
 		if n := m.copies(t, psARN, bob); n != 0 {
-			t.Errorf("%d copies left after two Unassigns", n)
+			t.Errorf("%d copies left after one Unassign", n)
+		}
+		if d := m.ssoCalls("DeleteAccountAssignment") - deletes; d != 2 {
+			t.Errorf("%d deletes for two copies, want 2", d)
+		}
+		if ok, err := m.c.IsAssigned(ctx, b); err != nil || ok {
+			t.Errorf("IsAssigned after one Unassign = %v, %v", ok, err)
 		}
 		_, err := m.sso.DeleteAccountAssignment(ctx, &ssoadmin.DeleteAccountAssignmentInput{InstanceArn: &m.inst, PermissionSetArn: &psARN,
 			TargetId: aws.String(motoserver.AccountID), TargetType: types.TargetTypeAwsAccount, PrincipalType: types.PrincipalTypeUser, PrincipalId: &bob})

@@ -287,6 +287,73 @@ func (p principalNotFound) ListAccountAssignmentsForPrincipal(context.Context, *
 	return nil, &types.ResourceNotFoundException{Message: aws.String("principal not found")}
 }
 
+func TestUnassignEveryCopy(t *testing.T) {
+	t.Run("one copy (AWS): one read, one delete", func(t *testing.T) {
+		admin := newFakeAdmin()
+		admin.set(userID, 1)
+		c, _ := fixture(t, admin, &fakeStore{})
+		if id, err := c.Unassign(context.Background(), asg); err != nil || id != "delete-1" {
+			t.Fatalf("Unassign = %q, %v", id, err)
+		}
+		if d, r := admin.count("DeleteAccountAssignment"), admin.count("ListAccountAssignmentsForPrincipal"); d != 1 || r != 1 || admin.held(userID) != 0 {
+			t.Errorf("%d deletes, %d reads, %d copies left; want 1, 1, 0", d, r, admin.held(userID))
+		}
+	})
+	t.Run("two copies (moto): both deleted, the first's request id", func(t *testing.T) {
+		admin := newFakeAdmin()
+		admin.set(userID, 2)
+		c, _ := fixture(t, admin, &fakeStore{})
+		if id, err := c.Unassign(context.Background(), asg); err != nil || id != "delete-1" {
+			t.Fatalf("Unassign = %q, %v; want the first delete's request id", id, err)
+		}
+		if d := admin.count("DeleteAccountAssignment"); d != 2 || admin.held(userID) != 0 {
+			t.Errorf("%d deletes, %d copies left; want 2, 0", d, admin.held(userID))
+		}
+		// The count, then one read that finds none.
+		if r := admin.count("ListAccountAssignmentsForPrincipal"); r != 2+1 {
+			t.Errorf("%d reads, want 3 (two copies a page each, then none)", r)
+		}
+		if slices.Contains(admin.calls, "ListAccountAssignments") {
+			t.Error("read the permission set's every assignment")
+		}
+	})
+	t.Run("copies that keep coming back: bounded, retryable", func(t *testing.T) {
+		admin := newFakeAdmin()
+		admin.set(userID, 2)
+		c, _ := fixture(t, regrowing{admin}, &fakeStore{})
+		_, err := c.Unassign(context.Background(), asg)
+		if !awsx.Retryable(err) || !strings.Contains(err.Error(), "copies left") {
+			t.Fatalf("err %v, want a retryable error saying copies are left", err)
+		}
+		if d := admin.count("DeleteAccountAssignment"); d != 2 {
+			t.Errorf("%d deletes, want 2: never more than the copies counted", d)
+		}
+	})
+	t.Run("a failed delete with copies left fails", func(t *testing.T) {
+		admin := newFakeAdmin()
+		admin.set(userID, 2)
+		admin.deletion = []reply{{status: types.StatusValuesFailed, reason: "boom"}}
+		c, _ := fixture(t, admin, &fakeStore{})
+		var failed *identitycenter.FailedError
+		if _, err := c.Unassign(context.Background(), asg); !errors.As(err, &failed) {
+			t.Fatalf("err %v, want the FailedError", err)
+		}
+		if d := admin.count("DeleteAccountAssignment"); d != 1 {
+			t.Errorf("%d deletes after a failure, want 1", d)
+		}
+	})
+}
+
+// regrowing is SSO Admin where a copy comes back after each delete (as
+// another writer creating it again).
+type regrowing struct{ *fakeAdmin }
+
+func (r regrowing) DeleteAccountAssignment(ctx context.Context, in *ssoadmin.DeleteAccountAssignmentInput, opts ...func(*ssoadmin.Options)) (*ssoadmin.DeleteAccountAssignmentOutput, error) {
+	out, err := r.fakeAdmin.DeleteAccountAssignment(ctx, in, opts...)
+	r.add(*in.PrincipalId, 1)
+	return out, err
+}
+
 // notFoundThatDeletes is a ResourceNotFoundException for an assignment
 // someone else deleted between the read and the delete.
 type notFoundThatDeletes struct{ f *fakeAdmin }
@@ -357,6 +424,19 @@ func TestGroupMembershipWrites(t *testing.T) {
 		c, _ := fixture(t, newFakeAdmin(), store)
 		if id, err := c.RemoveFromGroup(context.Background(), groupID, userID); err != nil || id != "" || store.count("DeleteGroupMembership") != 1 {
 			t.Fatalf("RemoveFromGroup = %q, %v after %v", id, err, store.calls)
+		}
+	})
+	t.Run("every copy deleted, the first's request id", func(t *testing.T) {
+		copy2 := member
+		copy2.MembershipId = aws.String("m-2")
+		other := istypes.GroupMembership{GroupId: aws.String("other-group"), MemberId: member.MemberId, MembershipId: aws.String("m-3")}
+		store := &fakeStore{memberships: []istypes.GroupMembership{member, copy2, other}}
+		c, _ := fixture(t, newFakeAdmin(), store)
+		if id, err := c.RemoveFromGroup(context.Background(), groupID, userID); err != nil || id != "req-m-1" {
+			t.Fatalf("RemoveFromGroup = %q, %v; want the first delete's request id", id, err)
+		}
+		if n := store.count("DeleteGroupMembership"); n != 2 || len(store.memberships) != 1 || *store.memberships[0].MembershipId != "m-3" {
+			t.Errorf("%d deletes, left %v; want 2, only the other group's", n, store.memberships)
 		}
 	})
 	t.Run("not a member: nothing deleted", func(t *testing.T) {
