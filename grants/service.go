@@ -447,7 +447,7 @@ func (s *Service) resolveSSO(ctx context.Context, req events.Request) (Key, stri
 		// does for an IAM group's.
 		reject := func(msg string) *Rejection {
 			rej := reject(events.CodeTargetNotAllowed, msg)
-			if isAccountID(req.AccountID) {
+			if events.IsAccountID(req.AccountID) {
 				rej.Account = req.AccountID
 			}
 			return rej
@@ -679,19 +679,6 @@ func groupName(s string) string {
 		return ""
 	}
 	return name
-}
-
-// isAccountID: twelve digits.
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func arnAccount(arn string) string {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/iamjit/iamjit/events"
 )
 
 // Role is what the revoker needs to know about one IAM role.
@@ -241,7 +243,7 @@ func ForeignRoles(docs []string, managed func(account string) bool) []string {
 			}
 			for _, p := range st.Resource {
 				parts := strings.SplitN(p, ":", 6)
-				if len(parts) < 6 || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") || !isAccountID(parts[4]) || managed(parts[4]) {
+				if len(parts) < 6 || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") || !events.IsAccountID(parts[4]) || managed(parts[4]) {
 					continue
 				}
 				if !slices.Contains(out, p) {
@@ -251,10 +253,6 @@ func ForeignRoles(docs []string, managed func(account string) bool) []string {
 		}
 	}
 	return out
-}
-
-func isAccountID(s string) bool {
-	return len(s) == 12 && strings.Trim(s, "0123456789") == ""
 }
 
 // Trusts reports whether the trust policy lets sessions of the role

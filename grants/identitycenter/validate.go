@@ -4,7 +4,7 @@ import "regexp"
 
 // The validators accept what AWS documents and what moto 5.2.1 writes, so
 // that configuration checked at start-up passes against both. Account ids
-// are internal/config's IsAccountID (12 digits in AWS and moto alike); it is
+// are events.IsAccountID (12 digits in AWS and moto alike); it is
 // not repeated here so that config stays free to import this package.
 
 // IsInstanceARN reports whether s is an Identity Center instance ARN:

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/iamjit/iamjit/events"
 )
 
 // Chain is one member account's role chain, an entry of IAMJIT_ACCOUNTS:
@@ -28,11 +28,6 @@ type Chain struct {
 	// receives a backstop schedule's removal that kept failing.
 	BackstopDLQARN string `json:"backstop_dlq_arn,omitempty"`
 }
-
-// IsAccountID reports whether s is an AWS account id: exactly 12 digits.
-func IsAccountID(s string) bool { return accountIDRE.MatchString(s) }
-
-var accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
 
 // parseAccounts reads IAMJIT_ACCOUNTS: inline JSON, or @PATH to a file of
 // it. Every problem names its entry; no message quotes an external id.
@@ -63,7 +58,7 @@ func parseAccounts(v string) (map[string]Chain, error) {
 			bad("want {\"connector_role_arn\", \"external_id\", \"iam_role_arn\"} and optionally \"backstop_role_arn\", \"backstop_dlq_arn\": %s", jsonProblem(err))
 			continue
 		}
-		if !IsAccountID(id) {
+		if !events.IsAccountID(id) {
 			bad("an account id is 12 digits")
 		}
 		for _, r := range []struct {

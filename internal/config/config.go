@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 
+	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants/identitycenter"
 	"github.com/iamjit/iamjit/sessions"
 )
@@ -359,7 +360,7 @@ func (s SSO) check(p *problems) {
 	if !identitycenter.IsInstanceARN(s.InstanceARN) {
 		p.add("IAMJIT_SSO_INSTANCE_ARN", "%q is not an Identity Center instance ARN (arn:aws:sso:::instance/ssoins-…)", s.InstanceARN)
 	}
-	if s.Account != "" && !IsAccountID(s.Account) {
+	if s.Account != "" && !events.IsAccountID(s.Account) {
 		p.add("IAMJIT_SSO_ACCOUNT", "%q is not a 12-digit account id", s.Account)
 	}
 	if s.Region != "" && !regionRE.MatchString(s.Region) {
@@ -372,7 +373,7 @@ func (s SSO) check(p *problems) {
 		what  string
 	}{
 		{"IAMJIT_SSO_PERMISSION_SETS", s.PermissionSets, identitycenter.IsPermissionSetARN, "a permission set ARN"},
-		{"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", s.AssignmentAccounts, IsAccountID, "a 12-digit account id"},
+		{"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS", s.AssignmentAccounts, events.IsAccountID, "a 12-digit account id"},
 		{"IAMJIT_SSO_GROUPS", s.Groups, identitycenter.IsGroupID, "an Identity Store group id"},
 	} {
 		for _, v := range c.list {

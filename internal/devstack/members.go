@@ -12,8 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-
-	"github.com/iamjit/iamjit/internal/config"
+	"github.com/iamjit/iamjit/events"
 )
 
 // MemberAccessRole is the role Create assumes in a member account to build
@@ -49,7 +48,7 @@ type Member struct {
 
 // CheckAccountID accepts an AWS account id: exactly 12 digits.
 func CheckAccountID(id string) error {
-	if !config.IsAccountID(id) {
+	if !events.IsAccountID(id) {
 		return fmt.Errorf("%w %q: an AWS account id is 12 digits", ErrMemberAccount, id)
 	}
 	return nil
