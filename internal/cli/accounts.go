@@ -40,9 +40,6 @@ func (a *app) connectAccounts(ctx context.Context, now func() time.Time) error {
 	}
 	members := []*grants.Account{}
 	for _, id := range slices.Sorted(maps.Keys(cfg.Accounts)) {
-		if id == home.ID {
-			return &exitError{code: 2, err: fmt.Errorf("IAMJIT_ACCOUNTS: entry %q is the home account", id)}
-		}
 		m, err := a.connect(ctx, id, cfg.Accounts[id], now)
 		if err != nil {
 			return err
@@ -58,6 +55,8 @@ func (a *app) connectAccounts(ctx context.Context, now func() time.Time) error {
 			return err
 		}
 	}
+	// NewAccounts refuses an entry that repeats the home account (config
+	// catches it earlier when IAMJIT_IAM_ROLE_ARN names the home account).
 	if a.accounts, err = grants.NewAccounts(home, members...); err != nil {
 		return &exitError{code: 2, err: err}
 	}
