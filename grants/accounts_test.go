@@ -202,3 +202,26 @@ func TestTombstoneNamesItsAccount(t *testing.T) {
 		t.Errorf("tombstone for a home group: %+v", r)
 	}
 }
+
+// NewAccounts is where a member repeating the home account or another
+// member is refused: the CLI has no check of its own.
+func TestNewAccountsRefusesRepeats(t *testing.T) {
+	for name, c := range map[string]struct {
+		members []*grants.Account
+		want    string
+	}{
+		"the home account":    {[]*grants.Account{{ID: home}}, `IAMJIT_ACCOUNTS: entry "123456789012" is the home account`},
+		"a member twice":      {[]*grants.Account{{ID: memberID}, {ID: memberID}}, `IAMJIT_ACCOUNTS: account "210987654321" twice`},
+		"a member with no id": {[]*grants.Account{{}}, "IAMJIT_ACCOUNTS: an entry has no account id"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := grants.NewAccounts(&grants.Account{ID: home}, c.members...)
+			if err == nil || err.Error() != c.want {
+				t.Fatalf("NewAccounts: %v, want %q", err, c.want)
+			}
+		})
+	}
+	if _, err := grants.NewAccounts(&grants.Account{ID: home}, &grants.Account{ID: memberID}); err != nil {
+		t.Fatalf("a distinct member: %v", err)
+	}
+}
