@@ -147,14 +147,7 @@ func (p *PermissionSets) sleep(ctx context.Context, d time.Duration) error {
 	if p.Sleep != nil {
 		return p.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return awsx.Sleep(ctx, d)
 }
 
 // AssignmentEnded denies the user's sessions of the permission set in the

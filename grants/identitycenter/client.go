@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 
 	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/internal/awsx"
 	"github.com/iamjit/iamjit/internal/ttlcache"
 )
 
@@ -107,7 +108,7 @@ func NewFromAPIs(admin AdminAPI, store StoreAPI, opts Options) *Client {
 		opts.Now = time.Now
 	}
 	if opts.Sleep == nil {
-		opts.Sleep = sleep
+		opts.Sleep = awsx.Sleep
 	}
 	if opts.Backoff == (Backoff{}) {
 		opts.Backoff = DefaultBackoff
@@ -118,18 +119,6 @@ func NewFromAPIs(admin AdminAPI, store StoreAPI, opts Options) *Client {
 	return &Client{admin: admin, store: store, now: opts.Now, sleep: opts.Sleep, backoff: opts.Backoff, ttl: opts.TTL, log: opts.Log,
 		users:    ttlcache.New[string, User](opts.TTL, maxCache, opts.Now),
 		permSets: ttlcache.New[string, PermissionSet](opts.TTL, maxCache, opts.Now)}
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Discover finds the instance among those the credentials can read

@@ -1,7 +1,6 @@
 package identitycenter
 
 import (
-	"context"
 	"testing"
 	"time"
 )
@@ -17,17 +16,5 @@ func TestParseDuration(t *testing.T) {
 		if got, err := parseDuration(in); err == nil {
 			t.Errorf("parseDuration(%q) = %s, want an error", in, got)
 		}
-	}
-}
-
-func TestSleepStopsWithTheContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	start := time.Now()
-	if err := sleep(ctx, time.Hour); err != context.Canceled || time.Since(start) > time.Second {
-		t.Fatalf("sleep on a cancelled context: %v after %s", err, time.Since(start))
-	}
-	if err := sleep(context.Background(), time.Millisecond); err != nil {
-		t.Fatal(err)
 	}
 }

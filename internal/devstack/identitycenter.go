@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
 	"github.com/aws/smithy-go"
+	"github.com/iamjit/iamjit/internal/awsx"
 )
 
 // SSOSessionDuration is the dev permission set's session duration. moto
@@ -282,7 +283,7 @@ func (s *ssoBuilder) assignment(ctx context.Context) error {
 		if wait > 5*time.Second {
 			return fmt.Errorf("assign %s to group %s: request %s still in progress", s.ic.PermissionSet, s.ic.GroupName, aws.ToString(st.RequestId))
 		}
-		if err := sleepCtx(ctx, wait); err != nil {
+		if err := awsx.Sleep(ctx, wait); err != nil {
 			return err
 		}
 		got, err := s.admin.DescribeAccountAssignmentCreationStatus(ctx, &ssoadmin.DescribeAccountAssignmentCreationStatusInput{
@@ -296,15 +297,4 @@ func (s *ssoBuilder) assignment(ctx context.Context) error {
 		return fmt.Errorf("assign %s to group %s: %s", s.ic.PermissionSet, s.ic.GroupName, aws.ToString(st.FailureReason))
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
