@@ -113,10 +113,17 @@ func (s *Service) Upcoming(ctx context.Context, horizon time.Duration, limit int
 }
 
 // warn publishes g's Access Expiring once: the store says which caller
-// sends it, and none is sent for a grant that has ended. A process that
-// dies between the two sends none (the grant still ends on time).
+// sends it, and none is sent for a grant that has ended, or whose expiry
+// has come (a timer that fires late on a starved process: Access Revoked
+// is next, a warning would arrive after it or say access ends in the past).
+// A process that dies between the two sends none (the grant still ends on
+// time).
 func (s *Service) warn(ctx context.Context, pub Publisher, g Grant) error {
-	ok, err := s.Store.MarkWarned(ctx, g.ID, s.Now().UTC())
+	now := s.Now().UTC()
+	if !now.Before(g.ExpiresAt) {
+		return nil
+	}
+	ok, err := s.Store.MarkWarned(ctx, g.ID, now)
 	if err != nil || !ok {
 		return err
 	}

@@ -261,3 +261,34 @@ func TestAccessExpiringOnceAcrossReplicas(t *testing.T) {
 		t.Errorf("warning %+v, want Access Expiring of %s with its fields", w, g.ID)
 	}
 }
+
+// A warning timer that fires at or after the grant's expiry (a starved
+// process) publishes nothing: the grant is ending, Access Revoked is next.
+func TestAccessExpiringNotAfterTheExpiry(t *testing.T) {
+	e := newEnv(t)
+	res := e.handle(t, escalate("s1", "r1", 30))
+	g, _ := e.store.GetGrant(context.Background(), res.GrantID)
+	pub := &fakePublisher{}
+	ctx, cancel := context.WithCancel(context.Background())
+	timers := grants.NewTimers(e.svc, pub, time.Hour, time.Hour, slog.New(slog.DiscardHandler))
+	timers.Warning = 10 * time.Minute
+	wait := timers.Start(ctx)
+	// Armed 20 ms before the warning is due; by the time it fires the
+	// clock has passed the expiry.
+	e.clock.Advance(g.ExpiresAt.Add(-10*time.Minute).Sub(e.clock.Now()) - 20*time.Millisecond)
+	timers.Expire(g)
+	e.clock.Advance(10*time.Minute + 20*time.Millisecond) // the expiry itself
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	wait()
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	for _, r := range pub.published {
+		if r.DetailType == events.AccessExpiring {
+			t.Fatalf("Access Expiring published after the expiry: %+v", r)
+		}
+	}
+	if e.store.warned[g.ID] {
+		t.Fatal("the grant was marked warned")
+	}
+}
