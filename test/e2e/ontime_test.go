@@ -56,25 +56,32 @@ func TestLateAddIsUndone(t *testing.T) {
 	})
 }
 
-// Access Expiring through the real binary (warning 4 s): published before expires_at,
+// Access Expiring through the real binary (warning 8 s): published before expires_at,
 // once, for a grant at least twice the warning long; none for a shorter
-// grant, none for one deescalated before its warning was due.
+// grant, none for one deescalated before its warning was due. Sequenced by
+// state, not by a loaded machine's speed: the ended grant is deescalated
+// (its Access Revoked seen) long before its warning would be due, and the
+// results are read once that moment has passed.
 func TestAccessExpiring(t *testing.T) {
 	t.Parallel()
 	e := e2eStack(t, "--prefix", "warn")
 	user, group := e.Vars["IAMJIT_DEV_USER"], e.Vars["IAMJIT_DEV_GROUP"]
-	e.startRun(t, "IAMJIT_EXPIRY_WARNING=4s")
+	const warning = 8 * time.Second
+	e.startRun(t, "IAMJIT_EXPIRY_WARNING="+warning.String())
 	// Each timestamped as it is sent: a loaded machine must not expire one
 	// before it is granted.
-	long := request{symID: "warn-long", run: "warn-1", target: "t-1", user: user, group: group, duration: 12}
-	short := request{symID: "warn-short", run: "warn-2", target: "t-2", user: user, group: group, duration: 7}
-	ended := request{symID: "warn-ended", run: "warn-3", target: "t-3", user: user, group: group, duration: 12}
-	for _, r := range []*request{&long, &short, &ended} {
+	ended := request{symID: "warn-ended", run: "warn-3", target: "t-3", user: user, group: group, duration: 40, at: time.Now()}
+	e.escalate(t, ended) // granted
+	e.deescalate(t, ended, "warn-ended-de")
+	long := request{symID: "warn-long", run: "warn-1", target: "t-1", user: user, group: group, duration: 24}
+	short := request{symID: "warn-short", run: "warn-2", target: "t-2", user: user, group: group, duration: 12}
+	for _, r := range []*request{&long, &short} {
 		r.at = time.Now()
 		e.escalate(t, *r)
 	}
-	e.deescalate(t, ended, "warn-ended-de")
 	e.WaitResult(t, "Access Revoked", long.symID) // its expiry: every warning was due before
+	// The ended grant's warning would have been due now.
+	time.Sleep(time.Until(ended.at.Add(40*time.Second - warning + 2*time.Second)))
 	e.DrainResults(t)
 	warnings := e.Results.Where(func(r testkit.Result) bool { return r.DetailType == "Access Expiring" })
 	if len(warnings) != 1 || warnings[0].Detail["grant_id"] != grantID(long) {
