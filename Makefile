@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/iamjit
 
-.PHONY: all build test soak vet fmt-check demo bench fuzz check-moto simulate-deps infra-e2e clean
+.PHONY: all build test test-race test-procs soak vet fmt-check demo bench fuzz check-moto simulate-deps infra-e2e clean
 
 all: build
 
@@ -34,31 +34,45 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-# The whole suite, race detector on, against a real moto_server the tests
-# start themselves on free ports. Fuzz targets run briefly: FUZZN inputs
-# each (a count, not a time: a time limit that expires while the fuzzer
-# minimises an input fails the run with "context deadline exceeded").
-# go test runs GOMAXPROCS packages at a time, in the order named: the long
-# ones (SLOW, each also in ./...) go first, the longest (tools/chaos) first
-# of all, so that none of them starts late with a slot idle. The chaos run
-# drives what load can starve (overlaps, reorders, a late add for the
-# read-back) until it is exercised, so it may run beside the others; its
-# plan is sized for two busy cores (tools/chaos loadSettings), and make
-# soak runs a longer one.
+# The whole suite against a real moto_server the tests start themselves on
+# free ports. Fuzz targets run briefly: FUZZN inputs each (a count, not a
+# time: a time limit that expires while the fuzzer minimises an input fails
+# the run with "context deadline exceeded").
+# Two go test runs side by side, each GOMAXPROCS packages at a time, the
+# long ones first so that none starts late with a slot idle:
+# - test-race: every package that runs iamjit's code in its own process,
+#   with the race detector;
+# - test-procs: the packages whose tests run the iamjit binary as separate
+#   processes (internal/testbin builds it without -race) and drive it from
+#   outside. -race there would instrument only the harness, at twice the
+#   CPU (tools/chaos: 108 CPU-s with it, 52 without); `make soak` runs the
+#   chaos harness under -race against race-built replicas.
+# The chaos run drives what load can starve (overlaps, reorders, a late add
+# for the read-back) until it is exercised, so it may run beside the others;
+# its plan is sized for two busy cores (tools/chaos loadSettings).
 FUZZN ?= 150000x
-SLOW  := ./tools/chaos ./infra ./test/e2e ./sessions ./internal/devstack ./internal/motoserver ./replay
+PROCS := ./tools/chaos ./test/e2e ./test/hostile
+SLOW  := ./infra ./sessions ./internal/devstack ./internal/motoserver ./replay
 test: check-moto simulate-deps fmt-check vet
-	$(GO) test -race -count=1 -timeout 12m $(SLOW) ./...
+	@$(MAKE) --no-print-directory -j2 test-race test-procs
 	$(MAKE) fuzz FUZZN=$(FUZZN)
 
-# The chaos run with a plan five times make test's, over a longer spread
-# (IAM and Identity Center targets, kills, faults; every invariant checked
-# at rest), alone: .ci/run runs it after make test. SOAK_EVENTS and
-# SOAK_SPREAD size it; CHAOS_SEED replays a run.
-SOAK_EVENTS ?= 240
-SOAK_SPREAD ?= 90s
+test-race:
+	$(GO) test -race -count=1 -timeout 12m $(SLOW) $$($(GO) list ./... | grep -v -e '/tools/chaos$$' -e '/test/e2e$$' -e '/test/hostile$$')
+
+test-procs:
+	$(GO) test -count=1 -timeout 12m $(PROCS)
+
+# The chaos run under the race detector, its replicas built with it too
+# (TESTBIN_RACE): a race in iamjit under faults and kills fails the run
+# (inv6). A plan twice make test's over twice the spread (IAM and Identity
+# Center targets, kills, faults; every invariant checked at rest), alone:
+# .ci/run runs it after make test. SOAK_EVENTS and SOAK_SPREAD size it;
+# CHAOS_SEED replays a run.
+SOAK_EVENTS ?= 96
+SOAK_SPREAD ?= 45s
 soak: check-moto
-	CHAOS_EVENTS=$(SOAK_EVENTS) CHAOS_SPREAD=$(SOAK_SPREAD) CHAOS_DEADLINE=300s \
+	TESTBIN_RACE=1 CHAOS_EVENTS=$(SOAK_EVENTS) CHAOS_SPREAD=$(SOAK_SPREAD) CHAOS_DEADLINE=300s \
 	  $(GO) test -race -count=1 -timeout 20m -run '^TestChaos$$' -v ./tools/chaos
 
 fuzz:

@@ -18,7 +18,9 @@ var build struct {
 }
 
 // Build compiles github.com/iamjit/iamjit once per test process and returns
-// the binary's path. The directory is left for the OS to clean: tests in one
+// the binary's path. With TESTBIN_RACE set (make soak) it is built with the
+// race detector: a race in a replica then prints "DATA RACE" to its log and
+// makes it exit 66. The directory is left for the OS to clean: tests in one
 // process share it.
 func Build(tb testing.TB) string {
 	tb.Helper()
@@ -29,7 +31,11 @@ func Build(tb testing.TB) string {
 			return
 		}
 		build.path = filepath.Join(dir, "iamjit")
-		out, err := exec.Command("go", "build", "-o", build.path, "github.com/iamjit/iamjit").CombinedOutput()
+		args := []string{"build", "-o", build.path}
+		if os.Getenv("TESTBIN_RACE") != "" {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, "github.com/iamjit/iamjit")...).CombinedOutput()
 		if err != nil {
 			build.err = fmt.Errorf("go build iamjit: %v\n%s", err, out)
 		}
