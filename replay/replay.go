@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,7 +85,7 @@ type Report struct {
 	DryRun  bool
 	Seen    int
 	Moved   int // sent to the target and deleted from the DLQ (dry run: would be)
-	Skipped int // did not match the filter, or beyond --max
+	Skipped int // did not match the filter, beyond --max, or came back (below)
 	Failed  int // not sent, or sent but not deleted (then it is in both queues)
 	Letters []Letter
 }
@@ -146,6 +147,10 @@ func (m *Mover) Run(ctx context.Context) (Report, error) {
 	}
 	rep := Report{DryRun: m.DryRun}
 	seen := map[string]bool{}
+	// The bodies this run moved: a letter that arrives with one of them
+	// came back (iamjit dead-lettered it again while the scan went on, as a
+	// new message); moving it again would loop until --max.
+	moved := map[[sha256.Size]byte]bool{}
 	hold := map[string]*held{} // message id -> letter kept invisible until the end
 	var runErr error
 	for empties := 0; empties < 2; {
@@ -182,7 +187,8 @@ func (m *Mover) Run(ctx context.Context) (Report, error) {
 			fresh++
 			rep.Seen++
 			budget := m.Max == 0 || rep.Moved+rep.Failed+len(batch) < m.Max
-			r.Match = budget && m.Filter.Match(r.Letter, m.Now())
+			back := moved[sha256.Sum256([]byte(r.body))]
+			r.Match = budget && !back && m.Filter.Match(r.Letter, m.Now())
 			rep.Letters = append(rep.Letters, r.Letter)
 			switch {
 			case !r.Match:
@@ -201,6 +207,9 @@ func (m *Mover) Run(ctx context.Context) (Report, error) {
 			empties = 0
 		}
 		if len(batch) > 0 {
+			for _, r := range batch {
+				moved[sha256.Sum256([]byte(r.body))] = true
+			}
 			failed, err := m.move(ctx, batch)
 			rep.Moved += len(batch) - len(failed)
 			rep.Failed += len(failed)

@@ -414,3 +414,30 @@ func TestAgeAndBar(t *testing.T) {
 		t.Fatalf("bar = %q, want %q", out.String(), want)
 	}
 }
+
+// A letter that comes back while the scan goes on (iamjit dead-lettered a
+// poison message again, as a new message) is left in the DLQ: moved once,
+// not again until --max.
+func TestLetterThatComesBackIsNotMovedAgain(t *testing.T) {
+	f := dlqOf(2, time.Minute, "poison")
+	m := newMover(f)
+	m.Max = 50
+	// The consumer, as fast as it can be: every replayed body is dead-
+	// lettered again under a new id before the next receive.
+	m.Progress = func(Report) {
+		for _, msg := range f.queues["q"] {
+			f.put("dlq", msg.body, f.now, reasons("poison"))
+		}
+		f.queues["q"] = nil
+	}
+	rep, err := m.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Moved != 2 || rep.Skipped != 2 || rep.Seen != 4 {
+		t.Fatalf("report = %s seen=%d, want each letter moved once and its return skipped", rep.Summary(), rep.Seen)
+	}
+	if len(f.queues["dlq"]) != 2 || f.visible("dlq") != 2 {
+		t.Fatalf("DLQ holds %d (%d visible), want the two returns, visible again", len(f.queues["dlq"]), f.visible("dlq"))
+	}
+}
