@@ -35,21 +35,29 @@ const (
 // k's active grants). A failure does not fail the request: access stays as
 // granted, iamjit's own expiry still ends it, the failure is counted and
 // logged, and the sweep's backstop check arms it again (CheckBackstops).
-func (s *Service) arm(ctx context.Context, acct *Account, k Key, expires time.Time) {
+func (s *Service) arm(ctx context.Context, acct *Account, k Key, expires time.Time, held []string) {
 	if acct.Backstop == nil {
 		return
 	}
-	op, err := s.armBackstop(ctx, acct, k, expires)
+	op, err := s.armBackstop(ctx, acct, k, expires, held)
 	s.observeBackstop(ctx, k, op, err)
 }
 
-func (s *Service) armBackstop(ctx context.Context, acct *Account, k Key, expires time.Time) (string, error) {
+// armBackstop arms k's backstop to expires, else to the latest expiry of
+// the grants converge read the item holding (held), else of those the
+// store holds now: the item is not read twice.
+func (s *Service) armBackstop(ctx context.Context, acct *Account, k Key, expires time.Time, held []string) (string, error) {
 	if expires.IsZero() {
-		latest, active, err := s.LatestExpiry(ctx, k)
+		var active bool
+		var err error
+		if held != nil {
+			expires, active, err = s.latestOf(ctx, k, held)
+		} else {
+			expires, active, err = s.LatestExpiry(ctx, k)
+		}
 		if err != nil || !active {
 			return "", err
 		}
-		expires = latest
 	}
 	return acct.Backstop.Arm(ctx, k, expires)
 }
@@ -80,8 +88,13 @@ func (s *Service) LatestExpiry(ctx context.Context, k Key) (time.Time, bool, err
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("read membership %s: %w", k, err)
 	}
+	return s.latestOf(ctx, k, m.GrantIDs)
+}
+
+// latestOf is the latest expiry of the active grants among ids, k's.
+func (s *Service) latestOf(ctx context.Context, k Key, ids []string) (time.Time, bool, error) {
 	var latest time.Time
-	for _, id := range m.GrantIDs {
+	for _, id := range ids {
 		g, err := s.Store.GetGrant(ctx, id)
 		if err != nil {
 			return time.Time{}, false, fmt.Errorf("read grant %s of %s: %w", id, k, err)

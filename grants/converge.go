@@ -47,13 +47,14 @@ func (s *Service) converge(ctx context.Context, k Key, c change) (bool, Sessions
 	}
 	members := acct.MembersOf(k.Kind)
 	token, want, grantID, dirty := c.token, c.want, c.grantID, false
+	var held []string // the grants the item held when converge read it
 	for range maxMembershipChanges {
 		if token == "" {
 			m, err := s.Store.Membership(ctx, k)
 			if err != nil {
 				return false, ended, fmt.Errorf("read membership %s: %w", k, err)
 			}
-			token, want, dirty = m.Token, len(m.GrantIDs) > 0, m.Dirty
+			token, want, dirty, held = m.Token, len(m.GrantIDs) > 0, m.Dirty, m.GrantIDs
 			if c.note != "" {
 				grantID = ""
 				if want {
@@ -68,11 +69,11 @@ func (s *Service) converge(ctx context.Context, k Key, c change) (bool, Sessions
 			if k.Kind != SSOGroup {
 				// Before the add: a schedule a killed replica left is moved
 				// before the membership it would end exists.
-				s.arm(ctx, acct, k, c.expires)
+				s.arm(ctx, acct, k, c.expires, held)
 			}
 			t.IAMRequestID, err = members.Add(ctx, k)
 			if err == nil && k.Kind == SSOGroup {
-				s.arm(ctx, acct, k, c.expires) // its removal names the membership id
+				s.arm(ctx, acct, k, c.expires, held) // its removal names the membership id
 			}
 		} else {
 			t.IAMRequestID, err = members.Remove(ctx, k)

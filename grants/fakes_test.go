@@ -47,7 +47,8 @@ type fakeStore struct {
 	rechecks map[grants.Key]string
 	warned   map[string]bool // grants whose Access Expiring was sent
 
-	dueCalls int
+	dueCalls        int
+	membershipReads int
 	// failDue, when set, is returned by Due (an unreadable index).
 	failDue error
 }
@@ -185,6 +186,7 @@ func (s *fakeStore) GetGrant(_ context.Context, id string) (grants.Grant, error)
 func (s *fakeStore) Membership(_ context.Context, k grants.Key) (grants.Membership, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.membershipReads++
 	return s.membershipLocked(k), nil
 }
 

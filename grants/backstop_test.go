@@ -1,0 +1,104 @@
+package grants_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iamjit/iamjit/grants"
+)
+
+// fakeBackstop records what the service asks of the backstop.
+type fakeBackstop struct {
+	mu      sync.Mutex
+	armed   map[grants.Key]time.Time // latest expiry each membership was armed to
+	arms    int
+	disarms int
+}
+
+func (b *fakeBackstop) Arm(_ context.Context, k grants.Key, expires time.Time) (string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.arms++
+	if expires.After(b.armed[k]) {
+		b.armed[k] = expires
+	}
+	return "created", nil
+}
+
+func (b *fakeBackstop) Ensure(ctx context.Context, k grants.Key, expires time.Time) (string, error) {
+	return b.Arm(ctx, k, expires)
+}
+
+func (b *fakeBackstop) Disarm(_ context.Context, k grants.Key) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.disarms++
+	delete(b.armed, k)
+	return nil
+}
+
+func withBackstop(e *env) *fakeBackstop {
+	b := &fakeBackstop{armed: map[grants.Key]time.Time{}}
+	e.svc.Accounts.Home().Backstop = b
+	return b
+}
+
+// A grant arms its membership's backstop to its expiry; an overlapping,
+// later one moves it; the end of the last deletes it.
+func TestBackstopFollowsTheMembership(t *testing.T) {
+	e := newEnv(t)
+	b := withBackstop(e)
+	first := e.handle(t, escalate("s1", "r1", 30))
+	g1, _ := e.store.GetGrant(context.Background(), first.GrantID)
+	k := g1.Key()
+	if got := b.armed[k]; !got.Equal(g1.ExpiresAt) {
+		t.Fatalf("armed to %s, want the grant's expiry %s", got, g1.ExpiresAt)
+	}
+	second := e.handle(t, escalate("s2", "r2", 50))
+	g2, _ := e.store.GetGrant(context.Background(), second.GrantID)
+	if got := b.armed[k]; !got.Equal(g2.ExpiresAt) {
+		t.Fatalf("armed to %s after the overlapping grant, want %s", got, g2.ExpiresAt)
+	}
+	e.handle(t, deescalate("d1", "r1"))
+	if b.disarms != 0 || !b.armed[k].Equal(g2.ExpiresAt) {
+		t.Fatalf("the first grant's end touched the backstop: disarms %d, armed %s", b.disarms, b.armed[k])
+	}
+	e.handle(t, deescalate("d2", "r2"))
+	if _, ok := b.armed[k]; ok || b.disarms != 1 {
+		t.Fatalf("after the last grant: armed %v, disarms %d; want deleted once", b.armed, b.disarms)
+	}
+}
+
+// A re-add by a caller that wrote nothing (reconcile) arms the backstop to
+// the latest expiry of the grants the membership item holds, from the one
+// read converge made of it: the item is not read again for the backstop.
+func TestBackstopOfAReaddReadsTheItemOnce(t *testing.T) {
+	e := newEnv(t)
+	b := withBackstop(e)
+	e.handle(t, escalate("s1", "r1", 30))
+	res := e.handle(t, escalate("s2", "r2", 50))
+	g, _ := e.store.GetGrant(context.Background(), res.GrantID)
+	k := g.Key()
+	if _, err := e.iam.RemoveUser(context.Background(), k.User, k.Group); err != nil { // drift
+		t.Fatal(err)
+	}
+	b.armed = map[grants.Key]time.Time{}
+	e.store.mu.Lock()
+	e.store.membershipReads = 0
+	e.store.mu.Unlock()
+	in, _, err := e.svc.Converge(context.Background(), k, "re-added", nil)
+	if err != nil || !in {
+		t.Fatalf("Converge = %v, %v; want the user back in", in, err)
+	}
+	if got := b.armed[k]; !got.Equal(g.ExpiresAt) {
+		t.Fatalf("armed to %s, want the latest expiry %s", got, g.ExpiresAt)
+	}
+	e.store.mu.Lock()
+	reads := e.store.membershipReads
+	e.store.mu.Unlock()
+	if reads != 1 {
+		t.Fatalf("the membership item was read %d times, want once", reads)
+	}
+}
