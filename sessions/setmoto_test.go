@@ -148,6 +148,7 @@ func statementSids(t *testing.T, doc string) []string {
 }
 
 func TestMotoAssignmentEndedWritesAndProvisions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	m := newMotoSets(t)
 	const theirs = `{"Version":"2012-10-17","Statement":[{"Sid":"Theirs","Effect":"Deny","Action":"s3:PutObject","Resource":"*"}]}`
@@ -222,6 +223,7 @@ func TestMotoAssignmentEndedWritesAndProvisions(t *testing.T) {
 }
 
 func TestMotoGroupMembershipEndedAndConcurrentReplicas(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	m := newMotoSets(t)
 	ro, admin := m.permissionSet(t, "ro", ""), m.permissionSet(t, "admin", "")
