@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
@@ -39,15 +40,15 @@ import (
 
 const (
 	// IAM users named by their email: the username identity strategy.
-	alice    = "alice@example.com"
-	bob      = "bob@example.com"
-	motoAcct = "arn:aws:iam::" + motoserver.AccountID + ":"
-	group    = "sym-ops"
-	table    = "grants"
+	alice = "alice@example.com"
+	bob   = "bob@example.com"
+	group = "sym-ops"
+	table = "grants"
 )
 
 type motoEnv struct {
 	srv   *motoserver.Server
+	acct  string // the moto account this env's clients act in
 	iam   *iam.Client
 	ddb   *dynamodb.Client
 	clk   *testclock.Clock
@@ -58,11 +59,29 @@ type motoEnv struct {
 	obs   *fakeObserver
 }
 
+// newMotoEnv is an env in an account of its own on the package's shared
+// moto: accounts share nothing in moto (IAM, DynamoDB), so tests that only
+// need a fresh account need not start a server each.
 func newMotoEnv(t *testing.T, mode string) *motoEnv {
 	t.Helper()
-	srv := motoserver.Start(t)
+	srv, acct := sharedAccount(t)
 	cfg := srv.AWSConfig(t)
-	e := &motoEnv{srv: srv, iam: iam.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond)), obs: &fakeObserver{}}
+	cfg.APIOptions = append(cfg.APIOptions, smithyhttp.SetHeaderValue(motoAccountHeader, acct))
+	return newMotoEnvOn(t, mode, srv, acct, cfg)
+}
+
+// newMotoEnvOwnServer is an env on a moto of its own, in its default
+// account: for a test that turns IAM access control on, which is
+// server-wide.
+func newMotoEnvOwnServer(t *testing.T, mode string) *motoEnv {
+	t.Helper()
+	srv := motoserver.Start(t)
+	return newMotoEnvOn(t, mode, srv, motoserver.AccountID, srv.AWSConfig(t))
+}
+
+func newMotoEnvOn(t *testing.T, mode string, srv *motoserver.Server, acct string, cfg aws.Config) *motoEnv {
+	t.Helper()
+	e := &motoEnv{srv: srv, acct: acct, iam: iam.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond)), obs: &fakeObserver{}}
 	ctx := context.Background()
 	if _, err := e.ddb.CreateTable(ctx, gdynamo.TableInput(table)); err != nil {
 		t.Fatal(err)
@@ -422,7 +441,7 @@ func TestBadInput(t *testing.T) {
 		b := e.role(t, "/jit/deep/", "b", false, 3600)
 		x := e.role(t, "/", "x", false, 3600)
 		y := e.role(t, "/sym/", "y", false, 3600)
-		for _, res := range [][]string{{"*"}, {motoAcct + "role/*"}} {
+		for _, res := range [][]string{{"*"}, {"arn:aws:iam::" + e.acct + ":role/*"}} {
 			e.allowAssume(t, "assume", res...)
 			e.clk.Advance(10 * time.Minute) // past the 5-minute cache
 			r, err := e.rev.MembershipEnded(ctx, "alice", group, e.clk.Now())
@@ -551,7 +570,7 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("a role the group allows may assume others: their sessions end too", func(t *testing.T) {
 		t.Parallel()
-		e := newMotoEnv(t, sessions.RevokeUser)
+		e := newMotoEnvOwnServer(t, sessions.RevokeUser) // it turns access control on
 		first := e.role(t, "/jit/", "first", true, 3600)
 		inline := e.role(t, "/jit/", "by-inline", true, 3600)
 		managed := e.role(t, "/jit/", "by-managed", false, 3600)
