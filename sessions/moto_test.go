@@ -412,7 +412,7 @@ func TestManyRevocationsStayBounded(t *testing.T) {
 			// size a statement measured at 90 s (names two characters
 			// longer than these: the margin below is larger than that).
 			if need := float64(liveThisStep) * (perStatement - 2); need <= sessions.InlineLimit {
-				t.Fatalf("premise: %d live users need about %.0f chars per user, which fits in %d; make more", liveThisStep, need, sessions.InlineLimit)
+				t.Fatalf("premise: per-user statements for %d live users take about %.0f chars, which fits in %d; make more", liveThisStep, need, sessions.InlineLimit)
 			}
 			if len(raw.Statement) != 1 || users != 0 || !sessions.Denies(doc, "anyone", ats[len(ats)-1]) {
 				t.Fatalf("30s: want one role-wide statement, got %s", doc)
