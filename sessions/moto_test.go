@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
@@ -39,15 +40,15 @@ import (
 
 const (
 	// IAM users named by their email: the username identity strategy.
-	alice    = "alice@example.com"
-	bob      = "bob@example.com"
-	motoAcct = "arn:aws:iam::" + motoserver.AccountID + ":"
-	group    = "sym-ops"
-	table    = "grants"
+	alice = "alice@example.com"
+	bob   = "bob@example.com"
+	group = "sym-ops"
+	table = "grants"
 )
 
 type motoEnv struct {
 	srv   *motoserver.Server
+	acct  string // the moto account this env's clients act in
 	iam   *iam.Client
 	ddb   *dynamodb.Client
 	clk   *testclock.Clock
@@ -58,11 +59,29 @@ type motoEnv struct {
 	obs   *fakeObserver
 }
 
+// newMotoEnv is an env in an account of its own on the package's shared
+// moto: accounts share nothing in moto (IAM, DynamoDB), so tests that only
+// need a fresh account need not start a server each.
 func newMotoEnv(t *testing.T, mode string) *motoEnv {
 	t.Helper()
-	srv := motoserver.Start(t)
+	srv, acct := sharedAccount(t)
 	cfg := srv.AWSConfig(t)
-	e := &motoEnv{srv: srv, iam: iam.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond)), obs: &fakeObserver{}}
+	cfg.APIOptions = append(cfg.APIOptions, smithyhttp.SetHeaderValue(motoAccountHeader, acct))
+	return newMotoEnvOn(t, mode, srv, acct, cfg)
+}
+
+// newMotoEnvOwnServer is an env on a moto of its own, in its default
+// account: for a test that turns IAM access control on, which is
+// server-wide.
+func newMotoEnvOwnServer(t *testing.T, mode string) *motoEnv {
+	t.Helper()
+	srv := motoserver.Start(t)
+	return newMotoEnvOn(t, mode, srv, motoserver.AccountID, srv.AWSConfig(t))
+}
+
+func newMotoEnvOn(t *testing.T, mode string, srv *motoserver.Server, acct string, cfg aws.Config) *motoEnv {
+	t.Helper()
+	e := &motoEnv{srv: srv, acct: acct, iam: iam.NewFromConfig(cfg), ddb: dynamodb.NewFromConfig(cfg), clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond)), obs: &fakeObserver{}}
 	ctx := context.Background()
 	if _, err := e.ddb.CreateTable(ctx, gdynamo.TableInput(table)); err != nil {
 		t.Fatal(err)
@@ -311,25 +330,33 @@ func TestOverlappingGrantsWriteNothingUntilTheLastEnds(t *testing.T) {
 	}
 }
 
-// 200 revocations on one role, an hour's MaxSessionDuration, the clock
-// moving 90 s each: the policy holds only the statements younger than an
-// hour and stays under IAM's limit; at 30 s each the users still live would
-// not fit, and one role-wide statement stands in for them.
-func TestTwoHundredRevocationsStayBounded(t *testing.T) {
+// Revocations on one role, an hour's MaxSessionDuration, the clock moving
+// 90 s each: the policy holds only the statements younger than an hour
+// (3600/90 + 1 = 41 of them) and stays under IAM's limit; then at 30 s
+// each the users still live would not fit, and one role-wide statement
+// stands in for them. Per-user statements cost about 212 characters here,
+// so 48 fit under sessions.InlineLimit and the 49th falls back: 60 per step
+// prunes 19 at 90 s and puts 60 (plus the 90 s users not yet aged out)
+// past the limit at 30 s. The test checks both premises itself.
+func TestManyRevocationsStayBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newMotoEnv(t, sessions.RevokeUser)
 	ro := e.role(t, "/jit/", "jit-ro", true, 3600)
 	e.allowAssume(t, "assume", ro)
+	const perStep = 60
+	var all []time.Time      // every revocation so far, both steps
+	var perStatement float64 // characters per per-user statement, measured at 90 s
 	for _, step := range []time.Duration{90 * time.Second, 30 * time.Second} {
 		var ats []time.Time
-		for i := range 200 {
+		for i := range perStep {
 			e.clk.Advance(step)
 			ats = append(ats, e.clk.Now())
 			if _, err := e.rev.MembershipEnded(ctx, fmt.Sprintf("user-%s-%03d", step, i), group, e.clk.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}
+		all = append(all, ats...)
 		doc := e.policy(t, "jit-ro")
 		if sessions.Size(doc) > sessions.InlineLimit {
 			t.Fatalf("policy is %d chars, over %d", sessions.Size(doc), sessions.InlineLimit)
@@ -356,10 +383,16 @@ func TestTwoHundredRevocationsStayBounded(t *testing.T) {
 				users += len(si)
 			}
 		}
-		live := 0
-		for _, at := range ats {
-			if sessions.Cutoff(at).Add(time.Hour).After(now) {
+		isLive := func(at time.Time) bool { return sessions.Cutoff(at).Add(time.Hour).After(now) }
+		live, liveThisStep := 0, 0
+		for _, at := range all {
+			if isLive(at) {
 				live++
+			}
+		}
+		for _, at := range ats {
+			if isLive(at) {
+				liveThisStep++
 			}
 		}
 		item, err := sdynamo.New(e.ddb, table, e.clk.Now).Get(ctx, ro)
@@ -367,20 +400,30 @@ func TestTwoHundredRevocationsStayBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		if step == 90*time.Second {
+			if live >= len(all) {
+				t.Fatalf("premise: all %d revocations are younger than an hour, nothing to prune; make more", len(all))
+			}
 			if users != live || len(raw.Statement) != live || len(item.Users) != live {
 				t.Fatalf("90s: %d users in %d statements, %d in the item; %d revocations are younger than an hour", users, len(raw.Statement), len(item.Users), live)
 			}
+			perStatement = float64(sessions.Size(doc)) / float64(users)
 		} else {
-			// The 90s users have all aged out; the 30s ones that are live
-			// do not fit per user.
+			// This step's live users alone would not fit per user, at the
+			// size a statement measured at 90 s (names two characters
+			// longer than these: the margin below is larger than that).
+			if need := float64(liveThisStep) * (perStatement - 2); need <= sessions.InlineLimit {
+				t.Fatalf("premise: per-user statements for %d live users take about %.0f chars, which fits in %d; make more", liveThisStep, need, sessions.InlineLimit)
+			}
 			if len(raw.Statement) != 1 || users != 0 || !sessions.Denies(doc, "anyone", ats[len(ats)-1]) {
 				t.Fatalf("30s: want one role-wide statement, got %s", doc)
 			}
+			// The item keeps every live entry, the 90 s users not yet aged
+			// out too; the older ones are pruned.
 			if len(item.Users) != live {
 				t.Fatalf("30s: item keeps %d entries, want %d", len(item.Users), live)
 			}
 		}
-		t.Logf("every %s: %d revocations, %d younger than MaxSessionDuration, policy %d chars in %d statements (limit %d)",
+		t.Logf("every %s: %d revocations, %d of all younger than MaxSessionDuration, policy %d chars in %d statements (limit %d)",
 			step, len(ats), live, sessions.Size(doc), len(raw.Statement), sessions.InlineLimit)
 	}
 }
@@ -392,12 +435,13 @@ func TestBadInput(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("sts:AssumeRole on * and role/*", func(t *testing.T) {
+		t.Parallel()
 		e := newMotoEnv(t, sessions.RevokeUser)
 		a := e.role(t, "/jit/", "a", true, 3600)
 		b := e.role(t, "/jit/deep/", "b", false, 3600)
 		x := e.role(t, "/", "x", false, 3600)
 		y := e.role(t, "/sym/", "y", false, 3600)
-		for _, res := range [][]string{{"*"}, {motoAcct + "role/*"}} {
+		for _, res := range [][]string{{"*"}, {"arn:aws:iam::" + e.acct + ":role/*"}} {
 			e.allowAssume(t, "assume", res...)
 			e.clk.Advance(10 * time.Minute) // past the 5-minute cache
 			r, err := e.rev.MembershipEnded(ctx, "alice", group, e.clk.Now())
@@ -418,7 +462,8 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 
-	t.Run("near the inline limit: role-wide fallback, then nothing", func(t *testing.T) {
+	t.Run("near the inline limit: role-wide fallback", func(t *testing.T) {
+		t.Parallel()
 		e := newMotoEnv(t, sessions.RevokeUser)
 		full := e.role(t, "/jit/", "full", true, 3600)
 		e.allowAssume(t, "assume", full)
@@ -435,11 +480,14 @@ func TestBadInput(t *testing.T) {
 		if strings.Contains(doc, "SourceIdentity") || !sessions.Denies(doc, "alice", e.clk.Now().Add(-2*time.Second)) || !sessions.Denies(doc, "bob", e.clk.Now()) {
 			t.Fatalf("want the role-wide fallback, got %s", doc)
 		}
-		// No room even for that: report, count, never touch the other policy.
+	})
+
+	t.Run("no room even for the role-wide statement: report, count, never touch the other policy", func(t *testing.T) {
+		t.Parallel()
 		e2 := newMotoEnv(t, sessions.RevokeUser)
 		stuffed := e2.role(t, "/jit/", "stuffed", true, 3600)
 		e2.allowAssume(t, "assume", stuffed)
-		other = bigPolicy(sessions.InlineLimit - 40)
+		other := bigPolicy(sessions.InlineLimit - 40)
 		e2.must(t)(e2.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("stuffed"), PolicyName: aws.String("team"), PolicyDocument: &other}))
 		r, err := e2.rev.MembershipEnded(ctx, "alice", group, e2.clk.Now())
 		if err != nil {
@@ -461,6 +509,7 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("role deleted between lookup and write", func(t *testing.T) {
+		t.Parallel()
 		e := newMotoEnv(t, sessions.RevokeUser)
 		gone := e.role(t, "/jit/", "gone", true, 3600)
 		e.allowAssume(t, "assume", gone)
@@ -489,6 +538,7 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("a group with no assumable role", func(t *testing.T) {
+		t.Parallel()
 		e := newMotoEnv(t, sessions.RevokeUser)
 		e.role(t, "/jit/", "unrelated", true, 3600)
 		e.must(t)(e.iam.PutGroupPolicy(ctx, &iam.PutGroupPolicyInput{GroupName: aws.String(group), PolicyName: aws.String("s3"),
@@ -503,6 +553,7 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("attached managed policy", func(t *testing.T) {
+		t.Parallel()
 		e := newMotoEnv(t, sessions.RevokeUser)
 		m := e.role(t, "/jit/", "managed", true, 3600)
 		doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"` + m + `"}]}`
@@ -518,7 +569,8 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("a role the group allows may assume others: their sessions end too", func(t *testing.T) {
-		e := newMotoEnv(t, sessions.RevokeUser)
+		t.Parallel()
+		e := newMotoEnvOwnServer(t, sessions.RevokeUser) // it turns access control on
 		first := e.role(t, "/jit/", "first", true, 3600)
 		inline := e.role(t, "/jit/", "by-inline", true, 3600)
 		managed := e.role(t, "/jit/", "by-managed", false, 3600)

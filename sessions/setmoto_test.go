@@ -27,11 +27,11 @@ import (
 	istypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	gdynamo "github.com/iamjit/iamjit/grants/dynamo"
 	"github.com/iamjit/iamjit/grants/identitycenter"
 	"github.com/iamjit/iamjit/internal/awsx"
-	"github.com/iamjit/iamjit/internal/motoserver"
 	"github.com/iamjit/iamjit/internal/testclock"
 	"github.com/iamjit/iamjit/sessions"
 	sdynamo "github.com/iamjit/iamjit/sessions/dynamo"
@@ -39,6 +39,7 @@ import (
 )
 
 type motoSets struct {
+	acct    string // the moto account it acts in, where moto provisions whatever the target
 	sso     *ssoadmin.Client
 	ids     *identitystore.Client
 	inst    string
@@ -52,9 +53,10 @@ type motoSets struct {
 func newMotoSets(t *testing.T) *motoSets {
 	t.Helper()
 	ctx := context.Background()
-	srv := motoserver.Start(t)
+	srv, acct := sharedAccount(t)
 	cfg := srv.AWSConfig(t)
-	m := &motoSets{sso: ssoadmin.NewFromConfig(cfg), ids: identitystore.NewFromConfig(cfg), counter: awsx.NewCounter(),
+	cfg.APIOptions = append(cfg.APIOptions, smithyhttp.SetHeaderValue(motoAccountHeader, acct))
+	m := &motoSets{acct: acct, sso: ssoadmin.NewFromConfig(cfg), ids: identitystore.NewFromConfig(cfg), counter: awsx.NewCounter(),
 		clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond))}
 	ddb := dynamodb.NewFromConfig(cfg)
 	if _, err := ddb.CreateTable(ctx, gdynamo.TableInput(table)); err != nil {
@@ -128,7 +130,7 @@ func (m *motoSets) user(t *testing.T, name string) string {
 func (m *motoSets) assign(t *testing.T, ps string, typ ssotypes.PrincipalType, id string) {
 	t.Helper()
 	if _, err := m.sso.CreateAccountAssignment(context.Background(), &ssoadmin.CreateAccountAssignmentInput{InstanceArn: &m.inst, PermissionSetArn: &ps,
-		TargetId: aws.String(motoserver.AccountID), TargetType: ssotypes.TargetTypeAwsAccount, PrincipalType: typ, PrincipalId: &id}); err != nil {
+		TargetId: aws.String(m.acct), TargetType: ssotypes.TargetTypeAwsAccount, PrincipalType: typ, PrincipalId: &id}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -148,6 +150,7 @@ func statementSids(t *testing.T, doc string) []string {
 }
 
 func TestMotoAssignmentEndedWritesAndProvisions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	m := newMotoSets(t)
 	const theirs = `{"Version":"2012-10-17","Statement":[{"Sid":"Theirs","Effect":"Deny","Action":"s3:PutObject","Resource":"*"}]}`
@@ -157,23 +160,23 @@ func TestMotoAssignmentEndedWritesAndProvisions(t *testing.T) {
 	p := m.newP()
 
 	ended := m.clk.Now()
-	res, err := p.AssignmentEnded(ctx, alice, ps, motoserver.AccountID, ended)
+	res, err := p.AssignmentEnded(ctx, alice, ps, m.acct, ended)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{sessions.SetTarget(ps, motoserver.AccountID)}; !slices.Equal(res.Revoked, want) {
+	if want := []string{sessions.SetTarget(ps, m.acct)}; !slices.Equal(res.Revoked, want) {
 		t.Fatalf("revoked %v, want %v (%+v)", res.Revoked, want, res)
 	}
 	doc := m.inline(t, ps)
 	sids := statementSids(t, doc)
-	if len(sids) != 2 || sids[0] != "Theirs" || !sessions.DeniesIn(doc, alice, motoserver.AccountID, ended) || sessions.DeniesIn(doc, bob, motoserver.AccountID, ended) {
+	if len(sids) != 2 || sids[0] != "Theirs" || !sessions.DeniesIn(doc, alice, m.acct, ended) || sessions.DeniesIn(doc, bob, m.acct, ended) {
 		t.Fatalf("inline policy in moto: %s", doc)
 	}
 	if m.calls("PutInlinePolicyToPermissionSet") != 1 || m.calls("ProvisionPermissionSet") != 1 {
 		t.Fatalf("calls: %+v", m.counter.Snapshot())
 	}
 	prov, err := m.sso.ListAccountsForProvisionedPermissionSet(ctx, &ssoadmin.ListAccountsForProvisionedPermissionSetInput{InstanceArn: &m.inst, PermissionSetArn: &ps})
-	if err != nil || !slices.Contains(prov.AccountIds, motoserver.AccountID) {
+	if err != nil || !slices.Contains(prov.AccountIds, m.acct) {
 		t.Fatalf("provisioned to %v, %v", prov, err)
 	}
 	if st, err := m.items.GetSet(ctx, ps); err != nil || st.Dirty || len(st.Pending) != 0 || len(st.Entries) != 1 {
@@ -187,9 +190,9 @@ func TestMotoAssignmentEndedWritesAndProvisions(t *testing.T) {
 	// What moto holds, evaluated.
 	const perms = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"*"}]}`
 	got := simulate(t, []simCase{
-		ssoSession("alice before", alice, motoserver.AccountID, ended.Add(-time.Minute), "s3:GetObject", perms, doc),
-		ssoSession("alice after", alice, motoserver.AccountID, ended.Add(2*time.Second), "s3:GetObject", perms, doc),
-		ssoSession("bob before", bob, motoserver.AccountID, ended.Add(-time.Minute), "s3:GetObject", perms, doc),
+		ssoSession("alice before", alice, m.acct, ended.Add(-time.Minute), "s3:GetObject", perms, doc),
+		ssoSession("alice after", alice, m.acct, ended.Add(2*time.Second), "s3:GetObject", perms, doc),
+		ssoSession("bob before", bob, m.acct, ended.Add(-time.Minute), "s3:GetObject", perms, doc),
 	})
 	for k, v := range map[string]string{"alice before": "ExplicitlyDenied", "alice after": "Allowed", "bob before": "Allowed"} {
 		if got[k] != v {
@@ -203,10 +206,10 @@ func TestMotoAssignmentEndedWritesAndProvisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	miss, err := p.Check(ctx, true)
-	if err != nil || len(miss) != 1 || miss[0].User != alice || miss[0].Account != motoserver.AccountID || !miss[0].Restored {
+	if err != nil || len(miss) != 1 || miss[0].User != alice || miss[0].Account != m.acct || !miss[0].Restored {
 		t.Fatalf("check: %+v %v", miss, err)
 	}
-	if !sessions.DeniesIn(m.inline(t, ps), alice, motoserver.AccountID, ended) || m.calls("ProvisionPermissionSet") != 2 {
+	if !sessions.DeniesIn(m.inline(t, ps), alice, m.acct, ended) || m.calls("ProvisionPermissionSet") != 2 {
 		t.Fatalf("enforce: %s, %d provisions", m.inline(t, ps), m.calls("ProvisionPermissionSet"))
 	}
 
@@ -222,6 +225,7 @@ func TestMotoAssignmentEndedWritesAndProvisions(t *testing.T) {
 }
 
 func TestMotoGroupMembershipEndedAndConcurrentReplicas(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	m := newMotoSets(t)
 	ro, admin := m.permissionSet(t, "ro", ""), m.permissionSet(t, "admin", "")
@@ -239,13 +243,13 @@ func TestMotoGroupMembershipEndedAndConcurrentReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{sessions.SetTarget(ro, motoserver.AccountID), sessions.SetTarget(admin, motoserver.AccountID)}
+	want := []string{sessions.SetTarget(ro, m.acct), sessions.SetTarget(admin, m.acct)}
 	slices.Sort(want)
 	if !slices.Equal(res.Revoked, want) {
 		t.Fatalf("revoked %v, want %v", res.Revoked, want)
 	}
 	for _, ps := range []string{ro, admin} {
-		if !sessions.DeniesIn(m.inline(t, ps), alice, motoserver.AccountID, ended) {
+		if !sessions.DeniesIn(m.inline(t, ps), alice, m.acct, ended) {
 			t.Fatalf("%s: %s", ps, m.inline(t, ps))
 		}
 	}
@@ -258,7 +262,7 @@ func TestMotoGroupMembershipEndedAndConcurrentReplicas(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, errs[i] = m.newP().AssignmentEnded(ctx, fmt.Sprintf("user-%d", i), ro, motoserver.AccountID, ended.Add(time.Duration(i)*time.Second))
+			_, errs[i] = m.newP().AssignmentEnded(ctx, fmt.Sprintf("user-%d", i), ro, m.acct, ended.Add(time.Duration(i)*time.Second))
 		})
 	}
 	wg.Wait()
@@ -269,7 +273,7 @@ func TestMotoGroupMembershipEndedAndConcurrentReplicas(t *testing.T) {
 	}
 	doc := m.inline(t, ro)
 	for i := range n {
-		if !sessions.DeniesIn(doc, fmt.Sprintf("user-%d", i), motoserver.AccountID, ended.Add(time.Duration(i)*time.Second)) {
+		if !sessions.DeniesIn(doc, fmt.Sprintf("user-%d", i), m.acct, ended.Add(time.Duration(i)*time.Second)) {
 			t.Fatalf("user-%d lost: %s", i, doc)
 		}
 	}

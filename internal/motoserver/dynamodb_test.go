@@ -28,9 +28,9 @@ import (
 	"github.com/iamjit/iamjit/internal/motoserver"
 )
 
-func newTable(tb testing.TB, s *motoserver.Server) *dynamodb.Client {
+func newTable(tb testing.TB, cfg aws.Config) *dynamodb.Client {
 	tb.Helper()
-	db := dynamodb.NewFromConfig(s.AWSConfig(tb))
+	db := dynamodb.NewFromConfig(cfg)
 	_, err := db.CreateTable(context.Background(), &dynamodb.CreateTableInput{
 		TableName:            aws.String("t"),
 		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS}},
@@ -102,8 +102,8 @@ func ownerOf(it map[string]types.AttributeValue) string {
 // with ConditionalCheckFailed on that item, seeing the winner's copy.
 func TestConcurrentConditionalTransactionsOneWins(t *testing.T) {
 	t.Parallel()
-	s := motoserver.Start(t)
-	db := newTable(t, s)
+	_, cfg, _ := sharedAccount(t)
+	db := newTable(t, cfg)
 	seed(t, db, 2000) // plain moto's per-transaction table copy widens the race
 	const n = 16
 
@@ -185,8 +185,8 @@ func TestConcurrentConditionalTransactionsOneWins(t *testing.T) {
 // A thousand concurrent ADDs to one counter end at exactly a thousand.
 func TestConcurrentAddsAreNotLost(t *testing.T) {
 	t.Parallel()
-	s := motoserver.Start(t)
-	db := newTable(t, s)
+	_, cfg, _ := sharedAccount(t)
+	db := newTable(t, cfg)
 	const n, workers = 1000, 32
 
 	jobs := make(chan struct{}, n)
@@ -233,8 +233,8 @@ func TestConcurrentAddsAreNotLost(t *testing.T) {
 // whole-table copy takes long, so writes land while it is held.
 func TestCancelledTransactionUndoesOnlyItsItems(t *testing.T) {
 	t.Parallel()
-	s := motoserver.Start(t)
-	db := newTable(t, s)
+	_, cfg, _ := sharedAccount(t)
+	db := newTable(t, cfg)
 	ctx := context.Background()
 	seed(t, db, 2000)
 	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("t"), Item: item("existing", "before")}); err != nil {
@@ -353,7 +353,7 @@ func seed(tb testing.TB, db *dynamodb.Client, n int) {
 // the ratio: flat cost is a ratio near 1 (target: under 2).
 func BenchmarkTransactionCostByTableSize(b *testing.B) {
 	s := motoserver.Start(b)
-	db := newTable(b, s)
+	db := newTable(b, s.AWSConfig(b))
 	ctx := context.Background()
 	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("t"), Item: item("existing", "x")}); err != nil {
 		b.Fatal(err)

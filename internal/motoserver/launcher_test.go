@@ -35,15 +35,14 @@ import (
 // plan need of moto (moto_iamjit.py, fixes 4, 5, 7, 8), with the real SDK.
 func TestLauncherAttributesTerraformReads(t *testing.T) {
 	ctx := context.Background()
-	s := motoserver.Start(t)
-	cfg := s.AWSConfig(t)
+	_, cfg, acct := sharedAccount(t)
 	q := sqs.NewFromConfig(cfg)
 
 	dlq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("dlq")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const dlqARN = "arn:aws:sqs:us-east-1:" + motoserver.AccountID + ":dlq"
+	dlqARN := "arn:aws:sqs:us-east-1:" + acct + ":dlq"
 	main, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("main"), Attributes: map[string]string{
 		"RedrivePolicy": `{"deadLetterTargetArn":"` + dlqARN + `","maxReceiveCount":5}`,
 	}})
@@ -51,7 +50,7 @@ func TestLauncherAttributesTerraformReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"` + dlqARN + `"}]}`
-	allow := `{"redrivePermission":"byQueue","sourceQueueArns":["arn:aws:sqs:us-east-1:` + motoserver.AccountID + `:main"]}`
+	allow := `{"redrivePermission":"byQueue","sourceQueueArns":["arn:aws:sqs:us-east-1:` + acct + `:main"]}`
 	for _, attrs := range []map[string]string{{"Policy": policy}, {"RedriveAllowPolicy": allow}} {
 		if _, err := q.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: dlq.QueueUrl, Attributes: attrs}); err != nil {
 			t.Fatal(err)
@@ -110,13 +109,13 @@ func TestLauncherAttributesTerraformReads(t *testing.T) {
 	if _, err := sc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/a/b"), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String("v")}); err != nil {
 		t.Fatal(err)
 	}
-	arn := "arn:aws:ssm:us-east-1:" + motoserver.AccountID + ":parameter/a/b"
+	arn := "arn:aws:ssm:us-east-1:" + acct + ":parameter/a/b"
 	p, err := sc.GetParameters(ctx, &ssm.GetParametersInput{Names: []string{arn}, WithDecryption: aws.Bool(true)})
 	if err != nil || len(p.Parameters) != 1 || aws.ToString(p.Parameters[0].Value) != "v" || len(p.InvalidParameters) != 0 {
 		t.Errorf("GetParameters by ARN: %+v %v", p, err)
 	}
 
-	ev := `{"version":"0","id":"1","detail-type":"SymLogEntry","source":"sym","account":"` + motoserver.AccountID + `","time":"2024-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{"event":{"type":"escalate"}}}`
+	ev := `{"version":"0","id":"1","detail-type":"SymLogEntry","source":"sym","account":"` + acct + `","time":"2024-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{"event":{"type":"escalate"}}}`
 	for pattern, want := range map[string]bool{
 		`{"source":["sym"],"detail":{"event":{"type":["escalate","deescalate"]}}}`: true,
 		`{"source":["sym"],"detail":{"event":{"type":["deescalate"]}}}`:            false,

@@ -40,10 +40,18 @@ func TestStartCreateResetStop(t *testing.T) {
 	if !errors.As(err, &missing) {
 		t.Fatalf("after reset: got %v, want QueueDoesNotExist", err)
 	}
+
+	// Stop ends the process (StartProcess, which Start runs, is what the
+	// shared server of the other tests is started with).
+	s.Stop()
+	s.Stop() // idempotent, and the cleanup Start registered stops it again
+	if err := s.ResetContext(ctx); err == nil {
+		t.Fatal("server still answers after Stop")
+	}
 }
 
 func TestEnvNamesTheServer(t *testing.T) {
-	s := motoserver.Start(t)
+	s, _, _ := sharedAccount(t)
 	want := map[string]string{
 		"AWS_ENDPOINT_URL":          s.URL(),
 		"AWS_REGION":                "us-east-1",
@@ -60,18 +68,6 @@ func TestEnvNamesTheServer(t *testing.T) {
 	}
 	if len(want) != 0 {
 		t.Errorf("missing from Env: %v", want)
-	}
-}
-
-func TestStopEndsTheProcess(t *testing.T) {
-	s, err := motoserver.StartProcess(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Stop()
-	s.Stop() // idempotent
-	if err := s.ResetContext(context.Background()); err == nil {
-		t.Fatal("server still answers after Stop")
 	}
 }
 
