@@ -22,10 +22,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore"
+	istypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
+	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/iamjit/iamjit/events"
+	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
 	"github.com/iamjit/iamjit/internal/testkit"
 )
@@ -44,6 +49,13 @@ const (
 	ctlGroup  = "sec-control"
 	ctlUser   = "ctl@example.com"
 	ctlSymID  = "sec-control-escalate"
+	// The Identity Center controls: ctlUser gets the dev permission set
+	// (a custom target, as the deployment's Sym flow sends it) and joins
+	// the dev Identity Store group.
+	ctlPSSymID    = "sec-control-permission-set"
+	ctlGroupSymID = "sec-control-sso-group"
+	// foreignAccount is in no allow-list and no IAMJIT_ACCOUNTS.
+	foreignAccount = "999999999999"
 )
 
 type hostile struct {
@@ -191,6 +203,7 @@ func hostileCases(now time.Time) []hostile {
 func TestHostileMessages(t *testing.T) {
 	e := newEnv(t)
 	e.iamSetup(t)
+	e.setupIC(t)
 	before := e.memberships(t)
 	now := time.Now().UTC()
 
@@ -330,6 +343,31 @@ func TestHostileMessages(t *testing.T) {
 		t.Fatalf("after the control escalate: memberships %v, want %v", got, want)
 	}
 
+	// Identity Center controls: the same request as the hostile ones but
+	// for ctlUser, who is in the Identity Store, is granted: the dev
+	// permission set (a custom target) and the dev group.
+	ic := e.ic
+	for symID, target := range map[string]map[string]any{
+		ctlPSSymID:    {"type": "custom", "settings": map[string]any{"permission_set_arn": ic.ps, "account_id": ic.account}},
+		ctlGroupSymID: {"type": "aws_sso_group", "settings": map[string]any{"group_id": ic.group}},
+	} {
+		e.sendEnvelope(t, symID, "sym", e.validEntry(t, symID, "sec:run:"+symID, now, func(m map[string]any) {
+			setPath(m, "run.actors.request.username", ctlUser)
+			setPath(m, "fields.target.type", target["type"])
+			setPath(m, "fields.target.settings", target["settings"])
+		}))
+	}
+	testkit.Eventually(t, "the Identity Center control escalates to be granted", 30*time.Second, func() bool {
+		e.DrainResults(t)
+		return len(rs.Find(events.AccessGranted, ctlPSSymID)) > 0 && len(rs.Find(events.AccessGranted, ctlGroupSymID)) > 0
+	})
+	psKey, groupKey := "assignments of "+ic.ps+" in "+ic.account, "members of Identity Store group "+ic.group
+	want[psKey] = slices.Sorted(slices.Values(append(slices.Clone(before[psKey]), "USER:"+ic.ctlUser)))
+	want[groupKey] = []string{ic.ctlUser}
+	if got := e.memberships(t); !maps.EqualFunc(want, got, slices.Equal[[]string]) {
+		t.Fatalf("after the Identity Center control escalates: memberships %v, want %v", got, want)
+	}
+
 	checkLogs(t, proc, e.Vars["IAMJIT_EXTERNAL_ID"])
 }
 
@@ -337,15 +375,30 @@ func TestHostileMessages(t *testing.T) {
 
 type env struct {
 	*testkit.Stack
-	sqs *sqs.Client
-	iam *iam.Client
+	sqs   *sqs.Client
+	iam   *iam.Client
+	admin *ssoadmin.Client
+	store *identitystore.Client
+	ic    icSetup
+}
+
+// icSetup is the Identity Center the cases aim at: what `iamjit dev` made
+// (allowed: its permission set in the home account, its group) and what
+// setupIC adds outside the allow-lists.
+type icSetup struct {
+	instance, storeID string
+	account           string // the home account: IAMJIT_SSO_ASSIGNMENT_ACCOUNTS
+	ps, otherPS       string // IAMJIT_SSO_PERMISSION_SETS; a permission set of the instance outside it
+	group, otherGroup string // IAMJIT_SSO_GROUPS; an Identity Store group outside it
+	ctlUser           string // ctlUser's Identity Store user id
 }
 
 // newEnv starts moto and runs `iamjit dev`.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	st := testkit.DevStack(t, "--prefix", "sec", "--visibility", "5", "--max-receive", "2", "--user", requester, "--group", devGroup)
-	return &env{Stack: st, sqs: sqs.NewFromConfig(st.Cfg), iam: iam.NewFromConfig(st.Cfg)}
+	return &env{Stack: st, sqs: sqs.NewFromConfig(st.Cfg), iam: iam.NewFromConfig(st.Cfg),
+		admin: ssoadmin.NewFromConfig(st.Cfg), store: identitystore.NewFromConfig(st.Cfg)}
 }
 
 // iamSetup makes the users and groups the hostile cases aim at, and one
@@ -377,7 +430,8 @@ func (e *env) iamSetup(t *testing.T) {
 	}
 }
 
-// memberships is every IAM group's sorted member list.
+// memberships is every IAM group's sorted member list and, from
+// icMemberships, what Identity Center grants.
 func (e *env) memberships(t *testing.T) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
@@ -397,6 +451,116 @@ func (e *env) memberships(t *testing.T) map[string][]string {
 		}
 		slices.Sort(members)
 		out[aws.ToString(g.GroupName)] = members
+	}
+	maps.Copy(out, e.icMemberships(t))
+	return out
+}
+
+// setupIC reads the Identity Center `iamjit dev` made and adds what the
+// hostile cases aim at outside it: a permission set and a group of the same
+// instance outside the allow-lists, Identity Store users for the identity
+// cases and the control, and one standing assignment and membership (of
+// the targets outside the lists), so "unchanged" is not "empty".
+func (e *env) setupIC(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	ic := icSetup{instance: e.Vars["IAMJIT_SSO_INSTANCE_ARN"], account: e.Vars["IAMJIT_SSO_ASSIGNMENT_ACCOUNTS"],
+		ps: e.Vars["IAMJIT_DEV_SSO_PERMISSION_SET_ARN"], group: e.Vars["IAMJIT_DEV_SSO_GROUP_ID"]}
+	if ic.instance == "" || ic.ps == "" || ic.group == "" || ic.account != motoserver.AccountID {
+		t.Fatalf("iamjit dev did not set up Identity Center in the home account: %+v", ic)
+	}
+	inst, err := e.admin.ListInstances(ctx, &ssoadmin.ListInstancesInput{})
+	if err != nil || len(inst.Instances) == 0 {
+		t.Fatalf("list instances: %v", err)
+	}
+	ic.storeID = aws.ToString(inst.Instances[0].IdentityStoreId)
+	// A session duration of its own: moto 5.2.1 answers the default with a
+	// number the SDK cannot read (devstack.SSOSessionDuration).
+	ps, err := e.admin.CreatePermissionSet(ctx, &ssoadmin.CreatePermissionSetInput{InstanceArn: &ic.instance, Name: aws.String("sec-admin"),
+		SessionDuration: aws.String(devstack.SSOSessionDuration)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic.otherPS = aws.ToString(ps.PermissionSet.PermissionSetArn)
+	g, err := e.store.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: &ic.storeID, DisplayName: aws.String("sec-admins")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic.otherGroup = aws.ToString(g.GroupId)
+	users := map[string][]string{ // user name -> emails, the first primary
+		"twin-a": {"twin@example.com"}, "twin-b": {"TWIN@example.com"},
+		"erin":  {"erin@example.com", "erin.alias@example.com"},
+		ctlUser: {ctlUser},
+	}
+	ids := map[string]string{}
+	for name, emails := range users {
+		in := &identitystore.CreateUserInput{IdentityStoreId: &ic.storeID, UserName: aws.String(name), DisplayName: aws.String(name),
+			Name: &istypes.Name{GivenName: aws.String(name), FamilyName: aws.String("Hostile")}}
+		for i, m := range emails {
+			in.Emails = append(in.Emails, istypes.Email{Value: aws.String(m), Primary: i == 0, Type: aws.String("work")})
+		}
+		out, err := e.store.CreateUser(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = aws.ToString(out.UserId)
+	}
+	ic.ctlUser = ids[ctlUser]
+	if _, err := e.admin.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{InstanceArn: &ic.instance,
+		PermissionSetArn: &ic.otherPS, PrincipalId: aws.String(ids["erin"]), PrincipalType: ssotypes.PrincipalTypeUser,
+		TargetId: &ic.account, TargetType: ssotypes.TargetTypeAwsAccount}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CreateGroupMembership(ctx, &identitystore.CreateGroupMembershipInput{IdentityStoreId: &ic.storeID,
+		GroupId: &ic.otherGroup, MemberId: &istypes.MemberIdMemberUserId{Value: ids["erin"]}}); err != nil {
+		t.Fatal(err)
+	}
+	e.ic = ic
+}
+
+// icMemberships is what Identity Center grants, by target: every
+// assignment of both permission sets in the allowed and the foreign
+// account ("TYPE:principal id"), and every member of both Identity Store
+// groups, each sorted.
+func (e *env) icMemberships(t *testing.T) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	ic := e.ic
+	out := map[string][]string{}
+	for _, ps := range []string{ic.ps, ic.otherPS} {
+		for _, acct := range []string{ic.account, foreignAccount} {
+			var got []string
+			p := ssoadmin.NewListAccountAssignmentsPaginator(e.admin, &ssoadmin.ListAccountAssignmentsInput{
+				InstanceArn: &ic.instance, PermissionSetArn: &ps, AccountId: &acct})
+			for p.HasMorePages() {
+				page, err := p.NextPage(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range page.AccountAssignments {
+					got = append(got, string(a.PrincipalType)+":"+aws.ToString(a.PrincipalId))
+				}
+			}
+			slices.Sort(got)
+			out["assignments of "+ps+" in "+acct] = got
+		}
+	}
+	for _, g := range []string{ic.group, ic.otherGroup} {
+		got := []string{}
+		p := identitystore.NewListGroupMembershipsPaginator(e.store, &identitystore.ListGroupMembershipsInput{IdentityStoreId: &ic.storeID, GroupId: &g})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range page.GroupMemberships {
+				if id, ok := m.MemberId.(*istypes.MemberIdMemberUserId); ok {
+					got = append(got, id.Value)
+				}
+			}
+		}
+		slices.Sort(got)
+		out["members of Identity Store group "+g] = got
 	}
 	return out
 }
@@ -507,7 +671,7 @@ func forSym(rs *testkit.Results, symID string) []testkit.Result {
 	return rs.Where(func(ev testkit.Result) bool { return ev.Detail["sym_event_id"] == symID })
 }
 
-// startRun starts `iamjit run` with the allow list and identity sources
+// startRun starts `iamjit run` with the allow lists and identity sources
 // the cases aim at.
 func (e *env) startRun(t *testing.T) *testkit.Proc {
 	t.Helper()
@@ -518,6 +682,12 @@ func (e *env) startRun(t *testing.T) *testkit.Proc {
 	return e.StartRun(t, "IAMJIT_MAX_DURATION=1h",
 		"IAMJIT_ALLOWED_GROUPS="+strings.Join([]string{devGroup, "admins", "sec-lookalike", "sec-ghost", ctlGroup}, ","),
 		"IAMJIT_IDENTITY=username,tag:email,file:"+mapping+",localpart:example.org",
+		// Identity Center on (the instance `iamjit dev` printed), allowing
+		// exactly what it made: the hostile values lie outside these.
+		"IAMJIT_SSO_INSTANCE_ARN="+e.ic.instance,
+		"IAMJIT_SSO_PERMISSION_SETS="+e.ic.ps,
+		"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS="+e.ic.account,
+		"IAMJIT_SSO_GROUPS="+e.ic.group,
 	)
 }
 
