@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,10 +23,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore"
+	istypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
+	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/iamjit/iamjit/events"
+	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
 	"github.com/iamjit/iamjit/internal/testkit"
 )
@@ -44,6 +50,13 @@ const (
 	ctlGroup  = "sec-control"
 	ctlUser   = "ctl@example.com"
 	ctlSymID  = "sec-control-escalate"
+	// The Identity Center controls: ctlUser gets the dev permission set
+	// (a custom target, as the deployment's Sym flow sends it) and joins
+	// the dev Identity Store group.
+	ctlPSSymID    = "sec-control-permission-set"
+	ctlGroupSymID = "sec-control-sso-group"
+	// foreignAccount is in no allow-list and no IAMJIT_ACCOUNTS.
+	foreignAccount = "999999999999"
 )
 
 type hostile struct {
@@ -57,6 +70,9 @@ type hostile struct {
 	kind   string
 	code   string
 	symID  string // the sym id the outcome carries, when entry sets one
+	// echo is what a rejection's detail must carry: key -> value, "" for a
+	// key it must not carry.
+	echo map[string]string
 }
 
 func str(s string) *string { return &s }
@@ -95,14 +111,14 @@ func replace(old, new string) func(string) string {
 	}
 }
 
-func hostileCases(now time.Time) []hostile {
+func hostileCases(now time.Time, ic icSetup) []hostile {
 	group := func(g string) func(map[string]any) { return set("fields.target.settings.iam_group", g) }
 	req := func(u string) func(map[string]any) { return set("run.actors.request.username", u) }
 	appr := func(u string) func(map[string]any) { return set("run.actors.approve.username", u) }
 	dur := func(v any) func(map[string]any) { return set("fields.duration", v) }
 	ts := func(v string) func(map[string]any) { return set("event.timestamp", v) }
 	acct := motoserver.AccountID
-	return []hostile{
+	return append([]hostile{
 		// Origin.
 		{name: "forged source", source: str("sym.evil"), kind: rejected, code: "source_not_allowed"},
 		{name: "source differing in case", source: str("SYM"), kind: rejected, code: "source_not_allowed"},
@@ -185,16 +201,140 @@ func hostileCases(now time.Time) []hostile {
 		{name: "keys equal but for case (type, Type)", raw: replace(`"type":"escalate"`, `"type":"prompt","Type":"escalate"`), kind: dlq, code: "duplicate_key"},
 		{name: "deep nesting", raw: replace(`"reason":"Fix Ticket 123"`, `"reason":"x","x":`+strings.Repeat("[", 100_000)+strings.Repeat("]", 100_000)), kind: dlq, code: "too_deep"},
 		{name: "not JSON", raw: func(string) string { return `{"source":"sym","detail":{"id":"x"` }, kind: dlq, code: "invalid_json"},
+	}, icCases(ic)...)
+}
+
+// icCases aim at Identity Center targets. Each is the dev user (who has an
+// Identity Store user) asking for what iamjit may grant — the dev
+// permission set in the home account, or the dev Identity Store group —
+// but for what the case changes; ic's controls show the unchanged request
+// is granted.
+func icCases(ic icSetup) []hostile {
+	target := func(typ string, settings map[string]any) func(map[string]any) {
+		return both(set("fields.target.type", typ), set("fields.target.settings", settings))
+	}
+	ps := func(arn, acct string) func(map[string]any) {
+		return target("aws_sso_permission_set", map[string]any{"permission_set_arn": arn, "account_id": acct})
+	}
+	grp := func(id string) func(map[string]any) { return target("aws_sso_group", map[string]any{"group_id": id}) }
+	okPS, okGroup := ps(ic.ps, ic.account), grp(ic.group)
+	req := func(u string) func(map[string]any) { return set("run.actors.request.username", u) }
+	appr := func(u string) func(map[string]any) { return set("run.actors.approve.username", u) }
+	psEcho := func(acct string) map[string]string {
+		return map[string]string{"target_type": "aws_sso_permission_set", "account_id": acct, "sso_user_id": ""}
+	}
+	groupEcho := map[string]string{"target_type": "aws_sso_group", "account_id": "", "sso_user_id": ""}
+	// AWS names a permission set arn:aws:sso:::permissionSet/ssoins-…/ps-…,
+	// moto arn:aws:sso:::instance/ssoins-…/ps-…: the hostile ARNs are cut
+	// from the real one.
+	psDir, ssoins := path.Dir(ic.ps), path.Base(ic.instance)
+	return []hostile{
+		// Which target: a custom target names exactly one kind.
+		{name: "custom target naming iam_group and permission_set_arn", entry: target("custom", map[string]any{
+			"iam_group": devGroup, "permission_set_arn": ic.ps, "account_id": ic.account}),
+			kind: rejected, code: "unsupported_target", echo: map[string]string{"target_type": "custom"}},
+		{name: "custom target naming permission_set_arn and group_id", entry: target("custom", map[string]any{
+			"permission_set_arn": ic.ps, "account_id": ic.account, "group_id": ic.group}),
+			kind: rejected, code: "unsupported_target", echo: map[string]string{"target_type": "custom"}},
+		{name: "custom target naming iam_group and group_id", entry: target("custom", map[string]any{"iam_group": devGroup, "group_id": ic.group}),
+			kind: rejected, code: "unsupported_target"},
+		{name: "custom target with account_id alone", entry: target("custom", map[string]any{"account_id": ic.account}),
+			kind: rejected, code: "unsupported_target"},
+		{name: "Identity Center type in upper case", entry: target("AWS_SSO_GROUP", map[string]any{"group_id": ic.group}),
+			kind: rejected, code: "unsupported_target"},
+		// Settings missing.
+		{name: "permission set without account_id", entry: target("aws_sso_permission_set", map[string]any{"permission_set_arn": ic.ps}),
+			kind: rejected, code: "invalid_request"},
+		{name: "permission set without permission_set_arn", entry: target("aws_sso_permission_set", map[string]any{"account_id": ic.account}),
+			kind: rejected, code: "invalid_request"},
+		{name: "custom permission set with an empty permission_set_arn", entry: target("custom", map[string]any{"permission_set_arn": "", "account_id": ic.account}),
+			kind: rejected, code: "invalid_request", echo: map[string]string{"target_type": "aws_sso_permission_set"}},
+		{name: "Identity Store group carrying only iam_group", entry: target("aws_sso_group", map[string]any{"iam_group": devGroup}),
+			kind: rejected, code: "invalid_request"},
+		{name: "Identity Store group with an empty group_id", entry: grp(""), kind: rejected, code: "invalid_request"},
+		// Permission set outside IAMJIT_SSO_PERMISSION_SETS.
+		{name: "permission set of the instance outside the allow-list", entry: ps(ic.otherPS, ic.account),
+			kind: rejected, code: "target_not_allowed", echo: psEcho(ic.account)},
+		{name: "permission set ARN with a wildcard id", entry: ps(psDir+"/ps-*", ic.account),
+			kind: rejected, code: "target_not_allowed", echo: psEcho(ic.account)},
+		{name: "permission set ARN *", entry: ps("*", ic.account), kind: rejected, code: "target_not_allowed"},
+		{name: "permission set ARN in upper case", entry: ps(strings.ToUpper(ic.ps), ic.account), kind: rejected, code: "target_not_allowed"},
+		{name: "permission set ARN of another instance", entry: ps(strings.Replace(ic.ps, ssoins, "ssoins-0000000000000000", 1), ic.account),
+			kind: rejected, code: "target_not_allowed"},
+		{name: "allowed permission set under AWS's other spelling (permissionSet/ for moto's instance/)",
+			entry: ps(strings.Replace(ic.ps, ":::instance/", ":::permissionSet/", 1), ic.account), kind: rejected, code: "target_not_allowed"},
+		{name: "allowed permission set ARN with ../ to another", entry: ps(ic.ps+"/../"+path.Base(ic.otherPS), ic.account),
+			kind: rejected, code: "target_not_allowed"},
+		{name: "permission set ARN with a trailing space", entry: ps(ic.ps+" ", ic.account), kind: rejected, code: "target_not_allowed"},
+		{name: "two permission set ARNs joined by a comma", entry: ps(ic.ps+","+ic.otherPS, ic.account), kind: rejected, code: "target_not_allowed"},
+		{name: "malformed permission set ARN", entry: ps("not-an-arn", ic.account), kind: rejected, code: "target_not_allowed"},
+		{name: "IAM group ARN as the permission set", entry: ps("arn:aws:iam::"+ic.account+":group/sym/"+devGroup, ic.account),
+			kind: rejected, code: "target_not_allowed"},
+		// Account outside IAMJIT_SSO_ASSIGNMENT_ACCOUNTS.
+		{name: "allowed permission set in a foreign account", entry: ps(ic.ps, foreignAccount),
+			kind: rejected, code: "target_not_allowed", echo: psEcho(foreignAccount)},
+		{name: "account id *", entry: ps(ic.ps, "*"), kind: rejected, code: "target_not_allowed", echo: psEcho("")},
+		{name: "account id of 11 digits", entry: ps(ic.ps, ic.account[1:]), kind: rejected, code: "target_not_allowed", echo: psEcho("")},
+		{name: "account id of 13 digits", entry: ps(ic.ps, ic.account+"0"), kind: rejected, code: "target_not_allowed", echo: psEcho("")},
+		{name: "account id with a leading space", entry: ps(ic.ps, " "+ic.account), kind: rejected, code: "target_not_allowed", echo: psEcho("")},
+		{name: "two account ids joined by a comma", entry: ps(ic.ps, ic.account+","+foreignAccount), kind: rejected, code: "target_not_allowed", echo: psEcho("")},
+		{name: "account id in Arabic-Indic digits", entry: ps(ic.ps, "١٢٣٤٥٦٧٨٩٠١٢"), kind: rejected, code: "target_not_allowed", echo: psEcho("")},
+		// Identity Store group outside IAMJIT_SSO_GROUPS.
+		{name: "Identity Store group outside the allow-list", entry: grp(ic.otherGroup), kind: rejected, code: "target_not_allowed",
+			echo: map[string]string{"target_type": "aws_sso_group", "sso_group_id": ic.otherGroup, "account_id": "", "sso_user_id": ""}},
+		{name: "group id *", entry: grp("*"), kind: rejected, code: "target_not_allowed", echo: groupEcho},
+		{name: "group id with a wildcard suffix", entry: grp(ic.group[:8] + "*"), kind: rejected, code: "target_not_allowed"},
+		{name: "group id with a path", entry: grp("../" + ic.group), kind: rejected, code: "target_not_allowed"},
+		{name: "group id under the identity store", entry: grp(ic.storeID + "/" + ic.group), kind: rejected, code: "target_not_allowed"},
+		{name: "group id in upper case", entry: grp(strings.ToUpper(ic.group)), kind: rejected, code: "target_not_allowed"},
+		{name: "group id as the group's display name", entry: grp(devGroup), kind: rejected, code: "target_not_allowed"},
+		{name: "two group ids joined by a comma", entry: grp(ic.group + "," + ic.otherGroup), kind: rejected, code: "target_not_allowed"},
+		// Text in the settings.
+		{name: "control character in permission_set_arn", entry: ps(ic.ps+"\x07", ic.account), kind: rejected, code: "invalid_request"},
+		{name: "newline in account_id", entry: ps(ic.ps, ic.account+"\n"), kind: rejected, code: "invalid_request"},
+		{name: "bidi override in group_id", entry: grp("\u202e" + ic.group), kind: rejected, code: "invalid_request"},
+		{name: "zero-width space in group_id", entry: grp(ic.group + "\u200b"), kind: rejected, code: "invalid_request"},
+		{name: "oversized permission_set_arn", entry: ps(ic.ps+strings.Repeat("x", 100_000), ic.account), kind: rejected, code: "invalid_request"},
+		{name: "oversized group_id", entry: grp(strings.Repeat("x", 2000)), kind: rejected, code: "invalid_request"},
+		{name: "account_id as a number", entry: target("aws_sso_permission_set", map[string]any{"permission_set_arn": ic.ps, "account_id": 123456789012}),
+			kind: rejected, code: "malformed"},
+		{name: "duplicate permission_set_arn keys", entry: okPS,
+			raw:  replace(`"permission_set_arn":"`+ic.ps+`"`, `"permission_set_arn":"`+ic.ps+`","Permission_Set_Arn":"`+ic.otherPS+`"`),
+			kind: dlq, code: "duplicate_key"},
+		// Who: the Identity Store decides, not IAMJIT_IDENTITY.
+		{name: "unknown email for a permission set", entry: both(okPS, req("nobody@example.com")), kind: rejected, code: "unknown_user", echo: psEcho(ic.account)},
+		{name: "unknown email for an Identity Store group", entry: both(okGroup, req("nobody@example.com")), kind: rejected, code: "unknown_user",
+			echo: map[string]string{"account_id": ic.account, "sso_user_id": ""}},
+		{name: "IAM user found by localpart but no Identity Store user", entry: both(okPS, req("dave@example.org")), kind: rejected, code: "unknown_user"},
+		{name: "IAM user found by the mapping file but no Identity Store user", entry: both(okGroup, req("boss@partner.example")), kind: rejected, code: "unknown_user"},
+		{name: "Identity Center requester without @", entry: both(okPS, req("bob")), kind: rejected, code: "unknown_user"},
+		{name: "Identity Center requester with two @", entry: both(okGroup, req(requester+"@example.org")), kind: rejected, code: "unknown_user"},
+		{name: "two Identity Store users have the email but for case", entry: both(okPS, req("Twin@example.com")), kind: rejected, code: "ambiguous_user"},
+		{name: "control character in an Identity Center requester", entry: both(okGroup, req("bob\x07@example.com")), kind: rejected, code: "invalid_request"},
+		// Self-approval.
+		{name: "self-approval on a permission set", entry: both(okPS, appr(requester)), kind: rejected, code: "self_approval", echo: psEcho("")},
+		{name: "self-approval on an Identity Store group in another case", entry: both(okGroup, appr(strings.ToUpper(requester))),
+			kind: rejected, code: "self_approval"},
+		{name: "self-approval through a second email of the Identity Store user", entry: both(okPS, req("erin@example.com"), appr("erin.alias@example.com")),
+			kind: rejected, code: "self_approval", echo: psEcho(ic.account)},
+		{name: "self-approval hidden by a leading space (the Identity Store lookup trims it)", entry: both(okPS, appr(" "+requester)),
+			kind: rejected, code: "self_approval", echo: psEcho(ic.account)},
+		{name: "self-approval through a second email, on a group", entry: both(okGroup, req("erin.alias@example.com"), appr("erin@example.com")),
+			kind: rejected, code: "self_approval"},
+		// Order: the request's time is checked before the allow-lists.
+		{name: "permission set outside the allow-list for too long", entry: both(ps(ic.otherPS, foreignAccount), set("fields.duration", 7200)),
+			kind: rejected, code: "duration_too_long"},
 	}
 }
 
 func TestHostileMessages(t *testing.T) {
 	e := newEnv(t)
 	e.iamSetup(t)
+	e.setupIC(t)
 	before := e.memberships(t)
 	now := time.Now().UTC()
 
-	cases := hostileCases(now)
+	cases := hostileCases(now, e.ic)
 	if len(cases) < 30 {
 		t.Fatalf("only %d hostile cases", len(cases))
 	}
@@ -286,6 +426,11 @@ func TestHostileMessages(t *testing.T) {
 				if got.Detail["code"] != s.c.code {
 					t.Errorf("code = %v, want %s (message: %v)", got.Detail["code"], s.c.code, got.Detail["message"])
 				}
+				for k, want := range s.c.echo {
+					if v, ok := got.Detail[k]; want == "" && ok || want != "" && v != want {
+						t.Errorf("%s = %v, want %q (\"\": none)", k, v, want)
+					}
+				}
 			case dlq:
 				if got := dlqCodes[s.msgID]; got != s.c.code {
 					t.Errorf("DLQ code = %q, want %s", got, s.c.code)
@@ -330,6 +475,31 @@ func TestHostileMessages(t *testing.T) {
 		t.Fatalf("after the control escalate: memberships %v, want %v", got, want)
 	}
 
+	// Identity Center controls: the same request as the hostile ones but
+	// for ctlUser, who is in the Identity Store, is granted: the dev
+	// permission set (a custom target) and the dev group.
+	ic := e.ic
+	for symID, target := range map[string]map[string]any{
+		ctlPSSymID:    {"type": "custom", "settings": map[string]any{"permission_set_arn": ic.ps, "account_id": ic.account}},
+		ctlGroupSymID: {"type": "aws_sso_group", "settings": map[string]any{"group_id": ic.group}},
+	} {
+		e.sendEnvelope(t, symID, "sym", e.validEntry(t, symID, "sec:run:"+symID, now, func(m map[string]any) {
+			setPath(m, "run.actors.request.username", ctlUser)
+			setPath(m, "fields.target.type", target["type"])
+			setPath(m, "fields.target.settings", target["settings"])
+		}))
+	}
+	testkit.Eventually(t, "the Identity Center control escalates to be granted", 30*time.Second, func() bool {
+		e.DrainResults(t)
+		return len(rs.Find(events.AccessGranted, ctlPSSymID)) > 0 && len(rs.Find(events.AccessGranted, ctlGroupSymID)) > 0
+	})
+	psKey, groupKey := "assignments of "+ic.ps+" in "+ic.account, "members of Identity Store group "+ic.group
+	want[psKey] = slices.Sorted(slices.Values(append(slices.Clone(before[psKey]), "USER:"+ic.ctlUser)))
+	want[groupKey] = []string{ic.ctlUser}
+	if got := e.memberships(t); !maps.EqualFunc(want, got, slices.Equal[[]string]) {
+		t.Fatalf("after the Identity Center control escalates: memberships %v, want %v", got, want)
+	}
+
 	checkLogs(t, proc, e.Vars["IAMJIT_EXTERNAL_ID"])
 }
 
@@ -337,15 +507,30 @@ func TestHostileMessages(t *testing.T) {
 
 type env struct {
 	*testkit.Stack
-	sqs *sqs.Client
-	iam *iam.Client
+	sqs   *sqs.Client
+	iam   *iam.Client
+	admin *ssoadmin.Client
+	store *identitystore.Client
+	ic    icSetup
+}
+
+// icSetup is the Identity Center the cases aim at: what `iamjit dev` made
+// (allowed: its permission set in the home account, its group) and what
+// setupIC adds outside the allow-lists.
+type icSetup struct {
+	instance, storeID string
+	account           string // the home account: IAMJIT_SSO_ASSIGNMENT_ACCOUNTS
+	ps, otherPS       string // IAMJIT_SSO_PERMISSION_SETS; a permission set of the instance outside it
+	group, otherGroup string // IAMJIT_SSO_GROUPS; an Identity Store group outside it
+	ctlUser           string // ctlUser's Identity Store user id
 }
 
 // newEnv starts moto and runs `iamjit dev`.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	st := testkit.DevStack(t, "--prefix", "sec", "--visibility", "5", "--max-receive", "2", "--user", requester, "--group", devGroup)
-	return &env{Stack: st, sqs: sqs.NewFromConfig(st.Cfg), iam: iam.NewFromConfig(st.Cfg)}
+	return &env{Stack: st, sqs: sqs.NewFromConfig(st.Cfg), iam: iam.NewFromConfig(st.Cfg),
+		admin: ssoadmin.NewFromConfig(st.Cfg), store: identitystore.NewFromConfig(st.Cfg)}
 }
 
 // iamSetup makes the users and groups the hostile cases aim at, and one
@@ -377,7 +562,8 @@ func (e *env) iamSetup(t *testing.T) {
 	}
 }
 
-// memberships is every IAM group's sorted member list.
+// memberships is every IAM group's sorted member list and, from
+// icMemberships, what Identity Center grants.
 func (e *env) memberships(t *testing.T) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
@@ -397,6 +583,116 @@ func (e *env) memberships(t *testing.T) map[string][]string {
 		}
 		slices.Sort(members)
 		out[aws.ToString(g.GroupName)] = members
+	}
+	maps.Copy(out, e.icMemberships(t))
+	return out
+}
+
+// setupIC reads the Identity Center `iamjit dev` made and adds what the
+// hostile cases aim at outside it: a permission set and a group of the same
+// instance outside the allow-lists, Identity Store users for the identity
+// cases and the control, and one standing assignment and membership (of
+// the targets outside the lists), so "unchanged" is not "empty".
+func (e *env) setupIC(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	ic := icSetup{instance: e.Vars["IAMJIT_SSO_INSTANCE_ARN"], account: e.Vars["IAMJIT_SSO_ASSIGNMENT_ACCOUNTS"],
+		ps: e.Vars["IAMJIT_DEV_SSO_PERMISSION_SET_ARN"], group: e.Vars["IAMJIT_DEV_SSO_GROUP_ID"]}
+	if ic.instance == "" || ic.ps == "" || ic.group == "" || ic.account != motoserver.AccountID {
+		t.Fatalf("iamjit dev did not set up Identity Center in the home account: %+v", ic)
+	}
+	inst, err := e.admin.ListInstances(ctx, &ssoadmin.ListInstancesInput{})
+	if err != nil || len(inst.Instances) == 0 {
+		t.Fatalf("list instances: %v", err)
+	}
+	ic.storeID = aws.ToString(inst.Instances[0].IdentityStoreId)
+	// A session duration of its own: moto 5.2.1 answers the default with a
+	// number the SDK cannot read (devstack.SSOSessionDuration).
+	ps, err := e.admin.CreatePermissionSet(ctx, &ssoadmin.CreatePermissionSetInput{InstanceArn: &ic.instance, Name: aws.String("sec-admin"),
+		SessionDuration: aws.String(devstack.SSOSessionDuration)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic.otherPS = aws.ToString(ps.PermissionSet.PermissionSetArn)
+	g, err := e.store.CreateGroup(ctx, &identitystore.CreateGroupInput{IdentityStoreId: &ic.storeID, DisplayName: aws.String("sec-admins")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic.otherGroup = aws.ToString(g.GroupId)
+	users := map[string][]string{ // user name -> emails, the first primary
+		"twin-a": {"twin@example.com"}, "twin-b": {"TWIN@example.com"},
+		"erin":  {"erin@example.com", "erin.alias@example.com"},
+		ctlUser: {ctlUser},
+	}
+	ids := map[string]string{}
+	for name, emails := range users {
+		in := &identitystore.CreateUserInput{IdentityStoreId: &ic.storeID, UserName: aws.String(name), DisplayName: aws.String(name),
+			Name: &istypes.Name{GivenName: aws.String(name), FamilyName: aws.String("Hostile")}}
+		for i, m := range emails {
+			in.Emails = append(in.Emails, istypes.Email{Value: aws.String(m), Primary: i == 0, Type: aws.String("work")})
+		}
+		out, err := e.store.CreateUser(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = aws.ToString(out.UserId)
+	}
+	ic.ctlUser = ids[ctlUser]
+	if _, err := e.admin.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{InstanceArn: &ic.instance,
+		PermissionSetArn: &ic.otherPS, PrincipalId: aws.String(ids["erin"]), PrincipalType: ssotypes.PrincipalTypeUser,
+		TargetId: &ic.account, TargetType: ssotypes.TargetTypeAwsAccount}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CreateGroupMembership(ctx, &identitystore.CreateGroupMembershipInput{IdentityStoreId: &ic.storeID,
+		GroupId: &ic.otherGroup, MemberId: &istypes.MemberIdMemberUserId{Value: ids["erin"]}}); err != nil {
+		t.Fatal(err)
+	}
+	e.ic = ic
+}
+
+// icMemberships is what Identity Center grants, by target: every
+// assignment of both permission sets in the allowed and the foreign
+// account ("TYPE:principal id"), and every member of both Identity Store
+// groups, each sorted.
+func (e *env) icMemberships(t *testing.T) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	ic := e.ic
+	out := map[string][]string{}
+	for _, ps := range []string{ic.ps, ic.otherPS} {
+		for _, acct := range []string{ic.account, foreignAccount} {
+			var got []string
+			p := ssoadmin.NewListAccountAssignmentsPaginator(e.admin, &ssoadmin.ListAccountAssignmentsInput{
+				InstanceArn: &ic.instance, PermissionSetArn: &ps, AccountId: &acct})
+			for p.HasMorePages() {
+				page, err := p.NextPage(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range page.AccountAssignments {
+					got = append(got, string(a.PrincipalType)+":"+aws.ToString(a.PrincipalId))
+				}
+			}
+			slices.Sort(got)
+			out["assignments of "+ps+" in "+acct] = got
+		}
+	}
+	for _, g := range []string{ic.group, ic.otherGroup} {
+		got := []string{}
+		p := identitystore.NewListGroupMembershipsPaginator(e.store, &identitystore.ListGroupMembershipsInput{IdentityStoreId: &ic.storeID, GroupId: &g})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range page.GroupMemberships {
+				if id, ok := m.MemberId.(*istypes.MemberIdMemberUserId); ok {
+					got = append(got, id.Value)
+				}
+			}
+		}
+		slices.Sort(got)
+		out["members of Identity Store group "+g] = got
 	}
 	return out
 }
@@ -507,7 +803,7 @@ func forSym(rs *testkit.Results, symID string) []testkit.Result {
 	return rs.Where(func(ev testkit.Result) bool { return ev.Detail["sym_event_id"] == symID })
 }
 
-// startRun starts `iamjit run` with the allow list and identity sources
+// startRun starts `iamjit run` with the allow lists and identity sources
 // the cases aim at.
 func (e *env) startRun(t *testing.T) *testkit.Proc {
 	t.Helper()
@@ -518,6 +814,12 @@ func (e *env) startRun(t *testing.T) *testkit.Proc {
 	return e.StartRun(t, "IAMJIT_MAX_DURATION=1h",
 		"IAMJIT_ALLOWED_GROUPS="+strings.Join([]string{devGroup, "admins", "sec-lookalike", "sec-ghost", ctlGroup}, ","),
 		"IAMJIT_IDENTITY=username,tag:email,file:"+mapping+",localpart:example.org",
+		// Identity Center on (the instance `iamjit dev` printed), allowing
+		// exactly what it made: the hostile values lie outside these.
+		"IAMJIT_SSO_INSTANCE_ARN="+e.ic.instance,
+		"IAMJIT_SSO_PERMISSION_SETS="+e.ic.ps,
+		"IAMJIT_SSO_ASSIGNMENT_ACCOUNTS="+e.ic.account,
+		"IAMJIT_SSO_GROUPS="+e.ic.group,
 	)
 }
 
