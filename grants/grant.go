@@ -234,13 +234,22 @@ func rejectedResult(req events.Request, rej *Rejection) events.Result {
 // requestResult is a result about a request that holds no grant: it echoes
 // what the request asked for.
 func requestResult(req events.Request, detailType string) events.Result {
-	return events.Result{
+	r := events.Result{
 		DetailType: detailType,
 		ResultID:   events.ResultID(detailType, req.SymEventID),
 		GrantID:    req.GrantID(), SymEventID: req.SymEventID, RunSRN: req.RunSRN, TargetType: req.TargetType,
 		Requester: req.Requester, Group: req.Group, Approver: req.Approver,
 		PermissionSetARN: req.PermissionSetARN, SSOGroupID: req.SSOGroupID,
 	}
+	// A result names only its target's kind: a stray setting of another
+	// kind in the body (an iam_group beside a group_id) is not echoed.
+	switch req.TargetType {
+	case events.TargetSSOPermissionSet, events.TargetSSOGroup:
+		r.Group = ""
+	case events.TargetIAMGroup:
+		r.PermissionSetARN, r.SSOGroupID = "", ""
+	}
+	return r
 }
 
 // FailedResult is published when iamjit gives up on a request after retries.

@@ -200,6 +200,11 @@ func TestSSORefusals(t *testing.T) {
 			r.SSOGroupID = "other"
 			return r
 		}(), events.CodeTargetNotAllowed},
+		{"group not allowed, the body also naming an IAM group", func() events.Request {
+			r := ssoGroupReq(escalate("s9", "r9", 30))
+			r.SSOGroupID, r.Group = "other", readonly
+			return r
+		}(), events.CodeTargetNotAllowed},
 		{"no account", func() events.Request {
 			r := permissionSetReq(escalate("s4", "r4", 30))
 			r.AccountID = ""
@@ -231,6 +236,9 @@ func TestSSORefusals(t *testing.T) {
 			r := one(t, e.handle(t, c.req))
 			if r.DetailType != events.AccessRejected || r.Code != c.code || r.TargetType != c.req.TargetType {
 				t.Errorf("result %+v, want %s", r, c.code)
+			}
+			if r.Group != "" || r.GroupARN != "" || r.IAMUser != "" {
+				t.Errorf("result %+v names IAM fields; an Identity Center result carries none", r)
 			}
 			if c.req.TargetType == events.TargetSSOPermissionSet && c.code == events.CodeTargetNotAllowed && r.AccountID != c.req.AccountID {
 				t.Errorf("result %+v does not name the account asked for (%s)", r, c.req.AccountID)
