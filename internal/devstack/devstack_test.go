@@ -7,10 +7,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,9 +53,57 @@ func setup(t *testing.T, opts devstack.Options) (*motoserver.Server, aws.Config,
 	return srv, cfg, st
 }
 
+// The stack with default options that the tests which only read it share:
+// one moto and one Create for all of them (each private stack costs seconds
+// of moto's CPU). A test that changes anything uses setup.
+var shared struct {
+	once sync.Once
+	srv  *motoserver.Server
+	cfg  aws.Config
+	st   devstack.Stack
+	err  error
+}
+
+// sharedStack returns the shared stack, created on first use; TestMain
+// stops its moto. Tests using it must not change it.
+func sharedStack(t *testing.T) (aws.Config, devstack.Stack) {
+	t.Helper()
+	t.Parallel()
+	shared.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if shared.srv, shared.err = motoserver.StartProcess(ctx, nil); shared.err != nil {
+			return
+		}
+		if shared.cfg, shared.err = shared.srv.LoadAWSConfig(ctx); shared.err != nil {
+			return
+		}
+		shared.st, shared.err = devstack.Create(context.Background(), shared.cfg, devstack.Options{})
+	})
+	if shared.err != nil {
+		t.Fatalf("the shared stack: %v", shared.err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("shared moto_server at %s, output:\n%s", shared.srv.URL(), shared.srv.Output())
+		}
+	})
+	return shared.cfg, shared.st
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		shared.srv.Stop()
+	}
+	os.Exit(code)
+}
+
+// TestCreateIsIdempotent: Create on the shared stack again changes nothing
+// it reports.
 func TestCreateIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, first := setup(t, devstack.Options{})
+	cfg, first := sharedStack(t)
 	second, err := devstack.Create(ctx, cfg, devstack.Options{})
 	if err != nil {
 		t.Fatalf("second Create: %v", err)
@@ -119,7 +169,7 @@ func TestCreateConvergesOnChangedOptions(t *testing.T) {
 
 func TestTableShape(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedStack(t)
 	db := dynamodb.NewFromConfig(cfg)
 	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(st.Table)})
 	if err != nil {
@@ -148,7 +198,7 @@ func TestTableShape(t *testing.T) {
 
 func TestGroupAndUser(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedStack(t)
 	c := iam.NewFromConfig(cfg)
 	g, err := c.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(st.GroupName)})
 	if err != nil {
@@ -532,7 +582,7 @@ func TestExports(t *testing.T) {
 // revocation per user.
 func TestJITRole(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedStack(t)
 	c := iam.NewFromConfig(cfg)
 	r, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("iamjit-jit-readonly")})
 	if err != nil {

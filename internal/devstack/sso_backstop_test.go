@@ -85,7 +85,7 @@ func allowed(t *testing.T, doc map[string]any) map[string][]string {
 // grant made by the stack itself.
 func TestIdentityCenterShape(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedStack(t)
 	ic := st.IdentityCenter
 	sso, ids := ssoadmin.NewFromConfig(cfg), identitystore.NewFromConfig(cfg)
 
@@ -171,7 +171,7 @@ func memberships(t *testing.T, ids *identitystore.Client, ic devstack.IdentityCe
 // Center.
 func TestBackstopAndModifierPolicies(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedStack(t)
 	bs := st.Backstop
 	const home = motoserver.AccountID
 	if bs.RoleARN != "arn:aws:iam::"+home+":role/sym/iamjit-backstop" || bs.Group != "iamjit" ||
