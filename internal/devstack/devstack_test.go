@@ -53,10 +53,11 @@ func setup(t *testing.T, opts devstack.Options) (*motoserver.Server, aws.Config,
 	return srv, cfg, st
 }
 
-// The stack with default options that the tests which only read it share:
-// one moto and one Create for all of them (each private stack costs seconds
-// of moto's CPU). A test that changes anything uses setup.
-var shared struct {
+// A stack the tests which only read it share: one moto and one Create for
+// all of them (each private stack costs seconds of moto's CPU). A test that
+// changes anything uses setup.
+type sharedStack struct {
+	opts devstack.Options
 	once sync.Once
 	srv  *motoserver.Server
 	cfg  aws.Config
@@ -64,37 +65,49 @@ var shared struct {
 	err  error
 }
 
-// sharedStack returns the shared stack, created on first use; TestMain
-// stops its moto. Tests using it must not change it.
-func sharedStack(t *testing.T) (aws.Config, devstack.Stack) {
+var (
+	// sharedHome has the default options.
+	sharedHome = &sharedStack{}
+	// sharedEvents has the default options, for the two tests that put
+	// events, each on its own bus, and read them from its own queue.
+	sharedEvents = &sharedStack{}
+	// sharedMembers has two member accounts, named out of order.
+	sharedMembers = &sharedStack{opts: devstack.Options{MemberAccounts: []string{member2, member1}}}
+)
+
+// get returns the shared stack, created on first use; TestMain stops its
+// moto. Tests using it must not change it.
+func (s *sharedStack) get(t *testing.T) (aws.Config, devstack.Stack) {
 	t.Helper()
 	t.Parallel()
-	shared.once.Do(func() {
+	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if shared.srv, shared.err = motoserver.StartProcess(ctx, nil); shared.err != nil {
+		if s.srv, s.err = motoserver.StartProcess(ctx, nil); s.err != nil {
 			return
 		}
-		if shared.cfg, shared.err = shared.srv.LoadAWSConfig(ctx); shared.err != nil {
+		if s.cfg, s.err = s.srv.LoadAWSConfig(ctx); s.err != nil {
 			return
 		}
-		shared.st, shared.err = devstack.Create(context.Background(), shared.cfg, devstack.Options{})
+		s.st, s.err = devstack.Create(context.Background(), s.cfg, s.opts)
 	})
-	if shared.err != nil {
-		t.Fatalf("the shared stack: %v", shared.err)
+	if s.err != nil {
+		t.Fatalf("the shared stack: %v", s.err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("shared moto_server at %s, output:\n%s", shared.srv.URL(), shared.srv.Output())
+			t.Logf("shared moto_server at %s, output:\n%s", s.srv.URL(), s.srv.Output())
 		}
 	})
-	return shared.cfg, shared.st
+	return s.cfg, s.st
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
+	for _, s := range []*sharedStack{sharedHome, sharedEvents, sharedMembers} {
+		if s.srv != nil {
+			s.srv.Stop()
+		}
 	}
 	os.Exit(code)
 }
@@ -103,7 +116,7 @@ func TestMain(m *testing.M) {
 // it reports.
 func TestCreateIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	cfg, first := sharedStack(t)
+	cfg, first := sharedHome.get(t)
 	second, err := devstack.Create(ctx, cfg, devstack.Options{})
 	if err != nil {
 		t.Fatalf("second Create: %v", err)
@@ -169,7 +182,7 @@ func TestCreateConvergesOnChangedOptions(t *testing.T) {
 
 func TestTableShape(t *testing.T) {
 	ctx := context.Background()
-	cfg, st := sharedStack(t)
+	cfg, st := sharedHome.get(t)
 	db := dynamodb.NewFromConfig(cfg)
 	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(st.Table)})
 	if err != nil {
@@ -198,7 +211,7 @@ func TestTableShape(t *testing.T) {
 
 func TestGroupAndUser(t *testing.T) {
 	ctx := context.Background()
-	cfg, st := sharedStack(t)
+	cfg, st := sharedHome.get(t)
 	c := iam.NewFromConfig(cfg)
 	g, err := c.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(st.GroupName)})
 	if err != nil {
@@ -276,7 +289,7 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 }
 
 func TestSymEventsReachTheQueue(t *testing.T) {
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedEvents.get(t)
 	// Another source on the Sym bus must not be delivered.
 	if _, err := eventbridge.NewFromConfig(cfg).PutEvents(context.Background(), &eventbridge.PutEventsInput{
 		Entries: []ebtypes.PutEventsRequestEntry{{
@@ -297,7 +310,7 @@ func TestSymEventsReachTheQueue(t *testing.T) {
 }
 
 func TestResultEventsReachTheResultsQueue(t *testing.T) {
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedEvents.get(t)
 	putAndReceive(t, cfg, st.EventBus, "iamjit", `{"result_id":"r1","grant_id":"g1"}`, st.ResultsQueueURL)
 }
 
@@ -582,7 +595,7 @@ func TestExports(t *testing.T) {
 // revocation per user.
 func TestJITRole(t *testing.T) {
 	ctx := context.Background()
-	cfg, st := sharedStack(t)
+	cfg, st := sharedHome.get(t)
 	c := iam.NewFromConfig(cfg)
 	r, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("iamjit-jit-readonly")})
 	if err != nil {
@@ -673,7 +686,7 @@ func sortedSet(vs ...string) []string {
 // stack's trust rule and rights.
 func TestMemberAccountsStayApart(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{MemberAccounts: []string{member2, member1}})
+	cfg, st := sharedMembers.get(t)
 	if len(st.Members) != 2 || st.Members[0].AccountID != member1 || st.Members[1].AccountID != member2 {
 		t.Fatalf("members = %+v, want %s and %s in order", st.Members, member1, member2)
 	}
