@@ -68,8 +68,10 @@ type sharedStack struct {
 var (
 	// sharedHome has the default options.
 	sharedHome = &sharedStack{}
-	// sharedEvents has the default options, for the two tests that put
-	// events, each on its own bus, and read them from its own queue.
+	// sharedEvents has the default options, for tests that each change a
+	// part of it no other test reads: the two that put events (each on its
+	// own bus, read from its own queue) and the one that adds the user to
+	// the group.
 	sharedEvents = &sharedStack{}
 	// sharedMembers has two member accounts, named out of order.
 	sharedMembers = &sharedStack{opts: devstack.Options{MemberAccounts: []string{member2, member1}}}
@@ -360,7 +362,7 @@ func chainARNs(cfg aws.Config, connectorARN, externalID, modifierARN string) aws
 
 func TestRoleChainCanChangeMembership(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedEvents.get(t)
 	modifier := chain(cfg, st, st.ExternalID)
 	who, err := sts.NewFromConfig(modifier).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
