@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
@@ -135,7 +136,6 @@ func parseModule(dir string, files map[string]string) (*tfModule, error) {
 // known (see tfModule.with).
 func parseModuleWith(dir string, files map[string]string, vars, known map[string]cty.Value) (*tfModule, error) {
 	m := &tfModule{dir: dir, files: files, src: map[string][]byte{}, vars: map[string]cty.Value{}, locals: map[string]cty.Value{}, known: known}
-	p := hclparse.NewParser()
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
@@ -144,11 +144,11 @@ func parseModuleWith(dir string, files map[string]string, vars, known map[string
 	for _, n := range names {
 		fn := filepath.Join(dir, n)
 		m.src[fn] = []byte(files[n])
-		f, diags := p.ParseHCL([]byte(files[n]), fn)
-		if diags.HasErrors() {
-			return nil, fmt.Errorf("parse %s: %s", fn, diags.Error())
+		blocks, err := parseFile(fn, files[n])
+		if err != nil {
+			return nil, err
 		}
-		m.blocks = append(m.blocks, f.Body.(*hclsyntax.Body).Blocks...)
+		m.blocks = append(m.blocks, blocks...)
 	}
 	for _, b := range m.top("variable") {
 		v := cty.DynamicVal
@@ -185,6 +185,29 @@ func parseModuleWith(dir string, files map[string]string, vars, known map[string
 		}
 	}
 	return m, nil
+}
+
+// parsed holds the top-level blocks of every file parsed, by file name and
+// contents (parseKey): the broken-copy tests load the same files, edited in
+// one place, hundreds of times, and parsing is most of their time. The
+// blocks are shared, so nothing may change them: the model copies what it
+// substitutes into (subst).
+var parsed sync.Map
+
+type parseKey struct{ name, text string }
+
+// parseFile parses the HCL text of the file named fn, once per contents.
+func parseFile(fn, text string) ([]*hclsyntax.Block, error) {
+	k := parseKey{fn, text}
+	if b, ok := parsed.Load(k); ok {
+		return b.([]*hclsyntax.Block), nil
+	}
+	f, diags := hclparse.NewParser().ParseHCL([]byte(text), fn)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("parse %s: %s", fn, diags.Error())
+	}
+	b, _ := parsed.LoadOrStore(k, []*hclsyntax.Block(f.Body.(*hclsyntax.Body).Blocks))
+	return b.([]*hclsyntax.Block), nil
 }
 
 // top returns the top-level blocks of a type whose labels start with labels;

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,9 +53,72 @@ func setup(t *testing.T, opts devstack.Options) (*motoserver.Server, aws.Config,
 	return srv, cfg, st
 }
 
+// A stack the tests which only read it share: one moto and one Create for
+// all of them (each private stack costs seconds of moto's CPU). A test that
+// changes anything uses setup.
+type sharedStack struct {
+	opts devstack.Options
+	once sync.Once
+	srv  *motoserver.Server
+	cfg  aws.Config
+	st   devstack.Stack
+	err  error
+}
+
+var (
+	// sharedHome has the default options.
+	sharedHome = &sharedStack{}
+	// sharedEvents has the default options, for tests that each change a
+	// part of it no other test reads: the two that put events (each on its
+	// own bus, read from its own queue) and the one that adds the user to
+	// the group.
+	sharedEvents = &sharedStack{}
+	// sharedMembers has two member accounts, named out of order.
+	sharedMembers = &sharedStack{opts: devstack.Options{MemberAccounts: []string{member2, member1}}}
+)
+
+// get returns the shared stack, created on first use; TestMain stops its
+// moto. Tests using it must not change it.
+func (s *sharedStack) get(t *testing.T) (aws.Config, devstack.Stack) {
+	t.Helper()
+	t.Parallel()
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if s.srv, s.err = motoserver.StartProcess(ctx, nil); s.err != nil {
+			return
+		}
+		if s.cfg, s.err = s.srv.LoadAWSConfig(ctx); s.err != nil {
+			return
+		}
+		s.st, s.err = devstack.Create(context.Background(), s.cfg, s.opts)
+	})
+	if s.err != nil {
+		t.Fatalf("the shared stack: %v", s.err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("shared moto_server at %s, output:\n%s", s.srv.URL(), s.srv.Output())
+		}
+	})
+	return s.cfg, s.st
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, s := range []*sharedStack{sharedHome, sharedEvents, sharedMembers} {
+		if s.srv != nil {
+			s.srv.Stop()
+		}
+	}
+	os.Exit(code)
+}
+
+// TestCreateIsIdempotent: Create on the shared stack again changes nothing
+// it reports.
 func TestCreateIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, first := setup(t, devstack.Options{})
+	cfg, first := sharedHome.get(t)
 	second, err := devstack.Create(ctx, cfg, devstack.Options{})
 	if err != nil {
 		t.Fatalf("second Create: %v", err)
@@ -119,7 +184,7 @@ func TestCreateConvergesOnChangedOptions(t *testing.T) {
 
 func TestTableShape(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedHome.get(t)
 	db := dynamodb.NewFromConfig(cfg)
 	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(st.Table)})
 	if err != nil {
@@ -148,7 +213,7 @@ func TestTableShape(t *testing.T) {
 
 func TestGroupAndUser(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedHome.get(t)
 	c := iam.NewFromConfig(cfg)
 	g, err := c.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(st.GroupName)})
 	if err != nil {
@@ -226,7 +291,7 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 }
 
 func TestSymEventsReachTheQueue(t *testing.T) {
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedEvents.get(t)
 	// Another source on the Sym bus must not be delivered.
 	if _, err := eventbridge.NewFromConfig(cfg).PutEvents(context.Background(), &eventbridge.PutEventsInput{
 		Entries: []ebtypes.PutEventsRequestEntry{{
@@ -247,7 +312,7 @@ func TestSymEventsReachTheQueue(t *testing.T) {
 }
 
 func TestResultEventsReachTheResultsQueue(t *testing.T) {
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedEvents.get(t)
 	putAndReceive(t, cfg, st.EventBus, "iamjit", `{"result_id":"r1","grant_id":"g1"}`, st.ResultsQueueURL)
 }
 
@@ -297,7 +362,7 @@ func chainARNs(cfg aws.Config, connectorARN, externalID, modifierARN string) aws
 
 func TestRoleChainCanChangeMembership(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedEvents.get(t)
 	modifier := chain(cfg, st, st.ExternalID)
 	who, err := sts.NewFromConfig(modifier).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
@@ -532,7 +597,7 @@ func TestExports(t *testing.T) {
 // revocation per user.
 func TestJITRole(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedHome.get(t)
 	c := iam.NewFromConfig(cfg)
 	r, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("iamjit-jit-readonly")})
 	if err != nil {
@@ -623,7 +688,7 @@ func sortedSet(vs ...string) []string {
 // stack's trust rule and rights.
 func TestMemberAccountsStayApart(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{MemberAccounts: []string{member2, member1}})
+	cfg, st := sharedMembers.get(t)
 	if len(st.Members) != 2 || st.Members[0].AccountID != member1 || st.Members[1].AccountID != member2 {
 		t.Fatalf("members = %+v, want %s and %s in order", st.Members, member1, member2)
 	}

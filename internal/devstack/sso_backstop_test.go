@@ -85,7 +85,7 @@ func allowed(t *testing.T, doc map[string]any) map[string][]string {
 // grant made by the stack itself.
 func TestIdentityCenterShape(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedHome.get(t)
 	ic := st.IdentityCenter
 	sso, ids := ssoadmin.NewFromConfig(cfg), identitystore.NewFromConfig(cfg)
 
@@ -171,7 +171,7 @@ func memberships(t *testing.T, ids *identitystore.Client, ic devstack.IdentityCe
 // Center.
 func TestBackstopAndModifierPolicies(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{})
+	cfg, st := sharedHome.get(t)
 	bs := st.Backstop
 	const home = motoserver.AccountID
 	if bs.RoleARN != "arn:aws:iam::"+home+":role/sym/iamjit-backstop" || bs.Group != "iamjit" ||
@@ -366,8 +366,11 @@ func TestIdentityCenterUserWithoutTheEmail(t *testing.T) {
 // backstop_role_arn names it.
 func TestMemberBackstops(t *testing.T) {
 	ctx := context.Background()
-	_, cfg, st := setup(t, devstack.Options{MemberAccounts: []string{member1}})
+	cfg, st := sharedMembers.get(t) // member1 is Members[0]
 	m := st.Members[0]
+	if m.AccountID != member1 {
+		t.Fatalf("members = %+v, want %s first", st.Members, member1)
+	}
 	if m.Backstop.RoleARN != "arn:aws:iam::"+member1+":role/sym/iamjit-backstop" ||
 		m.Backstop.GroupARN != "arn:aws:scheduler:us-east-1:"+member1+":schedule-group/iamjit" ||
 		m.Backstop.DLQARN != "arn:aws:sqs:us-east-1:"+member1+":iamjit-backstop-dlq" {
