@@ -211,13 +211,40 @@ func classify(r *http.Request, body []byte) opKey {
 	if v, err := url.ParseQuery(string(body)); err == nil && v.Get("Action") != "" {
 		return opKey{svc, v.Get("Action")}
 	}
+	if op := schedulerOp(r.Method, r.URL.Path); op != "" {
+		return opKey{svc, op}
+	}
 	return opKey{svc, r.Method + " " + r.URL.Path}
+}
+
+// schedulerOp names an EventBridge Scheduler call (REST-JSON: the
+// operation is the method and the path's first segment; the rest names the
+// schedule or group), "" for any other path.
+func schedulerOp(method, path string) string {
+	first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	ops := map[string]map[string]string{
+		"schedules": {http.MethodPost: "CreateSchedule", http.MethodPut: "UpdateSchedule", http.MethodGet: "GetSchedule",
+			http.MethodDelete: "DeleteSchedule"},
+		"schedule-groups": {http.MethodPost: "CreateScheduleGroup", http.MethodGet: "GetScheduleGroup",
+			http.MethodDelete: "DeleteScheduleGroup"},
+	}[first]
+	switch {
+	case ops == nil:
+		return ""
+	case rest == "" && method == http.MethodGet && first == "schedules":
+		return "ListSchedules"
+	case rest == "" && method == http.MethodGet:
+		return "ListScheduleGroups"
+	case rest == "":
+		return ""
+	}
+	return ops[method]
 }
 
 // sdkService maps SigV4 signing names to the SDK's service ids, so proxy
 // counts and SDK-middleware counts read alike.
 var sdkService = map[string]string{"sqs": "SQS", "dynamodb": "DynamoDB", "iam": "IAM", "sts": "STS", "events": "EventBridge",
-	"sso": "SSO Admin", "identitystore": "identitystore"}
+	"sso": "SSO Admin", "identitystore": "identitystore", "scheduler": "Scheduler"}
 
 func serviceFromAuth(auth string) string {
 	_, cred, ok := strings.Cut(auth, "Credential=")
