@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -176,6 +179,7 @@ func (b *bench) runExpiry(ctx context.Context, sso bool) (*expiryResult, error) 
 	}
 	removed := b.proxy.removals()
 	var late []float64
+	var dump strings.Builder // under -logs: each grant's expiry, removal and lateness
 	for _, ev := range evs {
 		exp, ok := expires[ev.grantID]
 		if !ok {
@@ -187,8 +191,15 @@ func (b *bench) runExpiry(ctx context.Context, sso bool) (*expiryResult, error) 
 		}
 		ms := float64(at.Sub(exp).Microseconds()) / 1000
 		late = append(late, ms)
+		fmt.Fprintf(&dump, "%s\t%s\t%s\t%s\t%.1f\n", ev.grantID, ev.user+"/"+ev.group, exp.Format(time.RFC3339Nano), at.UTC().Format(time.RFC3339Nano), ms)
 		if ms > 1000 {
 			r.LateOver1s++
+		}
+	}
+	if b.logDir != "" {
+		name := filepath.Join(b.logDir, "expiry-"+target+".tsv")
+		if err := os.WriteFile(name, []byte("grant\tmembership\texpires_at\tremoved\tlate_ms\n"+dump.String()), 0o644); err != nil {
+			return r, err
 		}
 	}
 	sort.Float64s(late)

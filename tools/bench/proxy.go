@@ -51,6 +51,11 @@ type proxy struct {
 	// by "user/group": the moment the user was out (the expiry scenario).
 	removeMu sync.Mutex
 	removed  map[string]time.Time
+
+	// trace, when set (-logs), gets one line per request: when it reached
+	// the proxy, how long moto took, the operation and moto's status.
+	traceMu sync.Mutex
+	trace   io.Writer
 }
 
 type opKey struct{ Service, Operation string }
@@ -126,6 +131,11 @@ func (p *proxy) handler(next http.Handler) http.Handler {
 		p.mu.Lock()
 		p.busy[op] += took
 		p.mu.Unlock()
+		p.traceMu.Lock()
+		if p.trace != nil {
+			fmt.Fprintf(p.trace, "%s\t%d\t%s.%s\t%d\t%s\n", start.UTC().Format(time.RFC3339Nano), took.Microseconds(), op.Service, op.Operation, sw.code, queryNote(op, body))
+		}
+		p.traceMu.Unlock()
 	})
 }
 
@@ -197,6 +207,24 @@ func (p *proxy) removals() map[string]time.Time {
 		out[k] = v
 	}
 	return out
+}
+
+// queryNote says which DynamoDB query a request is (index, partition,
+// limit, select) for the trace; "" for any other request.
+func queryNote(op opKey, body []byte) string {
+	if op.Operation != "Query" {
+		return ""
+	}
+	var q struct {
+		IndexName string
+		Limit     int
+		Select    string
+		Values    map[string]map[string]any `json:"ExpressionAttributeValues"`
+	}
+	if json.Unmarshal(body, &q) != nil {
+		return ""
+	}
+	return fmt.Sprintf("index=%s p=%v limit=%d select=%s", q.IndexName, q.Values[":p"]["S"], q.Limit, q.Select)
 }
 
 // classify names the AWS operation of a request.
