@@ -341,6 +341,10 @@ func mergeResults(old, partial []byte) ([]byte, error) {
 			o[k] = mergeTargets(o[k], v)
 			continue
 		}
+		if k == "drains" || k == "idle" {
+			o[k] = mergeByKey(o[k], v, "pipeline", "regime")
+			continue
+		}
 		if m, ok := v.(map[string]any); ok && m["measured"] == false && o[k] != nil {
 			continue // txn_cost, replay: not run this time
 		}
@@ -374,6 +378,35 @@ func emptyJSON(v any) bool {
 		return len(x) == 0
 	}
 	return false
+}
+
+// mergeByKey lays the partial run's entries (drains, idle runs) over the
+// old ones with the same values of keys, in place, and appends the others:
+// -only raw keeps the latency drains.
+func mergeByKey(old, partial any, keys ...string) any {
+	ol, _ := old.([]any)
+	pl, _ := partial.([]any)
+	id := func(e any) string {
+		m, _ := e.(map[string]any)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprint(m[k]))
+		}
+		return strings.Join(parts, "/")
+	}
+	out := append([]any(nil), ol...)
+	for _, e := range pl {
+		found := false
+		for i, u := range out {
+			if id(u) == id(e) {
+				out[i], found = e, true
+			}
+		}
+		if !found {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // mergeTargets replaces the old targets the new run measured, in place,

@@ -175,6 +175,31 @@ func TestMergeResultsKeepsWhatWasNotRun(t *testing.T) {
 	}
 }
 
+// -only raw replaces the raw drains and keeps the latency ones.
+func TestMergeResultsKeepsOtherDrains(t *testing.T) {
+	old := `{"drains": [{"pipeline": "iamjit", "regime": "raw", "events": 1}, {"pipeline": "iamjit", "regime": "latency", "events": 2}],
+		"idle": [{"pipeline": "iamjit", "p50_ms": 80}]}`
+	part := `{"drains": [{"pipeline": "iamjit", "regime": "raw", "events": 3}, {"pipeline": "ideal", "regime": "raw", "events": 4}], "idle": []}`
+	body, err := mergeResults([]byte(old), []byte(part))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r results
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, d := range r.Drains {
+		got[d.Pipeline+"/"+d.Regime] = d.Events
+	}
+	if len(got) != 3 || got["iamjit/raw"] != 3 || got["iamjit/latency"] != 2 || got["ideal/raw"] != 4 {
+		t.Errorf("merged drains %v", got)
+	}
+	if len(r.Idle) != 1 || r.Idle[0].P50Ms != 80 {
+		t.Errorf("merged idle %+v", r.Idle)
+	}
+}
+
 // The expiry scenario sums a counter's samples by one label.
 func TestScrapeByLabel(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
