@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -239,7 +240,13 @@ func (a *app) sweepLoop(ctx context.Context) {
 	if a.cfg.RepairGrace > 0 {
 		grace = a.cfg.RepairGrace // IAMJIT_REPAIR_GRACE: tests repair while writers are still converging
 	}
-	t := time.NewTicker(a.cfg.SweepInterval)
+	// The first sweep runs at once; the next ones every interval from a
+	// random phase. Replicas started together (a deploy, a test's three)
+	// would otherwise sweep in step, and each sweep is a burst of queries:
+	// in step, the bursts add up where the timers' revocations are (on one
+	// shared emulator, three sweeps in step made every call wait ~1.5 s).
+	next := time.Now().Add(sweepPhase(a.cfg.SweepInterval))
+	t := time.NewTimer(time.Until(next))
 	defer t.Stop()
 	for sweeps := 0; ; sweeps++ {
 		st, err := a.svc.Sweep(ctx, a.pub, 100, grace)
@@ -282,7 +289,25 @@ func (a *app) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		next = nextSweep(next, time.Now(), a.cfg.SweepInterval)
+		t.Reset(time.Until(next))
 	}
+}
+
+// sweepPhase is when, after the first sweep, the second one runs: a random
+// point of the first interval, so that replicas do not sweep in step.
+func sweepPhase(interval time.Duration) time.Duration {
+	return mrand.N(interval)
+}
+
+// nextSweep is the sweep after the one due at prev: an interval later,
+// skipping those a long sweep overran (now is past them).
+func nextSweep(prev, now time.Time, interval time.Duration) time.Time {
+	next := prev.Add(interval)
+	for !next.After(now) {
+		next = next.Add(interval)
+	}
+	return next
 }
 
 // serveHTTP serves /healthz, /readyz and /metrics on IAMJIT_HTTP_ADDR.

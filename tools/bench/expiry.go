@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -50,6 +53,13 @@ type expiryResult struct {
 	RemovesPerGrnt float64 `json:"removes_per_grant"`
 	Calls          calls   `json:"calls_by_op"` // the proxy's count from the first send to the end
 	StaleAdds      int64   `json:"stale_adds_repaired"`
+	// Where the removals came from and what they cost, summed over the
+	// replicas' /metrics: grants the sweeper ended (the rest ended on
+	// their timers), transactions retried in-process by reason, backstop
+	// schedule writes by op.
+	SweeperRevoked int64            `json:"sweeper_revoked"`
+	TxnRetries     map[string]int64 `json:"transaction_retries_by_reason,omitempty"`
+	Backstop       map[string]int64 `json:"backstop_schedules_by_op,omitempty"`
 }
 
 // runExpiry grants expiryGrants distinct (user, group) pairs through the
@@ -143,9 +153,24 @@ func (b *bench) runExpiry(ctx context.Context, sso bool) (*expiryResult, error) 
 	r.Calls = fromOps(b.proxy.snapshot()).minus(before)
 	r.Removes = r.Calls[removeOp]
 	r.RemovesPerGrnt = float64(r.Removes) / expiryGrants
+	r.TxnRetries, r.Backstop = map[string]int64{}, map[string]int64{}
 	for _, p := range ps {
 		if n, err := p.scrapeCounter(ctx, "iamjit_stale_adds_repaired_total"); err == nil {
 			r.StaleAdds += n
+		}
+		if n, err := p.scrapeCounter(ctx, "iamjit_sweeper_revoked_total"); err == nil {
+			r.SweeperRevoked += n
+		}
+		for name, into := range map[string]map[string]int64{"iamjit_dynamodb_transaction_retries_total": r.TxnRetries, "iamjit_backstop_schedules_total": r.Backstop} {
+			lbl := "reason"
+			if name == "iamjit_backstop_schedules_total" {
+				lbl = "op"
+			}
+			if m, err := p.scrapeByLabel(ctx, name, lbl); err == nil {
+				for k, v := range m {
+					into[k] += v
+				}
+			}
 		}
 	}
 	expires, err := grantTimes(ctx, b.direct, e.stack.Table, "expires_at")
@@ -154,6 +179,7 @@ func (b *bench) runExpiry(ctx context.Context, sso bool) (*expiryResult, error) 
 	}
 	removed := b.proxy.removals()
 	var late []float64
+	var dump strings.Builder // under -logs: each grant's expiry, removal and lateness
 	for _, ev := range evs {
 		exp, ok := expires[ev.grantID]
 		if !ok {
@@ -165,8 +191,15 @@ func (b *bench) runExpiry(ctx context.Context, sso bool) (*expiryResult, error) 
 		}
 		ms := float64(at.Sub(exp).Microseconds()) / 1000
 		late = append(late, ms)
+		fmt.Fprintf(&dump, "%s\t%s\t%s\t%s\t%.1f\n", ev.grantID, ev.user+"/"+ev.group, exp.Format(time.RFC3339Nano), at.UTC().Format(time.RFC3339Nano), ms)
 		if ms > 1000 {
 			r.LateOver1s++
+		}
+	}
+	if b.logDir != "" {
+		name := filepath.Join(b.logDir, "expiry-"+target+".tsv")
+		if err := os.WriteFile(name, []byte("grant\tmembership\texpires_at\tremoved\tlate_ms\n"+dump.String()), 0o644); err != nil {
+			return r, err
 		}
 	}
 	sort.Float64s(late)

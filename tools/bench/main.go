@@ -18,6 +18,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -58,7 +60,7 @@ func main() {
 	flag.IntVar(&o.naiveLat, "naive-latency-events", 1000, "escalates for the naive loop with latency (it is sequential: ~0.2 s each)")
 	flag.DurationVar(&o.latency, "latency", 20*time.Millisecond, "delay added to every AWS call in the latency regime and the idle scenario")
 	flag.StringVar(&o.out, "out", "tools/bench/results.json", "where to write the results")
-	flag.StringVar(&o.logDir, "logs", "", "directory to keep each child process's log in (default: keep only the tail, shown on failure)")
+	flag.StringVar(&o.logDir, "logs", "", "directory to keep each child process's log in, every request the proxy passed (proxy-requests.tsv) and each expiry run's lateness by grant (default: keep only the tail, shown on failure)")
 	flag.IntVar(&o.sweepItems, "sweep-items", 20000, "grants in the sweep table (half long revoked, 1 in 200 due)")
 	flag.IntVar(&o.idleEvents, "idle-events", 100, "escalates measured one at a time in the idle scenario, per pipeline")
 	flag.StringVar(&o.txnCost, "txn-cost", "", "file with the output of go test -bench TransactionCostByTableSize ./internal/motoserver/ (make bench writes it)")
@@ -116,6 +118,22 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer px.close()
+	if o.logDir != "" {
+		f, err := os.Create(filepath.Join(o.logDir, "proxy-requests.tsv"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		px.traceMu.Lock()
+		px.trace = bufio.NewWriter(f)
+		px.traceMu.Unlock()
+		defer func() {
+			px.traceMu.Lock()
+			_ = px.trace.(*bufio.Writer).Flush()
+			px.trace = nil
+			px.traceMu.Unlock()
+		}()
+	}
 	b := &bench{bin: bin, moto: moto, proxy: px, direct: direct, logDir: o.logDir}
 	res := newResults()
 	res.TxnCost = readTxnCost(o.txnCost)

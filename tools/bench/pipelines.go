@@ -19,11 +19,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/iamjit/iamjit/events"
+	"github.com/iamjit/iamjit/grants"
+	"github.com/iamjit/iamjit/grants/backstop"
 	"github.com/iamjit/iamjit/internal/awsx"
 	"github.com/iamjit/iamjit/internal/devstack"
 	"github.com/iamjit/iamjit/internal/motoserver"
@@ -221,12 +225,17 @@ func naiveIAM(ctx context.Context, cfg aws.Config, st devstack.Stack) (*iam.Clie
 const idealWorkers = 16
 
 // ideal is the least work the job needs: receives of ten, 16 workers, one
-// conditional PutItem and one IAM call per event with the role chain's
-// credentials cached, results published and messages deleted in batches of
-// up to ten, flushed concurrently.
+// conditional PutItem, one backstop schedule and one IAM call per event
+// with the role chain's credentials cached, results published and messages
+// deleted in batches of up to ten, flushed concurrently.
 func ideal(ctx context.Context, cfg aws.Config, st devstack.Stack, done func()) error {
 	sq, db, eb := sqs.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg), eventbridge.NewFromConfig(cfg)
-	iamc := iam.NewFromConfig(awsx.Chain(cfg, st.ConnectorRoleARN, st.ExternalID, st.IAMRoleARN))
+	chain := awsx.Chain(cfg, st.ConnectorRoleARN, st.ExternalID, st.IAMRoleARN)
+	iamc := iam.NewFromConfig(chain)
+	var sched *scheduler.Client
+	if st.Backstop.RoleARN != "" {
+		sched = scheduler.NewFromConfig(chain)
+	}
 	pub := newCollector(ctx, func(ctx context.Context, rs []events.Result) error {
 		entries := make([]ebtypes.PutEventsRequestEntry, len(rs))
 		for i, r := range rs {
@@ -257,7 +266,7 @@ func ideal(ctx context.Context, cfg aws.Config, st devstack.Stack, done func()) 
 		go func() {
 			defer wg.Done()
 			for m := range jobs {
-				if err := idealOne(ctx, db, iamc, pub, del, st, m); err != nil {
+				if err := idealOne(ctx, db, iamc, sched, pub, del, st, m); err != nil {
 					errc <- err
 					return
 				}
@@ -291,7 +300,7 @@ func ideal(ctx context.Context, cfg aws.Config, st devstack.Stack, done func()) 
 	return err
 }
 
-func idealOne(ctx context.Context, db *dynamodb.Client, iamc *iam.Client, pub *collector[events.Result], del *collector[sqstypes.Message], st devstack.Stack, m sqstypes.Message) error {
+func idealOne(ctx context.Context, db *dynamodb.Client, iamc *iam.Client, sched *scheduler.Client, pub *collector[events.Result], del *collector[sqstypes.Message], st devstack.Stack, m sqstypes.Message) error {
 	item, res, err := grantFor(aws.ToString(m.Body))
 	if err != nil {
 		return err
@@ -301,6 +310,11 @@ func idealOne(ctx context.Context, db *dynamodb.Client, iamc *iam.Client, pub *c
 	if err != nil && !errors.As(err, &ccf) {
 		return err
 	}
+	if sched != nil {
+		if err := idealSchedule(ctx, sched, st.Backstop, res.IAMUser, res.Group, *res.ExpiresAt); err != nil {
+			return err
+		}
+	}
 	if _, err := iamc.AddUserToGroup(ctx, &iam.AddUserToGroupInput{UserName: &res.IAMUser, GroupName: &res.Group}); err != nil {
 		return err
 	}
@@ -308,6 +322,42 @@ func idealOne(ctx context.Context, db *dynamodb.Client, iamc *iam.Client, pub *c
 		return err
 	}
 	return del.do(ctx, m)
+}
+
+// idealSchedule is the one backstop call an escalate needs, as iamjit
+// makes it for a new membership (grants/backstop Arm: create first): a
+// one-time schedule at expiry plus the default grace that removes the user
+// from the group by itself, through the universal target with the
+// removal's exact input, as the execution role, deleted once it has run.
+// A schedule that exists already (a message delivered again) is left: the
+// ideal pipeline's grants are all new memberships of one hour.
+func idealSchedule(ctx context.Context, sched *scheduler.Client, bs devstack.Backstop, user, group string, expires time.Time) error {
+	k := grants.Key{Kind: grants.IAMGroup, Account: motoserver.AccountID, User: user, Group: group}
+	input, _ := json.Marshal(backstop.RemoveUserFromGroupInput{GroupName: group, UserName: user})
+	at := expires.Add(backstop.DefaultGrace).UTC()
+	if r := at.Truncate(time.Second); !r.Equal(at) {
+		at = r.Add(time.Second)
+	}
+	target := &schedtypes.Target{
+		Arn: aws.String(backstop.TargetRemoveUserFromGroup), RoleArn: aws.String(bs.RoleARN), Input: aws.String(string(input)),
+		RetryPolicy: &schedtypes.RetryPolicy{MaximumRetryAttempts: aws.Int32(backstop.MaxRetryAttempts),
+			MaximumEventAgeInSeconds: aws.Int32(int32(backstop.MaxEventAge / time.Second))},
+	}
+	if bs.DLQARN != "" {
+		target.DeadLetterConfig = &schedtypes.DeadLetterConfig{Arn: aws.String(bs.DLQARN)}
+	}
+	_, err := sched.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
+		Name: aws.String(backstop.Name(k)), GroupName: aws.String(bs.Group), Description: aws.String("iamjit backstop: " + k.String()),
+		ScheduleExpression: aws.String("at(" + at.Format("2006-01-02T15:04:05") + ")"), ScheduleExpressionTimezone: aws.String("UTC"),
+		FlexibleTimeWindow:    &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
+		ActionAfterCompletion: schedtypes.ActionAfterCompletionDelete,
+		State:                 schedtypes.ScheduleStateEnabled,
+		Target:                target,
+	})
+	if awsx.IsCode(err, "ConflictException") {
+		return nil
+	}
+	return err
 }
 
 // collector batches items from many goroutines into calls of up to ten,

@@ -199,6 +199,25 @@ func parseMetrics(r io.Reader) (metricsSnap, error) {
 	return m, nil
 }
 
+// scrapeByLabel sums every sample of the counter or gauge name by the
+// value of its label (all under "" when the metric has no such label).
+func (p *proc) scrapeByLabel(ctx context.Context, name, lbl string) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := p.getMetrics(ctx, func(r io.Reader) error {
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(r)
+		if err != nil {
+			return fmt.Errorf("parse /metrics: %w", err)
+		}
+		for _, x := range fams[name].GetMetric() {
+			v := x.GetCounter().GetValue() + x.GetGauge().GetValue()
+			out[label(x, lbl)] += int64(v)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // label is the value of the sample's label name ("" without it).
 func label(x *dto.Metric, name string) string {
 	for _, l := range x.GetLabel() {

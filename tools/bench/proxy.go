@@ -51,6 +51,11 @@ type proxy struct {
 	// by "user/group": the moment the user was out (the expiry scenario).
 	removeMu sync.Mutex
 	removed  map[string]time.Time
+
+	// trace, when set (-logs), gets one line per request: when it reached
+	// the proxy, how long moto took, the operation and moto's status.
+	traceMu sync.Mutex
+	trace   io.Writer
 }
 
 type opKey struct{ Service, Operation string }
@@ -126,6 +131,11 @@ func (p *proxy) handler(next http.Handler) http.Handler {
 		p.mu.Lock()
 		p.busy[op] += took
 		p.mu.Unlock()
+		p.traceMu.Lock()
+		if p.trace != nil {
+			fmt.Fprintf(p.trace, "%s\t%d\t%s.%s\t%d\t%s\n", start.UTC().Format(time.RFC3339Nano), took.Microseconds(), op.Service, op.Operation, sw.code, queryNote(op, body))
+		}
+		p.traceMu.Unlock()
 	})
 }
 
@@ -199,6 +209,24 @@ func (p *proxy) removals() map[string]time.Time {
 	return out
 }
 
+// queryNote says which DynamoDB query a request is (index, partition,
+// limit, select) for the trace; "" for any other request.
+func queryNote(op opKey, body []byte) string {
+	if op.Operation != "Query" {
+		return ""
+	}
+	var q struct {
+		IndexName string
+		Limit     int
+		Select    string
+		Values    map[string]map[string]any `json:"ExpressionAttributeValues"`
+	}
+	if json.Unmarshal(body, &q) != nil {
+		return ""
+	}
+	return fmt.Sprintf("index=%s p=%v limit=%d select=%s", q.IndexName, q.Values[":p"]["S"], q.Limit, q.Select)
+}
+
 // classify names the AWS operation of a request.
 func classify(r *http.Request, body []byte) opKey {
 	svc := serviceFromAuth(r.Header.Get("Authorization"))
@@ -211,13 +239,40 @@ func classify(r *http.Request, body []byte) opKey {
 	if v, err := url.ParseQuery(string(body)); err == nil && v.Get("Action") != "" {
 		return opKey{svc, v.Get("Action")}
 	}
+	if op := schedulerOp(r.Method, r.URL.Path); op != "" {
+		return opKey{svc, op}
+	}
 	return opKey{svc, r.Method + " " + r.URL.Path}
+}
+
+// schedulerOp names an EventBridge Scheduler call (REST-JSON: the
+// operation is the method and the path's first segment; the rest names the
+// schedule or group), "" for any other path.
+func schedulerOp(method, path string) string {
+	first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	ops := map[string]map[string]string{
+		"schedules": {http.MethodPost: "CreateSchedule", http.MethodPut: "UpdateSchedule", http.MethodGet: "GetSchedule",
+			http.MethodDelete: "DeleteSchedule"},
+		"schedule-groups": {http.MethodPost: "CreateScheduleGroup", http.MethodGet: "GetScheduleGroup",
+			http.MethodDelete: "DeleteScheduleGroup"},
+	}[first]
+	switch {
+	case ops == nil:
+		return ""
+	case rest == "" && method == http.MethodGet && first == "schedules":
+		return "ListSchedules"
+	case rest == "" && method == http.MethodGet:
+		return "ListScheduleGroups"
+	case rest == "":
+		return ""
+	}
+	return ops[method]
 }
 
 // sdkService maps SigV4 signing names to the SDK's service ids, so proxy
 // counts and SDK-middleware counts read alike.
 var sdkService = map[string]string{"sqs": "SQS", "dynamodb": "DynamoDB", "iam": "IAM", "sts": "STS", "events": "EventBridge",
-	"sso": "SSO Admin", "identitystore": "identitystore"}
+	"sso": "SSO Admin", "identitystore": "identitystore", "scheduler": "Scheduler"}
 
 func serviceFromAuth(auth string) string {
 	_, cred, ok := strings.Cut(auth, "Credential=")

@@ -196,21 +196,31 @@ func (r *results) finish(latency time.Duration, events int, wall time.Duration) 
 		t := target{Name: name, Value: v, Limit: fmt.Sprintf("≥ %g×", limit), Pass: measured && v >= limit}
 		r.Targets = append(r.Targets, t.verdict(measured))
 	}
-	le("AWS calls per escalate", r.CallsPerEscalate, 4, itRaw != nil || itLat != nil, "")
+	le("AWS calls per escalate", r.CallsPerEscalate, maxCallsPerEscalate, itRaw != nil || itLat != nil, "")
 	ge("throughput vs ideal, raw moto", r.ThroughputRatioVsIdeal, 0.6, r.ThroughputRatioVsIdeal > 0)
 	ge("throughput vs ideal, +latency", r.ThroughputRatioVsIdealLatency, 0.6, r.ThroughputRatioVsIdealLatency > 0)
 	ge("throughput vs naive, +latency", r.ThroughputRatioVsNaiveLatency, 4, r.ThroughputRatioVsNaiveLatency > 0)
-	le("CPU per event vs ideal, raw moto", r.CPURatioVsIdeal, 1.5, r.CPURatioVsIdeal > 0, "×")
+	le("CPU per event vs ideal, raw moto", r.CPURatioVsIdeal, maxCPURatioVsIdeal, r.CPURatioVsIdeal > 0, "×")
 	le("peak RSS", r.PeakRSSMB, 64, r.PeakRSSMB > 0, " MB")
 	le("sweep reads per due grant", r.SweepReadsPerDue, 2, r.Sweep != nil, "×")
 	le("start-up to first receive", r.StartupMs, 200, r.StartupMs > 0, " ms")
 	le("idle p50 latency vs ideal, +latency", r.IdleP50RatioVsIdeal, 2, r.IdleP50RatioVsIdeal > 0, "×")
-	le("expiry: removal seen in IAM after expires_at, p99", r.ExpiryP99LateMs, 1000, r.Expiry != nil, " ms")
+	le("expiry: removal seen in IAM after expires_at, p99", r.ExpiryP99LateMs, maxExpiryP99LateMs, r.Expiry != nil, " ms")
 	le("expiry: RemoveUserFromGroup per expired grant, 3 replicas", r.ExpiryRemovesPerGrant, 1.5, r.Expiry != nil, "")
-	le("expiry (Identity Center): assignment deleted after expires_at, p99", r.ExpirySSOP99LateMs, 1000, r.ExpirySSO != nil, " ms")
+	le("expiry (Identity Center): assignment deleted after expires_at, p99", r.ExpirySSOP99LateMs, maxExpiryP99LateMs, r.ExpirySSO != nil, " ms")
 	le("expiry (Identity Center): DeleteAccountAssignment per expired grant, 3 replicas", r.ExpirySSORemovesPerGrant, 1.5, r.ExpirySSO != nil, "")
 	lt("3-item transaction at 20,000 items vs 100", r.TxnCostRatio, 2, r.TxnCostRatio > 0, "×")
 }
+
+// The bars issue 23 set: the backstop's schedule is one more call per
+// escalate (the ideal pipeline makes it too); CPU per event and the expiry
+// tail were raised. Identity Center's expiry is held to the same bar as
+// IAM's: the same timers end both.
+const (
+	maxCallsPerEscalate = 5
+	maxCPURatioVsIdeal  = 1.3
+	maxExpiryP99LateMs  = 250
+)
 
 func (t target) verdict(measured bool) target {
 	switch {
@@ -278,6 +288,12 @@ func (r *results) print(w io.Writer, verbose bool) {
 		fmt.Fprintf(w, "expiry, Identity Center: %d permission-set assignments, expiries over %.0f s, %d replicas at default settings (granted in %.1f s): assignment deleted − expires_at p50 %.0f ms, p90 %.0f, p99 %.0f, max %.0f (%d over 1 s, earliest %.0f); %d DeleteAccountAssignment = %.2f per grant; %d stale adds repaired\n",
 			x.Grants, x.SpreadSeconds, x.Replicas, x.GrantSeconds, x.P50LateMs, x.P90LateMs, x.P99LateMs, x.MaxLateMs, x.LateOver1s, x.EarlyMs, x.Removes, x.RemovesPerGrnt, x.StaleAdds)
 	}
+	for _, x := range []*expiryResult{r.Expiry, r.ExpirySSO} {
+		if x != nil && verbose {
+			fmt.Fprintf(w, "  %s: %d ended by a sweep (the rest on timers); transaction retries %v; backstop schedules %v; calls %s\n",
+				x.Target, x.SweeperRevoked, x.TxnRetries, x.Backstop, callsText(x.Calls))
+		}
+	}
 	if t := r.TxnCost; t != nil {
 		if t.Measured {
 			fmt.Fprintf(w, "3-item transaction: %.0f µs at 100 items, %.0f µs at 20,000: ratio %.2f\n", t.MicrosAt100, t.MicrosAt20000, t.Ratio)
@@ -325,6 +341,10 @@ func mergeResults(old, partial []byte) ([]byte, error) {
 			o[k] = mergeTargets(o[k], v)
 			continue
 		}
+		if k == "drains" || k == "idle" {
+			o[k] = mergeByKey(o[k], v, "pipeline", "regime")
+			continue
+		}
 		if m, ok := v.(map[string]any); ok && m["measured"] == false && o[k] != nil {
 			continue // txn_cost, replay: not run this time
 		}
@@ -358,6 +378,35 @@ func emptyJSON(v any) bool {
 		return len(x) == 0
 	}
 	return false
+}
+
+// mergeByKey lays the partial run's entries (drains, idle runs) over the
+// old ones with the same values of keys, in place, and appends the others:
+// -only raw keeps the latency drains.
+func mergeByKey(old, partial any, keys ...string) any {
+	ol, _ := old.([]any)
+	pl, _ := partial.([]any)
+	id := func(e any) string {
+		m, _ := e.(map[string]any)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprint(m[k]))
+		}
+		return strings.Join(parts, "/")
+	}
+	out := append([]any(nil), ol...)
+	for _, e := range pl {
+		found := false
+		for i, u := range out {
+			if id(u) == id(e) {
+				out[i], found = e, true
+			}
+		}
+		if !found {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // mergeTargets replaces the old targets the new run measured, in place,

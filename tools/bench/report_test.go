@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +96,62 @@ func TestFinishComparesWithIdeal(t *testing.T) {
 	}
 }
 
+// Issue 23's bars: at most 5 calls per escalate (the backstop's schedule
+// is the fifth), CPU per event at most 1.3× the ideal's, and expiry p99 at
+// most 250 ms, for IAM groups and Identity Center alike; each just inside
+// passes and just outside misses.
+func TestFinishTargetsOfIssue23(t *testing.T) {
+	verdicts := func(calls, cpuRatio, iamP99, ssoP99 float64) map[string]string {
+		r := newResults()
+		r.add(&drain{Pipeline: "iamjit", Regime: "raw", Events: 1000, EventsPerS: 20, CPUMsPerEvent: cpuRatio, CallsPerEvent: calls})
+		r.add(&drain{Pipeline: "ideal", Regime: "raw", Events: 1000, EventsPerS: 25, CPUMsPerEvent: 1})
+		r.Expiry = &expiryResult{P99LateMs: iamP99, RemovesPerGrnt: 1}
+		r.ExpirySSO = &expiryResult{P99LateMs: ssoP99, RemovesPerGrnt: 1}
+		r.finish(20*time.Millisecond, 1000, time.Minute)
+		out := map[string]string{}
+		for _, tg := range r.Targets {
+			out[tg.Name] = tg.Result + " " + tg.Limit
+		}
+		return out
+	}
+	names := []string{
+		"AWS calls per escalate",
+		"CPU per event vs ideal, raw moto",
+		"expiry: removal seen in IAM after expires_at, p99",
+		"expiry (Identity Center): assignment deleted after expires_at, p99",
+	}
+	in := verdicts(5, 1.3, 250, 250)
+	out := verdicts(5.01, 1.31, 251, 251)
+	limits := []string{"≤ 5", "≤ 1.3×", "≤ 250 ms", "≤ 250 ms"}
+	for i, n := range names {
+		if want := "PASS " + limits[i]; in[n] != want {
+			t.Errorf("%s at the bar: %q, want %q", n, in[n], want)
+		}
+		if want := "MISS " + limits[i]; out[n] != want {
+			t.Errorf("%s past the bar: %q, want %q", n, out[n], want)
+		}
+	}
+}
+
+// The proxy names EventBridge Scheduler's REST calls by operation, not by
+// path (one count per schedule name otherwise).
+func TestSchedulerOp(t *testing.T) {
+	for _, c := range []struct{ method, path, want string }{
+		{"POST", "/schedules/iamjit-0123", "CreateSchedule"},
+		{"PUT", "/schedules/iamjit-0123", "UpdateSchedule"},
+		{"GET", "/schedules/iamjit-0123", "GetSchedule"},
+		{"DELETE", "/schedules/iamjit-0123", "DeleteSchedule"},
+		{"GET", "/schedules", "ListSchedules"},
+		{"GET", "/schedule-groups/iamjit", "GetScheduleGroup"},
+		{"POST", "/", ""},
+		{"GET", "/2015-03-31/functions", ""},
+	} {
+		if got := schedulerOp(c.method, c.path); got != c.want {
+			t.Errorf("%s %s: %q, want %q", c.method, c.path, got, c.want)
+		}
+	}
+}
+
 // A partial run (-only expiry) keeps what it did not measure from the last
 // full run and replaces what it did.
 func TestMergeResultsKeepsWhatWasNotRun(t *testing.T) {
@@ -112,5 +172,54 @@ func TestMergeResultsKeepsWhatWasNotRun(t *testing.T) {
 	}
 	if len(r.Targets) != 2 || r.Targets[0].Value != 1 || r.Targets[1].Value != 433 {
 		t.Fatalf("merged targets %+v", r.Targets)
+	}
+}
+
+// -only raw replaces the raw drains and keeps the latency ones.
+func TestMergeResultsKeepsOtherDrains(t *testing.T) {
+	old := `{"drains": [{"pipeline": "iamjit", "regime": "raw", "events": 1}, {"pipeline": "iamjit", "regime": "latency", "events": 2}],
+		"idle": [{"pipeline": "iamjit", "p50_ms": 80}]}`
+	part := `{"drains": [{"pipeline": "iamjit", "regime": "raw", "events": 3}, {"pipeline": "ideal", "regime": "raw", "events": 4}], "idle": []}`
+	body, err := mergeResults([]byte(old), []byte(part))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r results
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, d := range r.Drains {
+		got[d.Pipeline+"/"+d.Regime] = d.Events
+	}
+	if len(got) != 3 || got["iamjit/raw"] != 3 || got["iamjit/latency"] != 2 || got["ideal/raw"] != 4 {
+		t.Errorf("merged drains %v", got)
+	}
+	if len(r.Idle) != 1 || r.Idle[0].P50Ms != 80 {
+		t.Errorf("merged idle %+v", r.Idle)
+	}
+}
+
+// The expiry scenario sums a counter's samples by one label.
+func TestScrapeByLabel(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `# TYPE iamjit_dynamodb_transaction_retries_total counter
+iamjit_dynamodb_transaction_retries_total{reason="TransactionConflict"} 7
+iamjit_dynamodb_transaction_retries_total{reason="ThrottlingError"} 2
+# TYPE iamjit_sweeps_total counter
+iamjit_sweeps_total 3
+`)
+	}))
+	defer srv.Close()
+	p := &proc{addr: strings.TrimPrefix(srv.URL, "http://")}
+	got, err := p.scrapeByLabel(context.Background(), "iamjit_dynamodb_transaction_retries_total", "reason")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["TransactionConflict"] != 7 || got["ThrottlingError"] != 2 {
+		t.Errorf("by reason: %v", got)
+	}
+	if got, _ := p.scrapeByLabel(context.Background(), "iamjit_sweeps_total", "reason"); got[""] != 3 {
+		t.Errorf("unlabelled: %v", got)
 	}
 }
