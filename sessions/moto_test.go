@@ -24,7 +24,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/iamjit/iamjit/events"
 	"github.com/iamjit/iamjit/grants"
@@ -64,9 +63,7 @@ type motoEnv struct {
 // need a fresh account need not start a server each.
 func newMotoEnv(t *testing.T, mode string) *motoEnv {
 	t.Helper()
-	srv, acct := sharedAccount(t)
-	cfg := srv.AWSConfig(t)
-	cfg.APIOptions = append(cfg.APIOptions, smithyhttp.SetHeaderValue(motoAccountHeader, acct))
+	srv, cfg, acct := shared.Account(t)
 	return newMotoEnvOn(t, mode, srv, acct, cfg)
 }
 

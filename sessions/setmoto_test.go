@@ -27,7 +27,6 @@ import (
 	istypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	gdynamo "github.com/iamjit/iamjit/grants/dynamo"
 	"github.com/iamjit/iamjit/grants/identitycenter"
@@ -53,9 +52,7 @@ type motoSets struct {
 func newMotoSets(t *testing.T) *motoSets {
 	t.Helper()
 	ctx := context.Background()
-	srv, acct := sharedAccount(t)
-	cfg := srv.AWSConfig(t)
-	cfg.APIOptions = append(cfg.APIOptions, smithyhttp.SetHeaderValue(motoAccountHeader, acct))
+	_, cfg, acct := shared.Account(t)
 	m := &motoSets{acct: acct, sso: ssoadmin.NewFromConfig(cfg), ids: identitystore.NewFromConfig(cfg), counter: awsx.NewCounter(),
 		clk: testclock.New(time.Now().UTC().Truncate(time.Millisecond))}
 	ddb := dynamodb.NewFromConfig(cfg)
