@@ -540,15 +540,22 @@ func (b *Backstop) get(ctx context.Context, name string) (Schedule, bool, error)
 	return s, true, nil
 }
 
-func (b *Backstop) create(ctx context.Context, d definition, at time.Time) error {
-	_, err := b.api.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
+// schedule is the whole of schedule d firing at at, as CreateSchedule
+// takes it; UpdateSchedule's input has the very same fields (a conversion),
+// and an update must name every one of them.
+func (b *Backstop) schedule(d definition, at time.Time, state types.ScheduleState) *scheduler.CreateScheduleInput {
+	return &scheduler.CreateScheduleInput{
 		Name: aws.String(d.name), GroupName: aws.String(b.opts.Group), Description: aws.String(d.description),
 		ScheduleExpression: aws.String(atExpression(at)), ScheduleExpressionTimezone: aws.String("UTC"),
 		FlexibleTimeWindow:    &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff},
 		ActionAfterCompletion: types.ActionAfterCompletionDelete,
-		State:                 types.ScheduleStateEnabled,
+		State:                 state,
 		Target:                b.target(d),
-	})
+	}
+}
+
+func (b *Backstop) create(ctx context.Context, d definition, at time.Time) error {
+	_, err := b.api.CreateSchedule(ctx, b.schedule(d, at, types.ScheduleStateEnabled))
 	if err != nil {
 		return b.writeError(ctx, "create", d.name, err)
 	}
@@ -560,14 +567,7 @@ func (b *Backstop) create(ctx context.Context, d definition, at time.Time) error
 // ActionAfterCompletion given at creation whatever an update says; iamjit
 // always creates with DELETE, so that is what stays).
 func (b *Backstop) update(ctx context.Context, d definition, at time.Time) error {
-	_, err := b.api.UpdateSchedule(ctx, &scheduler.UpdateScheduleInput{
-		Name: aws.String(d.name), GroupName: aws.String(b.opts.Group), Description: aws.String(d.description),
-		ScheduleExpression: aws.String(atExpression(at)), ScheduleExpressionTimezone: aws.String("UTC"),
-		FlexibleTimeWindow:    &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff},
-		ActionAfterCompletion: types.ActionAfterCompletionDelete,
-		State:                 types.ScheduleStateEnabled,
-		Target:                b.target(d),
-	})
+	_, err := b.api.UpdateSchedule(ctx, (*scheduler.UpdateScheduleInput)(b.schedule(d, at, types.ScheduleStateEnabled)))
 	if err != nil && !awsx.IsCode(err, "ResourceNotFoundException") {
 		return b.writeError(ctx, "update", d.name, err)
 	}

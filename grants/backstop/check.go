@@ -55,19 +55,14 @@ func (b *Backstop) Check(ctx context.Context) error {
 	_, _ = rand.Read(rnd[:])
 	name := probePrefix + hex.EncodeToString(rnd[:])
 	d := definition{name: name, description: "iamjit start-up check: safe to delete", targetARN: ProbeTarget, input: "{}"}
-	at := atExpression(ceilSecond(b.opts.Now().AddDate(1, 0, 0)))
+	// A fresh input per call: the SDK fills each one's ClientToken in.
+	at := ceilSecond(b.opts.Now().AddDate(1, 0, 0))
+	probe := func() *scheduler.CreateScheduleInput { return b.schedule(d, at, types.ScheduleStateDisabled) }
 	role := func(op string, err error) error {
 		hint := fmt.Sprintf("may iamjit pass %s to scheduler.amazonaws.com (iam:PassRole) and %s schedules in group %q?", b.opts.RoleARN, op, b.opts.Group)
 		return fmt.Errorf("%s: %s: %s probe schedule %s: %w", b.opts.RoleSetting, hint, op, name, err)
 	}
-	_, err := b.api.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
-		Name: aws.String(name), GroupName: aws.String(b.opts.Group), Description: aws.String(d.description),
-		ScheduleExpression: aws.String(at), ScheduleExpressionTimezone: aws.String("UTC"),
-		FlexibleTimeWindow:    &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff},
-		ActionAfterCompletion: types.ActionAfterCompletionDelete,
-		State:                 types.ScheduleStateDisabled,
-		Target:                b.target(d),
-	})
+	_, err := b.api.CreateSchedule(ctx, probe())
 	// The name is random: a conflict is this Check's own create, retried by
 	// the SDK after its answer was lost (the probe exists, as wanted).
 	if err != nil && !awsx.IsCode(err, "ConflictException") {
@@ -83,14 +78,7 @@ func (b *Backstop) Check(ctx context.Context) error {
 	if _, err := b.api.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(name), GroupName: aws.String(b.opts.Group)}); err != nil {
 		return failed(role("read", err))
 	}
-	_, err = b.api.UpdateSchedule(ctx, &scheduler.UpdateScheduleInput{
-		Name: aws.String(name), GroupName: aws.String(b.opts.Group), Description: aws.String(d.description),
-		ScheduleExpression: aws.String(at), ScheduleExpressionTimezone: aws.String("UTC"),
-		FlexibleTimeWindow:    &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff},
-		ActionAfterCompletion: types.ActionAfterCompletionDelete,
-		State:                 types.ScheduleStateDisabled,
-		Target:                b.target(d),
-	})
+	_, err = b.api.UpdateSchedule(ctx, (*scheduler.UpdateScheduleInput)(probe()))
 	if err != nil {
 		return failed(role("update", err))
 	}
