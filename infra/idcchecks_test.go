@@ -665,16 +665,9 @@ func checkProdBackstopSettings(m *tfModule, bySource map[string][]call) problems
 // TestIdentityCenterAndBackstopChecksCatch widens each scope above once in a
 // copy of the real files, and expects the check to say so.
 func TestIdentityCenterAndBackstopChecksCatch(t *testing.T) {
-	type edit = map[string][][2]string
 	const groupsOfAdd = `actions   = ["identitystore:CreateGroupMembership"]
       resources = concat([local.identity_store_arn, "${local.ids_prefix}user/*"], [for g in statement.value.group_ids : "${local.ids_prefix}group/${g}"])`
-	cases := []struct {
-		name  string
-		dir   string
-		edit  edit
-		check func(*tfModule) problems
-		want  string
-	}{
+	cases := []catchCase{
 		// The Identity Center account's modifier.
 		{"modifier assigns in every account", "modules/iam_modifier", edit{"identity_center.tf": {{`"${local.sso_prefix}account/${id}"`, `"${local.sso_prefix}account/*"`}}},
 			checkModifierIdentityCenter, "with identity_center: sso:CreateAccountAssignment on [arn:aws:sso:::account/* "},
@@ -771,19 +764,5 @@ func TestIdentityCenterAndBackstopChecksCatch(t *testing.T) {
 		{"backstop off by default", "environments/prod", edit{"backstop.tf": {{`  default     = true`, `  default     = false`}}},
 			checkProd, "variable backstop: default false, want true"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			m, err := loadDirEdited(c.dir, c.edit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := c.check(m)
-			for _, s := range p {
-				if strings.Contains(s, c.want) {
-					return
-				}
-			}
-			t.Errorf("broken %s: want a problem containing %q, got %q", c.dir, c.want, p)
-		})
-	}
+	runCatches(t, cases)
 }

@@ -134,14 +134,7 @@ const symRuntimeGrant = `    actions   = ["sts:AssumeRole"]
 // TestChecksCatchBrokenInvariants breaks each invariant in a copy of the real
 // files and expects the matching check to say so: every check can fail.
 func TestChecksCatchBrokenInvariants(t *testing.T) {
-	type edit = map[string][][2]string
-	cases := []struct {
-		name  string
-		dir   string
-		edit  edit
-		check func(*tfModule) problems
-		want  string
-	}{
+	cases := []catchCase{
 		{"connector without external id", "modules/connector", edit{"main.tf": {{`"sts:ExternalId"`, `"aws:PrincipalTag/x"`}}},
 			checkConnector, "sts:ExternalId"},
 		{"connector external id with StringLike", "modules/connector", edit{"main.tf": {{`"StringEquals"`, `"StringLike"`}}},
@@ -576,21 +569,7 @@ resource "aws_kms_key" "alarms" {`}}},
 		{"unknown module input", "environments/prod", edit{"main.tf": {{`  desired_count      = var.desired_count`, `  replicas           = var.desired_count`}}},
 			checkDocsReferenced, "replicas is not a variable"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			m, err := loadDirEdited(c.dir, c.edit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := c.check(m)
-			for _, s := range p {
-				if strings.Contains(s, c.want) {
-					return
-				}
-			}
-			t.Errorf("broken %s: want a problem containing %q, got %q", c.dir, c.want, p)
-		})
-	}
+	runCatches(t, cases)
 }
 
 // TestSymStrategyCallsOutToNothing: a strategy.py that could reach another
@@ -911,5 +890,38 @@ func TestCustomTargetFixture(t *testing.T) {
 	}
 	if req.TargetType != events.TargetIAMGroup || req.Group != fields.Target.Settings["iam_group"] {
 		t.Errorf("iamjit decodes the fixture as %q target %q; want %q target %q", req.TargetType, req.Group, events.TargetIAMGroup, fields.Target.Settings["iam_group"])
+	}
+}
+
+// edit is what a case changes: file -> (old, new) replacements.
+type edit = map[string][][2]string
+
+// catchCase is a module directory broken by one edit and the problem its
+// check must then report.
+type catchCase struct {
+	name  string
+	dir   string
+	edit  edit
+	check func(*tfModule) problems
+	want  string
+}
+
+// runCatches fails each case whose check does not report its problem.
+func runCatches(t *testing.T, cases []catchCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := loadDirEdited(c.dir, c.edit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := c.check(m)
+			for _, s := range p {
+				if strings.Contains(s, c.want) {
+					return
+				}
+			}
+			t.Errorf("broken %s: want a problem containing %q, got %q", c.dir, c.want, p)
+		})
 	}
 }
