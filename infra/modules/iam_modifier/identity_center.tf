@@ -113,7 +113,7 @@ data "aws_iam_policy_document" "identity_center" {
   dynamic "statement" {
     for_each = local.identity_center
     content {
-      sid    = "RequestStatusOfTheInstance"
+      sid    = "StatusAndUserAssignmentsOnTheInstance"
       effect = "Allow"
       actions = [
         "sso:DescribeAccountAssignmentCreationStatus",
