@@ -49,6 +49,7 @@ type fakeStore struct {
 
 	dueCalls        int
 	membershipReads int
+	revokes         int // Revoke calls, refused ones included
 	// failDue, when set, is returned by Due (an unreadable index).
 	failDue error
 }
@@ -108,6 +109,7 @@ func (s *fakeStore) Activate(_ context.Context, g grants.Grant, ev grants.Proces
 func (s *fakeStore) Revoke(_ context.Context, g grants.Grant, ev *grants.ProcessedEvent, token string, keepDue bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.revokes++
 	if ev != nil {
 		if old, ok := s.events[ev.SymEventID]; ok {
 			return &grants.ConflictError{Event: &old}

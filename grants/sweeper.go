@@ -94,9 +94,8 @@ func (s *Service) Sweep(ctx context.Context, pub Publisher, batch int32, dirtyGr
 }
 
 // Upcoming lists ACTIVE grants that expire within horizon, for Timers: a
-// replica arms a timer for every grant its sweep sees coming, so the one
-// that wins the store's conditional revoke ends it on time even when the
-// replica that granted it is gone.
+// replica adopts every grant its sweep sees coming (Timers.Adopt), so the
+// grant ends even when the replica that granted it is gone.
 func (s *Service) Upcoming(ctx context.Context, horizon time.Duration, limit int32) ([]Grant, error) {
 	now := s.Now().UTC()
 	due, err := s.Store.Due(ctx, now.Add(horizon), limit)

@@ -15,13 +15,17 @@ import (
 //
 //   - Expire arms a grant's end at its expires_at; a grant expiring beyond
 //     the horizon first gets a wake-up, one horizon before, that arms it.
-//     The replica that granted it arms one, and so does every replica whose
-//     sweep sees it coming (Service.Upcoming). All of them may fire; the
-//     store's conditional revoke lets exactly one win, and only the winner
-//     calls IAM, so replicas do not multiply RemoveUserFromGroup calls.
+//     The replica that granted it calls Expire. Every replica whose sweep
+//     sees the grant coming (Service.Upcoming) calls Adopt, which arms the
+//     same, AdoptDelay later: if the granting replica is gone, an adopter
+//     ends the grant; if it is alive, it has ended it and the adopters'
+//     conditional revokes are refused without calling IAM. Delayed, they
+//     do not race the granting replica's revoke at the same instant (on
+//     DynamoDB, transactions on one item at once cancel each other as
+//     TransactionConflict; on the emulator they queued in front of it).
 //   - Expire also arms the grant's Access Expiring, Warning before its
-//     expiry (none for a grant shorter than twice Warning): every replica
-//     that armed it may fire, and the store lets one publish it.
+//     expiry (none for a grant shorter than twice Warning); Adopt arms it
+//     AdoptDelay later, and the store lets one replica publish it.
 //   - Recheck arms the read-back of a removal settle after it
 //     (IAMJIT_READBACK_DELAY; see Service.recheck). A read-back that undid
 //     a late add arms the read-back of its own removal.
@@ -39,6 +43,9 @@ type Timers struct {
 	// Warning is how long before its expiry a grant's Access Expiring is
 	// published (IAMJIT_EXPIRY_WARNING); 0 publishes none.
 	Warning time.Duration
+	// AdoptDelay is how long after its granting replica's timers an
+	// adopter's fire (Adopt).
+	AdoptDelay time.Duration
 
 	mu      sync.Mutex
 	ctx     context.Context // nil until Start, and again once Start's ctx ends
@@ -50,8 +57,13 @@ type Timers struct {
 // how far ahead an expiry is armed (a later one gets a wake-up first);
 // settle is how long after a removal IAM is read back.
 func NewTimers(svc *Service, pub Publisher, horizon, settle time.Duration, log *slog.Logger) *Timers {
-	return &Timers{svc: svc, pub: pub, horizon: horizon, settle: settle, log: log, pending: map[string]*time.Timer{}}
+	return &Timers{svc: svc, pub: pub, horizon: horizon, settle: settle, log: log, AdoptDelay: DefaultAdoptDelay, pending: map[string]*time.Timer{}}
 }
+
+// DefaultAdoptDelay is Timers.AdoptDelay unless set: the granting replica's
+// revocation takes tens of milliseconds, so a second is far behind it, and
+// a grant whose replica died ends at most that late.
+const DefaultAdoptDelay = time.Second
 
 // Start lets timers be armed until ctx ends; then it stops those that have
 // not fired (what they would have done is in the store's indexes for the
@@ -87,14 +99,21 @@ func (t *Timers) Horizon() time.Duration { return t.horizon }
 // a page of the next grants due, which many grants expiring close together
 // outrun, so the replica that granted g must not leave a longer grant to
 // it. A grant whose timer is still pending is not armed again.
-func (t *Timers) Expire(g Grant) {
-	t.warn(g)
+func (t *Timers) Expire(g Grant) { t.schedule(g, 0) }
+
+// Adopt arms what Expire does for a grant another replica granted,
+// AdoptDelay later: a backup that ends it if that replica is gone.
+func (t *Timers) Adopt(g Grant) { t.schedule(g, t.AdoptDelay) }
+
+// schedule arms g's warning and end, each lag after its time.
+func (t *Timers) schedule(g Grant, lag time.Duration) {
+	t.warn(g, lag)
 	d := g.ExpiresAt.Sub(t.svc.Now())
 	if d > t.horizon {
-		t.arm("wake#"+g.ID, d-t.horizon, func(context.Context) { t.armExpiry(g, g.ExpiresAt.Sub(t.svc.Now())) })
+		t.arm("wake#"+g.ID, d-t.horizon, func(context.Context) { t.armExpiry(g, g.ExpiresAt.Sub(t.svc.Now())+lag) })
 		return
 	}
-	t.armExpiry(g, d)
+	t.armExpiry(g, d+lag)
 }
 
 func (t *Timers) armExpiry(g Grant, d time.Duration) {
@@ -105,9 +124,9 @@ func (t *Timers) armExpiry(g Grant, d time.Duration) {
 	})
 }
 
-// warn arms g's Access Expiring, Warning before its expiry, unless g is
-// shorter than twice Warning or the time has passed.
-func (t *Timers) warn(g Grant) {
+// warn arms g's Access Expiring, Warning (and lag) before its expiry,
+// unless g is shorter than twice Warning or the time has passed.
+func (t *Timers) warn(g Grant, lag time.Duration) {
 	if t.Warning <= 0 || g.ExpiresAt.Sub(g.GrantedAt) < 2*t.Warning {
 		return
 	}
@@ -115,7 +134,7 @@ func (t *Timers) warn(g Grant) {
 	if d < 0 {
 		return
 	}
-	t.arm("warn#"+g.ID, d, func(ctx context.Context) {
+	t.arm("warn#"+g.ID, d+lag, func(ctx context.Context) {
 		if err := t.svc.warn(ctx, t.pub, g); err != nil && ctx.Err() == nil {
 			t.log.WarnContext(ctx, "Access Expiring not published", "grant_id", g.ID, "err", err)
 		}

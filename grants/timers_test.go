@@ -65,6 +65,76 @@ func TestTimersEndAGrantOnceAcrossReplicas(t *testing.T) {
 	}
 }
 
+// The replica that granted a grant ends it at its expiry; the replicas that
+// adopted it from their look-ahead fire AdoptDelay later, so they do not
+// race its revoke: when it has ended, theirs have not been tried.
+func TestAdoptersDoNotRaceTheGrantingReplica(t *testing.T) {
+	e := newEnv(t)
+	out := e.handle(t, escalate("s1", "r1", 30))
+	g, _ := e.store.GetGrant(context.Background(), out.GrantID)
+	e.clock.Advance(g.ExpiresAt.Sub(e.clock.Now()) - 20*time.Millisecond)
+	pub := &fakePublisher{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var waits []func()
+	for i := range 3 {
+		replica := *e.svc
+		timers := grants.NewTimers(&replica, pub, time.Hour, time.Hour, slog.New(slog.DiscardHandler))
+		timers.AdoptDelay = time.Hour
+		replica.Timers = timers
+		waits = append(waits, timers.Start(ctx))
+		if i == 0 {
+			timers.Expire(g) // the granting replica
+		} else {
+			timers.Adopt(g)
+		}
+	}
+	waitFor(t, "the granting replica to end the grant", func() bool {
+		got, _ := e.store.GetGrant(context.Background(), g.ID)
+		return got.State == grants.StateRevoked
+	})
+	cancel()
+	for _, w := range waits {
+		w()
+	}
+	e.store.mu.Lock()
+	defer e.store.mu.Unlock()
+	if e.store.revokes != 1 || e.iam.removes != 1 {
+		t.Fatalf("%d revokes tried and %d removals by 3 replicas, want 1 and 1: the adopters raced the granting replica", e.store.revokes, e.iam.removes)
+	}
+}
+
+// A grant whose replica died is ended by a replica that adopted it, once.
+func TestAnAdopterEndsTheGrantOfAReplicaThatDied(t *testing.T) {
+	e := newEnv(t)
+	out := e.handle(t, escalate("s1", "r1", 30))
+	g, _ := e.store.GetGrant(context.Background(), out.GrantID)
+	e.clock.Advance(g.ExpiresAt.Sub(e.clock.Now()) - 20*time.Millisecond)
+	pub := &fakePublisher{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var waits []func()
+	for range 2 {
+		replica := *e.svc
+		timers := grants.NewTimers(&replica, pub, time.Hour, time.Hour, slog.New(slog.DiscardHandler))
+		timers.AdoptDelay = 50 * time.Millisecond
+		replica.Timers = timers
+		waits = append(waits, timers.Start(ctx))
+		timers.Adopt(g)
+	}
+	waitFor(t, "an adopter to end the grant", func() bool {
+		got, _ := e.store.GetGrant(context.Background(), g.ID)
+		return got.State == grants.StateRevoked && !e.iam.isMember(alice, readonly)
+	})
+	cancel()
+	for _, w := range waits {
+		w()
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if e.iam.removes != 1 || len(pub.published) != 1 || pub.published[0].Reason != events.RevokedExpired {
+		t.Fatalf("%d removals, published %+v; want one removal and one Access Revoked (expired)", e.iam.removes, pub.published)
+	}
+}
+
 // A grant beyond the horizon gets only a wake-up timer (Upcoming leaves it
 // out too); stopping
 // the timers stops what has not fired.

@@ -97,7 +97,7 @@ type SetStore interface {
 	// prune (deletes it when remaining is 0). False otherwise.
 	SyncedSet(ctx context.Context, permissionSetARN, token, owner string, drop []Entry, provisioned []string, remaining int, prune time.Time) (bool, error)
 	// DueSets lists items dirty since before dirtyBefore or due to be
-	// pruned by now.
+	// pruned by now (a zero now: none to prune).
 	DueSets(ctx context.Context, dirtyBefore, now time.Time, limit int32) ([]SetState, error)
 	// AllSets lists every permission set item.
 	AllSets(ctx context.Context) ([]SetState, error)
@@ -415,11 +415,12 @@ func (p *PermissionSets) write(ctx context.Context, ps string, st SetState, forc
 }
 
 // Repair finishes permission set items a writer left dirty for longer
-// than grace and rewrites those whose oldest statement has stopped denying
+// than grace (pending provisioning included: it keeps an item dirty) and,
+// with prune, rewrites those whose oldest statement has stopped denying
 // anything (the sweeper). It returns how many it wrote.
-func (p *PermissionSets) Repair(ctx context.Context, grace time.Duration, limit int32) (int, error) {
+func (p *PermissionSets) Repair(ctx context.Context, grace time.Duration, limit int32, prune bool) (int, error) {
 	now := p.Now()
-	due, err := p.Store.DueSets(ctx, now.Add(-grace), now, limit)
+	due, err := p.Store.DueSets(ctx, now.Add(-grace), pruneBy(prune, now), limit)
 	if err != nil {
 		return 0, fmt.Errorf("read permission set items due: %w", err)
 	}

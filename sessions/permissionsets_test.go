@@ -124,11 +124,11 @@ func TestPermissionSetStatementsArePrunedAfterTheSessionDuration(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Not due yet: nothing rewritten.
-	if n, err := e.p.Repair(ctx, time.Minute, 10); err != nil || n != 0 {
+	if n, err := e.p.Repair(ctx, time.Minute, 10, true); err != nil || n != 0 {
 		t.Fatalf("repair before any statement expired: %d %v", n, err)
 	}
 	e.clk.Advance(21 * time.Minute) // first's statement is older than the hour
-	if n, err := e.p.Repair(ctx, time.Minute, 10); err != nil || n != 1 {
+	if n, err := e.p.Repair(ctx, time.Minute, 10, true); err != nil || n != 1 {
 		t.Fatalf("repair: %d %v", n, err)
 	}
 	doc := e.api.policy(psA)
@@ -136,7 +136,7 @@ func TestPermissionSetStatementsArePrunedAfterTheSessionDuration(t *testing.T) {
 		t.Fatalf("after pruning the first: %s", doc)
 	}
 	e.clk.Advance(time.Hour)
-	if n, err := e.p.Repair(ctx, time.Minute, 10); err != nil || n != 1 {
+	if n, err := e.p.Repair(ctx, time.Minute, 10, true); err != nil || n != 1 {
 		t.Fatalf("repair: %d %v", n, err)
 	}
 	if doc := e.api.policy(psA); strings.Contains(doc, sessions.SidPrefix) || theirs(t, doc) != theirsCompact {
@@ -152,7 +152,7 @@ func TestPermissionSetStatementsArePrunedAfterTheSessionDuration(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.clk.Advance(3 * time.Hour)
-	if _, err := e.p.Repair(ctx, time.Minute, 10); err != nil {
+	if _, err := e.p.Repair(ctx, time.Minute, 10, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := e.api.policies[psB]; ok {
@@ -355,7 +355,7 @@ func TestProvisioningFailureLeavesThePermissionSetDirty(t *testing.T) {
 	}
 	e.api.provisionErr = nil
 	e.clk.Advance(2 * time.Minute)
-	if n, err := e.p.Repair(ctx, time.Minute, 10); err != nil || n != 1 {
+	if n, err := e.p.Repair(ctx, time.Minute, 10, true); err != nil || n != 1 {
 		t.Fatalf("repair: %d %v", n, err)
 	}
 	if !sessions.DeniesIn(e.api.inAccount(psA, acct1), uid1, acct1, at) {
@@ -471,7 +471,7 @@ func TestHeldLeaseIsRetryable(t *testing.T) {
 	}
 	// Once it expires, the next writer takes it and writes both.
 	e.clk.Advance(11 * time.Minute)
-	if n, err := e.p.Repair(ctx, time.Minute, 10); err != nil || n != 1 {
+	if n, err := e.p.Repair(ctx, time.Minute, 10, true); err != nil || n != 1 {
 		t.Fatalf("repair: %d %v", n, err)
 	}
 	if !sessions.DeniesIn(e.api.inAccount(psA, acct1), uid1, acct1, e.clk.Now().Add(-11*time.Minute)) {

@@ -75,7 +75,7 @@ type Store interface {
 	// (or deletes it when remaining is 0). False when someone wrote since.
 	Synced(ctx context.Context, roleARN, token string, drop []string, remaining int, prune time.Time) (bool, error)
 	// Due lists items dirty since before dirtyBefore, or due to be pruned
-	// by now.
+	// by now (a zero now: none to prune).
 	Due(ctx context.Context, dirtyBefore, now time.Time, limit int32) ([]RoleState, error)
 	// All lists every role item.
 	All(ctx context.Context) ([]RoleState, error)
@@ -430,12 +430,13 @@ func (r *Revoker) converge(ctx context.Context, arn, name string) (outcome, erro
 	return o, fmt.Errorf("revoke sessions on %s: its item changed %d times while writing", arn, maxRoleItemChanges)
 }
 
-// Repair finishes role items a writer left dirty for longer than grace and
-// rewrites those whose oldest statement has stopped denying anything (the
-// sweeper). It returns how many it wrote.
-func (r *Revoker) Repair(ctx context.Context, grace time.Duration, limit int32) (int, error) {
+// Repair finishes role items a writer left dirty for longer than grace and,
+// with prune, rewrites those whose oldest statement has stopped denying
+// anything (the sweeper; pruning only tidies, so not every sweep). It
+// returns how many it wrote.
+func (r *Revoker) Repair(ctx context.Context, grace time.Duration, limit int32, prune bool) (int, error) {
 	now := r.Now()
-	due, err := r.Store.Due(ctx, now.Add(-grace), now, limit)
+	due, err := r.Store.Due(ctx, now.Add(-grace), pruneBy(prune, now), limit)
 	if err != nil {
 		return 0, fmt.Errorf("read role items due: %w", err)
 	}
@@ -452,6 +453,14 @@ func (r *Revoker) Repair(ctx context.Context, grace time.Duration, limit int32) 
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// pruneBy is the time Repair prunes statements up to: none without prune.
+func pruneBy(prune bool, now time.Time) time.Time {
+	if !prune {
+		return time.Time{}
+	}
+	return now
 }
 
 // Missing is a user whose membership ended within the role's

@@ -312,19 +312,23 @@ func TestRepairFinishesADeadWriter(t *testing.T) {
 	if err := f.store.Add(ctx, r, "alice", t0, "dead-writer"); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := f.rev.Repair(ctx, 30*time.Second, 100); err != nil || n != 0 {
+	if n, err := f.rev.Repair(ctx, 30*time.Second, 100, true); err != nil || n != 0 {
 		t.Fatalf("repaired within the grace: %d %v", n, err)
 	}
 	f.clk.Advance(time.Minute)
-	if n, err := f.rev.Repair(ctx, 30*time.Second, 100); err != nil || n != 1 {
-		t.Fatalf("repair = %d %v, want 1", n, err)
+	if n, err := f.rev.Repair(ctx, 30*time.Second, 100, false); err != nil || n != 1 {
+		t.Fatalf("repair = %d %v, want 1 (a dirty item is repaired without prune)", n, err)
 	}
 	if !sessions.Denies(f.roles.policy("si"), "alice", t0) {
 		t.Fatalf("repair did not write: %q", f.roles.policy("si"))
 	}
-	// Past MaxSessionDuration the statement is pruned and the policy goes.
+	// Past MaxSessionDuration the statement is pruned and the policy goes,
+	// on a sweep that prunes only.
 	f.clk.Advance(time.Hour)
-	if n, err := f.rev.Repair(ctx, 30*time.Second, 100); err != nil || n != 1 {
+	if n, err := f.rev.Repair(ctx, 30*time.Second, 100, false); err != nil || n != 0 || f.roles.policy("si") == "" {
+		t.Fatalf("repair without prune = %d %v, policy %q; want nothing pruned", n, err, f.roles.policy("si"))
+	}
+	if n, err := f.rev.Repair(ctx, 30*time.Second, 100, true); err != nil || n != 1 {
 		t.Fatalf("prune repair = %d %v", n, err)
 	}
 	if f.roles.policy("si") != "" || len(f.store.items) != 0 {
@@ -448,14 +452,14 @@ func TestRevokerTakesOnlyItsAccountsItems(t *testing.T) {
 	f.clk.Advance(time.Minute)
 	other := f.revoker(sessions.RevokeUser)
 	other.Account = "210987654321"
-	if n, err := other.Repair(ctx, 30*time.Second, 100); err != nil || n != 0 || f.roles.policy("si") != "" {
+	if n, err := other.Repair(ctx, 30*time.Second, 100, true); err != nil || n != 0 || f.roles.policy("si") != "" {
 		t.Fatalf("another account's revoker repaired this account's role: %d %v %q", n, err, f.roles.policy("si"))
 	}
 	if m, err := other.Check(ctx, true); err != nil || len(m) != 0 {
 		t.Fatalf("another account's revoker checked this account's role: %+v %v", m, err)
 	}
 	f.rev.Account = "123456789012"
-	if n, err := f.rev.Repair(ctx, 30*time.Second, 100); err != nil || n != 1 || !sessions.Denies(f.roles.policy("si"), "alice", t0) {
+	if n, err := f.rev.Repair(ctx, 30*time.Second, 100, true); err != nil || n != 1 || !sessions.Denies(f.roles.policy("si"), "alice", t0) {
 		t.Fatalf("its own account's revoker: repaired %d %v, policy %q", n, err, f.roles.policy("si"))
 	}
 }

@@ -213,7 +213,10 @@ func TestMotoAssignmentEndedWritesAndProvisions(t *testing.T) {
 	// Past the two-hour session duration the sweeper prunes iamjit's
 	// statement and keeps the customer's.
 	m.clk.Advance(2*time.Hour + time.Minute)
-	if n, err := p.Repair(ctx, time.Minute, 10); err != nil || n != 1 {
+	if n, err := p.Repair(ctx, time.Minute, 10, false); err != nil || n != 0 || !sessions.DeniesIn(m.inline(t, ps), alice, m.acct, ended) {
+		t.Fatalf("repair without prune: %d %v, %s; want nothing pruned", n, err, m.inline(t, ps))
+	}
+	if n, err := p.Repair(ctx, time.Minute, 10, true); err != nil || n != 1 {
 		t.Fatalf("repair: %d %v", n, err)
 	}
 	if sids := statementSids(t, m.inline(t, ps)); !slices.Equal(sids, []string{"Theirs"}) {

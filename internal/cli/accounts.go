@@ -174,10 +174,10 @@ func (a *app) chain(ctx context.Context, member string, ch config.Chain) (aws.Co
 
 // repairSessions runs every account's session repair (and Identity
 // Center's) side by side: one that fails does not hold the others back.
-func (a *app) repairSessions(ctx context.Context, grace time.Duration) (int, error) {
+func (a *app) repairSessions(ctx context.Context, grace time.Duration, prune bool) (int, error) {
 	type repairer struct {
 		name   string
-		repair func(context.Context, time.Duration, int32) (int, error)
+		repair func(context.Context, time.Duration, int32, bool) (int, error)
 	}
 	var all []repairer
 	for _, acct := range a.accounts.All() {
@@ -191,7 +191,7 @@ func (a *app) repairSessions(ctx context.Context, grace time.Duration) (int, err
 	var wg sync.WaitGroup
 	for i, r := range all {
 		wg.Go(func() {
-			counts[i], errs[i] = r.repair(ctx, grace, 100)
+			counts[i], errs[i] = r.repair(ctx, grace, 100, prune)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("%s: %w", r.name, errs[i])
 			}

@@ -146,8 +146,8 @@ func (s *Store) SyncedSet(ctx context.Context, arn, token, owner string, drop []
 // DueSets implements sessions.SetStore.
 func (s *Store) DueSets(ctx context.Context, dirtyBefore, now time.Time, limit int32) ([]sessions.SetState, error) {
 	dirty, err := query(ctx, s, setDirty, dirtyBefore, limit, decodeSet)
-	if err != nil {
-		return nil, err
+	if err != nil || now.IsZero() {
+		return dirty, err
 	}
 	clean, err := query(ctx, s, setClean, now, limit, decodeSet)
 	if err != nil {

@@ -221,8 +221,8 @@ func (s *Store) synced(ctx context.Context, key map[string]types.AttributeValue,
 // Due implements sessions.Store.
 func (s *Store) Due(ctx context.Context, dirtyBefore, now time.Time, limit int32) ([]sessions.RoleState, error) {
 	dirty, err := query(ctx, s, dueDirty, dirtyBefore, limit, decode)
-	if err != nil {
-		return nil, err
+	if err != nil || now.IsZero() {
+		return dirty, err
 	}
 	clean, err := query(ctx, s, dueClean, now, limit, decode)
 	if err != nil {
