@@ -50,6 +50,7 @@ type fakeStore struct {
 	dueCalls        int
 	membershipReads int
 	revokes         int // Revoke calls, refused ones included
+	appends         int // AppendHistory calls
 	// failDue, when set, is returned by Due (an unreadable index).
 	failDue error
 }
@@ -326,14 +327,15 @@ func (s *fakeStore) MarkWarned(_ context.Context, grantID string, _ time.Time) (
 }
 
 // AppendHistory is grants/dynamo's: the hook's role writes go there.
-func (s *fakeStore) AppendHistory(_ context.Context, grantID string, t grants.Transition) error {
+func (s *fakeStore) AppendHistory(_ context.Context, grantID string, ts ...grants.Transition) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.grants[grantID]
 	if !ok {
 		return grants.ErrNotFound
 	}
-	g.History = append(g.History, t)
+	s.appends++
+	g.History = append(g.History, ts...)
 	s.grants[grantID] = g
 	return nil
 }

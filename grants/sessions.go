@@ -32,7 +32,7 @@ type RoleWrite struct {
 
 // historyStore is the Store's optional AppendHistory (grants/dynamo has it).
 type historyStore interface {
-	AppendHistory(ctx context.Context, grantID string, t Transition) error
+	AppendHistory(ctx context.Context, grantID string, ts ...Transition) error
 }
 
 // endSessions runs when converge has just made IAM agree with a set that a
@@ -45,12 +45,16 @@ func (s *Service) endSessions(ctx context.Context, acct *Account, k Key, grantID
 		return SessionsEnded{}, nil
 	}
 	res, err := ends.MembershipEnded(ctx, k, s.Now().UTC())
-	if h, ok := s.Store.(historyStore); ok && grantID != "" {
-		for _, w := range res.Writes {
-			t := Transition{At: s.Now().UTC(), Action: "session_revoke", SymEventID: symID, IAMRequestID: w.RequestID, Note: w.Op + " " + w.RoleARN}
-			if herr := h.AppendHistory(ctx, grantID, t); herr != nil {
-				s.Log.WarnContext(ctx, "session revocation not noted in the grant's history", "grant_id", grantID, "role", w.RoleARN, "err", herr)
-			}
+	if h, ok := s.Store.(historyStore); ok && grantID != "" && len(res.Writes) > 0 {
+		// One write for all of them: a permission set's end is a put and a
+		// provisioning, and every write to the table is a call on the
+		// expiry's path.
+		ts := make([]Transition, len(res.Writes))
+		for i, w := range res.Writes {
+			ts[i] = Transition{At: s.Now().UTC(), Action: "session_revoke", SymEventID: symID, IAMRequestID: w.RequestID, Note: w.Op + " " + w.RoleARN}
+		}
+		if herr := h.AppendHistory(ctx, grantID, ts...); herr != nil {
+			s.Log.WarnContext(ctx, "session revocations not noted in the grant's history", "grant_id", grantID, "writes", len(ts), "err", herr)
 		}
 	}
 	if err != nil {

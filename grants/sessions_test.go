@@ -21,6 +21,8 @@ type fakeSessions struct {
 	// member: the hook must run only after the removal.
 	inIAM func() bool
 	sawIn bool
+	// writes, when set, are the calls each end made (else one PutRolePolicy).
+	writes []grants.RoleWrite
 }
 
 func (f *fakeSessions) MembershipEnded(_ context.Context, k grants.Key, at time.Time) (grants.SessionsEnded, error) {
@@ -35,9 +37,13 @@ func (f *fakeSessions) MembershipEnded(_ context.Context, k grants.Key, at time.
 	if f.err != nil {
 		return grants.SessionsEnded{}, f.err
 	}
+	writes := f.writes
+	if writes == nil {
+		writes = []grants.RoleWrite{{RoleARN: "arn:aws:iam::123456789012:role/jit/ro", Op: "PutRolePolicy", RequestID: "req-1"}}
+	}
 	return grants.SessionsEnded{
 		Revoked: []string{"arn:aws:iam::123456789012:role/jit/ro"}, Skipped: []string{"arn:aws:iam::123456789012:role/other"},
-		Writes: []grants.RoleWrite{{RoleARN: "arn:aws:iam::123456789012:role/jit/ro", Op: "PutRolePolicy", RequestID: "req-1"}},
+		Writes: writes,
 	}, nil
 }
 
@@ -83,6 +89,35 @@ func TestSessionsEndWithTheMembership(t *testing.T) {
 	e.handle(t, deescalate("de-2", "run-never"))
 	if f.count() != 1 {
 		t.Fatalf("a tombstone called the hook: %d calls", f.count())
+	}
+}
+
+// An end that made several writes (a permission set's put and
+// provisioning, or several roles) notes them all, in order, in one write
+// of the grant's history: each write is a call on the expiry's path.
+func TestSessionWritesAreNotedInOneWrite(t *testing.T) {
+	e := newEnv(t)
+	f := withFakeSessions(e)
+	ps := "arn:aws:sso:::permissionSet/ssoins-1/ps-1"
+	f.writes = []grants.RoleWrite{
+		{RoleARN: ps, Op: "PutInlinePolicyToPermissionSet", RequestID: "req-put"},
+		{RoleARN: ps, Op: "ProvisionPermissionSet", RequestID: "req-provision"},
+	}
+	e.handle(t, escalate("esc-1", "run-1", 30))
+	before := e.store.appends
+	res := one(t, e.handle(t, deescalate("de-1", "run-1")))
+	if got := e.store.appends - before; got != 1 {
+		t.Fatalf("history appends for two session writes = %d, want 1", got)
+	}
+	g, _ := e.store.GetGrant(context.Background(), res.GrantID)
+	var ids []string
+	for _, h := range g.History {
+		if h.Action == "session_revoke" {
+			ids = append(ids, h.IAMRequestID)
+		}
+	}
+	if !slices.Equal(ids, []string{"req-put", "req-provision"}) {
+		t.Fatalf("session_revoke request ids in history = %v, want both writes in order", ids)
 	}
 }
 

@@ -827,10 +827,15 @@ func (s *Store) CountActive(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// AppendHistory adds t to an existing grant's history (an operator's note,
-// such as the reason of a manual revoke). ErrNotFound when there is no grant.
-func (s *Store) AppendHistory(ctx context.Context, grantID string, t grants.Transition) error {
-	h, err := attributevalue.Marshal([]grants.Transition{t})
+// AppendHistory adds ts, in order, to an existing grant's history in one
+// write (an operator's note, such as the reason of a manual revoke; the
+// session writes of an ended membership). ErrNotFound when there is no
+// grant.
+func (s *Store) AppendHistory(ctx context.Context, grantID string, ts ...grants.Transition) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	h, err := attributevalue.Marshal(ts)
 	if err != nil {
 		return fmt.Errorf("marshal history: %w", err)
 	}

@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -175,6 +176,7 @@ func TestStore(t *testing.T) {
 		{"accounts", testAccounts},
 		{"kinds", testKinds},
 		{"warned once", testWarned},
+		{"history appends", testAppendHistory},
 	}
 	for _, strip := range []bool{false, true} {
 		for _, tc := range cases {
@@ -232,6 +234,42 @@ func testActivate(t *testing.T, f fixture) {
 	}
 	if m, err := f.store.Membership(ctx, grants.Key{User: "nobody", Group: "sym-readonly"}); err != nil || m.Token != "" || len(m.GrantIDs) != 0 || m.Dirty {
 		t.Errorf("unwritten membership %+v %v", m, err)
+	}
+}
+
+// testAppendHistory: several transitions land in one write, in order,
+// after the history the grant had; none is no write; a grant that does not
+// exist is ErrNotFound, not created.
+func testAppendHistory(t *testing.T, f fixture) {
+	ctx := context.Background()
+	g := grant("run/a", "sym-1", t0.Add(30*time.Minute))
+	if err := f.store.Activate(ctx, g, granted(g), "tok-1"); err != nil {
+		t.Fatal(err)
+	}
+	put := grants.Transition{At: t0, Action: "session_revoke", IAMRequestID: "req-put", Note: "PutInlinePolicyToPermissionSet ps"}
+	prov := grants.Transition{At: t0, Action: "session_revoke", IAMRequestID: "req-prov", Note: "ProvisionPermissionSet ps"}
+	if err := f.store.AppendHistory(ctx, g.ID, put, prov); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.AppendHistory(ctx, g.ID); err != nil {
+		t.Fatalf("appending nothing: %v", err)
+	}
+	got, err := f.store.GetGrant(ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acts []string
+	for _, h := range got.History {
+		acts = append(acts, h.Action+" "+h.IAMRequestID)
+	}
+	if want := []string{"escalate ", "session_revoke req-put", "session_revoke req-prov"}; !slices.Equal(acts, want) {
+		t.Errorf("history %q, want %q", acts, want)
+	}
+	if err := f.store.AppendHistory(ctx, "run/missing", put); !errors.Is(err, grants.ErrNotFound) {
+		t.Errorf("AppendHistory(missing grant) = %v, want ErrNotFound", err)
+	}
+	if item := f.rawItem(t, "grant#run/missing"); item != nil {
+		t.Errorf("appending to a missing grant created it: %v", item)
 	}
 }
 

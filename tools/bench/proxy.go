@@ -56,6 +56,9 @@ type proxy struct {
 	// the proxy, how long moto took, the operation and moto's status.
 	traceMu sync.Mutex
 	trace   io.Writer
+	// conns counts connections the pipelines opened: a client that keeps
+	// too few idle connections for its concurrency opens one per request.
+	conns atomic.Int64
 }
 
 type opKey struct{ Service, Operation string }
@@ -77,7 +80,12 @@ func startProxy(target string) (*proxy, error) {
 	}
 	// A pipeline stopping mid long-poll cancels its request: not news.
 	rp.ErrorLog = log.New(io.Discard, "", 0)
-	p.srv = &http.Server{Handler: p.handler(rp), ReadHeaderTimeout: 10 * time.Second}
+	p.srv = &http.Server{Handler: p.handler(rp), ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				p.conns.Add(1)
+			}
+		}}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
 }
@@ -209,20 +217,30 @@ func (p *proxy) removals() map[string]time.Time {
 	return out
 }
 
-// queryNote says which DynamoDB query a request is (index, partition,
-// limit, select) for the trace; "" for any other request.
+// queryNote says which DynamoDB request a request is for the trace: a
+// query's index, partition, limit and select; an item call's kind of item
+// (its key up to the first '#') and update expression; "" for any other.
 func queryNote(op opKey, body []byte) string {
-	if op.Operation != "Query" {
-		return ""
-	}
 	var q struct {
 		IndexName string
 		Limit     int
 		Select    string
 		Values    map[string]map[string]any `json:"ExpressionAttributeValues"`
+		Key       map[string]map[string]any
+		Update    string `json:"UpdateExpression"`
+	}
+	switch op.Operation {
+	case "Query", "GetItem", "UpdateItem", "PutItem", "DeleteItem":
+	default:
+		return ""
 	}
 	if json.Unmarshal(body, &q) != nil {
 		return ""
+	}
+	if op.Operation != "Query" {
+		pk, _ := q.Key["pk"]["S"].(string)
+		kind, _, _ := strings.Cut(pk, "#")
+		return fmt.Sprintf("item=%s update=%s", kind, q.Update)
 	}
 	return fmt.Sprintf("index=%s p=%v limit=%d select=%s", q.IndexName, q.Values[":p"]["S"], q.Limit, q.Select)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -70,6 +71,7 @@ func (b *bench) runProcess(ctx context.Context, pipeline string, delay time.Dura
 		}
 	}
 	proxyBefore := fromOps(b.proxy.snapshot())
+	conns0 := b.proxy.conns.Load()
 	cpu0, err := p.cpu()
 	if err != nil {
 		return nil, err
@@ -91,6 +93,7 @@ func (b *bench) runProcess(ctx context.Context, pipeline string, delay time.Dura
 		return nil, err
 	}
 	proxyAfter := fromOps(b.proxy.snapshot())
+	fmt.Fprintf(os.Stderr, "bench: %s opened %d connections to the proxy over the drain\n", pipeline, b.proxy.conns.Load()-conns0)
 	d := &drain{
 		Pipeline: pipeline, Regime: regimeName(delay), Events: n, Seconds: elapsed.Seconds(),
 		EventsPerS: float64(n) / elapsed.Seconds(), ProxyCalls: proxyAfter.minus(proxyBefore), MotoMsPerCall: b.proxy.busyMs(),
