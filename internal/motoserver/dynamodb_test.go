@@ -381,3 +381,37 @@ func BenchmarkTransactionCostByTableSize(b *testing.B) {
 		b.ReportMetric(float64(large)/float64(small), "ratio")
 	}
 }
+
+// Fix 11: after a full collection its survivors are frozen, so the next one
+// does not scan them again; a young collection freezes nothing.
+func TestLauncherFreezesWhatAFullCollectionKept(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "moto_iamjit.py"), motoserver.Launcher, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	py := os.Getenv("MOTO_PYTHON")
+	if py == "" {
+		py = "python3"
+	}
+	script := `import gc, sys
+sys.path.insert(0, sys.argv[1])
+import moto_iamjit
+moto_iamjit._patch_full_collections()
+kept = [[] for _ in range(5000)]
+gc.collect(0)
+young = gc.get_freeze_count()
+gc.collect(2)
+print(young, gc.get_freeze_count())
+`
+	out, err := exec.Command(py, "-c", script, dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	var young, full int
+	if _, err := fmt.Sscan(string(out), &young, &full); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	if young != 0 || full < 5000 {
+		t.Fatalf("frozen after a young collection %d (want 0), after a full one %d (want the 5,000 lists kept and more)", young, full)
+	}
+}

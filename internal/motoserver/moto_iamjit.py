@@ -113,6 +113,19 @@ iamjit's correctness rests on:
    expressions are cached (jsonpath_ng.ext.parse memoised); what is
    delivered is unchanged.
 
+11. Full collections of everything. moto keeps every item, message and
+   schedule as Python objects, and the interpreter's full (generation 2)
+   garbage collection scans all of them, holding the GIL: 120-300 ms with
+   a few thousand grants, longer as the store grows, during which every
+   request of every service waits. In the bench's expiry run the worst
+   removals were exactly those due during one (iamjit's timers had fired
+   on time). Fix: after each full collection, what survived it is frozen
+   (gc.freeze), so the next one scans only what is newer; the pauses drop
+   to tens of milliseconds. Frozen objects are still freed by reference
+   counting; only a cycle among them is never collected, and moto's
+   resident size over the bench's expiry run was the same either way
+   (205 MB).
+
 Nothing else of moto's behaviour changes: the transaction itself (condition
 checks, ReturnValuesOnConditionCheckFailure, cancellation reasons, errors)
 and the trust evaluation are moto's own code.
@@ -199,6 +212,19 @@ def patch():
     _patch_ssm_parameter_arns()
     _patch_test_event_pattern()
     _patch_jsonpath_cache()
+    _patch_full_collections()
+
+
+def _patch_full_collections():
+    import gc
+
+    def freeze_survivors(phase, info):
+        # Called by the collector when a collection ends: freezing then
+        # takes exactly what this full collection kept.
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    gc.callbacks.append(freeze_survivors)
 
 
 def _patch_jsonpath_cache():
