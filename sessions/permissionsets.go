@@ -74,6 +74,9 @@ type SetState struct {
 	Pending []string
 	Token   string // "" for a permission set never written
 	Dirty   bool
+	// LeasedUntil is when the lease of the writer holding it ends (zero:
+	// none holds it).
+	LeasedUntil time.Time
 }
 
 // SetStore keeps one item per permission set (sessions/dynamo), apart
@@ -268,9 +271,16 @@ func (p *PermissionSets) converge(ctx context.Context, ps string, force []string
 			return o, nil
 		}
 		now := p.Now()
-		ok, err := p.Store.Lease(ctx, ps, owner, now.Add(p.lease()), now)
-		if err != nil {
-			return o, fmt.Errorf("lease %s: %w", ps, err)
+		ok := false
+		// While another writer holds the lease, asking for it is a refused
+		// write per pause: only the item is read again until it is clean
+		// or the lease has run out. With many ends of one permission set at
+		// once, those refused writes were most of the store's load.
+		if held || !st.LeasedUntil.After(now) {
+			ok, err = p.Store.Lease(ctx, ps, owner, now.Add(p.lease()), now)
+			if err != nil {
+				return o, fmt.Errorf("lease %s: %w", ps, err)
+			}
 		}
 		if !ok {
 			held = false

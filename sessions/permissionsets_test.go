@@ -184,7 +184,8 @@ func TestTwoWritersOnOnePermissionSetLoseNoStatement(t *testing.T) {
 		}
 		wg.Go(func() {
 			p := *e.p
-			p.Store = &hookStore{fakeSetStore: e.store, refused: ready}
+			sleep := p.Sleep
+			p.Sleep = func(ctx context.Context, d time.Duration) error { ready(); return sleep(ctx, d) } // waiting for the lease
 			p.API = &hookAPI{fakeSets: e.api, beforeProvision: func() { ready(); <-put1 }}
 			second, secondErr = p.AssignmentEnded(ctx, uid2, psA, acct2, at)
 			close(w2done)
@@ -220,20 +221,6 @@ func TestTwoWritersOnOnePermissionSetLoseNoStatement(t *testing.T) {
 	if st, _ := e.store.GetSet(ctx, psA); st.Dirty || len(st.Pending) != 0 {
 		t.Fatalf("item: %+v", st)
 	}
-}
-
-// hookStore says when a lease is refused.
-type hookStore struct {
-	*fakeSetStore
-	refused func()
-}
-
-func (s *hookStore) Lease(ctx context.Context, arn, owner string, until, now time.Time) (bool, error) {
-	ok, err := s.fakeSetStore.Lease(ctx, arn, owner, until, now)
-	if !ok {
-		s.refused()
-	}
-	return ok, err
 }
 
 // hookAPI runs hooks around one writer's calls.
@@ -462,9 +449,15 @@ func TestHeldLeaseIsRetryable(t *testing.T) {
 		t.Fatal("lease")
 	}
 	e.p.Wait = time.Second
+	leases := e.store.leases
 	_, err := e.p.AssignmentEnded(ctx, uid1, psA, acct1, e.clk.Now())
 	if err == nil || !awsx.Retryable(err) || e.api.puts != 0 {
 		t.Fatalf("err = %v (retryable %v), %d puts", err, awsx.Retryable(err), e.api.puts)
+	}
+	// It waited by reading the item: a lease held by another is not asked
+	// for again (each ask a refused write).
+	if n := e.store.leases - leases; n != 0 {
+		t.Fatalf("%d Lease calls while another writer held it, want 0", n)
 	}
 	if st, _ := e.store.GetSet(ctx, psA); !st.Dirty || len(st.Entries) != 2 {
 		t.Fatalf("item: %+v", st)

@@ -18,6 +18,8 @@ type fakeSetStore struct {
 	now   func() time.Time
 	items map[string]*fakeSetItem
 	adds  int // AddEntry calls
+	// leases counts Lease calls, refused ones included.
+	leases int
 }
 
 type fakeSetItem struct {
@@ -58,6 +60,7 @@ func (s *fakeSetStore) get(arn string) sessions.SetState {
 	st := it.st
 	st.Entries = maps.Clone(it.st.Entries)
 	st.Pending = slices.Sorted(maps.Keys(it.pending))
+	st.LeasedUntil = it.until
 	return st
 }
 
@@ -70,6 +73,7 @@ func (s *fakeSetStore) GetSet(_ context.Context, arn string) (sessions.SetState,
 func (s *fakeSetStore) Lease(_ context.Context, arn, owner string, until, now time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.leases++
 	it := s.items[arn]
 	if it == nil || (it.owner != "" && it.owner != owner && !it.until.Before(now)) {
 		return false, nil

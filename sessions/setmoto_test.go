@@ -281,3 +281,27 @@ func TestMotoGroupMembershipEndedAndConcurrentReplicas(t *testing.T) {
 		t.Fatalf("item: %+v %v", st, err)
 	}
 }
+
+// The item says who holds its lease until when, so a writer that finds it
+// held waits by reading, not by asking for it again.
+func TestMotoPermissionSetItemShowsItsLease(t *testing.T) {
+	m := newMotoSets(t)
+	ctx := context.Background()
+	ps := "arn:aws:sso:::permissionSet/ssoins-lease/ps-lease"
+	if err := m.items.AddEntry(ctx, ps, sessions.Entry{User: "u-1", Account: m.acct}, m.clk.Now(), "tok-1"); err != nil {
+		t.Fatal(err)
+	}
+	until := m.clk.Now().Add(time.Minute)
+	if ok, err := m.items.Lease(ctx, ps, "writer-1", until, m.clk.Now()); err != nil || !ok {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	if st, err := m.items.GetSet(ctx, ps); err != nil || !st.LeasedUntil.Equal(until) {
+		t.Fatalf("leased until %s (%v), want %s", st.LeasedUntil, err, until)
+	}
+	if err := m.items.Release(ctx, ps, "writer-1"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := m.items.GetSet(ctx, ps); err != nil || !st.LeasedUntil.IsZero() {
+		t.Fatalf("after release leased until %s (%v), want none", st.LeasedUntil, err)
+	}
+}

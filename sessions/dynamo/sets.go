@@ -72,6 +72,13 @@ func decodeSet(item map[string]types.AttributeValue) (sessions.SetState, error) 
 		return ""
 	}
 	st.ARN, st.Token, st.Dirty = get("ps_arn"), get("token"), get("due_pk") == setDirty
+	if until := get("lease_until"); until != "" {
+		t, err := time.Parse(timeFormat, until)
+		if err != nil {
+			return st, fmt.Errorf("permission set item %s: lease_until: %w", st.ARN, err)
+		}
+		st.LeasedUntil = t
+	}
 	for k := range item {
 		if acct, ok := strings.CutPrefix(k, pendingAttr); ok {
 			st.Pending = append(st.Pending, acct)
