@@ -15,6 +15,8 @@ type fakeBackstop struct {
 	armed   map[grants.Key]time.Time // latest expiry each membership was armed to
 	arms    int
 	disarms int
+	// beforeDisarm, when set, runs at the start of the next Disarm, once.
+	beforeDisarm func()
 }
 
 func (b *fakeBackstop) Arm(_ context.Context, k grants.Key, expires time.Time) (string, error) {
@@ -32,6 +34,10 @@ func (b *fakeBackstop) Ensure(ctx context.Context, k grants.Key, expires time.Ti
 }
 
 func (b *fakeBackstop) Disarm(_ context.Context, k grants.Key) error {
+	if hook := b.beforeDisarm; hook != nil {
+		b.beforeDisarm = nil
+		hook()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.disarms++
@@ -69,6 +75,36 @@ func TestBackstopFollowsTheMembership(t *testing.T) {
 	if _, ok := b.armed[k]; ok || b.disarms != 1 {
 		t.Fatalf("after the last grant: armed %v, disarms %d; want deleted once", b.armed, b.disarms)
 	}
+}
+
+// The last grant's end reads the membership empty and deletes its schedule;
+// a new grant recorded and armed after that read but before the delete
+// loses its schedule to it. The backstop does not re-read the store for
+// that: converge's MarkSynced finds the token moved, and its next round
+// reads the new grant and arms again. At rest the new grant has its
+// schedule and its membership.
+func TestBackstopOfAGrantRecordedDuringTheLastEndsDisarm(t *testing.T) {
+	e := newEnv(t)
+	b := withBackstop(e)
+	first := e.handle(t, escalate("s1", "r1", 30))
+	g1, _ := e.store.GetGrant(context.Background(), first.GrantID)
+	k := g1.Key()
+	var second grants.Grant
+	b.beforeDisarm = func() {
+		res := e.handle(t, escalate("s2", "r2", 50)) // recorded and armed before the delete
+		second, _ = e.store.GetGrant(context.Background(), res.GrantID)
+	}
+	e.handle(t, deescalate("d1", "r1"))
+	if second.ID == "" {
+		t.Fatal("the disarm never ran: the race was not driven")
+	}
+	if got := b.armed[k]; !got.Equal(second.ExpiresAt) {
+		t.Fatalf("armed %v after the end raced the new grant, want %s (the new grant's expiry)", b.armed, second.ExpiresAt)
+	}
+	if !e.iam.isMember(alice, readonly) {
+		t.Fatal("the new grant's membership was left removed")
+	}
+	e.checkAtRest(t)
 }
 
 // A re-add by a caller that wrote nothing (reconcile) arms the backstop to

@@ -446,26 +446,14 @@ func (b *Backstop) verify(ctx context.Context, k grants.Key, name string, writte
 }
 
 // Disarm deletes the schedule of membership k, at the end of its last
-// grant. A schedule already gone is success. With Options.Latest, a grant
-// that became active meanwhile gets its schedule back (Arm).
+// grant. A schedule already gone is success. A grant recorded while it
+// deletes is the caller's to arm again: grants' converge does, as the
+// token of its MarkSynced has moved (see "Never early" in doc.go).
 func (b *Backstop) Disarm(ctx context.Context, k grants.Key) error {
 	name := Name(k)
 	_, err := b.api.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{Name: aws.String(name), GroupName: aws.String(b.opts.Group)})
 	if err != nil && !awsx.IsCode(err, "ResourceNotFoundException") {
 		return fmt.Errorf("backstop for %s: delete schedule %s: %w", k, name, err)
-	}
-	if b.opts.Latest == nil {
-		return nil
-	}
-	exp, active, err := b.opts.Latest(ctx, k)
-	if err != nil {
-		return fmt.Errorf("backstop for %s: read the membership's latest expiry: %w", k, err)
-	}
-	if active {
-		b.opts.Log.WarnContext(ctx, "backstop deleted while a grant became active: arming it again", "membership", k.String(), "schedule", name)
-		if _, err := b.Arm(ctx, k, exp); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -67,8 +67,16 @@
 //     writes (W was not last). So the last write is never too early. The
 //     read-back alone only catches a stale write that lands before the
 //     read-back; without Latest the caller must not arm one membership
-//     from two places at once. Disarm, with Latest, re-arms a membership
-//     that got an active grant while it deleted the schedule.
+//     from two places at once.
+//   - Disarm only deletes. A grant recorded after the caller decided to
+//     disarm and armed before the delete loses its schedule, so the caller
+//     must notice the grant and arm again: grants' converge disarms between
+//     its read of the membership item and MarkSynced, which fails when
+//     any grant was recorded since the read (the item's token moved); its
+//     next round reads the grant and arms. A grant recorded after
+//     MarkSynced arms after the delete. (Disarm used to re-read the
+//     store's latest expiry itself: one read more per removal, for a case
+//     the token already catches.)
 //   - A time already past (or less than MinLead away) is set MinLead from
 //     now: AWS then accepts and fires it, and later is never early.
 //
