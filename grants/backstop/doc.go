@@ -74,9 +74,12 @@
 //     its read of the membership item and MarkSynced, which fails when
 //     any grant was recorded since the read (the item's token moved); its
 //     next round reads the grant and arms. A grant recorded after
-//     MarkSynced arms after the delete. (Disarm used to re-read the
-//     store's latest expiry itself: one read more per removal, for a case
-//     the token already catches.)
+//     MarkSynced arms after the delete. A replica killed between its
+//     delete and that next round leaves the schedule to the sweep's
+//     backstop check (CheckBackstops), as any schedule write a kill
+//     interrupts; iamjit's own expiry still ends the grant. (Disarm used to
+//     re-read the store's latest expiry itself, right after the delete: one
+//     read more per removal, for a case the token already catches.)
 //   - A time already past (or less than MinLead away) is set MinLead from
 //     now: AWS then accepts and fires it, and later is never early.
 //
