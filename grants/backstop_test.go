@@ -56,14 +56,12 @@ func withBackstop(e *env) *fakeBackstop {
 func TestBackstopFollowsTheMembership(t *testing.T) {
 	e := newEnv(t)
 	b := withBackstop(e)
-	first := e.handle(t, escalate("s1", "r1", 30))
-	g1, _ := e.store.GetGrant(context.Background(), first.GrantID)
+	g1 := e.grantOf(t, escalate("s1", "r1", 30))
 	k := g1.Key()
 	if got := b.armed[k]; !got.Equal(g1.ExpiresAt) {
 		t.Fatalf("armed to %s, want the grant's expiry %s", got, g1.ExpiresAt)
 	}
-	second := e.handle(t, escalate("s2", "r2", 50))
-	g2, _ := e.store.GetGrant(context.Background(), second.GrantID)
+	g2 := e.grantOf(t, escalate("s2", "r2", 50))
 	if got := b.armed[k]; !got.Equal(g2.ExpiresAt) {
 		t.Fatalf("armed to %s after the overlapping grant, want %s", got, g2.ExpiresAt)
 	}
@@ -86,13 +84,10 @@ func TestBackstopFollowsTheMembership(t *testing.T) {
 func TestBackstopOfAGrantRecordedDuringTheLastEndsDisarm(t *testing.T) {
 	e := newEnv(t)
 	b := withBackstop(e)
-	first := e.handle(t, escalate("s1", "r1", 30))
-	g1, _ := e.store.GetGrant(context.Background(), first.GrantID)
-	k := g1.Key()
+	k := e.grantOf(t, escalate("s1", "r1", 30)).Key()
 	var second grants.Grant
 	b.beforeDisarm = func() {
-		res := e.handle(t, escalate("s2", "r2", 50)) // recorded and armed before the delete
-		second, _ = e.store.GetGrant(context.Background(), res.GrantID)
+		second = e.grantOf(t, escalate("s2", "r2", 50)) // recorded and armed before the delete
 	}
 	e.handle(t, deescalate("d1", "r1"))
 	if second.ID == "" {
@@ -114,8 +109,7 @@ func TestBackstopOfAReaddReadsTheItemOnce(t *testing.T) {
 	e := newEnv(t)
 	b := withBackstop(e)
 	e.handle(t, escalate("s1", "r1", 30))
-	res := e.handle(t, escalate("s2", "r2", 50))
-	g, _ := e.store.GetGrant(context.Background(), res.GrantID)
+	g := e.grantOf(t, escalate("s2", "r2", 50))
 	k := g.Key()
 	if _, err := e.iam.RemoveUser(context.Background(), k.User, k.Group); err != nil { // drift
 		t.Fatal(err)

@@ -99,6 +99,17 @@ func (e *env) handle(t testing.TB, req events.Request) grants.Outcome {
 	return out
 }
 
+// grantOf handles req and returns the grant its outcome names, as stored.
+func (e *env) grantOf(t testing.TB, req events.Request) grants.Grant {
+	t.Helper()
+	out := e.handle(t, req)
+	g, err := e.store.GetGrant(context.Background(), out.GrantID)
+	if err != nil {
+		t.Fatalf("read the grant of %s: %v", req.SymEventID, err)
+	}
+	return g
+}
+
 func one(t testing.TB, out grants.Outcome) events.Result {
 	t.Helper()
 	if len(out.Results) != 1 {

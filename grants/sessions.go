@@ -49,9 +49,9 @@ func (s *Service) endSessions(ctx context.Context, acct *Account, k Key, grantID
 		// One write for all of them: a permission set's end is a put and a
 		// provisioning, and every write to the table is a call on the
 		// expiry's path.
-		ts := make([]Transition, len(res.Writes))
+		at, ts := s.Now().UTC(), make([]Transition, len(res.Writes))
 		for i, w := range res.Writes {
-			ts[i] = Transition{At: s.Now().UTC(), Action: "session_revoke", SymEventID: symID, IAMRequestID: w.RequestID, Note: w.Op + " " + w.RoleARN}
+			ts[i] = Transition{At: at, Action: "session_revoke", SymEventID: symID, IAMRequestID: w.RequestID, Note: w.Op + " " + w.RoleARN}
 		}
 		if herr := h.AppendHistory(ctx, grantID, ts...); herr != nil {
 			s.Log.WarnContext(ctx, "session revocations not noted in the grant's history", "grant_id", grantID, "writes", len(ts), "err", herr)

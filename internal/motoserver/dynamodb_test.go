@@ -385,14 +385,12 @@ func BenchmarkTransactionCostByTableSize(b *testing.B) {
 // Fix 11: after a full collection its survivors are frozen, so the next one
 // does not scan them again; a young collection freezes nothing.
 func TestLauncherFreezesWhatAFullCollectionKept(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "moto_iamjit.py"), motoserver.Launcher, 0o644); err != nil {
+	launcher, err := motoserver.WriteLauncher()
+	if err != nil {
 		t.Fatal(err)
 	}
-	py := os.Getenv("MOTO_PYTHON")
-	if py == "" {
-		py = "python3"
-	}
+	dir := filepath.Dir(launcher)
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	script := `import gc, sys
 sys.path.insert(0, sys.argv[1])
 import moto_iamjit
@@ -403,7 +401,7 @@ young = gc.get_freeze_count()
 gc.collect(2)
 print(young, gc.get_freeze_count())
 `
-	out, err := exec.Command(py, "-c", script, dir).CombinedOutput()
+	out, err := exec.Command(motoserver.Python(), "-c", script, dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
