@@ -315,7 +315,7 @@ func TestLauncherRefusesAnotherMotoVersion(t *testing.T) {
 	if err := os.WriteFile(launcher, motoserver.Launcher, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("python3", launcher, "-p", "1")
+	cmd := exec.Command(motoserver.Python(), launcher, "-p", "1")
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+dir)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
